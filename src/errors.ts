@@ -1,0 +1,59 @@
+/**
+ * Every error nodescale raises, with its stable code.
+ *
+ * A code never changes meaning and is never reused. docs/errors.md lists each one (a test keeps the two in step).
+ * `kind` decides the CLI's exit code: 'usage' exits 2 (the command line was wrong), 'failure' exits 1.
+ */
+
+export type ErrorKind = 'usage' | 'failure';
+
+export const ERROR_CODES = {
+  NS_ERR_USAGE: { kind: 'usage', summary: 'The command line is malformed: an unknown flag, a missing argument, a flag without its value.' },
+  NS_ERR_UNKNOWN_COMMAND: { kind: 'usage', summary: 'No nodescale command has that name.' },
+  NS_ERR_INVALID_OPTION: { kind: 'usage', summary: 'An option has a value of the wrong type or out of its range; the message names the option and what it expects.' },
+  NS_ERR_INVALID_URL: { kind: 'usage', summary: 'The target URL cannot be parsed, or uses a scheme nodescale does not load-test (only http: is supported).' },
+  NS_ERR_BODY_FILE: { kind: 'usage', summary: 'The file named by --body-file cannot be read.' },
+  NS_ERR_NODE_VERSION: { kind: 'failure', summary: 'The running Node.js is older than nodescale needs (22.18).' },
+  NS_ERR_TARGET_UNREACHABLE: { kind: 'failure', summary: 'No connection to the target could be made (refused, no route, DNS failure).' },
+  NS_ERR_TARGET_NOT_HTTP: { kind: 'failure', summary: 'The target accepted connections but never sent a valid HTTP/1.1 response.' },
+  NS_ERR_TARGET_TIMEOUT: { kind: 'failure', summary: 'The target accepted connections but no response arrived within --timeout.' },
+  NS_ERR_NO_RESPONSES: { kind: 'failure', summary: 'A run completed no request at all, for a mix of reasons (see the error counts).' },
+  NS_ERR_OUTPUT: { kind: 'failure', summary: 'The --out directory or one of its files cannot be written.' },
+  NS_ERR_LISTEN: { kind: 'failure', summary: 'A server could not listen on the requested host and port (in use, not permitted, no such address).' },
+  NS_ERR_SERVER_START: { kind: 'failure', summary: 'A server that nodescale starts as a child process exited or did not report its address in time.' },
+  NS_ERR_WORKER: { kind: 'failure', summary: 'A load-generator worker thread failed; the message carries its error.' },
+  NS_ERR_INTERNAL: { kind: 'failure', summary: 'A bug in nodescale. Run again with --debug and report the stack trace.' },
+} as const satisfies Record<string, { kind: ErrorKind; summary: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export interface NodescaleErrorOptions {
+  cause?: unknown;
+  /** True when the same call may succeed if tried again unchanged. */
+  retryable?: boolean;
+}
+
+export class NodescaleError extends Error {
+  readonly code: ErrorCode;
+  readonly retryable: boolean;
+
+  constructor(code: ErrorCode, message: string, options: NodescaleErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'NodescaleError';
+    this.code = code;
+    this.retryable = options.retryable ?? false;
+  }
+
+  get kind(): ErrorKind {
+    return ERROR_CODES[this.code].kind;
+  }
+}
+
+export function isNodescaleError(value: unknown): value is NodescaleError {
+  return value instanceof NodescaleError;
+}
+
+/** Shorthand for the most common error: an option with a bad value. */
+export function invalidOption(name: string, expected: string, got: unknown): NodescaleError {
+  return new NodescaleError('NS_ERR_INVALID_OPTION', `${name} must be ${expected}, got ${JSON.stringify(got)}`);
+}

@@ -1,0 +1,464 @@
+/**
+ * One thread's load generator: a set of keep-alive connections that send a pre-encoded request and frame the
+ * responses, in the closed model (each connection keeps `pipelining` requests in flight) or the open model (requests
+ * leave at a constant rate, and latency is measured from each one's intended send time, so a stalled target shows in
+ * the tail instead of silently slowing the generator down: coordinated omission, corrected as wrk2 does).
+ *
+ * This file is the hot path of `nodescale bench`: reads land in one reused buffer per connection (`onread`), a batch
+ * of responses is answered with one write, and nothing is allocated per request.
+ */
+import net from 'node:net';
+import { createLatencyHistogram, recordMicros, type Histogram } from './histogram.ts';
+import { ParseError, ResponseFramer } from './response-framer.ts';
+
+export interface GeneratorPlan {
+  host: string;
+  port: number;
+  /** One encoded request. */
+  request: Buffer;
+  /** The request is a HEAD: responses carry no body whatever their headers say. */
+  head: boolean;
+  connections: number;
+  pipelining: number;
+  /** Measured duration in ms, or null when `amount` bounds the run. */
+  durationMs: number | null;
+  /** Requests to complete, or null when `durationMs` bounds the run. */
+  amount: number | null;
+  warmupMs: number;
+  /** Requests per second for the open model, or null for the closed model. */
+  rate: number | null;
+  timeoutMs: number;
+}
+
+export interface ErrorCounts {
+  /** A connection could not be made (refused, unreachable, DNS). */
+  connect: number;
+  /** A connection was reset or closed with requests in flight: each lost request counts once. */
+  reset: number;
+  /** A request had no response within the timeout. */
+  timeout: number;
+  /** The bytes received were not an HTTP/1.1 response. */
+  parse: number;
+}
+
+export interface GeneratorCounters {
+  completed: number;
+  sent: number;
+  bytes: number;
+  /** Count per status code, index = code. */
+  statusCodes: number[];
+  errors: ErrorCounts;
+  /** Open model: requests that left more than LATE_MS after their intended time, or never left before the end. */
+  notSentOnTime: number;
+}
+
+export interface GeneratorOutcome {
+  counters: GeneratorCounters;
+  histogram: Histogram;
+  /** Wall time of the measured phase, ms (until the last in-flight response drained). */
+  elapsedMs: number;
+  /** Why the run ended early, when it did: nothing ever completed and every attempt failed. */
+  abortedBecause: keyof ErrorCounts | null;
+}
+
+/** An open-model request that leaves this much after its intended time is counted as not sent on time. */
+export const LATE_MS = 10;
+/** Pause before reconnecting after a failed connect, so a refusing target is not hammered in a tight loop. */
+const RECONNECT_DELAY_MS = 10;
+const READ_BUFFER_BYTES = 64 * 1024;
+
+type Phase = 'warmup' | 'measure' | 'drain' | 'done';
+
+function newCounters(): GeneratorCounters {
+  return {
+    completed: 0,
+    sent: 0,
+    bytes: 0,
+    statusCodes: new Array<number>(600).fill(0),
+    errors: { connect: 0, reset: 0, timeout: 0, parse: 0 },
+    notSentOnTime: 0,
+  };
+}
+
+class Connection {
+  readonly #gen: Generator;
+  readonly #readBuffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+  readonly #framer: ResponseFramer;
+  /** Ring of in-flight requests: when each left, and what its latency is measured from (its intended time). */
+  readonly #sentAt: Float64Array;
+  readonly #baseAt: Float64Array;
+  #first = 0;
+  inflight = 0;
+  #socket: net.Socket | null = null;
+  #connected = false;
+  /** Responses completed in the read being handled: answered with one write once the read is framed. */
+  #completedInRead = 0;
+  #closeAfterResponse = false;
+  /** Open model: listed among the connections with room for another request. */
+  inFreeList = false;
+
+  constructor(gen: Generator, pipelining: number, head: boolean) {
+    this.#gen = gen;
+    this.#sentAt = new Float64Array(pipelining);
+    this.#baseAt = new Float64Array(pipelining);
+    this.#framer = new ResponseFramer({ onResponse: (status, close) => this.#onResponse(status, close) }, () => head);
+  }
+
+  get oldestSentAt(): number {
+    return this.#sentAt[this.#first]!;
+  }
+
+  get writable(): boolean {
+    return this.#connected && !this.#closeAfterResponse;
+  }
+
+  connect(): void {
+    const gen = this.#gen;
+    const socket = net.connect({
+      host: gen.plan.host,
+      port: gen.plan.port,
+      noDelay: true,
+      onread: { buffer: this.#readBuffer, callback: (nread: number, buf: Buffer) => this.#onRead(nread, buf) },
+    });
+    this.#socket = socket;
+    this.#connected = false;
+    this.#closeAfterResponse = false;
+    this.#framer.reset();
+    socket.on('connect', () => {
+      this.#connected = true;
+      gen.connectionReady(this);
+    });
+    socket.on('error', () => {
+      if (!this.#connected) gen.fail('connect');
+    });
+    socket.on('close', () => this.#onClose(socket));
+  }
+
+  /** Sends `count` requests at once, latency measured from `now` (closed model). */
+  sendBatch(count: number, now: number): void {
+    const size = this.#sentAt.length;
+    for (let i = 0; i < count; i++) {
+      const slot = (this.#first + this.inflight + i) % size;
+      this.#sentAt[slot] = now;
+      this.#baseAt[slot] = now;
+    }
+    this.inflight += count;
+    this.#socket!.write(this.#gen.batch(count));
+  }
+
+  /** Sends one request whose latency is measured from `intendedAt` (open model). */
+  sendOne(intendedAt: number, now: number): void {
+    const slot = (this.#first + this.inflight) % this.#sentAt.length;
+    this.#sentAt[slot] = now;
+    this.#baseAt[slot] = intendedAt;
+    this.inflight++;
+    this.#socket!.write(this.#gen.batch(1));
+  }
+
+  destroy(): void {
+    this.#socket?.destroy();
+  }
+
+  #onRead(nread: number, buf: Buffer): boolean {
+    this.#gen.counters.bytes += nread;
+    this.#completedInRead = 0;
+    try {
+      this.#framer.execute(buf, nread);
+    } catch (error) {
+      if (!(error instanceof ParseError)) throw error;
+      this.#gen.lose(this, 'parse');
+      return false;
+    }
+    if (this.#completedInRead > 0) this.#gen.responsesDone(this, this.#completedInRead);
+    if (this.#closeAfterResponse) this.#socket?.destroy();
+    return true;
+  }
+
+  #onResponse(status: number, close: boolean): void {
+    if (this.inflight === 0) throw new ParseError('a response arrived for no request');
+    const now = performance.now();
+    const first = this.#first;
+    this.#gen.recordResponse(status, now - this.#baseAt[first]!);
+    this.#first = (first + 1) % this.#sentAt.length;
+    this.inflight--;
+    this.#completedInRead++;
+    if (close) this.#closeAfterResponse = true;
+  }
+
+  #onClose(socket: net.Socket): void {
+    if (socket !== this.#socket) return;
+    // A response delimited by the end of the connection ends now.
+    this.#completedInRead = 0;
+    try {
+      if (this.#framer.end()) this.#gen.responsesDone(this, 0);
+    } catch (error) {
+      if (!(error instanceof ParseError)) throw error;
+      this.#gen.fail('parse');
+    }
+    const lost = this.inflight;
+    const wasConnected = this.#connected;
+    this.inflight = 0;
+    this.#first = 0;
+    this.#connected = false;
+    this.#socket = null;
+    this.#gen.connectionClosed(this, lost, wasConnected);
+  }
+}
+
+export class Generator {
+  readonly plan: GeneratorPlan;
+  counters = newCounters();
+  histogram: Histogram;
+  readonly #connections: Connection[] = [];
+  /** batch(k) = k requests back to back, precomputed for k = 1..pipelining. */
+  readonly #batches: Buffer[] = [];
+  #phase: Phase = 'warmup';
+  #measureStart = 0;
+  #measureEnd = 0;
+  /** Requests in flight over all connections. */
+  #inflight = 0;
+  /** With an amount: requests still to send in the measured phase (Infinity otherwise). */
+  #budget = Infinity;
+  #everCompleted = false;
+  #failures = 0;
+  #abortedBecause: keyof ErrorCounts | null = null;
+  readonly #timers: NodeJS.Timeout[] = [];
+  #resolve: (() => void) | null = null;
+  #onMeasuring: (() => void) | null = null;
+  // Open model: intended send times that are due but not sent yet, and the connections with room for one more.
+  #interval = 0;
+  #nextIntended = 0;
+  #backlog: number[] = [];
+  #backlogHead = 0;
+  readonly #free: Connection[] = [];
+  #tick: NodeJS.Timeout | null = null;
+
+  constructor(plan: GeneratorPlan) {
+    this.plan = plan;
+    this.histogram = createLatencyHistogram(plan.timeoutMs * 1000);
+    for (let k = 1; k <= plan.pipelining; k++) this.#batches.push(Buffer.concat(new Array<Buffer>(k).fill(plan.request)));
+    if (plan.rate !== null) this.#interval = 1000 / plan.rate;
+  }
+
+  /** Runs to the end; `onMeasuring` is called when the warm-up is over and measuring starts. */
+  run(onMeasuring?: () => void): Promise<GeneratorOutcome> {
+    this.#onMeasuring = onMeasuring ?? null;
+    return new Promise<void>((resolve) => {
+      this.#resolve = resolve;
+      for (let i = 0; i < this.plan.connections; i++) {
+        const connection = new Connection(this, this.plan.pipelining, this.plan.head);
+        this.#connections.push(connection);
+        connection.connect();
+      }
+      if (this.plan.rate !== null) {
+        this.#nextIntended = performance.now();
+        this.#schedule();
+      }
+      if (this.plan.warmupMs > 0) this.#timers.push(setTimeout(() => this.#startMeasuring(), this.plan.warmupMs));
+      else this.#startMeasuring();
+      const every = Math.min(1000, Math.max(10, this.plan.timeoutMs / 10));
+      this.#timers.push(setInterval(() => this.#checkTimeouts(), every));
+    }).then(() => ({
+      counters: this.counters,
+      histogram: this.histogram,
+      elapsedMs: this.#measureEnd - this.#measureStart,
+      abortedBecause: this.#abortedBecause,
+    }));
+  }
+
+  /** Ends the run now (Ctrl-C): in-flight requests are not waited for. */
+  stop(): void {
+    this.#finish();
+  }
+
+  batch(count: number): Buffer {
+    return this.#batches[count - 1]!;
+  }
+
+  #startMeasuring(): void {
+    if (this.#phase !== 'warmup') return;
+    this.counters = newCounters();
+    this.histogram.reset();
+    this.#phase = 'measure';
+    this.#measureStart = performance.now();
+    // Requests of the warm-up still in flight complete inside the measured phase, so they count against the amount.
+    if (this.plan.amount !== null) this.#budget = Math.max(0, this.plan.amount - this.#inflight);
+    if (this.plan.durationMs !== null) this.#timers.push(setTimeout(() => this.#drain(), this.plan.durationMs));
+    else if (this.#budget === 0) this.#drain();
+    this.#onMeasuring?.();
+  }
+
+  get #sending(): boolean {
+    return this.#phase === 'warmup' || this.#phase === 'measure';
+  }
+
+  get #backlogEmpty(): boolean {
+    return this.#backlogHead === this.#backlog.length;
+  }
+
+  // Called by connections.
+
+  connectionReady(connection: Connection): void {
+    if (this.plan.rate !== null) {
+      this.#markFree(connection);
+      this.#sendDue(performance.now());
+    } else {
+      this.#sendClosed(connection, this.plan.pipelining);
+    }
+  }
+
+  recordResponse(status: number, latencyMs: number): void {
+    this.#inflight--;
+    this.#everCompleted = true;
+    if (this.#phase === 'warmup') return;
+    const counters = this.counters;
+    counters.completed++;
+    counters.statusCodes[status]!++;
+    recordMicros(this.histogram, latencyMs * 1000);
+  }
+
+  /** `count` responses completed on `connection` in one read: send what replaces them. */
+  responsesDone(connection: Connection, count: number): void {
+    if (this.plan.rate !== null) {
+      if (connection.writable) this.#markFree(connection);
+      this.#sendDue(performance.now());
+    } else if (count > 0 && connection.writable) {
+      this.#sendClosed(connection, count);
+    }
+    if (this.#phase === 'drain' && this.#inflight === 0 && this.#backlogEmpty) this.#finish();
+  }
+
+  connectionClosed(connection: Connection, lost: number, wasConnected: boolean): void {
+    this.#inflight -= lost;
+    if (lost > 0) this.fail('reset', lost);
+    if (this.#phase === 'done') return;
+    if (this.#phase === 'drain' && this.#inflight === 0 && this.#backlogEmpty) return this.#finish();
+    if (!this.#sending && !(this.#phase === 'drain' && !this.#backlogEmpty)) return;
+    if (wasConnected) connection.connect();
+    else this.#timers.push(setTimeout(() => this.#phase !== 'done' && connection.connect(), RECONNECT_DELAY_MS));
+  }
+
+  /** Gives up on every request in flight on `connection` (a timeout, unparseable bytes) and closes it. */
+  lose(connection: Connection, kind: keyof ErrorCounts): void {
+    const lost = connection.inflight;
+    this.#inflight -= lost;
+    connection.inflight = 0;
+    this.fail(kind, Math.max(1, lost));
+    // The close handler then sees nothing in flight, so these are not counted again as resets.
+    connection.destroy();
+  }
+
+  fail(kind: keyof ErrorCounts, count = 1): void {
+    if (this.#phase !== 'warmup') this.counters.errors[kind] += count;
+    this.#failures += count;
+    // A target that never answers: give up once every connection has failed three times.
+    if (!this.#everCompleted && this.#failures >= 3 * this.plan.connections && this.#abortedBecause === null) {
+      this.#abortedBecause = kind;
+      queueMicrotask(() => this.stop());
+    }
+  }
+
+  // Closed model.
+
+  #sendClosed(connection: Connection, count: number): void {
+    if (!this.#sending) return;
+    if (this.#phase === 'measure' && this.#budget !== Infinity) {
+      count = Math.min(count, this.#budget);
+      if (count === 0) return;
+      this.#budget -= count;
+      // Every request of the amount has left: the run ends when they are answered.
+      if (this.#budget === 0) queueMicrotask(() => this.#drain());
+    }
+    this.#inflight += count;
+    if (this.#phase === 'measure') this.counters.sent += count;
+    connection.sendBatch(count, performance.now());
+  }
+
+  // Open model.
+
+  #markFree(connection: Connection): void {
+    if (!connection.inFreeList && connection.inflight < this.plan.pipelining) {
+      connection.inFreeList = true;
+      this.#free.push(connection);
+    }
+  }
+
+  #schedule(): void {
+    if (!this.#sending) return;
+    const now = performance.now();
+    // Intended send times that are due join the backlog; the backlog leaves on free connections.
+    while (this.#nextIntended <= now && this.#budget > 0) {
+      this.#backlog.push(this.#nextIntended);
+      this.#nextIntended += this.#interval;
+      if (this.#phase === 'measure' && this.#budget !== Infinity && --this.#budget === 0) {
+        queueMicrotask(() => this.#drain());
+      }
+    }
+    this.#sendDue(now);
+    this.#tick = setTimeout(() => this.#schedule(), Math.max(0, this.#nextIntended - performance.now()));
+  }
+
+  #sendDue(now: number): void {
+    if (!this.#sending && this.#phase !== 'drain') return;
+    const counters = this.counters;
+    while (!this.#backlogEmpty && this.#free.length > 0) {
+      const connection = this.#free[this.#free.length - 1]!;
+      if (!connection.writable || connection.inflight >= this.plan.pipelining) {
+        connection.inFreeList = false;
+        this.#free.pop();
+        continue;
+      }
+      const intended = this.#backlog[this.#backlogHead++]!;
+      if (this.#phase !== 'warmup') {
+        if (now - intended > LATE_MS) counters.notSentOnTime++;
+        counters.sent++;
+      }
+      this.#inflight++;
+      connection.sendOne(intended, now);
+    }
+    if (this.#backlogHead > 4096 && this.#backlogHead * 2 > this.#backlog.length) {
+      this.#backlog = this.#backlog.slice(this.#backlogHead);
+      this.#backlogHead = 0;
+    }
+  }
+
+  // Ending.
+
+  #drain(): void {
+    if (this.#phase !== 'measure') return;
+    // Bounded by duration, what is still due will never leave: not sent on time. Bounded by an amount, it still goes.
+    if (this.plan.durationMs !== null) {
+      this.counters.notSentOnTime += this.#backlog.length - this.#backlogHead;
+      this.#backlogHead = this.#backlog.length;
+    }
+    this.#phase = 'drain';
+    this.#measureEnd = performance.now();
+    if (this.#inflight === 0 && this.#backlogEmpty) return this.#finish();
+    // In-flight requests get one timeout to answer; what is still unanswered then counts as timed out.
+    this.#timers.push(setTimeout(() => this.#finish(), this.plan.timeoutMs));
+  }
+
+  #checkTimeouts(): void {
+    const now = performance.now();
+    for (const connection of this.#connections) {
+      if (connection.inflight > 0 && now - connection.oldestSentAt > this.plan.timeoutMs) this.lose(connection, 'timeout');
+    }
+  }
+
+  #finish(): void {
+    if (this.#phase === 'done') return;
+    const now = performance.now();
+    if (this.#phase === 'warmup') this.#measureStart = now;
+    if (this.#phase === 'drain') {
+      if (this.#inflight > 0) this.counters.errors.timeout += this.#inflight;
+      else this.#measureEnd = now;
+    } else {
+      this.#measureEnd = now;
+    }
+    this.#phase = 'done';
+    if (this.#tick !== null) clearTimeout(this.#tick);
+    for (const timer of this.#timers) clearTimeout(timer);
+    for (const connection of this.#connections) connection.destroy();
+    this.#resolve?.();
+  }
+}
