@@ -250,12 +250,12 @@ export class Generator {
         this.#connections.push(connection);
         connection.connect();
       }
+      if (this.plan.warmupMs > 0) this.#timers.push(setTimeout(() => this.#startMeasuring(), this.plan.warmupMs));
+      else this.#startMeasuring();
       if (this.plan.rate !== null) {
         this.#nextIntended = performance.now();
         this.#schedule();
       }
-      if (this.plan.warmupMs > 0) this.#timers.push(setTimeout(() => this.#startMeasuring(), this.plan.warmupMs));
-      else this.#startMeasuring();
       const every = Math.min(1000, Math.max(10, this.plan.timeoutMs / 10));
       this.#timers.push(setInterval(() => this.#checkTimeouts(), every));
     }).then(() => ({
@@ -281,8 +281,10 @@ export class Generator {
     this.histogram.reset();
     this.#phase = 'measure';
     this.#measureStart = performance.now();
-    // Requests of the warm-up still in flight complete inside the measured phase, so they count against the amount.
-    if (this.plan.amount !== null) this.#budget = Math.max(0, this.plan.amount - this.#inflight);
+    // Requests of the warm-up still in flight (or due and not yet sent) complete inside the measured phase, so they
+    // count against the amount.
+    const carried = this.#inflight + this.#backlog.length - this.#backlogHead;
+    if (this.plan.amount !== null) this.#budget = Math.max(0, this.plan.amount - carried);
     if (this.plan.durationMs !== null) this.#timers.push(setTimeout(() => this.#drain(), this.plan.durationMs));
     else if (this.#budget === 0) this.#drain();
     this.#onMeasuring?.();

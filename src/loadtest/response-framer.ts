@@ -60,6 +60,14 @@ function findHeadEnd(buf: Uint8Array, start: number, from: number, length: numbe
   return -1;
 }
 
+const PREFIX = 'HTTP/1.';
+
+/** Fails as soon as the bytes cannot begin a status line, rather than waiting for a head that will never end. */
+function checkPrefix(buf: Uint8Array, start: number, length: number): void {
+  const n = Math.min(PREFIX.length, length - start);
+  for (let i = 0; i < n; i++) if (buf[start + i] !== PREFIX.charCodeAt(i)) throw new ParseError('not an HTTP/1.x status line');
+}
+
 export class ResponseFramer {
   readonly #events: FramerEvents;
   #state: State = State.Head;
@@ -149,6 +157,7 @@ export class ResponseFramer {
 
   #head(buf: Buffer, pos: number, length: number): number {
     if (this.#pending === null) {
+      checkPrefix(buf, pos, length);
       const end = findHeadEnd(buf, pos, pos, length);
       if (end === -1) {
         this.#keepPending(Buffer.from(buf.subarray(pos, length)));
@@ -160,6 +169,7 @@ export class ResponseFramer {
     // A head split over reads: join it with what came before (rare, so a copy is fine).
     const previous = this.#pending.length;
     const data = Buffer.concat([this.#pending, buf.subarray(pos, length)]);
+    checkPrefix(data, 0, data.length);
     const end = findHeadEnd(data, 0, Math.max(0, previous - 3), data.length);
     if (end === -1) {
       this.#keepPending(data);

@@ -1,0 +1,80 @@
+/**
+ * Command-line parsing on node:util's parseArgs, strict: an unknown flag or a flag without its value is a usage
+ * error (exit 2) with the command's name in the message. Values are converted and checked here, once.
+ */
+import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
+import { invalidOption, NodescaleError } from '../errors.ts';
+import { parseDuration, parseSize } from '../units.ts';
+
+export type OptionSpecs = ParseArgsOptionsConfig;
+export type Values = Record<string, string | boolean | (string | boolean)[] | undefined>;
+
+export interface ParsedArgs {
+  values: Values;
+  positionals: string[];
+}
+
+export function parseCommandLine(command: string, argv: string[], options: OptionSpecs, maxPositionals: number): ParsedArgs {
+  let parsed: ParsedArgs;
+  try {
+    parsed = parseArgs({ args: argv, options, strict: true, allowPositionals: true }) as ParsedArgs;
+  } catch (error) {
+    const message = (error as Error).message.split('. ')[0]!.replace(/^Unknown option/, 'unknown option');
+    throw new NodescaleError('NS_ERR_USAGE', `${command}: ${message} (see nodescale ${command} --help)`, { cause: error });
+  }
+  if (parsed.positionals.length > maxPositionals) {
+    throw new NodescaleError('NS_ERR_USAGE', `${command}: unexpected argument "${parsed.positionals[maxPositionals]}" (see nodescale ${command} --help)`);
+  }
+  return parsed;
+}
+
+function stringValue(values: Values, name: string): string | undefined {
+  const value = values[name];
+  return typeof value === 'string' ? value : undefined;
+}
+
+/** A whole number flag, or undefined when absent. */
+export function intFlag(values: Values, name: string): number | undefined {
+  const raw = stringValue(values, name);
+  if (raw === undefined) return undefined;
+  if (!/^\d+$/.test(raw.trim())) throw invalidOption(`--${name}`, 'a whole number', raw);
+  return Number(raw);
+}
+
+export function numberFlag(values: Values, name: string): number | undefined {
+  const raw = stringValue(values, name);
+  if (raw === undefined) return undefined;
+  const value = Number(raw);
+  if (raw.trim() === '' || !Number.isFinite(value) || value < 0) throw invalidOption(`--${name}`, 'a number ≥ 0', raw);
+  return value;
+}
+
+/** A duration flag in ms (`10s`, `500ms`; a bare number is seconds), or undefined. */
+export function durationFlag(values: Values, name: string): number | undefined {
+  const raw = stringValue(values, name);
+  return raw === undefined ? undefined : parseDuration(`--${name}`, raw);
+}
+
+export function sizeFlag(values: Values, name: string): number | undefined {
+  const raw = stringValue(values, name);
+  return raw === undefined ? undefined : parseSize(`--${name}`, raw);
+}
+
+export function textFlag(values: Values, name: string): string | undefined {
+  return stringValue(values, name);
+}
+
+export function listFlag(values: Values, name: string): string[] {
+  const value = values[name];
+  return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : typeof value === 'string' ? [value] : [];
+}
+
+export function boolFlag(values: Values, name: string): boolean {
+  return values[name] === true;
+}
+
+export function requirePositional(command: string, positionals: string[], what: string): string {
+  const value = positionals[0];
+  if (value === undefined) throw new NodescaleError('NS_ERR_USAGE', `${command}: missing ${what} (see nodescale ${command} --help)`);
+  return value;
+}

@@ -1,0 +1,79 @@
+/**
+ * `nodescale bench <url>`: load-test one URL, closed or open model.
+ */
+import type { BenchOptions } from '../loadtest/options.ts';
+import { formatBenchResult } from '../loadtest/report/text.ts';
+import { runBench } from '../loadtest/run.ts';
+import { boolFlag, durationFlag, intFlag, numberFlag, parseCommandLine, requirePositional, type OptionSpecs } from './args.ts';
+import type { Command, Io } from './io.ts';
+import { COMMON_FLAGS, CONNECTION_FLAGS, CONNECTION_HELP, connectionOptions, REQUEST_FLAGS, REQUEST_HELP, requestOptions } from './load-flags.ts';
+import { ProgressBar, rateDetail } from './progress.ts';
+
+const FLAGS = {
+  ...CONNECTION_FLAGS,
+  ...REQUEST_FLAGS,
+  ...COMMON_FLAGS,
+  duration: { type: 'string', short: 'd' },
+  amount: { type: 'string', short: 'n' },
+  rate: { type: 'string', short: 'R' },
+} as const satisfies OptionSpecs;
+
+export const help = `Usage: nodescale bench <url> [options]
+
+Load-test an http: URL and report throughput, latency percentiles (HdrHistogram, µs resolution), status codes and
+errors by kind.
+
+Run length:
+  -d, --duration DUR      measure for DUR (default 10s)
+  -n, --amount N          measure until N requests completed, instead of a duration
+  -R, --rate R            open model: send R requests/s, evenly spaced, and measure latency from each request's
+                          intended send time (coordinated-omission correct); without it, the closed model
+
+${CONNECTION_HELP}
+
+${REQUEST_HELP}
+
+Output:
+      --json              print the result as one JSON object on stdout
+      --debug             print stack traces of errors
+  -h, --help              this help
+
+Examples:
+  nodescale bench http://127.0.0.1:3000/ -c 64 -d 10s
+  nodescale bench http://127.0.0.1:3000/ -c 64 -R 20000 -d 30s --json
+  nodescale bench http://127.0.0.1:3000/api -m POST -H "content-type: application/json" -b '{"a":1}'`;
+
+/** Parses bench's command line into BenchOptions (exported for tests). */
+export function parseBenchArgs(argv: string[]): { options: BenchOptions; json: boolean; help: boolean } {
+  const { values, positionals } = parseCommandLine('bench', argv, FLAGS, 1);
+  if (boolFlag(values, 'help')) return { options: { url: '' }, json: false, help: true };
+  const options: BenchOptions = { url: requirePositional('bench', positionals, 'the target URL'), ...connectionOptions(values), ...requestOptions(values) };
+  const durationMs = durationFlag(values, 'duration');
+  if (durationMs !== undefined) options.durationMs = durationMs;
+  const amount = intFlag(values, 'amount');
+  if (amount !== undefined) options.amount = amount;
+  const rate = numberFlag(values, 'rate');
+  if (rate !== undefined) options.rate = rate;
+  return { options, json: boolFlag(values, 'json'), help: false };
+}
+
+async function run(argv: string[], io: Io): Promise<number> {
+  const { options, json, help: wantsHelp } = parseBenchArgs(argv);
+  if (wantsHelp) {
+    io.stdout.write(`${help}\n`);
+    return 0;
+  }
+  const bar = new ProgressBar(io.stderr, io.interactive);
+  const result = await runBench(options, {
+    signal: io.signal,
+    onProgress: (progress) => {
+      if (progress.phase === 'warmup') return bar.update('warming up', 0, '');
+      const fraction = options.amount !== undefined ? progress.completed / options.amount : progress.elapsedMs / (options.durationMs ?? 10_000);
+      bar.update('measuring ', fraction, rateDetail(progress.completed, progress.elapsedMs));
+    },
+  }).finally(() => bar.clear());
+  io.stdout.write(json ? `${JSON.stringify(result, null, 2)}\n` : `${formatBenchResult(result)}\n`);
+  return 0;
+}
+
+export const benchCommand: Command = { name: 'bench', summary: 'load-test a URL like wrk, with correct latency', help, run };

@@ -1,0 +1,61 @@
+/**
+ * `nodescale hello <tcp|http|fastify|express>`: the talk's baseline servers.
+ */
+import { NodescaleError } from '../errors.ts';
+import { HELLO_KINDS, isHelloKind, startHello, type HelloKind } from '../hello/index.ts';
+import { boolFlag, intFlag, parseCommandLine, requirePositional, textFlag } from './args.ts';
+import type { Command, Io } from './io.ts';
+
+const FLAGS = {
+  port: { type: 'string' },
+  host: { type: 'string' },
+  debug: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export const help = `Usage: nodescale hello <${HELLO_KINDS.join('|')}> [--port N] [--host H]
+
+Start one of the talk's baseline servers. Each answers "Hello World!" to any request, over HTTP/1.1 with keep-alive:
+  tcp       a raw node:net server that parses just enough HTTP (pipelining, Content-Length and chunked bodies)
+  http      a plain node:http server
+  fastify   fastify 5 with its defaults
+  express   express 5 with its defaults
+
+It prints the URL it listens on, then serves until Ctrl-C or SIGTERM.
+
+Options:
+      --port N     port to listen on (default 3000; 0 picks a free one)
+      --host H     address to listen on (default 127.0.0.1)
+  -h, --help       this help
+
+Example:
+  nodescale hello tcp --port 3000 & nodescale bench http://127.0.0.1:3000/ -c 64`;
+
+export function parseHelloArgs(argv: string[]): { kind: HelloKind; port: number; host: string; help: boolean } {
+  const { values, positionals } = parseCommandLine('hello', argv, FLAGS, 1);
+  if (boolFlag(values, 'help')) return { kind: 'http', port: 0, host: '', help: true };
+  const kind = requirePositional('hello', positionals, `the server kind (${HELLO_KINDS.join(', ')})`);
+  if (!isHelloKind(kind)) throw new NodescaleError('NS_ERR_USAGE', `hello: unknown server kind "${kind}"; expected one of ${HELLO_KINDS.join(', ')}`);
+  const port = intFlag(values, 'port') ?? 3000;
+  if (port > 65535) throw new NodescaleError('NS_ERR_INVALID_OPTION', `--port must be from 0 to 65535, got ${port}`);
+  return { kind, port, host: textFlag(values, 'host') ?? '127.0.0.1', help: false };
+}
+
+async function run(argv: string[], io: Io): Promise<number> {
+  const args = parseHelloArgs(argv);
+  if (args.help) {
+    io.stdout.write(`${help}\n`);
+    return 0;
+  }
+  const hello = await startHello(args.kind, { port: args.port, host: args.host });
+  io.stdout.write(`${hello.kind} hello server listening on ${hello.url}\n`);
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    io.signal.addEventListener('abort', stop, { once: true });
+    process.once('SIGTERM', stop);
+  });
+  await hello.close();
+  return 0;
+}
+
+export const helloCommand: Command = { name: 'hello', summary: "start one of the talk's baseline servers", help, run };

@@ -1,0 +1,84 @@
+/**
+ * Flags that shape the load, shared by bench, sweep and compare-servers.
+ */
+import { readFileSync } from 'node:fs';
+import { NodescaleError } from '../errors.ts';
+import type { BenchOptions } from '../loadtest/options.ts';
+import { durationFlag, intFlag, listFlag, textFlag, type OptionSpecs, type Values } from './args.ts';
+
+export const REQUEST_FLAGS = {
+  method: { type: 'string', short: 'm' },
+  header: { type: 'string', short: 'H', multiple: true },
+  body: { type: 'string', short: 'b' },
+  'body-file': { type: 'string' },
+  timeout: { type: 'string', short: 't' },
+} as const satisfies OptionSpecs;
+
+export const CONNECTION_FLAGS = {
+  connections: { type: 'string', short: 'c' },
+  pipelining: { type: 'string', short: 'p' },
+  workers: { type: 'string', short: 'w' },
+  warmup: { type: 'string' },
+} as const satisfies OptionSpecs;
+
+export const COMMON_FLAGS = {
+  json: { type: 'boolean' },
+  debug: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies OptionSpecs;
+
+export const REQUEST_HELP = `Request:
+  -m, --method M          HTTP method (default GET)
+  -H, --header "N: V"     a request header; repeat for more
+  -b, --body TEXT         request body (Content-Length is added)
+      --body-file FILE    request body read from a file
+  -t, --timeout DUR       a request without a response after DUR is an error (default 10s)`;
+
+export const CONNECTION_HELP = `Connections:
+  -c, --connections N     connections kept open (default 10)
+  -p, --pipelining N      requests in flight per connection (default 1)
+  -w, --workers N         generator threads, to use more than one core (default 1)
+      --warmup DUR        send for DUR before measuring (default 0)`;
+
+function parseHeader(raw: string): [string, string] {
+  const colon = raw.indexOf(':');
+  if (colon <= 0) throw new NodescaleError('NS_ERR_INVALID_OPTION', `--header must look like "name: value", got ${JSON.stringify(raw)}`);
+  return [raw.slice(0, colon).trim(), raw.slice(colon + 1).trim()];
+}
+
+/** The request-shape part of BenchOptions from the flags. */
+export function requestOptions(values: Values): Partial<BenchOptions> {
+  const options: Partial<BenchOptions> = {};
+  const method = textFlag(values, 'method');
+  if (method !== undefined) options.method = method;
+  const headers = listFlag(values, 'header');
+  if (headers.length > 0) options.headers = Object.fromEntries(headers.map(parseHeader));
+  const body = textFlag(values, 'body');
+  const bodyFile = textFlag(values, 'body-file');
+  if (body !== undefined && bodyFile !== undefined) throw new NodescaleError('NS_ERR_USAGE', 'give --body or --body-file, not both');
+  if (body !== undefined) options.body = body;
+  if (bodyFile !== undefined) {
+    try {
+      options.body = readFileSync(bodyFile);
+    } catch (error) {
+      throw new NodescaleError('NS_ERR_BODY_FILE', `cannot read --body-file ${bodyFile}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    }
+  }
+  const timeoutMs = durationFlag(values, 'timeout');
+  if (timeoutMs !== undefined) options.timeoutMs = timeoutMs;
+  return options;
+}
+
+/** The connection part of BenchOptions from the flags. */
+export function connectionOptions(values: Values): Partial<BenchOptions> {
+  const options: Partial<BenchOptions> = {};
+  const connections = intFlag(values, 'connections');
+  if (connections !== undefined) options.connections = connections;
+  const pipelining = intFlag(values, 'pipelining');
+  if (pipelining !== undefined) options.pipelining = pipelining;
+  const workers = intFlag(values, 'workers');
+  if (workers !== undefined) options.workers = workers;
+  const warmupMs = durationFlag(values, 'warmup');
+  if (warmupMs !== undefined) options.warmupMs = warmupMs;
+  return options;
+}

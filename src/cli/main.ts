@@ -1,0 +1,71 @@
+/**
+ * The `nodescale` command: dispatch, help, version, and the one place errors become messages and exit codes.
+ */
+import { readFileSync } from 'node:fs';
+import { ERROR_CODES, isNodescaleError, NodescaleError } from '../errors.ts';
+import { benchCommand } from './bench.ts';
+import { compareServersCommand } from './compare-servers.ts';
+import { helloCommand } from './hello.ts';
+import { processIo, type Command, type Io } from './io.ts';
+import { sweepCommand } from './sweep.ts';
+
+export const COMMANDS: readonly Command[] = [benchCommand, sweepCommand, compareServersCommand, helloCommand];
+
+export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
+
+export function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+function mainHelp(): string {
+  const width = Math.max(...COMMANDS.map((command) => command.name.length));
+  return `nodescale ${version()}: take a Node.js API from "it works" to "it runs at scale and stays healthy".
+
+Usage: nodescale <command> [options]
+
+Commands:
+${COMMANDS.map((command) => `  ${command.name.padEnd(width)}   ${command.summary}`).join('\n')}
+
+Options:
+  -h, --help      this help; nodescale <command> --help for a command's
+  -v, --version   print the version
+
+Exit codes: 0 success, 1 failure, 2 usage error.`;
+}
+
+/** Runs the CLI with `argv` (without node and script). Resolves to the exit code; never throws. */
+export async function main(argv: string[], io?: Io): Promise<number> {
+  const controller = new AbortController();
+  const ownIo = io === undefined;
+  const streams = io ?? processIo(controller.signal);
+  const onSigint = () => {
+    if (controller.signal.aborted) process.exit(130);
+    controller.abort();
+  };
+  if (ownIo) process.on('SIGINT', onSigint);
+  const debug = argv.includes('--debug');
+  try {
+    const [name, ...rest] = argv;
+    if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+      streams.stdout.write(`${mainHelp()}\n`);
+      return name === undefined ? EXIT.usage : EXIT.ok;
+    }
+    if (name === '--version' || name === '-v') {
+      streams.stdout.write(`${version()}\n`);
+      return EXIT.ok;
+    }
+    const command = COMMANDS.find((candidate) => candidate.name === name);
+    if (command === undefined) {
+      throw new NodescaleError('NS_ERR_UNKNOWN_COMMAND', `unknown command "${name}"; the commands are ${COMMANDS.map((c) => c.name).join(', ')}`);
+    }
+    return await command.run(rest, streams);
+  } catch (error) {
+    const known = isNodescaleError(error) ? error : new NodescaleError('NS_ERR_INTERNAL', (error as Error)?.message ?? String(error), { cause: error });
+    streams.stderr.write(`error ${known.code}: ${known.message}\n`);
+    if (debug) streams.stderr.write(`${((known.code === 'NS_ERR_INTERNAL' ? known.cause : known) as Error)?.stack ?? ''}\n`);
+    return ERROR_CODES[known.code].kind === 'usage' ? EXIT.usage : EXIT.failure;
+  } finally {
+    if (ownIo) process.off('SIGINT', onSigint);
+  }
+}

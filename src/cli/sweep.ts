@@ -1,0 +1,152 @@
+/**
+ * `nodescale sweep <url>`: bench at increasing concurrency (or rate), find the knee, write the report.
+ */
+import { invalidOption, NodescaleError } from '../errors.ts';
+import { prepareOutDir, writeOutFiles } from '../loadtest/report/files.ts';
+import { formatKnee, formatSweepTable, sweepCharts, sweepCsv, sweepHtml } from '../loadtest/report/sweep.ts';
+import { geometricLevels, runSweep, SWEEP_DEFAULTS, type SweepOptions, type SweepResult } from '../loadtest/sweep.ts';
+import { boolFlag, durationFlag, numberFlag, parseCommandLine, requirePositional, textFlag, type OptionSpecs } from './args.ts';
+import type { Command, Io } from './io.ts';
+import { COMMON_FLAGS, CONNECTION_FLAGS, CONNECTION_HELP, connectionOptions, REQUEST_FLAGS, REQUEST_HELP, requestOptions } from './load-flags.ts';
+import { ProgressBar, rateDetail } from './progress.ts';
+
+const FLAGS = {
+  ...CONNECTION_FLAGS,
+  ...REQUEST_FLAGS,
+  ...COMMON_FLAGS,
+  levels: { type: 'string', short: 'l' },
+  from: { type: 'string' },
+  to: { type: 'string' },
+  factor: { type: 'string' },
+  duration: { type: 'string', short: 'd' },
+  'max-errors': { type: 'string' },
+  'max-p99': { type: 'string' },
+  'rate-sweep': { type: 'boolean' },
+  out: { type: 'string', short: 'o' },
+} as const satisfies OptionSpecs;
+
+export const help = `Usage: nodescale sweep <url> [options]
+
+Run the target at increasing concurrency, one bench run per level, and find where it should be run: the knee of
+throughput vs concurrency, by maximum power (throughput ÷ latency) and by a Universal Scalability Law fit.
+
+Levels:
+  -l, --levels 1,2,4,8    the levels, ascending
+      --from N --to M --factor F
+                          geometric levels instead (default 1 to 256, factor 2)
+      --rate-sweep        the levels are open-model rates (req/s) over --connections (default 64)
+  -d, --duration DUR      measured time per level (default 5s)
+      --warmup DUR        warm-up per level (default 1s)
+      --max-errors R      stop after a level whose errors pass R: a ratio or a percentage (default 1%)
+      --max-p99 DUR       stop after a level whose p99 passes DUR (default: no limit)
+
+${CONNECTION_HELP}
+
+${REQUEST_HELP}
+
+Output:
+  -o, --out DIR           write results.json, results.csv, report.html and three SVG charts into DIR
+      --json              print the result as JSON on stdout
+  -h, --help              this help
+
+Examples:
+  nodescale sweep http://127.0.0.1:3000/ --from 1 --to 512 -d 5s --out sweep-out
+  nodescale sweep http://127.0.0.1:3000/ --rate-sweep --levels 1000,2000,4000,8000 -c 64`;
+
+function parseLevels(raw: string): number[] {
+  const levels = raw.split(',').map((part) => Number(part.trim()));
+  if (levels.some((level) => !Number.isFinite(level) || level <= 0)) throw invalidOption('--levels', 'a comma-separated list of numbers > 0', raw);
+  return levels;
+}
+
+function parseRatio(raw: string): number {
+  const percent = raw.trim().endsWith('%');
+  const value = Number(percent ? raw.trim().slice(0, -1) : raw);
+  const ratio = percent ? value / 100 : value;
+  if (raw.trim() === '' || !Number.isFinite(ratio) || ratio < 0 || ratio > 1) throw invalidOption('--max-errors', 'a ratio from 0 to 1 or a percentage such as 5%', raw);
+  return ratio;
+}
+
+export interface SweepArgs {
+  options: SweepOptions;
+  out: string | null;
+  json: boolean;
+  help: boolean;
+}
+
+export function parseSweepArgs(argv: string[]): SweepArgs {
+  const { values, positionals } = parseCommandLine('sweep', argv, FLAGS, 1);
+  if (boolFlag(values, 'help')) return { options: { url: '', levels: [] }, out: null, json: false, help: true };
+  const url = requirePositional('sweep', positionals, 'the target URL');
+  const mode = boolFlag(values, 'rate-sweep') ? 'rate' : 'concurrency';
+  const levelsRaw = textFlag(values, 'levels');
+  const from = numberFlag(values, 'from');
+  const to = numberFlag(values, 'to');
+  const factor = numberFlag(values, 'factor');
+  if (levelsRaw !== undefined && (from !== undefined || to !== undefined || factor !== undefined)) {
+    throw new NodescaleError('NS_ERR_USAGE', 'sweep: give --levels or --from/--to/--factor, not both');
+  }
+  const levels =
+    levelsRaw !== undefined
+      ? parseLevels(levelsRaw)
+      : geometricLevels(from ?? SWEEP_DEFAULTS.from, to ?? SWEEP_DEFAULTS.to, factor ?? SWEEP_DEFAULTS.factor);
+  const connection = connectionOptions(values);
+  if (mode === 'concurrency' && connection.connections !== undefined) {
+    throw new NodescaleError('NS_ERR_USAGE', 'sweep: --connections applies to --rate-sweep; in a concurrency sweep the levels are the connections');
+  }
+  const options: SweepOptions = { url, levels, mode, ...connection, ...requestOptions(values) };
+  const durationMs = durationFlag(values, 'duration');
+  if (durationMs !== undefined) options.durationMs = durationMs;
+  const maxErrors = textFlag(values, 'max-errors');
+  if (maxErrors !== undefined) options.maxErrorRatio = parseRatio(maxErrors);
+  const maxP99Ms = durationFlag(values, 'max-p99');
+  if (maxP99Ms !== undefined) options.maxP99Ms = maxP99Ms;
+  return { options, out: textFlag(values, 'out') ?? null, json: boolFlag(values, 'json'), help: false };
+}
+
+/** The files `--out` writes for a sweep. */
+export function sweepFiles(result: SweepResult): Record<string, string> {
+  const charts = sweepCharts(result);
+  return {
+    'results.json': `${JSON.stringify(result, null, 2)}\n`,
+    'results.csv': sweepCsv(result),
+    'report.html': sweepHtml(result, charts),
+    'throughput.svg': charts.throughput,
+    'latency.svg': charts.latency,
+    'latency-vs-throughput.svg': charts.latencyVsThroughput,
+  };
+}
+
+async function run(argv: string[], io: Io): Promise<number> {
+  const args = parseSweepArgs(argv);
+  if (args.help) {
+    io.stdout.write(`${help}\n`);
+    return 0;
+  }
+  if (args.out !== null) prepareOutDir(args.out);
+  const { levels } = args.options;
+  const perLevel = (args.options.warmupMs ?? SWEEP_DEFAULTS.warmupMs) + (args.options.durationMs ?? SWEEP_DEFAULTS.durationMs);
+  const bar = new ProgressBar(io.stderr, io.interactive);
+  const result = await runSweep(args.options, {
+    signal: io.signal,
+    onProgress: (index, progress) => {
+      const warm = args.options.warmupMs ?? SWEEP_DEFAULTS.warmupMs;
+      const within = progress.phase === 'warmup' ? 0 : (warm + progress.elapsedMs) / perLevel;
+      bar.update(`level ${index + 1}/${levels.length} (${levels[index]})`, (index + within) / levels.length, rateDetail(progress.completed, progress.elapsedMs));
+    },
+    onLevelDone: (index, level) => {
+      if (!io.interactive || args.json) return;
+      bar.clear();
+      io.stderr.write(`level ${levels[index]}: ${Math.round(level.throughput)} req/s, p99 ${level.latencyMs.p99} ms\n`);
+    },
+  }).finally(() => bar.clear());
+  const written = args.out === null ? [] : writeOutFiles(args.out, sweepFiles(result));
+  if (args.json) io.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  else {
+    io.stdout.write(`${result.url} — ${result.mode} sweep\n\n${formatSweepTable(result)}\n\n${formatKnee(result)}\n`);
+    if (written.length > 0) io.stdout.write(`\nWrote ${written.join(', ')}\n`);
+  }
+  return 0;
+}
+
+export const sweepCommand: Command = { name: 'sweep', summary: 'find the knee of throughput vs concurrency', help, run };

@@ -1,0 +1,58 @@
+/**
+ * The talk's baseline servers, each answering "Hello World!" to any request, HTTP/1.1 with keep-alive.
+ */
+import type net from 'node:net';
+import { NodescaleError } from '../errors.ts';
+import { createExpressServer } from './express.ts';
+import { createFastifyServer } from './fastify.ts';
+import { createHttpServer } from './http.ts';
+import { createTcpServer } from './tcp.ts';
+
+export const HELLO_KINDS = ['tcp', 'http', 'fastify', 'express'] as const;
+export type HelloKind = (typeof HELLO_KINDS)[number];
+
+export interface HelloServer {
+  kind: HelloKind;
+  url: string;
+  server: net.Server;
+  close(): Promise<void>;
+}
+
+const FACTORIES: Record<HelloKind, () => net.Server | Promise<net.Server>> = {
+  tcp: createTcpServer,
+  http: createHttpServer,
+  fastify: createFastifyServer,
+  express: createExpressServer,
+};
+
+export function isHelloKind(value: string): value is HelloKind {
+  return (HELLO_KINDS as readonly string[]).includes(value);
+}
+
+export async function startHello(kind: HelloKind, options: { port?: number; host?: string } = {}): Promise<HelloServer> {
+  const host = options.host ?? '127.0.0.1';
+  const server = await FACTORIES[kind]();
+  const sockets = new Set<net.Socket>();
+  server.on('connection', (socket: net.Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (error: NodeJS.ErrnoException) =>
+      reject(new NodescaleError('NS_ERR_LISTEN', `cannot listen on ${host}:${options.port ?? 0}: ${error.code ?? error.message}`, { cause: error })),
+    );
+    server.listen(options.port ?? 0, host, () => resolve());
+  });
+  const address = server.address() as net.AddressInfo;
+  const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return {
+    kind,
+    url: `http://${shownHost}:${address.port}/`,
+    server,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const socket of sockets) socket.destroy();
+      }),
+  };
+}

@@ -1,0 +1,63 @@
+/**
+ * Terminal views of results: a bench result as wrk and autocannon users expect to read it.
+ */
+import { formatBytes, formatCount, formatMs } from '../../units.ts';
+import type { BenchResult } from '../aggregate.ts';
+import { PERCENTILES } from '../histogram.ts';
+
+/** Renders rows as aligned columns: the first column left-aligned, the others right-aligned. */
+export function renderColumns(rows: string[][], gap = 2): string {
+  const widths: number[] = [];
+  for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, [...cell].length)));
+  return rows
+    .map((row) =>
+      row
+        .map((cell, i) => {
+          const pad = ' '.repeat(widths[i]! - [...cell].length);
+          return i === 0 ? cell + pad : pad + cell;
+        })
+        .join(' '.repeat(gap))
+        .trimEnd(),
+    )
+    .join('\n');
+}
+
+const PERCENTILE_LABEL: Record<string, string> = { p50: 'p50', p75: 'p75', p90: 'p90', p99: 'p99', p999: 'p99.9', p9999: 'p99.99' };
+
+export function describeLoad(result: BenchResult): string {
+  const parts = [`${result.connections} connection${result.connections === 1 ? '' : 's'}`];
+  if (result.pipelining > 1) parts.push(`pipelining ${result.pipelining}`);
+  if (result.generator.workers > 1) parts.push(`${result.generator.workers} workers`);
+  parts.push(result.model === 'open' ? `open model at ${formatCount(result.rate!)} req/s` : 'closed model');
+  return parts.join(', ');
+}
+
+export function formatBenchResult(result: BenchResult): string {
+  const latency = result.latencyMs;
+  const keys = PERCENTILES.map(([key]) => key);
+  const lines: string[] = [];
+  lines.push(`${result.url} — ${(result.durationMs / 1000).toFixed(1)}s, ${describeLoad(result)}`, '');
+  lines.push(
+    renderColumns([
+      ['Latency', ...keys.map((key) => PERCENTILE_LABEL[key]!), 'max', 'mean', 'stdev'],
+      ['', ...keys.map((key) => formatMs(latency[key])), formatMs(latency.max), formatMs(latency.mean), formatMs(latency.stdev)],
+    ]),
+    '',
+  );
+  const statuses = Object.entries(result.statusCodes).map(([code, count]) => `${code}: ${count}`).join('  ');
+  const { errors } = result;
+  const errorDetail = (['connect', 'reset', 'timeout', 'parse', 'non2xx'] as const)
+    .filter((kind) => errors[kind] > 0)
+    .map((kind) => `${kind === 'non2xx' ? 'non-2xx' : kind} ${errors[kind]}`)
+    .join(', ');
+  const rows = [
+    ['Requests', `${formatCount(result.requests.total)} total`, `${formatCount(Math.round(result.requests.perSecond))}/s`],
+    ['Bytes', formatBytes(result.bytes.total), `${formatBytes(Math.round(result.bytes.perSecond))}/s`],
+  ];
+  lines.push(renderColumns(rows));
+  lines.push(`Status      ${statuses || 'none'}`);
+  lines.push(`Errors      ${errors.total === 0 ? 'none' : `${errors.total} (${errorDetail})`}`);
+  if (result.notSentOnTime !== null) lines.push(`Late        ${result.notSentOnTime} requests not sent on time (of ${result.requests.sent} sent)`);
+  lines.push(`Generator   ${result.generator.cpuMicrosPerRequest.toFixed(1)} µs CPU per request`);
+  return lines.join('\n');
+}
