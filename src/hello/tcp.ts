@@ -51,7 +51,8 @@ export function parseRequest(text: string, start: number): Parsed {
   let close = match[2] === '0';
   let length = 0;
   let chunked = false;
-  for (const line of text.slice(lineEnd + 2, headEnd).split('\r\n')) {
+  const headers = headEnd > lineEnd ? text.slice(lineEnd + 2, headEnd).split('\r\n') : [];
+  for (const line of headers) {
     const colon = line.indexOf(':');
     if (colon <= 0) throw new Error('bad header line');
     const name = line.slice(0, colon).toLowerCase();

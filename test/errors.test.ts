@@ -1,0 +1,31 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { test } from 'node:test';
+import { ERROR_CODES, NodescaleError } from '../src/errors.ts';
+
+const doc = readFileSync(new URL('../docs/errors.md', import.meta.url), 'utf8');
+const rows = new Map([...doc.matchAll(/^\| `(NS_ERR_[A-Z_]+)` \| (\d) \|/gm)].map((m) => [m[1]!, Number(m[2])]));
+
+test('docs/errors.md lists every error code with its exit code, and no other', () => {
+  assert.deepEqual([...rows.keys()].sort(), Object.keys(ERROR_CODES).sort());
+  for (const [code, { kind }] of Object.entries(ERROR_CODES)) assert.equal(rows.get(code), kind === 'usage' ? 2 : 1, code);
+});
+
+test('every code in the source is a registered one', async () => {
+  const { readdirSync } = await import('node:fs');
+  const files = readdirSync(new URL('../src', import.meta.url), { recursive: true, withFileTypes: true }).filter((f) => f.isFile() && f.name.endsWith('.ts'));
+  for (const file of files) {
+    const text = readFileSync(`${file.parentPath}/${file.name}`, 'utf8');
+    for (const [code] of text.matchAll(/NS_ERR_[A-Z_]+/g)) assert.ok(code in ERROR_CODES, `${file.name} uses unregistered ${code}`);
+  }
+});
+
+test('NodescaleError carries code, kind, cause and retryable', () => {
+  const cause = new Error('inner');
+  const error = new NodescaleError('NS_ERR_INVALID_OPTION', 'connections must be an integer', { cause });
+  assert.equal(error.code, 'NS_ERR_INVALID_OPTION');
+  assert.equal(error.kind, 'usage');
+  assert.equal(error.cause, cause);
+  assert.equal(error.retryable, false);
+  assert.ok(error instanceof Error);
+});

@@ -1,0 +1,33 @@
+/** Runs the CLI in-process with captured output, or as a real child process. */
+import { execFile } from 'node:child_process';
+import { PassThrough } from 'node:stream';
+import { main } from '../../src/cli/main.ts';
+
+export interface CliRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export async function runCli(argv: string[], options: { interactive?: boolean; signal?: AbortSignal } = {}): Promise<CliRun> {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let out = '';
+  let err = '';
+  stdout.on('data', (chunk) => (out += chunk));
+  stderr.on('data', (chunk) => (err += chunk));
+  const code = await main(argv, { stdout, stderr, interactive: options.interactive ?? false, signal: options.signal ?? new AbortController().signal });
+  return { code, stdout: out, stderr: err };
+}
+
+export const BIN = new URL('../../bin/nodescale.js', import.meta.url).pathname;
+
+/** Runs bin/nodescale.js in a child process with the current Node. */
+export function runBin(argv: string[]): Promise<CliRun> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...argv], { timeout: 60_000 }, (error, stdout, stderr) => {
+      const code = error === null ? 0 : typeof error.code === 'number' ? error.code : 1;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
