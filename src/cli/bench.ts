@@ -76,4 +76,4 @@ async function run(argv: string[], io: Io): Promise<number> {
   return 0;
 }
 
-export const benchCommand: Command = { name: 'bench', summary: 'load-test a URL like wrk, with correct latency', help, run };
+export const benchCommand: Command = { name: 'bench', help, run };

@@ -99,4 +99,4 @@ async function run(argv: string[], io: Io): Promise<number> {
   return 0;
 }
 
-export const compareServersCommand: Command = { name: 'compare-servers', summary: 'plain TCP vs http vs fastify vs express, side by side', help, run };
+export const compareServersCommand: Command = { name: 'compare-servers', help, run };

@@ -58,4 +58,4 @@ async function run(argv: string[], io: Io): Promise<number> {
   return 0;
 }
 
-export const helloCommand: Command = { name: 'hello', summary: "start one of the talk's baseline servers", help, run };
+export const helloCommand: Command = { name: 'hello', help, run };

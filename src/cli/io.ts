@@ -14,8 +14,6 @@ export function processIo(signal: AbortSignal): Io {
 
 export interface Command {
   name: string;
-  /** One line, for `nodescale --help`. */
-  summary: string;
   /** The whole `--help` text. */
   help: string;
   run(argv: string[], io: Io): Promise<number>;

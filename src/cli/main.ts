@@ -3,13 +3,19 @@
  */
 import { readFileSync } from 'node:fs';
 import { ERROR_CODES, isNodescaleError, NodescaleError } from '../errors.ts';
-import { benchCommand } from './bench.ts';
-import { compareServersCommand } from './compare-servers.ts';
-import { helloCommand } from './hello.ts';
 import { processIo, type Command, type Io } from './io.ts';
-import { sweepCommand } from './sweep.ts';
 
-export const COMMANDS: readonly Command[] = [benchCommand, sweepCommand, compareServersCommand, helloCommand];
+/** The commands, each loaded only when it runs: `bench` does not pay for loading fastify and express. */
+export const COMMANDS: readonly { name: string; summary: string; load: () => Promise<Command> }[] = [
+  { name: 'bench', summary: 'load-test a URL like wrk, with correct latency', load: async () => (await import('./bench.ts')).benchCommand },
+  { name: 'sweep', summary: 'find the knee of throughput vs concurrency', load: async () => (await import('./sweep.ts')).sweepCommand },
+  {
+    name: 'compare-servers',
+    summary: 'plain TCP vs http vs fastify vs express, side by side',
+    load: async () => (await import('./compare-servers.ts')).compareServersCommand,
+  },
+  { name: 'hello', summary: "start one of the talk's baseline servers", load: async () => (await import('./hello.ts')).helloCommand },
+];
 
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
 
@@ -55,11 +61,11 @@ export async function main(argv: string[], io?: Io): Promise<number> {
       streams.stdout.write(`${version()}\n`);
       return EXIT.ok;
     }
-    const command = COMMANDS.find((candidate) => candidate.name === name);
-    if (command === undefined) {
+    const entry = COMMANDS.find((candidate) => candidate.name === name);
+    if (entry === undefined) {
       throw new NodescaleError('NS_ERR_UNKNOWN_COMMAND', `unknown command "${name}"; the commands are ${COMMANDS.map((c) => c.name).join(', ')}`);
     }
-    return await command.run(rest, streams);
+    return await (await entry.load()).run(rest, streams);
   } catch (error) {
     const known = isNodescaleError(error) ? error : new NodescaleError('NS_ERR_INTERNAL', (error as Error)?.message ?? String(error), { cause: error });
     streams.stderr.write(`error ${known.code}: ${known.message}\n`);

@@ -149,4 +149,4 @@ async function run(argv: string[], io: Io): Promise<number> {
   return 0;
 }
 
-export const sweepCommand: Command = { name: 'sweep', summary: 'find the knee of throughput vs concurrency', help, run };
+export const sweepCommand: Command = { name: 'sweep', help, run };

@@ -3,10 +3,6 @@
  */
 import type net from 'node:net';
 import { NodescaleError } from '../errors.ts';
-import { createExpressServer } from './express.ts';
-import { createFastifyServer } from './fastify.ts';
-import { createHttpServer } from './http.ts';
-import { createTcpServer } from './tcp.ts';
 
 export const HELLO_KINDS = ['tcp', 'http', 'fastify', 'express'] as const;
 export type HelloKind = (typeof HELLO_KINDS)[number];
@@ -18,11 +14,12 @@ export interface HelloServer {
   close(): Promise<void>;
 }
 
-const FACTORIES: Record<HelloKind, () => net.Server | Promise<net.Server>> = {
-  tcp: createTcpServer,
-  http: createHttpServer,
-  fastify: createFastifyServer,
-  express: createExpressServer,
+/** Each server's module is loaded when it starts: the tcp server does not load express. */
+const FACTORIES: Record<HelloKind, () => Promise<net.Server>> = {
+  tcp: async () => (await import('./tcp.ts')).createTcpServer(),
+  http: async () => (await import('./http.ts')).createHttpServer(),
+  fastify: async () => (await import('./fastify.ts')).createFastifyServer(),
+  express: async () => (await import('./express.ts')).createExpressServer(),
 };
 
 export function isHelloKind(value: string): value is HelloKind {

@@ -94,6 +94,7 @@ class Connection {
   /** Responses completed in the read being handled: answered with one write once the read is framed. */
   #completedInRead = 0;
   #closeAfterResponse = false;
+  #readAt = 0;
   /** Open model: listed among the connections with room for another request. */
   inFreeList = false;
 
@@ -160,6 +161,8 @@ class Connection {
   }
 
   #onRead(nread: number, buf: Buffer): boolean {
+    // One clock read per read: it timestamps every response framed in it and the requests that replace them.
+    this.#readAt = performance.now();
     this.#gen.counters.bytes += nread;
     this.#completedInRead = 0;
     try {
@@ -169,16 +172,15 @@ class Connection {
       this.#gen.lose(this, 'parse');
       return false;
     }
-    if (this.#completedInRead > 0) this.#gen.responsesDone(this, this.#completedInRead);
+    if (this.#completedInRead > 0) this.#gen.responsesDone(this, this.#completedInRead, this.#readAt);
     if (this.#closeAfterResponse) this.#socket?.destroy();
     return true;
   }
 
   #onResponse(status: number, close: boolean): void {
     if (this.inflight === 0) throw new ParseError('a response arrived for no request');
-    const now = performance.now();
     const first = this.#first;
-    this.#gen.recordResponse(status, now - this.#baseAt[first]!);
+    this.#gen.recordResponse(status, this.#readAt - this.#baseAt[first]!);
     this.#first = (first + 1) % this.#sentAt.length;
     this.inflight--;
     this.#completedInRead++;
@@ -189,8 +191,9 @@ class Connection {
     if (socket !== this.#socket) return;
     // A response delimited by the end of the connection ends now.
     this.#completedInRead = 0;
+    this.#readAt = performance.now();
     try {
-      if (this.#framer.end()) this.#gen.responsesDone(this, 0);
+      if (this.#framer.end()) this.#gen.responsesDone(this, 0, this.#readAt);
     } catch (error) {
       if (!(error instanceof ParseError)) throw error;
       this.#gen.fail('parse');
@@ -305,7 +308,7 @@ export class Generator {
       this.#markFree(connection);
       this.#sendDue(performance.now());
     } else {
-      this.#sendClosed(connection, this.plan.pipelining);
+      this.#sendClosed(connection, this.plan.pipelining, performance.now());
     }
   }
 
@@ -320,12 +323,12 @@ export class Generator {
   }
 
   /** `count` responses completed on `connection` in one read: send what replaces them. */
-  responsesDone(connection: Connection, count: number): void {
+  responsesDone(connection: Connection, count: number, now: number): void {
     if (this.plan.rate !== null) {
       if (connection.writable) this.#markFree(connection);
-      this.#sendDue(performance.now());
+      this.#sendDue(now);
     } else if (count > 0 && connection.writable) {
-      this.#sendClosed(connection, count);
+      this.#sendClosed(connection, count, now);
     }
     if (this.#phase === 'drain' && this.#inflight === 0 && this.#backlogEmpty) this.#finish();
   }
@@ -362,7 +365,7 @@ export class Generator {
 
   // Closed model.
 
-  #sendClosed(connection: Connection, count: number): void {
+  #sendClosed(connection: Connection, count: number, now: number): void {
     if (!this.#sending) return;
     if (this.#phase === 'measure' && this.#budget !== Infinity) {
       count = Math.min(count, this.#budget);
@@ -373,7 +376,7 @@ export class Generator {
     }
     this.#inflight += count;
     if (this.#phase === 'measure') this.counters.sent += count;
-    connection.sendBatch(count, performance.now());
+    connection.sendBatch(count, now);
   }
 
   // Open model.

@@ -1,0 +1,95 @@
+/**
+ * Generator cost: CPU time per completed request of nodescale bench, wrk (-t1) and autocannon, against the same raw
+ * `net` hello server, side by side in one run, in alternating rounds. Ratios to wrk are the figures; absolute µs
+ * depend on the machine.
+ */
+import { autocannonBin, BENCH_DIR, measure, median, NODESCALE, startHello, which } from './lib.ts';
+import path from 'node:path';
+
+export interface ToolCost {
+  tool: string;
+  mode: 'keep-alive' | 'pipelined';
+  /** Median over rounds. */
+  cpuMicrosPerRequest: number;
+  requestsPerSecond: number;
+  ratioToWrk: number | null;
+  rounds: number[];
+}
+
+interface Tool {
+  name: string;
+  run(url: string, seconds: number, pipeline: number): Promise<{ requests: number; seconds: number; cpuMs: number }>;
+}
+
+const CONNECTIONS = 64;
+
+function tools(): Tool[] {
+  const list: Tool[] = [
+    {
+      name: 'nodescale',
+      async run(url, seconds, pipeline) {
+        const m = await measure([process.execPath, NODESCALE, 'bench', url, '-c', String(CONNECTIONS), '-p', String(pipeline), '-d', `${seconds}s`, '--json']);
+        const r = JSON.parse(m.stdout);
+        return { requests: r.requests.total, seconds: r.durationMs / 1000, cpuMs: m.cpuMs };
+      },
+    },
+  ];
+  if (which('wrk')) {
+    list.push({
+      name: 'wrk',
+      async run(url, seconds, pipeline) {
+        const args = ['wrk', '-t1', `-c${CONNECTIONS}`, `-d${seconds}s`];
+        if (pipeline > 1) args.push('-s', path.join(BENCH_DIR, 'wrk-pipeline.lua'));
+        process.env.NS_PIPELINE = String(pipeline);
+        const m = await measure([...args, url]);
+        const match = /(\d+) requests in ([\d.]+)s/.exec(m.stdout);
+        if (!match) throw new Error(`unexpected wrk output: ${m.stdout}`);
+        return { requests: Number(match[1]), seconds: Number(match[2]), cpuMs: m.cpuMs };
+      },
+    });
+  } else {
+    console.error('wrk not found: apt-get install -y wrk (the ratio to wrk needs it)');
+  }
+  const autocannon = autocannonBin();
+  if (autocannon) {
+    list.push({
+      name: 'autocannon',
+      async run(url, seconds, pipeline) {
+        const m = await measure([process.execPath, autocannon, '-c', String(CONNECTIONS), '-p', String(pipeline), '-d', String(seconds), '--json', url]);
+        const r = JSON.parse(m.stdout);
+        return { requests: r.requests.total, seconds: r.duration, cpuMs: m.cpuMs };
+      },
+    });
+  }
+  return list;
+}
+
+export async function generatorCost(options: { seconds: number; rounds: number }): Promise<ToolCost[]> {
+  const server = await startHello('tcp');
+  const results: ToolCost[] = [];
+  try {
+    for (const [mode, pipeline] of [['keep-alive', 1], ['pipelined', 10]] as const) {
+      const list = tools();
+      const perTool = new Map(list.map((t) => [t.name, { cost: [] as number[], rps: [] as number[] }]));
+      for (let round = 0; round < options.rounds; round++) {
+        // Rotate the order each round so that no tool always runs first.
+        for (let i = 0; i < list.length; i++) {
+          const tool = list[(i + round) % list.length]!;
+          const r = await tool.run(server.url, options.seconds, pipeline);
+          perTool.get(tool.name)!.cost.push((r.cpuMs * 1000) / r.requests);
+          perTool.get(tool.name)!.rps.push(r.requests / r.seconds);
+          console.error(`  ${mode} round ${round + 1} ${tool.name}: ${((r.cpuMs * 1000) / r.requests).toFixed(2)} µs CPU/request, ${Math.round(r.requests / r.seconds)} req/s`);
+        }
+      }
+      const wrk = perTool.get('wrk');
+      const wrkCost = wrk ? median(wrk.cost) : null;
+      for (const [tool, { cost, rps }] of perTool) {
+        const c = median(cost);
+        results.push({ tool, mode, cpuMicrosPerRequest: c, requestsPerSecond: median(rps), ratioToWrk: wrkCost === null ? null : c / wrkCost, rounds: cost });
+      }
+    }
+  } finally {
+    server.stop();
+  }
+  return results;
+}

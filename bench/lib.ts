@@ -1,0 +1,83 @@
+/**
+ * Helpers for bench/: run a command and measure the CPU it used (user + system, from the shell's `times`, the same
+ * way for every tool), start a hello server in its own process, and make sure the tools we compare with are present.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+
+export const BENCH_DIR = path.dirname(new URL(import.meta.url).pathname);
+export const ROOT = path.dirname(BENCH_DIR);
+export const NODESCALE = path.join(ROOT, 'bin', 'nodescale.js');
+
+export interface Measured {
+  stdout: string;
+  /** CPU time of the command and its children, ms. */
+  cpuMs: number;
+}
+
+const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+
+/** Runs `argv` under bash and reads its CPU time from `times` (children's user and system time). */
+export function measure(argv: string[]): Promise<Measured> {
+  const script = `${argv.map(quote).join(' ')} > "$NS_OUT"; status=$?; times; exit $status`;
+  const out = path.join(BENCH_DIR, 'results', `.out-${process.pid}`);
+  return new Promise((resolve, reject) => {
+    const child = spawn('bash', ['-c', script], { env: { ...process.env, NS_OUT: out }, stdio: ['ignore', 'pipe', 'inherit'] });
+    let times = '';
+    child.stdout.on('data', (chunk) => (times += chunk));
+    child.on('exit', async (code) => {
+      if (code !== 0) return reject(new Error(`${argv.join(' ')} exited with ${code}`));
+      const { readFileSync, rmSync } = await import('node:fs');
+      const stdout = readFileSync(out, 'utf8');
+      rmSync(out);
+      // `times` prints two lines: the shell's own times, then its children's: "0m1.234s 0m0.567s".
+      const children = times.trim().split('\n').at(-1)!;
+      const [user, system] = [...children.matchAll(/(\d+)m([\d.]+)s/g)].map((m) => Number(m[1]) * 60_000 + Number(m[2]) * 1000);
+      resolve({ stdout, cpuMs: user! + system! });
+    });
+  });
+}
+
+export interface Server {
+  url: string;
+  stop(): void;
+}
+
+export function startHello(kind: string): Promise<Server> {
+  const child = spawn(process.execPath, [NODESCALE, 'hello', kind, '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    child.stdout.on('data', (chunk: Buffer) => {
+      const match = /listening on (\S+)/.exec(chunk.toString());
+      if (match) resolve({ url: match[1]!, stop: () => child.kill('SIGTERM') });
+    });
+    child.on('exit', (code) => reject(new Error(`hello ${kind} exited with ${code}`)));
+  });
+}
+
+export function which(command: string): string | null {
+  try {
+    return execFileSync('bash', ['-c', `command -v ${command}`], { encoding: 'utf8' }).trim() || null;
+  } catch {
+    return null;
+  }
+}
+
+/** autocannon lives in bench/node_modules only: installed on first use. */
+export function autocannonBin(): string | null {
+  const bin = path.join(BENCH_DIR, 'node_modules', '.bin', 'autocannon');
+  if (!existsSync(bin)) {
+    try {
+      execFileSync('npm', ['install', '--no-audit', '--no-fund', '--prefix', BENCH_DIR], { stdio: 'inherit' });
+    } catch {
+      return null;
+    }
+  }
+  return existsSync(bin) ? bin : null;
+}
+
+export const median = (values: number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};

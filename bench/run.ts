@@ -1,0 +1,45 @@
+/**
+ * `npm run bench`: every performance figure of the README, measured side by side in one run. Figures are ratios
+ * (ours ÷ wrk's, one server ÷ another), never absolute req/s: the machine is shared and its speed is not ours.
+ *
+ *   npm run bench                  all benchmarks, default lengths
+ *   npm run bench -- --quick       shorter runs (a smoke test of the harness, not figures to quote)
+ *   npm run bench -- generator     one benchmark by name (generator, servers)
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { compareServers } from '../src/compare/servers.ts';
+import { formatCompareTable } from '../src/compare/report.ts';
+import { BENCH_DIR } from './lib.ts';
+import { generatorCost } from './generator-cost.ts';
+
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const only = args.filter((a) => !a.startsWith('--'));
+const wanted = (name: string) => only.length === 0 || only.includes(name);
+
+mkdirSync(path.join(BENCH_DIR, 'results'), { recursive: true });
+const report: Record<string, unknown> = { date: new Date().toISOString(), node: process.version, quick };
+const lines: string[] = [];
+
+if (wanted('generator')) {
+  console.error('generator cost: nodescale bench vs wrk -t1 vs autocannon, 64 connections, raw net target');
+  const costs = await generatorCost({ seconds: quick ? 2 : 8, rounds: quick ? 1 : 3 });
+  report.generator = costs;
+  lines.push('Generator CPU per completed request, 64 connections, `nodescale hello tcp` target (median of rounds):', '');
+  lines.push('| mode | tool | µs CPU / request | ÷ wrk |', '|---|---|---|---|');
+  for (const c of costs) lines.push(`| ${c.mode} | ${c.tool} | ${c.cpuMicrosPerRequest.toFixed(2)} | ${c.ratioToWrk === null ? '—' : c.ratioToWrk.toFixed(2)} |`);
+  lines.push('');
+}
+
+if (wanted('servers')) {
+  console.error('servers: tcp vs http vs fastify vs express');
+  const result = await compareServers({ connections: 64, durationMs: quick ? 1000 : 5000, warmupMs: 1000, rounds: quick ? 1 : 3 });
+  report.servers = result.servers.map(({ runs: _runs, ...figures }) => figures);
+  lines.push('Hello World servers, 64 connections (`nodescale compare-servers`):', '', '```', formatCompareTable(result), '```', '');
+}
+
+const file = path.join(BENCH_DIR, 'results', 'latest.json');
+writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
+console.log(lines.join('\n'));
+console.error(`\nwrote ${file}`);
