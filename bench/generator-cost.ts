@@ -11,8 +11,9 @@ export interface ToolCost {
   mode: 'keep-alive' | 'pipelined';
   /** Median over rounds. */
   cpuMicrosPerRequest: number;
-  requestsPerSecond: number;
+  /** Median over rounds of this round's cost ÷ wrk's in the same round. */
   ratioToWrk: number | null;
+  requestsPerSecond: number;
   rounds: number[];
 }
 
@@ -81,11 +82,11 @@ export async function generatorCost(options: { seconds: number; rounds: number }
           console.error(`  ${mode} round ${round + 1} ${tool.name}: ${((r.cpuMs * 1000) / r.requests).toFixed(2)} µs CPU/request, ${Math.round(r.requests / r.seconds)} req/s`);
         }
       }
+      // The ratio is taken within each round (runs next to each other see the same machine), then its median.
       const wrk = perTool.get('wrk');
-      const wrkCost = wrk ? median(wrk.cost) : null;
       for (const [tool, { cost, rps }] of perTool) {
-        const c = median(cost);
-        results.push({ tool, mode, cpuMicrosPerRequest: c, requestsPerSecond: median(rps), ratioToWrk: wrkCost === null ? null : c / wrkCost, rounds: cost });
+        const ratios = wrk ? cost.map((c, round) => c / wrk.cost[round]!) : null;
+        results.push({ tool, mode, cpuMicrosPerRequest: median(cost), requestsPerSecond: median(rps), ratioToWrk: ratios && median(ratios), rounds: cost });
       }
     }
   } finally {

@@ -32,7 +32,7 @@ export interface ChartSpec {
   height?: number;
 }
 
-const MARGIN = { top: 44, right: 24, bottom: 56, left: 76 };
+const MARGIN = { top: 64, right: 24, bottom: 56, left: 76 };
 
 export function escapeXml(text: string): string {
   return text.replace(/[<>&"']/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[c]!);
@@ -143,14 +143,15 @@ export function renderChart(spec: ChartSpec): string {
       out.push(`<text x="${px}" y="${Number(py) - 12}" text-anchor="middle" fill="${color}" font-weight="600">${escapeXml(marker.label)}</text>`);
     }
   }
-  // Legend, top left inside the plot.
-  spec.series.forEach((series, i) => {
-    const ly = plot.top + 14 + i * 16;
+  // Legend: one row under the title, outside the plot, so it never hides data or markers.
+  let lx = plot.left;
+  for (const series of spec.series) {
     out.push(
-      `<line x1="${plot.left + 10}" x2="${plot.left + 34}" y1="${ly}" y2="${ly}" stroke="${series.color}" stroke-width="2"${series.dashed ? ' stroke-dasharray="6 4"' : ''}/>`,
-      `<text x="${plot.left + 40}" y="${ly}" dominant-baseline="middle">${escapeXml(series.name)}</text>`,
+      `<line x1="${lx}" x2="${lx + 24}" y1="42" y2="42" stroke="${series.color}" stroke-width="2"${series.dashed ? ' stroke-dasharray="6 4"' : ''}/>`,
+      `<text x="${lx + 30}" y="42" dominant-baseline="middle">${escapeXml(series.name)}</text>`,
     );
-  });
+    lx += 46 + series.name.length * 7;
+  }
   out.push('</svg>');
   return out.join('\n');
 }

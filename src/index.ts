@@ -1,0 +1,12 @@
+/**
+ * nodescale's public API. One export a line; nothing internal leaks.
+ */
+export { NodescaleError, ERROR_CODES, isNodescaleError, type ErrorCode, type ErrorKind } from './errors.ts';
+export { runBench, type BenchControl, type BenchProgress } from './loadtest/run.ts';
+export { BENCH_DEFAULTS, type BenchOptions } from './loadtest/options.ts';
+export type { BenchResult } from './loadtest/aggregate.ts';
+export type { LatencySummary } from './loadtest/histogram.ts';
+export { runSweep, geometricLevels, SWEEP_DEFAULTS, type SweepOptions, type SweepResult, type SweepLevel, type SweepControl } from './loadtest/sweep.ts';
+export { findKnee, fitUsl, powerKnee, uslThroughput, type Knee, type KneePoint, type PowerKnee, type UslFit } from './loadtest/knee.ts';
+export { compareServers, COMPARE_DEFAULTS, type CompareOptions, type CompareResult, type ServerFigures } from './compare/servers.ts';
+export { startHello, HELLO_KINDS, type HelloKind, type HelloServer } from './hello/index.ts';
