@@ -78,3 +78,8 @@ export function requirePositional(command: string, positionals: string[], what: 
   if (value === undefined) throw new NodescaleError('NS_ERR_USAGE', `${command}: missing ${what} (see nodescale ${command} --help)`);
   return value;
 }
+
+/** The entries of `values` that are not undefined: flags that were given, ready to spread into options. */
+export function defined<T extends object>(values: T): Partial<T> {
+  return Object.fromEntries(Object.entries(values).filter(([, value]) => value !== undefined)) as Partial<T>;
+}

@@ -4,7 +4,7 @@
 import type { BenchOptions } from '../loadtest/options.ts';
 import { formatBenchResult } from '../loadtest/report/text.ts';
 import { runBench } from '../loadtest/run.ts';
-import { boolFlag, durationFlag, intFlag, numberFlag, parseCommandLine, requirePositional, type OptionSpecs } from './args.ts';
+import { boolFlag, defined, durationFlag, intFlag, numberFlag, parseCommandLine, requirePositional, type OptionSpecs } from './args.ts';
 import type { Command, Io } from './io.ts';
 import { COMMON_FLAGS, CONNECTION_FLAGS, CONNECTION_HELP, connectionOptions, REQUEST_FLAGS, REQUEST_HELP, requestOptions } from './load-flags.ts';
 import { ProgressBar, rateDetail } from './progress.ts';
@@ -47,13 +47,12 @@ Examples:
 export function parseBenchArgs(argv: string[]): { options: BenchOptions; json: boolean; help: boolean } {
   const { values, positionals } = parseCommandLine('bench', argv, FLAGS, 1);
   if (boolFlag(values, 'help')) return { options: { url: '' }, json: false, help: true };
-  const options: BenchOptions = { url: requirePositional('bench', positionals, 'the target URL'), ...connectionOptions(values), ...requestOptions(values) };
-  const durationMs = durationFlag(values, 'duration');
-  if (durationMs !== undefined) options.durationMs = durationMs;
-  const amount = intFlag(values, 'amount');
-  if (amount !== undefined) options.amount = amount;
-  const rate = numberFlag(values, 'rate');
-  if (rate !== undefined) options.rate = rate;
+  const options: BenchOptions = {
+    url: requirePositional('bench', positionals, 'the target URL'),
+    ...connectionOptions(values),
+    ...requestOptions(values),
+    ...defined({ durationMs: durationFlag(values, 'duration'), amount: intFlag(values, 'amount'), rate: numberFlag(values, 'rate') }),
+  };
   return { options, json: boolFlag(values, 'json'), help: false };
 }
 

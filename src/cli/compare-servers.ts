@@ -6,7 +6,7 @@ import { COMPARE_DEFAULTS, compareServers, type CompareOptions } from '../compar
 import { NodescaleError } from '../errors.ts';
 import { HELLO_KINDS, isHelloKind } from '../hello/index.ts';
 import { prepareOutDir, writeOutFiles } from '../loadtest/report/files.ts';
-import { boolFlag, durationFlag, intFlag, parseCommandLine, textFlag, type OptionSpecs } from './args.ts';
+import { boolFlag, defined, durationFlag, intFlag, parseCommandLine, textFlag, type OptionSpecs } from './args.ts';
 import type { Command, Io } from './io.ts';
 import { COMMON_FLAGS, CONNECTION_FLAGS, connectionOptions } from './load-flags.ts';
 import { ProgressBar, rateDetail } from './progress.ts';
@@ -44,11 +44,10 @@ Example:
 export function parseCompareArgs(argv: string[]): { options: CompareOptions; out: string | null; json: boolean; help: boolean } {
   const { values } = parseCommandLine('compare-servers', argv, FLAGS, 0);
   if (boolFlag(values, 'help')) return { options: {}, out: null, json: false, help: true };
-  const options: CompareOptions = { ...connectionOptions(values) };
-  const durationMs = durationFlag(values, 'duration');
-  if (durationMs !== undefined) options.durationMs = durationMs;
-  const rounds = intFlag(values, 'rounds');
-  if (rounds !== undefined) options.rounds = rounds;
+  const options: CompareOptions = {
+    ...connectionOptions(values),
+    ...defined({ durationMs: durationFlag(values, 'duration'), rounds: intFlag(values, 'rounds') }),
+  };
   const servers = textFlag(values, 'servers');
   if (servers !== undefined) {
     const list = servers.split(',').map((s) => s.trim());

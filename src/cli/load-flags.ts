@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { NodescaleError } from '../errors.ts';
 import type { BenchOptions } from '../loadtest/options.ts';
-import { durationFlag, intFlag, listFlag, textFlag, type OptionSpecs, type Values } from './args.ts';
+import { defined, durationFlag, intFlag, listFlag, textFlag, type OptionSpecs, type Values } from './args.ts';
 
 export const REQUEST_FLAGS = {
   method: { type: 'string', short: 'm' },
@@ -48,37 +48,32 @@ function parseHeader(raw: string): [string, string] {
 
 /** The request-shape part of BenchOptions from the flags. */
 export function requestOptions(values: Values): Partial<BenchOptions> {
-  const options: Partial<BenchOptions> = {};
-  const method = textFlag(values, 'method');
-  if (method !== undefined) options.method = method;
   const headers = listFlag(values, 'header');
-  if (headers.length > 0) options.headers = Object.fromEntries(headers.map(parseHeader));
   const body = textFlag(values, 'body');
   const bodyFile = textFlag(values, 'body-file');
   if (body !== undefined && bodyFile !== undefined) throw new NodescaleError('NS_ERR_USAGE', 'give --body or --body-file, not both');
-  if (body !== undefined) options.body = body;
-  if (bodyFile !== undefined) {
-    try {
-      options.body = readFileSync(bodyFile);
-    } catch (error) {
-      throw new NodescaleError('NS_ERR_BODY_FILE', `cannot read --body-file ${bodyFile}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-    }
+  return defined({
+    method: textFlag(values, 'method'),
+    headers: headers.length > 0 ? Object.fromEntries(headers.map(parseHeader)) : undefined,
+    body: bodyFile === undefined ? body : readBodyFile(bodyFile),
+    timeoutMs: durationFlag(values, 'timeout'),
+  });
+}
+
+function readBodyFile(file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (error) {
+    throw new NodescaleError('NS_ERR_BODY_FILE', `cannot read --body-file ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }
-  const timeoutMs = durationFlag(values, 'timeout');
-  if (timeoutMs !== undefined) options.timeoutMs = timeoutMs;
-  return options;
 }
 
 /** The connection part of BenchOptions from the flags. */
 export function connectionOptions(values: Values): Partial<BenchOptions> {
-  const options: Partial<BenchOptions> = {};
-  const connections = intFlag(values, 'connections');
-  if (connections !== undefined) options.connections = connections;
-  const pipelining = intFlag(values, 'pipelining');
-  if (pipelining !== undefined) options.pipelining = pipelining;
-  const workers = intFlag(values, 'workers');
-  if (workers !== undefined) options.workers = workers;
-  const warmupMs = durationFlag(values, 'warmup');
-  if (warmupMs !== undefined) options.warmupMs = warmupMs;
-  return options;
+  return defined({
+    connections: intFlag(values, 'connections'),
+    pipelining: intFlag(values, 'pipelining'),
+    workers: intFlag(values, 'workers'),
+    warmupMs: durationFlag(values, 'warmup'),
+  });
 }

@@ -5,7 +5,7 @@ import { invalidOption, NodescaleError } from '../errors.ts';
 import { prepareOutDir, writeOutFiles } from '../loadtest/report/files.ts';
 import { formatKnee, formatSweepTable, sweepCharts, sweepCsv, sweepHtml } from '../loadtest/report/sweep.ts';
 import { geometricLevels, runSweep, SWEEP_DEFAULTS, type SweepOptions, type SweepResult } from '../loadtest/sweep.ts';
-import { boolFlag, durationFlag, numberFlag, parseCommandLine, requirePositional, textFlag, type OptionSpecs } from './args.ts';
+import { boolFlag, defined, durationFlag, numberFlag, parseCommandLine, requirePositional, textFlag, type OptionSpecs } from './args.ts';
 import type { Command, Io } from './io.ts';
 import { COMMON_FLAGS, CONNECTION_FLAGS, CONNECTION_HELP, connectionOptions, REQUEST_FLAGS, REQUEST_HELP, requestOptions } from './load-flags.ts';
 import { ProgressBar, rateDetail } from './progress.ts';
@@ -94,13 +94,19 @@ export function parseSweepArgs(argv: string[]): SweepArgs {
   if (mode === 'concurrency' && connection.connections !== undefined) {
     throw new NodescaleError('NS_ERR_USAGE', 'sweep: --connections applies to --rate-sweep; in a concurrency sweep the levels are the connections');
   }
-  const options: SweepOptions = { url, levels, mode, ...connection, ...requestOptions(values) };
-  const durationMs = durationFlag(values, 'duration');
-  if (durationMs !== undefined) options.durationMs = durationMs;
   const maxErrors = textFlag(values, 'max-errors');
-  if (maxErrors !== undefined) options.maxErrorRatio = parseRatio(maxErrors);
-  const maxP99Ms = durationFlag(values, 'max-p99');
-  if (maxP99Ms !== undefined) options.maxP99Ms = maxP99Ms;
+  const options: SweepOptions = {
+    url,
+    levels,
+    mode,
+    ...connection,
+    ...requestOptions(values),
+    ...defined({
+      durationMs: durationFlag(values, 'duration'),
+      maxErrorRatio: maxErrors === undefined ? undefined : parseRatio(maxErrors),
+      maxP99Ms: durationFlag(values, 'max-p99'),
+    }),
+  };
   return { options, out: textFlag(values, 'out') ?? null, json: boolFlag(values, 'json'), help: false };
 }
 
