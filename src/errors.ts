@@ -2,10 +2,12 @@
  * Every error nodescale raises, with its stable code.
  *
  * A code never changes meaning and is never reused. docs/errors.md lists each one (a test keeps the two in step).
- * `kind` decides the CLI's exit code: 'usage' exits 2 (the command line was wrong), 'failure' exits 1.
+ * `kind` decides the CLI's exit code: 'usage' exits 2 (the command line was wrong), 'failure' exits 1; 'http' codes are
+ * sent in response bodies (`{"error":{"code":…}}`), not thrown.
  */
 
-export type ErrorKind = 'usage' | 'failure';
+/** 'http' codes are not thrown: they name the error in the JSON body of a response the runtime refuses. */
+export type ErrorKind = 'usage' | 'failure' | 'http';
 
 export const ERROR_CODES = {
   NS_ERR_USAGE: { kind: 'usage', summary: 'The command line is malformed: an unknown flag, a missing argument, a flag without its value.' },
@@ -22,6 +24,8 @@ export const ERROR_CODES = {
   NS_ERR_LISTEN: { kind: 'failure', summary: 'A server could not listen on the requested host and port (in use, not permitted, no such address).' },
   NS_ERR_SERVER_START: { kind: 'failure', summary: 'A server that nodescale starts as a child process exited or did not report its address in time.' },
   NS_ERR_WORKER: { kind: 'failure', summary: 'A load-generator worker thread failed; the message carries its error.' },
+  NS_ERR_OVERLOADED: { kind: 'http', summary: 'A 503 from the runtime layer: the process sheds load to keep its event loop responsive; Retry-After says when to come back.' },
+  NS_ERR_PAYLOAD_TOO_LARGE: { kind: 'http', summary: 'A 413 from the runtime layer: the request body (Content-Length) passes maxBodyBytes.' },
   NS_ERR_INTERNAL: { kind: 'failure', summary: 'A bug in nodescale. Run again with --debug and report the stack trace.' },
 } as const satisfies Record<string, { kind: ErrorKind; summary: string }>;
 

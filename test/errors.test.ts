@@ -4,11 +4,11 @@ import { test } from 'node:test';
 import { ERROR_CODES, NodescaleError } from '../src/errors.ts';
 
 const doc = readFileSync(new URL('../docs/errors.md', import.meta.url), 'utf8');
-const rows = new Map([...doc.matchAll(/^\| `(NS_ERR_[A-Z_]+)` \| (\d) \|/gm)].map((m) => [m[1]!, Number(m[2])]));
+const rows = new Map([...doc.matchAll(/^\| `(NS_ERR_[A-Z_]+)` \| (\d|http) \|/gm)].map((m) => [m[1]!, m[2]!]));
 
 test('docs/errors.md lists every error code with its exit code, and no other', () => {
   assert.deepEqual([...rows.keys()].sort(), Object.keys(ERROR_CODES).sort());
-  for (const [code, { kind }] of Object.entries(ERROR_CODES)) assert.equal(rows.get(code), kind === 'usage' ? 2 : 1, code);
+  for (const [code, { kind }] of Object.entries(ERROR_CODES)) assert.equal(rows.get(code), { usage: '2', failure: '1', http: 'http' }[kind], code);
 });
 
 test('every code in the source is a registered one', async () => {

@@ -1,0 +1,32 @@
+/**
+ * The fastify adapter: `app.register(nodescaleFastify, options)`, then `app.nodescale` is the runtime. It protects
+ * fastify's own server and labels HTTP metrics with fastify's route patterns (`/users/:id`, never the raw URL).
+ * On graceful shutdown, fastify's onClose hooks run (app.close()) after in-flight requests have drained.
+ */
+import type { FastifyInstance, FastifyPluginCallback } from 'fastify';
+import fp from 'fastify-plugin';
+import type { RuntimeOptions } from './options.ts';
+import { ROUTE, Runtime } from './runtime.ts';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    nodescale: Runtime;
+  }
+}
+
+const plugin: FastifyPluginCallback<RuntimeOptions> = (app: FastifyInstance, options, done) => {
+  const runtime = new Runtime(options).attach(app.server);
+  app.decorate('nodescale', runtime);
+  app.addHook('onRequest', (request, _reply, next) => {
+    (request.raw as { [ROUTE]?: string })[ROUTE] = request.routeOptions.url ?? 'unmatched';
+    next();
+  });
+  if (runtime.options.shutdown) runtime.onShutdown(() => app.close());
+  app.addHook('onClose', (_app, next) => {
+    runtime.close();
+    next();
+  });
+  done();
+};
+
+export const nodescaleFastify = fp(plugin, { fastify: '5.x', name: 'nodescale-runtime' });

@@ -1,0 +1,15 @@
+/**
+ * nodescale/runtime: keep a live Node.js service healthy. One export a line.
+ */
+export { protect } from './http.ts';
+export { nodescaleFastify } from './fastify.ts';
+export { expressRoutes } from './express.ts';
+export { Runtime, ROUTE, type Readiness } from './runtime.ts';
+export { RUNTIME_DEFAULTS, jsonLogger, type RuntimeOptions, type OverloadOptions, type ShutdownOptions, type LeakOptions, type PostMortemOptions, type Logger, type Priority } from './options.ts';
+export type { RuntimeSample } from './sampler.ts';
+export type { OverloadState, OverloadReason } from './overload.ts';
+export type { LeakReport } from './leak-detector.ts';
+export type { ShutdownOutcome } from './shutdown.ts';
+export { writeHeapSnapshot } from './heap-snapshot.ts';
+export { redactedReport } from './post-mortem.ts';
+export { CHANNELS } from '../diagnostics.ts';

@@ -1,0 +1,295 @@
+/**
+ * Options of the runtime layer: one type, one frozen set of defaults, one resolver that validates and fills in.
+ * Every threshold has a documented default (docs/runtime.md); `false` turns a part off.
+ */
+import type { IncomingMessage } from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { invalidOption } from '../errors.ts';
+
+export type Priority = 'low' | 'normal' | 'high';
+export type LogLevel = 'error' | 'warn' | 'info';
+export type Logger = (level: LogLevel, message: string, fields?: Record<string, unknown>) => void;
+
+export interface OverloadOptions {
+  /** Shed when the event-loop delay p99 of an interval passes this, ms. Default 200; 0 turns it off. */
+  maxEventLoopDelayMs?: number;
+  /** Shed when event-loop utilisation of an interval passes this (0..1). Default 0 (off): a busy loop is not a drowning one. */
+  maxEventLoopUtilization?: number;
+  /** Shed when heap used passes this fraction of the heap limit. Default 0.9; 0 turns it off. */
+  maxHeapUsedRatio?: number;
+  /** Shed when RSS passes this many bytes. Default 0 (off). */
+  maxRssBytes?: number;
+  /** Shed a request that arrives while this many are in flight. Default 0 (off). */
+  maxInFlight?: number;
+  /** Leave overload when every measure is below this fraction of its threshold. Default 0.8. */
+  recoverRatio?: number;
+  /** Consecutive samples over a threshold before shedding starts. Default 1. */
+  enterAfterSamples?: number;
+  /** Consecutive calm samples before shedding stops. Default 2. */
+  exitAfterSamples?: number;
+  /** Paths (exact, query ignored) or a predicate for requests never shed. Health and metrics always are. */
+  exempt?: string[] | ((req: IncomingMessage) => boolean);
+  /** A request's priority: 'low' is shed early (at 80% of a threshold), 'high' only past twice a threshold. Default 'normal'. */
+  priority?: (req: IncomingMessage) => Priority;
+  /** Upper bound of the Retry-After header, seconds. Default 60. */
+  maxRetryAfterSeconds?: number;
+}
+
+export interface ShutdownOptions {
+  /** How long in-flight requests get to finish, ms. Default 10 000. */
+  graceMs?: number;
+  /** Signals that start a graceful shutdown. Default ['SIGTERM', 'SIGINT']; [] installs no handler. */
+  signals?: NodeJS.Signals[];
+  /** Exit the process when done (0) or forced (1). Default true. */
+  exit?: boolean;
+}
+
+export interface LeakOptions {
+  /** How far back the post-GC heap baseline is looked at, ms. Default 600 000 (10 min). */
+  windowMs?: number;
+  /** Major-GC samples needed in the window before judging. Default 6. */
+  minSamples?: number;
+  /** Fire when the baseline grows faster than this, bytes per minute, steadily (R² ≥ 0.6). Default 1 MiB/min. */
+  minGrowthBytesPerMinute?: number;
+  /** Fire when, at the current growth, the heap limit is reached within this, ms. Default 3 600 000 (1 h). */
+  horizonMs?: number;
+  /** Where heap snapshots are written (mode 0600); null writes none. Default null. */
+  snapshotDir?: string | null;
+  /** At most one snapshot per this long, ms. Default 3 600 000. */
+  snapshotCooldownMs?: number;
+}
+
+export interface PostMortemOptions {
+  /** Where crash bundles are written. Default <tmpdir>/nodescale-crash. */
+  dir?: string;
+  /** Add a heap snapshot to the bundle (when memory allows). Default false. */
+  heapSnapshot?: boolean;
+}
+
+export interface RuntimeOptions {
+  /** Sampling interval of the runtime metrics, ms. Default 1000. */
+  sampleIntervalMs?: number;
+  /** Samples kept in memory (the ring buffer the console and dashboards read). Default 300. */
+  historySize?: number;
+  /** Path of the Prometheus endpoint; false serves none. Default '/metrics'. */
+  metricsPath?: string | false;
+  /** Include prom-client's default metrics (process_*, nodejs_*). Default true. */
+  defaultMetrics?: boolean;
+  /** Buckets of the HTTP latency histogram, seconds. Default 1 ms to 10 s. */
+  latencyBuckets?: number[];
+  /** Liveness path. Default '/healthz'. */
+  livenessPath?: string;
+  /** Readiness path. Default '/readyz'. */
+  readinessPath?: string;
+  /** When readiness starts: when the server listens, or when the app calls runtime.setReady(). Default 'listening'. */
+  readyWhen?: 'listening' | 'manual';
+  /** Route label of a request for the HTTP metrics (low cardinality!). Default: what an adapter says, else '*'. */
+  route?: (req: IncomingMessage) => string;
+  /** Refuse requests whose Content-Length passes this with 413. Default 1 MiB; 0 turns it off. */
+  maxBodyBytes?: number;
+  overload?: OverloadOptions | false;
+  shutdown?: ShutdownOptions | false;
+  leak?: LeakOptions | false;
+  postMortem?: PostMortemOptions | false;
+  /** Where the runtime logs. Default: one JSON line per event on stderr. */
+  logger?: Logger;
+}
+
+export interface ResolvedOverload {
+  maxEventLoopDelayMs: number;
+  maxEventLoopUtilization: number;
+  maxHeapUsedRatio: number;
+  maxRssBytes: number;
+  maxInFlight: number;
+  recoverRatio: number;
+  enterAfterSamples: number;
+  exitAfterSamples: number;
+  exempt: (req: IncomingMessage) => boolean;
+  priority: ((req: IncomingMessage) => Priority) | null;
+  maxRetryAfterSeconds: number;
+}
+
+export type ResolvedShutdown = Required<ShutdownOptions>;
+export type ResolvedLeak = Required<LeakOptions>;
+export type ResolvedPostMortem = Required<PostMortemOptions>;
+
+export interface ResolvedRuntimeOptions {
+  sampleIntervalMs: number;
+  historySize: number;
+  metricsPath: string | null;
+  defaultMetrics: boolean;
+  latencyBuckets: number[];
+  livenessPath: string;
+  readinessPath: string;
+  readyWhen: 'listening' | 'manual';
+  route: ((req: IncomingMessage) => string) | null;
+  maxBodyBytes: number;
+  overload: ResolvedOverload | null;
+  shutdown: ResolvedShutdown | null;
+  leak: ResolvedLeak | null;
+  postMortem: ResolvedPostMortem | null;
+  logger: Logger;
+}
+
+export const RUNTIME_DEFAULTS = Object.freeze({
+  sampleIntervalMs: 1000,
+  historySize: 300,
+  metricsPath: '/metrics',
+  defaultMetrics: true,
+  latencyBuckets: Object.freeze([0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]),
+  livenessPath: '/healthz',
+  readinessPath: '/readyz',
+  readyWhen: 'listening',
+  maxBodyBytes: 1024 * 1024,
+  overload: Object.freeze({
+    maxEventLoopDelayMs: 200,
+    maxEventLoopUtilization: 0,
+    maxHeapUsedRatio: 0.9,
+    maxRssBytes: 0,
+    maxInFlight: 0,
+    recoverRatio: 0.8,
+    enterAfterSamples: 1,
+    exitAfterSamples: 2,
+    maxRetryAfterSeconds: 60,
+  }),
+  shutdown: Object.freeze({ graceMs: 10_000, signals: Object.freeze(['SIGTERM', 'SIGINT'] as NodeJS.Signals[]), exit: true }),
+  leak: Object.freeze({
+    windowMs: 600_000,
+    minSamples: 6,
+    minGrowthBytesPerMinute: 1024 * 1024,
+    horizonMs: 3_600_000,
+    snapshotDir: null,
+    snapshotCooldownMs: 3_600_000,
+  }),
+  postMortem: Object.freeze({ dir: path.join(os.tmpdir(), 'nodescale-crash'), heapSnapshot: false }),
+});
+
+/** Logs one JSON line per event on stderr: what pino would write, without the dependency. */
+export const jsonLogger: Logger = (level, message, fields = {}) => {
+  process.stderr.write(`${JSON.stringify({ level, time: new Date().toISOString(), pid: process.pid, name: 'nodescale', msg: message, ...fields })}\n`);
+};
+
+function num(name: string, value: unknown, fallback: number, min: number, max = Infinity, integer = false): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max || (integer && !Number.isInteger(value))) {
+    throw invalidOption(name, `${integer ? 'an integer' : 'a number'} from ${min} to ${max === Infinity ? '∞' : max}`, value);
+  }
+  return value;
+}
+
+function pathOption(name: string, value: unknown, fallback: string): string {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'string' || !value.startsWith('/')) throw invalidOption(name, 'a path starting with "/"', value);
+  return value;
+}
+
+function fn<T>(name: string, value: unknown): T | null {
+  if (value === undefined) return null;
+  if (typeof value !== 'function') throw invalidOption(name, 'a function', typeof value);
+  return value as T;
+}
+
+function section<T extends object>(name: string, value: T | false | undefined): T | null {
+  if (value === false) return null;
+  if (value === undefined) return {} as T;
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw invalidOption(name, 'an object or false', value);
+  return value;
+}
+
+function pathOf(url: string | undefined): string {
+  const q = url?.indexOf('?') ?? -1;
+  return q === -1 ? (url ?? '') : url!.slice(0, q);
+}
+
+function resolveOverload(value: OverloadOptions | false | undefined): ResolvedOverload | null {
+  const o = section('overload', value);
+  if (o === null) return null;
+  const d = RUNTIME_DEFAULTS.overload;
+  let exempt: (req: IncomingMessage) => boolean = () => false;
+  if (Array.isArray(o.exempt)) {
+    const paths = new Set(o.exempt.map((p, i) => pathOption(`overload.exempt[${i}]`, p, '/')));
+    exempt = (req) => paths.has(pathOf(req.url));
+  } else if (o.exempt !== undefined) {
+    exempt = fn<(req: IncomingMessage) => boolean>('overload.exempt', o.exempt)!;
+  }
+  return {
+    maxEventLoopDelayMs: num('overload.maxEventLoopDelayMs', o.maxEventLoopDelayMs, d.maxEventLoopDelayMs, 0),
+    maxEventLoopUtilization: num('overload.maxEventLoopUtilization', o.maxEventLoopUtilization, d.maxEventLoopUtilization, 0, 1),
+    maxHeapUsedRatio: num('overload.maxHeapUsedRatio', o.maxHeapUsedRatio, d.maxHeapUsedRatio, 0, 1),
+    maxRssBytes: num('overload.maxRssBytes', o.maxRssBytes, d.maxRssBytes, 0),
+    maxInFlight: num('overload.maxInFlight', o.maxInFlight, d.maxInFlight, 0, Infinity, true),
+    recoverRatio: num('overload.recoverRatio', o.recoverRatio, d.recoverRatio, 0.01, 1),
+    enterAfterSamples: num('overload.enterAfterSamples', o.enterAfterSamples, d.enterAfterSamples, 1, 1000, true),
+    exitAfterSamples: num('overload.exitAfterSamples', o.exitAfterSamples, d.exitAfterSamples, 1, 1000, true),
+    exempt,
+    priority: fn('overload.priority', o.priority),
+    maxRetryAfterSeconds: num('overload.maxRetryAfterSeconds', o.maxRetryAfterSeconds, d.maxRetryAfterSeconds, 1, 86_400, true),
+  };
+}
+
+function resolveShutdown(value: ShutdownOptions | false | undefined): ResolvedShutdown | null {
+  const o = section('shutdown', value);
+  if (o === null) return null;
+  const d = RUNTIME_DEFAULTS.shutdown;
+  if (o.signals !== undefined && (!Array.isArray(o.signals) || o.signals.some((s) => typeof s !== 'string' || !s.startsWith('SIG')))) {
+    throw invalidOption('shutdown.signals', 'a list of signal names such as ["SIGTERM"]', o.signals);
+  }
+  if (o.exit !== undefined && typeof o.exit !== 'boolean') throw invalidOption('shutdown.exit', 'a boolean', o.exit);
+  return { graceMs: num('shutdown.graceMs', o.graceMs, d.graceMs, 0), signals: [...(o.signals ?? d.signals)], exit: o.exit ?? d.exit };
+}
+
+function resolveLeak(value: LeakOptions | false | undefined): ResolvedLeak | null {
+  const o = section('leak', value);
+  if (o === null) return null;
+  const d = RUNTIME_DEFAULTS.leak;
+  if (o.snapshotDir !== undefined && o.snapshotDir !== null && typeof o.snapshotDir !== 'string') throw invalidOption('leak.snapshotDir', 'a directory path or null', o.snapshotDir);
+  return {
+    windowMs: num('leak.windowMs', o.windowMs, d.windowMs, 1),
+    minSamples: num('leak.minSamples', o.minSamples, d.minSamples, 3, 10_000, true),
+    minGrowthBytesPerMinute: num('leak.minGrowthBytesPerMinute', o.minGrowthBytesPerMinute, d.minGrowthBytesPerMinute, 0),
+    horizonMs: num('leak.horizonMs', o.horizonMs, d.horizonMs, 0),
+    snapshotDir: o.snapshotDir ?? d.snapshotDir,
+    snapshotCooldownMs: num('leak.snapshotCooldownMs', o.snapshotCooldownMs, d.snapshotCooldownMs, 0),
+  };
+}
+
+function resolvePostMortem(value: PostMortemOptions | false | undefined): ResolvedPostMortem | null {
+  const o = section('postMortem', value);
+  if (o === null) return null;
+  if (o.dir !== undefined && typeof o.dir !== 'string') throw invalidOption('postMortem.dir', 'a directory path', o.dir);
+  if (o.heapSnapshot !== undefined && typeof o.heapSnapshot !== 'boolean') throw invalidOption('postMortem.heapSnapshot', 'a boolean', o.heapSnapshot);
+  return { dir: o.dir ?? RUNTIME_DEFAULTS.postMortem.dir, heapSnapshot: o.heapSnapshot ?? false };
+}
+
+export function resolveRuntimeOptions(options: RuntimeOptions = {}): ResolvedRuntimeOptions {
+  if (options === null || typeof options !== 'object') throw invalidOption('options', 'an object', options);
+  const d = RUNTIME_DEFAULTS;
+  const buckets = options.latencyBuckets ?? [...d.latencyBuckets];
+  if (!Array.isArray(buckets) || buckets.length === 0 || buckets.some((b, i) => typeof b !== 'number' || !(b > 0) || (i > 0 && b <= buckets[i - 1]!))) {
+    throw invalidOption('latencyBuckets', 'ascending numbers of seconds > 0', options.latencyBuckets);
+  }
+  if (options.readyWhen !== undefined && options.readyWhen !== 'listening' && options.readyWhen !== 'manual') {
+    throw invalidOption('readyWhen', '"listening" or "manual"', options.readyWhen);
+  }
+  if (options.defaultMetrics !== undefined && typeof options.defaultMetrics !== 'boolean') throw invalidOption('defaultMetrics', 'a boolean', options.defaultMetrics);
+  return {
+    sampleIntervalMs: num('sampleIntervalMs', options.sampleIntervalMs, d.sampleIntervalMs, 10, 3_600_000),
+    historySize: num('historySize', options.historySize, d.historySize, 1, 1_000_000, true),
+    metricsPath: options.metricsPath === false ? null : pathOption('metricsPath', options.metricsPath, d.metricsPath),
+    defaultMetrics: options.defaultMetrics ?? d.defaultMetrics,
+    latencyBuckets: buckets,
+    livenessPath: pathOption('livenessPath', options.livenessPath, d.livenessPath),
+    readinessPath: pathOption('readinessPath', options.readinessPath, d.readinessPath),
+    readyWhen: options.readyWhen ?? 'listening',
+    route: fn('route', options.route),
+    maxBodyBytes: num('maxBodyBytes', options.maxBodyBytes, d.maxBodyBytes, 0),
+    overload: resolveOverload(options.overload),
+    shutdown: resolveShutdown(options.shutdown),
+    leak: resolveLeak(options.leak),
+    postMortem: resolvePostMortem(options.postMortem),
+    logger: fn<Logger>('logger', options.logger) ?? jsonLogger,
+  };
+}
+
+export { pathOf };

@@ -1,0 +1,100 @@
+/**
+ * Overload detection with hysteresis. Each sample gives a severity: the highest ratio of a measure to its threshold
+ * (event-loop delay p99, utilisation, heap used ÷ limit, RSS). Shedding starts after `enterAfterSamples` samples at
+ * severity ≥ 1 and stops after `exitAfterSamples` samples below `recoverRatio`, so it does not flap.
+ *
+ * Priorities: 'low' requests are also shed as soon as severity reaches `recoverRatio` (background work goes first);
+ * 'high' ones only while severity is 2 or more (the loop is drowning, not just busy).
+ */
+import type { IncomingMessage } from 'node:http';
+import type { ResolvedOverload } from './options.ts';
+import type { RuntimeSample } from './sampler.ts';
+
+export type OverloadReason = 'event-loop-delay' | 'event-loop-utilization' | 'heap' | 'rss' | 'in-flight';
+
+export interface OverloadState {
+  overloaded: boolean;
+  severity: number;
+  reasons: OverloadReason[];
+  /** When the current overload began (epoch ms), or null. */
+  since: number | null;
+  /** How long the last overload lasted, ms, or null before the first one ended. */
+  lastDurationMs: number | null;
+}
+
+export type Transition = { type: 'overload'; reasons: OverloadReason[] } | { type: 'recover'; durationMs: number } | null;
+
+export class OverloadGuard {
+  readonly #o: ResolvedOverload;
+  #overloaded = false;
+  #severity = 0;
+  #reasons: OverloadReason[] = [];
+  #over = 0;
+  #calm = 0;
+  #since: number | null = null;
+  #lastDurationMs: number | null = null;
+
+  constructor(options: ResolvedOverload) {
+    this.#o = options;
+  }
+
+  get state(): OverloadState {
+    return { overloaded: this.#overloaded, severity: this.#severity, reasons: [...this.#reasons], since: this.#since, lastDurationMs: this.#lastDurationMs };
+  }
+
+  get overloaded(): boolean {
+    return this.#overloaded;
+  }
+
+  /** Judges one sample; returns the transition it caused, if any. */
+  observe(sample: RuntimeSample, now = Date.now()): Transition {
+    const o = this.#o;
+    const ratios: [OverloadReason, number][] = [];
+    if (o.maxEventLoopDelayMs > 0) ratios.push(['event-loop-delay', sample.eventLoop.delayP99Ms / o.maxEventLoopDelayMs]);
+    if (o.maxEventLoopUtilization > 0) ratios.push(['event-loop-utilization', sample.eventLoop.utilization / o.maxEventLoopUtilization]);
+    if (o.maxHeapUsedRatio > 0) ratios.push(['heap', sample.memory.heapUsed / sample.memory.heapLimit / o.maxHeapUsedRatio]);
+    if (o.maxRssBytes > 0) ratios.push(['rss', sample.memory.rss / o.maxRssBytes]);
+    if (o.maxInFlight > 0) ratios.push(['in-flight', sample.http.inFlight / o.maxInFlight]);
+    this.#severity = ratios.reduce((max, [, ratio]) => Math.max(max, ratio), 0);
+    this.#reasons = ratios.filter(([, ratio]) => ratio >= 1).map(([reason]) => reason);
+
+    if (!this.#overloaded) {
+      this.#over = this.#severity >= 1 ? this.#over + 1 : 0;
+      if (this.#over >= o.enterAfterSamples) {
+        this.#overloaded = true;
+        this.#since = now;
+        this.#calm = 0;
+        return { type: 'overload', reasons: this.#reasons };
+      }
+      return null;
+    }
+    this.#calm = this.#severity < o.recoverRatio ? this.#calm + 1 : 0;
+    if (this.#calm >= o.exitAfterSamples) {
+      this.#overloaded = false;
+      this.#lastDurationMs = now - this.#since!;
+      this.#since = null;
+      this.#over = 0;
+      return { type: 'recover', durationMs: this.#lastDurationMs };
+    }
+    return null;
+  }
+
+  /** Whether to shed this request now; `inFlight` counts requests already in flight. Returns the reason or null. */
+  shouldShed(req: IncomingMessage, inFlight: number): OverloadReason | 'overload' | null {
+    const o = this.#o;
+    if (o.exempt(req)) return null;
+    if (o.maxInFlight > 0 && inFlight >= o.maxInFlight) return 'in-flight';
+    if (!this.#overloaded && this.#severity < o.recoverRatio) return null;
+    const priority = o.priority === null ? 'normal' : o.priority(req);
+    if (priority === 'low') return 'overload';
+    if (!this.#overloaded) return null;
+    if (priority === 'high' && this.#severity < 2) return null;
+    return 'overload';
+  }
+
+  /** Seconds a shed client should wait: how long the last overload took to clear (or this one so far), 1 s at least. */
+  retryAfterSeconds(now = Date.now()): number {
+    const ms = this.#lastDurationMs ?? (this.#since === null ? 1000 : now - this.#since);
+    return Math.min(this.#o.maxRetryAfterSeconds, Math.max(1, Math.ceil(ms / 1000)));
+  }
+}

@@ -1,0 +1,342 @@
+/**
+ * The runtime core, framework-agnostic: it sees each request before the application does (adapters arrange that),
+ * answers the health and metrics endpoints, refuses what must be refused (shed load with 503, oversized bodies with
+ * 413), and times the rest. Around it: the sampler, the overload guard, the leak detector, graceful shutdown and
+ * crash bundles. Events: 'sample', 'overload', 'recover', 'leak', 'ready', 'shutdown' (also on diagnostics_channel).
+ */
+import { channel } from 'node:diagnostics_channel';
+import { EventEmitter } from 'node:events';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import v8 from 'node:v8';
+import { CHANNELS, debug } from '../diagnostics.ts';
+import { writeHeapSnapshot } from './heap-snapshot.ts';
+import { LeakDetector, type LeakReport } from './leak-detector.ts';
+import { createRuntimeMetrics, type RuntimeMetrics } from './metrics.ts';
+import { pathOf, resolveRuntimeOptions, type ResolvedRuntimeOptions, type RuntimeOptions } from './options.ts';
+import { OverloadGuard, type OverloadReason, type OverloadState } from './overload.ts';
+import { installPostMortem } from './post-mortem.ts';
+import { RingBuffer } from './ring-buffer.ts';
+import { Sampler, type RuntimeSample } from './sampler.ts';
+import { GracefulShutdown, type ShutdownHook, type ShutdownOutcome } from './shutdown.ts';
+
+/** Adapters put a request's route label (or a function that finds it once routed) under this symbol on the request. */
+export const ROUTE = Symbol.for('nodescale.route');
+
+type Labelled = IncomingMessage & { [ROUTE]?: string | (() => string | undefined) };
+
+export type Readiness = 'starting' | 'ready' | 'overloaded' | 'shutting-down';
+
+const BODYLESS = new Set(['GET', 'HEAD', 'OPTIONS', 'DELETE', 'TRACE']);
+
+class Tracked {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly start: number;
+  readonly onClose: () => void;
+
+  constructor(runtime: Runtime, req: IncomingMessage, res: ServerResponse, start: number) {
+    this.req = req;
+    this.res = res;
+    this.start = start;
+    this.onClose = () => runtime.requestDone(this);
+  }
+}
+
+function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', ...headers });
+  res.end(text);
+}
+
+export class Runtime extends EventEmitter {
+  readonly options: ResolvedRuntimeOptions;
+  readonly metrics: RuntimeMetrics;
+  readonly #history: RingBuffer<RuntimeSample>;
+  readonly #sampler: Sampler;
+  readonly #guard: OverloadGuard | null;
+  readonly #leak: LeakDetector | null;
+  readonly #shutdown: GracefulShutdown | null;
+  readonly #inFlight = new Map<ServerResponse, Tracked>();
+  readonly #endpoints = new Map<string, (req: IncomingMessage, res: ServerResponse) => void>();
+  #removePostMortem: (() => void) | null = null;
+  #server: Server | null = null;
+  #restoreEmit: (() => void) | null = null;
+  #started = false;
+  #ready = false;
+  #shuttingDown = false;
+  #instrumented = true;
+  #completed = 0;
+  #shed = 0;
+  #lastSnapshotAt = -Infinity;
+  #startedAt = Date.now();
+
+  constructor(options: RuntimeOptions = {}) {
+    super();
+    this.options = resolveRuntimeOptions(options);
+    const o = this.options;
+    this.#history = new RingBuffer(o.historySize);
+    this.#guard = o.overload && new OverloadGuard(o.overload);
+    this.metrics = createRuntimeMetrics(
+      {
+        latest: () => this.#history.latest(),
+        inFlight: () => this.#inFlight.size,
+        ready: () => this.readiness === 'ready',
+        overloaded: () => this.#guard?.overloaded ?? false,
+        leakSuspected: () => this.#leak?.suspected ?? false,
+      },
+      o,
+    );
+    this.#sampler = new Sampler(
+      o.sampleIntervalMs,
+      { takeCompleted: () => this.#take('completed'), takeShed: () => this.#take('shed'), inFlight: () => this.#inFlight.size },
+      (sample) => this.#onSample(sample),
+      (bytes, time) => this.#onMajorGc(bytes, time),
+    );
+    this.#leak = o.leak && new LeakDetector(o.leak, v8.getHeapStatistics().heap_size_limit);
+    this.#shutdown = o.shutdown && new GracefulShutdown(this.#shutdownTarget(), o.shutdown, o.logger);
+    if (o.metricsPath !== null) this.#endpoints.set(o.metricsPath, (_req, res) => void this.#serveMetrics(res));
+    this.#endpoints.set(o.livenessPath, (_req, res) => json(res, 200, { status: 'ok', uptimeSeconds: Math.round((Date.now() - this.#startedAt) / 1000) }));
+    this.#endpoints.set(o.readinessPath, (_req, res) => {
+      const readiness = this.readiness;
+      if (readiness === 'ready') json(res, 200, { status: 'ready' });
+      else json(res, 503, { status: 'not-ready', reason: readiness });
+    });
+  }
+
+  /** Starts sampling and the process-wide handlers (signals, crash bundles). Called by adapters. */
+  start(): this {
+    if (this.#started) return this;
+    this.#started = true;
+    this.#sampler.start();
+    this.#shutdown?.install();
+    const pm = this.options.postMortem;
+    if (pm) {
+      this.#removePostMortem = installPostMortem(pm, () => this.samples(), this.options.logger, (dir, error) =>
+        channel(CHANNELS.crash).publish({ dir, error }),
+      );
+    }
+    return this;
+  }
+
+  /**
+   * Puts the runtime in front of a node:http/https server: it sees each request before any 'request' listener, those
+   * added later included. Readiness follows the server's 'listening' unless readyWhen is 'manual'.
+   */
+  attach(server: Server): this {
+    if (this.#server !== null) throw new Error('this runtime is already attached to a server');
+    this.#server = server;
+    const runtime = this;
+    const emit = server.emit;
+    server.emit = function (this: Server, event: string | symbol, req?: unknown, res?: unknown): boolean {
+      if (event === 'request' && runtime.handle(req as IncomingMessage, res as ServerResponse)) return true;
+      // eslint-disable-next-line prefer-rest-params
+      return emit.apply(this, arguments as unknown as Parameters<typeof emit>);
+    } as typeof server.emit;
+    this.#restoreEmit = () => (server.emit = emit);
+    if (this.options.readyWhen === 'listening') {
+      if (server.listening) this.setReady();
+      else server.once('listening', () => this.setReady());
+    }
+    return this.start();
+  }
+
+  /** Handles a request if it is the runtime's to answer; returns true when it did (the app must not). */
+  handle(req: IncomingMessage, res: ServerResponse): boolean {
+    const url = req.url ?? '/';
+    const endpoint = this.#endpoints.get(url.includes('?') ? pathOf(url) : url);
+    if (endpoint !== undefined) {
+      if (this.#shuttingDown) res.setHeader('connection', 'close');
+      endpoint(req, res);
+      return true;
+    }
+    if (this.#shuttingDown) res.setHeader('connection', 'close');
+    const max = this.options.maxBodyBytes;
+    if (max > 0 && !BODYLESS.has(req.method ?? 'GET')) {
+      const length = Number(req.headers['content-length']);
+      if (length > max) {
+        json(res, 413, { error: { code: 'NS_ERR_PAYLOAD_TOO_LARGE', message: `request bodies are limited to ${max} bytes` } }, { connection: 'close' });
+        return true;
+      }
+    }
+    if (this.#guard !== null) {
+      const reason = this.#guard.shouldShed(req, this.#inFlight.size);
+      if (reason !== null) {
+        this.#refuse(res, reason);
+        return true;
+      }
+    }
+    const tracked = new Tracked(this, req, res, this.#instrumented ? performance.now() : 0);
+    this.#inFlight.set(res, tracked);
+    res.once('close', tracked.onClose);
+    return false;
+  }
+
+  /** @internal Called when a tracked response closes (finished or aborted). */
+  requestDone(tracked: Tracked): void {
+    this.#inFlight.delete(tracked.res);
+    this.#completed++;
+    if (tracked.start > 0 && this.#instrumented) {
+      const req = tracked.req as Labelled;
+      const label = req[ROUTE];
+      const route = (typeof label === 'function' ? label() : label) ?? this.options.route?.(req) ?? '*';
+      this.metrics.http.observe(route, req.method ?? 'GET', tracked.res.statusCode, (performance.now() - tracked.start) / 1000);
+    }
+  }
+
+  #refuse(res: ServerResponse, reason: OverloadReason | 'overload'): void {
+    this.#shed++;
+    const retryAfter = this.#guard!.retryAfterSeconds();
+    this.metrics.shed.inc({ reason });
+    json(
+      res,
+      503,
+      { error: { code: 'NS_ERR_OVERLOADED', message: `the server is overloaded; retry after ${retryAfter} s`, reason } },
+      { 'retry-after': String(retryAfter) },
+    );
+  }
+
+  async #serveMetrics(res: ServerResponse): Promise<void> {
+    try {
+      const text = await this.metrics.registry.metrics();
+      res.writeHead(200, { 'content-type': this.metrics.registry.contentType, 'cache-control': 'no-store' });
+      res.end(text);
+    } catch (error) {
+      json(res, 500, { error: { code: 'NS_ERR_INTERNAL', message: (error as Error).message } });
+    }
+  }
+
+  #take(which: 'completed' | 'shed'): number {
+    const n = which === 'completed' ? this.#completed : this.#shed;
+    if (which === 'completed') this.#completed = 0;
+    else this.#shed = 0;
+    return n;
+  }
+
+  #onSample(sample: RuntimeSample): void {
+    this.#history.push(sample);
+    const transition = this.#guard?.observe(sample) ?? null;
+    if (transition?.type === 'overload') {
+      this.options.logger('warn', 'overloaded: shedding load', { reasons: transition.reasons, eventLoopDelayP99Ms: sample.eventLoop.delayP99Ms });
+      this.emit('overload', transition);
+      channel(CHANNELS.overload).publish(transition);
+    } else if (transition?.type === 'recover') {
+      this.options.logger('info', 'recovered: no longer shedding', { durationMs: transition.durationMs });
+      this.emit('recover', transition);
+      channel(CHANNELS.recover).publish(transition);
+    }
+    debug('sample %j', sample.eventLoop);
+    this.emit('sample', sample);
+    channel(CHANNELS.sample).publish(sample);
+  }
+
+  #onMajorGc(bytes: number, time: number): void {
+    const finding = this.#leak?.observe(bytes, time);
+    if (!finding) return;
+    const leak = this.options.leak!;
+    // One report (and snapshot) per cooldown, however many GCs see the leak.
+    if (Date.now() - this.#lastSnapshotAt < leak.snapshotCooldownMs) return;
+    this.#lastSnapshotAt = Date.now();
+    void (async () => {
+      let snapshot: string | null = null;
+      let snapshotSkipped: string | null = leak.snapshotDir === null ? 'no snapshotDir configured' : null;
+      if (leak.snapshotDir !== null) {
+        try {
+          ({ file: snapshot, skipped: snapshotSkipped } = await writeHeapSnapshot(leak.snapshotDir, 'leak'));
+        } catch (error) {
+          snapshotSkipped = `writing failed: ${(error as Error).message}`;
+        }
+      }
+      const report: LeakReport = { ...finding, snapshot, snapshotSkipped };
+      this.options.logger('warn', 'memory leak suspected: the post-GC heap keeps growing', { ...report });
+      this.emit('leak', report);
+      channel(CHANNELS.leak).publish(report);
+    })();
+  }
+
+  #shutdownTarget() {
+    return {
+      beginShutdown: () => {
+        this.#shuttingDown = true;
+        this.emit('shutdown');
+        channel(CHANNELS.shutdown).publish({});
+        for (const { res } of this.#inFlight.values()) if (!res.headersSent) res.setHeader('connection', 'close');
+      },
+      closeServer: () =>
+        new Promise<void>((resolve) => {
+          const server = this.#server;
+          if (server === null || !server.listening) return resolve();
+          server.close(() => resolve());
+          server.closeIdleConnections();
+          // Keep-alive sockets that go idle after their last response are closed as they do.
+          const sweep = setInterval(() => server.closeIdleConnections(), 100);
+          server.once('close', () => clearInterval(sweep));
+        }),
+      inFlight: () => [...this.#inFlight.values()].map((t) => [t.req, t.res, t.start] as [IncomingMessage, ServerResponse, number]),
+      inFlightCount: () => this.#inFlight.size,
+    };
+  }
+
+  // Public state and controls.
+
+  get readiness(): Readiness {
+    if (this.#shuttingDown) return 'shutting-down';
+    if (this.#guard?.overloaded) return 'overloaded';
+    return this.#ready ? 'ready' : 'starting';
+  }
+
+  /** Marks the process ready (readyWhen 'manual': after the database is connected, say). */
+  setReady(): void {
+    if (this.#ready) return;
+    this.#ready = true;
+    this.emit('ready');
+  }
+
+  get overload(): OverloadState | null {
+    return this.#guard?.state ?? null;
+  }
+
+  get inFlightCount(): number {
+    return this.#inFlight.size;
+  }
+
+  /** The most recent samples, oldest first. */
+  samples(count?: number): RuntimeSample[] {
+    return this.#history.toArray(count);
+  }
+
+  latest(): RuntimeSample | undefined {
+    return this.#history.latest();
+  }
+
+  get instrumented(): boolean {
+    return this.#instrumented;
+  }
+
+  /** Switches instrumentation (sampling, HTTP timing) off and on at run time. Off, sample-based shedding stops too. */
+  instrument(on: boolean): void {
+    this.#instrumented = on;
+    if (on && this.#started) this.#sampler.start();
+    else this.#sampler.stop();
+  }
+
+  /** Registers a cleanup hook for graceful shutdown (close a database, a broker). Last registered runs first. */
+  onShutdown(hook: ShutdownHook): void {
+    if (this.#shutdown === null) throw new Error('graceful shutdown is disabled (shutdown: false)');
+    this.#shutdown.addHook(hook);
+  }
+
+  /** Starts a graceful shutdown, as SIGTERM does. */
+  shutdown(reason = 'requested'): Promise<ShutdownOutcome> {
+    if (this.#shutdown === null) throw new Error('graceful shutdown is disabled (shutdown: false)');
+    return this.#shutdown.shutdown(reason);
+  }
+
+  /** Detaches everything: the server's emit, sampling, signal handlers, the crash handler. For tests and hot reload. */
+  close(): void {
+    this.#sampler.stop();
+    this.#shutdown?.uninstall();
+    this.#removePostMortem?.();
+    this.#restoreEmit?.();
+    this.#started = false;
+  }
+}

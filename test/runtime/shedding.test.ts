@@ -1,0 +1,60 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { runBench } from '../../src/loadtest/run.ts';
+import { startFixture } from '../helpers/child.ts';
+
+const options = JSON.stringify({ sampleIntervalMs: 200, overload: { maxEventLoopDelayMs: 40, exitAfterSamples: 2 } });
+
+test('a CPU-bound route under concurrent load: shedding starts, health and metrics answer, shedding stops after', async (t) => {
+  const server = await startFixture(t, 'protected-server.ts', { NS_TEST_OPTIONS: options });
+  // Probe the health endpoints while the load runs.
+  const probes: { path: string; status: number }[] = [];
+  let probing = true;
+  const probe = (async () => {
+    while (probing) {
+      for (const path of ['healthz', 'readyz', 'metrics']) {
+        const response = await fetch(server.url + path);
+        probes.push({ path, status: response.status });
+        await response.arrayBuffer();
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  })();
+  const load = await runBench({ url: `${server.url}block?ms=25`, connections: 8, durationMs: 2500 });
+  probing = false;
+  await probe;
+
+  assert.ok(load.statusCodes['503']! > 0, `some requests were shed: ${JSON.stringify(load.statusCodes)}`);
+  assert.ok(load.statusCodes['200']! > 0, 'some were served');
+  await server.waitFor((e) => e.event === 'overload');
+  const during = probes.filter((p) => p.path !== 'readyz');
+  assert.ok(during.length > 0);
+  assert.ok(during.every((p) => p.status === 200), `liveness and metrics kept answering 200: ${JSON.stringify(during.filter((p) => p.status !== 200))}`);
+  assert.ok(probes.some((p) => p.path === 'readyz' && p.status === 503), 'readiness went false while shedding');
+
+  // The load is over: shedding stops, readiness comes back, requests are served again.
+  await server.waitFor((e) => e.event === 'recover');
+  const ready = await fetch(`${server.url}readyz`);
+  assert.equal(ready.status, 200);
+  const served = await fetch(`${server.url}block?ms=1`);
+  assert.equal(served.status, 200);
+
+  // A shed response says why and when to come back.
+  const metrics = await (await fetch(`${server.url}metrics`)).text();
+  assert.match(metrics, /nodescale_http_shed_total\{reason="overload"\} [1-9]/);
+  assert.match(metrics, /nodescale_http_request_duration_seconds_count\{route="\*",method="GET",status="200"\} [1-9]/);
+  assert.doesNotMatch(metrics, /route="\/metrics"|route="\/healthz"/, 'health and metrics are not counted');
+});
+
+test('a shed response carries Retry-After and a JSON error code', async (t) => {
+  const server = await startFixture(t, 'protected-server.ts', { NS_TEST_OPTIONS: JSON.stringify({ overload: { maxInFlight: 1 } }) });
+  const slow = fetch(`${server.url}slow?ms=500`);
+  await new Promise((r) => setTimeout(r, 100));
+  const refused = await fetch(server.url);
+  assert.equal(refused.status, 503);
+  assert.match(refused.headers.get('retry-after') ?? '', /^\d+$/);
+  const body = (await refused.json()) as { error: { code: string; reason: string } };
+  assert.equal(body.error.code, 'NS_ERR_OVERLOADED');
+  assert.equal(body.error.reason, 'in-flight');
+  assert.equal((await slow).status, 200);
+});

@@ -1,0 +1,141 @@
+import assert from 'node:assert/strict';
+import type { IncomingMessage } from 'node:http';
+import { test } from 'node:test';
+import { Registry } from 'prom-client';
+import { NodescaleError } from '../../src/errors.ts';
+import { HttpHistogram } from '../../src/runtime/http-histogram.ts';
+import { LeakDetector } from '../../src/runtime/leak-detector.ts';
+import { resolveRuntimeOptions, RUNTIME_DEFAULTS } from '../../src/runtime/options.ts';
+import { OverloadGuard } from '../../src/runtime/overload.ts';
+import { RingBuffer } from '../../src/runtime/ring-buffer.ts';
+import type { RuntimeSample } from '../../src/runtime/sampler.ts';
+
+const invalid = (name: RegExp) => (e: unknown) => e instanceof NodescaleError && e.code === 'NS_ERR_INVALID_OPTION' && name.test(e.message);
+
+test('options: defaults filled in, bad values named', () => {
+  const o = resolveRuntimeOptions();
+  assert.equal(o.overload!.maxEventLoopDelayMs, RUNTIME_DEFAULTS.overload.maxEventLoopDelayMs);
+  assert.equal(o.shutdown!.graceMs, 10_000);
+  assert.deepEqual(o.shutdown!.signals, ['SIGTERM', 'SIGINT']);
+  assert.equal(o.metricsPath, '/metrics');
+  assert.equal(resolveRuntimeOptions({ overload: false, metricsPath: false }).overload, null);
+  assert.throws(() => resolveRuntimeOptions({ sampleIntervalMs: 0 }), invalid(/^sampleIntervalMs must be/));
+  assert.throws(() => resolveRuntimeOptions({ overload: { maxEventLoopUtilization: 2 } }), invalid(/^overload\.maxEventLoopUtilization must be a number from 0 to 1/));
+  assert.throws(() => resolveRuntimeOptions({ overload: { maxInFlight: 1.5 } }), invalid(/^overload\.maxInFlight must be an integer/));
+  assert.throws(() => resolveRuntimeOptions({ metricsPath: 'metrics' }), invalid(/^metricsPath must be a path/));
+  assert.throws(() => resolveRuntimeOptions({ latencyBuckets: [1, 0.5] }), invalid(/^latencyBuckets/));
+  assert.throws(() => resolveRuntimeOptions({ shutdown: { signals: ['TERM' as NodeJS.Signals] } }), invalid(/^shutdown\.signals/));
+  assert.throws(() => resolveRuntimeOptions({ readyWhen: 'later' as 'manual' }), invalid(/^readyWhen/));
+  assert.throws(() => resolveRuntimeOptions({ route: 'x' as never }), invalid(/^route must be a function/));
+});
+
+function sample(delayP99Ms: number, extra: Partial<{ heapUsed: number; inFlight: number }> = {}): RuntimeSample {
+  return {
+    time: 0,
+    intervalMs: 1000,
+    eventLoop: { delayP50Ms: 0, delayP99Ms, delayMaxMs: delayP99Ms, utilization: 0.5 },
+    cpu: { percent: 50 },
+    memory: { rss: 1e8, heapUsed: extra.heapUsed ?? 1e7, heapTotal: 2e7, heapLimit: 1e9, external: 0, arrayBuffers: 0 },
+    gc: { count: 0, pauseMs: 0, byKind: { minor: { count: 0, pauseMs: 0 }, major: { count: 0, pauseMs: 0 }, incremental: { count: 0, pauseMs: 0 }, weakcb: { count: 0, pauseMs: 0 } } },
+    activeResources: 3,
+    http: { requestsPerSecond: 0, shedPerSecond: 0, inFlight: extra.inFlight ?? 0 },
+  };
+}
+
+const req = (url: string) => ({ url, method: 'GET', headers: {} }) as IncomingMessage;
+
+test('overload: enters over the threshold, leaves only after calm samples below the recover ratio', () => {
+  const guard = new OverloadGuard(resolveRuntimeOptions({ overload: { maxEventLoopDelayMs: 100, exitAfterSamples: 2 } }).overload!);
+  assert.equal(guard.observe(sample(50), 0), null);
+  assert.equal(guard.shouldShed(req('/'), 0), null);
+  assert.deepEqual(guard.observe(sample(150), 1000), { type: 'overload', reasons: ['event-loop-delay'] });
+  assert.equal(guard.shouldShed(req('/'), 0), 'overload');
+  // 90 ms is under the threshold but above 80% of it: no calm sample.
+  assert.equal(guard.observe(sample(90), 2000), null);
+  assert.equal(guard.observe(sample(10), 3000), null);
+  assert.equal(guard.overloaded, true, 'one calm sample is not enough');
+  assert.deepEqual(guard.observe(sample(10), 4000), { type: 'recover', durationMs: 3000 });
+  assert.equal(guard.shouldShed(req('/'), 0), null);
+});
+
+test('overload: Retry-After comes from how long the last overload took to clear', () => {
+  const guard = new OverloadGuard(resolveRuntimeOptions({ overload: { maxEventLoopDelayMs: 100, exitAfterSamples: 1 } }).overload!);
+  guard.observe(sample(500), 0);
+  assert.equal(guard.retryAfterSeconds(2500), 3, 'first overload: its length so far');
+  guard.observe(sample(0), 7200);
+  guard.observe(sample(500), 10_000);
+  assert.equal(guard.retryAfterSeconds(10_001), 8, 'the last one took 7.2 s');
+});
+
+test('overload: priorities, exemptions and the in-flight limit', () => {
+  const o = resolveRuntimeOptions({
+    overload: {
+      maxEventLoopDelayMs: 100,
+      maxInFlight: 10,
+      exempt: ['/internal'],
+      priority: (r) => (r.url === '/batch' ? 'low' : r.url === '/checkout' ? 'high' : 'normal'),
+    },
+  }).overload!;
+  const guard = new OverloadGuard(o);
+  guard.observe(sample(85), 0); // 0.85 of the threshold: busy, not overloaded
+  assert.equal(guard.shouldShed(req('/batch'), 0), 'overload', 'low priority goes first');
+  assert.equal(guard.shouldShed(req('/'), 0), null);
+  guard.observe(sample(150), 1000);
+  assert.equal(guard.shouldShed(req('/'), 0), 'overload');
+  assert.equal(guard.shouldShed(req('/checkout'), 0), null, 'high priority is kept below twice the threshold');
+  assert.equal(guard.shouldShed(req('/internal?x=1'), 0), null, 'exempt');
+  guard.observe(sample(250), 2000);
+  assert.equal(guard.shouldShed(req('/checkout'), 0), 'overload');
+  const calm = new OverloadGuard(o);
+  assert.equal(calm.shouldShed(req('/'), 9), null);
+  assert.equal(calm.shouldShed(req('/'), 10), 'in-flight');
+});
+
+test('HTTP histogram: cumulative buckets in prom-client exposition', async () => {
+  const h = new HttpHistogram('t_seconds', [0.01, 0.1, 1]);
+  h.observe('/a', 'GET', 200, 0.005);
+  h.observe('/a', 'GET', 200, 0.05);
+  h.observe('/a', 'GET', 200, 5);
+  h.observe('/b/:id', 'POST', 503, 0.2);
+  const registry = new Registry();
+  registry.registerMetric(h as never);
+  const text = await registry.metrics();
+  assert.match(text, /# TYPE t_seconds histogram/);
+  assert.match(text, /t_seconds_bucket\{route="\/a",method="GET",status="200",le="0.01"\} 1\n/);
+  assert.match(text, /t_seconds_bucket\{route="\/a",method="GET",status="200",le="0.1"\} 2\n/);
+  assert.match(text, /t_seconds_bucket\{route="\/a",method="GET",status="200",le="1"\} 2\n/);
+  assert.match(text, /t_seconds_bucket\{route="\/a",method="GET",status="200",le="\+Inf"\} 3\n/);
+  assert.match(text, /t_seconds_count\{route="\/a",method="GET",status="200"\} 3/);
+  assert.match(text, /t_seconds_sum\{route="\/b\/:id",method="POST",status="503"\} 0.2/);
+});
+
+test('leak detector: a steady climb of the post-GC baseline fires, a flat or noisy one does not', () => {
+  const criteria = { windowMs: 600_000, minSamples: 6, minGrowthBytesPerMinute: 1e6, horizonMs: 3_600_000 };
+  const limit = 2e9;
+  const climbing = new LeakDetector(criteria, limit);
+  let fired = null;
+  for (let i = 0; i < 10; i++) fired = climbing.observe(1e8 + i * 2e7, i * 30_000) ?? fired; // +40 MB/min
+  assert.ok(fired, 'a leak is reported');
+  assert.ok(Math.abs(fired.growthBytesPerMinute - 4e7) < 1e3);
+  assert.ok(fired.msToLimit < 3_600_000);
+  assert.equal(climbing.suspected, true);
+
+  const flat = new LeakDetector(criteria, limit);
+  for (let i = 0; i < 20; i++) assert.equal(flat.observe(1e8 + (i % 3) * 1e6, i * 30_000), null);
+  const sawtooth = new LeakDetector(criteria, limit);
+  // Big swings with no trend: R² stays low.
+  for (let i = 0; i < 20; i++) assert.equal(sawtooth.observe(1e8 + (i % 2) * 5e7, i * 30_000), null);
+  const slow = new LeakDetector(criteria, limit);
+  // Steady but slow (0.1 MB/min): not worth an alarm.
+  for (let i = 0; i < 20; i++) assert.equal(slow.observe(1e8 + i * 5e4, i * 30_000), null);
+  assert.equal(flat.suspected || sawtooth.suspected || slow.suspected, false);
+});
+
+test('ring buffer keeps the newest, oldest first', () => {
+  const ring = new RingBuffer<number>(3);
+  assert.equal(ring.latest(), undefined);
+  for (let i = 1; i <= 5; i++) ring.push(i);
+  assert.deepEqual(ring.toArray(), [3, 4, 5]);
+  assert.deepEqual(ring.toArray(2), [4, 5]);
+  assert.equal(ring.latest(), 5);
+});
