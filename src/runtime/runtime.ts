@@ -125,10 +125,10 @@ export class Runtime extends EventEmitter {
   attach(server: Server): this {
     if (this.#server !== null) throw new Error('this runtime is already attached to a server');
     this.#server = server;
-    const runtime = this;
+    const handle = (req: IncomingMessage, res: ServerResponse) => this.handle(req, res);
     const emit = server.emit;
     server.emit = function (this: Server, event: string | symbol, req?: unknown, res?: unknown): boolean {
-      if (event === 'request' && runtime.handle(req as IncomingMessage, res as ServerResponse)) return true;
+      if (event === 'request' && handle(req as IncomingMessage, res as ServerResponse)) return true;
       // eslint-disable-next-line prefer-rest-params
       return emit.apply(this, arguments as unknown as Parameters<typeof emit>);
     } as typeof server.emit;
