@@ -22,6 +22,12 @@ export interface OverloadOptions {
   maxRssBytes?: number;
   /** Shed a request that arrives while this many are in flight. Default 0 (off). */
   maxInFlight?: number;
+  /**
+   * Shed a request that finds the event loop busy for longer than this since it last ran its timers, ms: the time the
+   * requests of the current batch have already waited. Per request, no hysteresis: it bounds the latency of what is
+   * accepted. Set it near the route's p99 at the knee (`nodescale sweep`). Default 0 (off).
+   */
+  maxLagMs?: number;
   /** Leave overload when every measure is below this fraction of its threshold. Default 0.8. */
   recoverRatio?: number;
   /** Consecutive samples over a threshold before shedding starts. Default 1. */
@@ -29,7 +35,7 @@ export interface OverloadOptions {
   /** Consecutive calm samples before shedding stops. Default 2. */
   exitAfterSamples?: number;
   /** Paths (exact, query ignored) or a predicate for requests never shed. Health and metrics always are. */
-  exempt?: string[] | ((req: IncomingMessage) => boolean);
+  exempt?: readonly string[] | ((req: IncomingMessage) => boolean);
   /** A request's priority: 'low' is shed early (at 80% of a threshold), 'high' only past twice a threshold. Default 'normal'. */
   priority?: (req: IncomingMessage) => Priority;
   /** Upper bound of the Retry-After header, seconds. Default 60. */
@@ -40,7 +46,7 @@ export interface ShutdownOptions {
   /** How long in-flight requests get to finish, ms. Default 10 000. */
   graceMs?: number;
   /** Signals that start a graceful shutdown. Default ['SIGTERM', 'SIGINT']; [] installs no handler. */
-  signals?: NodeJS.Signals[];
+  signals?: readonly NodeJS.Signals[];
   /** Exit the process when done (0) or forced (1). Default true. */
   exit?: boolean;
 }
@@ -77,7 +83,7 @@ export interface RuntimeOptions {
   /** Include prom-client's default metrics (process_*, nodejs_*). Default true. */
   defaultMetrics?: boolean;
   /** Buckets of the HTTP latency histogram, seconds. Default 1 ms to 10 s. */
-  latencyBuckets?: number[];
+  latencyBuckets?: readonly number[];
   /** Liveness path. Default '/healthz'. */
   livenessPath?: string;
   /** Readiness path. Default '/readyz'. */
@@ -102,6 +108,7 @@ export interface ResolvedOverload {
   maxHeapUsedRatio: number;
   maxRssBytes: number;
   maxInFlight: number;
+  maxLagMs: number;
   recoverRatio: number;
   enterAfterSamples: number;
   exitAfterSamples: number;
@@ -110,7 +117,11 @@ export interface ResolvedOverload {
   maxRetryAfterSeconds: number;
 }
 
-export type ResolvedShutdown = Required<ShutdownOptions>;
+export interface ResolvedShutdown {
+  graceMs: number;
+  signals: NodeJS.Signals[];
+  exit: boolean;
+}
 export type ResolvedLeak = Required<LeakOptions>;
 export type ResolvedPostMortem = Required<PostMortemOptions>;
 
@@ -148,6 +159,7 @@ export const RUNTIME_DEFAULTS = Object.freeze({
     maxHeapUsedRatio: 0.9,
     maxRssBytes: 0,
     maxInFlight: 0,
+    maxLagMs: 0,
     recoverRatio: 0.8,
     enterAfterSamples: 1,
     exitAfterSamples: 2,
@@ -219,6 +231,7 @@ function resolveOverload(value: OverloadOptions | false | undefined): ResolvedOv
     maxHeapUsedRatio: num('overload.maxHeapUsedRatio', o.maxHeapUsedRatio, d.maxHeapUsedRatio, 0, 1),
     maxRssBytes: num('overload.maxRssBytes', o.maxRssBytes, d.maxRssBytes, 0),
     maxInFlight: num('overload.maxInFlight', o.maxInFlight, d.maxInFlight, 0, Infinity, true),
+    maxLagMs: num('overload.maxLagMs', o.maxLagMs, d.maxLagMs, 0),
     recoverRatio: num('overload.recoverRatio', o.recoverRatio, d.recoverRatio, 0.01, 1),
     enterAfterSamples: num('overload.enterAfterSamples', o.enterAfterSamples, d.enterAfterSamples, 1, 1000, true),
     exitAfterSamples: num('overload.exitAfterSamples', o.exitAfterSamples, d.exitAfterSamples, 1, 1000, true),
@@ -265,8 +278,9 @@ function resolvePostMortem(value: PostMortemOptions | false | undefined): Resolv
 export function resolveRuntimeOptions(options: RuntimeOptions = {}): ResolvedRuntimeOptions {
   if (options === null || typeof options !== 'object') throw invalidOption('options', 'an object', options);
   const d = RUNTIME_DEFAULTS;
-  const buckets = options.latencyBuckets ?? [...d.latencyBuckets];
-  if (!Array.isArray(buckets) || buckets.length === 0 || buckets.some((b, i) => typeof b !== 'number' || !(b > 0) || (i > 0 && b <= buckets[i - 1]!))) {
+  const raw = options.latencyBuckets ?? d.latencyBuckets;
+  const buckets: number[] = Array.isArray(raw) ? [...raw] : [];
+  if (buckets.length === 0 || buckets.some((b, i) => typeof b !== 'number' || !(b > 0) || (i > 0 && b <= buckets[i - 1]!))) {
     throw invalidOption('latencyBuckets', 'ascending numbers of seconds > 0', options.latencyBuckets);
   }
   if (options.readyWhen !== undefined && options.readyWhen !== 'listening' && options.readyWhen !== 'manual') {

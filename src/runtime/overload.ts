@@ -3,6 +3,9 @@
  * (event-loop delay p99, utilisation, heap used ÷ limit, RSS). Shedding starts after `enterAfterSamples` samples at
  * severity ≥ 1 and stops after `exitAfterSamples` samples below `recoverRatio`, so it does not flap.
  *
+ * Per request, two more limits need no sample: the in-flight limit, and the lag limit (how long the loop has gone
+ * without running its timers: what the requests of the current batch have already waited).
+ *
  * Priorities: 'low' requests are also shed as soon as severity reaches `recoverRatio` (background work goes first);
  * 'high' ones only while severity is 2 or more (the loop is drowning, not just busy).
  */
@@ -10,7 +13,7 @@ import type { IncomingMessage } from 'node:http';
 import type { ResolvedOverload } from './options.ts';
 import type { RuntimeSample } from './sampler.ts';
 
-export type OverloadReason = 'event-loop-delay' | 'event-loop-utilization' | 'heap' | 'rss' | 'in-flight';
+export type OverloadReason = 'event-loop-delay' | 'event-loop-lag' | 'event-loop-utilization' | 'heap' | 'rss' | 'in-flight';
 
 export interface OverloadState {
   overloaded: boolean;
@@ -33,9 +36,26 @@ export class OverloadGuard {
   #calm = 0;
   #since: number | null = null;
   #lastDurationMs: number | null = null;
+  /** When the loop last ran its timers (performance.now()), kept by a probe timer while maxLagMs is set. */
+  #lastTick = performance.now();
+  #probe: NodeJS.Timeout | null = null;
 
   constructor(options: ResolvedOverload) {
     this.#o = options;
+  }
+
+  /** Starts the lag probe (only when maxLagMs is set): a timer that notes when the loop last ran timers. */
+  start(): void {
+    if (this.#o.maxLagMs <= 0 || this.#probe !== null) return;
+    const every = Math.max(1, Math.min(5, this.#o.maxLagMs / 4));
+    this.#lastTick = performance.now();
+    this.#probe = setInterval(() => (this.#lastTick = performance.now()), every);
+    this.#probe.unref();
+  }
+
+  stop(): void {
+    if (this.#probe !== null) clearInterval(this.#probe);
+    this.#probe = null;
   }
 
   get state(): OverloadState {
@@ -84,6 +104,7 @@ export class OverloadGuard {
     const o = this.#o;
     if (o.exempt(req)) return null;
     if (o.maxInFlight > 0 && inFlight >= o.maxInFlight) return 'in-flight';
+    if (o.maxLagMs > 0 && this.#probe !== null && performance.now() - this.#lastTick > o.maxLagMs) return 'event-loop-lag';
     if (!this.#overloaded && this.#severity < o.recoverRatio) return null;
     const priority = o.priority === null ? 'normal' : o.priority(req);
     if (priority === 'low') return 'overload';

@@ -108,6 +108,7 @@ export class Runtime extends EventEmitter {
     if (this.#started) return this;
     this.#started = true;
     this.#sampler.start();
+    this.#guard?.start();
     this.#shutdown?.install();
     const pm = this.options.postMortem;
     if (pm) {
@@ -334,6 +335,7 @@ export class Runtime extends EventEmitter {
   /** Detaches everything: the server's emit, sampling, signal handlers, the crash handler. For tests and hot reload. */
   close(): void {
     this.#sampler.stop();
+    this.#guard?.stop();
     this.#shutdown?.uninstall();
     this.#removePostMortem?.();
     this.#restoreEmit?.();

@@ -139,3 +139,19 @@ test('ring buffer keeps the newest, oldest first', () => {
   assert.deepEqual(ring.toArray(2), [4, 5]);
   assert.equal(ring.latest(), 5);
 });
+
+test('overload: the lag limit sheds requests that find the loop busy past it', async () => {
+  const guard = new OverloadGuard(resolveRuntimeOptions({ overload: { maxLagMs: 100 } }).overload!);
+  guard.start();
+  try {
+    await new Promise((r) => setTimeout(r, 30));
+    assert.equal(guard.shouldShed(req('/'), 0), null, 'an idle loop');
+    const end = performance.now() + 250;
+    while (performance.now() < end); // the loop is busy: timers cannot run
+    assert.equal(guard.shouldShed(req('/'), 0), 'event-loop-lag');
+    await new Promise((r) => setTimeout(r, 30));
+    assert.equal(guard.shouldShed(req('/'), 0), null, 'calm again once timers ran');
+  } finally {
+    guard.stop();
+  }
+});
