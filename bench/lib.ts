@@ -45,13 +45,18 @@ export interface Server {
 }
 
 export function startHello(kind: string): Promise<Server> {
-  const child = spawn(process.execPath, [NODESCALE, 'hello', kind, '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  return startServer([NODESCALE, 'hello', kind, '--port', '0']);
+}
+
+/** Starts `node <args>` and waits for its "listening <url>" line. */
+export function startServer(args: string[]): Promise<Server> {
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     child.stdout.on('data', (chunk: Buffer) => {
-      const match = /listening on (\S+)/.exec(chunk.toString());
-      if (match) resolve({ url: match[1]!, stop: () => child.kill('SIGTERM') });
+      const match = /listening (?:on )?(\S+)/.exec(chunk.toString());
+      if (match) resolve({ url: match[1]!, stop: () => child.kill('SIGKILL') });
     });
-    child.on('exit', (code) => reject(new Error(`hello ${kind} exited with ${code}`)));
+    child.on('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}`)));
   });
 }
 

@@ -4,7 +4,7 @@
  *
  *   npm run bench                  all benchmarks, default lengths
  *   npm run bench -- --quick       shorter runs (a smoke test of the harness, not figures to quote)
- *   npm run bench -- generator     one benchmark by name (generator, servers)
+ *   npm run bench -- generator     one benchmark by name (generator, servers, runtime)
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -12,6 +12,7 @@ import { compareServers } from '../src/compare/servers.ts';
 import { formatCompareTable } from '../src/compare/report.ts';
 import { BENCH_DIR } from './lib.ts';
 import { generatorCost } from './generator-cost.ts';
+import { protectOverhead, sheddingUnderOverload } from './runtime.ts';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -37,6 +38,25 @@ if (wanted('servers')) {
   const result = await compareServers({ connections: 64, durationMs: quick ? 1000 : 5000, warmupMs: 1000, rounds: quick ? 1 : 3 });
   report.servers = result.servers.map(({ runs: _runs, ...figures }) => figures);
   lines.push('Hello World servers, 64 connections (`nodescale compare-servers`):', '', '```', formatCompareTable(result), '```', '');
+}
+
+if (wanted('runtime')) {
+  console.error('runtime: protect() overhead at the knee');
+  const overhead = await protectOverhead({ seconds: quick ? 2 : 5, rounds: quick ? 2 : 5 });
+  console.error('runtime: shedding at 4x the knee of a CPU-bound route');
+  const shedding = await sheddingUnderOverload({ seconds: quick ? 4 : 10 });
+  report.runtime = { overhead, shedding };
+  lines.push(
+    `protect() overhead: throughput on ÷ off at the knee (${overhead.kneeConcurrency} connections), median of ${overhead.ratios.length} rounds: **${overhead.ratio.toFixed(3)}** (goal ≥ 0.97)`,
+    '',
+    `Shedding, ${shedding.blockMs} ms CPU-bound route, open model at 4× its knee throughput (${Math.round(shedding.offeredRate)} req/s; knee p99 ${shedding.knee.p99Ms} ms):`,
+    '',
+    '| | p99 of served requests | ÷ knee p99 | served | shed |',
+    '|---|---|---|---|---|',
+    `| protect({ overload: { maxLagMs: knee p99 ÷ 2 } }) | ${shedding.protectedRun.p99Ms2xx} ms | **${shedding.protectedRun.ratioToKnee.toFixed(2)}** | ${shedding.protectedRun.served} | ${shedding.protectedRun.shed} |`,
+    `| unprotected | ${shedding.unprotectedRun.p99Ms2xx} ms | ${shedding.unprotectedRun.ratioToKnee.toFixed(1)} | ${shedding.unprotectedRun.served} | 0 |`,
+    '',
+  );
 }
 
 const file = path.join(BENCH_DIR, 'results', 'latest.json');

@@ -16,6 +16,8 @@ export interface BenchResult {
   durationMs: number;
   requests: { total: number; sent: number; perSecond: number };
   latencyMs: LatencySummary;
+  /** Latency of the 2xx responses only: what a client that was served saw (a fast 503 does not pull it down). */
+  latencyMs2xx: LatencySummary;
   /** Completed responses by status code. */
   statusCodes: Record<string, number>;
   /** total = connect + reset + timeout + parse + non2xx. */
@@ -31,7 +33,7 @@ export interface CpuSpan {
   system: number;
 }
 
-export function aggregate(options: ResolvedBenchOptions, outcomes: GeneratorOutcome[], histogram: Histogram, cpu: CpuSpan): BenchResult {
+export function aggregate(options: ResolvedBenchOptions, outcomes: GeneratorOutcome[], histogram: Histogram, ok: Histogram, cpu: CpuSpan): BenchResult {
   let completed = 0;
   let sent = 0;
   let bytes = 0;
@@ -66,6 +68,7 @@ export function aggregate(options: ResolvedBenchOptions, outcomes: GeneratorOutc
     durationMs: Math.round(elapsedMs),
     requests: { total: completed, sent, perSecond: seconds > 0 ? completed / seconds : 0 },
     latencyMs: summarize(histogram),
+    latencyMs2xx: summarize(ok),
     statusCodes,
     errors: { ...errors, non2xx, total: errors.connect + errors.reset + errors.timeout + errors.parse + non2xx },
     bytes: { total: bytes, perSecond: seconds > 0 ? bytes / seconds : 0 },

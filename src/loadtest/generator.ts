@@ -55,6 +55,8 @@ export interface GeneratorCounters {
 export interface GeneratorOutcome {
   counters: GeneratorCounters;
   histogram: Histogram;
+  /** Latencies of the responses whose status is not 2xx (also in `histogram`). */
+  non2xxHistogram: Histogram;
   /** Wall time of the measured phase, ms (until the last in-flight response drained). */
   elapsedMs: number;
   /** Why the run ended early, when it did: nothing ever completed and every attempt failed. */
@@ -212,6 +214,7 @@ export class Generator {
   readonly plan: GeneratorPlan;
   counters = newCounters();
   histogram: Histogram;
+  non2xxHistogram: Histogram;
   readonly #connections: Connection[] = [];
   /** batch(k) = k requests back to back, precomputed for k = 1..pipelining. */
   readonly #batches: Buffer[] = [];
@@ -239,6 +242,7 @@ export class Generator {
   constructor(plan: GeneratorPlan) {
     this.plan = plan;
     this.histogram = createLatencyHistogram(plan.timeoutMs * 1000);
+    this.non2xxHistogram = createLatencyHistogram(plan.timeoutMs * 1000);
     for (let k = 1; k <= plan.pipelining; k++) this.#batches.push(Buffer.concat(new Array<Buffer>(k).fill(plan.request)));
     if (plan.rate !== null) this.#interval = 1000 / plan.rate;
   }
@@ -264,6 +268,7 @@ export class Generator {
     }).then(() => ({
       counters: this.counters,
       histogram: this.histogram,
+      non2xxHistogram: this.non2xxHistogram,
       elapsedMs: this.#measureEnd - this.#measureStart,
       abortedBecause: this.#abortedBecause,
     }));
@@ -282,6 +287,7 @@ export class Generator {
     if (this.#phase !== 'warmup') return;
     this.counters = newCounters();
     this.histogram.reset();
+    this.non2xxHistogram.reset();
     this.#phase = 'measure';
     this.#measureStart = performance.now();
     // Requests of the warm-up still in flight (or due and not yet sent) complete inside the measured phase, so they
@@ -320,6 +326,7 @@ export class Generator {
     counters.completed++;
     counters.statusCodes[status]!++;
     recordMicros(this.histogram, latencyMs * 1000);
+    if (status < 200 || status >= 300) recordMicros(this.non2xxHistogram, latencyMs * 1000);
   }
 
   /** `count` responses completed on `connection` in one read: send what replaces them. */

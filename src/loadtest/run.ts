@@ -27,7 +27,7 @@ export interface BenchControl {
 export type WorkerMessage =
   | { type: 'measuring' }
   | { type: 'progress'; completed: number }
-  | { type: 'done'; counters: GeneratorCounters; elapsedMs: number; abortedBecause: keyof ErrorCounts | null; histogram: string };
+  | { type: 'done'; counters: GeneratorCounters; elapsedMs: number; abortedBecause: keyof ErrorCounts | null; histogram: string; non2xxHistogram: string };
 
 /** Shares `total` out over `parts` as evenly as integers allow. */
 function share(total: number, parts: number, index: number): number {
@@ -75,8 +75,8 @@ function runInWorker(plan: GeneratorPlan, onMeasuring: () => void): Running {
       if (message.type === 'measuring') onMeasuring();
       else if (message.type === 'progress') completed = message.completed;
       else {
-        const { histogram, ...rest } = message;
-        resolve({ ...rest, histogram: decodeHistogram(histogram) });
+        const { histogram, non2xxHistogram, ...rest } = message;
+        resolve({ ...rest, histogram: decodeHistogram(histogram), non2xxHistogram: decodeHistogram(non2xxHistogram) });
       }
     });
     worker.on('error', (error) => reject(new NodescaleError('NS_ERR_WORKER', `a load-generator worker failed: ${error.message}`, { cause: error })));
@@ -148,8 +148,13 @@ export async function runBench(options: BenchOptions, control: BenchControl = {}
   }
   const cpu = process.cpuUsage(cpuStart ?? undefined);
   const histogram = createLatencyHistogram(resolved.timeoutMs * 1000);
-  for (const outcome of outcomes) histogram.add(outcome.histogram);
-  const result = aggregate(resolved, outcomes, histogram, cpu);
+  const ok = createLatencyHistogram(resolved.timeoutMs * 1000);
+  for (const outcome of outcomes) {
+    histogram.add(outcome.histogram);
+    ok.add(outcome.histogram);
+    ok.subtract(outcome.non2xxHistogram);
+  }
+  const result = aggregate(resolved, outcomes, histogram, ok, cpu);
   if (result.requests.total === 0 && !control.signal?.aborted) {
     throw noResponses(result, outcomes.find((outcome) => outcome.abortedBecause !== null)?.abortedBecause ?? null);
   }

@@ -25,5 +25,6 @@ post({
   elapsedMs: outcome.elapsedMs,
   abortedBecause: outcome.abortedBecause,
   histogram: encodeHistogram(outcome.histogram),
+  non2xxHistogram: encodeHistogram(outcome.non2xxHistogram),
 });
 port.close();

@@ -178,3 +178,17 @@ test('invalid options are refused with NS_ERR_INVALID_OPTION or NS_ERR_INVALID_U
   await assert.rejects(runBench({ url: 'not a url' }), rejectsWith('NS_ERR_INVALID_URL'));
   await assert.rejects(runBench({ url: 'https://127.0.0.1/' }), rejectsWith('NS_ERR_INVALID_URL'));
 });
+
+test('latencyMs2xx is the latency of served (2xx) requests only', async (t) => {
+  // Every other request is a slow 200 (40 ms); the rest are instant 503s.
+  const server = await countingServer(t, (_req, res, n) => {
+    if (n % 2 === 0) return void setTimeout(() => res.end('ok'), 40);
+    res.statusCode = 503;
+    res.end();
+  });
+  const result = await runBench({ url: server.url, amount: 40, connections: 1 });
+  assert.equal(result.statusCodes['200'], 20);
+  assert.ok(result.latencyMs2xx.p50 >= 40, `2xx p50 ${result.latencyMs2xx.p50}`);
+  assert.ok(result.latencyMs.p50 < result.latencyMs2xx.p50, 'all responses together are faster');
+  assert.ok(result.latencyMs2xx.min >= 40);
+});
