@@ -101,8 +101,13 @@ export class OverloadGuard {
 
   /** Whether to shed this request now; `inFlight` counts requests already in flight. Returns the reason or null. */
   shouldShed(req: IncomingMessage, inFlight: number): OverloadReason | 'overload' | null {
+    const reason = this.#wouldShed(req, inFlight);
+    // Exemptions are asked only about requests that would be shed: the common path pays nothing for them.
+    return reason !== null && this.#o.exempt(req) ? null : reason;
+  }
+
+  #wouldShed(req: IncomingMessage, inFlight: number): OverloadReason | 'overload' | null {
     const o = this.#o;
-    if (o.exempt(req)) return null;
     if (o.maxInFlight > 0 && inFlight >= o.maxInFlight) return 'in-flight';
     if (o.maxLagMs > 0 && this.#probe !== null && performance.now() - this.#lastTick > o.maxLagMs) return 'event-loop-lag';
     if (!this.#overloaded && this.#severity < o.recoverRatio) return null;

@@ -28,19 +28,10 @@ export type Readiness = 'starting' | 'ready' | 'overloaded' | 'shutting-down';
 
 const BODYLESS = new Set(['GET', 'HEAD', 'OPTIONS', 'DELETE', 'TRACE']);
 
-class Tracked {
-  readonly req: IncomingMessage;
-  readonly res: ServerResponse;
-  readonly start: number;
-  readonly onClose: () => void;
+/** Set on each tracked response: when the runtime first saw its request (performance.now()), 0 when not timed. */
+const STARTED = Symbol('nodescale.started');
 
-  constructor(runtime: Runtime, req: IncomingMessage, res: ServerResponse, start: number) {
-    this.req = req;
-    this.res = res;
-    this.start = start;
-    this.onClose = () => runtime.requestDone(this);
-  }
-}
+type Tracked = ServerResponse & { [STARTED]: number; req: IncomingMessage };
 
 function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
@@ -56,8 +47,12 @@ export class Runtime extends EventEmitter {
   readonly #guard: OverloadGuard | null;
   readonly #leak: LeakDetector | null;
   readonly #shutdown: GracefulShutdown | null;
-  readonly #inFlight = new Map<ServerResponse, Tracked>();
+  readonly #inFlight = new Set<Tracked>();
+  /** One listener for every tracked response's 'close' (finished or aborted): no closure per request. */
+  readonly #onClose: (this: Tracked) => void;
   readonly #endpoints = new Map<string, (req: IncomingMessage, res: ServerResponse) => void>();
+  /** The character after the leading '/' of each endpoint path: most URLs are ruled out without hashing them. */
+  readonly #endpointKeys = new Set<number>();
   #removePostMortem: (() => void) | null = null;
   #server: Server | null = null;
   #restoreEmit: (() => void) | null = null;
@@ -72,6 +67,10 @@ export class Runtime extends EventEmitter {
 
   constructor(options: RuntimeOptions = {}) {
     super();
+    const done = (res: Tracked) => this.requestDone(res);
+    this.#onClose = function (this: Tracked) {
+      done(this);
+    };
     this.options = resolveRuntimeOptions(options);
     const o = this.options;
     this.#history = new RingBuffer(o.historySize);
@@ -101,6 +100,7 @@ export class Runtime extends EventEmitter {
       if (readiness === 'ready') json(res, 200, { status: 'ready' });
       else json(res, 503, { status: 'not-ready', reason: readiness });
     });
+    for (const path of this.#endpoints.keys()) this.#endpointKeys.add(path.charCodeAt(1));
   }
 
   /** Starts sampling and the process-wide handlers (signals, crash bundles). Called by adapters. */
@@ -144,7 +144,7 @@ export class Runtime extends EventEmitter {
   /** Handles a request if it is the runtime's to answer; returns true when it did (the app must not). */
   handle(req: IncomingMessage, res: ServerResponse): boolean {
     const url = req.url ?? '/';
-    const endpoint = this.#endpoints.get(url.includes('?') ? pathOf(url) : url);
+    const endpoint = this.#endpointKeys.has(url.charCodeAt(1)) ? this.#endpoints.get(url.includes('?') ? pathOf(url) : url) : undefined;
     if (endpoint !== undefined) {
       if (this.#shuttingDown) res.setHeader('connection', 'close');
       endpoint(req, res);
@@ -166,21 +166,24 @@ export class Runtime extends EventEmitter {
         return true;
       }
     }
-    const tracked = new Tracked(this, req, res, this.#instrumented ? performance.now() : 0);
-    this.#inFlight.set(res, tracked);
-    res.once('close', tracked.onClose);
+    const tracked = res as Tracked;
+    tracked[STARTED] = this.#instrumented ? performance.now() : 0;
+    this.#inFlight.add(tracked);
+    // 'close' comes once, after 'finish' or on an abort: `on` spares once()'s wrapper.
+    res.on('close', this.#onClose);
     return false;
   }
 
   /** @internal Called when a tracked response closes (finished or aborted). */
-  requestDone(tracked: Tracked): void {
-    this.#inFlight.delete(tracked.res);
+  requestDone(res: Tracked): void {
+    this.#inFlight.delete(res);
     this.#completed++;
-    if (tracked.start > 0 && this.#instrumented) {
-      const req = tracked.req as Labelled;
+    const start = res[STARTED];
+    if (start > 0 && this.#instrumented) {
+      const req = res.req as Labelled;
       const label = req[ROUTE];
       const route = (typeof label === 'function' ? label() : label) ?? this.options.route?.(req) ?? '*';
-      this.metrics.http.observe(route, req.method ?? 'GET', tracked.res.statusCode, (performance.now() - tracked.start) / 1000);
+      this.metrics.http.observe(route, req.method ?? 'GET', res.statusCode, (performance.now() - start) / 1000);
     }
   }
 
@@ -260,7 +263,7 @@ export class Runtime extends EventEmitter {
         this.#shuttingDown = true;
         this.emit('shutdown');
         channel(CHANNELS.shutdown).publish({});
-        for (const { res } of this.#inFlight.values()) if (!res.headersSent) res.setHeader('connection', 'close');
+        for (const res of this.#inFlight) if (!res.headersSent) res.setHeader('connection', 'close');
       },
       closeServer: () =>
         new Promise<void>((resolve) => {
@@ -272,7 +275,7 @@ export class Runtime extends EventEmitter {
           const sweep = setInterval(() => server.closeIdleConnections(), 100);
           server.once('close', () => clearInterval(sweep));
         }),
-      inFlight: () => [...this.#inFlight.values()].map((t) => [t.req, t.res, t.start] as [IncomingMessage, ServerResponse, number]),
+      inFlight: () => [...this.#inFlight].map((res) => [res.req, res, res[STARTED]] as [IncomingMessage, ServerResponse, number]),
       inFlightCount: () => this.#inFlight.size,
     };
   }
