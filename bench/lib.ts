@@ -3,7 +3,8 @@
  * way for every tool), start a hello server in its own process, and make sure the tools we compare with are present.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 
 export const BENCH_DIR = path.dirname(new URL(import.meta.url).pathname);
@@ -41,8 +42,19 @@ export function measure(argv: string[]): Promise<Measured> {
 
 export interface Server {
   url: string;
+  pid: number;
   stop(): void;
 }
+
+/** User + system CPU of a process so far, ms (Linux /proc; clock ticks of 10 ms). */
+export function processCpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  // After "pid (comm) ": state is field 0, utime field 11, stime field 12.
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+}
+
+/** On a machine with two cores or more, servers run pinned to the last core (taskset), the generator elsewhere. */
+const PIN = which('taskset') !== null && availableParallelism() >= 2 ? ['taskset', '-c', String(availableParallelism() - 1)] : [];
 
 export function startHello(kind: string): Promise<Server> {
   return startServer([NODESCALE, 'hello', kind, '--port', '0']);
@@ -50,11 +62,12 @@ export function startHello(kind: string): Promise<Server> {
 
 /** Starts `node <args>` and waits for its "listening <url>" line. */
 export function startServer(args: string[]): Promise<Server> {
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const [command, ...rest] = [...PIN, process.execPath, ...args];
+  const child = spawn(command!, rest, { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     child.stdout.on('data', (chunk: Buffer) => {
       const match = /listening (?:on )?(\S+)/.exec(chunk.toString());
-      if (match) resolve({ url: match[1]!, stop: () => child.kill('SIGKILL') });
+      if (match) resolve({ url: match[1]!, pid: child.pid!, stop: () => child.kill('SIGKILL') });
     });
     child.on('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}`)));
   });

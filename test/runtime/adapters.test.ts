@@ -147,3 +147,35 @@ test('fastify: the plugin protects, labels by route pattern, and graceful shutdo
   assert.equal(await outcome, 'clean');
   assert.equal(closed, true, "fastify's onClose hooks ran");
 });
+
+test('in-flight tracking: pipelined requests on one socket are timed in order; aborted ones are forgotten', async (t) => {
+  const server = http.createServer((req, res) => {
+    if (req.url === '/hang') return; // never answers
+    setTimeout(() => res.end('ok'), req.url === '/a' ? 30 : 1);
+  });
+  const runtime = protect(server, quiet);
+  t.after(() => runtime.close());
+  const base = await listen(t, server);
+  const { port } = new URL(base);
+  // Three pipelined requests on one connection, a shed-free mix of slow and fast.
+  const replies = await new Promise<string>((resolve) => {
+    const socket = net.connect(Number(port), '127.0.0.1', () => socket.write('GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\nGET /a HTTP/1.1\r\nHost: x\r\n\r\n'));
+    let got = '';
+    socket.on('data', (chunk) => {
+      got += chunk;
+      if (got.split('\r\n\r\nok').length - 1 === 3) {
+        socket.destroy();
+        resolve(got);
+      }
+    });
+  });
+  assert.equal(replies.split('HTTP/1.1 200').length - 1, 3);
+  assert.match(await metricsOf(base), /nodescale_http_request_duration_seconds_count\{route="\*",method="GET",status="200"\} 3/);
+  // A request whose client goes away is in flight until the connection closes, then forgotten.
+  const socket = net.connect(Number(port), '127.0.0.1', () => socket.write('GET /hang HTTP/1.1\r\nHost: x\r\n\r\n'));
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(runtime.inFlightCount, 1);
+  socket.destroy();
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(runtime.inFlightCount, 0);
+});
