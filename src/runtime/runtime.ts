@@ -59,6 +59,7 @@ export class Runtime extends EventEmitter {
   /** Requests in flight by connection, with when the runtime first saw each (performance.now(); 0 when not timed). */
   readonly #flights = new Map<object, SocketFlight>();
   #inFlightCount = 0;
+  #newFlights = 0;
   /**
    * Finished responses come from node:http's own diagnostics channel: a 'close' listener on every response would cost
    * 3–4% of a hello-world server's throughput by itself (measured). Aborted responses never finish: each sample
@@ -106,7 +107,19 @@ export class Runtime extends EventEmitter {
     );
     this.#sampler = new Sampler(
       o.sampleIntervalMs,
-      { takeCompleted: () => this.#take('completed'), takeShed: () => this.#take('shed'), inFlight: () => this.#inFlightCount },
+      {
+        takeCompleted: () => {
+          const n = this.#completed;
+          this.#completed = 0;
+          return n;
+        },
+        takeShed: () => {
+          const n = this.#shed;
+          this.#shed = 0;
+          return n;
+        },
+        inFlight: () => this.#inFlightCount,
+      },
       (sample) => this.#onSample(sample),
       (bytes, time) => this.#onMajorGc(bytes, time),
     );
@@ -188,7 +201,11 @@ export class Runtime extends EventEmitter {
     }
     const socket = req.socket;
     let flight = this.#flights.get(socket);
-    if (flight === undefined) this.#flights.set(socket, (flight = { responses: [], starts: [] }));
+    if (flight === undefined) {
+      // Closed connections are swept on every sample, and every 256 new ones (sampling may be off).
+      if (++this.#newFlights % 256 === 0) this.#sweepAborted();
+      this.#flights.set(socket, (flight = { responses: [], starts: [] }));
+    }
     flight.responses.push(res as Tracked);
     flight.starts.push(this.#instrumented ? performance.now() : 0);
     this.#inFlightCount++;
@@ -225,13 +242,6 @@ export class Runtime extends EventEmitter {
     } catch (error) {
       json(res, 500, { error: { code: 'NS_ERR_INTERNAL', message: (error as Error).message } });
     }
-  }
-
-  #take(which: 'completed' | 'shed'): number {
-    const n = which === 'completed' ? this.#completed : this.#shed;
-    if (which === 'completed') this.#completed = 0;
-    else this.#shed = 0;
-    return n;
   }
 
   /** Forgets closed connections; what was in flight on them was aborted (the client went away) and never finishes. */
