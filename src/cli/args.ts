@@ -41,11 +41,14 @@ export function intFlag(values: Values, name: string): number | undefined {
   return Number(raw);
 }
 
-export function numberFlag(values: Values, name: string): number | undefined {
+/** A number flag (≥ 0, or > 0 with `positive`), or undefined when absent. */
+export function numberFlag(values: Values, name: string, positive = false): number | undefined {
   const raw = stringValue(values, name);
   if (raw === undefined) return undefined;
   const value = Number(raw);
-  if (raw.trim() === '' || !Number.isFinite(value) || value < 0) throw invalidOption(`--${name}`, 'a number ≥ 0', raw);
+  if (raw.trim() === '' || !Number.isFinite(value) || value < 0 || (positive && value === 0)) {
+    throw invalidOption(`--${name}`, positive ? 'a number > 0' : 'a number ≥ 0', raw);
+  }
   return value;
 }
 

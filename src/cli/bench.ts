@@ -51,7 +51,7 @@ export function parseBenchArgs(argv: string[]): { options: BenchOptions; json: b
     url: requirePositional('bench', positionals, 'the target URL'),
     ...connectionOptions(values),
     ...requestOptions(values),
-    ...defined({ durationMs: durationFlag(values, 'duration'), amount: intFlag(values, 'amount'), rate: numberFlag(values, 'rate') }),
+    ...defined({ durationMs: durationFlag(values, 'duration'), amount: intFlag(values, 'amount'), rate: numberFlag(values, 'rate', true) }),
   };
   return { options, json: boolFlag(values, 'json'), help: false };
 }

@@ -44,9 +44,11 @@ Example:
 export function parseCompareArgs(argv: string[]): { options: CompareOptions; out: string | null; json: boolean; help: boolean } {
   const { values } = parseCommandLine('compare-servers', argv, FLAGS, 0);
   if (boolFlag(values, 'help')) return { options: {}, out: null, json: false, help: true };
+  const rounds = intFlag(values, 'rounds');
+  if (rounds === 0) throw new NodescaleError('NS_ERR_INVALID_OPTION', '--rounds must be a whole number ≥ 1, got 0');
   const options: CompareOptions = {
     ...connectionOptions(values),
-    ...defined({ durationMs: durationFlag(values, 'duration'), rounds: intFlag(values, 'rounds') }),
+    ...defined({ durationMs: durationFlag(values, 'duration'), rounds }),
   };
   const servers = textFlag(values, 'servers');
   if (servers !== undefined) {

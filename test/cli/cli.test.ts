@@ -35,6 +35,7 @@ test('bad flags are usage errors that name the flag', () => {
   assert.throws(() => parseBenchArgs(['http://h/', '-c', 'abc']), (e: unknown) => usage('NS_ERR_INVALID_OPTION')(e) && /--connections/.test((e as Error).message));
   assert.throws(() => parseBenchArgs(['http://h/', '-d', '10 parsecs']), usage('NS_ERR_INVALID_OPTION'));
   assert.throws(() => parseBenchArgs(['http://h/', '-H', 'no-colon']), usage('NS_ERR_INVALID_OPTION'));
+  assert.throws(() => parseBenchArgs(['http://h/', '-R', '0']), (e: unknown) => usage('NS_ERR_INVALID_OPTION')(e) && /--rate must be a number > 0/.test((e as Error).message));
   assert.throws(() => parseBenchArgs(['http://h/', '--body-file', '/nonexistent/file']), usage('NS_ERR_BODY_FILE'));
   assert.throws(() => parseSweepArgs(['http://h/', '--levels', '1,x']), usage('NS_ERR_INVALID_OPTION'));
   assert.throws(() => parseSweepArgs(['http://h/', '--levels', '1,2', '--from', '1']), usage('NS_ERR_USAGE'));

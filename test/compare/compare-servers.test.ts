@@ -29,4 +29,7 @@ test('compare-servers prints the talk\'s table; bad --servers is a usage error',
   const bad = await runCli(['compare-servers', '--servers', 'tcp,koa']);
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /NS_ERR_INVALID_OPTION: --servers: unknown server "koa"/);
+  const zero = await runCli(['compare-servers', '-r', '0']);
+  assert.equal(zero.code, 2);
+  assert.equal(zero.stderr, 'error NS_ERR_INVALID_OPTION: --rounds must be a whole number ≥ 1, got 0\n', 'refused before any server starts');
 });
