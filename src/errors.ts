@@ -26,6 +26,14 @@ export const ERROR_CODES = {
   NS_ERR_WORKER: { kind: 'failure', summary: 'A load-generator worker thread failed; the message carries its error.' },
   NS_ERR_OVERLOADED: { kind: 'http', summary: 'A 503 from the runtime layer: the process sheds load to keep its event loop responsive; Retry-After says when to come back.' },
   NS_ERR_PAYLOAD_TOO_LARGE: { kind: 'http', summary: 'A 413 from the runtime layer: the request body (Content-Length) passes maxBodyBytes.' },
+  NS_ERR_ADMIN_INSECURE: { kind: 'failure', summary: 'The admin console refuses an insecure setup: TCP without TLS or without authentication, or a socket directory others can reach.' },
+  NS_ERR_ADMIN_IN_USE: { kind: 'failure', summary: 'The admin socket path is in use by a live process.' },
+  NS_ERR_ADMIN_AUTH: { kind: 'failure', summary: 'The admin console refused the connection: no token, or the wrong one.' },
+  NS_ERR_ADMIN_RATE_LIMITED: { kind: 'failure', summary: 'Too many failed admin authentications from this peer: it is locked out for a while (1 s, doubling to 60 s).' },
+  NS_ERR_ADMIN_UNKNOWN_COMMAND: { kind: 'failure', summary: 'The admin console has no command of that name ("help" lists them).' },
+  NS_ERR_ADMIN_BAD_MESSAGE: { kind: 'failure', summary: 'An admin message was not a JSON object with an integer id and a cmd, or was longer than 1 MiB.' },
+  NS_ERR_ADMIN_COMMAND_FAILED: { kind: 'failure', summary: 'An admin command failed while running; the message says why.' },
+  NS_ERR_ADMIN_CONNECT: { kind: 'failure', summary: 'The console could not reach the target (no such socket, refused, TLS verification failed, disconnected).' },
   NS_ERR_INTERNAL: { kind: 'failure', summary: 'A bug in nodescale. Run again with --debug and report the stack trace.' },
 } as const satisfies Record<string, { kind: ErrorKind; summary: string }>;
 

@@ -15,6 +15,7 @@ export const COMMANDS: readonly { name: string; summary: string; load: () => Pro
     load: async () => (await import('./compare-servers.ts')).compareServersCommand,
   },
   { name: 'hello', summary: "start one of the talk's baseline servers", load: async () => (await import('./hello.ts')).helloCommand },
+  { name: 'console', summary: 'the secure admin console of a live process', load: async () => (await import('./console.ts')).consoleCommand },
 ];
 
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;

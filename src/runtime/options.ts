@@ -6,6 +6,7 @@ import type { IncomingMessage } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { invalidOption } from '../errors.ts';
+import type { AdminOptions } from '../admin/server.ts';
 
 export type Priority = 'low' | 'normal' | 'high';
 export type LogLevel = 'error' | 'warn' | 'info';
@@ -98,6 +99,8 @@ export interface RuntimeOptions {
   shutdown?: ShutdownOptions | false;
   leak?: LeakOptions | false;
   postMortem?: PostMortemOptions | false;
+  /** The admin console (docs/console.md): a Unix socket, or TLS + auth over TCP. Default false: closed. */
+  admin?: AdminOptions | false;
   /** Where the runtime logs. Default: one JSON line per event on stderr. */
   logger?: Logger;
 }
@@ -140,6 +143,7 @@ export interface ResolvedRuntimeOptions {
   shutdown: ResolvedShutdown | null;
   leak: ResolvedLeak | null;
   postMortem: ResolvedPostMortem | null;
+  admin: AdminOptions | null;
   logger: Logger;
 }
 
@@ -302,6 +306,7 @@ export function resolveRuntimeOptions(options: RuntimeOptions = {}): ResolvedRun
     shutdown: resolveShutdown(options.shutdown),
     leak: resolveLeak(options.leak),
     postMortem: resolvePostMortem(options.postMortem),
+    admin: options.admin === undefined || options.admin === false ? null : section('admin', options.admin),
     logger: fn<Logger>('logger', options.logger) ?? jsonLogger,
   };
 }

@@ -18,6 +18,7 @@ import { installPostMortem } from './post-mortem.ts';
 import { RingBuffer } from './ring-buffer.ts';
 import { Sampler, type RuntimeSample } from './sampler.ts';
 import { GracefulShutdown, type ShutdownHook, type ShutdownOutcome } from './shutdown.ts';
+import { AdminServer, type AdminAddress } from '../admin/server.ts';
 
 /** Adapters put a request's route label (or a function that finds it once routed) under this symbol on the request. */
 export const ROUTE = Symbol.for('nodescale.route');
@@ -70,6 +71,10 @@ export class Runtime extends EventEmitter {
   /** The character after the leading '/' of each endpoint path: most URLs are ruled out without hashing them. */
   readonly #endpointKeys = new Set<number>();
   #removePostMortem: (() => void) | null = null;
+  /** The admin console's server, when `admin` is configured. */
+  readonly admin: AdminServer | null;
+  /** Resolves once the admin console listens (null without one); rejects if it cannot. */
+  adminListening: Promise<AdminAddress | null> = Promise.resolve(null);
   #server: Server | null = null;
   #restoreEmit: (() => void) | null = null;
   #started = false;
@@ -125,6 +130,8 @@ export class Runtime extends EventEmitter {
     );
     this.#leak = o.leak && new LeakDetector(o.leak, v8.getHeapStatistics().heap_size_limit);
     this.#shutdown = o.shutdown && new GracefulShutdown(this.#shutdownTarget(), o.shutdown, o.logger);
+    // Validated now: an insecure admin configuration fails protect() itself.
+    this.admin = o.admin === null ? null : new AdminServer(this, o.admin);
     if (o.metricsPath !== null) this.#endpoints.set(o.metricsPath, (_req, res) => void this.#serveMetrics(res));
     this.#endpoints.set(o.livenessPath, (_req, res) => json(res, 200, { status: 'ok', uptimeSeconds: Math.round((Date.now() - this.#startedAt) / 1000) }));
     this.#endpoints.set(o.readinessPath, (_req, res) => {
@@ -143,6 +150,15 @@ export class Runtime extends EventEmitter {
     this.#guard?.start();
     subscribe(FINISH_CHANNEL, this.#onFinish);
     this.#shutdown?.install();
+    if (this.admin !== null) {
+      const admin = this.admin;
+      this.adminListening = admin.listen().then((address) => {
+        this.options.logger('info', 'admin console listening', { ...address });
+        return address;
+      });
+      this.adminListening.catch((error: Error) => this.options.logger('error', `admin console: ${error.message}`));
+      this.onShutdownIfEnabled(() => admin.close());
+    }
     const pm = this.options.postMortem;
     if (pm) {
       this.#removePostMortem = installPostMortem(pm, () => this.samples(), this.options.logger, (dir, error) =>
@@ -375,14 +391,26 @@ export class Runtime extends EventEmitter {
     this.#shutdown.addHook(hook);
   }
 
-  /** Starts a graceful shutdown, as SIGTERM does. */
-  shutdown(reason = 'requested'): Promise<ShutdownOutcome> {
+  /** Starts a graceful shutdown, as SIGTERM does; `graceMs` overrides the configured grace period. */
+  shutdown(reason = 'requested', graceMs?: number): Promise<ShutdownOutcome> {
     if (this.#shutdown === null) throw new Error('graceful shutdown is disabled (shutdown: false)');
-    return this.#shutdown.shutdown(reason);
+    return this.#shutdown.shutdown(reason, graceMs);
+  }
+
+  onShutdownIfEnabled(hook: ShutdownHook): void {
+    this.#shutdown?.addHook(hook);
+  }
+
+  /** Where the protected server listens, for `info`. */
+  listeningAddress(): string | null {
+    const address = this.#server?.address();
+    if (address === null || address === undefined) return null;
+    return typeof address === 'string' ? address : `${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
   }
 
   /** Detaches everything: the server's emit, sampling, signal handlers, the crash handler. For tests and hot reload. */
   close(): void {
+    void this.admin?.close();
     unsubscribe(FINISH_CHANNEL, this.#onFinish);
     this.#sampler.stop();
     this.#guard?.stop();

@@ -56,19 +56,19 @@ export class GracefulShutdown {
   }
 
   /** Starts (or joins) the graceful shutdown. */
-  shutdown(reason: string): Promise<ShutdownOutcome> {
-    this.#running ??= this.#run(reason);
+  shutdown(reason: string, graceMs = this.#options.graceMs): Promise<ShutdownOutcome> {
+    this.#running ??= this.#run(reason, graceMs);
     return this.#running;
   }
 
-  async #run(reason: string): Promise<ShutdownOutcome> {
+  async #run(reason: string, graceMs: number): Promise<ShutdownOutcome> {
     const started = Date.now();
-    const deadline = started + this.#options.graceMs;
-    this.#log('info', 'graceful shutdown started', { reason, inFlight: this.#target.inFlightCount(), graceMs: this.#options.graceMs });
+    const deadline = started + graceMs;
+    this.#log('info', 'graceful shutdown started', { reason, inFlight: this.#target.inFlightCount(), graceMs });
     this.#target.beginShutdown();
-    const closed = await Promise.race([this.#target.closeServer().then(() => true), sleep(this.#options.graceMs).then(() => false)]);
+    const closed = await Promise.race([this.#target.closeServer().then(() => true), sleep(graceMs).then(() => false)]);
     if (this.#forced) return 'forced';
-    if (!closed) return this.force(`the grace period of ${this.#options.graceMs} ms ran out`);
+    if (!closed) return this.force(`the grace period of ${graceMs} ms ran out`);
     for (const hook of [...this.#hooks].reverse()) {
       const left = Math.max(0, deadline - Date.now());
       try {

@@ -1,0 +1,203 @@
+/**
+ * The admin console's commands: a fixed list. There is no eval, and no way to run code that is not here.
+ */
+import { once } from 'node:events';
+import { Session } from 'node:inspector/promises';
+import type net from 'node:net';
+import v8 from 'node:v8';
+import { invalidOption } from '../errors.ts';
+import { redactedReport } from '../runtime/post-mortem.ts';
+import type { Runtime } from '../runtime/runtime.ts';
+import type { RuntimeSample } from '../runtime/sampler.ts';
+import type { AdminMessage } from './protocol.ts';
+
+export interface CommandContext {
+  runtime: Runtime;
+  socket: net.Socket;
+  send(message: AdminMessage): void;
+  /** 'unix', or the remote address over TCP. */
+  peer: string;
+  tcp: boolean;
+}
+
+export interface AdminCommand {
+  summary: string;
+  /** Resolves to the result; streamed commands send chunks or events on the way. */
+  run(ctx: CommandContext, id: number, args: Record<string, unknown>): Promise<unknown>;
+  /** What of the arguments goes to the audit log (all of them by default). */
+  auditArgs?(args: Record<string, unknown>): Record<string, unknown>;
+}
+
+const STREAM_CHUNK = 256 * 1024;
+
+/** Streams bytes as base64 chunks, waiting for the socket to drain: a large snapshot does not pile up in memory. */
+async function streamBytes(ctx: CommandContext, id: number, source: AsyncIterable<Buffer | string> | Iterable<Buffer>): Promise<number> {
+  let bytes = 0;
+  for await (const piece of source) {
+    const buf = typeof piece === 'string' ? Buffer.from(piece) : piece;
+    for (let offset = 0; offset < buf.length; offset += STREAM_CHUNK) {
+      const part = buf.subarray(offset, offset + STREAM_CHUNK);
+      bytes += part.length;
+      ctx.send({ id, chunk: part.toString('base64') });
+      if (ctx.socket.writableNeedDrain) await once(ctx.socket, 'drain');
+      if (ctx.socket.destroyed) throw new Error('the console disconnected');
+    }
+  }
+  return bytes;
+}
+
+function seconds(args: Record<string, unknown>, name: string, fallback: number, max: number): number {
+  const value = args[name] ?? fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > max) throw invalidOption(name, `a number of seconds from 0 to ${max}`, value);
+  return value;
+}
+
+/** Active watches of each connection, so that `unwatch` and a disconnect end them. */
+const watches = new WeakMap<net.Socket, Map<number, () => void>>();
+
+export const COMMANDS: ReadonlyMap<string, AdminCommand> = new Map<string, AdminCommand>([
+  ['ping', { summary: 'check the process answers', run: async () => ({ pong: true, time: new Date().toISOString() }) }],
+  [
+    'help',
+    {
+      summary: 'list the commands',
+      run: async (): Promise<unknown> => [...COMMANDS].map(([name, command]) => ({ name, summary: command.summary })),
+    },
+  ],
+  [
+    'info',
+    {
+      summary: 'pid, versions, uptime, flags, listening addresses',
+      run: async (ctx) => ({
+        pid: process.pid,
+        ppid: process.ppid,
+        title: process.title,
+        versions: { node: process.versions.node, v8: process.versions.v8, uv: process.versions.uv },
+        platform: `${process.platform}/${process.arch}`,
+        uptimeSeconds: Math.round(process.uptime()),
+        execArgv: process.execArgv,
+        argv: process.argv.slice(1),
+        cwd: process.cwd(),
+        readiness: ctx.runtime.readiness,
+        instrumented: ctx.runtime.instrumented,
+        listening: ctx.runtime.listeningAddress(),
+        heapLimitBytes: v8.getHeapStatistics().heap_size_limit,
+      }),
+    },
+  ],
+  [
+    'stats',
+    {
+      summary: 'the latest runtime sample, readiness, overload and in-flight requests',
+      run: async (ctx) => ({
+        sample: ctx.runtime.latest() ?? null,
+        readiness: ctx.runtime.readiness,
+        overload: ctx.runtime.overload,
+        inFlight: ctx.runtime.inFlightCount,
+        instrumented: ctx.runtime.instrumented,
+      }),
+    },
+  ],
+  [
+    'samples',
+    {
+      summary: 'the most recent samples (args: count, default 60)',
+      run: async (ctx, _id, args) => {
+        const count = args.count ?? 60;
+        if (typeof count !== 'number' || !Number.isInteger(count) || count < 1) throw invalidOption('count', 'a whole number ≥ 1', count);
+        return ctx.runtime.samples(count);
+      },
+    },
+  ],
+  [
+    'watch',
+    {
+      summary: 'stream every new sample as an event until "unwatch" or disconnect',
+      run: async (ctx, id) => {
+        const onSample = (sample: RuntimeSample) => ctx.send({ id, event: sample });
+        ctx.runtime.on('sample', onSample);
+        let active = watches.get(ctx.socket);
+        if (active === undefined) watches.set(ctx.socket, (active = new Map()));
+        await new Promise<void>((resolve) => {
+          const stop = () => {
+            ctx.runtime.off('sample', onSample);
+            active.delete(id);
+            resolve();
+          };
+          active.set(id, stop);
+          ctx.socket.once('close', stop);
+        });
+        return { watched: id };
+      },
+    },
+  ],
+  [
+    'unwatch',
+    {
+      summary: 'end a watch (args: id, the watch request id)',
+      run: async (ctx, _id, args) => {
+        const stop = watches.get(ctx.socket)?.get(Number(args.id));
+        if (stop === undefined) throw invalidOption('id', 'the id of an active watch on this connection', args.id);
+        stop();
+        return { unwatched: args.id };
+      },
+    },
+  ],
+  [
+    'instrument',
+    {
+      summary: 'switch instrumentation on or off (args: on, true or false)',
+      run: async (ctx, _id, args) => {
+        if (typeof args.on !== 'boolean') throw invalidOption('on', 'true or false', args.on);
+        ctx.runtime.instrument(args.on);
+        return { instrumented: ctx.runtime.instrumented };
+      },
+    },
+  ],
+  [
+    'heap-snapshot',
+    {
+      summary: 'a V8 heap snapshot, streamed to the console (open it in Chrome DevTools → Memory)',
+      run: async (ctx, id) => ({ bytes: await streamBytes(ctx, id, v8.getHeapSnapshot()) }),
+    },
+  ],
+  [
+    'cpu-profile',
+    {
+      summary: 'profile the CPU for a while (args: seconds, default 5, at most 300), streamed as a .cpuprofile',
+      run: async (ctx, id, args) => {
+        const duration = seconds(args, 'seconds', 5, 300);
+        const session = new Session();
+        session.connect();
+        try {
+          await session.post('Profiler.enable');
+          await session.post('Profiler.start');
+          await new Promise((resolve) => setTimeout(resolve, duration * 1000));
+          const { profile } = await session.post('Profiler.stop');
+          return { bytes: await streamBytes(ctx, id, [Buffer.from(JSON.stringify(profile))]), seconds: duration };
+        } finally {
+          session.disconnect();
+        }
+      },
+    },
+  ],
+  [
+    'report',
+    {
+      summary: 'the diagnostic report (process.report), environment variable values redacted',
+      run: async () => redactedReport(),
+    },
+  ],
+  [
+    'shutdown',
+    {
+      summary: 'shut down gracefully: drain in-flight requests, run cleanup hooks, exit (args: grace, seconds)',
+      run: async (ctx, _id, args) => {
+        const graceMs = args.grace === undefined ? undefined : seconds(args, 'grace', 10, 3600) * 1000;
+        // Answer first: the process is about to go.
+        setImmediate(() => void ctx.runtime.shutdown(`admin console (${ctx.peer})`, graceMs));
+        return { shuttingDown: true, inFlight: ctx.runtime.inFlightCount };
+      },
+    },
+  ],
+]);

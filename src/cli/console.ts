@@ -1,0 +1,192 @@
+/**
+ * `nodescale console <target> [command]`: the admin console's client. One-shot for scripts, interactive otherwise.
+ */
+import { createWriteStream, readFileSync } from 'node:fs';
+import readline from 'node:readline';
+import { AdminClient, type ConnectOptions } from '../admin/client.ts';
+import { COMMANDS } from '../admin/commands.ts';
+import { NodescaleError } from '../errors.ts';
+import type { RuntimeSample } from '../runtime/sampler.ts';
+import { formatBytes, formatMs } from '../units.ts';
+import { boolFlag, numberFlag, parseCommandLine, requirePositional, textFlag, type OptionSpecs, type Values } from './args.ts';
+import type { Command, Io } from './io.ts';
+
+const FLAGS = {
+  token: { type: 'string' },
+  'token-file': { type: 'string' },
+  ca: { type: 'string' },
+  cert: { type: 'string' },
+  key: { type: 'string' },
+  out: { type: 'string', short: 'o' },
+  seconds: { type: 'string' },
+  grace: { type: 'string' },
+  count: { type: 'string' },
+  json: { type: 'boolean' },
+  debug: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies OptionSpecs;
+
+export const help = `Usage: nodescale console <target> [command] [options]
+
+Connect to the admin console of a live process (protect(server, { admin: … })): a Unix socket path, or host:port
+over TLS. Without a command on a terminal, an interactive console with history and Tab completion.
+
+Commands:
+${[...COMMANDS].map(([name, c]) => `  ${name.padEnd(14)} ${c.summary}`).join('\n')}
+
+Options:
+      --token T         the admin token (or --token-file F; the NODESCALE_ADMIN_TOKEN environment variable)
+      --ca F            CA certificate of the server (TLS); --cert F --key F for a client certificate
+  -o, --out FILE        where heap-snapshot and cpu-profile write (default: in the current directory)
+      --seconds N       cpu-profile: how long (default 5)
+      --grace S         shutdown: grace period in seconds
+      --count N         samples: how many
+      --json            print results as JSON
+
+Examples:
+  nodescale console /tmp/nodescale-0/nodescale-4242.sock stats --json
+  nodescale console /tmp/nodescale-0/nodescale-4242.sock cpu-profile --seconds 10 -o api.cpuprofile
+  nodescale console 127.0.0.1:9901 --ca ca.pem --token-file admin.token shutdown --grace 30`;
+
+interface ConsoleArgs {
+  target: string;
+  command: string | null;
+  args: Record<string, unknown>;
+  connect: ConnectOptions;
+  out: string | null;
+  json: boolean;
+  help: boolean;
+}
+
+function commandArgs(command: string, values: Values, rest: string[]): Record<string, unknown> {
+  const args: Record<string, unknown> = {};
+  if (command === 'instrument') {
+    if (rest[0] !== 'on' && rest[0] !== 'off') throw new NodescaleError('NS_ERR_USAGE', 'console: instrument takes on or off');
+    args.on = rest[0] === 'on';
+  } else if (rest.length > 0) {
+    throw new NodescaleError('NS_ERR_USAGE', `console: unexpected argument "${rest[0]}"`);
+  }
+  const secondsValue = numberFlag(values, 'seconds', true);
+  if (secondsValue !== undefined) args.seconds = secondsValue;
+  const grace = numberFlag(values, 'grace', true);
+  if (grace !== undefined) args.grace = grace;
+  const count = numberFlag(values, 'count', true);
+  if (count !== undefined) args.count = count;
+  return args;
+}
+
+export function parseConsoleArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): ConsoleArgs {
+  const { values, positionals } = parseCommandLine('console', argv, FLAGS, 3);
+  if (boolFlag(values, 'help')) return { target: '', command: null, args: {}, connect: {}, out: null, json: false, help: true };
+  const target = requirePositional('console', positionals, 'the target (a socket path or host:port)');
+  const command = positionals[1] ?? null;
+  if (command !== null && !COMMANDS.has(command)) {
+    throw new NodescaleError('NS_ERR_USAGE', `console: unknown command "${command}"; the commands are ${[...COMMANDS.keys()].join(', ')}`);
+  }
+  const read = (name: string) => {
+    const file = textFlag(values, name);
+    if (file === undefined) return undefined;
+    try {
+      return readFileSync(file);
+    } catch (error) {
+      throw new NodescaleError('NS_ERR_INVALID_OPTION', `cannot read --${name} ${file}: ${(error as NodeJS.ErrnoException).code}`);
+    }
+  };
+  const tokenFile = read('token-file');
+  const token = textFlag(values, 'token') ?? tokenFile?.toString('utf8').trim() ?? env.NODESCALE_ADMIN_TOKEN;
+  const connect: ConnectOptions = {};
+  if (token !== undefined) connect.token = token;
+  for (const name of ['ca', 'cert', 'key'] as const) {
+    const content = read(name);
+    if (content !== undefined) connect[name] = content;
+  }
+  return {
+    target,
+    command,
+    args: command === null ? {} : commandArgs(command, values, positionals.slice(2)),
+    connect,
+    out: textFlag(values, 'out') ?? null,
+    json: boolFlag(values, 'json'),
+    help: false,
+  };
+}
+
+function sampleLine(s: RuntimeSample): string {
+  const time = new Date(s.time).toISOString().slice(11, 19);
+  return `${time}  loop p99 ${formatMs(s.eventLoop.delayP99Ms).padStart(7)}  util ${(s.eventLoop.utilization * 100).toFixed(0).padStart(3)}%  cpu ${s.cpu.percent.toFixed(0).padStart(3)}%  heap ${formatBytes(s.memory.heapUsed).padStart(10)}  ${s.http.requestsPerSecond.toFixed(0).padStart(6)} req/s  ${s.http.inFlight} in flight`;
+}
+
+/** Runs one command on a connected client and prints its result. */
+async function runOne(client: AdminClient, command: string, args: Record<string, unknown>, io: Io, options: { out: string | null; json: boolean }): Promise<void> {
+  if (command === 'heap-snapshot' || command === 'cpu-profile') {
+    const file = options.out ?? `${command === 'heap-snapshot' ? 'heap' : 'cpu'}-${new Date().toISOString().replace(/[:.]/g, '-')}.${command === 'heap-snapshot' ? 'heapsnapshot' : 'cpuprofile'}`;
+    const stream = createWriteStream(file, { mode: 0o600 });
+    const result = (await client.request(command, args, { onChunk: (bytes) => stream.write(bytes) })) as { bytes: number };
+    await new Promise<void>((resolve, reject) => stream.end((error?: Error | null) => (error ? reject(error) : resolve())));
+    io.stdout.write(options.json ? `${JSON.stringify({ file, ...result })}\n` : `wrote ${file} (${formatBytes(result.bytes)})\n`);
+    return;
+  }
+  if (command === 'watch') {
+    const id = client.nextId;
+    const stop = () => void client.request('unwatch', { id }).catch(() => {});
+    io.signal.addEventListener('abort', stop, { once: true });
+    await client.request('watch', {}, { onEvent: (event) => io.stdout.write(options.json ? `${JSON.stringify(event)}\n` : `${sampleLine(event as RuntimeSample)}\n`) });
+    io.signal.removeEventListener('abort', stop);
+    return;
+  }
+  const started = performance.now();
+  const result = await client.request(command, args);
+  if (options.json) io.stdout.write(`${JSON.stringify(result)}\n`);
+  else if (command === 'ping') io.stdout.write(`pong (${formatMs(performance.now() - started)})\n`);
+  else if (command === 'help') io.stdout.write(`${(result as { name: string; summary: string }[]).map((c) => `  ${c.name.padEnd(14)} ${c.summary}`).join('\n')}\n`);
+  else io.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+}
+
+async function interactive(client: AdminClient, io: Io, out: string | null): Promise<void> {
+  const names = [...COMMANDS.keys(), 'exit'];
+  const rl = readline.createInterface({
+    input: process.stdin,
+    output: process.stdout,
+    prompt: 'nodescale> ',
+    historySize: 500,
+    completer: (line: string) => [names.filter((n) => n.startsWith(line.trim())), line],
+  });
+  io.stdout.write('connected. "help" lists the commands, Tab completes, "exit" leaves.\n');
+  rl.prompt();
+  for await (const line of rl) {
+    const words = line.trim().split(/\s+/).filter(Boolean);
+    if (words[0] === 'exit' || words[0] === 'quit') break;
+    if (words.length > 0) {
+      try {
+        const parsed = parseCommandLine('console', words, FLAGS, 2);
+        const command = parsed.positionals[0]!;
+        if (!COMMANDS.has(command)) throw new NodescaleError('NS_ERR_USAGE', `unknown command "${command}"; "help" lists them`);
+        await runOne(client, command, commandArgs(command, parsed.values, parsed.positionals.slice(1)), io, { out: textFlag(parsed.values, 'out') ?? out, json: boolFlag(parsed.values, 'json') });
+      } catch (error) {
+        const e = error as NodescaleError;
+        io.stderr.write(`error ${e.code ?? 'NS_ERR_INTERNAL'}: ${e.message}\n`);
+      }
+    }
+    rl.prompt();
+  }
+  rl.close();
+}
+
+async function run(argv: string[], io: Io): Promise<number> {
+  const args = parseConsoleArgs(argv);
+  if (args.help) {
+    io.stdout.write(`${help}\n`);
+    return 0;
+  }
+  const client = await AdminClient.connect(args.target, args.connect);
+  try {
+    if (args.command !== null) await runOne(client, args.command, args.args, io, args);
+    else if (process.stdin.isTTY) await interactive(client, io, args.out);
+    else throw new NodescaleError('NS_ERR_USAGE', 'console: give a command (the interactive console needs a terminal)');
+    return 0;
+  } finally {
+    client.close();
+  }
+}
+
+export const consoleCommand: Command = { name: 'console', help, run };

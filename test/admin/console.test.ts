@@ -1,0 +1,196 @@
+import assert from 'node:assert/strict';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { AdminClient } from '../../src/admin/client.ts';
+import { NodescaleError } from '../../src/errors.ts';
+import { Runtime } from '../../src/runtime/runtime.ts';
+import { runCli } from '../helpers/cli.ts';
+import { startFixture } from '../helpers/child.ts';
+
+const TLS = new URL('../fixtures/tls/', import.meta.url).pathname;
+const pem = (name: string) => readFileSync(path.join(TLS, name), 'utf8');
+const TOKEN = 'correct-horse-battery-staple-42';
+const code = (expected: string) => (e: unknown) => e instanceof NodescaleError && e.code === expected;
+const quiet = { shutdown: false, postMortem: false, logger: () => {} } as const;
+
+function adminFixture(t: Parameters<typeof startFixture>[0], admin: object, extra: object = {}) {
+  return startFixture(t, 'protected-server.ts', { NS_TEST_OPTIONS: JSON.stringify({ sampleIntervalMs: 100, ...extra, admin }), NS_TEST_SECRET: 'hunter2-do-not-leak' });
+}
+
+test('Unix socket: 0700 directory, 0600 socket; commands answer; every command is audited', async (t) => {
+  const dir = path.join(mkdtempSync(path.join(tmpdir(), 'ns-admin-')), 'sockets');
+  const socketPath = path.join(dir, 'api.sock');
+  const audit = path.join(path.dirname(dir), 'audit.log');
+  const server = await adminFixture(t, { socketPath, auditLog: audit });
+  await server.waitFor((e) => e.msg === 'admin console listening');
+  assert.equal(statSync(dir).mode & 0o777, 0o700);
+  assert.equal(statSync(socketPath).mode & 0o777, 0o600);
+
+  const client = await AdminClient.connect(socketPath);
+  t.after(() => client.close());
+  assert.deepEqual(Object.keys((await client.request('ping')) as object), ['pong', 'time']);
+  const info = (await client.request('info')) as { pid: number; listening: string };
+  assert.equal(info.pid, server.pid);
+  assert.match(info.listening, /^127\.0\.0\.1:\d+$/);
+  await new Promise((r) => setTimeout(r, 250));
+  const stats = (await client.request('stats')) as { sample: { eventLoop: object }; readiness: string };
+  assert.ok('delayP99Ms' in stats.sample.eventLoop);
+  assert.equal(stats.readiness, 'ready');
+  assert.deepEqual(await client.request('instrument', { on: false }), { instrumented: false });
+  assert.deepEqual(await client.request('instrument', { on: true }), { instrumented: true });
+  const report = JSON.stringify(await client.request('report'));
+  assert.doesNotMatch(report, /hunter2-do-not-leak/, 'environment values redacted');
+  await assert.rejects(client.request('eval', { code: 'process.exit()' }), code('NS_ERR_ADMIN_UNKNOWN_COMMAND'));
+  await assert.rejects(client.request('instrument', { on: 'yes' }), code('NS_ERR_INVALID_OPTION'));
+
+  // watch streams samples until unwatch.
+  const events: unknown[] = [];
+  const watchId = client.nextId;
+  const watching = client.request('watch', {}, { onEvent: (e) => events.push(e) });
+  await new Promise((r) => setTimeout(r, 350));
+  await client.request('unwatch', { id: watchId });
+  await watching;
+  assert.ok(events.length >= 2, `samples streamed: ${events.length}`);
+
+  const lines = readFileSync(audit, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  assert.ok(lines.some((l) => l.cmd === 'instrument' && l.ok === true && l.args.on === false));
+  assert.ok(lines.some((l) => l.cmd === 'eval' && l.ok === false && l.error === 'NS_ERR_ADMIN_UNKNOWN_COMMAND'));
+  assert.equal(statSync(audit).mode & 0o777, 0o600);
+});
+
+test('the console CLI: stats --json, a heap snapshot that parses, a CPU profile with nodes and samples', async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'ns-admin-'));
+  const socketPath = path.join(dir, 's', 'api.sock');
+  const server = await adminFixture(t, { socketPath });
+  await server.waitFor((e) => e.msg === 'admin console listening');
+  const stats = await runCli(['console', socketPath, 'stats', '--json']);
+  assert.equal(stats.code, 0, stats.stderr);
+  assert.equal(JSON.parse(stats.stdout).readiness, 'ready');
+
+  const heapFile = path.join(dir, 'h.heapsnapshot');
+  const heap = await runCli(['console', socketPath, 'heap-snapshot', '-o', heapFile]);
+  assert.equal(heap.code, 0, heap.stderr);
+  assert.match(heap.stdout, /^wrote .*h\.heapsnapshot \(\d/);
+  const snapshot = JSON.parse(readFileSync(heapFile, 'utf8'));
+  assert.ok(snapshot.snapshot.meta.node_fields.includes('self_size'));
+  assert.equal(statSync(heapFile).mode & 0o777, 0o600);
+
+  const profileFile = path.join(dir, 'p.cpuprofile');
+  // Some work for the profiler to see.
+  const busy = fetch(`${server.url}block?ms=300`);
+  const profile = await runCli(['console', socketPath, 'cpu-profile', '--seconds', '1', '-o', profileFile]);
+  await busy;
+  assert.equal(profile.code, 0, profile.stderr);
+  const cpu = JSON.parse(readFileSync(profileFile, 'utf8'));
+  assert.ok(cpu.nodes.length > 1 && cpu.samples.length > 10 && cpu.timeDeltas.length === cpu.samples.length);
+  assert.ok(cpu.nodes.some((n: { callFrame: { url: string } }) => n.callFrame.url.endsWith('protected-server.ts')), 'the busy route shows up');
+
+  const bad = await runCli(['console', socketPath, 'frobnicate']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /NS_ERR_USAGE: console: unknown command "frobnicate"/);
+});
+
+test('shutdown from the console drains in-flight requests, then the process exits 0', async (t) => {
+  const socketPath = path.join(mkdtempSync(path.join(tmpdir(), 'ns-admin-')), 's', 'api.sock');
+  const server = await adminFixture(t, { socketPath });
+  await server.waitFor((e) => e.msg === 'admin console listening');
+  const slow = fetch(`${server.url}slow?ms=600`);
+  await new Promise((r) => setTimeout(r, 100));
+  const run = await runCli(['console', socketPath, 'shutdown', '--grace', '5', '--json']);
+  assert.equal(run.code, 0, run.stderr);
+  assert.deepEqual(JSON.parse(run.stdout), { shuttingDown: true, inFlight: 1 });
+  const response = await slow;
+  assert.equal(response.status, 200);
+  assert.equal(await response.text(), 'slow');
+  assert.equal((await server.exited).code, 0);
+});
+
+test('TCP: TLS and a token; no token, a wrong token and a retry too soon are refused', async (t) => {
+  const server = await adminFixture(t, { noSocket: true, token: TOKEN, tcp: { port: 0, tls: { key: pem('server.key'), cert: pem('server.pem') } } });
+  const listening = await server.waitFor((e) => e.msg === 'admin console listening');
+  const target = `127.0.0.1:${(listening.tcp as { port: number }).port}`;
+  const ca = pem('ca.pem');
+
+  const anonymous = await AdminClient.connect(target, { ca });
+  await assert.rejects(anonymous.request('ping'), (e: unknown) => code('NS_ERR_ADMIN_AUTH')(e) && /authentication required/.test((e as Error).message));
+  await assert.rejects(AdminClient.connect(target, { ca, token: 'wrong-token-wrong-token' }), code('NS_ERR_ADMIN_RATE_LIMITED'));
+  await new Promise((r) => setTimeout(r, 1100)); // the lockout after one failure: 1 s
+  await assert.rejects(AdminClient.connect(target, { ca, token: 'wrong-token-wrong-token' }), (e: unknown) => code('NS_ERR_ADMIN_AUTH')(e) && /wrong token/.test((e as Error).message));
+  await new Promise((r) => setTimeout(r, 2100)); // after two failures: 2 s
+  const client = await AdminClient.connect(target, { ca, token: TOKEN });
+  t.after(() => client.close());
+  assert.equal(((await client.request('ping')) as { pong: boolean }).pong, true);
+  // Without the CA the server's certificate is not trusted.
+  await assert.rejects(AdminClient.connect(target, { token: TOKEN }), code('NS_ERR_ADMIN_CONNECT'));
+  assert.ok(server.events.some((e) => e.msg === 'admin console: failed authentication'));
+});
+
+test('TCP with client certificates: a verified client needs no token; one without a certificate is refused', async (t) => {
+  const server = await adminFixture(t, {
+    noSocket: true,
+    tcp: { port: 0, tls: { key: pem('server.key'), cert: pem('server.pem'), ca: pem('ca.pem'), requestCert: true } },
+  });
+  const listening = await server.waitFor((e) => e.msg === 'admin console listening');
+  const target = `localhost:${(listening.tcp as { port: number }).port}`;
+  const client = await AdminClient.connect(target, { ca: pem('ca.pem'), cert: pem('client.pem'), key: pem('client.key') });
+  t.after(() => client.close());
+  assert.equal(((await client.request('ping')) as { pong: boolean }).pong, true);
+  await assert.rejects(
+    (async () => {
+      const anonymous = await AdminClient.connect(target, { ca: pem('ca.pem') });
+      await anonymous.request('ping');
+    })(),
+    code('NS_ERR_ADMIN_CONNECT'),
+  );
+});
+
+test('insecure setups are refused: plain TCP, TCP without authentication, a socket directory others can reach', async () => {
+  assert.throws(() => new Runtime({ ...quiet, admin: { tcp: { port: 0 } as never } }), (e: unknown) => code('NS_ERR_ADMIN_INSECURE')(e) && /refuses plain TCP/.test((e as Error).message));
+  assert.throws(
+    () => new Runtime({ ...quiet, admin: { tcp: { port: 0, tls: { key: pem('server.key'), cert: pem('server.pem') } } } }),
+    (e: unknown) => code('NS_ERR_ADMIN_INSECURE')(e) && /without authentication/.test((e as Error).message),
+  );
+  assert.throws(() => new Runtime({ ...quiet, admin: { token: 'short' } }), code('NS_ERR_INVALID_OPTION'));
+  const open = path.join(mkdtempSync(path.join(tmpdir(), 'ns-admin-')), 'open');
+  mkdirSync(open, { mode: 0o755 });
+  chmodSync(open, 0o755);
+  const runtime = new Runtime({ ...quiet, admin: { socketPath: path.join(open, 'api.sock') } }).start();
+  await assert.rejects(runtime.adminListening, (e: unknown) => code('NS_ERR_ADMIN_INSECURE')(e) && /must be a directory of mode 0700/.test((e as Error).message));
+  runtime.close();
+});
+
+test('the client refuses a socket whose mode lets others in', async (t) => {
+  const socketPath = path.join(mkdtempSync(path.join(tmpdir(), 'ns-admin-')), 'loose.sock');
+  const loose = net.createServer(() => {}).listen(socketPath);
+  await new Promise((r) => loose.once('listening', r));
+  t.after(() => loose.close());
+  chmodSync(socketPath, 0o666);
+  await assert.rejects(AdminClient.connect(socketPath), (e: unknown) => code('NS_ERR_ADMIN_INSECURE')(e) && /mode is 666/.test((e as Error).message));
+});
+
+test('malformed, oversized and half-open connections are answered or closed; the app keeps serving', async (t) => {
+  const socketPath = path.join(mkdtempSync(path.join(tmpdir(), 'ns-admin-')), 's', 'api.sock');
+  const server = await adminFixture(t, { socketPath });
+  await server.waitFor((e) => e.msg === 'admin console listening');
+  const exchange = (payload: string | Buffer, wait = 300) =>
+    new Promise<string>((resolve) => {
+      const socket = net.connect(socketPath, () => socket.write(payload));
+      let got = '';
+      socket.setEncoding('utf8');
+      socket.on('data', (c) => (got += c));
+      socket.on('error', () => {});
+      setTimeout(() => {
+        socket.destroy();
+        resolve(got);
+      }, wait);
+    });
+  assert.match(await exchange('not json\n'), /"code":"NS_ERR_ADMIN_BAD_MESSAGE","message":"not JSON"/);
+  assert.match(await exchange('[1,2]\n{"id":"x","cmd":"ping"}\n'), /a message must be a JSON object[\s\S]*integer \\"id\\"/);
+  assert.match(await exchange(`{"id":1,"cmd":"ping","args":{"pad":"${'x'.repeat(2 * 1024 * 1024)}"}}\n`, 1000), /limited to 1048576 bytes/);
+  await exchange('{"id":1,"cmd":"pi'); // half a message, then gone
+  assert.equal((await fetch(server.url)).status, 200, 'the app still serves');
+  assert.match(await exchange('{"id":7,"cmd":"ping"}\n'), /"id":7,"ok":true/);
+});
