@@ -7,7 +7,7 @@ import type net from 'node:net';
 import v8 from 'node:v8';
 import { invalidOption } from '../errors.ts';
 import { redactedReport } from '../runtime/post-mortem.ts';
-import type { Runtime } from '../runtime/runtime.ts';
+import type { RequestLogEntry, Runtime } from '../runtime/runtime.ts';
 import type { RuntimeSample } from '../runtime/sampler.ts';
 import type { AdminMessage } from './protocol.ts';
 
@@ -52,8 +52,25 @@ function seconds(args: Record<string, unknown>, name: string, fallback: number, 
   return value;
 }
 
-/** Active watches of each connection, so that `unwatch` and a disconnect end them. */
+/** Active streams (watch, log-requests) of each connection, so that `unwatch` and a disconnect end them. */
 const watches = new WeakMap<net.Socket, Map<number, () => void>>();
+
+/** Resolves when the stream `id` is ended by `unwatch` or by the connection closing; `cleanup` runs once. */
+function untilStopped(ctx: CommandContext, id: number, cleanup: () => void): Promise<void> {
+  let active = watches.get(ctx.socket);
+  if (active === undefined) watches.set(ctx.socket, (active = new Map()));
+  const streams = active;
+  return new Promise<void>((resolve) => {
+    const stop = () => {
+      if (!streams.has(id)) return;
+      streams.delete(id);
+      cleanup();
+      resolve();
+    };
+    streams.set(id, stop);
+    ctx.socket.once('close', stop);
+  });
+}
 
 export const COMMANDS: ReadonlyMap<string, AdminCommand> = new Map<string, AdminCommand>([
   ['ping', { summary: 'check the process answers', run: async () => ({ pong: true, time: new Date().toISOString() }) }],
@@ -116,17 +133,7 @@ export const COMMANDS: ReadonlyMap<string, AdminCommand> = new Map<string, Admin
       run: async (ctx, id) => {
         const onSample = (sample: RuntimeSample) => ctx.send({ id, event: sample });
         ctx.runtime.on('sample', onSample);
-        let active = watches.get(ctx.socket);
-        if (active === undefined) watches.set(ctx.socket, (active = new Map()));
-        await new Promise<void>((resolve) => {
-          const stop = () => {
-            ctx.runtime.off('sample', onSample);
-            active.delete(id);
-            resolve();
-          };
-          active.set(id, stop);
-          ctx.socket.once('close', stop);
-        });
+        await untilStopped(ctx, id, () => ctx.runtime.off('sample', onSample));
         return { watched: id };
       },
     },
@@ -134,12 +141,24 @@ export const COMMANDS: ReadonlyMap<string, AdminCommand> = new Map<string, Admin
   [
     'unwatch',
     {
-      summary: 'end a watch (args: id, the watch request id)',
+      summary: 'end a watch or log-requests (args: id, its request id)',
       run: async (ctx, _id, args) => {
         const stop = watches.get(ctx.socket)?.get(Number(args.id));
         if (stop === undefined) throw invalidOption('id', 'the id of an active watch on this connection', args.id);
         stop();
         return { unwatched: args.id };
+      },
+    },
+  ],
+  [
+    'log-requests',
+    {
+      summary: 'stream a log line for every completed request until "unwatch" or disconnect',
+      run: async (ctx, id) => {
+        const onRequest = (entry: RequestLogEntry) => ctx.send({ id, event: entry });
+        ctx.runtime.on('request', onRequest);
+        await untilStopped(ctx, id, () => ctx.runtime.off('request', onRequest));
+        return { logged: id };
       },
     },
   ],

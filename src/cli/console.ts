@@ -1,12 +1,15 @@
 /**
  * `nodescale console <target> [command]`: the admin console's client. One-shot for scripts, interactive otherwise.
  */
-import { createWriteStream, readFileSync } from 'node:fs';
+import { createWriteStream, readFileSync, writeFileSync } from 'node:fs';
 import readline from 'node:readline';
 import { AdminClient, type ConnectOptions } from '../admin/client.ts';
 import { COMMANDS } from '../admin/commands.ts';
+import { renderFlameGraph, type CpuProfile } from '../admin/flamegraph.ts';
 import { NodescaleError } from '../errors.ts';
+import type { RequestLogEntry } from '../runtime/runtime.ts';
 import type { RuntimeSample } from '../runtime/sampler.ts';
+import { renderCharts } from './charts.ts';
 import { formatBytes, formatMs } from '../units.ts';
 import { boolFlag, numberFlag, parseCommandLine, requirePositional, textFlag, type OptionSpecs, type Values } from './args.ts';
 import type { Command, Io } from './io.ts';
@@ -117,20 +120,56 @@ function sampleLine(s: RuntimeSample): string {
 }
 
 /** Runs one command on a connected client and prints its result. */
-async function runOne(client: AdminClient, command: string, args: Record<string, unknown>, io: Io, options: { out: string | null; json: boolean }): Promise<void> {
+function requestLine(e: RequestLogEntry): string {
+  return `${e.time.slice(11, 23)}  ${String(e.status)}  ${(e.ms === null ? '' : formatMs(e.ms)).padStart(8)}  ${e.method ?? ''} ${e.url ?? ''}`;
+}
+
+async function runOne(
+  client: AdminClient,
+  command: string,
+  args: Record<string, unknown>,
+  io: Io,
+  options: { out: string | null; json: boolean; charts?: boolean },
+): Promise<void> {
   if (command === 'heap-snapshot' || command === 'cpu-profile') {
     const file = options.out ?? `${command === 'heap-snapshot' ? 'heap' : 'cpu'}-${new Date().toISOString().replace(/[:.]/g, '-')}.${command === 'heap-snapshot' ? 'heapsnapshot' : 'cpuprofile'}`;
     const stream = createWriteStream(file, { mode: 0o600 });
     const result = (await client.request(command, args, { onChunk: (bytes) => stream.write(bytes) })) as { bytes: number };
     await new Promise<void>((resolve, reject) => stream.end((error?: Error | null) => (error ? reject(error) : resolve())));
-    io.stdout.write(options.json ? `${JSON.stringify({ file, ...result })}\n` : `wrote ${file} (${formatBytes(result.bytes)})\n`);
+    let flamegraph: string | undefined;
+    if (command === 'cpu-profile') {
+      // The profile as a flame graph too: where the time went, without opening DevTools.
+      flamegraph = file.replace(/\.cpuprofile$/, '') + '.svg';
+      const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
+      writeFileSync(flamegraph, renderFlameGraph(profile, `CPU profile, ${String((result as { seconds?: number }).seconds ?? '')} s`), { mode: 0o600 });
+    }
+    io.stdout.write(
+      options.json
+        ? `${JSON.stringify({ file, ...result, ...(flamegraph ? { flamegraph } : {}) })}\n`
+        : `wrote ${file} (${formatBytes(result.bytes)})${flamegraph ? `, flame graph ${flamegraph}` : ''}\n`,
+    );
     return;
   }
-  if (command === 'watch') {
+  if (command === 'watch' || command === 'log-requests') {
+    // Streams until Ctrl-C, which sends unwatch.
     const id = client.nextId;
     const stop = () => void client.request('unwatch', { id }).catch(() => {});
     io.signal.addEventListener('abort', stop, { once: true });
-    await client.request('watch', {}, { onEvent: (event) => io.stdout.write(options.json ? `${JSON.stringify(event)}\n` : `${sampleLine(event as RuntimeSample)}\n`) });
+    const samples: RuntimeSample[] = [];
+    let drawn = 0;
+    const onEvent = (event: unknown) => {
+      if (options.json) return io.stdout.write(`${JSON.stringify(event)}\n`);
+      if (command === 'log-requests') return io.stdout.write(`${requestLine(event as RequestLogEntry)}\n`);
+      const sample = event as RuntimeSample;
+      if (!options.charts) return io.stdout.write(`${sampleLine(sample)}\n`);
+      samples.push(sample);
+      if (samples.length > 120) samples.shift();
+      const block = renderCharts(samples);
+      // Redraw in place: move up over the last block.
+      io.stdout.write(`${drawn > 0 ? `\x1b[${drawn}A` : ''}${block.split('\n').map((l) => `\x1b[2K${l}`).join('\n')}\n`);
+      drawn = block.split('\n').length;
+    };
+    await client.request(command, {}, { onEvent });
     io.signal.removeEventListener('abort', stop);
     return;
   }
@@ -180,7 +219,7 @@ async function run(argv: string[], io: Io): Promise<number> {
   }
   const client = await AdminClient.connect(args.target, args.connect);
   try {
-    if (args.command !== null) await runOne(client, args.command, args.args, io, args);
+    if (args.command !== null) await runOne(client, args.command, args.args, io, { ...args, charts: io.interactive && process.stdout.isTTY === true });
     else if (process.stdin.isTTY) await interactive(client, io, args.out);
     else throw new NodescaleError('NS_ERR_USAGE', 'console: give a command (the interactive console needs a terminal)');
     return 0;

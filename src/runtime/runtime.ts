@@ -2,7 +2,8 @@
  * The runtime core, framework-agnostic: it sees each request before the application does (adapters arrange that),
  * answers the health and metrics endpoints, refuses what must be refused (shed load with 503, oversized bodies with
  * 413), and times the rest. Around it: the sampler, the overload guard, the leak detector, graceful shutdown and
- * crash bundles. Events: 'sample', 'overload', 'recover', 'leak', 'ready', 'shutdown' (also on diagnostics_channel).
+ * crash bundles. Events: 'sample', 'overload', 'recover', 'leak', 'ready', 'shutdown' (also on diagnostics_channel),
+ * and 'request' for every completed request while anyone listens (the console's log-requests).
  */
 import { channel, subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { EventEmitter } from 'node:events';
@@ -26,6 +27,17 @@ export const ROUTE = Symbol.for('nodescale.route');
 type Labelled = IncomingMessage & { [ROUTE]?: string | (() => string | undefined) };
 
 export type Readiness = 'starting' | 'ready' | 'overloaded' | 'shutting-down';
+
+/** One completed request, as 'request' events (the console's log-requests) carry it. */
+export interface RequestLogEntry {
+  time: string;
+  method: string | undefined;
+  url: string | undefined;
+  status: number;
+  /** ms, or null when instrumentation was off. */
+  ms: number | null;
+  remote: string | null;
+}
 
 const BODYLESS = new Set(['GET', 'HEAD', 'OPTIONS', 'DELETE', 'TRACE']);
 
@@ -85,9 +97,12 @@ export class Runtime extends EventEmitter {
   #shed = 0;
   #lastSnapshotAt = -Infinity;
   #startedAt = Date.now();
+  #requestListeners = 0;
 
   constructor(options: RuntimeOptions = {}) {
     super();
+    this.on('newListener', (event) => event === 'request' && this.#requestListeners++);
+    this.on('removeListener', (event) => event === 'request' && this.#requestListeners--);
     this.#onFinish = (message) => {
       const { response, socket } = message as { response: Tracked; socket: object };
       const flight = this.#flights.get(socket);
@@ -230,12 +245,30 @@ export class Runtime extends EventEmitter {
 
   #requestDone(res: Tracked, start: number): void {
     this.#completed++;
+    if (this.#requestLog) this.#logRequest(res, start);
     if (start > 0 && this.#instrumented) {
       const req = res.req as Labelled;
       const label = req[ROUTE];
       const route = (typeof label === 'function' ? label() : label) ?? this.options.route?.(req) ?? '*';
       this.metrics.http.observe(route, req.method ?? 'GET', res.statusCode, (performance.now() - start) / 1000);
     }
+  }
+
+  /** Whether anyone listens to 'request' (the console's log-requests): the request path checks one boolean. */
+  get #requestLog(): boolean {
+    return this.#requestListeners > 0;
+  }
+
+  #logRequest(res: Tracked, start: number): void {
+    const req = res.req;
+    this.emit('request', {
+      time: new Date().toISOString(),
+      method: req.method,
+      url: req.url,
+      status: res.statusCode,
+      ms: start > 0 ? Math.round((performance.now() - start) * 1000) / 1000 : null,
+      remote: req.socket.remoteAddress ?? null,
+    } satisfies RequestLogEntry);
   }
 
   #refuse(res: ServerResponse, reason: OverloadReason | 'overload'): void {

@@ -55,6 +55,20 @@ test('Unix socket: 0700 directory, 0600 socket; commands answer; every command i
   await watching;
   assert.ok(events.length >= 2, `samples streamed: ${events.length}`);
 
+  // log-requests streams one entry per completed request.
+  const logged: { method: string; url: string; status: number; ms: number }[] = [];
+  const logId = client.nextId;
+  const logging = client.request('log-requests', {}, { onEvent: (e) => logged.push(e as (typeof logged)[number]) });
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal((await fetch(`${server.url}slow?ms=5`)).status, 200);
+  await new Promise((r) => setTimeout(r, 50));
+  await client.request('unwatch', { id: logId });
+  await logging;
+  assert.equal(logged.length, 1);
+  assert.equal(logged[0]!.url, '/slow?ms=5');
+  assert.equal(logged[0]!.status, 200);
+  assert.ok(logged[0]!.ms >= 4);
+
   const lines = readFileSync(audit, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
   assert.ok(lines.some((l) => l.cmd === 'instrument' && l.ok === true && l.args.on === false));
   assert.ok(lines.some((l) => l.cmd === 'eval' && l.ok === false && l.error === 'NS_ERR_ADMIN_UNKNOWN_COMMAND'));
@@ -87,6 +101,9 @@ test('the console CLI: stats --json, a heap snapshot that parses, a CPU profile 
   const cpu = JSON.parse(readFileSync(profileFile, 'utf8'));
   assert.ok(cpu.nodes.length > 1 && cpu.samples.length > 10 && cpu.timeDeltas.length === cpu.samples.length);
   assert.ok(cpu.nodes.some((n: { callFrame: { url: string } }) => n.callFrame.url.endsWith('protected-server.ts')), 'the busy route shows up');
+  const flame = readFileSync(path.join(dir, 'p.svg'), 'utf8');
+  assert.match(profile.stdout, /flame graph .*p\.svg/);
+  assert.match(flame, /<title>[^<]*protected-server\.ts/, 'the flame graph names the busy route');
 
   const bad = await runCli(['console', socketPath, 'frobnicate']);
   assert.equal(bad.code, 2);
