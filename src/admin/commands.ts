@@ -4,7 +4,10 @@
 import { once } from 'node:events';
 import { Session } from 'node:inspector/promises';
 import type net from 'node:net';
+import { inspect } from 'node:util';
 import v8 from 'node:v8';
+import vm from 'node:vm';
+import { NodescaleError } from '../errors.ts';
 import { invalidOption } from '../errors.ts';
 import { redactedReport } from '../runtime/post-mortem.ts';
 import type { RequestLogEntry, Runtime } from '../runtime/runtime.ts';
@@ -220,3 +223,18 @@ export const COMMANDS: ReadonlyMap<string, AdminCommand> = new Map<string, Admin
     },
   ],
 ]);
+
+/**
+ * `eval`, only when the app sets admin.allowEval, and never over TCP: runs code in the process's global context and
+ * returns what it evaluates to (awaited), inspected. The audit log records the code's length, not the code.
+ */
+export const EVAL_COMMAND: AdminCommand = {
+  summary: 'evaluate JavaScript in the process (only with admin.allowEval, only on the Unix socket)',
+  run: async (ctx, _id, args) => {
+    if (ctx.tcp) throw new NodescaleError('NS_ERR_ADMIN_INSECURE', 'eval is never allowed over TCP');
+    if (typeof args.code !== 'string') throw invalidOption('code', 'a string of JavaScript', args.code);
+    const value: unknown = await vm.runInThisContext(args.code, { filename: 'nodescale-console-eval' });
+    return { result: inspect(value, { depth: 4, breakLength: 120 }) };
+  },
+  auditArgs: (args) => ({ codeLength: typeof args.code === 'string' ? args.code.length : null }),
+};

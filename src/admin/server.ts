@@ -17,7 +17,7 @@ import path from 'node:path';
 import tls from 'node:tls';
 import { invalidOption, NodescaleError } from '../errors.ts';
 import type { Runtime } from '../runtime/runtime.ts';
-import { COMMANDS, type CommandContext } from './commands.ts';
+import { COMMANDS, EVAL_COMMAND, type CommandContext } from './commands.ts';
 import { encode, LineReader, LineTooLongError, parseRequest, type AdminMessage } from './protocol.ts';
 
 export interface AdminTlsOptions {
@@ -41,6 +41,11 @@ export interface AdminOptions {
   token?: string;
   /** Audit log file (JSON lines, mode 0600); default: the runtime's logger. */
   auditLog?: string;
+  /**
+   * Add an `eval` command that runs JavaScript in the process: for debugging only, on the Unix socket only (refused
+   * over TCP whatever this says), every use audited. Default false: there is no eval.
+   */
+  allowEval?: boolean;
 }
 
 export interface AdminAddress {
@@ -84,6 +89,7 @@ export class AdminServer {
       }
     }
     if (options.noSocket && tcp === undefined) throw invalidOption('admin.noSocket', 'used only with admin.tcp', true);
+    if (options.allowEval !== undefined && typeof options.allowEval !== 'boolean') throw invalidOption('admin.allowEval', 'a boolean', options.allowEval);
   }
 
   get address(): AdminAddress {
@@ -239,7 +245,7 @@ export class AdminServer {
 
   async #run(ctx: CommandContext, id: number, name: string, args: Record<string, unknown>): Promise<void> {
     const started = Date.now();
-    const command = COMMANDS.get(name);
+    const command = COMMANDS.get(name) ?? (name === 'eval' && this.#options.allowEval === true ? EVAL_COMMAND : undefined);
     if (command === undefined) {
       this.#audit({ peer: ctx.peer, cmd: name, ok: false, error: 'NS_ERR_ADMIN_UNKNOWN_COMMAND' });
       ctx.send({ id, ok: false, error: { code: 'NS_ERR_ADMIN_UNKNOWN_COMMAND', message: `unknown command "${name}"; "help" lists them` } });

@@ -211,3 +211,34 @@ test('malformed, oversized and half-open connections are answered or closed; the
   assert.equal((await fetch(server.url)).status, 200, 'the app still serves');
   assert.match(await exchange('{"id":7,"cmd":"ping"}\n'), /"id":7,"ok":true/);
 });
+
+test('eval exists only when the app allows it, only on the Unix socket, and is audited without its code', async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'ns-admin-'));
+  const audit = path.join(dir, 'audit.log');
+  const socketPath = path.join(dir, 's', 'api.sock');
+  const server = await adminFixture(t, {
+    socketPath,
+    auditLog: audit,
+    allowEval: true,
+    token: TOKEN,
+    tcp: { port: 0, tls: { key: pem('server.key'), cert: pem('server.pem') } },
+  });
+  const listening = await server.waitFor((e) => e.msg === 'admin console listening');
+  const local = await AdminClient.connect(socketPath, { token: TOKEN });
+  t.after(() => local.close());
+  assert.deepEqual(await local.request('eval', { code: '6 * 7' }), { result: '42' });
+  assert.deepEqual(await local.request('eval', { code: 'Promise.resolve(process.pid)' }), { result: String(server.pid) });
+  const remote = await AdminClient.connect(`127.0.0.1:${(listening.tcp as { port: number }).port}`, { ca: pem('ca.pem'), token: TOKEN });
+  t.after(() => remote.close());
+  await assert.rejects(remote.request('eval', { code: '1' }), (e: unknown) => code('NS_ERR_ADMIN_INSECURE')(e) && /never allowed over TCP/.test((e as Error).message));
+  const entries = readFileSync(audit, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  assert.deepEqual(entries.find((e) => e.cmd === 'eval' && e.ok)?.args, { codeLength: 5 });
+  assert.doesNotMatch(readFileSync(audit, 'utf8'), /6 \* 7/);
+
+  // Without allowEval, eval does not exist.
+  const plain = await adminFixture(t, { socketPath: path.join(dir, 't', 'api.sock') });
+  await plain.waitFor((e) => e.msg === 'admin console listening');
+  const client = await AdminClient.connect(path.join(dir, 't', 'api.sock'));
+  t.after(() => client.close());
+  await assert.rejects(client.request('eval', { code: '1' }), code('NS_ERR_ADMIN_UNKNOWN_COMMAND'));
+});
