@@ -10,3 +10,5 @@ export { runSweep, geometricLevels, SWEEP_DEFAULTS, type SweepOptions, type Swee
 export { findKnee, fitUsl, powerKnee, uslThroughput, type Knee, type KneePoint, type PowerKnee, type UslFit } from './loadtest/knee.ts';
 export { compareServers, COMPARE_DEFAULTS, type CompareOptions, type CompareResult, type ServerFigures } from './compare/servers.ts';
 export { startHello, HELLO_KINDS, type HelloKind, type HelloServer } from './hello/index.ts';
+export { AdminClient, type ConnectOptions } from './admin/client.ts';
+export { renderFlameGraph, type CpuProfile } from './admin/flamegraph.ts';

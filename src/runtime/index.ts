@@ -13,3 +13,5 @@ export type { ShutdownOutcome } from './shutdown.ts';
 export { writeHeapSnapshot } from './heap-snapshot.ts';
 export { redactedReport } from './post-mortem.ts';
 export { CHANNELS } from '../diagnostics.ts';
+export { AdminServer, type AdminOptions, type AdminAddress, type AdminTlsOptions } from '../admin/server.ts';
+export type { RequestLogEntry } from './runtime.ts';
