@@ -190,7 +190,14 @@ async function interactive(client: AdminClient, io: Io, out: string | null): Pro
     historySize: 500,
     completer: (line: string) => [names.filter((n) => n.startsWith(line.trim())), line],
   });
-  io.stdout.write('connected. "help" lists the commands, Tab completes, "exit" leaves.\n');
+  io.stdout.write('connected. "help" lists the commands, Tab completes, "exit" leaves; Ctrl-C ends a watch.\n');
+  // Ctrl-C reaches readline, not the process: it ends the streaming command running, if any.
+  let running: AbortController | null = null;
+  rl.on('SIGINT', () => {
+    if (running !== null) running.abort();
+    else io.stdout.write('\n(type "exit" to leave)\n');
+    rl.prompt();
+  });
   rl.prompt();
   for await (const line of rl) {
     const words = line.trim().split(/\s+/).filter(Boolean);
@@ -200,10 +207,17 @@ async function interactive(client: AdminClient, io: Io, out: string | null): Pro
         const parsed = parseCommandLine('console', words, FLAGS, 2);
         const command = parsed.positionals[0]!;
         if (!COMMANDS.has(command)) throw new NodescaleError('NS_ERR_USAGE', `unknown command "${command}"; "help" lists them`);
-        await runOne(client, command, commandArgs(command, parsed.values, parsed.positionals.slice(1)), io, { out: textFlag(parsed.values, 'out') ?? out, json: boolFlag(parsed.values, 'json') });
+        running = new AbortController();
+        await runOne(client, command, commandArgs(command, parsed.values, parsed.positionals.slice(1)), { ...io, signal: running.signal }, {
+          out: textFlag(parsed.values, 'out') ?? out,
+          json: boolFlag(parsed.values, 'json'),
+          charts: process.stdout.isTTY === true,
+        });
       } catch (error) {
         const e = error as NodescaleError;
         io.stderr.write(`error ${e.code ?? 'NS_ERR_INTERNAL'}: ${e.message}\n`);
+      } finally {
+        running = null;
       }
     }
     rl.prompt();
