@@ -10,8 +10,8 @@
  * - There is no eval: the commands are a fixed list (commands.ts).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { appendFileSync, chmodSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
-import net from 'node:net';
+import { appendFileSync } from 'node:fs';
+import type net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
@@ -19,6 +19,7 @@ import { invalidOption, NodescaleError } from '../errors.ts';
 import type { Runtime } from '../runtime/runtime.ts';
 import { COMMANDS, EVAL_COMMAND, type CommandContext } from './commands.ts';
 import { encode, LineReader, LineTooLongError, parseRequest, type AdminMessage } from './protocol.ts';
+import { listenPrivateSocket, removeSocket } from './unix-socket.ts';
 
 export interface AdminTlsOptions {
   key: string | Buffer;
@@ -105,55 +106,16 @@ export class AdminServer {
   async close(): Promise<void> {
     for (const socket of this.#connections) socket.destroy();
     await Promise.all(this.#servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
-    if (this.#socketPath !== null) {
-      try {
-        unlinkSync(this.#socketPath);
-      } catch {
-        // already gone
-      }
-    }
+    if (this.#socketPath !== null) removeSocket(this.#socketPath);
   }
 
   async #listenSocket(): Promise<void> {
     const dir = this.#options.dir ?? path.join(os.tmpdir(), `nodescale-${process.getuid?.() ?? 'user'}`);
     const socketPath = this.#options.socketPath ?? path.join(dir, `nodescale-${process.pid}.sock`);
-    const parent = path.dirname(socketPath);
-    mkdirSync(parent, { recursive: true, mode: 0o700 });
-    const stat = lstatSync(parent);
-    if (!stat.isDirectory() || (stat.mode & 0o077) !== 0 || (process.getuid && stat.uid !== process.getuid())) {
-      throw new NodescaleError(
-        'NS_ERR_ADMIN_INSECURE',
-        `the admin socket's directory ${parent} must be a directory of mode 0700 owned by this user (it is ${(stat.mode & 0o777).toString(8)}, uid ${stat.uid})`,
-      );
-    }
-    await this.#reclaimStale(socketPath);
-    const server = net.createServer((socket) => this.#accept(socket, 'unix', false));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', (error: NodeJS.ErrnoException) => reject(new NodescaleError('NS_ERR_LISTEN', `admin socket ${socketPath}: ${error.code ?? error.message}`)));
-      server.listen(socketPath, () => resolve());
-    });
-    chmodSync(socketPath, 0o600);
+    const server = await listenPrivateSocket(socketPath, (socket) => this.#accept(socket, 'unix', false));
     server.unref();
     this.#servers.push(server);
     this.#socketPath = socketPath;
-  }
-
-  /** A socket file left by a dead process is removed; one that answers is in use. */
-  async #reclaimStale(socketPath: string): Promise<void> {
-    try {
-      lstatSync(socketPath);
-    } catch {
-      return;
-    }
-    const alive = await new Promise<boolean>((resolve) => {
-      const probe = net.connect(socketPath, () => {
-        probe.destroy();
-        resolve(true);
-      });
-      probe.on('error', () => resolve(false));
-    });
-    if (alive) throw new NodescaleError('NS_ERR_ADMIN_IN_USE', `the admin socket ${socketPath} is in use by another process`);
-    unlinkSync(socketPath);
   }
 
   async #listenTcp(): Promise<void> {

@@ -309,6 +309,9 @@ export class Runtime extends EventEmitter {
   #onSample(sample: RuntimeSample): void {
     this.#sweepAborted();
     this.#history.push(sample);
+    if (process.env.NODESCALE_SUPERVISED === '1' && process.send !== undefined && process.connected) {
+      process.send({ nodescale: 'sample', eventLoopDelayP99Ms: sample.eventLoop.delayP99Ms, requestsPerSecond: sample.http.requestsPerSecond });
+    }
     const transition = this.#guard?.observe(sample) ?? null;
     if (transition?.type === 'overload') {
       this.options.logger('warn', 'overloaded: shedding load', { reasons: transition.reasons, eventLoopDelayP99Ms: sample.eventLoop.delayP99Ms });
@@ -387,6 +390,8 @@ export class Runtime extends EventEmitter {
     if (this.#ready) return;
     this.#ready = true;
     this.emit('ready');
+    // Under a supervisor (`nodescale run`, a cluster primary): tell it this worker can take traffic.
+    if (process.send !== undefined && process.connected) process.send({ nodescale: 'ready', pid: process.pid });
   }
 
   get overload(): OverloadState | null {

@@ -1,0 +1,295 @@
+/**
+ * The supervisor: a node:cluster primary that keeps N workers of an app alive and replaces them without dropping a
+ * request. Workers share the listening port (cluster). A worker is ready only when it says so: the runtime layer
+ * sends { nodescale: 'ready' } when its readiness turns true, an app without it calls process.send('ready').
+ *
+ * - Crashes are restarted per slot with exponential backoff and jitter (restart-policy.ts); a crash loop stops the
+ *   slot and is reported. If every slot is stopped, the supervisor exits 1.
+ * - reload(): slot by slot, a new worker is started; once it is ready and has stayed up for `stabilityMs`, the old one
+ *   is drained (SIGTERM: the runtime's graceful shutdown) and the next slot follows. If a new worker exits or is not
+ *   ready in time, the reload stops there: it is killed, and the old workers keep serving ('rolled-back'). Reloads
+ *   asked for during a reload are queued, not interleaved.
+ * - stop(): every worker drained in parallel; SIGKILL only after `graceMs`, and reported.
+ */
+import cluster, { type Worker } from 'node:cluster';
+import { EventEmitter } from 'node:events';
+import { readFileSync } from 'node:fs';
+import type { Readable } from 'node:stream';
+import { RestartPolicy, type RestartPolicyOptions } from './restart-policy.ts';
+
+export interface SupervisorOptions {
+  app: string;
+  args: string[];
+  execArgv: string[];
+  workers: number;
+  readyTimeoutMs: number;
+  /** How long a new worker must stay up after it is ready before an old one is stopped (reload). */
+  stabilityMs: number;
+  graceMs: number;
+  restart: RestartPolicyOptions;
+  /** Where worker output goes, one prefixed line at a time. */
+  output: (line: string, stream: 'stdout' | 'stderr') => void;
+  log: (message: string, fields?: Record<string, unknown>) => void;
+}
+
+export type WorkerState = 'starting' | 'ready' | 'stopping' | 'exited';
+
+export interface WorkerStatus {
+  slot: number;
+  pid: number;
+  generation: number;
+  state: WorkerState;
+  uptimeSeconds: number;
+  restarts: number;
+  rssBytes: number | null;
+  eventLoopDelayP99Ms: number | null;
+  requestsPerSecond: number | null;
+}
+
+interface Handle {
+  worker: Worker;
+  slot: number;
+  generation: number;
+  state: WorkerState;
+  startedAt: number;
+  ready: Promise<void>;
+  exited: Promise<{ code: number | null; signal: string | null }>;
+  lastSample: { eventLoopDelayP99Ms: number; requestsPerSecond: number } | null;
+}
+
+interface Slot {
+  index: number;
+  policy: RestartPolicy;
+  current: Handle | null;
+  restarts: number;
+  failed: string | null;
+  restartTimer: NodeJS.Timeout | null;
+}
+
+export type ReloadOutcome = { ok: true; replaced: number } | { ok: false; reason: string; replaced: number };
+
+const MAX_LINE = 16 * 1024;
+
+function rssOf(pid: number): number | null {
+  try {
+    const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match ? Number(match[1]) * 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
+export class Supervisor extends EventEmitter {
+  readonly #o: SupervisorOptions;
+  readonly #slots: Slot[] = [];
+  #generation = 1;
+  #stopping = false;
+  #reloads: Promise<ReloadOutcome> = Promise.resolve({ ok: true, replaced: 0 });
+
+  constructor(options: SupervisorOptions) {
+    super();
+    this.#o = options;
+  }
+
+  /** Starts the workers; resolves when all are ready, rejects when a slot cannot start (its crash loop). */
+  async start(): Promise<void> {
+    cluster.setupPrimary({ exec: this.#o.app, args: this.#o.args, execArgv: this.#o.execArgv, silent: true });
+    for (let i = 0; i < this.#o.workers; i++) this.#slots.push({ index: i, policy: new RestartPolicy(this.#o.restart), current: null, restarts: 0, failed: null, restartTimer: null });
+    await Promise.all(this.#slots.map((slot) => this.#startSlot(slot)));
+  }
+
+  /** Resolves once the slot has a ready worker (after restarts if need be); rejects if it gives up. */
+  #startSlot(slot: Slot): Promise<void> {
+    return new Promise((resolve, reject) => {
+      // Follows whichever worker fills the slot: a failed start is restarted by the crash handler.
+      const follow = (handle: Handle) => {
+        handle.ready.then(resolve, () => {
+          void handle.exited.then(() => {
+            if (slot.failed !== null) reject(new Error(`worker ${slot.index} cannot start: ${slot.failed}`));
+            else this.once(`restarted:${slot.index}`, () => follow(slot.current!));
+          });
+        });
+      };
+      slot.current = this.#fork(slot, this.#generation);
+      follow(slot.current);
+    });
+  }
+
+  #fork(slot: Slot, generation: number): Handle {
+    const worker = cluster.fork({ NODESCALE_WORKER_SLOT: String(slot.index), NODESCALE_SUPERVISED: '1' });
+    let markReady!: () => void;
+    let markFailed!: (error: Error) => void;
+    const ready = new Promise<void>((resolve, reject) => {
+      markReady = resolve;
+      markFailed = reject;
+    });
+    ready.catch(() => {});
+    const handle: Handle = {
+      worker,
+      slot: slot.index,
+      generation,
+      state: 'starting',
+      startedAt: Date.now(),
+      ready,
+      exited: new Promise((resolve) => worker.once('exit', (code, signal) => resolve({ code, signal }))),
+      lastSample: null,
+    };
+    this.#pipe(worker.process.stdout, slot.index, worker.process.pid!, 'stdout');
+    this.#pipe(worker.process.stderr, slot.index, worker.process.pid!, 'stderr');
+    const timer = setTimeout(() => {
+      if (handle.state !== 'starting') return;
+      this.#o.log(`worker ${slot.index} (pid ${worker.process.pid}) not ready within ${this.#o.readyTimeoutMs} ms: killing it`);
+      markFailed(new Error('ready timeout'));
+      worker.process.kill('SIGKILL');
+    }, this.#o.readyTimeoutMs);
+    worker.on('message', (message: unknown) => {
+      const m = message as { nodescale?: string; eventLoopDelayP99Ms?: number; requestsPerSecond?: number } | string;
+      if ((m === 'ready' || (typeof m === 'object' && m?.nodescale === 'ready')) && handle.state === 'starting') {
+        clearTimeout(timer);
+        handle.state = 'ready';
+        this.#o.log(`worker ${slot.index} ready`, { pid: worker.process.pid, generation });
+        markReady();
+      } else if (typeof m === 'object' && m?.nodescale === 'sample') {
+        handle.lastSample = { eventLoopDelayP99Ms: m.eventLoopDelayP99Ms ?? 0, requestsPerSecond: m.requestsPerSecond ?? 0 };
+      }
+    });
+    void handle.exited.then(({ code, signal }) => {
+      clearTimeout(timer);
+      const expected = handle.state === 'stopping';
+      handle.state = 'exited';
+      markFailed(new Error(`exited (${signal ?? code}) before it was ready`));
+      if (expected || this.#stopping) return;
+      this.#onCrash(slot, handle, code, signal);
+    });
+    return handle;
+  }
+
+  #onCrash(slot: Slot, handle: Handle, code: number | null, signal: string | null): void {
+    if (slot.current !== handle) return; // a worker being replaced by a reload
+    const uptime = Date.now() - handle.startedAt;
+    const decision = slot.policy.onCrash(uptime);
+    if (!decision.restart) {
+      slot.failed = decision.reason;
+      slot.current = null;
+      this.#o.log(`worker ${slot.index} stopped restarting: ${decision.reason}`, { exit: signal ?? code });
+      this.emit('crash-loop', { slot: slot.index, reason: decision.reason });
+      if (this.#slots.every((s) => s.failed !== null)) this.emit('all-failed');
+      return;
+    }
+    this.#o.log(`worker ${slot.index} exited (${signal ?? `code ${code}`}) after ${uptime} ms: restarting in ${decision.delayMs} ms`, { attempt: decision.attempt });
+    this.emit('crash', { slot: slot.index, code, signal, delayMs: decision.delayMs });
+    slot.restartTimer = setTimeout(() => {
+      slot.restartTimer = null;
+      if (this.#stopping) return;
+      slot.restarts++;
+      slot.current = this.#fork(slot, handle.generation);
+      this.emit(`restarted:${slot.index}`);
+    }, decision.delayMs);
+  }
+
+  /** Drains a worker: SIGTERM (the runtime's graceful shutdown), SIGKILL after the grace period. */
+  async #stopWorker(handle: Handle): Promise<'clean' | 'killed'> {
+    if (handle.state === 'exited') return 'clean';
+    handle.state = 'stopping';
+    handle.worker.process.kill('SIGTERM');
+    const killer = setTimeout(() => {
+      this.#o.log(`worker ${handle.slot} (pid ${handle.worker.process.pid}) still running after ${this.#o.graceMs} ms: SIGKILL`);
+      handle.worker.process.kill('SIGKILL');
+    }, this.#o.graceMs);
+    const { signal } = await handle.exited;
+    clearTimeout(killer);
+    return signal === 'SIGKILL' ? 'killed' : 'clean';
+  }
+
+  /** Rolling reload; queued behind one already running. */
+  reload(): Promise<ReloadOutcome> {
+    this.#reloads = this.#reloads.then(() => this.#reload());
+    return this.#reloads;
+  }
+
+  async #reload(): Promise<ReloadOutcome> {
+    const generation = ++this.#generation;
+    let replaced = 0;
+    this.#o.log(`reload: generation ${generation}`);
+    for (const slot of this.#slots) {
+      if (this.#stopping) return { ok: false, reason: 'stopping', replaced };
+      if (slot.failed !== null) continue;
+      const old = slot.current;
+      const fresh = this.#fork(slot, generation);
+      try {
+        await fresh.ready;
+        // Ready is not enough: it must stay up for the stability window.
+        const crashed = await Promise.race([fresh.exited.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), this.#o.stabilityMs))]);
+        if (crashed) throw new Error(`the new worker exited within ${this.#o.stabilityMs} ms of being ready`);
+      } catch (error) {
+        fresh.state = 'stopping';
+        fresh.worker.process.kill('SIGKILL');
+        const reason = `worker ${slot.index} of generation ${generation} failed: ${(error as Error).message}`;
+        this.#o.log(`reload rolled back: ${reason}; the old workers keep serving`);
+        this.#generation--;
+        return { ok: false, reason, replaced };
+      }
+      slot.current = fresh;
+      if (old !== null) await this.#stopWorker(old);
+      replaced++;
+    }
+    this.#o.log(`reload done: ${replaced} worker(s) replaced`);
+    return { ok: true, replaced };
+  }
+
+  async stop(): Promise<{ killed: number }> {
+    this.#stopping = true;
+    for (const slot of this.#slots) if (slot.restartTimer !== null) clearTimeout(slot.restartTimer);
+    const handles = Object.values(cluster.workers ?? {})
+      .filter((w): w is Worker => w !== undefined)
+      .map((worker) => this.#slots.find((s) => s.current?.worker === worker)?.current ?? null)
+      .filter((h): h is Handle => h !== null);
+    const results = await Promise.all(handles.map((h) => this.#stopWorker(h)));
+    // Workers forked by a reload in progress, or not in a slot: no orphans.
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGKILL');
+    return { killed: results.filter((r) => r === 'killed').length };
+  }
+
+  status(): WorkerStatus[] {
+    return this.#slots
+      .filter((slot) => slot.current !== null)
+      .map((slot) => {
+        const h = slot.current!;
+        return {
+          slot: slot.index,
+          pid: h.worker.process.pid!,
+          generation: h.generation,
+          state: h.state,
+          uptimeSeconds: Math.round((Date.now() - h.startedAt) / 1000),
+          restarts: slot.restarts,
+          rssBytes: rssOf(h.worker.process.pid!),
+          eventLoopDelayP99Ms: h.lastSample?.eventLoopDelayP99Ms ?? null,
+          requestsPerSecond: h.lastSample?.requestsPerSecond ?? null,
+        };
+      });
+  }
+
+  failedSlots(): { slot: number; reason: string }[] {
+    return this.#slots.filter((s) => s.failed !== null).map((s) => ({ slot: s.index, reason: s.failed! }));
+  }
+
+  /** Prefixes each line of a worker's output; a line is cut at 16 KiB, so a worker cannot grow our buffers. */
+  #pipe(stream: Readable | null, slot: number, pid: number, kind: 'stdout' | 'stderr'): void {
+    if (stream === null) return;
+    let pending = '';
+    stream.setEncoding('utf8');
+    stream.on('data', (chunk: string) => {
+      pending += chunk;
+      let newline: number;
+      while ((newline = pending.indexOf('\n')) !== -1) {
+        this.#o.output(`[w${slot} ${pid}] ${pending.slice(0, newline)}`, kind);
+        pending = pending.slice(newline + 1);
+      }
+      if (pending.length > MAX_LINE) {
+        this.#o.output(`[w${slot} ${pid}] ${pending.slice(0, MAX_LINE)}…`, kind);
+        pending = '';
+      }
+    });
+    stream.on('end', () => pending !== '' && this.#o.output(`[w${slot} ${pid}] ${pending}`, kind));
+  }
+}
