@@ -34,6 +34,10 @@ export const ERROR_CODES = {
   NS_ERR_ADMIN_BAD_MESSAGE: { kind: 'failure', summary: 'An admin message was not a JSON object with an integer id and a cmd, or was longer than 1 MiB.' },
   NS_ERR_ADMIN_COMMAND_FAILED: { kind: 'failure', summary: 'An admin command failed while running; the message says why.' },
   NS_ERR_ADMIN_CONNECT: { kind: 'failure', summary: 'The console could not reach the target (no such socket, refused, TLS verification failed, disconnected).' },
+  NS_ERR_APP_NOT_FOUND: { kind: 'usage', summary: 'nodescale run was given an app file that does not exist.' },
+  NS_ERR_APP_CRASH_LOOP: { kind: 'failure', summary: 'The supervised app crashed too often in too short a time (or exits at once); it is not restarted again.' },
+  NS_ERR_RELOAD_ROLLED_BACK: { kind: 'failure', summary: 'A rolling reload stopped because a new worker failed; the old workers keep serving.' },
+  NS_ERR_SUPERVISOR_UNREACHABLE: { kind: 'failure', summary: 'No supervisor answers on the control socket (is nodescale run running with that --name?).' },
   NS_ERR_INTERNAL: { kind: 'failure', summary: 'A bug in nodescale. Run again with --debug and report the stack trace.' },
 } as const satisfies Record<string, { kind: ErrorKind; summary: string }>;
 

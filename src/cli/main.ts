@@ -16,6 +16,10 @@ export const COMMANDS: readonly { name: string; summary: string; load: () => Pro
   },
   { name: 'hello', summary: "start one of the talk's baseline servers", load: async () => (await import('./hello.ts')).helloCommand },
   { name: 'console', summary: 'the secure admin console of a live process', load: async () => (await import('./console.ts')).consoleCommand },
+  { name: 'run', summary: 'supervise an app: workers, restarts with backoff, zero-downtime reload', load: async () => (await import('./run.ts')).runCommand },
+  { name: 'status', summary: "the supervised workers' state (of nodescale run)", load: async () => (await import('./run.ts')).statusCommand },
+  { name: 'reload', summary: 'rolling reload of nodescale run; exits 1 if rolled back', load: async () => (await import('./run.ts')).reloadCommand },
+  { name: 'stop', summary: 'graceful stop of nodescale run', load: async () => (await import('./run.ts')).stopCommand },
 ];
 
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;

@@ -50,6 +50,11 @@ export interface ShutdownOptions {
   signals?: readonly NodeJS.Signals[];
   /** Exit the process when done (0) or forced (1). Default true. */
   exit?: boolean;
+  /**
+   * Keep-alive connections are not cut at once: each takes its next request (answered with Connection: close), and
+   * those still idle after this long are closed, ms. Default 1000.
+   */
+  idleDrainMs?: number;
 }
 
 export interface LeakOptions {
@@ -124,6 +129,7 @@ export interface ResolvedShutdown {
   graceMs: number;
   signals: NodeJS.Signals[];
   exit: boolean;
+  idleDrainMs: number;
 }
 export type ResolvedLeak = Required<LeakOptions>;
 export type ResolvedPostMortem = Required<PostMortemOptions>;
@@ -169,7 +175,7 @@ export const RUNTIME_DEFAULTS = Object.freeze({
     exitAfterSamples: 2,
     maxRetryAfterSeconds: 60,
   }),
-  shutdown: Object.freeze({ graceMs: 10_000, signals: Object.freeze(['SIGTERM', 'SIGINT'] as NodeJS.Signals[]), exit: true }),
+  shutdown: Object.freeze({ graceMs: 10_000, signals: Object.freeze(['SIGTERM', 'SIGINT'] as NodeJS.Signals[]), exit: true, idleDrainMs: 1000 }),
   leak: Object.freeze({
     windowMs: 600_000,
     minSamples: 6,
@@ -253,7 +259,12 @@ function resolveShutdown(value: ShutdownOptions | false | undefined): ResolvedSh
     throw invalidOption('shutdown.signals', 'a list of signal names such as ["SIGTERM"]', o.signals);
   }
   if (o.exit !== undefined && typeof o.exit !== 'boolean') throw invalidOption('shutdown.exit', 'a boolean', o.exit);
-  return { graceMs: num('shutdown.graceMs', o.graceMs, d.graceMs, 0), signals: [...(o.signals ?? d.signals)], exit: o.exit ?? d.exit };
+  return {
+    graceMs: num('shutdown.graceMs', o.graceMs, d.graceMs, 0),
+    signals: [...(o.signals ?? d.signals)],
+    exit: o.exit ?? d.exit,
+    idleDrainMs: num('shutdown.idleDrainMs', o.idleDrainMs, d.idleDrainMs, 0),
+  };
 }
 
 function resolveLeak(value: LeakOptions | false | undefined): ResolvedLeak | null {

@@ -8,6 +8,7 @@
 import { channel, subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import net from 'node:net';
 import v8 from 'node:v8';
 import { CHANNELS, debug } from '../diagnostics.ts';
 import { writeHeapSnapshot } from './heap-snapshot.ts';
@@ -363,11 +364,21 @@ export class Runtime extends EventEmitter {
         new Promise<void>((resolve) => {
           const server = this.#server;
           if (server === null || !server.listening) return resolve();
-          server.close(() => resolve());
-          server.closeIdleConnections();
-          // Keep-alive sockets that go idle after their last response are closed as they do.
-          const sweep = setInterval(() => server.closeIdleConnections(), 100);
-          server.once('close', () => clearInterval(sweep));
+          server.once('close', () => resolve());
+          // Stop accepting, but not with http.Server#close: since Node 19 it also closes idle keep-alive connections
+          // at once, and a client sending on one at that moment gets a reset. Each open connection instead takes its
+          // next request, answered with Connection: close (see handle()); those still idle after idleDrainMs are
+          // closed then, and again as others go idle.
+          net.Server.prototype.close.call(server);
+          let sweep: NodeJS.Timeout | null = null;
+          const idle = setTimeout(() => {
+            server.closeIdleConnections();
+            sweep = setInterval(() => server.closeIdleConnections(), 100);
+          }, this.options.shutdown?.idleDrainMs ?? 0);
+          server.once('close', () => {
+            clearTimeout(idle);
+            if (sweep !== null) clearInterval(sweep);
+          });
         }),
       inFlight: () => {
         this.#sweepAborted();

@@ -1,0 +1,56 @@
+/**
+ * The supervisor's control socket: a private Unix socket (0600 in a 0700 directory) speaking the admin console's
+ * NDJSON protocol, for `nodescale status`, `reload` and `stop`. Being this user is the authentication.
+ */
+import os from 'node:os';
+import path from 'node:path';
+import { encode, LineReader, parseRequest, type AdminMessage } from '../admin/protocol.ts';
+import { listenPrivateSocket, removeSocket } from '../admin/unix-socket.ts';
+import type { Supervisor } from './supervisor.ts';
+
+export function defaultControlPath(name: string): string {
+  return path.join(os.tmpdir(), `nodescale-${process.getuid?.() ?? 'user'}`, `run-${name}.sock`);
+}
+
+export interface ControlServer {
+  path: string;
+  close(): void;
+}
+
+export async function startControl(socketPath: string, supervisor: Supervisor, onStop: () => void): Promise<ControlServer> {
+  const server = await listenPrivateSocket(socketPath, (socket) => {
+    socket.setEncoding('utf8');
+    socket.on('error', () => socket.destroy());
+    const reader = new LineReader(64 * 1024);
+    const send = (message: AdminMessage) => !socket.destroyed && socket.write(encode(message));
+    socket.on('data', (chunk: string) => {
+      for (const line of reader.push(chunk)) {
+        if (typeof line !== 'string') {
+          send({ id: -1, ok: false, error: { code: 'NS_ERR_ADMIN_BAD_MESSAGE', message: line.message } });
+          continue;
+        }
+        if (line.trim() === '') continue;
+        const request = parseRequest(line);
+        if ('error' in request) {
+          send({ id: request.id ?? -1, ok: false, error: { code: 'NS_ERR_ADMIN_BAD_MESSAGE', message: request.error } });
+          continue;
+        }
+        const { id, cmd } = request;
+        if (cmd === 'status') send({ id, ok: true, result: { pid: process.pid, workers: supervisor.status(), failed: supervisor.failedSlots() } });
+        else if (cmd === 'reload') void supervisor.reload().then((outcome) => send({ id, ok: true, result: outcome }));
+        else if (cmd === 'stop') {
+          send({ id, ok: true, result: { stopping: true } });
+          onStop();
+        } else send({ id, ok: false, error: { code: 'NS_ERR_ADMIN_UNKNOWN_COMMAND', message: `unknown command "${cmd}"; the commands are status, reload, stop` } });
+      }
+    });
+  });
+  server.unref();
+  return {
+    path: socketPath,
+    close: () => {
+      server.close();
+      removeSocket(socketPath);
+    },
+  };
+}

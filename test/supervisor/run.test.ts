@@ -1,0 +1,182 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { runBench } from '../../src/loadtest/run.ts';
+import { cgroupCpuLimit, usableCpus } from '../../src/supervisor/cpus.ts';
+import { RestartPolicy } from '../../src/supervisor/restart-policy.ts';
+import { BIN, runBin } from '../helpers/cli.ts';
+import { closedPort } from '../helpers/servers.ts';
+
+const APP = new URL('../fixtures/supervised-app.ts', import.meta.url).pathname;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+let names = 0;
+const uniqueName = () => `t${process.pid}-${++names}`;
+
+interface Run {
+  name: string;
+  stderr: () => string;
+  exited: Promise<number | null>;
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<RegExpExecArray>;
+}
+
+function startRun(t: TestContext, args: string[], env: Record<string, string> = {}): Run {
+  const name = uniqueName();
+  const child = spawn(process.execPath, [BIN, 'run', APP, '--name', name, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  child.stderr.on('data', (c) => (err += c));
+  child.stdout.on('data', () => {});
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  t.after(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
+  return {
+    name,
+    stderr: () => err,
+    exited,
+    async waitFor(pattern, timeoutMs = 20_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const match = pattern.exec(err);
+        if (match) return match;
+        if (Date.now() > deadline) throw new Error(`no ${pattern} in: ${err.slice(-2000)}`);
+        await sleep(50);
+      }
+    },
+  };
+}
+
+/** Processes still running the fixture app (orphans, if the supervisor is gone). */
+function appProcesses(): string[] {
+  try {
+    return execFileSync('pgrep', ['-f', 'fixtures/supervised-app.ts'], { encoding: 'utf8' }).trim().split('\n').filter(Boolean);
+  } catch {
+    return [];
+  }
+}
+
+test('restart policy: the delay grows with each crash in a row, has jitter, resets when stable; a crash loop stops it', () => {
+  const low = new RestartPolicy({ initialMs: 100, maxMs: 1000, stableMs: 5000, maxRestarts: 5, windowMs: 10_000 }, () => 0);
+  const high = new RestartPolicy({ initialMs: 100, maxMs: 1000, stableMs: 5000, maxRestarts: 5, windowMs: 10_000 }, () => 1);
+  const delays = [0, 1, 2, 3].map((i) => [low.onCrash(10, i * 100), high.onCrash(10, i * 100)]);
+  assert.deepEqual(delays.map(([l]) => (l as { delayMs: number }).delayMs), [50, 100, 200, 400], 'half of the doubling ceiling, at the least');
+  assert.deepEqual(delays.map(([, h]) => (h as { delayMs: number }).delayMs), [100, 200, 400, 800]);
+  // A worker that stayed up past stableMs starts the count again.
+  assert.equal((low.onCrash(6000, 1000) as { attempt: number }).attempt, 1);
+  // The sixth crash within the window: give up.
+  const verdict = low.onCrash(10, 1100);
+  assert.equal(verdict.restart, false);
+  assert.match((verdict as { reason: string }).reason, /crash loop: 6 crashes within 10 s/);
+  // Outside the window, old crashes no longer count.
+  assert.equal(new RestartPolicy({ initialMs: 1, maxMs: 1, stableMs: 1e9, maxRestarts: 1, windowMs: 100 }).onCrash(0, 0).restart, true);
+});
+
+test('usable CPUs honour the cgroup quota', () => {
+  assert.equal(cgroupCpuLimit(() => '200000 100000\n'), 2);
+  assert.equal(cgroupCpuLimit(() => 'max 100000\n'), null);
+  assert.equal(usableCpus(1.5, 8), 1);
+  assert.equal(usableCpus(null, 8), 8);
+  assert.equal(usableCpus(16, 4), 4);
+  assert.equal(usableCpus(0.5, 4), 1);
+});
+
+test('a crashing worker is restarted with growing delays; a crash loop stops and is reported, with no orphans', async (t) => {
+  const run = startRun(t, ['-w', '1', '--max-restarts', '3'], { APP_MODE: 'crash-later', APP_CRASH_MS: '150' });
+  await run.waitFor(/worker 0 stopped restarting: crash loop/);
+  const delays = [...run.stderr().matchAll(/restarting in (\d+) ms/g)].map((m) => Number(m[1]));
+  assert.equal(delays.length, 3);
+  assert.ok(delays[0]! <= delays[1]! && delays[1]! <= delays[2]! && delays[2]! > delays[0]!, `growing: ${delays}`);
+  assert.equal(await run.exited, 1, 'every worker given up: the supervisor exits 1');
+  await sleep(200);
+  assert.deepEqual(appProcesses(), []);
+});
+
+test('an app that exits at once: NS_ERR_APP_CRASH_LOOP, exit 1, no orphans', async (t) => {
+  const run = startRun(t, ['-w', '2', '--max-restarts', '2'], { APP_MODE: 'crash' });
+  assert.equal(await run.exited, 1);
+  assert.match(run.stderr(), /error NS_ERR_APP_CRASH_LOOP: worker \d cannot start: crash loop/);
+  await sleep(200);
+  assert.deepEqual(appProcesses(), []);
+});
+
+test('reload under continuous load drops no request; status shows the new generation', async (t) => {
+  const port = await closedPort();
+  const run = startRun(t, ['-w', '2', '--stability', '300ms'], { APP_PORT: String(port) });
+  await run.waitFor(/2 worker\(s\) ready/);
+  const load = runBench({ url: `http://127.0.0.1:${port}/`, connections: 8, durationMs: 4000 });
+  await sleep(500);
+  const first = await runBin(['reload', '--name', run.name]);
+  assert.equal(first.code, 0, first.stderr);
+  const second = await runBin(['reload', '--name', run.name, '--json']);
+  assert.deepEqual(JSON.parse(second.stdout), { ok: true, replaced: 2 });
+  const result = await load;
+  assert.ok(result.requests.total > 1000);
+  assert.equal(result.errors.total, 0, `no failed request during two reloads: ${JSON.stringify(result.errors)}`);
+  const status = JSON.parse((await runBin(['status', '--name', run.name, '--json'])).stdout);
+  assert.deepEqual(status.workers.map((w: { generation: number; state: string }) => [w.generation, w.state]), [[3, 'ready'], [3, 'ready']]);
+  const stop = await runBin(['stop', '--name', run.name]);
+  assert.equal(stop.code, 0);
+  assert.equal(await run.exited, 0);
+});
+
+test('a reload whose new version fails is rolled back: exit 1, and the old workers keep serving', async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'ns-run-'));
+  const versionFile = path.join(dir, 'version');
+  writeFileSync(versionFile, 'v1');
+  const port = await closedPort();
+  const run = startRun(t, ['-w', '2', '--stability', '200ms'], { APP_PORT: String(port), APP_VERSION_FILE: versionFile });
+  await run.waitFor(/2 worker\(s\) ready/);
+  writeFileSync(versionFile, 'broken-v2');
+  const reload = await runBin(['reload', '--name', run.name]);
+  assert.equal(reload.code, 1);
+  assert.match(reload.stderr, /^error NS_ERR_RELOAD_ROLLED_BACK: reload rolled back after 0 worker\(s\)/);
+  for (let i = 0; i < 5; i++) assert.match(await (await fetch(`http://127.0.0.1:${port}/`)).text(), /^v1 /);
+  // A good version reloads.
+  writeFileSync(versionFile, 'v3');
+  assert.equal((await runBin(['reload', '--name', run.name])).code, 0);
+  assert.match(await (await fetch(`http://127.0.0.1:${port}/`)).text(), /^v3 /);
+  await runBin(['stop', '--name', run.name]);
+  assert.equal(await run.exited, 0);
+});
+
+test('a graceful stop drains in-flight requests; apps without the runtime say ready themselves', async (t) => {
+  const port = await closedPort();
+  const run = startRun(t, ['-w', '1'], { APP_PORT: String(port), APP_MODE: 'plain' });
+  await run.waitFor(/1 worker\(s\) ready/);
+  const slow = fetch(`http://127.0.0.1:${port}/slow`);
+  await sleep(100);
+  const stop = await runBin(['stop', '--name', run.name]);
+  assert.equal(stop.code, 0);
+  const response = await slow;
+  assert.equal(response.status, 200);
+  assert.match(await response.text(), /^v1 /);
+  assert.equal(await run.exited, 0);
+});
+
+test('a worker that never says ready is killed after --ready-timeout and counts as a crash', async (t) => {
+  const run = startRun(t, ['-w', '1', '--ready-timeout', '300ms', '--max-restarts', '1'], { APP_MODE: 'never-ready' });
+  assert.equal(await run.exited, 1);
+  assert.match(run.stderr(), /not ready within 300 ms: killing it/);
+  assert.match(run.stderr(), /NS_ERR_APP_CRASH_LOOP/);
+});
+
+test('bad input: a missing app, a bad flag, a control socket in use, no supervisor', async (t) => {
+  const missing = await runBin(['run', '/nonexistent/app.js']);
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /^error NS_ERR_APP_NOT_FOUND: no app file at \/nonexistent\/app\.js/);
+  assert.equal((await runBin(['run', APP, '-w', 'many'])).code, 2);
+  const port = await closedPort();
+  const run = startRun(t, ['-w', '1'], { APP_PORT: String(port) });
+  await run.waitFor(/1 worker\(s\) ready/);
+  const twin = await runBin(['run', APP, '--name', run.name, '-w', '1']);
+  assert.equal(twin.code, 1);
+  assert.match(twin.stderr, /NS_ERR_ADMIN_IN_USE/);
+  const nobody = await runBin(['status', '--name', 'nobody-runs-this']);
+  assert.equal(nobody.code, 1);
+  assert.match(nobody.stderr, /^error NS_ERR_SUPERVISOR_UNREACHABLE/);
+  await runBin(['stop', '--name', run.name]);
+  assert.equal(await run.exited, 0);
+});
