@@ -10,7 +10,7 @@ import { usableCpus } from '../supervisor/cpus.ts';
 import { RESTART_DEFAULTS } from '../supervisor/restart-policy.ts';
 import { Supervisor, type ReloadOutcome, type WorkerStatus } from '../supervisor/supervisor.ts';
 import { formatBytes, formatMs } from '../units.ts';
-import { boolFlag, durationFlag, intFlag, listFlag, parseCommandLine, requirePositional, textFlag, type OptionSpecs } from './args.ts';
+import { boolFlag, durationFlag, intFlag, listFlag, parseCommandLine, requirePositional, sizeFlag, textFlag, type OptionSpecs } from './args.ts';
 import type { Command, Io } from './io.ts';
 import { renderColumns } from '../loadtest/report/text.ts';
 
@@ -30,6 +30,8 @@ const RUN_FLAGS = {
   stability: { type: 'string' },
   'max-restarts': { type: 'string' },
   'node-arg': { type: 'string', multiple: true },
+  'max-memory': { type: 'string' },
+  'memory-check': { type: 'string' },
 } as const satisfies OptionSpecs;
 
 export const runHelp = `Usage: nodescale run <app.js> [options] [-- app args]
@@ -45,6 +47,8 @@ Options:
       --stability DUR      reload: how long a new worker must stay up after ready before an old one stops (default 2s)
       --max-restarts N     crashes within 60 s before a worker is given up on (default ${RESTART_DEFAULTS.maxRestarts})
       --node-arg=ARG       a Node flag for the workers (repeatable): --node-arg=--max-old-space-size=512
+      --max-memory SIZE    replace a worker whose RSS stays above SIZE (3 checks in a row), new one ready first
+      --memory-check DUR   how often RSS is checked (default 5s)
       --name NAME          names the control socket (default: the app's file name)
       --control PATH       the control socket's path instead
   -h, --help               this help
@@ -85,6 +89,8 @@ export function parseRunArgs(argv: string[]) {
     graceMs: durationFlag(values, 'grace') ?? 30_000,
     stabilityMs: durationFlag(values, 'stability') ?? 2000,
     maxRestarts,
+    maxMemoryBytes: sizeFlag(values, 'max-memory') ?? 0,
+    memoryCheckMs: durationFlag(values, 'memory-check') ?? 5000,
     control: controlPath(values, path.basename(app).replace(/\.[^.]+$/, '')),
   };
 }
@@ -106,6 +112,8 @@ async function run(argv: string[], io: Io): Promise<number> {
     stabilityMs: args.stabilityMs,
     graceMs: args.graceMs,
     restart: { ...RESTART_DEFAULTS, maxRestarts: args.maxRestarts },
+    maxMemoryBytes: args.maxMemoryBytes,
+    memoryCheckMs: args.memoryCheckMs,
     output: (line, stream) => (stream === 'stdout' ? io.stdout : io.stderr).write(`${line}\n`),
     log,
   });

@@ -27,6 +27,10 @@ export interface SupervisorOptions {
   stabilityMs: number;
   graceMs: number;
   restart: RestartPolicyOptions;
+  /** Replace a worker whose RSS stays above this (3 checks in a row), by rolling replacement. 0: off. */
+  maxMemoryBytes: number;
+  /** How often RSS is checked, ms. */
+  memoryCheckMs: number;
   /** Where worker output goes, one prefixed line at a time. */
   output: (line: string, stream: 'stdout' | 'stderr') => void;
   log: (message: string, fields?: Record<string, unknown>) => void;
@@ -55,6 +59,8 @@ interface Handle {
   ready: Promise<void>;
   exited: Promise<{ code: number | null; signal: string | null }>;
   lastSample: { eventLoopDelayP99Ms: number; requestsPerSecond: number } | null;
+  /** Consecutive memory checks above the limit. */
+  strikes: number;
 }
 
 interface Slot {
@@ -84,6 +90,7 @@ export class Supervisor extends EventEmitter {
   readonly #slots: Slot[] = [];
   #generation = 1;
   #stopping = false;
+  #memoryTimer: NodeJS.Timeout | null = null;
   #reloads: Promise<ReloadOutcome> = Promise.resolve({ ok: true, replaced: 0 });
 
   constructor(options: SupervisorOptions) {
@@ -96,6 +103,28 @@ export class Supervisor extends EventEmitter {
     cluster.setupPrimary({ exec: this.#o.app, args: this.#o.args, execArgv: this.#o.execArgv, silent: true });
     for (let i = 0; i < this.#o.workers; i++) this.#slots.push({ index: i, policy: new RestartPolicy(this.#o.restart), current: null, restarts: 0, failed: null, restartTimer: null });
     await Promise.all(this.#slots.map((slot) => this.#startSlot(slot)));
+    if (this.#o.maxMemoryBytes > 0) {
+      this.#memoryTimer = setInterval(() => this.#checkMemory(), this.#o.memoryCheckMs);
+      this.#memoryTimer.unref();
+    }
+  }
+
+  /** A worker over the memory limit three checks in a row is replaced like a reload replaces it: never mid-request. */
+  #checkMemory(): void {
+    for (const slot of this.#slots) {
+      const handle = slot.current;
+      if (handle === null || handle.state !== 'ready') continue;
+      const rss = rssOf(handle.worker.process.pid!) ?? 0;
+      handle.strikes = rss > this.#o.maxMemoryBytes ? handle.strikes + 1 : 0;
+      if (handle.strikes !== 3) continue;
+      this.#o.log(`worker ${slot.index} (pid ${handle.worker.process.pid}) uses ${Math.round(rss / 1048576)} MiB, over --max-memory: replacing it`);
+      this.emit('memory', { slot: slot.index, rss });
+      this.#reloads = this.#reloads.then(async () => {
+        if (slot.current !== handle || this.#stopping) return { ok: true, replaced: 0 };
+        const outcome = await this.#replaceSlot(slot, handle.generation);
+        return outcome === null ? { ok: true, replaced: 1 } : { ok: false, reason: outcome, replaced: 0 };
+      });
+    }
   }
 
   /** Resolves once the slot has a ready worker (after restarts if need be); rejects if it gives up. */
@@ -133,6 +162,7 @@ export class Supervisor extends EventEmitter {
       ready,
       exited: new Promise((resolve) => worker.once('exit', (code, signal) => resolve({ code, signal }))),
       lastSample: null,
+      strikes: 0,
     };
     this.#pipe(worker.process.stdout, slot.index, worker.process.pid!, 'stdout');
     this.#pipe(worker.process.stderr, slot.index, worker.process.pid!, 'stderr');
@@ -214,31 +244,43 @@ export class Supervisor extends EventEmitter {
     for (const slot of this.#slots) {
       if (this.#stopping) return { ok: false, reason: 'stopping', replaced };
       if (slot.failed !== null) continue;
-      const old = slot.current;
-      const fresh = this.#fork(slot, generation);
-      try {
-        await fresh.ready;
-        // Ready is not enough: it must stay up for the stability window.
-        const crashed = await Promise.race([fresh.exited.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), this.#o.stabilityMs))]);
-        if (crashed) throw new Error(`the new worker exited within ${this.#o.stabilityMs} ms of being ready`);
-      } catch (error) {
-        fresh.state = 'stopping';
-        fresh.worker.process.kill('SIGKILL');
-        const reason = `worker ${slot.index} of generation ${generation} failed: ${(error as Error).message}`;
-        this.#o.log(`reload rolled back: ${reason}; the old workers keep serving`);
+      const failure = await this.#replaceSlot(slot, generation);
+      if (failure !== null) {
+        this.#o.log(`reload rolled back: ${failure}; the old workers keep serving`);
         this.#generation--;
-        return { ok: false, reason, replaced };
+        return { ok: false, reason: failure, replaced };
       }
-      slot.current = fresh;
-      if (old !== null) await this.#stopWorker(old);
       replaced++;
     }
     this.#o.log(`reload done: ${replaced} worker(s) replaced`);
     return { ok: true, replaced };
   }
 
+  /**
+   * Replaces the slot's worker: a new one must be ready and stay up for the stability window before the old one is
+   * drained. Returns null, or why the new one failed (it is killed; the old one keeps serving).
+   */
+  async #replaceSlot(slot: Slot, generation: number): Promise<string | null> {
+    const old = slot.current;
+    const fresh = this.#fork(slot, generation);
+    try {
+      await fresh.ready;
+      // Ready is not enough: it must stay up for the stability window.
+      const crashed = await Promise.race([fresh.exited.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), this.#o.stabilityMs))]);
+      if (crashed) throw new Error(`the new worker exited within ${this.#o.stabilityMs} ms of being ready`);
+    } catch (error) {
+      fresh.state = 'stopping';
+      fresh.worker.process.kill('SIGKILL');
+      return `worker ${slot.index} of generation ${generation} failed: ${(error as Error).message}`;
+    }
+    slot.current = fresh;
+    if (old !== null) await this.#stopWorker(old);
+    return null;
+  }
+
   async stop(): Promise<{ killed: number }> {
     this.#stopping = true;
+    if (this.#memoryTimer !== null) clearInterval(this.#memoryTimer);
     for (const slot of this.#slots) if (slot.restartTimer !== null) clearTimeout(slot.restartTimer);
     const handles = Object.values(cluster.workers ?? {})
       .filter((w): w is Worker => w !== undefined)

@@ -180,3 +180,18 @@ test('bad input: a missing app, a bad flag, a control socket in use, no supervis
   await runBin(['stop', '--name', run.name]);
   assert.equal(await run.exited, 0);
 });
+
+test('--max-memory replaces a bloated worker by rolling replacement, without a failed request', async (t) => {
+  const port = await closedPort();
+  const run = startRun(t, ['-w', '1', '--max-memory', '120mb', '--memory-check', '100ms', '--stability', '200ms'], { APP_PORT: String(port), APP_BLOAT_MB: '160' });
+  await run.waitFor(/1 worker\(s\) ready/);
+  const before = (await (await fetch(`http://127.0.0.1:${port}/`)).text()).split(' ')[1];
+  const load = runBench({ url: `http://127.0.0.1:${port}/`, connections: 4, durationMs: 2500 });
+  await run.waitFor(/over --max-memory: replacing it/);
+  const result = await load;
+  assert.equal(result.errors.total, 0, `no failed request: ${JSON.stringify(result.errors)}`);
+  const after = (await (await fetch(`http://127.0.0.1:${port}/`)).text()).split(' ')[1];
+  assert.notEqual(after, before, 'another process serves now');
+  await runBin(['stop', '--name', run.name]);
+  assert.equal(await run.exited, 0);
+});
