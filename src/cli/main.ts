@@ -19,6 +19,7 @@ export const COMMANDS: readonly { name: string; summary: string; load: () => Pro
   { name: 'run', summary: 'supervise an app: workers, restarts with backoff, zero-downtime reload', load: async () => (await import('./run.ts')).runCommand },
   { name: 'status', summary: "the supervised workers' state (of nodescale run)", load: async () => (await import('./run.ts')).statusCommand },
   { name: 'reload', summary: 'rolling reload of nodescale run; exits 1 if rolled back', load: async () => (await import('./run.ts')).reloadCommand },
+  { name: 'scale', summary: 'change the number of workers of nodescale run', load: async () => (await import('./run.ts')).scaleCommand },
   { name: 'stop', summary: 'graceful stop of nodescale run', load: async () => (await import('./run.ts')).stopCommand },
 ];
 

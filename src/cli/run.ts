@@ -54,7 +54,7 @@ Options:
   -h, --help               this help
 
 Signals: SIGHUP reloads; SIGTERM or SIGINT stops gracefully.
-Control: nodescale status | reload | stop [--name NAME | --control PATH]
+Control: nodescale status | reload | scale N | stop [--name NAME | --control PATH]
 
 Example:
   nodescale run server.js -w auto --node-arg=--abort-on-uncaught-exception -- --port 3000`;
@@ -151,11 +151,17 @@ export const runCommand: Command = { name: 'run', help: runHelp, run };
 
 // Control commands.
 
-async function control(command: 'status' | 'reload' | 'stop', argv: string[], io: Io): Promise<number> {
-  const { values } = parseCommandLine(command, argv, CONTROL_FLAGS, 0);
+async function control(command: 'status' | 'reload' | 'stop' | 'scale', argv: string[], io: Io): Promise<number> {
+  const { values, positionals } = parseCommandLine(command, argv, CONTROL_FLAGS, command === 'scale' ? 1 : 0);
   if (boolFlag(values, 'help')) {
     io.stdout.write(`Usage: nodescale ${command} [--name NAME | --control PATH] [--json]\n`);
     return 0;
+  }
+  let args: Record<string, unknown> = {};
+  if (command === 'scale') {
+    const raw = requirePositional('scale', positionals, 'the number of workers');
+    if (!/^\d+$/.test(raw) || Number(raw) < 1) throw invalidOption('workers', 'a whole number ≥ 1', raw);
+    args = { workers: Number(raw) };
   }
   const socket = controlPath(values, null);
   let client: AdminClient;
@@ -165,7 +171,7 @@ async function control(command: 'status' | 'reload' | 'stop', argv: string[], io
     throw new NodescaleError('NS_ERR_SUPERVISOR_UNREACHABLE', `no supervisor at ${socket}: ${(error as Error).message}`);
   }
   try {
-    const result = await client.request(command);
+    const result = await client.request(command, args);
     const json = boolFlag(values, 'json');
     if (command === 'status') {
       const { workers, failed } = result as { workers: WorkerStatus[]; failed: { slot: number; reason: string }[] };
@@ -186,7 +192,8 @@ async function control(command: 'status' | 'reload' | 'stop', argv: string[], io
       if (!json) io.stdout.write(`reloaded: ${outcome.replaced} worker(s) replaced\n`);
       return 0;
     }
-    io.stdout.write(json ? `${JSON.stringify(result)}\n` : 'stopping\n');
+    if (command === 'scale') io.stdout.write(json ? `${JSON.stringify(result)}\n` : `${(result as { workers: number }).workers} worker(s)\n`);
+    else io.stdout.write(json ? `${JSON.stringify(result)}\n` : 'stopping\n');
     return 0;
   } finally {
     client.close();
@@ -196,3 +203,4 @@ async function control(command: 'status' | 'reload' | 'stop', argv: string[], io
 export const statusCommand: Command = { name: 'status', help: 'Usage: nodescale status [--name NAME | --control PATH] [--json]', run: (argv, io) => control('status', argv, io) };
 export const reloadCommand: Command = { name: 'reload', help: 'Usage: nodescale reload [--name NAME | --control PATH] [--json]', run: (argv, io) => control('reload', argv, io) };
 export const stopCommand: Command = { name: 'stop', help: 'Usage: nodescale stop [--name NAME | --control PATH]', run: (argv, io) => control('stop', argv, io) };
+export const scaleCommand: Command = { name: 'scale', help: 'Usage: nodescale scale N [--name NAME | --control PATH] [--json]', run: (argv, io) => control('scale', argv, io) };

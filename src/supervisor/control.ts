@@ -1,6 +1,6 @@
 /**
  * The supervisor's control socket: a private Unix socket (0600 in a 0700 directory) speaking the admin console's
- * NDJSON protocol, for `nodescale status`, `reload` and `stop`. Being this user is the authentication.
+ * NDJSON protocol, for `nodescale status`, `reload`, `scale` and `stop`. Being this user is the authentication.
  */
 import os from 'node:os';
 import path from 'node:path';
@@ -38,10 +38,20 @@ export async function startControl(socketPath: string, supervisor: Supervisor, o
         const { id, cmd } = request;
         if (cmd === 'status') send({ id, ok: true, result: { pid: process.pid, workers: supervisor.status(), failed: supervisor.failedSlots() } });
         else if (cmd === 'reload') void supervisor.reload().then((outcome) => send({ id, ok: true, result: outcome }));
-        else if (cmd === 'stop') {
+        else if (cmd === 'scale') {
+          const workers = request.args?.workers;
+          if (typeof workers !== 'number' || !Number.isInteger(workers) || workers < 1 || workers > 1024) {
+            send({ id, ok: false, error: { code: 'NS_ERR_INVALID_OPTION', message: `workers must be a whole number from 1 to 1024, got ${JSON.stringify(workers)}` } });
+          } else {
+            supervisor.scale(workers).then(
+              (result) => send({ id, ok: true, result }),
+              (error: Error) => send({ id, ok: false, error: { code: 'NS_ERR_APP_CRASH_LOOP', message: error.message } }),
+            );
+          }
+        } else if (cmd === 'stop') {
           send({ id, ok: true, result: { stopping: true } });
           onStop();
-        } else send({ id, ok: false, error: { code: 'NS_ERR_ADMIN_UNKNOWN_COMMAND', message: `unknown command "${cmd}"; the commands are status, reload, stop` } });
+        } else send({ id, ok: false, error: { code: 'NS_ERR_ADMIN_UNKNOWN_COMMAND', message: `unknown command "${cmd}"; the commands are status, reload, scale, stop` } });
       }
     });
   });

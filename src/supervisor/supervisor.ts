@@ -278,6 +278,26 @@ export class Supervisor extends EventEmitter {
     return null;
   }
 
+  /** Changes the number of workers: new slots start (and are waited for), the highest ones are drained. Queued. */
+  scale(workers: number): Promise<{ workers: number }> {
+    const next = this.#reloads.then(async () => {
+      while (this.#slots.length < workers && !this.#stopping) {
+        const slot: Slot = { index: this.#slots.length, policy: new RestartPolicy(this.#o.restart), current: null, restarts: 0, failed: null, restartTimer: null };
+        this.#slots.push(slot);
+        await this.#startSlot(slot);
+      }
+      while (this.#slots.length > workers) {
+        const slot = this.#slots.pop()!;
+        if (slot.restartTimer !== null) clearTimeout(slot.restartTimer);
+        if (slot.current !== null) await this.#stopWorker(slot.current);
+      }
+      this.#o.log(`scaled to ${this.#slots.length} worker(s)`);
+      return { ok: true as const, replaced: 0 };
+    });
+    this.#reloads = next.catch((error: Error) => ({ ok: false as const, reason: error.message, replaced: 0 }));
+    return next.then(() => ({ workers: this.#slots.length }));
+  }
+
   async stop(): Promise<{ killed: number }> {
     this.#stopping = true;
     if (this.#memoryTimer !== null) clearInterval(this.#memoryTimer);

@@ -117,6 +117,12 @@ test('reload under continuous load drops no request; status shows the new genera
   assert.equal(result.errors.total, 0, `no failed request during two reloads: ${JSON.stringify(result.errors)}`);
   const status = JSON.parse((await runBin(['status', '--name', run.name, '--json'])).stdout);
   assert.deepEqual(status.workers.map((w: { generation: number; state: string }) => [w.generation, w.state]), [[3, 'ready'], [3, 'ready']]);
+  // Scale up and down.
+  assert.deepEqual(JSON.parse((await runBin(['scale', '3', '--name', run.name, '--json'])).stdout), { workers: 3 });
+  assert.equal(JSON.parse((await runBin(['status', '--name', run.name, '--json'])).stdout).workers.length, 3);
+  assert.deepEqual(JSON.parse((await runBin(['scale', '1', '--name', run.name, '--json'])).stdout), { workers: 1 });
+  assert.equal(JSON.parse((await runBin(['status', '--name', run.name, '--json'])).stdout).workers.length, 1);
+  assert.equal((await runBin(['scale', '0', '--name', run.name])).code, 2);
   const stop = await runBin(['stop', '--name', run.name]);
   assert.equal(stop.code, 0);
   assert.equal(await run.exited, 0);
