@@ -91,6 +91,8 @@ export class Supervisor extends EventEmitter {
   #generation = 1;
   #stopping = false;
   #memoryTimer: NodeJS.Timeout | null = null;
+  /** Workers being drained (by a reload, a replacement, a scale-down): stop() waits for them rather than killing them. */
+  readonly #draining = new Set<Handle>();
   #reloads: Promise<ReloadOutcome> = Promise.resolve({ ok: true, replaced: 0 });
 
   constructor(options: SupervisorOptions) {
@@ -221,6 +223,8 @@ export class Supervisor extends EventEmitter {
   async #stopWorker(handle: Handle): Promise<'clean' | 'killed'> {
     if (handle.state === 'exited') return 'clean';
     handle.state = 'stopping';
+    this.#draining.add(handle);
+    void handle.exited.then(() => this.#draining.delete(handle));
     handle.worker.process.kill('SIGTERM');
     const killer = setTimeout(() => {
       this.#o.log(`worker ${handle.slot} (pid ${handle.worker.process.pid}) still running after ${this.#o.graceMs} ms: SIGKILL`);
@@ -306,8 +310,10 @@ export class Supervisor extends EventEmitter {
       .filter((w): w is Worker => w !== undefined)
       .map((worker) => this.#slots.find((s) => s.current?.worker === worker)?.current ?? null)
       .filter((h): h is Handle => h !== null);
-    const results = await Promise.all(handles.map((h) => this.#stopWorker(h)));
-    // Workers forked by a reload in progress, or not in a slot: no orphans.
+    // Workers already draining get their own grace period to finish; a second SIGTERM would force them.
+    const draining = [...this.#draining].filter((h) => !handles.includes(h));
+    const results = await Promise.all([...handles.map((h) => this.#stopWorker(h)), ...draining.map((h) => h.exited.then(() => 'clean' as const))]);
+    // Anything left (a new worker of a reload that was cut short): no orphans.
     for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGKILL');
     return { killed: results.filter((r) => r === 'killed').length };
   }
