@@ -9,6 +9,13 @@ import { parseDuration, parseSize } from '../units.ts';
 export type OptionSpecs = ParseArgsOptionsConfig;
 export type Values = Record<string, string | boolean | (string | boolean)[] | undefined>;
 
+/** Flags every command takes. */
+export const COMMON_FLAGS = {
+  json: { type: 'boolean' },
+  debug: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies OptionSpecs;
+
 export interface ParsedArgs {
   values: Values;
   positionals: string[];

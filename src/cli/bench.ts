@@ -4,9 +4,9 @@
 import type { BenchOptions } from '../loadtest/options.ts';
 import { formatBenchResult } from '../loadtest/report/text.ts';
 import { runBench } from '../loadtest/run.ts';
-import { boolFlag, defined, durationFlag, intFlag, numberFlag, parseCommandLine, requirePositional, type OptionSpecs } from './args.ts';
+import { boolFlag, COMMON_FLAGS, defined, durationFlag, intFlag, numberFlag, parseCommandLine, requirePositional, type OptionSpecs } from './args.ts';
 import type { Command, Io } from './io.ts';
-import { COMMON_FLAGS, CONNECTION_FLAGS, CONNECTION_HELP, connectionOptions, REQUEST_FLAGS, REQUEST_HELP, requestOptions } from './load-flags.ts';
+import { CONNECTION_FLAGS, CONNECTION_HELP, connectionOptions, REQUEST_FLAGS, REQUEST_HELP, requestOptions } from './load-flags.ts';
 import { ProgressBar, rateDetail } from './progress.ts';
 
 const FLAGS = {

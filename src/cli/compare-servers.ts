@@ -6,9 +6,9 @@ import { COMPARE_DEFAULTS, compareServers, type CompareOptions } from '../compar
 import { NodescaleError } from '../errors.ts';
 import { HELLO_KINDS, isHelloKind } from '../hello/index.ts';
 import { prepareOutDir, writeOutFiles } from '../loadtest/report/files.ts';
-import { boolFlag, defined, durationFlag, intFlag, parseCommandLine, textFlag, type OptionSpecs } from './args.ts';
+import { boolFlag, COMMON_FLAGS, defined, durationFlag, intFlag, parseCommandLine, textFlag, type OptionSpecs } from './args.ts';
 import type { Command, Io } from './io.ts';
-import { COMMON_FLAGS, CONNECTION_FLAGS, connectionOptions } from './load-flags.ts';
+import { CONNECTION_FLAGS, connectionOptions } from './load-flags.ts';
 import { ProgressBar, rateDetail } from './progress.ts';
 
 const FLAGS = {

@@ -11,7 +11,7 @@ import type { RequestLogEntry } from '../runtime/runtime.ts';
 import type { RuntimeSample } from '../runtime/sampler.ts';
 import { renderCharts } from './charts.ts';
 import { formatBytes, formatMs } from '../units.ts';
-import { boolFlag, numberFlag, parseCommandLine, requirePositional, textFlag, type OptionSpecs, type Values } from './args.ts';
+import { boolFlag, COMMON_FLAGS, numberFlag, parseCommandLine, requirePositional, textFlag, type OptionSpecs, type Values } from './args.ts';
 import type { Command, Io } from './io.ts';
 
 const FLAGS = {
@@ -24,9 +24,7 @@ const FLAGS = {
   seconds: { type: 'string' },
   grace: { type: 'string' },
   count: { type: 'string' },
-  json: { type: 'boolean' },
-  debug: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
+  ...COMMON_FLAGS,
 } as const satisfies OptionSpecs;
 
 export const help = `Usage: nodescale console <target> [command] [options]

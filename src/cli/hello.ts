@@ -3,14 +3,13 @@
  */
 import { NodescaleError } from '../errors.ts';
 import { HELLO_KINDS, isHelloKind, startHello, type HelloKind } from '../hello/index.ts';
-import { boolFlag, intFlag, parseCommandLine, requirePositional, textFlag } from './args.ts';
+import { boolFlag, COMMON_FLAGS, intFlag, parseCommandLine, requirePositional, textFlag } from './args.ts';
 import type { Command, Io } from './io.ts';
 
 const FLAGS = {
   port: { type: 'string' },
   host: { type: 'string' },
-  debug: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
+  ...COMMON_FLAGS,
 } as const;
 
 export const help = `Usage: nodescale hello <${HELLO_KINDS.join('|')}> [--port N] [--host H]

@@ -21,12 +21,6 @@ export const CONNECTION_FLAGS = {
   warmup: { type: 'string' },
 } as const satisfies OptionSpecs;
 
-export const COMMON_FLAGS = {
-  json: { type: 'boolean' },
-  debug: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
-} as const satisfies OptionSpecs;
-
 export const REQUEST_HELP = `Request:
   -m, --method M          HTTP method (default GET)
   -H, --header "N: V"     a request header; repeat for more

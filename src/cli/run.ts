@@ -10,16 +10,14 @@ import { usableCpus } from '../supervisor/cpus.ts';
 import { RESTART_DEFAULTS } from '../supervisor/restart-policy.ts';
 import { Supervisor, type ReloadOutcome, type WorkerStatus } from '../supervisor/supervisor.ts';
 import { formatBytes, formatMs } from '../units.ts';
-import { boolFlag, durationFlag, intFlag, listFlag, parseCommandLine, requirePositional, sizeFlag, textFlag, type OptionSpecs } from './args.ts';
+import { boolFlag, COMMON_FLAGS, durationFlag, intFlag, listFlag, parseCommandLine, requirePositional, sizeFlag, textFlag, type OptionSpecs, type Values } from './args.ts';
 import type { Command, Io } from './io.ts';
 import { renderColumns } from '../loadtest/report/text.ts';
 
 const CONTROL_FLAGS = {
   name: { type: 'string' },
   control: { type: 'string' },
-  json: { type: 'boolean' },
-  debug: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
+  ...COMMON_FLAGS,
 } as const satisfies OptionSpecs;
 
 const RUN_FLAGS = {
@@ -59,10 +57,10 @@ Control: nodescale status | reload | scale N | stop [--name NAME | --control PAT
 Example:
   nodescale run server.js -w auto --node-arg=--abort-on-uncaught-exception -- --port 3000`;
 
-function controlPath(values: Record<string, unknown>, fallbackName: string | null): string {
-  const explicit = textFlag(values as never, 'control');
+function controlPath(values: Values, fallbackName: string | null): string {
+  const explicit = textFlag(values, 'control');
   if (explicit !== undefined) return explicit;
-  const name = textFlag(values as never, 'name') ?? fallbackName;
+  const name = textFlag(values, 'name') ?? fallbackName;
   if (name === null) throw new NodescaleError('NS_ERR_USAGE', 'give --name NAME (the app name given to nodescale run) or --control PATH');
   if (!/^[\w.-]+$/.test(name)) throw invalidOption('--name', 'letters, digits, ".", "_" or "-"', name);
   return defaultControlPath(name);

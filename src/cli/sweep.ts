@@ -5,9 +5,9 @@ import { invalidOption, NodescaleError } from '../errors.ts';
 import { prepareOutDir, writeOutFiles } from '../loadtest/report/files.ts';
 import { formatKnee, formatSweepTable, sweepCharts, sweepCsv, sweepHtml } from '../loadtest/report/sweep.ts';
 import { geometricLevels, runSweep, SWEEP_DEFAULTS, type SweepOptions, type SweepResult } from '../loadtest/sweep.ts';
-import { boolFlag, defined, durationFlag, numberFlag, parseCommandLine, requirePositional, textFlag, type OptionSpecs } from './args.ts';
+import { boolFlag, COMMON_FLAGS, defined, durationFlag, numberFlag, parseCommandLine, requirePositional, textFlag, type OptionSpecs } from './args.ts';
 import type { Command, Io } from './io.ts';
-import { COMMON_FLAGS, CONNECTION_FLAGS, CONNECTION_HELP, connectionOptions, REQUEST_FLAGS, REQUEST_HELP, requestOptions } from './load-flags.ts';
+import { CONNECTION_FLAGS, CONNECTION_HELP, connectionOptions, REQUEST_FLAGS, REQUEST_HELP, requestOptions } from './load-flags.ts';
 import { ProgressBar, rateDetail } from './progress.ts';
 
 const FLAGS = {

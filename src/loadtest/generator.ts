@@ -5,7 +5,8 @@
  * the tail instead of silently slowing the generator down: coordinated omission, corrected as wrk2 does).
  *
  * This file is the hot path of `nodescale bench`: reads land in one reused buffer per connection (`onread`), a batch
- * of responses is answered with one write, and nothing is allocated per request.
+ * of responses is answered with one write, and nothing is allocated per request. It is longer than most files
+ * because the connection and the generator share that path's state; split, every request would cross a module.
  */
 import net from 'node:net';
 import { createLatencyHistogram, recordMicros, type Histogram } from './histogram.ts';
@@ -99,12 +100,14 @@ class Connection {
   #readAt = 0;
   /** Open model: listed among the connections with room for another request. */
   inFreeList = false;
+  /** At most one pending reconnect, cleared with the connection: a refusing target cannot pile timers up. */
+  #reconnect: NodeJS.Timeout | null = null;
 
   constructor(gen: Generator, pipelining: number, head: boolean) {
     this.#gen = gen;
     this.#sentAt = new Float64Array(pipelining);
     this.#baseAt = new Float64Array(pipelining);
-    this.#framer = new ResponseFramer({ onResponse: (status, close) => this.#onResponse(status, close) }, () => head);
+    this.#framer = new ResponseFramer({ onResponse: (status, close) => this.#onResponse(status, close) }, head);
   }
 
   get oldestSentAt(): number {
@@ -137,28 +140,31 @@ class Connection {
     socket.on('close', () => this.#onClose(socket));
   }
 
-  /** Sends `count` requests at once, latency measured from `now` (closed model). */
-  sendBatch(count: number, now: number): void {
+  /**
+   * Sends `count` requests in one write at `now`, their latency measured from `baseAt`: `now` in the closed model, the
+   * intended send time in the open model.
+   */
+  send(count: number, baseAt: number, now: number): void {
     const size = this.#sentAt.length;
     for (let i = 0; i < count; i++) {
       const slot = (this.#first + this.inflight + i) % size;
       this.#sentAt[slot] = now;
-      this.#baseAt[slot] = now;
+      this.#baseAt[slot] = baseAt;
     }
     this.inflight += count;
     this.#socket!.write(this.#gen.batch(count));
   }
 
-  /** Sends one request whose latency is measured from `intendedAt` (open model). */
-  sendOne(intendedAt: number, now: number): void {
-    const slot = (this.#first + this.inflight) % this.#sentAt.length;
-    this.#sentAt[slot] = now;
-    this.#baseAt[slot] = intendedAt;
-    this.inflight++;
-    this.#socket!.write(this.#gen.batch(1));
+  reconnectAfter(ms: number): void {
+    this.#reconnect ??= setTimeout(() => {
+      this.#reconnect = null;
+      this.connect();
+    }, ms);
   }
 
   destroy(): void {
+    if (this.#reconnect !== null) clearTimeout(this.#reconnect);
+    this.#reconnect = null;
     this.#socket?.destroy();
   }
 
@@ -347,7 +353,7 @@ export class Generator {
     if (this.#phase === 'drain' && this.#inflight === 0 && this.#backlogEmpty) return this.#finish();
     if (!this.#sending && !(this.#phase === 'drain' && !this.#backlogEmpty)) return;
     if (wasConnected) connection.connect();
-    else this.#timers.push(setTimeout(() => this.#phase !== 'done' && connection.connect(), RECONNECT_DELAY_MS));
+    else connection.reconnectAfter(RECONNECT_DELAY_MS);
   }
 
   /** Gives up on every request in flight on `connection` (a timeout, unparseable bytes) and closes it. */
@@ -383,7 +389,7 @@ export class Generator {
     }
     this.#inflight += count;
     if (this.#phase === 'measure') this.counters.sent += count;
-    connection.sendBatch(count, now);
+    connection.send(count, now, now);
   }
 
   // Open model.
@@ -426,7 +432,7 @@ export class Generator {
         counters.sent++;
       }
       this.#inflight++;
-      connection.sendOne(intended, now);
+      connection.send(1, intended, now);
     }
     if (this.#backlogHead > 4096 && this.#backlogHead * 2 > this.#backlog.length) {
       this.#backlog = this.#backlog.slice(this.#backlogHead);

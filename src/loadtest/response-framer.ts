@@ -79,17 +79,12 @@ export class ResponseFramer {
   #lineBytes = 0;
   #status = 0;
   #close = false;
-  /** Whether the response being framed answers a HEAD request: it then has no body, whatever it says. */
-  #expectNoBody: () => boolean;
+  /** The responses answer HEAD requests: they have no body, whatever they say. */
+  readonly #headRequests: boolean;
 
-  constructor(events: FramerEvents, expectNoBody: () => boolean = () => false) {
+  constructor(events: FramerEvents, headRequests = false) {
     this.#events = events;
-    this.#expectNoBody = expectNoBody;
-  }
-
-  /** True while a response has started but not ended. */
-  get midResponse(): boolean {
-    return this.#state !== State.Head || this.#pending !== null;
+    this.#headRequests = headRequests;
   }
 
   /** The connection closed: ends a response that is delimited by the close. Returns true if one ended. */
@@ -255,7 +250,7 @@ export class ResponseFramer {
       this.#state = State.Head;
       return;
     }
-    if (status === 204 || status === 304 || this.#expectNoBody()) {
+    if (status === 204 || status === 304 || this.#headRequests) {
       this.#complete();
     } else if (chunked) {
       this.#state = State.ChunkSize;

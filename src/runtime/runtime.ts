@@ -4,6 +4,9 @@
  * 413), and times the rest. Around it: the sampler, the overload guard, the leak detector, graceful shutdown and
  * crash bundles. Events: 'sample', 'overload', 'recover', 'leak', 'ready', 'shutdown' (also on diagnostics_channel),
  * and 'request' for every completed request while anyone listens (the console's log-requests).
+ *
+ * Longer than most files because the per-request path (handle, the finish channel, the per-socket bookkeeping) and
+ * what reads its state (readiness, shutdown, samples) belong together; the parts with no such state live beside it.
  */
 import { channel, subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { EventEmitter } from 'node:events';
@@ -98,16 +101,14 @@ export class Runtime extends EventEmitter {
   #shed = 0;
   #lastSnapshotAt = -Infinity;
   #startedAt = Date.now();
-  #requestListeners = 0;
 
   constructor(options: RuntimeOptions = {}) {
     super();
-    this.on('newListener', (event) => event === 'request' && this.#requestListeners++);
-    this.on('removeListener', (event) => event === 'request' && this.#requestListeners--);
     this.#onFinish = (message) => {
       const { response, socket } = message as { response: Tracked; socket: object };
       const flight = this.#flights.get(socket);
-      if (flight === undefined || flight.responses[0] !== response) return; // another runtime's server
+      // Not ours: another runtime's server, or a response the runtime answered itself (endpoints, 503, 413).
+      if (flight === undefined || flight.responses[0] !== response) return;
       flight.responses.shift();
       this.#inFlightCount--;
       this.#requestDone(response, flight.starts.shift()!);
@@ -173,7 +174,7 @@ export class Runtime extends EventEmitter {
         return address;
       });
       this.adminListening.catch((error: Error) => this.options.logger('error', `admin console: ${error.message}`));
-      this.onShutdownIfEnabled(() => admin.close());
+      this.#shutdown?.addHook(() => admin.close());
     }
     const pm = this.options.postMortem;
     if (pm) {
@@ -255,9 +256,9 @@ export class Runtime extends EventEmitter {
     }
   }
 
-  /** Whether anyone listens to 'request' (the console's log-requests): the request path checks one boolean. */
+  /** Whether anyone listens to 'request' (the console's log-requests). */
   get #requestLog(): boolean {
-    return this.#requestListeners > 0;
+    return this.listenerCount('request') > 0;
   }
 
   #logRequest(res: Tracked, start: number): void {
@@ -364,7 +365,6 @@ export class Runtime extends EventEmitter {
         new Promise<void>((resolve) => {
           const server = this.#server;
           if (server === null || !server.listening) return resolve();
-          server.once('close', () => resolve());
           // Stop accepting, but not with http.Server#close: since Node 19 it also closes idle keep-alive connections
           // at once, and a client sending on one at that moment gets a reset. Each open connection instead takes its
           // next request, answered with Connection: close (see handle()); those still idle after idleDrainMs are
@@ -374,10 +374,11 @@ export class Runtime extends EventEmitter {
           const idle = setTimeout(() => {
             server.closeIdleConnections();
             sweep = setInterval(() => server.closeIdleConnections(), 100);
-          }, this.options.shutdown?.idleDrainMs ?? 0);
+          }, this.options.shutdown!.idleDrainMs);
           server.once('close', () => {
             clearTimeout(idle);
             if (sweep !== null) clearInterval(sweep);
+            resolve();
           });
         }),
       inFlight: () => {
@@ -444,10 +445,6 @@ export class Runtime extends EventEmitter {
   shutdown(reason = 'requested', graceMs?: number): Promise<ShutdownOutcome> {
     if (this.#shutdown === null) throw new Error('graceful shutdown is disabled (shutdown: false)');
     return this.#shutdown.shutdown(reason, graceMs);
-  }
-
-  onShutdownIfEnabled(hook: ShutdownHook): void {
-    this.#shutdown?.addHook(hook);
   }
 
   /** Where the protected server listens, for `info`. */

@@ -306,10 +306,7 @@ export class Supervisor extends EventEmitter {
     this.#stopping = true;
     if (this.#memoryTimer !== null) clearInterval(this.#memoryTimer);
     for (const slot of this.#slots) if (slot.restartTimer !== null) clearTimeout(slot.restartTimer);
-    const handles = Object.values(cluster.workers ?? {})
-      .filter((w): w is Worker => w !== undefined)
-      .map((worker) => this.#slots.find((s) => s.current?.worker === worker)?.current ?? null)
-      .filter((h): h is Handle => h !== null);
+    const handles = this.#slots.map((slot) => slot.current).filter((h): h is Handle => h !== null);
     // Workers already draining get their own grace period to finish; a second SIGTERM would force them.
     const draining = [...this.#draining].filter((h) => !handles.includes(h));
     const results = await Promise.all([...handles.map((h) => this.#stopWorker(h)), ...draining.map((h) => h.exited.then(() => 'clean' as const))]);

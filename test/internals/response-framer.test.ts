@@ -5,7 +5,7 @@ import { ParseError, ResponseFramer } from '../../src/loadtest/response-framer.t
 function frame(chunks: (string | Buffer)[], head = false): { statuses: number[]; closes: boolean[]; framer: ResponseFramer } {
   const statuses: number[] = [];
   const closes: boolean[] = [];
-  const framer = new ResponseFramer({ onResponse: (status, close) => (statuses.push(status), closes.push(close)) }, () => head);
+  const framer = new ResponseFramer({ onResponse: (status, close) => (statuses.push(status), closes.push(close)) }, head);
   // The generator reuses one read buffer: copy every chunk into the same buffer, as it does.
   const shared = Buffer.alloc(65536);
   for (const chunk of chunks) {
