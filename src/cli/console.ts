@@ -6,12 +6,13 @@ import readline from 'node:readline';
 import { AdminClient, type ConnectOptions } from '../admin/client.ts';
 import { COMMANDS } from '../admin/commands.ts';
 import { renderFlameGraph, type CpuProfile } from '../admin/flamegraph.ts';
-import { NodescaleError } from '../errors.ts';
+import { invalidOption, NodescaleError } from '../errors.ts';
 import type { RequestLogEntry } from '../runtime/runtime.ts';
 import type { RuntimeSample } from '../runtime/sampler.ts';
 import { renderCharts } from './charts.ts';
 import { formatBytes, formatMs } from '../units.ts';
-import { boolFlag, COMMON_FLAGS, numberFlag, parseCommandLine, requirePositional, textFlag, type OptionSpecs, type Values } from './args.ts';
+import { controlPath } from './run.ts';
+import { boolFlag, COMMON_FLAGS, intFlag, numberFlag, parseCommandLine, requirePositional, textFlag, type OptionSpecs, type Values } from './args.ts';
 import type { Command, Io } from './io.ts';
 
 const FLAGS = {
@@ -24,13 +25,18 @@ const FLAGS = {
   seconds: { type: 'string' },
   grace: { type: 'string' },
   count: { type: 'string' },
+  worker: { type: 'string' },
+  name: { type: 'string' },
+  control: { type: 'string' },
   ...COMMON_FLAGS,
 } as const satisfies OptionSpecs;
 
 export const help = `Usage: nodescale console <target> [command] [options]
+       nodescale console --name APP --worker N [command] [options]
 
 Connect to the admin console of a live process (protect(server, { admin: … })): a Unix socket path, or host:port
-over TLS. Without a command on a terminal, an interactive console with history and Tab completion.
+over TLS; or the console of worker N of \`nodescale run --console\`, found through its control socket. Without a
+command on a terminal, an interactive console with history and Tab completion.
 
 Commands:
 ${[...COMMANDS].map(([name, c]) => `  ${name.padEnd(14)} ${c.summary}`).join('\n')}
@@ -43,14 +49,17 @@ Options:
       --grace S         shutdown: grace period in seconds
       --count N         samples: how many
       --json            print results as JSON
+      --worker N        a worker of nodescale run (with --name APP or --control PATH, as for nodescale status)
 
 Examples:
   nodescale console /tmp/nodescale-0/nodescale-4242.sock stats --json
   nodescale console /tmp/nodescale-0/nodescale-4242.sock cpu-profile --seconds 10 -o api.cpuprofile
-  nodescale console 127.0.0.1:9901 --ca ca.pem --token-file admin.token shutdown --grace 30`;
+  nodescale console 127.0.0.1:9901 --ca ca.pem --token-file admin.token shutdown --grace 30
+  nodescale console --name server --worker 1 cpu-profile --seconds 10`;
 
 interface ConsoleArgs {
-  target: string;
+  /** A socket path or host:port; or a worker of a supervisor, reached through its control socket. */
+  target: string | { control: string; worker: number };
   command: string | null;
   args: Record<string, unknown>;
   connect: ConnectOptions;
@@ -79,8 +88,12 @@ function commandArgs(command: string, values: Values, rest: string[]): Record<st
 export function parseConsoleArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): ConsoleArgs {
   const { values, positionals } = parseCommandLine('console', argv, FLAGS, 3);
   if (boolFlag(values, 'help')) return { target: '', command: null, args: {}, connect: {}, out: null, json: false, help: true };
-  const target = requirePositional('console', positionals, 'the target (a socket path or host:port)');
-  const command = positionals[1] ?? null;
+  const worker = intFlag(values, 'worker');
+  if (worker !== undefined && worker < 0) throw invalidOption('--worker', 'a worker number (0 or more)', worker);
+  // With --worker, the supervisor's control socket names the target: the positionals start with the command.
+  const target = worker === undefined ? requirePositional('console', positionals, 'the target (a socket path or host:port)') : { control: controlPath(values, null), worker };
+  const commandAt = worker === undefined ? 1 : 0;
+  const command = positionals[commandAt] ?? null;
   if (command !== null && !COMMANDS.has(command)) {
     throw new NodescaleError('NS_ERR_USAGE', `console: unknown command "${command}"; the commands are ${[...COMMANDS.keys()].join(', ')}`);
   }
@@ -104,7 +117,7 @@ export function parseConsoleArgs(argv: string[], env: NodeJS.ProcessEnv = proces
   return {
     target,
     command,
-    args: command === null ? {} : commandArgs(command, values, positionals.slice(2)),
+    args: command === null ? {} : commandArgs(command, values, positionals.slice(commandAt + 1)),
     connect,
     out: textFlag(values, 'out') ?? null,
     json: boolFlag(values, 'json'),
@@ -223,13 +236,29 @@ async function interactive(client: AdminClient, io: Io, out: string | null): Pro
   rl.close();
 }
 
+/** Asks the supervisor where worker N's console listens. */
+async function workerConsole(control: string, worker: number): Promise<string> {
+  let supervisor: AdminClient;
+  try {
+    supervisor = await AdminClient.connect(control);
+  } catch (error) {
+    throw new NodescaleError('NS_ERR_SUPERVISOR_UNREACHABLE', `no supervisor at ${control}: ${(error as Error).message}`);
+  }
+  try {
+    return ((await supervisor.request('console', { worker })) as { socketPath: string }).socketPath;
+  } finally {
+    supervisor.close();
+  }
+}
+
 async function run(argv: string[], io: Io): Promise<number> {
   const args = parseConsoleArgs(argv);
   if (args.help) {
     io.stdout.write(`${help}\n`);
     return 0;
   }
-  const client = await AdminClient.connect(args.target, args.connect);
+  const target = typeof args.target === 'string' ? args.target : await workerConsole(args.target.control, args.target.worker);
+  const client = await AdminClient.connect(target, args.connect);
   try {
     if (args.command !== null) await runOne(client, args.command, args.args, io, { ...args, charts: io.interactive && process.stdout.isTTY === true });
     else if (process.stdin.isTTY) await interactive(client, io, args.out);

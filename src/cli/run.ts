@@ -2,10 +2,13 @@
  * `nodescale run <app>` (the supervisor) and `nodescale status | reload | stop` (its control commands).
  */
 import { existsSync } from 'node:fs';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { AdminClient } from '../admin/client.ts';
 import { invalidOption, NodescaleError } from '../errors.ts';
 import { defaultControlPath, startControl } from '../supervisor/control.ts';
+import { startMetricsServer, type MetricsAddress } from '../supervisor/metrics.ts';
 import { usableCpus } from '../supervisor/cpus.ts';
 import { RESTART_DEFAULTS } from '../supervisor/restart-policy.ts';
 import { Supervisor, type ReloadOutcome, type WorkerStatus } from '../supervisor/supervisor.ts';
@@ -30,6 +33,10 @@ const RUN_FLAGS = {
   'node-arg': { type: 'string', multiple: true },
   'max-memory': { type: 'string' },
   'memory-check': { type: 'string' },
+  metrics: { type: 'string' },
+  'metrics-timeout': { type: 'string' },
+  console: { type: 'boolean' },
+  'log-format': { type: 'string' },
 } as const satisfies OptionSpecs;
 
 export const runHelp = `Usage: nodescale run <app.js> [options] [-- app args]
@@ -47,23 +54,46 @@ Options:
       --node-arg=ARG       a Node flag for the workers (repeatable): --node-arg=--max-old-space-size=512
       --max-memory SIZE    replace a worker whose RSS stays above SIZE (3 checks in a row), new one ready first
       --memory-check DUR   how often RSS is checked (default 5s)
+      --metrics [HOST:]PORT  every worker's metrics on one Prometheus endpoint, labelled by worker (host: 127.0.0.1)
+      --metrics-timeout DUR  how long a scrape waits for a worker before leaving it out (default 1s)
+      --console            give each worker running nodescale/runtime a private admin console:
+                           nodescale console --name NAME --worker N
+      --log-format F       text (lines prefixed [w<slot> <pid>], the default) or json (one object a line)
       --name NAME          names the control socket (default: the app's file name)
       --control PATH       the control socket's path instead
   -h, --help               this help
 
 Signals: SIGHUP reloads; SIGTERM or SIGINT stops gracefully.
 Control: nodescale status | reload | scale N | stop [--name NAME | --control PATH]
+         nodescale console --name NAME --worker N [command]
 
 Example:
-  nodescale run server.js -w auto --node-arg=--abort-on-uncaught-exception -- --port 3000`;
+  nodescale run server.js -w auto --node-arg=--abort-on-uncaught-exception -- --port 3000
+  nodescale run server.js -w 2 --metrics 9100 --console --log-format json`;
 
-function controlPath(values: Values, fallbackName: string | null): string {
+/** The control socket named by --control, or --name (or the app's name); shared with `nodescale console --worker`. */
+export function controlPath(values: Values, fallbackName: string | null): string {
   const explicit = textFlag(values, 'control');
   if (explicit !== undefined) return explicit;
   const name = textFlag(values, 'name') ?? fallbackName;
   if (name === null) throw new NodescaleError('NS_ERR_USAGE', 'give --name NAME (the app name given to nodescale run) or --control PATH');
   if (!/^[\w.-]+$/.test(name)) throw invalidOption('--name', 'letters, digits, ".", "_" or "-"', name);
   return defaultControlPath(name);
+}
+
+/** `--metrics 9100` or `--metrics 0.0.0.0:9100`. */
+function metricsAddress(values: Values): MetricsAddress | null {
+  const raw = textFlag(values, 'metrics');
+  if (raw === undefined) return null;
+  const match = /^(?:(.+):)?(\d{1,5})$/.exec(raw);
+  const port = match ? Number(match[2]) : NaN;
+  if (!match || port > 65535) throw invalidOption('--metrics', 'a port or host:port', raw);
+  return { host: match[1]?.replace(/^\[(.*)\]$/, '$1') ?? '127.0.0.1', port };
+}
+
+function logFormat(raw: string): 'text' | 'json' {
+  if (raw !== 'text' && raw !== 'json') throw invalidOption('--log-format', 'text or json', raw);
+  return raw;
 }
 
 export function parseRunArgs(argv: string[]) {
@@ -89,6 +119,10 @@ export function parseRunArgs(argv: string[]) {
     maxRestarts,
     maxMemoryBytes: sizeFlag(values, 'max-memory') ?? 0,
     memoryCheckMs: durationFlag(values, 'memory-check') ?? 5000,
+    metrics: metricsAddress(values),
+    metricsTimeoutMs: durationFlag(values, 'metrics-timeout') ?? 1000,
+    console: boolFlag(values, 'console'),
+    logFormat: logFormat(textFlag(values, 'log-format') ?? 'text'),
     control: controlPath(values, path.basename(app).replace(/\.[^.]+$/, '')),
   };
 }
@@ -99,8 +133,17 @@ async function run(argv: string[], io: Io): Promise<number> {
     io.stdout.write(`${runHelp}\n`);
     return 0;
   }
+  const json = args.logFormat === 'json';
   const log = (message: string, fields?: Record<string, unknown>) =>
-    io.stderr.write(`nodescale run: ${message}${fields && Object.keys(fields).length > 0 ? ` ${JSON.stringify(fields)}` : ''}\n`);
+    io.stderr.write(
+      json
+        ? `${JSON.stringify({ time: new Date().toISOString(), source: 'supervisor', message, ...fields })}\n`
+        : `nodescale run: ${message}${fields && Object.keys(fields).length > 0 ? ` ${JSON.stringify(fields)}` : ''}\n`,
+    );
+  const output = (line: string, from: { slot: number; pid: number; stream: 'stdout' | 'stderr' }) =>
+    (from.stream === 'stdout' ? io.stdout : io.stderr).write(
+      json ? `${JSON.stringify({ time: new Date().toISOString(), worker: from.slot, pid: from.pid, stream: from.stream, message: line })}\n` : `[w${from.slot} ${from.pid}] ${line}\n`,
+    );
   const supervisor = new Supervisor({
     app: args.app,
     args: args.appArgs,
@@ -112,7 +155,8 @@ async function run(argv: string[], io: Io): Promise<number> {
     restart: { ...RESTART_DEFAULTS, maxRestarts: args.maxRestarts },
     maxMemoryBytes: args.maxMemoryBytes,
     memoryCheckMs: args.memoryCheckMs,
-    output: (line, stream) => (stream === 'stdout' ? io.stdout : io.stderr).write(`${line}\n`),
+    consoleSocketPrefix: args.console ? args.control.replace(/\.sock$/, '') : null,
+    output,
     log,
   });
   // Every way of stopping (a signal, `nodescale stop`, every worker given up) settles `done`, which run() returns.
@@ -123,6 +167,7 @@ async function run(argv: string[], io: Io): Promise<number> {
     stopping ??= supervisor.stop().then(({ killed }) => {
       if (killed > 0) log(`${killed} worker(s) did not drain within the grace period and were killed`);
       control.close();
+      metricsServer?.close();
       log('stopped');
       finish(code);
       return code;
@@ -131,6 +176,15 @@ async function run(argv: string[], io: Io): Promise<number> {
   };
   // The control socket first: one already in use fails before any worker starts (no orphans).
   const control = await startControl(args.control, supervisor, () => void stop(0));
+  let metricsServer: Server | null = null;
+  if (args.metrics !== null) {
+    try {
+      metricsServer = await startMetricsServer(args.metrics, supervisor, args.metricsTimeoutMs);
+    } catch (error) {
+      control.close();
+      throw new NodescaleError('NS_ERR_LISTEN', `--metrics cannot listen on ${args.metrics.host}:${args.metrics.port}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    }
+  }
   process.once('SIGTERM', () => void stop(0));
   io.signal.addEventListener('abort', () => void stop(0), { once: true });
   process.on('SIGHUP', () => void supervisor.reload());
@@ -141,7 +195,8 @@ async function run(argv: string[], io: Io): Promise<number> {
     await stop(1);
     throw new NodescaleError('NS_ERR_APP_CRASH_LOOP', (error as Error).message);
   }
-  log(`${args.workers} worker(s) ready; control socket ${control.path}`, { pid: process.pid });
+  const metricsUrl = args.metrics && `http://${args.metrics.host.includes(':') ? `[${args.metrics.host}]` : args.metrics.host}:${(metricsServer!.address() as AddressInfo).port}/metrics`;
+  log(`${args.workers} worker(s) ready; control socket ${control.path}${metricsUrl ? `; metrics ${metricsUrl}` : ''}`, { pid: process.pid });
   return done;
 }
 

@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { invalidOption } from '../errors.ts';
 import type { AdminOptions } from '../admin/server.ts';
+import { supervisorAdminSocket } from './supervised.ts';
 
 export type Priority = 'low' | 'normal' | 'high';
 export type LogLevel = 'error' | 'warn' | 'info';
@@ -317,9 +318,17 @@ export function resolveRuntimeOptions(options: RuntimeOptions = {}): ResolvedRun
     shutdown: resolveShutdown(options.shutdown),
     leak: resolveLeak(options.leak),
     postMortem: resolvePostMortem(options.postMortem),
-    admin: options.admin === undefined || options.admin === false ? null : section('admin', options.admin),
+    admin: resolveAdmin(options.admin),
     logger: fn<Logger>('logger', options.logger) ?? jsonLogger,
   };
+}
+
+/** Closed unless configured; under `nodescale run --console`, a private socket the supervisor names. */
+function resolveAdmin(admin: AdminOptions | false | undefined): AdminOptions | null {
+  if (admin === false) return null;
+  if (admin !== undefined) return section('admin', admin);
+  const socketPath = supervisorAdminSocket();
+  return socketPath === undefined ? null : { socketPath };
 }
 
 export { pathOf };

@@ -20,6 +20,7 @@ import { createRuntimeMetrics, type RuntimeMetrics } from './metrics.ts';
 import { pathOf, resolveRuntimeOptions, type ResolvedRuntimeOptions, type RuntimeOptions } from './options.ts';
 import { OverloadGuard, type OverloadReason, type OverloadState } from './overload.ts';
 import { installPostMortem } from './post-mortem.ts';
+import { answerMetricsRequests, supervised, tellSupervisor } from './supervised.ts';
 import { RingBuffer } from './ring-buffer.ts';
 import { Sampler, type RuntimeSample } from './sampler.ts';
 import { GracefulShutdown, type ShutdownHook, type ShutdownOutcome } from './shutdown.ts';
@@ -87,6 +88,8 @@ export class Runtime extends EventEmitter {
   /** The character after the leading '/' of each endpoint path: most URLs are ruled out without hashing them. */
   readonly #endpointKeys = new Set<number>();
   #removePostMortem: (() => void) | null = null;
+  /** Under `nodescale run`: stops answering the supervisor (supervised.ts). */
+  #unlinkSupervisor: (() => void) | null = null;
   /** The admin console's server, when `admin` is configured. */
   readonly admin: AdminServer | null;
   /** Resolves once the admin console listens (null without one); rejects if it cannot. */
@@ -167,10 +170,12 @@ export class Runtime extends EventEmitter {
     this.#guard?.start();
     subscribe(FINISH_CHANNEL, this.#onFinish);
     this.#shutdown?.install();
+    if (supervised()) this.#unlinkSupervisor = answerMetricsRequests(this.metrics.registry);
     if (this.admin !== null) {
       const admin = this.admin;
       this.adminListening = admin.listen().then((address) => {
         this.options.logger('info', 'admin console listening', { ...address });
+        if (this.#unlinkSupervisor !== null) tellSupervisor({ nodescale: 'admin', socketPath: address.socketPath });
         return address;
       });
       this.adminListening.catch((error: Error) => this.options.logger('error', `admin console: ${error.message}`));
@@ -311,8 +316,8 @@ export class Runtime extends EventEmitter {
   #onSample(sample: RuntimeSample): void {
     this.#sweepAborted();
     this.#history.push(sample);
-    if (process.env.NODESCALE_SUPERVISED === '1' && process.send !== undefined && process.connected) {
-      process.send({ nodescale: 'sample', eventLoopDelayP99Ms: sample.eventLoop.delayP99Ms, requestsPerSecond: sample.http.requestsPerSecond });
+    if (this.#unlinkSupervisor !== null) {
+      tellSupervisor({ nodescale: 'sample', eventLoopDelayP99Ms: sample.eventLoop.delayP99Ms, requestsPerSecond: sample.http.requestsPerSecond });
     }
     const transition = this.#guard?.observe(sample) ?? null;
     if (transition?.type === 'overload') {
@@ -403,7 +408,7 @@ export class Runtime extends EventEmitter {
     this.#ready = true;
     this.emit('ready');
     // Under a supervisor (`nodescale run`, a cluster primary): tell it this worker can take traffic.
-    if (process.send !== undefined && process.connected) process.send({ nodescale: 'ready', pid: process.pid });
+    tellSupervisor({ nodescale: 'ready', pid: process.pid });
   }
 
   get overload(): OverloadState | null {
@@ -462,6 +467,8 @@ export class Runtime extends EventEmitter {
     this.#guard?.stop();
     this.#shutdown?.uninstall();
     this.#removePostMortem?.();
+    this.#unlinkSupervisor?.();
+    this.#unlinkSupervisor = null;
     this.#restoreEmit?.();
     this.#started = false;
   }

@@ -1,6 +1,7 @@
 /**
  * The supervisor's control socket: a private Unix socket (0600 in a 0700 directory) speaking the admin console's
- * NDJSON protocol, for `nodescale status`, `reload`, `scale` and `stop`. Being this user is the authentication.
+ * NDJSON protocol, for `nodescale status`, `reload`, `scale` and `stop`, and for finding a worker's admin console
+ * (`nodescale console --name APP --worker N`). Being this user is the authentication.
  */
 import os from 'node:os';
 import path from 'node:path';
@@ -48,10 +49,15 @@ export async function startControl(socketPath: string, supervisor: Supervisor, o
               (error: Error) => send({ id, ok: false, error: { code: 'NS_ERR_APP_CRASH_LOOP', message: error.message } }),
             );
           }
+        } else if (cmd === 'console') {
+          const worker = request.args?.worker;
+          const found = typeof worker === 'number' && Number.isInteger(worker) ? supervisor.workerConsole(worker) : { error: `worker must be a worker number, got ${JSON.stringify(worker)}` };
+          if ('error' in found) send({ id, ok: false, error: { code: 'NS_ERR_WORKER_NO_CONSOLE', message: found.error } });
+          else send({ id, ok: true, result: found });
         } else if (cmd === 'stop') {
           send({ id, ok: true, result: { stopping: true } });
           onStop();
-        } else send({ id, ok: false, error: { code: 'NS_ERR_ADMIN_UNKNOWN_COMMAND', message: `unknown command "${cmd}"; the commands are status, reload, scale, stop` } });
+        } else send({ id, ok: false, error: { code: 'NS_ERR_ADMIN_UNKNOWN_COMMAND', message: `unknown command "${cmd}"; the commands are status, reload, scale, console, stop` } });
       }
     });
   });

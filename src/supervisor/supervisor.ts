@@ -15,7 +15,11 @@ import cluster, { type Worker } from 'node:cluster';
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
+import type { MetricObjectWithValues, MetricValue } from 'prom-client';
+import { removeSocket } from '../admin/unix-socket.ts';
 import { RestartPolicy, type RestartPolicyOptions } from './restart-policy.ts';
+
+export type WorkerMetricObject = MetricObjectWithValues<MetricValue<string>>;
 
 export interface SupervisorOptions {
   app: string;
@@ -31,8 +35,13 @@ export interface SupervisorOptions {
   maxMemoryBytes: number;
   /** How often RSS is checked, ms. */
   memoryCheckMs: number;
-  /** Where worker output goes, one prefixed line at a time. */
-  output: (line: string, stream: 'stdout' | 'stderr') => void;
+  /**
+   * Each worker gets a private admin socket (the runtime's console) named `<prefix>-w<slot>.<n>.sock`; null: none.
+   * Workers not using nodescale/runtime have no console.
+   */
+  consoleSocketPrefix: string | null;
+  /** Where worker output goes, one line at a time (a line longer than 16 KiB is cut). */
+  output: (line: string, from: { slot: number; pid: number; stream: 'stdout' | 'stderr' }) => void;
   log: (message: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -59,6 +68,10 @@ interface Handle {
   ready: Promise<void>;
   exited: Promise<{ code: number | null; signal: string | null }>;
   lastSample: { eventLoopDelayP99Ms: number; requestsPerSecond: number } | null;
+  /** Whether the worker runs nodescale/runtime (it said ready the runtime's way): it answers metrics requests. */
+  runtime: boolean;
+  /** Its admin console's socket, once it listens. */
+  adminSocket: string | null;
   /** Consecutive memory checks above the limit. */
   strikes: number;
 }
@@ -70,6 +83,13 @@ interface Slot {
   restarts: number;
   failed: string | null;
   restartTimer: NodeJS.Timeout | null;
+}
+
+export interface WorkerMetrics {
+  slot: number;
+  pid: number;
+  /** prom-client's getMetricsAsJSON() of the worker; null when it has no runtime or did not answer in time. */
+  metrics: WorkerMetricObject[] | null;
 }
 
 export type ReloadOutcome = { ok: true; replaced: number } | { ok: false; reason: string; replaced: number };
@@ -94,6 +114,10 @@ export class Supervisor extends EventEmitter {
   /** Workers being drained (by a reload, a replacement, a scale-down): stop() waits for them rather than killing them. */
   readonly #draining = new Set<Handle>();
   #reloads: Promise<ReloadOutcome> = Promise.resolve({ ok: true, replaced: 0 });
+  #forks = 0;
+  /** Metrics requests waiting for a worker's answer, by id. */
+  readonly #metricsRequests = new Map<number, (metrics: WorkerMetricObject[] | null) => void>();
+  #metricsRequestId = 0;
 
   constructor(options: SupervisorOptions) {
     super();
@@ -147,7 +171,10 @@ export class Supervisor extends EventEmitter {
   }
 
   #fork(slot: Slot, generation: number): Handle {
-    const worker = cluster.fork({ NODESCALE_WORKER_SLOT: String(slot.index), NODESCALE_SUPERVISED: '1' });
+    const env: Record<string, string> = { NODESCALE_WORKER_SLOT: String(slot.index), NODESCALE_SUPERVISED: '1' };
+    const adminSocket = this.#o.consoleSocketPrefix === null ? null : `${this.#o.consoleSocketPrefix}-w${slot.index}.${++this.#forks}.sock`;
+    if (adminSocket !== null) env.NODESCALE_ADMIN_SOCKET = adminSocket;
+    const worker = cluster.fork(env);
     let markReady!: () => void;
     let markFailed!: (error: Error) => void;
     const ready = new Promise<void>((resolve, reject) => {
@@ -164,6 +191,8 @@ export class Supervisor extends EventEmitter {
       ready,
       exited: new Promise((resolve) => worker.once('exit', (code, signal) => resolve({ code, signal }))),
       lastSample: null,
+      runtime: false,
+      adminSocket: null,
       strikes: 0,
     };
     this.#pipe(worker.process.stdout, slot.index, worker.process.pid!, 'stdout');
@@ -175,25 +204,39 @@ export class Supervisor extends EventEmitter {
       worker.process.kill('SIGKILL');
     }, this.#o.readyTimeoutMs);
     worker.on('message', (message: unknown) => {
-      const m = message as { nodescale?: string; eventLoopDelayP99Ms?: number; requestsPerSecond?: number } | string;
-      if ((m === 'ready' || (typeof m === 'object' && m?.nodescale === 'ready')) && handle.state === 'starting') {
-        clearTimeout(timer);
-        handle.state = 'ready';
-        this.#o.log(`worker ${slot.index} ready`, { pid: worker.process.pid, generation });
-        markReady();
-      } else if (typeof m === 'object' && m?.nodescale === 'sample') {
-        handle.lastSample = { eventLoopDelayP99Ms: m.eventLoopDelayP99Ms ?? 0, requestsPerSecond: m.requestsPerSecond ?? 0 };
+      if (message === 'ready') return this.#onReady(handle, markReady, timer);
+      const m = message as { nodescale?: unknown } & Record<string, unknown>;
+      if (typeof m !== 'object' || m === null) return;
+      if (m.nodescale === 'ready') {
+        handle.runtime = true;
+        this.#onReady(handle, markReady, timer);
+      } else if (m.nodescale === 'sample') {
+        handle.lastSample = { eventLoopDelayP99Ms: Number(m.eventLoopDelayP99Ms) || 0, requestsPerSecond: Number(m.requestsPerSecond) || 0 };
+      } else if (m.nodescale === 'metrics' && typeof m.id === 'number') {
+        this.#metricsRequests.get(m.id)?.(Array.isArray(m.metrics) ? (m.metrics as WorkerMetricObject[]) : null);
+      } else if (m.nodescale === 'admin' && typeof m.socketPath === 'string' && m.socketPath === adminSocket) {
+        handle.adminSocket = adminSocket;
       }
     });
     void handle.exited.then(({ code, signal }) => {
       clearTimeout(timer);
       const expected = handle.state === 'stopping';
       handle.state = 'exited';
+      // A crashed worker leaves its console's socket behind.
+      if (adminSocket !== null) removeSocket(adminSocket);
       markFailed(new Error(`exited (${signal ?? code}) before it was ready`));
       if (expected || this.#stopping) return;
       this.#onCrash(slot, handle, code, signal);
     });
     return handle;
+  }
+
+  #onReady(handle: Handle, markReady: () => void, timer: NodeJS.Timeout): void {
+    if (handle.state !== 'starting') return;
+    clearTimeout(timer);
+    handle.state = 'ready';
+    this.#o.log(`worker ${handle.slot} ready`, { pid: handle.worker.process.pid, generation: handle.generation });
+    markReady();
   }
 
   #onCrash(slot: Slot, handle: Handle, code: number | null, signal: string | null): void {
@@ -334,27 +377,62 @@ export class Supervisor extends EventEmitter {
       });
   }
 
+  /**
+   * Asks every worker running nodescale/runtime for its metrics, all at once; a worker that has not answered within
+   * `timeoutMs` is reported with null, never waited for longer: a slow or stuck worker does not hold up the scrape.
+   */
+  workerMetrics(timeoutMs: number): Promise<WorkerMetrics[]> {
+    const handles = this.#slots.map((slot) => slot.current).filter((h): h is Handle => h !== null && h.state !== 'exited');
+    return Promise.all(
+      handles.map(async (h) => {
+        const pid = h.worker.process.pid!;
+        if (!h.runtime || !h.worker.isConnected()) return { slot: h.slot, pid, metrics: null };
+        const id = ++this.#metricsRequestId;
+        const metrics = await new Promise<WorkerMetricObject[] | null>((resolve) => {
+          const timer = setTimeout(() => resolve(null), timeoutMs);
+          this.#metricsRequests.set(id, (answer) => {
+            clearTimeout(timer);
+            resolve(answer);
+          });
+          h.worker.send({ nodescale: 'metrics', id }, (error: Error | null) => error && resolve(null));
+        });
+        this.#metricsRequests.delete(id);
+        return { slot: h.slot, pid, metrics };
+      }),
+    );
+  }
+
+  /** The admin console socket of the worker in `slot`, or why there is none. */
+  workerConsole(slot: number): { socketPath: string; pid: number } | { error: string } {
+    const handle = this.#slots[slot]?.current;
+    if (handle === undefined || handle === null) return { error: `there is no worker ${slot} (workers: 0 to ${this.#slots.length - 1})` };
+    if (this.#o.consoleSocketPrefix === null) return { error: 'the workers have no console: start nodescale run with --console' };
+    if (handle.adminSocket === null) return { error: `worker ${slot} has no console: it does not run nodescale/runtime, or it is not listening yet` };
+    return { socketPath: handle.adminSocket, pid: handle.worker.process.pid! };
+  }
+
   failedSlots(): { slot: number; reason: string }[] {
     return this.#slots.filter((s) => s.failed !== null).map((s) => ({ slot: s.index, reason: s.failed! }));
   }
 
-  /** Prefixes each line of a worker's output; a line is cut at 16 KiB, so a worker cannot grow our buffers. */
+  /** Passes a worker's output on line by line; a line is cut at 16 KiB, so a worker cannot grow our buffers. */
   #pipe(stream: Readable | null, slot: number, pid: number, kind: 'stdout' | 'stderr'): void {
     if (stream === null) return;
+    const from = { slot, pid, stream: kind };
     let pending = '';
     stream.setEncoding('utf8');
     stream.on('data', (chunk: string) => {
       pending += chunk;
       let newline: number;
       while ((newline = pending.indexOf('\n')) !== -1) {
-        this.#o.output(`[w${slot} ${pid}] ${pending.slice(0, newline)}`, kind);
+        this.#o.output(pending.slice(0, newline), from);
         pending = pending.slice(newline + 1);
       }
       if (pending.length > MAX_LINE) {
-        this.#o.output(`[w${slot} ${pid}] ${pending.slice(0, MAX_LINE)}…`, kind);
+        this.#o.output(`${pending.slice(0, MAX_LINE)}…`, from);
         pending = '';
       }
     });
-    stream.on('end', () => pending !== '' && this.#o.output(`[w${slot} ${pid}] ${pending}`, kind));
+    stream.on('end', () => pending !== '' && this.#o.output(pending, from));
   }
 }

@@ -18,6 +18,7 @@ const uniqueName = () => `t${process.pid}-${++names}`;
 
 interface Run {
   name: string;
+  stdout: () => string;
   stderr: () => string;
   exited: Promise<number | null>;
   waitFor(pattern: RegExp, timeoutMs?: number): Promise<RegExpExecArray>;
@@ -27,14 +28,16 @@ function startRun(t: TestContext, args: string[], env: Record<string, string> = 
   const name = uniqueName();
   const child = spawn(process.execPath, [BIN, 'run', APP, '--name', name, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
+  let out = '';
   child.stderr.on('data', (c) => (err += c));
-  child.stdout.on('data', () => {});
+  child.stdout.on('data', (c) => (out += c));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   t.after(() => {
     if (child.exitCode === null) child.kill('SIGKILL');
   });
   return {
     name,
+    stdout: () => out,
     stderr: () => err,
     exited,
     async waitFor(pattern, timeoutMs = 20_000) {
@@ -198,6 +201,69 @@ test('--max-memory replaces a bloated worker by rolling replacement, without a f
   assert.equal(result.errors.total, 0, `no failed request: ${JSON.stringify(result.errors)}`);
   const after = (await (await fetch(`http://127.0.0.1:${port}/`)).text()).split(' ')[1];
   assert.notEqual(after, before, 'another process serves now');
+  await runBin(['stop', '--name', run.name]);
+  assert.equal(await run.exited, 0);
+});
+
+test('--metrics: every worker on one endpoint, labelled by worker; a stuck worker is left out, not waited for', async (t) => {
+  const port = await closedPort();
+  const run = startRun(t, ['-w', '2', '--metrics', '0', '--metrics-timeout', '300ms'], { APP_PORT: String(port) });
+  const [, url] = await run.waitFor(/metrics (http:\S+)/);
+  await Promise.all(Array.from({ length: 20 }, () => fetch(`http://127.0.0.1:${port}/`).then((r) => r.text())));
+  await sleep(1100); // one runtime sample
+  const text = await (await fetch(url!)).text();
+  for (const worker of ['0', '1']) {
+    assert.match(text, new RegExp(`^nodescale_supervisor_worker_up\\{worker="${worker}"\\} 1$`, 'm'));
+    assert.match(text, new RegExp(`^process_resident_memory_bytes\\{worker="${worker}"\\} \\d+`, 'm'));
+  }
+  // Each worker's own series, not summed: the request counts of the two add up to what was sent.
+  const counts = [...text.matchAll(/^nodescale_http_request_duration_seconds_count\{route="\*",method="GET",status="200",worker="(\d)"\} (\d+)$/gm)];
+  assert.equal(counts.length, 2, text);
+  assert.equal(counts.reduce((sum, m) => sum + Number(m[2]), 0), 20);
+  // One worker stuck for 2 s: the scrape answers before it is free, with that worker down and the other up.
+  let blockDone = false;
+  const block = fetch(`http://127.0.0.1:${port}/block`).then(async (r) => {
+    await r.text();
+    blockDone = true;
+  });
+  await sleep(200);
+  const during = await (await fetch(url!)).text();
+  assert.equal(blockDone, false, 'the scrape came back while the worker was still stuck');
+  const up = [...during.matchAll(/^nodescale_supervisor_worker_up\{worker="(\d)"\} (\d)$/gm)].map((m) => m[2]).sort();
+  assert.deepEqual(up, ['0', '1']);
+  await block;
+  assert.equal((await fetch(url!.replace('/metrics', '/other'))).status, 404);
+  await runBin(['stop', '--name', run.name]);
+  assert.equal(await run.exited, 0);
+});
+
+test('--console: a worker\'s admin console through the control socket; --log-format json', async (t) => {
+  const port = await closedPort();
+  const run = startRun(t, ['-w', '2', '--console', '--log-format', 'json'], { APP_PORT: String(port) });
+  await run.waitFor(/"message":"2 worker\(s\) ready/);
+  const status = JSON.parse((await runBin(['status', '--name', run.name, '--json'])).stdout) as { workers: { slot: number; pid: number }[] };
+  const info = await runBin(['console', '--name', run.name, '--worker', '1', 'info', '--json']);
+  assert.equal(info.code, 0, info.stderr);
+  assert.equal(JSON.parse(info.stdout).pid, status.workers.find((w) => w.slot === 1)!.pid);
+  const none = await runBin(['console', '--name', run.name, '--worker', '7', 'info']);
+  assert.equal(none.code, 1);
+  assert.match(none.stderr, /^error NS_ERR_WORKER_NO_CONSOLE: there is no worker 7/);
+  // Worker output, one JSON object a line, with the worker and its pid.
+  const lines = run.stdout().trim().split('\n').map((line) => JSON.parse(line) as { worker: number; pid: number; stream: string; message: string });
+  assert.deepEqual(lines.map((l) => l.worker).sort(), [0, 1]);
+  assert.ok(lines.every((l) => l.stream === 'stdout' && l.message === 'app v1 listening' && status.workers.some((w) => w.pid === l.pid)));
+  await runBin(['stop', '--name', run.name]);
+  assert.equal(await run.exited, 0);
+});
+
+test('a worker without --console has none', async (t) => {
+  const run = startRun(t, ['-w', '1']);
+  await run.waitFor(/1 worker\(s\) ready/);
+  const none = await runBin(['console', '--name', run.name, '--worker', '0', 'info']);
+  assert.equal(none.code, 1);
+  assert.match(none.stderr, /NS_ERR_WORKER_NO_CONSOLE: the workers have no console: start nodescale run with --console/);
+  assert.equal((await runBin(['run', APP, '--log-format', 'xml'])).code, 2);
+  assert.equal((await runBin(['run', APP, '--metrics', 'nope'])).code, 2);
   await runBin(['stop', '--name', run.name]);
   assert.equal(await run.exited, 0);
 });

@@ -1,0 +1,35 @@
+/**
+ * The worker's side of `nodescale run` (src/supervisor/): when this process is a worker of the supervisor
+ * (NODESCALE_SUPERVISED=1, an IPC channel to it), the runtime
+ * - says when it is ready, and sends each sample's loop delay and request rate (for `nodescale status`);
+ * - answers the supervisor's metrics requests with its registry as JSON, for the supervisor's one /metrics endpoint;
+ * - tells the supervisor where its admin console listens, so `nodescale console --name APP --worker N` finds it.
+ * The messages are all `{ nodescale: <kind>, … }`; anything else on the channel is the app's and left alone.
+ */
+import type { Registry } from 'prom-client';
+
+export const supervised = (): boolean => process.env.NODESCALE_SUPERVISED === '1' && process.send !== undefined;
+
+/** The admin socket the supervisor chose for this worker (`nodescale run --console`), if any. */
+export const supervisorAdminSocket = (): string | undefined => (supervised() ? process.env.NODESCALE_ADMIN_SOCKET : undefined);
+
+export function tellSupervisor(message: { nodescale: string } & Record<string, unknown>): void {
+  if (process.send !== undefined && process.connected) process.send(message);
+}
+
+/** Answers { nodescale: 'metrics', id } with { nodescale: 'metrics', id, metrics }; returns the unlink function. */
+export function answerMetricsRequests(registry: Registry): () => void {
+  const onMessage = (message: unknown) => {
+    const m = message as { nodescale?: unknown; id?: unknown } | null;
+    if (typeof m !== 'object' || m === null || m.nodescale !== 'metrics' || typeof m.id !== 'number') return;
+    const id = m.id;
+    registry.getMetricsAsJSON().then(
+      (metrics) => tellSupervisor({ nodescale: 'metrics', id, metrics }),
+      (error: Error) => tellSupervisor({ nodescale: 'metrics', id, error: error.message }),
+    );
+  };
+  // While it listens, the IPC channel keeps the process alive (node refs it for 'message' listeners): the runtime's
+  // close() removes it, and its graceful shutdown exits anyway.
+  process.on('message', onMessage);
+  return () => process.off('message', onMessage);
+}
