@@ -81,16 +81,22 @@ export function which(command: string): string | null {
   }
 }
 
-/** autocannon lives in bench/node_modules only: installed on first use. */
-export function autocannonBin(): string | null {
-  const bin = path.join(BENCH_DIR, 'node_modules', '.bin', 'autocannon');
-  if (!existsSync(bin)) {
+/** The tools we compare with (autocannon, pm2) live in bench/node_modules only: installed on first use. */
+export function installBenchTools(): boolean {
+  const bins = ['autocannon', 'pm2'].map((tool) => path.join(BENCH_DIR, 'node_modules', '.bin', tool));
+  if (!bins.every((bin) => existsSync(bin))) {
     try {
       execFileSync('npm', ['install', '--no-audit', '--no-fund', '--prefix', BENCH_DIR], { stdio: 'inherit' });
     } catch {
-      return null;
+      return false;
     }
   }
+  return bins.every((bin) => existsSync(bin));
+}
+
+export function autocannonBin(): string | null {
+  installBenchTools();
+  const bin = path.join(BENCH_DIR, 'node_modules', '.bin', 'autocannon');
   return existsSync(bin) ? bin : null;
 }
 

@@ -4,7 +4,7 @@
  *
  *   npm run bench                  all benchmarks, default lengths
  *   npm run bench -- --quick       shorter runs (a smoke test of the harness, not figures to quote)
- *   npm run bench -- generator     one benchmark by name (generator, servers, runtime)
+ *   npm run bench -- generator     one benchmark by name (generator, servers, runtime, supervisor)
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -13,6 +13,7 @@ import { formatCompareTable } from '../src/compare/report.ts';
 import { BENCH_DIR } from './lib.ts';
 import { generatorCost } from './generator-cost.ts';
 import { protectOverhead, sheddingUnderOverload } from './runtime.ts';
+import { reloadUnderLoad, runOverhead } from './supervisor.ts';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -55,6 +56,25 @@ if (wanted('runtime')) {
     '|---|---|---|---|---|',
     `| protect({ overload: { maxLagMs: knee p99 ÷ 2 } }) | ${shedding.protectedRun.p99Ms2xx} ms | **${shedding.protectedRun.ratioToKnee.toFixed(2)}** | ${shedding.protectedRun.served} | ${shedding.protectedRun.shed} |`,
     `| unprotected | ${shedding.unprotectedRun.p99Ms2xx} ms | ${shedding.unprotectedRun.ratioToKnee.toFixed(1)} | ${shedding.unprotectedRun.served} | 0 |`,
+    '',
+  );
+}
+
+if (wanted('supervisor')) {
+  console.error('supervisor: nodescale run -w 2 vs a bare node:cluster, both at once');
+  const overhead = await runOverhead({ seconds: quick ? 1 : 3, pairs: quick ? 3 : 7, connections: 16 });
+  console.error('supervisor: rolling reloads under load, nodescale run vs pm2');
+  const startupMs = 3500;
+  const reloads = await reloadUnderLoad({ reloads: quick ? 2 : 5, startupMs, workers: [1, 2] });
+  report.supervisor = { overhead, reloads };
+  lines.push(
+    `\`nodescale run -w 2\` ÷ bare node:cluster (2 workers), same hello app, 16 connections each, loaded at once, median of ${overhead.pairs} runs: throughput **${overhead.ratio.toFixed(3)}** (goal ≥ 0.98)`,
+    '',
+    `Rolling reloads under load (8 connections), an app that takes ${startupMs / 1000} s to get ready before it listens:`,
+    '',
+    '| | workers | reloads | reloads failed | requests | failed requests |',
+    '|---|---|---|---|---|---|',
+    ...reloads.map((r) => `| ${r.tool} | ${r.workers} | ${r.reloads} | ${r.reloadFailures} | ${r.requests} | **${r.failed}**${r.failed > 0 ? ` (${Object.entries(r.errors).filter(([k, v]) => k !== 'total' && typeof v === 'number' && v > 0).map(([k, v]) => `${k} ${v}`).join(', ')})` : ''} |`),
     '',
   );
 }
