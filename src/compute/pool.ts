@@ -1,0 +1,53 @@
+/**
+ * The pool transport: tasks run on a pool of worker threads (piscina), off the caller's event loop.
+ * - A bounded queue: past `maxQueue` waiting tasks, a call is refused at once (NS_ERR_COMPUTE_QUEUE_FULL) instead of
+ *   queueing without bound while its caller times out.
+ * - Per-call deadline and cancellation: a queued task is dropped; a running one is stopped by terminating its thread,
+ *   which piscina replaces.
+ * - A thread that crashes (throws outside the task, exits) fails only the task it was running; piscina starts a new
+ *   one, and the tasks queued behind it run.
+ */
+import { Piscina } from 'piscina';
+import { NodescaleError } from '../errors.ts';
+import { abortError, callSignal, type CallOptions, type Compute, type ResolvedComputeOptions } from './compute.ts';
+
+const WORKER = new URL('./pool-worker.ts', import.meta.url);
+
+export async function createPoolCompute(options: ResolvedComputeOptions): Promise<Compute> {
+  const pool = new Piscina({
+    filename: WORKER.href,
+    workerData: { tasks: options.tasks },
+    minThreads: options.threads,
+    maxThreads: options.threads,
+    maxQueue: options.maxQueue,
+    // Threads stay: loading a task module (an NLP model, say) is what a thread costs.
+    idleTimeout: Number.MAX_SAFE_INTEGER,
+  });
+  let failed = 0;
+  let closed = false;
+  return {
+    transport: 'pool',
+    async call<O>(task: string, input: unknown, callOptions: CallOptions = {}): Promise<O> {
+      if (closed) throw new NodescaleError('NS_ERR_COMPUTE_CLOSED', 'the compute pool is closed');
+      const deadlineMs = callOptions.deadlineMs ?? options.deadlineMs;
+      if (pool.queueSize >= options.maxQueue && pool.queueSize > 0) {
+        throw new NodescaleError('NS_ERR_COMPUTE_QUEUE_FULL', `the compute pool's queue is full (${options.maxQueue} tasks waiting)`, { retryable: true });
+      }
+      const signal = callSignal(callOptions, deadlineMs);
+      try {
+        return (await pool.run({ task, input }, { signal })) as O;
+      } catch (error) {
+        failed++;
+        if (signal.aborted) throw abortError(task, signal, deadlineMs);
+        const message = (error as Error).message;
+        if (message === 'Task queue is at limit') throw new NodescaleError('NS_ERR_COMPUTE_QUEUE_FULL', `the compute pool's queue is full (${options.maxQueue} tasks waiting)`, { retryable: true });
+        throw new NodescaleError('NS_ERR_COMPUTE_FAILED', `task ${task} failed: ${message}`, { cause: error });
+      }
+    },
+    stats: () => ({ transport: 'pool', threads: pool.threads.length, queued: pool.queueSize, completed: pool.completed, failed }),
+    async close() {
+      closed = true;
+      await pool.close();
+    },
+  };
+}

@@ -1,0 +1,193 @@
+/**
+ * The tagging API over GraphQL (graphql-js), HTTP handling included:
+ *   POST /graphql   application/json {"query", "variables", "operationName"}, or application/graphql (the query)
+ *   GET  /graphql?query=…&variables=…
+ * Limits, each a GraphQL error with its code and a 4xx: the body (64 KiB), the query text (8 KiB), its depth (6)
+ * and its field count (32, aliases included: one query cannot ask for a thousand pages at once).
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import {
+  buildSchema,
+  execute,
+  GraphQLError,
+  Kind,
+  parse,
+  specifiedRules,
+  validate,
+  type ASTVisitor,
+  type DocumentNode,
+  type ExecutionResult,
+  type SelectionSetNode,
+  type ValidationContext,
+} from 'graphql';
+import { NodescaleError, type ErrorCode } from '../errors.ts';
+import type { Tagger } from './tagger.ts';
+
+export const GRAPHQL_LIMITS = Object.freeze({ bodyBytes: 64 * 1024, queryChars: 8 * 1024, depth: 6, fields: 32 });
+
+export const SCHEMA_SDL = `
+type Query {
+  "The topic tags of the page at url: fetched, extracted, cached, and added to the index."
+  tags(url: String!): [String!]!
+  "The URLs tagged with tag so far."
+  urls(tag: String!): [String!]!
+  "Whether the service is up, and what it holds."
+  health: Health!
+}
+
+type Health {
+  status: String!
+  compute: String!
+  indexedUrls: Int!
+  indexedTags: Int!
+}
+`;
+
+const schema = buildSchema(SCHEMA_SDL);
+
+function complexityRule(context: ValidationContext): ASTVisitor {
+  // Depth over fragments too: each fragment definition is measured where it is spread.
+  const fragments = new Map(context.getDocument().definitions.flatMap((d) => (d.kind === Kind.FRAGMENT_DEFINITION ? [[d.name.value, d.selectionSet] as const] : [])));
+  const measure = (set: SelectionSetNode, depth: number, seen: Set<string>): { depth: number; fields: number } => {
+    let deepest = depth;
+    let fields = 0;
+    for (const selection of set.selections) {
+      let inner: SelectionSetNode | undefined;
+      if (selection.kind === Kind.FIELD) {
+        fields++;
+        inner = selection.selectionSet;
+        if (inner === undefined) continue;
+        const sub = measure(inner, depth + 1, seen);
+        deepest = Math.max(deepest, sub.depth);
+        fields += sub.fields;
+        continue;
+      }
+      if (selection.kind === Kind.INLINE_FRAGMENT) inner = selection.selectionSet;
+      else if (!seen.has(selection.name.value)) inner = fragments.get(selection.name.value);
+      if (inner === undefined) continue;
+      const sub = measure(inner, depth, selection.kind === Kind.FRAGMENT_SPREAD ? new Set([...seen, selection.name.value]) : seen);
+      deepest = Math.max(deepest, sub.depth);
+      fields += sub.fields;
+    }
+    return { depth: deepest, fields };
+  };
+  return {
+    OperationDefinition(node) {
+      const { depth, fields } = measure(node.selectionSet, 1, new Set());
+      if (depth > GRAPHQL_LIMITS.depth) context.reportError(new GraphQLError(`the query is ${depth} levels deep; the limit is ${GRAPHQL_LIMITS.depth}`, { nodes: node, extensions: { code: 'NS_ERR_GRAPHQL_TOO_COMPLEX' } }));
+      if (fields > GRAPHQL_LIMITS.fields) context.reportError(new GraphQLError(`the query asks for ${fields} fields; the limit is ${GRAPHQL_LIMITS.fields}`, { nodes: node, extensions: { code: 'NS_ERR_GRAPHQL_TOO_COMPLEX' } }));
+    },
+  };
+}
+
+const RULES = [...specifiedRules, complexityRule];
+
+interface GraphQLRequest {
+  query: string;
+  variables?: Record<string, unknown>;
+  operationName?: string;
+}
+
+class RequestError extends Error {
+  readonly status: number;
+  readonly code: ErrorCode;
+  constructor(status: number, code: ErrorCode, message: string) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+const badRequest = (message: string, status = 400) => new RequestError(status, 'NS_ERR_GRAPHQL_BAD_REQUEST', message);
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    bytes += chunk.length;
+    if (bytes > GRAPHQL_LIMITS.bodyBytes) throw new RequestError(413, 'NS_ERR_GRAPHQL_TOO_COMPLEX', `the request body passes ${GRAPHQL_LIMITS.bodyBytes} bytes`);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function jsonObject(text: string, what: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw badRequest(`${what} is not valid JSON`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw badRequest(`${what} must be a JSON object`);
+  return value as Record<string, unknown>;
+}
+
+function graphqlRequest(fields: Record<string, unknown>): GraphQLRequest {
+  const { query, variables, operationName } = fields;
+  if (typeof query !== 'string' || query.trim() === '') throw badRequest('no query: send {"query": "…"}');
+  if (variables !== undefined && variables !== null && (typeof variables !== 'object' || Array.isArray(variables))) throw badRequest('variables must be an object');
+  if (operationName !== undefined && operationName !== null && typeof operationName !== 'string') throw badRequest('operationName must be a string');
+  return { query, ...(variables ? { variables: variables as Record<string, unknown> } : {}), ...(typeof operationName === 'string' ? { operationName } : {}) };
+}
+
+async function readRequest(req: IncomingMessage, url: URL): Promise<GraphQLRequest> {
+  if (req.method === 'GET') {
+    const variables = url.searchParams.get('variables');
+    return graphqlRequest({ query: url.searchParams.get('query'), variables: variables === null ? undefined : jsonObject(variables, 'variables'), operationName: url.searchParams.get('operationName') ?? undefined });
+  }
+  if (req.method !== 'POST') throw badRequest(`${req.method} is not supported: use GET or POST`, 405);
+  const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  if (type === 'application/json') return graphqlRequest(jsonObject(await readBody(req), 'the body'));
+  if (type === 'application/graphql') return { query: await readBody(req) };
+  throw badRequest(`content-type ${JSON.stringify(type || 'none')} is not supported: use application/json or application/graphql`, 415);
+}
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.end(text);
+}
+
+/** A resolver's NodescaleError keeps its code; anything else is internal (and its message is not leaked). */
+function formatError(error: GraphQLError): Record<string, unknown> {
+  const original = error.originalError;
+  if (original instanceof NodescaleError) return { message: original.message, path: error.path, extensions: { code: original.code } };
+  if (original !== undefined && !(original instanceof GraphQLError)) return { message: 'internal error', path: error.path, extensions: { code: 'NS_ERR_INTERNAL' } };
+  return { ...error.toJSON() };
+}
+
+export function graphqlHandler(tagger: Tagger) {
+  const root = {
+    tags: ({ url }: { url: string }) => tagger.tags(url),
+    urls: ({ tag }: { tag: string }) => tagger.urls(tag),
+    health: () => ({ status: 'ok', compute: tagger.compute.transport, indexedUrls: tagger.index.size.urls, indexedTags: tagger.index.size.tags }),
+  };
+  return async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> => {
+    let request: GraphQLRequest;
+    try {
+      request = await readRequest(req, url);
+    } catch (error) {
+      if (!(error instanceof RequestError)) throw error;
+      return send(res, error.status, { errors: [{ message: error.message, extensions: { code: error.code } }] });
+    }
+    if (request.query.length > GRAPHQL_LIMITS.queryChars) {
+      return send(res, 400, { errors: [{ message: `the query is ${request.query.length} characters; the limit is ${GRAPHQL_LIMITS.queryChars}`, extensions: { code: 'NS_ERR_GRAPHQL_TOO_COMPLEX' } }] });
+    }
+    let document: DocumentNode;
+    try {
+      document = parse(request.query, { maxTokens: 2000 });
+    } catch (error) {
+      return send(res, 400, { errors: [{ ...(error as GraphQLError).toJSON(), extensions: { code: 'NS_ERR_GRAPHQL_INVALID' } }] });
+    }
+    const invalid = validate(schema, document, RULES);
+    if (invalid.length > 0) {
+      return send(res, 400, { errors: invalid.map((e) => ({ ...e.toJSON(), extensions: { code: 'NS_ERR_GRAPHQL_INVALID', ...e.extensions } })) });
+    }
+    const result = (await execute({ schema, document, rootValue: root, variableValues: request.variables ?? null, operationName: request.operationName ?? null })) as ExecutionResult;
+    if (result.errors && result.data === undefined) {
+      // Variables that do not fit the operation, an unknown operation name: the request's fault.
+      return send(res, 400, { errors: result.errors.map((e) => ({ ...e.toJSON(), extensions: { code: 'NS_ERR_GRAPHQL_INVALID' } })) });
+    }
+    send(res, 200, { data: result.data, ...(result.errors ? { errors: result.errors.map(formatError) } : {}) });
+  };
+}

@@ -1,0 +1,117 @@
+/**
+ * The tagging API's HTTP server, on node:http and nodescale/runtime (metrics, overload shedding, health, graceful
+ * shutdown, the admin console when configured):
+ *   /graphql                  the API (graphql.ts)
+ *   /benchmark/get-tags       the talk's fixed route: tags of the next corpus page, extracted again (no cache)
+ *   /benchmark/get-urls       the talk's other route: urls(tag) from the index, no extraction
+ */
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { corpus } from '../corpus/generate.ts';
+import { NodescaleError, type ErrorCode } from '../errors.ts';
+import type { RuntimeOptions } from '../runtime/options.ts';
+import { protect } from '../runtime/http.ts';
+import type { Runtime } from '../runtime/runtime.ts';
+import { graphqlHandler, GRAPHQL_LIMITS } from './graphql.ts';
+import { Tagger, type TaggerOptions } from './tagger.ts';
+
+export interface TaggerServerOptions extends TaggerOptions {
+  /** Default 3000; 0 for any free port. */
+  port?: number;
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** Where the corpus is served, for /benchmark/get-tags. Default http://127.0.0.1:8080. */
+  corpusUrl?: string;
+  /** The tag /benchmark/get-urls asks for. Default "telescope". */
+  benchmarkTag?: string;
+  /** nodescale/runtime's options. */
+  runtime?: RuntimeOptions;
+}
+
+export interface TaggerServer {
+  url: string;
+  server: http.Server;
+  tagger: Tagger;
+  runtime: Runtime;
+  /** Stops accepting, finishes what is in flight, closes the compute pool. */
+  close(): Promise<void>;
+}
+
+const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
+  NS_ERR_FETCH_URL: 400,
+  NS_ERR_FETCH_REFUSED: 403,
+  NS_ERR_FETCH_NOT_HTML: 422,
+  NS_ERR_FETCH_TOO_LARGE: 422,
+  NS_ERR_FETCH_REDIRECTS: 502,
+  NS_ERR_FETCH_FAILED: 502,
+  NS_ERR_FETCH_TIMEOUT: 504,
+  NS_ERR_COMPUTE_TIMEOUT: 504,
+  NS_ERR_COMPUTE_QUEUE_FULL: 503,
+  NS_ERR_COMPUTE_CLOSED: 503,
+};
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+function sendError(res: ServerResponse, error: unknown): void {
+  if (error instanceof NodescaleError) return send(res, STATUS_BY_CODE[error.code] ?? 500, { error: { code: error.code, message: error.message } });
+  send(res, 500, { error: { code: 'NS_ERR_INTERNAL', message: 'internal error' } });
+}
+
+export async function startTaggerServer(options: TaggerServerOptions = {}): Promise<TaggerServer> {
+  const tagger = await Tagger.create(options);
+  const graphql = graphqlHandler(tagger);
+  const corpusUrl = (options.corpusUrl ?? 'http://127.0.0.1:8080').replace(/\/$/, '');
+  const pages = corpus().map((page) => `${corpusUrl}${page.path}`);
+  const benchmarkTag = options.benchmarkTag ?? 'telescope';
+  let next = 0;
+
+  const routes: Record<string, (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<void> | void> = {
+    '/graphql': graphql,
+    '/benchmark/get-tags': async (_req, res) => {
+      const page = pages[next++ % pages.length]!;
+      send(res, 200, { url: page, tags: await tagger.tags(page, { cache: false }) });
+    },
+    '/benchmark/get-urls': (_req, res, url) => {
+      const tag = url.searchParams.get('tag') ?? benchmarkTag;
+      send(res, 200, { tag, urls: tagger.urls(tag) });
+    },
+    '/': (_req, res) => send(res, 200, { service: 'nodescale tagger', graphql: '/graphql', benchmarks: ['/benchmark/get-tags', '/benchmark/get-urls'], compute: tagger.compute.transport }),
+  };
+
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://tagger');
+    const route = routes[url.pathname];
+    if (route === undefined) return send(res, 404, { error: { code: 'NS_ERR_NOT_FOUND', message: `no route ${url.pathname}` } });
+    Promise.resolve(route(req, res, url)).catch((error: unknown) => {
+      if (!res.headersSent) sendError(res, error);
+      else res.destroy();
+    });
+  });
+  const runtime = protect(server, { maxBodyBytes: GRAPHQL_LIMITS.bodyBytes, ...options.runtime });
+  if (runtime.options.shutdown) runtime.onShutdown(() => tagger.close());
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 3000, options.host ?? '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  return {
+    url: `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`,
+    server,
+    tagger,
+    runtime,
+    async close() {
+      runtime.close();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      await closed;
+      await tagger.close();
+    },
+  };
+}

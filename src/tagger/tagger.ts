@@ -1,0 +1,88 @@
+/**
+ * The tagging service's core, without HTTP: tags(url) fetches the page safely, extracts its tags on the compute
+ * transport (off the event loop with the pool), caches them (LRU) and updates the reverse index; urls(tag) answers
+ * from the index. Concurrent calls for the same URL share one fetch and one extraction.
+ */
+import { LRUCache } from 'lru-cache';
+import { createCompute, type Compute } from '../compute/compute.ts';
+import { AddressPolicy } from './address-policy.ts';
+import { fetchPage, FETCH_DEFAULTS } from './fetch-page.ts';
+import { TagIndex } from './tag-index.ts';
+
+export interface TaggerOptions {
+  /** 'pool' (default): extraction on worker threads; 'inline': on the event loop, the talk's monolith. */
+  compute?: string;
+  /** Pool threads (default: usable CPUs − 1). */
+  threads?: number;
+  /** Addresses or CIDR ranges that may be fetched from although private (the corpus on 127.0.0.1, say). */
+  allow?: readonly string[];
+  /** Default 2 MiB. */
+  maxPageBytes?: number;
+  /** Default 5000 ms. */
+  fetchTimeoutMs?: number;
+  /** Default 5. */
+  maxRedirects?: number;
+  /** Extraction deadline, ms. Default 10 000. */
+  extractDeadlineMs?: number;
+  /** URLs whose tags are cached. Default 10 000; 0: no cache. */
+  cacheSize?: number;
+}
+
+const TASKS = new URL('./tasks.ts', import.meta.url);
+
+export class Tagger {
+  readonly compute: Compute;
+  readonly index = new TagIndex();
+  readonly #cache: LRUCache<string, string[]> | null;
+  readonly #inFlight = new Map<string, Promise<string[]>>();
+  readonly #fetch: Parameters<typeof fetchPage>[1];
+  readonly #deadlineMs: number;
+
+  private constructor(compute: Compute, options: TaggerOptions) {
+    this.compute = compute;
+    this.#cache = options.cacheSize === 0 ? null : new LRUCache({ max: options.cacheSize ?? 10_000 });
+    this.#fetch = {
+      policy: new AddressPolicy(options.allow),
+      maxBytes: options.maxPageBytes ?? FETCH_DEFAULTS.maxBytes,
+      timeoutMs: options.fetchTimeoutMs ?? FETCH_DEFAULTS.timeoutMs,
+      maxRedirects: options.maxRedirects ?? FETCH_DEFAULTS.maxRedirects,
+    };
+    this.#deadlineMs = options.extractDeadlineMs ?? 10_000;
+  }
+
+  static async create(options: TaggerOptions = {}): Promise<Tagger> {
+    // The address policy validates `allow` before any thread starts.
+    new AddressPolicy(options.allow);
+    const compute = await createCompute({ transport: options.compute ?? 'pool', tasks: TASKS, ...(options.threads === undefined ? {} : { threads: options.threads }) });
+    return new Tagger(compute, options);
+  }
+
+  /** The page's tags; `cache: false` extracts again (the benchmark route measures extraction). */
+  async tags(url: string, { cache = true } = {}): Promise<string[]> {
+    const cached = cache ? this.#cache?.get(url) : undefined;
+    if (cached !== undefined) return cached;
+    const key = `${cache}:${url}`;
+    let pending = this.#inFlight.get(key);
+    if (pending === undefined) {
+      pending = this.#tag(url).finally(() => this.#inFlight.delete(key));
+      this.#inFlight.set(key, pending);
+    }
+    return pending;
+  }
+
+  async #tag(url: string): Promise<string[]> {
+    const page = await fetchPage(url, this.#fetch);
+    const tags = await this.compute.call<string[]>('extract', { html: page.html, url: page.url }, { deadlineMs: this.#deadlineMs });
+    this.index.update(url, tags);
+    this.#cache?.set(url, tags);
+    return tags;
+  }
+
+  urls(tag: string): string[] {
+    return this.index.urls(tag);
+  }
+
+  close(): Promise<void> {
+    return this.compute.close();
+  }
+}
