@@ -21,6 +21,9 @@ export const COMMANDS: readonly { name: string; summary: string; load: () => Pro
   { name: 'reload', summary: 'rolling reload of nodescale run; exits 1 if rolled back', load: async () => (await import('./run.ts')).reloadCommand },
   { name: 'scale', summary: 'change the number of workers of nodescale run', load: async () => (await import('./run.ts')).scaleCommand },
   { name: 'stop', summary: 'graceful stop of nodescale run', load: async () => (await import('./run.ts')).stopCommand },
+  { name: 'demo', summary: "the talk's tagging API, supervised and instrumented, with its corpus", load: async () => (await import('./demo.ts')).demoCommand },
+  { name: 'tagger', summary: 'the tagging API alone (GraphQL, compute pool or inline)', load: async () => (await import('./tagger.ts')).taggerCommand },
+  { name: 'corpus', summary: 'serve the article corpus on loopback', load: async () => (await import('./corpus.ts')).corpusCommand },
 ];
 
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;

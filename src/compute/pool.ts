@@ -19,9 +19,9 @@ export async function createPoolCompute(options: ResolvedComputeOptions): Promis
     workerData: { tasks: options.tasks },
     minThreads: options.threads,
     maxThreads: options.threads,
+    // minThreads = maxThreads: threads stay, idle or not. Loading a task module (an NLP model, say) is what a
+    // thread costs.
     maxQueue: options.maxQueue,
-    // Threads stay: loading a task module (an NLP model, say) is what a thread costs.
-    idleTimeout: Number.MAX_SAFE_INTEGER,
   });
   let failed = 0;
   let closed = false;

@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { invalidOption } from '../errors.ts';
 import type { AdminOptions } from '../admin/server.ts';
-import { supervisorAdminSocket } from './supervised.ts';
+import { supervised, supervisorAdminSocket } from './supervised.ts';
 
 export type Priority = 'low' | 'normal' | 'high';
 export type LogLevel = 'error' | 'warn' | 'info';
@@ -47,7 +47,10 @@ export interface OverloadOptions {
 export interface ShutdownOptions {
   /** How long in-flight requests get to finish, ms. Default 10 000. */
   graceMs?: number;
-  /** Signals that start a graceful shutdown. Default ['SIGTERM', 'SIGINT']; [] installs no handler. */
+  /**
+   * Signals that start a graceful shutdown. Default ['SIGTERM', 'SIGINT'], or ['SIGTERM'] as a worker of
+   * `nodescale run` (the supervisor turns a Ctrl-C into a SIGTERM to each worker); [] installs no handler.
+   */
   signals?: readonly NodeJS.Signals[];
   /** Exit the process when done (0) or forced (1). Default true. */
   exit?: boolean;
@@ -262,7 +265,9 @@ function resolveShutdown(value: ShutdownOptions | false | undefined): ResolvedSh
   if (o.exit !== undefined && typeof o.exit !== 'boolean') throw invalidOption('shutdown.exit', 'a boolean', o.exit);
   return {
     graceMs: num('shutdown.graceMs', o.graceMs, d.graceMs, 0),
-    signals: [...(o.signals ?? d.signals)],
+    // Under nodescale run, the supervisor decides: a Ctrl-C reaches every process of the terminal's group, workers
+    // included, and the supervisor answers it with a SIGTERM to each (supervised.ts ignores the SIGINT itself).
+    signals: [...(o.signals ?? (supervised() ? ['SIGTERM'] : d.signals))],
     exit: o.exit ?? d.exit,
     idleDrainMs: num('shutdown.idleDrainMs', o.idleDrainMs, d.idleDrainMs, 0),
   };

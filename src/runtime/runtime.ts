@@ -20,7 +20,7 @@ import { createRuntimeMetrics, type RuntimeMetrics } from './metrics.ts';
 import { pathOf, resolveRuntimeOptions, type ResolvedRuntimeOptions, type RuntimeOptions } from './options.ts';
 import { OverloadGuard, type OverloadReason, type OverloadState } from './overload.ts';
 import { installPostMortem } from './post-mortem.ts';
-import { answerMetricsRequests, supervised, tellSupervisor } from './supervised.ts';
+import { answerMetricsRequests, leaveSigintToSupervisor, supervised, tellSupervisor } from './supervised.ts';
 import { RingBuffer } from './ring-buffer.ts';
 import { Sampler, type RuntimeSample } from './sampler.ts';
 import { GracefulShutdown, type ShutdownHook, type ShutdownOutcome } from './shutdown.ts';
@@ -170,7 +170,14 @@ export class Runtime extends EventEmitter {
     this.#guard?.start();
     subscribe(FINISH_CHANNEL, this.#onFinish);
     this.#shutdown?.install();
-    if (supervised()) this.#unlinkSupervisor = answerMetricsRequests(this.metrics.registry);
+    if (supervised()) {
+      const stopAnswering = answerMetricsRequests(this.metrics.registry);
+      const restoreSigint = leaveSigintToSupervisor();
+      this.#unlinkSupervisor = () => {
+        stopAnswering();
+        restoreSigint();
+      };
+    }
     if (this.admin !== null) {
       const admin = this.admin;
       this.adminListening = admin.listen().then((address) => {

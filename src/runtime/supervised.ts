@@ -3,7 +3,8 @@
  * (NODESCALE_SUPERVISED=1, an IPC channel to it), the runtime
  * - says when it is ready, and sends each sample's loop delay and request rate (for `nodescale status`);
  * - answers the supervisor's metrics requests with its registry as JSON, for the supervisor's one /metrics endpoint;
- * - tells the supervisor where its admin console listens, so `nodescale console --name APP --worker N` finds it.
+ * - tells the supervisor where its admin console listens, so `nodescale console --name APP --worker N` finds it;
+ * - leaves SIGINT (a Ctrl-C sent to the whole process group) to the supervisor.
  * The messages are all `{ nodescale: <kind>, … }`; anything else on the channel is the app's and left alone.
  */
 import type { Registry } from 'prom-client';
@@ -15,6 +16,17 @@ export const supervisorAdminSocket = (): string | undefined => (supervised() ? p
 
 export function tellSupervisor(message: { nodescale: string } & Record<string, unknown>): void {
   if (process.send !== undefined && process.connected) process.send(message);
+}
+
+const ignore = () => {};
+
+/**
+ * A Ctrl-C in the terminal reaches the workers too (one process group): a worker leaves it to the supervisor, which
+ * stops every worker with SIGTERM. Returns the function that restores the default.
+ */
+export function leaveSigintToSupervisor(): () => void {
+  process.on('SIGINT', ignore);
+  return () => process.off('SIGINT', ignore);
 }
 
 /** Answers { nodescale: 'metrics', id } with { nodescale: 'metrics', id, metrics }; returns the unlink function. */

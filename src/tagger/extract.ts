@@ -42,7 +42,8 @@ const WORD = /^[a-z][a-z-]*[a-z]$/;
 
 /** The readable parts of a page. */
 export function pageText(html: string, url: string): PageText {
-  const { document } = parseHTML(html);
+  // linkedom wants a whole document: a fragment (or nothing) is wrapped in one.
+  const { document } = parseHTML(/<html[\s>]/i.test(html) ? html : `<!doctype html><html><head></head><body>${html}</body></html>`);
   const meta = (name: string): string => document.querySelector(`meta[name="${name}" i]`)?.getAttribute('content')?.trim() ?? '';
   const title = document.querySelector('title')?.textContent?.trim() ?? '';
   const description = meta('description');
@@ -58,7 +59,7 @@ export function pageText(html: string, url: string): PageText {
   } catch {
     // Readability gives up on some malformed documents: the body's text is the fallback below.
   }
-  if (body.trim() === '') body = document.body?.textContent ?? '';
+  if (body.trim() === '') body = document.body?.textContent ?? document.documentElement?.textContent ?? '';
   return { title, description, keywords, body: body.replace(/\s+/g, ' ').trim() };
 }
 

@@ -1,0 +1,142 @@
+/**
+ * `nodescale demo` (what `npm start` runs): the corpus on loopback and the tagging API supervised by nodescale run,
+ * with every worker's metrics on one endpoint and each worker's admin console on a private socket. It prints where
+ * everything is and what to try next; Ctrl-C stops it all cleanly.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { TRANSPORT_NAMES } from '../compute/compute.ts';
+import { startCorpusServer, type CorpusServer } from '../corpus/server.ts';
+import { invalidOption, NodescaleError } from '../errors.ts';
+import { boolFlag, COMMON_FLAGS, intFlag, parseCommandLine, textFlag } from './args.ts';
+import type { Command, Io } from './io.ts';
+
+const BIN = fileURLToPath(new URL('../../bin/nodescale.js', import.meta.url));
+
+const FLAGS = {
+  port: { type: 'string' },
+  'corpus-port': { type: 'string' },
+  'metrics-port': { type: 'string' },
+  workers: { type: 'string', short: 'w' },
+  compute: { type: 'string' },
+  name: { type: 'string' },
+  ...COMMON_FLAGS,
+} as const;
+
+export const help = `Usage: nodescale demo [options]
+
+The talk's tagging API, end to end on this machine: the article corpus on loopback, and the GraphQL tagging API
+supervised by nodescale run (restarts, zero-downtime reload), with all workers' metrics on one Prometheus endpoint
+and each worker's admin console. Prints the URLs and the commands to try next. Ctrl-C stops everything.
+
+Options:
+      --port N          the API's port (default 3000)
+      --corpus-port N   the corpus's port (default 8080)
+      --metrics-port N  the supervisor's /metrics port (default 9100)
+  -w, --workers N       API workers (default 1: with the compute pool, the other cores extract tags)
+      --compute T       pool (default) or inline: extraction off or on the API's event loop
+      --name NAME       the supervisor's name, for nodescale status/reload/console (default demo)
+  -h, --help            this help`;
+
+function port(values: Record<string, unknown>, name: string, fallback: number): number {
+  const value = intFlag(values as never, name) ?? fallback;
+  if (value > 65535) throw invalidOption(`--${name}`, 'a port from 0 to 65535', value);
+  return value;
+}
+
+export function parseDemoArgs(argv: string[]) {
+  const { values } = parseCommandLine('demo', argv, FLAGS, 0);
+  if (boolFlag(values, 'help')) return null;
+  const compute = textFlag(values, 'compute') ?? 'pool';
+  if (!TRANSPORT_NAMES.includes(compute)) throw invalidOption('--compute', TRANSPORT_NAMES.join(' or '), compute);
+  const workers = intFlag(values, 'workers') ?? 1;
+  if (workers < 1) throw invalidOption('--workers', 'a whole number ≥ 1', workers);
+  const name = textFlag(values, 'name') ?? 'demo';
+  if (!/^[\w.-]+$/.test(name)) throw invalidOption('--name', 'letters, digits, ".", "_" or "-"', name);
+  return { port: port(values, 'port', 3000), corpusPort: port(values, 'corpus-port', 8080), metricsPort: port(values, 'metrics-port', 9100), workers, compute, name };
+}
+
+function banner(api: string, corpus: string, metrics: string, name: string, compute: string): string {
+  const query = `curl -s ${api}/graphql -H 'content-type: application/json' -d '{"query":"{ tags(url: \\"${corpus}/articles/astronomy-1.html\\") }"}'`;
+  return `
+nodescale demo: the tagging API (compute ${compute}), supervised
+
+  API        ${api}/graphql       (GraphQL: tags(url), urls(tag), health)
+  benchmark  ${api}/benchmark/get-tags   ${api}/benchmark/get-urls
+  corpus     ${corpus}/               (60 article pages)
+  metrics    ${metrics}      (every worker, labelled by worker)
+
+Try:
+  ${query}
+  curl -s '${api}/graphql?query=%7Burls(tag:%22telescope%22)%7D'
+  npx nodescale bench ${api}/benchmark/get-tags -c 8 -d 10s
+  npx nodescale sweep ${api}/benchmark/get-tags --from 1 --to 32 --out sweep-results
+  npx nodescale status --name ${name}
+  npx nodescale console --name ${name} --worker 0 watch
+  npx nodescale reload --name ${name}
+
+Ctrl-C stops everything.
+`;
+}
+
+async function run(argv: string[], io: Io): Promise<number> {
+  const args = parseDemoArgs(argv);
+  if (args === null) {
+    io.stdout.write(`${help}\n`);
+    return 0;
+  }
+  let corpus: CorpusServer;
+  try {
+    corpus = await startCorpusServer({ port: args.corpusPort });
+  } catch (error) {
+    throw new NodescaleError('NS_ERR_LISTEN', `the corpus cannot listen on 127.0.0.1:${args.corpusPort}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  const supervisor: ChildProcess = spawn(
+    process.execPath,
+    [BIN, 'run', BIN, '-w', String(args.workers), '--name', args.name, '--console', '--metrics', String(args.metricsPort), '--', 'tagger', '--port', String(args.port), '--compute', args.compute, '--allow', '127.0.0.1', '--corpus-url', corpus.url],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const exited = new Promise<number>((resolve) => supervisor.once('exit', (code) => resolve(code ?? 1)));
+  let api: string | null = null;
+  let metrics: string | null = null;
+  let shown = false;
+  const show = () => {
+    if (shown || api === null || metrics === null) return;
+    shown = true;
+    io.stdout.write(banner(api, corpus.url, metrics, args.name, args.compute));
+  };
+  const lines = (stream: NodeJS.ReadableStream, out: NodeJS.WritableStream, onLine: (line: string) => void) => {
+    let pending = '';
+    stream.setEncoding('utf8');
+    stream.on('data', (chunk: string) => {
+      pending += chunk;
+      let newline: number;
+      while ((newline = pending.indexOf('\n')) !== -1) {
+        const line = pending.slice(0, newline);
+        pending = pending.slice(newline + 1);
+        out.write(`${line}\n`);
+        onLine(line);
+      }
+    });
+  };
+  lines(supervisor.stdout!, io.stdout, (line) => {
+    api ??= /tagger listening on (http:\/\/\S+)\/graphql/.exec(line)?.[1] ?? null;
+    show();
+  });
+  lines(supervisor.stderr!, io.stderr, (line) => {
+    metrics ??= /metrics (http:\/\/\S+)/.exec(line)?.[1] ?? null;
+    show();
+  });
+  // Ctrl-C reaches the supervisor too (one process group); a SIGTERM covers a stop from elsewhere.
+  const stop = () => supervisor.exitCode === null && supervisor.kill('SIGTERM');
+  io.signal.addEventListener('abort', stop, { once: true });
+  process.once('SIGTERM', stop);
+  const code = await exited;
+  io.signal.removeEventListener('abort', stop);
+  process.off('SIGTERM', stop);
+  await corpus.close();
+  io.stderr.write('nodescale demo: stopped\n');
+  return io.signal.aborted ? 0 : code;
+}
+
+export const demoCommand: Command = { name: 'demo', help, run };

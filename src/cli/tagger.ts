@@ -1,0 +1,98 @@
+/**
+ * `nodescale tagger`: the reference tagging API (src/tagger/), one process; `nodescale demo` runs it supervised.
+ */
+import { invalidOption, NodescaleError } from '../errors.ts';
+import { TRANSPORT_NAMES } from '../compute/compute.ts';
+import { startTaggerServer, type TaggerServerOptions } from '../tagger/server.ts';
+import { boolFlag, COMMON_FLAGS, durationFlag, intFlag, listFlag, parseCommandLine, sizeFlag, textFlag } from './args.ts';
+import type { Command, Io } from './io.ts';
+
+const FLAGS = {
+  port: { type: 'string' },
+  host: { type: 'string' },
+  compute: { type: 'string' },
+  threads: { type: 'string' },
+  allow: { type: 'string', multiple: true },
+  'corpus-url': { type: 'string' },
+  'max-page-size': { type: 'string' },
+  'fetch-timeout': { type: 'string' },
+  'max-redirects': { type: 'string' },
+  cache: { type: 'string' },
+  'admin-socket': { type: 'string' },
+  ...COMMON_FLAGS,
+} as const;
+
+export const help = `Usage: nodescale tagger [options]
+
+The talk's tagging API: GraphQL at /graphql (tags(url), urls(tag), health), the benchmark routes
+/benchmark/get-tags and /benchmark/get-urls, on nodescale/runtime (/metrics, /healthz, /readyz, load shedding,
+graceful shutdown on SIGTERM). Page fetches refuse private, loopback, link-local and metadata addresses unless
+allowed with --allow.
+
+Options:
+      --port N              port (default 3000; 0 picks a free one)
+      --host H              address (default 127.0.0.1)
+      --compute T           where extraction runs: pool (worker threads, default) or inline (on the event loop)
+      --threads N           pool threads (default: usable CPUs - 1, at least 1)
+      --allow LIST          addresses or CIDR ranges that may be fetched from although private (repeatable, or
+                            comma-separated): --allow 127.0.0.1 for the local corpus
+      --corpus-url URL      the corpus for /benchmark/get-tags (default http://127.0.0.1:8080)
+      --max-page-size SIZE  (default 2mb)
+      --fetch-timeout DUR   for a whole fetch, redirects included (default 5s)
+      --max-redirects N     (default 5)
+      --cache N             URLs whose tags are cached (default 10000; 0: none)
+      --admin-socket PATH   open the admin console on this Unix socket (nodescale console PATH)
+  -h, --help                this help
+
+Example:
+  nodescale corpus serve & nodescale tagger --allow 127.0.0.1 --compute inline`;
+
+export function parseTaggerArgs(argv: string[]): (TaggerServerOptions & { port: number }) | null {
+  const { values } = parseCommandLine('tagger', argv, FLAGS, 0);
+  if (boolFlag(values, 'help')) return null;
+  const port = intFlag(values, 'port') ?? 3000;
+  if (port > 65535) throw new NodescaleError('NS_ERR_INVALID_OPTION', `--port must be from 0 to 65535, got ${port}`);
+  const compute = textFlag(values, 'compute') ?? 'pool';
+  if (!TRANSPORT_NAMES.includes(compute)) throw invalidOption('--compute', TRANSPORT_NAMES.join(' or '), compute);
+  const threads = intFlag(values, 'threads');
+  if (threads !== undefined && threads < 1) throw invalidOption('--threads', 'a whole number ≥ 1', threads);
+  const options: TaggerServerOptions & { port: number } = {
+    port,
+    host: textFlag(values, 'host') ?? '127.0.0.1',
+    compute,
+    allow: listFlag(values, 'allow').flatMap((a) => a.split(',')).map((a) => a.trim()).filter(Boolean),
+    corpusUrl: textFlag(values, 'corpus-url') ?? 'http://127.0.0.1:8080',
+    maxPageBytes: sizeFlag(values, 'max-page-size') ?? 2 * 1024 * 1024,
+    fetchTimeoutMs: durationFlag(values, 'fetch-timeout') ?? 5000,
+    maxRedirects: intFlag(values, 'max-redirects') ?? 5,
+    cacheSize: intFlag(values, 'cache') ?? 10_000,
+  };
+  if (threads !== undefined) options.threads = threads;
+  const adminSocket = textFlag(values, 'admin-socket');
+  if (adminSocket !== undefined) options.runtime = { admin: { socketPath: adminSocket } };
+  return options;
+}
+
+async function run(argv: string[], io: Io): Promise<number> {
+  const options = parseTaggerArgs(argv);
+  if (options === null) {
+    io.stdout.write(`${help}\n`);
+    return 0;
+  }
+  let api;
+  try {
+    api = await startTaggerServer(options);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).syscall === 'listen') {
+      throw new NodescaleError('NS_ERR_LISTEN', `the tagger cannot listen on ${options.host}:${options.port}: ${(error as NodeJS.ErrnoException).code}`);
+    }
+    throw error;
+  }
+  const { threads } = api.tagger.compute.stats();
+  io.stdout.write(`tagger listening on ${api.url}/graphql (compute ${api.tagger.compute.transport}${threads > 0 ? `, ${threads} thread${threads === 1 ? '' : 's'}` : ''})\n`);
+  // The runtime owns the end: SIGTERM (or SIGINT, unsupervised) drains, closes the pool, and exits.
+  await new Promise<never>(() => {});
+  return 0;
+}
+
+export const taggerCommand: Command = { name: 'tagger', help, run };

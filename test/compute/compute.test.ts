@@ -1,0 +1,71 @@
+import assert from 'node:assert/strict';
+import { threadId } from 'node:worker_threads';
+import { test } from 'node:test';
+import { createCompute, resolveComputeOptions } from '../../src/compute/compute.ts';
+
+const TASKS = new URL('../fixtures/compute-tasks.ts', import.meta.url);
+
+const rejectsWith = (promise: Promise<unknown>, code: string) => assert.rejects(promise, (error: { code?: string }) => error.code === code);
+
+test('the pool runs tasks off the caller\'s thread; inline runs them on it', async (t) => {
+  const pool = await createCompute({ tasks: TASKS, threads: 2 });
+  t.after(() => pool.close());
+  assert.deepEqual(await pool.call('echo', { a: [1, 2] }), { a: [1, 2] });
+  assert.notEqual(await pool.call('thread', null), threadId);
+  const inline = await createCompute({ transport: 'inline', tasks: TASKS });
+  t.after(() => inline.close());
+  assert.equal(await inline.call('thread', null), threadId);
+  assert.equal(pool.stats().threads, 2);
+  assert.equal(pool.stats().transport, 'pool');
+});
+
+test('a deadline cancels a running task; the pool replaces the thread and keeps serving', async (t) => {
+  const pool = await createCompute({ tasks: TASKS, threads: 1 });
+  t.after(() => pool.close());
+  await rejectsWith(pool.call('spin', { ms: 5000 }, { deadlineMs: 100 }), 'NS_ERR_COMPUTE_TIMEOUT');
+  assert.equal(await pool.call('echo', 'after'), 'after');
+  // A caller's own cancellation too.
+  const controller = new AbortController();
+  const call = pool.call('spin', { ms: 5000 }, { signal: controller.signal });
+  setTimeout(() => controller.abort(new Error('client went away')), 50);
+  await assert.rejects(call, /cancelled: client went away/);
+  assert.equal(await pool.call('echo', 'still'), 'still');
+});
+
+test('a crashing thread fails only its own task: the tasks queued behind it run', async (t) => {
+  const pool = await createCompute({ tasks: TASKS, threads: 1 });
+  t.after(() => pool.close());
+  const crash = pool.call('exit', null);
+  const queued = [pool.call('echo', 1), pool.call('echo', 2), pool.call('echo', 3)];
+  await rejectsWith(crash, 'NS_ERR_COMPUTE_FAILED');
+  assert.deepEqual(await Promise.all(queued), [1, 2, 3]);
+  await assert.rejects(pool.call('fail', null), /task fail failed: bad input for this task/);
+  await rejectsWith(pool.call('nope', null), 'NS_ERR_COMPUTE_FAILED');
+  assert.equal(await pool.call('echo', 'ok'), 'ok');
+});
+
+test('a full queue refuses at once; a closed pool refuses', async (t) => {
+  const pool = await createCompute({ tasks: TASKS, threads: 1, maxQueue: 2 });
+  t.after(() => pool.close());
+  const running = pool.call('spin', { ms: 300 });
+  const queued = [pool.call('echo', 'a'), pool.call('echo', 'b')];
+  await rejectsWith(pool.call('echo', 'c'), 'NS_ERR_COMPUTE_QUEUE_FULL');
+  assert.deepEqual(await Promise.all([running, ...queued]), [300, 'a', 'b']);
+  await pool.close();
+  await rejectsWith(pool.call('echo', 'late'), 'NS_ERR_COMPUTE_CLOSED');
+});
+
+test('inline: a call already past its deadline never starts', async (t) => {
+  const inline = await createCompute({ transport: 'inline', tasks: TASKS });
+  t.after(() => inline.close());
+  const controller = new AbortController();
+  controller.abort();
+  await rejectsWith(inline.call('echo', 1, { signal: controller.signal }), 'NS_ERR_COMPUTE_FAILED');
+  await rejectsWith(inline.call('fail', null), 'NS_ERR_COMPUTE_FAILED');
+});
+
+test('options are validated with the option named', () => {
+  assert.throws(() => resolveComputeOptions({ tasks: TASKS, transport: 'carrier-pigeon' }), /transport must be inline or pool, got "carrier-pigeon"/);
+  assert.throws(() => resolveComputeOptions({ tasks: TASKS, threads: 0 }), /threads must be a whole number ≥ 1/);
+  assert.throws(() => resolveComputeOptions({ tasks: '' }), /tasks must be/);
+});

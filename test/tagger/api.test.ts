@@ -1,0 +1,104 @@
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { test, type TestContext } from 'node:test';
+import { startCorpusServer } from '../../src/corpus/server.ts';
+import { startTaggerServer } from '../../src/tagger/server.ts';
+
+async function start(t: TestContext, compute: 'pool' | 'inline' = 'pool') {
+  const corpus = await startCorpusServer({ port: 0 });
+  // A page server for the bad cases: not HTML, huge, slow.
+  const odd = http.createServer((req, res) => {
+    if (req.url === '/json') return void res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    if (req.url === '/huge') return void res.writeHead(200, { 'content-type': 'text/html' }).end(`<p>${'word '.repeat(600_000)}</p>`);
+    if (req.url === '/slow') return void setTimeout(() => res.writeHead(200, { 'content-type': 'text/html' }).end('<p>late</p>'), 2000).unref();
+    res.writeHead(302, { location: req.url ?? '/' }).end();
+  });
+  await new Promise<void>((resolve) => odd.listen(0, '127.0.0.1', resolve));
+  const api = await startTaggerServer({ port: 0, compute, threads: 1, corpusUrl: corpus.url, allow: ['127.0.0.1'], fetchTimeoutMs: 500, runtime: { logger: () => {}, shutdown: false, postMortem: false } });
+  t.after(async () => {
+    await api.close();
+    await corpus.close();
+    odd.closeAllConnections();
+    odd.close();
+  });
+  const oddUrl = `http://127.0.0.1:${(odd.address() as { port: number }).port}`;
+  const post = async (body: unknown, type = 'application/json') => {
+    const res = await fetch(`${api.url}/graphql`, { method: 'POST', headers: { 'content-type': type }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+    return { status: res.status, body: (await res.json()) as { data?: Record<string, unknown> | null; errors?: { message: string; extensions?: { code?: string } }[] } };
+  };
+  return { api, corpus, oddUrl, post };
+}
+
+const codeOf = (body: { errors?: { extensions?: { code?: string } }[] }) => body.errors?.[0]?.extensions?.code;
+
+test('tags(url) fetches, extracts and indexes; urls(tag) answers from the index; GET and application/graphql work too', async (t) => {
+  const { api, corpus, post } = await start(t);
+  const page = `${corpus.url}/articles/astronomy-1.html`;
+  const tagged = await post({ query: 'query Tags($url: String!) { tags(url: $url) }', variables: { url: page } });
+  assert.equal(tagged.status, 200);
+  assert.ok((tagged.body.data!.tags as string[]).includes('telescope'));
+  const urls = await fetch(`${api.url}/graphql?query=${encodeURIComponent('{ urls(tag: "telescope") health { status compute indexedUrls } }')}`);
+  assert.deepEqual(await urls.json(), { data: { urls: [page], health: { status: 'ok', compute: 'pool', indexedUrls: 1 } } });
+  const raw = await post(`{ urls(tag: "galaxy") }`, 'application/graphql');
+  assert.deepEqual(raw.body, { data: { urls: [page] } });
+  // The benchmark routes.
+  const tags = (await (await fetch(`${api.url}/benchmark/get-tags`)).json()) as { url: string; tags: string[] };
+  assert.equal(tags.url, page);
+  assert.ok(tags.tags.includes('telescope'));
+  assert.deepEqual(await (await fetch(`${api.url}/benchmark/get-urls`)).json(), { tag: 'telescope', urls: [page] });
+  assert.equal((await fetch(`${api.url}/nowhere`)).status, 404);
+  // And the runtime is in front: metrics count the requests by route.
+  assert.match(await (await fetch(`${api.url}/metrics`)).text(), /nodescale_http_request_duration_seconds_count\{[^}]*status="200"[^}]*\} \d+/);
+});
+
+test('refused, non-HTML, huge, slow and looping pages are GraphQL errors with codes; the pool keeps serving', async (t) => {
+  const { corpus, oddUrl, post } = await start(t);
+  const tags = (url: string) => post({ query: 'query($u: String!) { tags(url: $u) }', variables: { u: url } });
+  const cases: [string, string][] = [
+    ['http://169.254.169.254/latest/meta-data/', 'NS_ERR_FETCH_REFUSED'],
+    ['http://10.0.0.1/', 'NS_ERR_FETCH_REFUSED'],
+    ['ftp://example.org/', 'NS_ERR_FETCH_URL'],
+    [`${oddUrl}/json`, 'NS_ERR_FETCH_NOT_HTML'],
+    [`${oddUrl}/huge`, 'NS_ERR_FETCH_TOO_LARGE'],
+    [`${oddUrl}/slow`, 'NS_ERR_FETCH_TIMEOUT'],
+    [`${oddUrl}/loop`, 'NS_ERR_FETCH_REDIRECTS'],
+    [`${corpus.url}/missing.html`, 'NS_ERR_FETCH_FAILED'],
+  ];
+  for (const [url, code] of cases) {
+    const { status, body } = await tags(url);
+    assert.equal(status, 200, url);
+    assert.equal(body.data, null);
+    assert.equal(codeOf(body), code, `${url}: ${JSON.stringify(body)}`);
+  }
+  const ok = await tags(`${corpus.url}/articles/cooking-1.html`);
+  assert.ok((ok.body.data!.tags as string[]).length > 0, 'still serving');
+});
+
+test('malformed, invalid, deep, wide and oversized queries are 4xx GraphQL errors with codes', async (t) => {
+  const { api, post } = await start(t, 'inline');
+  const cases: [unknown, string, number, string?][] = [
+    [{ query: '{ tags(url: ' }, 'NS_ERR_GRAPHQL_INVALID', 400],
+    [{ query: '{ nope }' }, 'NS_ERR_GRAPHQL_INVALID', 400],
+    [{ query: '{ tags }' }, 'NS_ERR_GRAPHQL_INVALID', 400],
+    [{ query: 'query($u: String!) { tags(url: $u) }' }, 'NS_ERR_GRAPHQL_INVALID', 400],
+    [{ query: '{ __schema { types { fields { type { ofType { ofType { name } } } } } } }' }, 'NS_ERR_GRAPHQL_TOO_COMPLEX', 400],
+    [{ query: `{ ${Array.from({ length: 40 }, (_, i) => `a${i}: urls(tag: "x")`).join(' ')} }` }, 'NS_ERR_GRAPHQL_TOO_COMPLEX', 400],
+    [{ query: `{ urls(tag: "${'x'.repeat(9000)}") }` }, 'NS_ERR_GRAPHQL_TOO_COMPLEX', 400],
+    [{ query: 'fragment A on Query { ...B } fragment B on Query { ...A } { ...A }' }, 'NS_ERR_GRAPHQL_INVALID', 400],
+    [{}, 'NS_ERR_GRAPHQL_BAD_REQUEST', 400],
+    [{ query: '{ health { status } }', variables: [1] }, 'NS_ERR_GRAPHQL_BAD_REQUEST', 400],
+    ['{"query": ', 'NS_ERR_GRAPHQL_BAD_REQUEST', 400],
+    ['[1, 2]', 'NS_ERR_GRAPHQL_BAD_REQUEST', 400],
+    ['{ health { status } }', 'NS_ERR_GRAPHQL_BAD_REQUEST', 415, 'text/plain'],
+  ];
+  for (const [body, code, status, type] of cases) {
+    const res = await post(body, type);
+    assert.equal(res.status, status, JSON.stringify(body).slice(0, 80));
+    assert.equal(codeOf(res.body), code, `${JSON.stringify(body).slice(0, 80)}: ${JSON.stringify(res.body).slice(0, 300)}`);
+  }
+  const put = await fetch(`${api.url}/graphql`, { method: 'PUT', body: '{}' });
+  assert.equal(put.status, 405);
+  const huge = await fetch(`${api.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: `{ health { status } } # ${'x'.repeat(100_000)}` }) });
+  assert.equal(huge.status, 413, 'the runtime refuses bodies over the limit');
+  assert.deepEqual((await post({ query: '{ health { status compute } }' })).body, { data: { health: { status: 'ok', compute: 'inline' } } });
+});
