@@ -4,7 +4,7 @@
  *
  *   npm run bench                  all benchmarks, default lengths
  *   npm run bench -- --quick       shorter runs (a smoke test of the harness, not figures to quote)
- *   npm run bench -- generator     one benchmark by name (generator, servers, runtime, supervisor)
+ *   npm run bench -- generator     one benchmark by name (generator, servers, runtime, supervisor, tagger)
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -14,6 +14,7 @@ import { BENCH_DIR } from './lib.ts';
 import { generatorCost } from './generator-cost.ts';
 import { protectOverhead, sheddingUnderOverload } from './runtime.ts';
 import { reloadUnderLoad, runOverhead } from './supervisor.ts';
+import { taggerSplit } from './tagger.ts';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -75,6 +76,22 @@ if (wanted('supervisor')) {
     '| | workers | reloads | reloads failed | requests | failed requests |',
     '|---|---|---|---|---|---|',
     ...reloads.map((r) => `| ${r.tool} | ${r.workers} | ${r.reloads} | ${r.reloadFailures} | ${r.requests} | **${r.failed}**${r.failed > 0 ? ` (${Object.entries(r.errors).filter(([k, v]) => k !== 'total' && typeof v === 'number' && v > 0).map(([k, v]) => `${k} ${v}`).join(', ')})` : ''} |`),
+    '',
+  );
+}
+
+if (wanted('tagger')) {
+  console.error('tagger: get-urls latency while get-tags saturates extraction, --compute inline vs pool');
+  const split = await taggerSplit({ seconds: quick ? 4 : 15 });
+  report.tagger = split;
+  lines.push(
+    'The tagging API: `/benchmark/get-urls` (an index lookup) probed at 50 req/s (open model) while `/benchmark/get-tags` (fetch + extraction) runs at 8 connections:',
+    '',
+    '| --compute | get-tags req/s | get-urls p50 | get-urls p99 | event-loop delay p99 (median s / worst s) | errors |',
+    '|---|---|---|---|---|---|',
+    ...split.modes.map((m) => `| ${m.compute} | ${m.getTagsPerSecond.toFixed(0)} | ${m.getUrlsP50Ms} ms | ${m.getUrlsP99Ms} ms | ${m.eventLoopP99Ms.median.toFixed(1)} / ${m.eventLoopP99Ms.max.toFixed(1)} ms | ${m.getTagsErrors + m.getUrlsErrors} |`),
+    '',
+    `get-urls p99 inline ÷ pool: **${split.p99Ratio.toFixed(1)}** (goal ≥ 10); event-loop delay p99 with the pool, worst second: **${split.modes[1]!.eventLoopP99Ms.max.toFixed(1)} ms** (goal < 20 ms)`,
     '',
   );
 }

@@ -19,6 +19,7 @@ const FLAGS = {
   'max-redirects': { type: 'string' },
   cache: { type: 'string' },
   'admin-socket': { type: 'string' },
+  'no-shedding': { type: 'boolean' },
   ...COMMON_FLAGS,
 } as const;
 
@@ -42,6 +43,7 @@ Options:
       --max-redirects N     (default 5)
       --cache N             URLs whose tags are cached (default 10000; 0: none)
       --admin-socket PATH   open the admin console on this Unix socket (nodescale console PATH)
+      --no-shedding         never answer 503 under overload (to watch the event loop itself drown)
   -h, --help                this help
 
 Example:
@@ -69,7 +71,10 @@ export function parseTaggerArgs(argv: string[]): (TaggerServerOptions & { port: 
   };
   if (threads !== undefined) options.threads = threads;
   const adminSocket = textFlag(values, 'admin-socket');
-  if (adminSocket !== undefined) options.runtime = { admin: { socketPath: adminSocket } };
+  options.runtime = {
+    ...(adminSocket === undefined ? {} : { admin: { socketPath: adminSocket } }),
+    ...(boolFlag(values, 'no-shedding') ? { overload: false as const } : {}),
+  };
   return options;
 }
 

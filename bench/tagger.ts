@@ -1,0 +1,110 @@
+/**
+ * The talk's finding, reproduced: while /benchmark/get-tags load saturates extraction, how fast does
+ * /benchmark/get-urls (no extraction, an index lookup) answer, with extraction on the API's event loop
+ * (--compute inline, the monolith) and off it (--compute pool)? Side by side, one run:
+ * - get-urls p99 inline ÷ pool (goal ≥ 10), measured in the open model (50 req/s, latency from the intended send
+ *   time) by a separate `nodescale bench` process;
+ * - the API's event-loop delay p99 with the pool (goal < 20 ms), read from its own /metrics each second;
+ * - get-tags throughput in both modes.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
+import { runBench } from '../src/loadtest/run.ts';
+import { median, NODESCALE } from './lib.ts';
+
+const run = promisify(execFile);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export interface TaggerModeFigures {
+  compute: 'inline' | 'pool';
+  getTagsPerSecond: number;
+  getTagsErrors: number;
+  getUrlsP99Ms: number;
+  getUrlsP50Ms: number;
+  getUrlsErrors: number;
+  /** By kind (connect, reset, timeout, parse, non2xx), when there were any. */
+  getUrlsErrorKinds: Record<string, number>;
+  /** Per-second event-loop delay p99 of the API, ms: the median and the worst second. */
+  eventLoopP99Ms: { median: number; max: number };
+}
+
+export interface TaggerFigures {
+  modes: TaggerModeFigures[];
+  /** get-urls p99, inline ÷ pool. */
+  p99Ratio: number;
+}
+
+function startProcess(args: string[], ready: RegExp): Promise<{ child: ChildProcess; match: RegExpExecArray }> {
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    let seen = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      seen += chunk;
+      const match = ready.exec(seen);
+      if (match) resolve({ child, match });
+    });
+    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}`)));
+  });
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+async function eventLoopP99(api: string): Promise<number | null> {
+  const text = await fetch(`${api}/metrics`).then((r) => r.text(), () => '');
+  const match = /^nodescale_eventloop_delay_p99_seconds (\S+)$/m.exec(text);
+  return match ? Number(match[1]) * 1000 : null;
+}
+
+async function measureMode(compute: 'inline' | 'pool', corpusUrl: string, seconds: number): Promise<TaggerModeFigures> {
+  const { child, match } = await startProcess(
+    // No shedding in either mode: with it, the runtime answers the monolith's overload with 503s (the point of
+    // nodescale/runtime, measured in `npm run bench -- runtime`); here the event loop itself is watched.
+    [NODESCALE, 'tagger', '--port', '0', '--compute', compute, '--allow', '127.0.0.1', '--corpus-url', corpusUrl, '--no-shedding'],
+    /tagger listening on (http:\/\/\S+)\/graphql/,
+  );
+  const api = match[1]!;
+  try {
+    // Warm up: JIT, the NLP model in each thread, the index (get-urls has URLs to return).
+    await runBench({ url: `${api}/benchmark/get-tags`, connections: 4, durationMs: 3000 });
+    const loops: number[] = [];
+    const sampling = setInterval(() => void eventLoopP99(api).then((v) => v !== null && loops.push(v)), 1000);
+    const probe = run(process.execPath, [NODESCALE, 'bench', `${api}/benchmark/get-urls`, '-R', '50', '-c', '8', '-d', `${seconds}s`, '--timeout', '30s', '--json'], { maxBuffer: 16 * 1024 * 1024 });
+    const load = runBench({ url: `${api}/benchmark/get-tags`, connections: 8, durationMs: (seconds + 2) * 1000, timeoutMs: 30_000 });
+    const [probeResult, loadResult] = await Promise.all([probe, load]);
+    clearInterval(sampling);
+    const urls = JSON.parse(probeResult.stdout) as { latencyMs: { p50: number; p99: number }; errors: Record<string, number> & { total: number }; statusCodes: Record<string, number> };
+    return {
+      compute,
+      getTagsPerSecond: loadResult.requests.perSecond,
+      getTagsErrors: loadResult.errors.total,
+      getUrlsP99Ms: urls.latencyMs.p99,
+      getUrlsP50Ms: urls.latencyMs.p50,
+      getUrlsErrors: urls.errors.total,
+      getUrlsErrorKinds: Object.fromEntries(Object.entries({ ...urls.errors, ...Object.fromEntries(Object.entries(urls.statusCodes).filter(([code]) => code !== '200').map(([code, n]) => [`status ${code}`, n])) }).filter(([kind, n]) => kind !== 'total' && n > 0)),
+      eventLoopP99Ms: { median: median(loops), max: Math.max(...loops) },
+    };
+  } finally {
+    await stop(child);
+  }
+}
+
+export async function taggerSplit(options: { seconds: number }): Promise<TaggerFigures> {
+  const { child: corpus, match } = await startProcess([NODESCALE, 'corpus', 'serve', '--port', '0'], /listening on (http:\/\/\S+)\//);
+  try {
+    const modes: TaggerModeFigures[] = [];
+    for (const compute of ['inline', 'pool'] as const) {
+      console.error(`  --compute ${compute}: get-tags at 8 connections, get-urls probed at 50 req/s for ${options.seconds} s`);
+      modes.push(await measureMode(compute, match[1]!, options.seconds));
+      await sleep(500);
+    }
+    return { modes, p99Ratio: modes[0]!.getUrlsP99Ms / modes[1]!.getUrlsP99Ms };
+  } finally {
+    await stop(corpus);
+  }
+}
+
