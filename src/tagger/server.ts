@@ -91,6 +91,9 @@ export async function startTaggerServer(options: TaggerServerOptions = {}): Prom
       else res.destroy();
     });
   });
+  // Request bodies are time-limited too: a client trickling its body holds a socket for 30 s at most.
+  server.requestTimeout = 30_000;
+  server.headersTimeout = 10_000;
   const runtime = protect(server, { maxBodyBytes: GRAPHQL_LIMITS.bodyBytes, ...options.runtime });
   if (runtime.options.shutdown) runtime.onShutdown(() => tagger.close());
   await new Promise<void>((resolve, reject) => {
