@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { TRANSPORT_NAMES } from '../compute/compute.ts';
 import { startCorpusServer, type CorpusServer } from '../corpus/server.ts';
 import { invalidOption, NodescaleError } from '../errors.ts';
+import { eachLine } from '../lines.ts';
 import { boolFlag, COMMON_FLAGS, intFlag, parseCommandLine, textFlag } from './args.ts';
 import type { Command, Io } from './io.ts';
 
@@ -105,25 +106,13 @@ async function run(argv: string[], io: Io): Promise<number> {
     shown = true;
     io.stdout.write(banner(api, corpus.url, metrics, args.name, args.compute));
   };
-  const lines = (stream: NodeJS.ReadableStream, out: NodeJS.WritableStream, onLine: (line: string) => void) => {
-    let pending = '';
-    stream.setEncoding('utf8');
-    stream.on('data', (chunk: string) => {
-      pending += chunk;
-      let newline: number;
-      while ((newline = pending.indexOf('\n')) !== -1) {
-        const line = pending.slice(0, newline);
-        pending = pending.slice(newline + 1);
-        out.write(`${line}\n`);
-        onLine(line);
-      }
-    });
-  };
-  lines(supervisor.stdout!, io.stdout, (line) => {
+  eachLine(supervisor.stdout!, (line) => {
+    io.stdout.write(`${line}\n`);
     api ??= /tagger listening on (http:\/\/\S+)\/graphql/.exec(line)?.[1] ?? null;
     show();
   });
-  lines(supervisor.stderr!, io.stderr, (line) => {
+  eachLine(supervisor.stderr!, (line) => {
+    io.stderr.write(`${line}\n`);
     metrics ??= /metrics (http:\/\/\S+)/.exec(line)?.[1] ?? null;
     show();
   });

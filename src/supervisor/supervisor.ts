@@ -17,6 +17,7 @@ import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { MetricObjectWithValues, MetricValue } from 'prom-client';
 import { removeSocket } from '../admin/unix-socket.ts';
+import { eachLine } from '../lines.ts';
 import { RestartPolicy, type RestartPolicyOptions } from './restart-policy.ts';
 
 export type WorkerMetricObject = MetricObjectWithValues<MetricValue<string>>;
@@ -93,8 +94,6 @@ export interface WorkerMetrics {
 }
 
 export type ReloadOutcome = { ok: true; replaced: number } | { ok: false; reason: string; replaced: number };
-
-const MAX_LINE = 16 * 1024;
 
 function rssOf(pid: number): number | null {
   try {
@@ -415,24 +414,10 @@ export class Supervisor extends EventEmitter {
     return this.#slots.filter((s) => s.failed !== null).map((s) => ({ slot: s.index, reason: s.failed! }));
   }
 
-  /** Passes a worker's output on line by line; a line is cut at 16 KiB, so a worker cannot grow our buffers. */
+  /** Passes a worker's output on line by line (cut at 16 KiB: a worker cannot grow our buffers). */
   #pipe(stream: Readable | null, slot: number, pid: number, kind: 'stdout' | 'stderr'): void {
     if (stream === null) return;
     const from = { slot, pid, stream: kind };
-    let pending = '';
-    stream.setEncoding('utf8');
-    stream.on('data', (chunk: string) => {
-      pending += chunk;
-      let newline: number;
-      while ((newline = pending.indexOf('\n')) !== -1) {
-        this.#o.output(pending.slice(0, newline), from);
-        pending = pending.slice(newline + 1);
-      }
-      if (pending.length > MAX_LINE) {
-        this.#o.output(`${pending.slice(0, MAX_LINE)}…`, from);
-        pending = '';
-      }
-    });
-    stream.on('end', () => pending !== '' && this.#o.output(pending, from));
+    eachLine(stream, (line) => this.#o.output(line, from));
   }
 }
