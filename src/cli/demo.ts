@@ -4,6 +4,7 @@
  * everything is and what to try next; Ctrl-C stops it all cleanly.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { TRANSPORT_NAMES } from '../compute/compute.ts';
 import { startCorpusServer, type CorpusServer } from '../corpus/server.ts';
@@ -80,12 +81,22 @@ Ctrl-C stops everything.
 `;
 }
 
+async function assertPortFree(port: number): Promise<void> {
+  const probe = net.createServer();
+  await new Promise<void>((resolve, reject) => {
+    probe.once('error', (error: NodeJS.ErrnoException) => reject(new NodescaleError('NS_ERR_LISTEN', `the API cannot listen on 127.0.0.1:${port}: ${error.code ?? error.message} (--port picks another)`)));
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve()));
+  });
+}
+
 async function run(argv: string[], io: Io): Promise<number> {
   const args = parseDemoArgs(argv);
   if (args === null) {
     io.stdout.write(`${help}\n`);
     return 0;
   }
+  // The API's port is checked first: a worker that cannot listen would otherwise crash-loop for a while.
+  if (args.port !== 0) await assertPortFree(args.port);
   let corpus: CorpusServer;
   try {
     corpus = await startCorpusServer({ port: args.corpusPort });

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import net from 'node:net';
 import { test } from 'node:test';
 import { BIN, runBin } from '../helpers/cli.ts';
 
@@ -37,7 +39,13 @@ test('nodescale demo: corpus and supervised API answer, a worker console is reac
   assert.equal(left.trim(), '', 'no process of the demo is left');
 });
 
-test('nodescale tagger and corpus: bad flags are usage errors', async () => {
+test('nodescale tagger, corpus and demo: bad flags are usage errors; a port in use fails at once', async (t) => {
+  const busy = net.createServer().listen(0, '127.0.0.1');
+  await once(busy, 'listening');
+  t.after(() => busy.close());
+  const inUse = await runBin(['demo', '--port', String((busy.address() as net.AddressInfo).port), '--corpus-port', '0', '--metrics-port', '0']);
+  assert.equal(inUse.code, 1);
+  assert.match(inUse.stderr, /^error NS_ERR_LISTEN: the API cannot listen on 127\.0\.0\.1:\d+: EADDRINUSE/);
   assert.equal((await runBin(['tagger', '--compute', 'gpu'])).code, 2);
   assert.match((await runBin(['tagger', '--allow', 'nonsense', '--port', '0'])).stderr, /NS_ERR_INVALID_OPTION: allow must be IP addresses or CIDR ranges/);
   assert.equal((await runBin(['corpus', 'burn'])).code, 2);
