@@ -45,11 +45,15 @@ if (wanted('servers')) {
 if (wanted('runtime')) {
   console.error('runtime: protect() overhead at the knee');
   const overhead = await protectOverhead({ seconds: quick ? 1 : 3, pairs: quick ? 3 : 7 });
+  console.error('runtime: protect() overhead on a route doing 0.1 ms of CPU work');
+  const routeOverhead = await protectOverhead({ seconds: quick ? 1 : 3, pairs: quick ? 3 : 7, blockMs: 0.1 });
   console.error('runtime: shedding at 4x the knee of a CPU-bound route');
   const shedding = await sheddingUnderOverload({ seconds: quick ? 4 : 10 });
-  report.runtime = { overhead, shedding };
+  report.runtime = { overhead, routeOverhead, shedding };
   lines.push(
     `protect() overhead at the knee (${overhead.kneeConcurrency} connections), both servers on one core, loaded at once, median of ${overhead.pairs} runs: throughput on ÷ off **${overhead.throughputRatio.toFixed(3)}** (goal ≥ 0.97); server CPU per request off ÷ on **${overhead.cpuRatio.toFixed(3)}** (${overhead.cpuMicrosPerRequest.off.toFixed(1)} µs off, ${overhead.cpuMicrosPerRequest.on.toFixed(1)} µs on)`,
+    '',
+    `The same on a route doing ${routeOverhead.blockMs} ms of CPU work (knee ${routeOverhead.kneeConcurrency} connections): throughput on ÷ off **${routeOverhead.throughputRatio.toFixed(3)}**; server CPU per request off ÷ on **${routeOverhead.cpuRatio.toFixed(3)}** (${routeOverhead.cpuMicrosPerRequest.off.toFixed(1)} µs off, ${routeOverhead.cpuMicrosPerRequest.on.toFixed(1)} µs on)`,
     '',
     `Shedding, ${shedding.blockMs} ms CPU-bound route, open model at 4× its knee throughput (${Math.round(shedding.offeredRate)} req/s; knee p99 ${shedding.knee.p99Ms} ms):`,
     '',

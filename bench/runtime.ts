@@ -12,6 +12,8 @@ import { BENCH_DIR, median, processCpuMs, startServer } from './lib.ts';
 const SERVER = path.join(BENCH_DIR, 'servers', 'http.ts');
 
 export interface OverheadFigures {
+  /** CPU work per request of the route, ms: 0 is a hello world. */
+  blockMs: number;
   kneeConcurrency: number;
   pairs: number;
   /** Per pair: throughput on ÷ off. */
@@ -31,9 +33,11 @@ export interface OverheadFigures {
  * at the same time with the same settings: the scheduler gives each an equal share of that core, under the same
  * noise, and the ratio of their throughputs is the ratio of their costs per request.
  */
-export async function protectOverhead(options: { seconds: number; pairs: number }): Promise<OverheadFigures> {
-  const off = await startServer([SERVER]);
-  const on = await startServer([SERVER, '--protect', '{}']);
+export async function protectOverhead(options: { seconds: number; pairs: number; blockMs?: number }): Promise<OverheadFigures> {
+  const blockMs = options.blockMs ?? 0;
+  const route = blockMs > 0 ? ['--block', String(blockMs)] : [];
+  const off = await startServer([SERVER, ...route]);
+  const on = await startServer([SERVER, ...route, '--protect', '{}']);
   try {
     const sweep = await runSweep({ url: off.url, levels: [1, 2, 4, 8, 16, 32, 64], durationMs: 1500, warmupMs: 500 });
     const knee = sweep.levels[sweep.knee.power!.index]!.level;
@@ -57,6 +61,7 @@ export async function protectOverhead(options: { seconds: number; pairs: number 
       console.error(`  pair ${pair + 1}: throughput on ÷ off ${throughputRatios.at(-1)!.toFixed(3)}, CPU/request off ÷ on ${cpuRatios.at(-1)!.toFixed(3)}`);
     }
     return {
+      blockMs,
       kneeConcurrency: knee,
       pairs: options.pairs,
       throughputRatios,
