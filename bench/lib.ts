@@ -2,7 +2,7 @@
  * Helpers for bench/: run a command and measure the CPU it used (user + system, from the shell's `times`, the same
  * way for every tool), start a hello server in its own process, and make sure the tools we compare with are present.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
@@ -61,15 +61,46 @@ export function startHello(kind: string): Promise<Server> {
 }
 
 /** Starts `node <args>` and waits for its "listening <url>" line. */
-export function startServer(args: string[]): Promise<Server> {
-  const [command, ...rest] = [...PIN, process.execPath, ...args];
-  const child = spawn(command!, rest, { stdio: ['ignore', 'pipe', 'inherit'] });
+export async function startServer(args: string[]): Promise<Server> {
+  const { child, match } = await startProcess(args, /listening (?:on )?(\S+)/);
+  return { url: match[1]!, pid: child.pid!, stop: () => child.kill('SIGKILL') };
+}
+
+export interface Started {
+  child: ChildProcess;
+  /** The match of `ready` in its output. */
+  match: RegExpExecArray;
+  /** SIGTERM, and resolves once it exited. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `node <args>` (pinned to the servers' core unless `pin` is false) and waits until its output (stdout and
+ * stderr together) matches `ready`.
+ */
+export function startProcess(args: string[], ready: RegExp, { pin = true } = {}): Promise<Started> {
+  const [command, ...rest] = [...(pin ? PIN : []), process.execPath, ...args];
+  const child = spawn(command!, rest, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const stop = async () => {
+    if (child.exitCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    await exited;
+  };
   return new Promise((resolve, reject) => {
-    child.stdout.on('data', (chunk: Buffer) => {
-      const match = /listening (?:on )?(\S+)/.exec(chunk.toString());
-      if (match) resolve({ url: match[1]!, pid: child.pid!, stop: () => child.kill('SIGKILL') });
+    let seen = '';
+    const onData = (chunk: Buffer) => {
+      seen += chunk;
+      const match = ready.exec(seen);
+      if (match) resolve({ child, match, stop });
+    };
+    child.stdout!.on('data', onData);
+    // Its errors still reach the terminal.
+    child.stderr!.on('data', (chunk: Buffer) => {
+      process.stderr.write(chunk);
+      onData(chunk);
     });
-    child.on('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}`)));
+    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}: ${seen.slice(-500)}`)));
   });
 }
 

@@ -4,53 +4,24 @@
  * - reload under load: failed requests during 5 consecutive rolling reloads of an app that takes --startup-ms to get
  *   ready (goal 0), next to pm2 reload with its default settings on the same app, if pm2 installs from npm.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { runBench } from '../src/loadtest/run.ts';
 import type { BenchResult } from '../src/loadtest/aggregate.ts';
-import { BENCH_DIR, installBenchTools, median, NODESCALE, which } from './lib.ts';
+import { BENCH_DIR, installBenchTools, median, NODESCALE, startProcess } from './lib.ts';
 
 const APP = path.join(BENCH_DIR, 'servers', 'http.ts');
 const CLUSTER = path.join(BENCH_DIR, 'servers', 'cluster.ts');
 const run = promisify(execFile);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-interface Started {
-  child: ChildProcess;
-  stop(): Promise<void>;
-}
-
-/** Starts `node args` (pinned like every bench server) and waits until a line of its output matches `ready`. */
-function start(args: string[], ready: RegExp, env: NodeJS.ProcessEnv = process.env): Promise<Started> {
-  const pin = which('taskset') !== null && availableParallelism() >= 2 ? ['taskset', '-c', String(availableParallelism() - 1)] : [];
-  const [command, ...rest] = [...pin, process.execPath, ...args];
-  const child = spawn(command!, rest, { stdio: ['ignore', 'pipe', 'pipe'], env });
-  const stop = async () => {
-    if (child.exitCode !== null) return;
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill('SIGTERM');
-    await exited;
-  };
-  return new Promise((resolve, reject) => {
-    let seen = '';
-    const onData = (chunk: Buffer) => {
-      seen += chunk;
-      if (ready.test(seen)) resolve({ child, stop });
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}: ${seen.slice(-500)}`)));
-  });
-}
-
 async function freePort(): Promise<number> {
-  const net = await import('node:net');
   return new Promise((resolve) => {
     const server = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
+      const { port } = server.address() as net.AddressInfo;
       server.close(() => resolve(port));
     });
   });
@@ -65,8 +36,8 @@ export interface RunOverhead {
 
 export async function runOverhead(options: { seconds: number; pairs: number; connections: number }): Promise<RunOverhead> {
   const [portRun, portCluster] = [await freePort(), await freePort()];
-  const supervised = await start([NODESCALE, 'run', APP, '-w', '2', '--name', `bench-${process.pid}`, '--', '--port', String(portRun)], /2 worker\(s\) ready/);
-  const bare = await start([CLUSTER, '--workers', '2', '--port', String(portCluster)], /listening/);
+  const supervised = await startProcess([NODESCALE, 'run', APP, '-w', '2', '--name', `bench-${process.pid}`, '--', '--port', String(portRun)], /2 worker\(s\) ready/);
+  const bare = await startProcess([CLUSTER, '--workers', '2', '--port', String(portCluster)], /listening/);
   try {
     const load = { connections: options.connections, durationMs: options.seconds * 1000, warmupMs: 500 };
     const urls = [`http://127.0.0.1:${portRun}/`, `http://127.0.0.1:${portCluster}/`] as const;
@@ -130,7 +101,7 @@ export async function reloadUnderLoad(options: { reloads: number; startupMs: num
 async function reloadNodescale(workers: number, reloads: number, appArgs: string[]): Promise<ReloadFigures> {
   const port = await freePort();
   const name = `bench-reload-${process.pid}`;
-  const supervised = await start(
+  const supervised = await startProcess(
     [NODESCALE, 'run', APP, '-w', String(workers), '--name', name, '--stability', '1s', '--', '--port', String(port), ...appArgs],
     /worker\(s\) ready/,
   );

@@ -7,10 +7,10 @@
  * - the API's event-loop delay p99 with the pool (goal < 20 ms), read from its own /metrics each second;
  * - get-tags throughput in both modes.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { runBench } from '../src/loadtest/run.ts';
-import { median, NODESCALE } from './lib.ts';
+import { median, NODESCALE, startProcess } from './lib.ts';
 
 const run = promisify(execFile);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -34,26 +34,6 @@ export interface TaggerFigures {
   p99Ratio: number;
 }
 
-function startProcess(args: string[], ready: RegExp): Promise<{ child: ChildProcess; match: RegExpExecArray }> {
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-  return new Promise((resolve, reject) => {
-    let seen = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      seen += chunk;
-      const match = ready.exec(seen);
-      if (match) resolve({ child, match });
-    });
-    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}`)));
-  });
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  await exited;
-}
-
 async function eventLoopP99(api: string): Promise<number | null> {
   const text = await fetch(`${api}/metrics`).then((r) => r.text(), () => '');
   const match = /^nodescale_eventloop_delay_p99_seconds (\S+)$/m.exec(text);
@@ -61,11 +41,13 @@ async function eventLoopP99(api: string): Promise<number | null> {
 }
 
 async function measureMode(compute: 'inline' | 'pool', corpusUrl: string, seconds: number): Promise<TaggerModeFigures> {
-  const { child, match } = await startProcess(
+  const { match, stop } = await startProcess(
     // No shedding in either mode: with it, the runtime answers the monolith's overload with 503s (the point of
     // nodescale/runtime, measured in `npm run bench -- runtime`); here the event loop itself is watched.
     [NODESCALE, 'tagger', '--port', '0', '--compute', compute, '--allow', '127.0.0.1', '--corpus-url', corpusUrl, '--no-shedding'],
     /tagger listening on (http:\/\/\S+)\/graphql/,
+    // Not pinned: the pool's thread gets the other core, as it would in production.
+    { pin: false },
   );
   const api = match[1]!;
   try {
@@ -89,22 +71,22 @@ async function measureMode(compute: 'inline' | 'pool', corpusUrl: string, second
       eventLoopP99Ms: { median: median(loops), max: Math.max(...loops) },
     };
   } finally {
-    await stop(child);
+    await stop();
   }
 }
 
 export async function taggerSplit(options: { seconds: number }): Promise<TaggerFigures> {
-  const { child: corpus, match } = await startProcess([NODESCALE, 'corpus', 'serve', '--port', '0'], /listening on (http:\/\/\S+)\//);
+  const corpus = await startProcess([NODESCALE, 'corpus', 'serve', '--port', '0'], /listening on (http:\/\/\S+)\//, { pin: false });
   try {
     const modes: TaggerModeFigures[] = [];
     for (const compute of ['inline', 'pool'] as const) {
       console.error(`  --compute ${compute}: get-tags at 8 connections, get-urls probed at 50 req/s for ${options.seconds} s`);
-      modes.push(await measureMode(compute, match[1]!, options.seconds));
+      modes.push(await measureMode(compute, corpus.match[1]!, options.seconds));
       await sleep(500);
     }
     return { modes, p99Ratio: modes[0]!.getUrlsP99Ms / modes[1]!.getUrlsP99Ms };
   } finally {
-    await stop(corpus);
+    await corpus.stop();
   }
 }
 

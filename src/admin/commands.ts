@@ -7,11 +7,9 @@ import type net from 'node:net';
 import { inspect } from 'node:util';
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import { NodescaleError } from '../errors.ts';
-import { invalidOption } from '../errors.ts';
+import { invalidOption, NodescaleError } from '../errors.ts';
 import { redactedReport } from '../runtime/post-mortem.ts';
-import type { RequestLogEntry, Runtime } from '../runtime/runtime.ts';
-import type { RuntimeSample } from '../runtime/sampler.ts';
+import type { Runtime } from '../runtime/runtime.ts';
 import type { AdminMessage } from './protocol.ts';
 
 export interface CommandContext {
@@ -59,6 +57,13 @@ function seconds(args: Record<string, unknown>, name: string, fallback: number, 
 const watches = new WeakMap<net.Socket, Map<number, () => void>>();
 
 /** Resolves when the stream `id` is ended by `unwatch` or by the connection closing; `cleanup` runs once. */
+/** Sends the runtime's `event` (a RuntimeSample, a RequestLogEntry) as events of request `id`, until stopped. */
+async function streamEvents(ctx: CommandContext, id: number, event: 'sample' | 'request'): Promise<void> {
+  const forward = (payload: unknown) => ctx.send({ id, event: payload });
+  ctx.runtime.on(event, forward);
+  await untilStopped(ctx, id, () => ctx.runtime.off(event, forward));
+}
+
 function untilStopped(ctx: CommandContext, id: number, cleanup: () => void): Promise<void> {
   let active = watches.get(ctx.socket);
   if (active === undefined) watches.set(ctx.socket, (active = new Map()));
@@ -134,9 +139,7 @@ export const COMMANDS: ReadonlyMap<string, AdminCommand> = new Map<string, Admin
     {
       summary: 'stream every new sample as an event until "unwatch" or disconnect',
       run: async (ctx, id) => {
-        const onSample = (sample: RuntimeSample) => ctx.send({ id, event: sample });
-        ctx.runtime.on('sample', onSample);
-        await untilStopped(ctx, id, () => ctx.runtime.off('sample', onSample));
+        await streamEvents(ctx, id, 'sample');
         return { watched: id };
       },
     },
@@ -158,9 +161,7 @@ export const COMMANDS: ReadonlyMap<string, AdminCommand> = new Map<string, Admin
     {
       summary: 'stream a log line for every completed request until "unwatch" or disconnect',
       run: async (ctx, id) => {
-        const onRequest = (entry: RequestLogEntry) => ctx.send({ id, event: entry });
-        ctx.runtime.on('request', onRequest);
-        await untilStopped(ctx, id, () => ctx.runtime.off('request', onRequest));
+        await streamEvents(ctx, id, 'request');
         return { logged: id };
       },
     },

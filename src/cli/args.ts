@@ -48,6 +48,13 @@ export function intFlag(values: Values, name: string): number | undefined {
   return Number(raw);
 }
 
+/** A port flag (0 to 65535; 0 picks a free port), or `fallback` when absent. */
+export function portFlag(values: Values, name: string, fallback: number): number {
+  const port = intFlag(values, name) ?? fallback;
+  if (port > 65535) throw invalidOption(`--${name}`, 'a port from 0 to 65535', port);
+  return port;
+}
+
 /** A number flag (≥ 0, or > 0 with `positive`), or undefined when absent. */
 export function numberFlag(values: Values, name: string, positive = false): number | undefined {
   const raw = stringValue(values, name);

@@ -11,6 +11,7 @@ import type { RequestLogEntry } from '../runtime/runtime.ts';
 import type { RuntimeSample } from '../runtime/sampler.ts';
 import { renderCharts } from './charts.ts';
 import { formatBytes, formatMs } from '../units.ts';
+import { connectSupervisor } from '../supervisor/control.ts';
 import { controlPath } from './run.ts';
 import { boolFlag, COMMON_FLAGS, intFlag, numberFlag, parseCommandLine, requirePositional, textFlag, type OptionSpecs, type Values } from './args.ts';
 import type { Command, Io } from './io.ts';
@@ -238,12 +239,7 @@ async function interactive(client: AdminClient, io: Io, out: string | null): Pro
 
 /** Asks the supervisor where worker N's console listens. */
 async function workerConsole(control: string, worker: number): Promise<string> {
-  let supervisor: AdminClient;
-  try {
-    supervisor = await AdminClient.connect(control);
-  } catch (error) {
-    throw new NodescaleError('NS_ERR_SUPERVISOR_UNREACHABLE', `no supervisor at ${control}: ${(error as Error).message}`);
-  }
+  const supervisor = await connectSupervisor(control);
   try {
     return ((await supervisor.request('console', { worker })) as { socketPath: string }).socketPath;
   } finally {

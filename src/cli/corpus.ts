@@ -3,8 +3,8 @@
  */
 import { NodescaleError } from '../errors.ts';
 import { startCorpusServer } from '../corpus/server.ts';
-import { corpus } from '../corpus/generate.ts';
-import { boolFlag, COMMON_FLAGS, intFlag, parseCommandLine, textFlag } from './args.ts';
+import { corpus, corpusPaths } from '../corpus/generate.ts';
+import { boolFlag, COMMON_FLAGS, portFlag, parseCommandLine, textFlag } from './args.ts';
 import type { Command, Io } from './io.ts';
 
 const FLAGS = { port: { type: 'string' }, host: { type: 'string' }, ...COMMON_FLAGS } as const;
@@ -12,7 +12,7 @@ const FLAGS = { port: { type: 'string' }, host: { type: 'string' }, ...COMMON_FL
 export const help = `Usage: nodescale corpus serve [--port N] [--host H]
        nodescale corpus list [--json]
 
-The corpus the tagging API is measured on: ${corpus().length} article pages written for nodescale (generated from our
+The corpus the tagging API is measured on: ${corpusPaths().length} article pages written for nodescale (generated from our
 own templates and word lists, the same on every machine), served on loopback as the talk's web:8080 was, so load
 tests never leave the machine. GET / lists them.
 
@@ -30,9 +30,7 @@ export function parseCorpusArgs(argv: string[]) {
   if (boolFlag(values, 'help')) return null;
   const action = positionals[0] ?? 'serve';
   if (action !== 'serve' && action !== 'list') throw new NodescaleError('NS_ERR_USAGE', `corpus: unknown action "${action}"; expected serve or list`);
-  const port = intFlag(values, 'port') ?? 8080;
-  if (port > 65535) throw new NodescaleError('NS_ERR_INVALID_OPTION', `--port must be from 0 to 65535, got ${port}`);
-  return { action, port, host: textFlag(values, 'host') ?? '127.0.0.1', json: boolFlag(values, 'json') };
+  return { action, port: portFlag(values, 'port', 8080), host: textFlag(values, 'host') ?? '127.0.0.1', json: boolFlag(values, 'json') };
 }
 
 async function run(argv: string[], io: Io): Promise<number> {
@@ -46,13 +44,8 @@ async function run(argv: string[], io: Io): Promise<number> {
     io.stdout.write(args.json ? `${JSON.stringify(pages)}\n` : pages.map((p) => `${p.path}  ${p.title}\n`).join(''));
     return 0;
   }
-  let server;
-  try {
-    server = await startCorpusServer({ port: args.port, host: args.host });
-  } catch (error) {
-    throw new NodescaleError('NS_ERR_LISTEN', `the corpus cannot listen on ${args.host}:${args.port}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-  }
-  io.stdout.write(`corpus of ${corpus().length} pages listening on ${server.url}/\n`);
+  const server = await startCorpusServer({ port: args.port, host: args.host });
+  io.stdout.write(`corpus of ${corpusPaths().length} pages listening on ${server.url}/\n`);
   await new Promise<void>((resolve) => {
     io.signal.addEventListener('abort', () => resolve(), { once: true });
     process.once('SIGTERM', () => resolve());

@@ -7,10 +7,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { TRANSPORT_NAMES } from '../compute/compute.ts';
-import { startCorpusServer, type CorpusServer } from '../corpus/server.ts';
-import { invalidOption, NodescaleError } from '../errors.ts';
+import { startCorpusServer } from '../corpus/server.ts';
+import { invalidOption } from '../errors.ts';
 import { eachLine } from '../lines.ts';
-import { boolFlag, COMMON_FLAGS, intFlag, parseCommandLine, textFlag } from './args.ts';
+import { listen } from '../listen.ts';
+import { boolFlag, COMMON_FLAGS, portFlag, intFlag, parseCommandLine, textFlag } from './args.ts';
 import type { Command, Io } from './io.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/nodescale.js', import.meta.url));
@@ -40,12 +41,6 @@ Options:
       --name NAME       the supervisor's name, for nodescale status/reload/console (default demo)
   -h, --help            this help`;
 
-function port(values: Record<string, unknown>, name: string, fallback: number): number {
-  const value = intFlag(values as never, name) ?? fallback;
-  if (value > 65535) throw invalidOption(`--${name}`, 'a port from 0 to 65535', value);
-  return value;
-}
-
 export function parseDemoArgs(argv: string[]) {
   const { values } = parseCommandLine('demo', argv, FLAGS, 0);
   if (boolFlag(values, 'help')) return null;
@@ -55,7 +50,7 @@ export function parseDemoArgs(argv: string[]) {
   if (workers < 1) throw invalidOption('--workers', 'a whole number ≥ 1', workers);
   const name = textFlag(values, 'name') ?? 'demo';
   if (!/^[\w.-]+$/.test(name)) throw invalidOption('--name', 'letters, digits, ".", "_" or "-"', name);
-  return { port: port(values, 'port', 3000), corpusPort: port(values, 'corpus-port', 8080), metricsPort: port(values, 'metrics-port', 9100), workers, compute, name };
+  return { port: portFlag(values, 'port', 3000), corpusPort: portFlag(values, 'corpus-port', 8080), metricsPort: portFlag(values, 'metrics-port', 9100), workers, compute, name };
 }
 
 function banner(api: string, corpus: string, metrics: string, name: string, compute: string): string {
@@ -83,10 +78,8 @@ Ctrl-C stops everything.
 
 async function assertPortFree(port: number): Promise<void> {
   const probe = net.createServer();
-  await new Promise<void>((resolve, reject) => {
-    probe.once('error', (error: NodeJS.ErrnoException) => reject(new NodescaleError('NS_ERR_LISTEN', `the API cannot listen on 127.0.0.1:${port}: ${error.code ?? error.message} (--port picks another)`)));
-    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve()));
-  });
+  await listen(probe, port, '127.0.0.1', 'the API');
+  await new Promise((resolve) => probe.close(resolve));
 }
 
 async function run(argv: string[], io: Io): Promise<number> {
@@ -97,12 +90,7 @@ async function run(argv: string[], io: Io): Promise<number> {
   }
   // The API's port is checked first: a worker that cannot listen would otherwise crash-loop for a while.
   if (args.port !== 0) await assertPortFree(args.port);
-  let corpus: CorpusServer;
-  try {
-    corpus = await startCorpusServer({ port: args.corpusPort });
-  } catch (error) {
-    throw new NodescaleError('NS_ERR_LISTEN', `the corpus cannot listen on 127.0.0.1:${args.corpusPort}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-  }
+  const corpus = await startCorpusServer({ port: args.corpusPort });
   const supervisor: ChildProcess = spawn(
     process.execPath,
     [BIN, 'run', BIN, '-w', String(args.workers), '--name', args.name, '--console', '--metrics', String(args.metricsPort), '--', 'tagger', '--port', String(args.port), '--compute', args.compute, '--allow', '127.0.0.1', '--corpus-url', corpus.url],

@@ -3,7 +3,7 @@
  */
 import { NodescaleError } from '../errors.ts';
 import { HELLO_KINDS, isHelloKind, startHello, type HelloKind } from '../hello/index.ts';
-import { boolFlag, COMMON_FLAGS, intFlag, parseCommandLine, requirePositional, textFlag } from './args.ts';
+import { boolFlag, COMMON_FLAGS, portFlag, parseCommandLine, requirePositional, textFlag } from './args.ts';
 import type { Command, Io } from './io.ts';
 
 const FLAGS = {
@@ -35,8 +35,7 @@ export function parseHelloArgs(argv: string[]): { kind: HelloKind; port: number;
   if (boolFlag(values, 'help')) return { kind: 'http', port: 0, host: '', help: true };
   const kind = requirePositional('hello', positionals, `the server kind (${HELLO_KINDS.join(', ')})`);
   if (!isHelloKind(kind)) throw new NodescaleError('NS_ERR_USAGE', `hello: unknown server kind "${kind}"; expected one of ${HELLO_KINDS.join(', ')}`);
-  const port = intFlag(values, 'port') ?? 3000;
-  if (port > 65535) throw new NodescaleError('NS_ERR_INVALID_OPTION', `--port must be from 0 to 65535, got ${port}`);
+  const port = portFlag(values, 'port', 3000);
   return { kind, port, host: textFlag(values, 'host') ?? '127.0.0.1', help: false };
 }
 

@@ -5,9 +5,8 @@ import { existsSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { AdminClient } from '../admin/client.ts';
 import { invalidOption, NodescaleError } from '../errors.ts';
-import { defaultControlPath, startControl } from '../supervisor/control.ts';
+import { connectSupervisor, defaultControlPath, startControl } from '../supervisor/control.ts';
 import { startMetricsServer, type MetricsAddress } from '../supervisor/metrics.ts';
 import { usableCpus } from '../supervisor/cpus.ts';
 import { RESTART_DEFAULTS } from '../supervisor/restart-policy.ts';
@@ -182,7 +181,7 @@ async function run(argv: string[], io: Io): Promise<number> {
       metricsServer = await startMetricsServer(args.metrics, supervisor, args.metricsTimeoutMs);
     } catch (error) {
       control.close();
-      throw new NodescaleError('NS_ERR_LISTEN', `--metrics cannot listen on ${args.metrics.host}:${args.metrics.port}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+      throw error;
     }
   }
   process.once('SIGTERM', () => void stop(0));
@@ -216,13 +215,7 @@ async function control(command: 'status' | 'reload' | 'stop' | 'scale', argv: st
     if (!/^\d+$/.test(raw) || Number(raw) < 1) throw invalidOption('workers', 'a whole number ≥ 1', raw);
     args = { workers: Number(raw) };
   }
-  const socket = controlPath(values, null);
-  let client: AdminClient;
-  try {
-    client = await AdminClient.connect(socket);
-  } catch (error) {
-    throw new NodescaleError('NS_ERR_SUPERVISOR_UNREACHABLE', `no supervisor at ${socket}: ${(error as Error).message}`);
-  }
+  const client = await connectSupervisor(controlPath(values, null));
   try {
     const result = await client.request(command, args);
     const json = boolFlag(values, 'json');

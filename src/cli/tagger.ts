@@ -1,10 +1,10 @@
 /**
  * `nodescale tagger`: the reference tagging API (src/tagger/), one process; `nodescale demo` runs it supervised.
  */
-import { invalidOption, NodescaleError } from '../errors.ts';
+import { invalidOption } from '../errors.ts';
 import { TRANSPORT_NAMES } from '../compute/compute.ts';
 import { startTaggerServer, type TaggerServerOptions } from '../tagger/server.ts';
-import { boolFlag, COMMON_FLAGS, durationFlag, intFlag, listFlag, parseCommandLine, sizeFlag, textFlag } from './args.ts';
+import { boolFlag, COMMON_FLAGS, defined, portFlag, durationFlag, intFlag, listFlag, parseCommandLine, sizeFlag, textFlag } from './args.ts';
 import type { Command, Io } from './io.ts';
 
 const FLAGS = {
@@ -52,30 +52,31 @@ Example:
 export function parseTaggerArgs(argv: string[]): (TaggerServerOptions & { port: number }) | null {
   const { values } = parseCommandLine('tagger', argv, FLAGS, 0);
   if (boolFlag(values, 'help')) return null;
-  const port = intFlag(values, 'port') ?? 3000;
-  if (port > 65535) throw new NodescaleError('NS_ERR_INVALID_OPTION', `--port must be from 0 to 65535, got ${port}`);
+  const port = portFlag(values, 'port', 3000);
   const compute = textFlag(values, 'compute') ?? 'pool';
   if (!TRANSPORT_NAMES.includes(compute)) throw invalidOption('--compute', TRANSPORT_NAMES.join(' or '), compute);
   const threads = intFlag(values, 'threads');
   if (threads !== undefined && threads < 1) throw invalidOption('--threads', 'a whole number ≥ 1', threads);
-  const options: TaggerServerOptions & { port: number } = {
+  const adminSocket = textFlag(values, 'admin-socket');
+  // Flags not given are left out: the defaults live with the options (src/tagger/).
+  return {
     port,
-    host: textFlag(values, 'host') ?? '127.0.0.1',
     compute,
     allow: listFlag(values, 'allow').flatMap((a) => a.split(',')).map((a) => a.trim()).filter(Boolean),
-    corpusUrl: textFlag(values, 'corpus-url') ?? 'http://127.0.0.1:8080',
-    maxPageBytes: sizeFlag(values, 'max-page-size') ?? 2 * 1024 * 1024,
-    fetchTimeoutMs: durationFlag(values, 'fetch-timeout') ?? 5000,
-    maxRedirects: intFlag(values, 'max-redirects') ?? 5,
-    cacheSize: intFlag(values, 'cache') ?? 10_000,
+    ...defined({
+      host: textFlag(values, 'host'),
+      threads,
+      corpusUrl: textFlag(values, 'corpus-url'),
+      maxPageBytes: sizeFlag(values, 'max-page-size'),
+      fetchTimeoutMs: durationFlag(values, 'fetch-timeout'),
+      maxRedirects: intFlag(values, 'max-redirects'),
+      cacheSize: intFlag(values, 'cache'),
+    }),
+    runtime: {
+      ...(adminSocket === undefined ? {} : { admin: { socketPath: adminSocket } }),
+      ...(boolFlag(values, 'no-shedding') ? { overload: false as const } : {}),
+    },
   };
-  if (threads !== undefined) options.threads = threads;
-  const adminSocket = textFlag(values, 'admin-socket');
-  options.runtime = {
-    ...(adminSocket === undefined ? {} : { admin: { socketPath: adminSocket } }),
-    ...(boolFlag(values, 'no-shedding') ? { overload: false as const } : {}),
-  };
-  return options;
 }
 
 async function run(argv: string[], io: Io): Promise<number> {
@@ -84,15 +85,7 @@ async function run(argv: string[], io: Io): Promise<number> {
     io.stdout.write(`${help}\n`);
     return 0;
   }
-  let api;
-  try {
-    api = await startTaggerServer(options);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).syscall === 'listen') {
-      throw new NodescaleError('NS_ERR_LISTEN', `the tagger cannot listen on ${options.host}:${options.port}: ${(error as NodeJS.ErrnoException).code}`);
-    }
-    throw error;
-  }
+  const api = await startTaggerServer(options);
   const { threads } = api.tagger.compute.stats();
   io.stdout.write(`tagger listening on ${api.url}/graphql (compute ${api.tagger.compute.transport}${threads > 0 ? `, ${threads} thread${threads === 1 ? '' : 's'}` : ''})\n`);
   // The runtime owns the end: SIGTERM (or SIGINT, unsupervised) drains, closes the pool, and exits.

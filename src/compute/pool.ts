@@ -25,14 +25,14 @@ export async function createPoolCompute(options: ResolvedComputeOptions): Promis
   });
   let failed = 0;
   let closed = false;
+  const queueFull = () => new NodescaleError('NS_ERR_COMPUTE_QUEUE_FULL', `the compute pool's queue is full (${options.maxQueue} tasks waiting)`, { retryable: true });
   return {
     transport: 'pool',
     async call<O>(task: string, input: unknown, callOptions: CallOptions = {}): Promise<O> {
       if (closed) throw new NodescaleError('NS_ERR_COMPUTE_CLOSED', 'the compute pool is closed');
       const deadlineMs = callOptions.deadlineMs ?? options.deadlineMs;
-      if (pool.queueSize >= options.maxQueue && pool.queueSize > 0) {
-        throw new NodescaleError('NS_ERR_COMPUTE_QUEUE_FULL', `the compute pool's queue is full (${options.maxQueue} tasks waiting)`, { retryable: true });
-      }
+      // Refused here, before a deadline timer exists; piscina's own refusal (below) covers maxQueue 0.
+      if (pool.queueSize > 0 && pool.queueSize >= options.maxQueue) throw queueFull();
       const signal = callSignal(callOptions, deadlineMs);
       try {
         return (await pool.run({ task, input }, { signal })) as O;
@@ -40,7 +40,7 @@ export async function createPoolCompute(options: ResolvedComputeOptions): Promis
         failed++;
         if (signal.aborted) throw abortError(task, signal, deadlineMs);
         const message = (error as Error).message;
-        if (message === 'Task queue is at limit') throw new NodescaleError('NS_ERR_COMPUTE_QUEUE_FULL', `the compute pool's queue is full (${options.maxQueue} tasks waiting)`, { retryable: true });
+        if (message === 'Task queue is at limit') throw queueFull();
         throw new NodescaleError('NS_ERR_COMPUTE_FAILED', `task ${task} failed: ${message}`, { cause: error });
       }
     },

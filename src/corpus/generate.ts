@@ -92,6 +92,8 @@ function sentence(topic: Topic, random: () => number, focus: string[]): string {
   );
 }
 
+const pathOf = (topic: Topic, index: number) => `/articles/${topic.name}-${index + 1}.html`;
+
 function article(topic: Topic, index: number): CorpusPage {
   const random = prng(0x5eed + TOPICS.indexOf(topic) * 101 + index);
   const shuffled = [...topic.nouns].sort(() => random() - 0.5);
@@ -116,7 +118,12 @@ ${paragraphs.join('\n')}
 <aside><h2>Popular</h2><ul><li><a href="/">Ten things about everything</a></li><li><a href="/">Our newsletter</a></li></ul></aside>
 ${BOILERPLATE_FOOTER}</body></html>
 `;
-  return { path: `/articles/${topic.name}-${index + 1}.html`, topic: topic.name, title, html };
+  return { path: pathOf(topic, index), topic: topic.name, title, html };
+}
+
+/** The URL paths of the corpus, in corpus() order, without generating the pages. */
+export function corpusPaths(): string[] {
+  return TOPICS.flatMap((topic) => Array.from({ length: PAGES_PER_TOPIC }, (_, i) => pathOf(topic, i)));
 }
 
 let cache: CorpusPage[] | null = null;

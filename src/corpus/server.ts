@@ -3,7 +3,7 @@
  * machine. GET / lists the articles; /articles/<topic>-<n>.html serves one.
  */
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listen, origin } from '../listen.ts';
 import { corpus } from './generate.ts';
 
 export interface CorpusServer {
@@ -34,16 +34,9 @@ export async function startCorpusServer({ port = 8080, host = '127.0.0.1' } = {}
     res.end(req.method === 'HEAD' ? undefined : body);
   });
   server.keepAliveTimeout = 65_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const address = server.address() as AddressInfo;
+  const address = await listen(server, port, host, 'the corpus');
   return {
-    url: `http://${address.address}:${address.port}`,
+    url: origin(address),
     server,
     close: () =>
       new Promise((resolve) => {

@@ -2,7 +2,7 @@
  * The talk's baseline servers, each answering "Hello World!" to any request, HTTP/1.1 with keep-alive.
  */
 import type net from 'node:net';
-import { NodescaleError } from '../errors.ts';
+import { listen, origin } from '../listen.ts';
 
 export const HELLO_KINDS = ['tcp', 'http', 'fastify', 'express'] as const;
 export type HelloKind = (typeof HELLO_KINDS)[number];
@@ -34,17 +34,10 @@ export async function startHello(kind: HelloKind, options: { port?: number; host
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (error: NodeJS.ErrnoException) =>
-      reject(new NodescaleError('NS_ERR_LISTEN', `cannot listen on ${host}:${options.port ?? 0}: ${error.code ?? error.message}`, { cause: error })),
-    );
-    server.listen(options.port ?? 0, host, () => resolve());
-  });
-  const address = server.address() as net.AddressInfo;
-  const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const address = await listen(server, options.port ?? 0, host, `the ${kind} hello server`);
   return {
     kind,
-    url: `http://${shownHost}:${address.port}/`,
+    url: `${origin(address)}/`,
     server,
     close: () =>
       new Promise<void>((resolve) => {

@@ -14,6 +14,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import net from 'node:net';
 import v8 from 'node:v8';
 import { CHANNELS, debug } from '../diagnostics.ts';
+import { sendJson } from '../json-response.ts';
 import { writeHeapSnapshot } from './heap-snapshot.ts';
 import { LeakDetector, type LeakReport } from './leak-detector.ts';
 import { createRuntimeMetrics, type RuntimeMetrics } from './metrics.ts';
@@ -59,12 +60,6 @@ interface SocketFlight {
 }
 
 const FINISH_CHANNEL = 'http.server.response.finish';
-
-function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', ...headers });
-  res.end(text);
-}
 
 export class Runtime extends EventEmitter {
   readonly options: ResolvedRuntimeOptions;
@@ -153,11 +148,11 @@ export class Runtime extends EventEmitter {
     // Validated now: an insecure admin configuration fails protect() itself.
     this.admin = o.admin === null ? null : new AdminServer(this, o.admin);
     if (o.metricsPath !== null) this.#endpoints.set(o.metricsPath, (_req, res) => void this.#serveMetrics(res));
-    this.#endpoints.set(o.livenessPath, (_req, res) => json(res, 200, { status: 'ok', uptimeSeconds: Math.round((Date.now() - this.#startedAt) / 1000) }));
+    this.#endpoints.set(o.livenessPath, (_req, res) => sendJson(res, 200, { status: 'ok', uptimeSeconds: Math.round((Date.now() - this.#startedAt) / 1000) }));
     this.#endpoints.set(o.readinessPath, (_req, res) => {
       const readiness = this.readiness;
-      if (readiness === 'ready') json(res, 200, { status: 'ready' });
-      else json(res, 503, { status: 'not-ready', reason: readiness });
+      if (readiness === 'ready') sendJson(res, 200, { status: 'ready' });
+      else sendJson(res, 503, { status: 'not-ready', reason: readiness });
     });
     for (const path of this.#endpoints.keys()) this.#endpointKeys.add(path.charCodeAt(1));
   }
@@ -233,7 +228,7 @@ export class Runtime extends EventEmitter {
     if (max > 0 && req.method !== 'GET' && !BODYLESS.has(req.method ?? 'GET')) {
       const length = Number(req.headers['content-length']);
       if (length > max) {
-        json(res, 413, { error: { code: 'NS_ERR_PAYLOAD_TOO_LARGE', message: `request bodies are limited to ${max} bytes` } }, { connection: 'close' });
+        sendJson(res, 413, { error: { code: 'NS_ERR_PAYLOAD_TOO_LARGE', message: `request bodies are limited to ${max} bytes` } }, { connection: 'close' });
         return true;
       }
     }
@@ -289,7 +284,7 @@ export class Runtime extends EventEmitter {
     this.#shed++;
     const retryAfter = this.#guard!.retryAfterSeconds();
     this.metrics.shed.inc({ reason });
-    json(
+    sendJson(
       res,
       503,
       { error: { code: 'NS_ERR_OVERLOADED', message: `the server is overloaded; retry after ${retryAfter} s`, reason } },
@@ -303,7 +298,7 @@ export class Runtime extends EventEmitter {
       res.writeHead(200, { 'content-type': this.metrics.registry.contentType, 'cache-control': 'no-store' });
       res.end(text);
     } catch (error) {
-      json(res, 500, { error: { code: 'NS_ERR_INTERNAL', message: (error as Error).message } });
+      sendJson(res, 500, { error: { code: 'NS_ERR_INTERNAL', message: (error as Error).message } });
     }
   }
 

@@ -5,9 +5,20 @@
  */
 import os from 'node:os';
 import path from 'node:path';
+import { AdminClient } from '../admin/client.ts';
 import { encode, LineReader, parseRequest, type AdminMessage } from '../admin/protocol.ts';
+import { NodescaleError } from '../errors.ts';
 import { listenPrivateSocket, removeSocket } from '../admin/unix-socket.ts';
 import type { Supervisor } from './supervisor.ts';
+
+/** The client side: a connection to a supervisor's control socket, or NS_ERR_SUPERVISOR_UNREACHABLE. */
+export async function connectSupervisor(socketPath: string): Promise<AdminClient> {
+  try {
+    return await AdminClient.connect(socketPath);
+  } catch (error) {
+    throw new NodescaleError('NS_ERR_SUPERVISOR_UNREACHABLE', `no supervisor at ${socketPath}: ${(error as Error).message}`);
+  }
+}
 
 export function defaultControlPath(name: string): string {
   return path.join(os.tmpdir(), `nodescale-${process.getuid?.() ?? 'user'}`, `run-${name}.sock`);

@@ -7,6 +7,7 @@
  */
 import http from 'node:http';
 import { AggregatorRegistry, Gauge, Registry } from 'prom-client';
+import { listen } from '../listen.ts';
 import type { Supervisor, WorkerMetricObject } from './supervisor.ts';
 
 export interface MetricsAddress {
@@ -57,13 +58,7 @@ export async function startMetricsServer(address: MetricsAddress, supervisor: Su
       (error: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${error.message}\n`),
     );
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(address.port, address.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  await listen(server, address.port, address.host, '--metrics');
   server.unref();
   return server;
 }

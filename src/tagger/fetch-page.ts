@@ -100,7 +100,13 @@ async function readBody(res: IncomingMessage, maxBytes: number, url: URL): Promi
 }
 
 export async function fetchPage(raw: string, options: FetchOptions): Promise<FetchedPage> {
-  const o = { ...FETCH_DEFAULTS, ...options };
+  // Field by field: an option given as undefined takes its default.
+  const o = {
+    policy: options.policy,
+    maxBytes: options.maxBytes ?? FETCH_DEFAULTS.maxBytes,
+    timeoutMs: options.timeoutMs ?? FETCH_DEFAULTS.timeoutMs,
+    maxRedirects: options.maxRedirects ?? FETCH_DEFAULTS.maxRedirects,
+  };
   const signal = AbortSignal.timeout(o.timeoutMs);
   let url = parseTarget(raw);
   try {

@@ -21,6 +21,7 @@ import {
   type ValidationContext,
 } from 'graphql';
 import { NodescaleError, type ErrorCode } from '../errors.ts';
+import { sendJson } from '../json-response.ts';
 import type { Tagger } from './tagger.ts';
 
 export const GRAPHQL_LIMITS = Object.freeze({ bodyBytes: 64 * 1024, queryChars: 8 * 1024, depth: 6, fields: 32 });
@@ -142,12 +143,6 @@ async function readRequest(req: IncomingMessage, url: URL): Promise<GraphQLReque
   throw badRequest(`content-type ${JSON.stringify(type || 'none')} is not supported: use application/json or application/graphql`, 415);
 }
 
-function send(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
-  res.end(text);
-}
-
 /** A resolver's NodescaleError keeps its code; anything else is internal (and its message is not leaked). */
 function formatError(error: GraphQLError): Record<string, unknown> {
   const original = error.originalError;
@@ -168,26 +163,26 @@ export function graphqlHandler(tagger: Tagger) {
       request = await readRequest(req, url);
     } catch (error) {
       if (!(error instanceof RequestError)) throw error;
-      return send(res, error.status, { errors: [{ message: error.message, extensions: { code: error.code } }] });
+      return sendJson(res, error.status, { errors: [{ message: error.message, extensions: { code: error.code } }] });
     }
     if (request.query.length > GRAPHQL_LIMITS.queryChars) {
-      return send(res, 400, { errors: [{ message: `the query is ${request.query.length} characters; the limit is ${GRAPHQL_LIMITS.queryChars}`, extensions: { code: 'NS_ERR_GRAPHQL_TOO_COMPLEX' } }] });
+      return sendJson(res, 400, { errors: [{ message: `the query is ${request.query.length} characters; the limit is ${GRAPHQL_LIMITS.queryChars}`, extensions: { code: 'NS_ERR_GRAPHQL_TOO_COMPLEX' } }] });
     }
     let document: DocumentNode;
     try {
       document = parse(request.query, { maxTokens: 2000 });
     } catch (error) {
-      return send(res, 400, { errors: [{ ...(error as GraphQLError).toJSON(), extensions: { code: 'NS_ERR_GRAPHQL_INVALID' } }] });
+      return sendJson(res, 400, { errors: [{ ...(error as GraphQLError).toJSON(), extensions: { code: 'NS_ERR_GRAPHQL_INVALID' } }] });
     }
     const invalid = validate(schema, document, RULES);
     if (invalid.length > 0) {
-      return send(res, 400, { errors: invalid.map((e) => ({ ...e.toJSON(), extensions: { code: 'NS_ERR_GRAPHQL_INVALID', ...e.extensions } })) });
+      return sendJson(res, 400, { errors: invalid.map((e) => ({ ...e.toJSON(), extensions: { code: 'NS_ERR_GRAPHQL_INVALID', ...e.extensions } })) });
     }
     const result = (await execute({ schema, document, rootValue: root, variableValues: request.variables ?? null, operationName: request.operationName ?? null })) as ExecutionResult;
     if (result.errors && result.data === undefined) {
       // Variables that do not fit the operation, an unknown operation name: the request's fault.
-      return send(res, 400, { errors: result.errors.map((e) => ({ ...e.toJSON(), extensions: { code: 'NS_ERR_GRAPHQL_INVALID' } })) });
+      return sendJson(res, 400, { errors: result.errors.map((e) => ({ ...e.toJSON(), extensions: { code: 'NS_ERR_GRAPHQL_INVALID' } })) });
     }
-    send(res, 200, { data: result.data, ...(result.errors ? { errors: result.errors.map(formatError) } : {}) });
+    sendJson(res, 200, { data: result.data, ...(result.errors ? { errors: result.errors.map(formatError) } : {}) });
   };
 }

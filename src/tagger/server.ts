@@ -7,8 +7,10 @@
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { corpus } from '../corpus/generate.ts';
+import { corpusPaths } from '../corpus/generate.ts';
 import { NodescaleError, type ErrorCode } from '../errors.ts';
+import { sendJson } from '../json-response.ts';
+import { listen, origin } from '../listen.ts';
 import type { RuntimeOptions } from '../runtime/options.ts';
 import { protect } from '../runtime/http.ts';
 import type { Runtime } from '../runtime/runtime.ts';
@@ -50,22 +52,16 @@ const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
   NS_ERR_COMPUTE_CLOSED: 503,
 };
 
-function send(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
-}
-
 function sendError(res: ServerResponse, error: unknown): void {
-  if (error instanceof NodescaleError) return send(res, STATUS_BY_CODE[error.code] ?? 500, { error: { code: error.code, message: error.message } });
-  send(res, 500, { error: { code: 'NS_ERR_INTERNAL', message: 'internal error' } });
+  if (error instanceof NodescaleError) return sendJson(res, STATUS_BY_CODE[error.code] ?? 500, { error: { code: error.code, message: error.message } });
+  sendJson(res, 500, { error: { code: 'NS_ERR_INTERNAL', message: 'internal error' } });
 }
 
 export async function startTaggerServer(options: TaggerServerOptions = {}): Promise<TaggerServer> {
   const tagger = await Tagger.create(options);
   const graphql = graphqlHandler(tagger);
   const corpusUrl = (options.corpusUrl ?? 'http://127.0.0.1:8080').replace(/\/$/, '');
-  const pages = corpus().map((page) => `${corpusUrl}${page.path}`);
+  const pages = corpusPaths().map((path) => `${corpusUrl}${path}`);
   const benchmarkTag = options.benchmarkTag ?? 'telescope';
   let next = 0;
 
@@ -73,19 +69,19 @@ export async function startTaggerServer(options: TaggerServerOptions = {}): Prom
     '/graphql': graphql,
     '/benchmark/get-tags': async (_req, res) => {
       const page = pages[next++ % pages.length]!;
-      send(res, 200, { url: page, tags: await tagger.tags(page, { cache: false }) });
+      sendJson(res, 200, { url: page, tags: await tagger.tags(page, { cache: false }) });
     },
     '/benchmark/get-urls': (_req, res, url) => {
       const tag = url.searchParams.get('tag') ?? benchmarkTag;
-      send(res, 200, { tag, urls: tagger.urls(tag) });
+      sendJson(res, 200, { tag, urls: tagger.urls(tag) });
     },
-    '/': (_req, res) => send(res, 200, { service: 'nodescale tagger', graphql: '/graphql', benchmarks: ['/benchmark/get-tags', '/benchmark/get-urls'], compute: tagger.compute.transport }),
+    '/': (_req, res) => sendJson(res, 200, { service: 'nodescale tagger', graphql: '/graphql', benchmarks: ['/benchmark/get-tags', '/benchmark/get-urls'], compute: tagger.compute.transport }),
   };
 
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://tagger');
     const route = routes[url.pathname];
-    if (route === undefined) return send(res, 404, { error: { code: 'NS_ERR_NOT_FOUND', message: `no route ${url.pathname}` } });
+    if (route === undefined) return sendJson(res, 404, { error: { code: 'NS_ERR_NOT_FOUND', message: `no route ${url.pathname}` } });
     Promise.resolve(route(req, res, url)).catch((error: unknown) => {
       if (!res.headersSent) sendError(res, error);
       else res.destroy();
@@ -96,16 +92,17 @@ export async function startTaggerServer(options: TaggerServerOptions = {}): Prom
   server.headersTimeout = 10_000;
   const runtime = protect(server, { maxBodyBytes: GRAPHQL_LIMITS.bodyBytes, ...options.runtime });
   if (runtime.options.shutdown) runtime.onShutdown(() => tagger.close());
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 3000, options.host ?? '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const address = server.address() as AddressInfo;
+  let address: AddressInfo;
+  try {
+    address = await listen(server, options.port ?? 3000, options.host ?? '127.0.0.1', 'the tagger');
+  } catch (error) {
+    // Nothing may outlive a failed start: the pool's threads would keep the process alive.
+    runtime.close();
+    await tagger.close();
+    throw error;
+  }
   return {
-    url: `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`,
+    url: origin(address),
     server,
     tagger,
     runtime,

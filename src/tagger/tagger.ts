@@ -6,7 +6,7 @@
 import { LRUCache } from 'lru-cache';
 import { createCompute, type Compute } from '../compute/compute.ts';
 import { AddressPolicy } from './address-policy.ts';
-import { fetchPage, FETCH_DEFAULTS } from './fetch-page.ts';
+import { fetchPage } from './fetch-page.ts';
 import { TagIndex } from './tag-index.ts';
 
 export interface TaggerOptions {
@@ -38,23 +38,18 @@ export class Tagger {
   readonly #fetch: Parameters<typeof fetchPage>[1];
   readonly #deadlineMs: number;
 
-  private constructor(compute: Compute, options: TaggerOptions) {
+  private constructor(compute: Compute, policy: AddressPolicy, options: TaggerOptions) {
     this.compute = compute;
     this.#cache = options.cacheSize === 0 ? null : new LRUCache({ max: options.cacheSize ?? 10_000 });
-    this.#fetch = {
-      policy: new AddressPolicy(options.allow),
-      maxBytes: options.maxPageBytes ?? FETCH_DEFAULTS.maxBytes,
-      timeoutMs: options.fetchTimeoutMs ?? FETCH_DEFAULTS.timeoutMs,
-      maxRedirects: options.maxRedirects ?? FETCH_DEFAULTS.maxRedirects,
-    };
+    this.#fetch = { policy, maxBytes: options.maxPageBytes, timeoutMs: options.fetchTimeoutMs, maxRedirects: options.maxRedirects };
     this.#deadlineMs = options.extractDeadlineMs ?? 10_000;
   }
 
   static async create(options: TaggerOptions = {}): Promise<Tagger> {
     // The address policy validates `allow` before any thread starts.
-    new AddressPolicy(options.allow);
-    const compute = await createCompute({ transport: options.compute ?? 'pool', tasks: TASKS, ...(options.threads === undefined ? {} : { threads: options.threads }) });
-    return new Tagger(compute, options);
+    const policy = new AddressPolicy(options.allow);
+    const compute = await createCompute({ transport: options.compute, tasks: TASKS, threads: options.threads });
+    return new Tagger(compute, policy, options);
   }
 
   /** The page's tags; `cache: false` extracts again (the benchmark route measures extraction). */
