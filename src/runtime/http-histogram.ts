@@ -9,6 +9,7 @@ interface Series {
   route: string;
   method: string;
   status: string;
+  statusCode: number;
   /** Cumulative counts are computed at export; these are per-bucket. */
   buckets: Float64Array;
   sum: number;
@@ -22,6 +23,8 @@ export class HttpHistogram {
   readonly aggregator = 'sum';
   readonly #bounds: number[];
   readonly #series = new Map<string, Map<string, Map<number, Series>>>();
+  /** The series observed last: most requests land in the same series as the one before (three comparisons). */
+  #last: Series | null = null;
 
   constructor(name: string, bounds: number[]) {
     this.name = name;
@@ -29,15 +32,8 @@ export class HttpHistogram {
   }
 
   observe(route: string, method: string, status: number, seconds: number): void {
-    let byMethod = this.#series.get(route);
-    if (byMethod === undefined) this.#series.set(route, (byMethod = new Map()));
-    let byStatus = byMethod.get(method);
-    if (byStatus === undefined) byMethod.set(method, (byStatus = new Map()));
-    let series = byStatus.get(status);
-    if (series === undefined) {
-      series = { route, method, status: String(status), buckets: new Float64Array(this.#bounds.length + 1), sum: 0, count: 0 };
-      byStatus.set(status, series);
-    }
+    let series = this.#last;
+    if (series === null || series.statusCode !== status || series.route !== route || series.method !== method) this.#last = series = this.#find(route, method, status);
     const bounds = this.#bounds;
     let i = 0;
     while (i < bounds.length && seconds > bounds[i]!) i++;
@@ -46,8 +42,22 @@ export class HttpHistogram {
     series.count++;
   }
 
+  #find(route: string, method: string, status: number): Series {
+    let byMethod = this.#series.get(route);
+    if (byMethod === undefined) this.#series.set(route, (byMethod = new Map()));
+    let byStatus = byMethod.get(method);
+    if (byStatus === undefined) byMethod.set(method, (byStatus = new Map()));
+    let series = byStatus.get(status);
+    if (series === undefined) {
+      series = { route, method, status: String(status), statusCode: status, buckets: new Float64Array(this.#bounds.length + 1), sum: 0, count: 0 };
+      byStatus.set(status, series);
+    }
+    return series;
+  }
+
   reset(): void {
     this.#series.clear();
+    this.#last = null;
   }
 
   /** prom-client's metric interface. */

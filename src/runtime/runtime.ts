@@ -5,8 +5,9 @@
  * crash bundles. Events: 'sample', 'overload', 'recover', 'leak', 'ready', 'shutdown' (also on diagnostics_channel),
  * and 'request' for every completed request while anyone listens (the console's log-requests).
  *
- * Longer than most files because the per-request path (handle, the finish channel, the per-socket bookkeeping) and
- * what reads its state (readiness, shutdown, samples) belong together; the parts with no such state live beside it.
+ * Longer than most files because the per-request path (handle, the finish channel) and what reads its state
+ * (readiness, shutdown, samples) belong together; the parts with no such state live beside it (flights.ts keeps the
+ * requests in flight).
  */
 import { channel, subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { EventEmitter } from 'node:events';
@@ -24,6 +25,7 @@ import { installPostMortem } from './post-mortem.ts';
 import { answerMetricsRequests, leaveSigintToSupervisor, supervised, tellSupervisor } from './supervised.ts';
 import { RingBuffer } from './ring-buffer.ts';
 import { Sampler, type RuntimeSample } from './sampler.ts';
+import { Flights, type Tracked } from './flights.ts';
 import { GracefulShutdown, type ShutdownHook, type ShutdownOutcome } from './shutdown.ts';
 import { AdminServer, type AdminAddress } from '../admin/server.ts';
 
@@ -47,18 +49,6 @@ export interface RequestLogEntry {
 
 const BODYLESS = new Set(['GET', 'HEAD', 'OPTIONS', 'DELETE', 'TRACE']);
 
-type Tracked = ServerResponse & { req: IncomingMessage };
-
-/**
- * The requests in flight on one connection, oldest first. HTTP/1.1 answers in order (node:http enforces it), so the
- * response that finishes is always the first. Keyed by socket, not by response: a socket lives across many
- * keep-alive requests, so its identity hash is made once; a Map keyed by each new response cost 0.25 µs a request.
- */
-interface SocketFlight {
-  responses: Tracked[];
-  starts: number[];
-}
-
 const FINISH_CHANNEL = 'http.server.response.finish';
 
 export class Runtime extends EventEmitter {
@@ -70,9 +60,8 @@ export class Runtime extends EventEmitter {
   readonly #leak: LeakDetector | null;
   readonly #shutdown: GracefulShutdown | null;
   /** Requests in flight by connection, with when the runtime first saw each (performance.now(); 0 when not timed). */
-  readonly #flights = new Map<object, SocketFlight>();
-  #inFlightCount = 0;
-  #newFlights = 0;
+  readonly #flights = new Flights();
+  #newConnections = 0;
   /**
    * Finished responses come from node:http's own diagnostics channel: a 'close' listener on every response would cost
    * 3–4% of a hello-world server's throughput by itself (measured). Aborted responses never finish: each sample
@@ -80,8 +69,9 @@ export class Runtime extends EventEmitter {
    */
   readonly #onFinish: (message: unknown) => void;
   readonly #endpoints = new Map<string, (req: IncomingMessage, res: ServerResponse) => void>();
-  /** The character after the leading '/' of each endpoint path: most URLs are ruled out without hashing them. */
-  readonly #endpointKeys = new Set<number>();
+  /** Marks the character after the leading "/" of each endpoint path (0 for "/" itself): most URLs are ruled out
+   * without hashing them. */
+  readonly #endpointKeys = new Uint8Array(0x10000);
   #removePostMortem: (() => void) | null = null;
   /** Under `nodescale run`: stops answering the supervisor (supervised.ts). */
   #unlinkSupervisor: (() => void) | null = null;
@@ -99,17 +89,18 @@ export class Runtime extends EventEmitter {
   #shed = 0;
   #lastSnapshotAt = -Infinity;
   #startedAt = Date.now();
+  /** Whether anyone listens to 'request' (the console's log-requests): kept up to date, not counted per request. */
+  #requestLog = false;
 
   constructor(options: RuntimeOptions = {}) {
     super();
+    this.on('newListener', (event) => event === 'request' && (this.#requestLog = true));
+    this.on('removeListener', (event) => event === 'request' && (this.#requestLog = this.listenerCount('request') > 0));
     this.#onFinish = (message) => {
       const { response, socket } = message as { response: Tracked; socket: object };
-      const flight = this.#flights.get(socket);
-      // Not ours: another runtime's server, or a response the runtime answered itself (endpoints, 503, 413).
-      if (flight === undefined || flight.responses[0] !== response) return;
-      flight.responses.shift();
-      this.#inFlightCount--;
-      this.#requestDone(response, flight.starts.shift()!);
+      const start = this.#flights.finish(socket, response);
+      // -1: not ours (another runtime's server, or a response the runtime answered itself: endpoints, 503, 413).
+      if (start !== -1) this.#requestDone(response, start);
     };
     this.options = resolveRuntimeOptions(options);
     const o = this.options;
@@ -118,7 +109,7 @@ export class Runtime extends EventEmitter {
     this.metrics = createRuntimeMetrics(
       {
         latest: () => this.#history.latest(),
-        inFlight: () => this.#inFlightCount,
+        inFlight: () => this.#flights.count,
         ready: () => this.readiness === 'ready',
         overloaded: () => this.#guard?.overloaded ?? false,
         leakSuspected: () => this.#leak?.suspected ?? false,
@@ -138,7 +129,7 @@ export class Runtime extends EventEmitter {
           this.#shed = 0;
           return n;
         },
-        inFlight: () => this.#inFlightCount,
+        inFlight: () => this.#flights.count,
       },
       (sample) => this.#onSample(sample),
       (bytes, time) => this.#onMajorGc(bytes, time),
@@ -154,7 +145,7 @@ export class Runtime extends EventEmitter {
       if (readiness === 'ready') sendJson(res, 200, { status: 'ready' });
       else sendJson(res, 503, { status: 'not-ready', reason: readiness });
     });
-    for (const path of this.#endpoints.keys()) this.#endpointKeys.add(path.charCodeAt(1));
+    for (const path of this.#endpoints.keys()) this.#endpointKeys[path.charCodeAt(1) | 0] = 1;
   }
 
   /** Starts sampling and the process-wide handlers (signals, crash bundles). Called by adapters. */
@@ -217,7 +208,7 @@ export class Runtime extends EventEmitter {
   /** Handles a request if it is the runtime's to answer; returns true when it did (the app must not). */
   handle(req: IncomingMessage, res: ServerResponse): boolean {
     const url = req.url ?? '/';
-    const endpoint = this.#endpointKeys.has(url.charCodeAt(1)) ? this.#endpoints.get(url.includes('?') ? pathOf(url) : url) : undefined;
+    const endpoint = this.#endpointKeys[url.charCodeAt(1) | 0] === 1 ? this.#endpoints.get(url.includes('?') ? pathOf(url) : url) : undefined;
     if (endpoint !== undefined) {
       if (this.#shuttingDown) res.setHeader('connection', 'close');
       endpoint(req, res);
@@ -233,22 +224,14 @@ export class Runtime extends EventEmitter {
       }
     }
     if (this.#guard !== null) {
-      const reason = this.#guard.shouldShed(req, this.#inFlightCount);
+      const reason = this.#guard.shouldShed(req, this.#flights.count);
       if (reason !== null) {
         this.#refuse(res, reason);
         return true;
       }
     }
-    const socket = req.socket;
-    let flight = this.#flights.get(socket);
-    if (flight === undefined) {
-      // Closed connections are swept on every sample, and every 256 new ones (sampling may be off).
-      if (++this.#newFlights % 256 === 0) this.#sweepAborted();
-      this.#flights.set(socket, (flight = { responses: [], starts: [] }));
-    }
-    flight.responses.push(res as Tracked);
-    flight.starts.push(this.#instrumented ? performance.now() : 0);
-    this.#inFlightCount++;
+    // Closed connections are swept on every sample, and every 256 new ones (sampling may be off).
+    if (this.#flights.begin(req.socket, res as Tracked, this.#instrumented ? performance.now() : 0) && ++this.#newConnections % 256 === 0) this.#flights.sweep();
     return false;
   }
 
@@ -263,10 +246,6 @@ export class Runtime extends EventEmitter {
     }
   }
 
-  /** Whether anyone listens to 'request' (the console's log-requests). */
-  get #requestLog(): boolean {
-    return this.listenerCount('request') > 0;
-  }
 
   #logRequest(res: Tracked, start: number): void {
     const req = res.req;
@@ -302,21 +281,8 @@ export class Runtime extends EventEmitter {
     }
   }
 
-  /** Forgets closed connections; what was in flight on them was aborted (the client went away) and never finishes. */
-  #sweepAborted(): void {
-    for (const [socket, flight] of this.#flights) {
-      if (!(socket as { destroyed: boolean }).destroyed) continue;
-      this.#inFlightCount -= flight.responses.length;
-      this.#flights.delete(socket);
-    }
-  }
-
-  *#inFlight(): Generator<[Tracked, number]> {
-    for (const flight of this.#flights.values()) for (let i = 0; i < flight.responses.length; i++) yield [flight.responses[i]!, flight.starts[i]!];
-  }
-
   #onSample(sample: RuntimeSample): void {
-    this.#sweepAborted();
+    this.#flights.sweep();
     this.#history.push(sample);
     if (this.#unlinkSupervisor !== null) {
       tellSupervisor({ nodescale: 'sample', eventLoopDelayP99Ms: sample.eventLoop.delayP99Ms, requestsPerSecond: sample.http.requestsPerSecond });
@@ -366,7 +332,7 @@ export class Runtime extends EventEmitter {
         this.#shuttingDown = true;
         this.emit('shutdown');
         channel(CHANNELS.shutdown).publish({});
-        for (const [res] of this.#inFlight()) if (!res.headersSent) res.setHeader('connection', 'close');
+        for (const [res] of this.#flights.entries()) if (!res.headersSent) res.setHeader('connection', 'close');
       },
       closeServer: () =>
         new Promise<void>((resolve) => {
@@ -389,8 +355,8 @@ export class Runtime extends EventEmitter {
           });
         }),
       inFlight: () => {
-        this.#sweepAborted();
-        return [...this.#inFlight()].map(([res, start]) => [res.req, res, start] as [IncomingMessage, ServerResponse, number]);
+        this.#flights.sweep();
+        return [...this.#flights.entries()].map(([res, start]) => [res.req, res, start] as [IncomingMessage, ServerResponse, number]);
       },
       inFlightCount: () => this.inFlightCount,
     };
@@ -418,8 +384,8 @@ export class Runtime extends EventEmitter {
   }
 
   get inFlightCount(): number {
-    this.#sweepAborted();
-    return this.#inFlightCount;
+    this.#flights.sweep();
+    return this.#flights.count;
   }
 
   /** The most recent samples, oldest first. */

@@ -3,6 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import { test } from 'node:test';
 import { Registry } from 'prom-client';
 import { NodescaleError } from '../../src/errors.ts';
+import { Flights, type Tracked } from '../../src/runtime/flights.ts';
 import { HttpHistogram } from '../../src/runtime/http-histogram.ts';
 import { LeakDetector } from '../../src/runtime/leak-detector.ts';
 import { resolveRuntimeOptions, RUNTIME_DEFAULTS } from '../../src/runtime/options.ts';
@@ -97,15 +98,19 @@ test('HTTP histogram: cumulative buckets in prom-client exposition', async () =>
   h.observe('/a', 'GET', 200, 0.05);
   h.observe('/a', 'GET', 200, 5);
   h.observe('/b/:id', 'POST', 503, 0.2);
+  // Back to a series seen before, and one differing from the last in the status only.
+  h.observe('/a', 'GET', 200, 0.005);
+  h.observe('/a', 'GET', 404, 0.005);
   const registry = new Registry();
   registry.registerMetric(h as never);
   const text = await registry.metrics();
   assert.match(text, /# TYPE t_seconds histogram/);
-  assert.match(text, /t_seconds_bucket\{route="\/a",method="GET",status="200",le="0.01"\} 1\n/);
-  assert.match(text, /t_seconds_bucket\{route="\/a",method="GET",status="200",le="0.1"\} 2\n/);
-  assert.match(text, /t_seconds_bucket\{route="\/a",method="GET",status="200",le="1"\} 2\n/);
-  assert.match(text, /t_seconds_bucket\{route="\/a",method="GET",status="200",le="\+Inf"\} 3\n/);
-  assert.match(text, /t_seconds_count\{route="\/a",method="GET",status="200"\} 3/);
+  assert.match(text, /t_seconds_bucket\{route="\/a",method="GET",status="200",le="0.01"\} 2\n/);
+  assert.match(text, /t_seconds_bucket\{route="\/a",method="GET",status="200",le="0.1"\} 3\n/);
+  assert.match(text, /t_seconds_bucket\{route="\/a",method="GET",status="200",le="1"\} 3\n/);
+  assert.match(text, /t_seconds_bucket\{route="\/a",method="GET",status="200",le="\+Inf"\} 4\n/);
+  assert.match(text, /t_seconds_count\{route="\/a",method="GET",status="200"\} 4/);
+  assert.match(text, /t_seconds_count\{route="\/a",method="GET",status="404"\} 1/);
   assert.match(text, /t_seconds_sum\{route="\/b\/:id",method="POST",status="503"\} 0.2/);
 });
 
@@ -154,4 +159,29 @@ test('overload: the lag limit sheds requests that find the loop busy past it', a
   } finally {
     guard.stop();
   }
+});
+
+test('flights: the oldest response on a connection finishes first; a response is finished only where it began, and two trackers of one connection keep apart', () => {
+  const socket = { destroyed: false };
+  const response = (name: string) => ({ name, req: { socket } }) as unknown as Tracked;
+  const [a, b, c] = [response('a'), response('b'), response('c')];
+  const mine = new Flights();
+  const theirs = new Flights();
+  assert.equal(mine.begin(socket, a, 1), true, 'a new connection');
+  assert.equal(mine.begin(socket, b, 2), false);
+  mine.begin(socket, c, 3);
+  assert.equal(mine.count, 3);
+  assert.equal(theirs.finish(socket, a), -1, 'not tracked by the other one');
+  assert.equal(theirs.begin(socket, response('x'), 9), true, 'a connection of its own');
+  assert.equal(theirs.count, 1);
+  assert.equal(mine.finish(socket, b), -1, 'only the oldest can finish');
+  assert.equal(mine.finish(socket, a), 1);
+  assert.deepEqual([...mine.entries()].map(([res, start]) => [(res as unknown as { name: string }).name, start]), [['b', 2], ['c', 3]]);
+  assert.equal(mine.finish(socket, b), 2);
+  mine.sweep();
+  assert.equal(mine.count, 1, 'an open connection is kept');
+  socket.destroyed = true;
+  mine.sweep();
+  assert.equal(mine.count, 0, 'what was in flight on a closed connection is forgotten');
+  assert.deepEqual([...mine.entries()], []);
 });
