@@ -12,7 +12,7 @@ import { compareServers } from '../src/compare/servers.ts';
 import { formatCompareTable } from '../src/compare/report.ts';
 import { BENCH_DIR } from './lib.ts';
 import { generatorCost } from './generator-cost.ts';
-import { protectOverhead, sheddingUnderOverload } from './runtime.ts';
+import { protectOverhead, sheddingUnderOverload, type PairedFigures } from './runtime.ts';
 import { reloadUnderLoad, runOverhead } from './supervisor.ts';
 import { taggerSplit } from './tagger.ts';
 
@@ -43,17 +43,23 @@ if (wanted('servers')) {
 }
 
 if (wanted('runtime')) {
-  console.error('runtime: protect() overhead at the knee');
-  const overhead = await protectOverhead({ seconds: quick ? 1 : 3, pairs: quick ? 3 : 7 });
+  console.error('runtime: protect() overhead on a hello world, and the same comparison of two unprotected servers');
+  const overhead = await protectOverhead({ seconds: quick ? 1 : 3, pairs: quick ? 3 : 7, check: true });
   console.error('runtime: protect() overhead on a route doing 0.1 ms of CPU work');
   const routeOverhead = await protectOverhead({ seconds: quick ? 1 : 3, pairs: quick ? 3 : 7, blockMs: 0.1 });
   console.error('runtime: shedding at 4x the knee of a CPU-bound route');
   const shedding = await sheddingUnderOverload({ seconds: quick ? 4 : 10 });
   report.runtime = { overhead, routeOverhead, shedding };
+  const cell = (f: PairedFigures, cpu = true) =>
+    `**${f.throughputRatio.toFixed(3)}**${cpu ? ` (CPU per request ${f.cpuMicrosPerRequest.a.toFixed(1)} → ${f.cpuMicrosPerRequest.b.toFixed(1)} µs)` : ''}`;
   lines.push(
-    `protect() overhead at the knee (${overhead.kneeConcurrency} connections), both servers on one core, loaded at once, median of ${overhead.pairs} runs: throughput on ÷ off **${overhead.throughputRatio.toFixed(3)}** (goal ≥ 0.97); server CPU per request off ÷ on **${overhead.cpuRatio.toFixed(3)}** (${overhead.cpuMicrosPerRequest.off.toFixed(1)} µs off, ${overhead.cpuMicrosPerRequest.on.toFixed(1)} µs on)`,
+    `protect() overhead: throughput on ÷ off, both servers pinned to one core and loaded at once by a generator on the other core, median of ${overhead.pairs} pairs (goal ≥ 0.97 at the knee):`,
     '',
-    `The same on a route doing ${routeOverhead.blockMs} ms of CPU work (knee ${routeOverhead.kneeConcurrency} connections): throughput on ÷ off **${routeOverhead.throughputRatio.toFixed(3)}**; server CPU per request off ÷ on **${routeOverhead.cpuRatio.toFixed(3)}** (${routeOverhead.cpuMicrosPerRequest.off.toFixed(1)} µs off, ${routeOverhead.cpuMicrosPerRequest.on.toFixed(1)} µs on)`,
+    `| | at the knee (${overhead.kneeConcurrency} connections; route: ${routeOverhead.kneeConcurrency}) | CPU-bound (${overhead.cpuBound.connections} connections) |`,
+    '|---|---|---|',
+    `| hello world, protect() on ÷ off | ${cell(overhead.atKnee)} | ${cell(overhead.cpuBound)} |`,
+    ...(overhead.check ? [`| hello world, two unprotected servers (the harness's own error) | ${cell(overhead.check.atKnee, false)} | ${cell(overhead.check.cpuBound, false)} |`] : []),
+    `| route doing ${routeOverhead.blockMs} ms of CPU work, protect() on ÷ off | ${cell(routeOverhead.atKnee)} | ${cell(routeOverhead.cpuBound)} |`,
     '',
     `Shedding, ${shedding.blockMs} ms CPU-bound route, open model at 4× its knee throughput (${Math.round(shedding.offeredRate)} req/s; knee p99 ${shedding.knee.p99Ms} ms):`,
     '',

@@ -1,79 +1,111 @@
 /**
  * The runtime layer's two claims, measured side by side in one run:
- * - overhead: throughput of a node:http hello server with protect() on ÷ off, at the knee concurrency (goal ≥ 0.97);
+ * - overhead: throughput of a node:http hello server with protect() on ÷ off, at the knee concurrency (goal ≥ 0.97)
+ *   and CPU-bound, each beside the same comparison of two unprotected servers (the harness's own error);
  * - shedding: a CPU-bound route (5 ms a request) offered 4× its knee throughput in the open model: the p99 of accepted
  *   requests with protection ÷ the p99 at the knee (goal ≤ 2), next to the same ratio without protection.
  */
 import path from 'node:path';
 import { runBench } from '../src/loadtest/run.ts';
 import { runSweep } from '../src/loadtest/sweep.ts';
-import { BENCH_DIR, median, processCpuMs, startServer } from './lib.ts';
+import { BENCH_DIR, median, pinGenerator, processCpuMs, startServer, type Server } from './lib.ts';
 
 const SERVER = path.join(BENCH_DIR, 'servers', 'http.ts');
+
+/** One side-by-side comparison: B's throughput ÷ A's, both loaded at once with the same connections. */
+export interface PairedFigures {
+  connections: number;
+  /** Per pair: throughput B ÷ A. */
+  throughputRatios: number[];
+  /** Their median: the figure. */
+  throughputRatio: number;
+  /** Server CPU per request A ÷ B, median (the throughput ratio a CPU-bound server would see). */
+  cpuRatio: number;
+  /** Server CPU per request, µs, medians. */
+  cpuMicrosPerRequest: { a: number; b: number };
+}
 
 export interface OverheadFigures {
   /** CPU work per request of the route, ms: 0 is a hello world. */
   blockMs: number;
   kneeConcurrency: number;
   pairs: number;
-  /** Per pair: throughput on ÷ off. */
-  throughputRatios: number[];
-  /** Median of throughputRatios: the figure with the goal ≥ 0.97. */
-  throughputRatio: number;
-  /** Per pair: server CPU per request off ÷ on (the throughput ratio a CPU-bound server would see). */
-  cpuRatios: number[];
-  cpuRatio: number;
-  /** Server CPU per request, µs, medians. */
-  cpuMicrosPerRequest: { off: number; on: number };
+  /** protect() on ÷ off at the knee: the figure with the goal ≥ 0.97. */
+  atKnee: PairedFigures;
+  /** protect() on ÷ off with both servers CPU-bound (8 connections each): what protect() costs in CPU. */
+  cpuBound: PairedFigures;
+  /** Two unprotected servers compared the same way (off ÷ off), at the knee and CPU-bound: the harness's own error. */
+  check: { atKnee: PairedFigures; cpuBound: PairedFigures } | null;
 }
+
+/** Connections per server when both must stay CPU-bound: past any knee seen on this machine. */
+const CPU_BOUND_CONNECTIONS = 8;
 
 /**
  * On this shared 2-core machine two consecutive runs of the same server differ by ±15–30%: comparing runs one after
  * the other cannot resolve a 3% effect. So both servers run at the same time, pinned to the same core, and are loaded
- * at the same time with the same settings: the scheduler gives each an equal share of that core, under the same
- * noise, and the ratio of their throughputs is the ratio of their costs per request.
+ * at the same time with the same settings by a generator pinned to the other core: the scheduler gives each server
+ * an equal share of its core, under the same noise, and the ratio of their throughputs is the ratio of their costs
+ * per request. At the knee (2–4 connections here) the servers are not always busy and each pair varies by ±3%; at 8
+ * connections both are CPU-bound and two identical servers read 1.00 ± 0.01. With `check`, that A/A comparison is
+ * measured too and reported beside the figure.
  */
-export async function protectOverhead(options: { seconds: number; pairs: number; blockMs?: number }): Promise<OverheadFigures> {
+export async function protectOverhead(options: { seconds: number; pairs: number; blockMs?: number; check?: boolean }): Promise<OverheadFigures> {
   const blockMs = options.blockMs ?? 0;
   const route = blockMs > 0 ? ['--block', String(blockMs)] : [];
+  const restore = pinGenerator();
   const off = await startServer([SERVER, ...route]);
   const on = await startServer([SERVER, ...route, '--protect', '{}']);
+  const twin = options.check ? await startServer([SERVER, ...route]) : null;
   try {
     const sweep = await runSweep({ url: off.url, levels: [1, 2, 4, 8, 16, 32, 64], durationMs: 1500, warmupMs: 500 });
     const knee = sweep.levels[sweep.knee.power!.index]!.level;
-    console.error(`  knee of the hello server: ${knee} connections`);
-    const load = { connections: knee, durationMs: options.seconds * 1000, warmupMs: 500 };
-    // The sweep warmed the unprotected server only: warm both the same (JIT) before comparing them.
-    await Promise.all([runBench({ url: off.url, connections: knee, durationMs: 5000 }), runBench({ url: on.url, connections: knee, durationMs: 5000 })]);
-    const throughputRatios: number[] = [];
-    const cpuRatios: number[] = [];
-    const cpu = { off: [] as number[], on: [] as number[] };
-    for (let pair = 0; pair < options.pairs; pair++) {
-      const before = { off: processCpuMs(off.pid), on: processCpuMs(on.pid) };
-      const [offRun, onRun] = await Promise.all([runBench({ url: off.url, ...load }), runBench({ url: on.url, ...load })]);
-      const perRequest = (pid: number, start: number, requests: number) => ((processCpuMs(pid) - start) * 1000) / (requests * (1 + 500 / load.durationMs));
-      const offCpu = perRequest(off.pid, before.off, offRun.requests.total);
-      const onCpu = perRequest(on.pid, before.on, onRun.requests.total);
-      throughputRatios.push(onRun.requests.perSecond / offRun.requests.perSecond);
-      cpuRatios.push(offCpu / onCpu);
-      cpu.off.push(offCpu);
-      cpu.on.push(onCpu);
-      console.error(`  pair ${pair + 1}: throughput on ÷ off ${throughputRatios.at(-1)!.toFixed(3)}, CPU/request off ÷ on ${cpuRatios.at(-1)!.toFixed(3)}`);
-    }
+    console.error(`  knee of the server: ${knee} connections`);
+    // The sweep warmed the unprotected server only: warm all the same (JIT) before comparing them.
+    await Promise.all([off, on, twin].filter((s) => s !== null).map((s) => runBench({ url: s.url, connections: knee, durationMs: 5000 })));
+    const compare = (a: Server, b: Server, connections: number, what: string) => paired(a, b, { connections, seconds: options.seconds, pairs: options.pairs }, what);
     return {
       blockMs,
       kneeConcurrency: knee,
       pairs: options.pairs,
-      throughputRatios,
-      throughputRatio: median(throughputRatios),
-      cpuRatios,
-      cpuRatio: median(cpuRatios),
-      cpuMicrosPerRequest: { off: median(cpu.off), on: median(cpu.on) },
+      atKnee: await compare(off, on, knee, 'on ÷ off at the knee'),
+      cpuBound: await compare(off, on, CPU_BOUND_CONNECTIONS, `on ÷ off at ${CPU_BOUND_CONNECTIONS} connections`),
+      check: twin && {
+        atKnee: await compare(off, twin, knee, 'off ÷ off at the knee'),
+        cpuBound: await compare(off, twin, CPU_BOUND_CONNECTIONS, `off ÷ off at ${CPU_BOUND_CONNECTIONS} connections`),
+      },
     };
   } finally {
-    off.stop();
-    on.stop();
+    for (const server of [off, on, twin]) server?.stop();
+    restore();
   }
+}
+
+async function paired(a: Server, b: Server, options: { connections: number; seconds: number; pairs: number }, what: string): Promise<PairedFigures> {
+  const load = { connections: options.connections, durationMs: options.seconds * 1000, warmupMs: 500 };
+  const throughputRatios: number[] = [];
+  const cpuRatios: number[] = [];
+  const cpu = { a: [] as number[], b: [] as number[] };
+  for (let pair = 0; pair < options.pairs; pair++) {
+    const before = { a: processCpuMs(a.pid), b: processCpuMs(b.pid) };
+    const [aRun, bRun] = await Promise.all([runBench({ url: a.url, ...load }), runBench({ url: b.url, ...load })]);
+    const perRequest = (pid: number, start: number, requests: number) => ((processCpuMs(pid) - start) * 1000) / (requests * (1 + 500 / load.durationMs));
+    const aCpu = perRequest(a.pid, before.a, aRun.requests.total);
+    const bCpu = perRequest(b.pid, before.b, bRun.requests.total);
+    throughputRatios.push(bRun.requests.perSecond / aRun.requests.perSecond);
+    cpuRatios.push(aCpu / bCpu);
+    cpu.a.push(aCpu);
+    cpu.b.push(bCpu);
+  }
+  const figures = {
+    connections: options.connections,
+    throughputRatios,
+    throughputRatio: median(throughputRatios),
+    cpuRatio: median(cpuRatios),
+    cpuMicrosPerRequest: { a: median(cpu.a), b: median(cpu.b) },
+  };
+  console.error(`  ${what}: ${figures.throughputRatio.toFixed(3)} (pairs ${throughputRatios.map((r) => r.toFixed(3)).join(' ')})`);
+  return figures;
 }
 
 export interface SheddingFigures {
