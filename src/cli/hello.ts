@@ -1,6 +1,7 @@
 /**
  * `nodescale hello <tcp|http|fastify|express>`: the talk's baseline servers.
  */
+import type { Server } from 'node:http';
 import { NodescaleError } from '../errors.ts';
 import { HELLO_KINDS, isHelloKind, startHello, type HelloKind } from '../hello/index.ts';
 import { boolFlag, COMMON_FLAGS, portFlag, parseCommandLine, requirePositional, textFlag } from './args.ts';
@@ -9,10 +10,11 @@ import type { Command, Io } from './io.ts';
 const FLAGS = {
   port: { type: 'string' },
   host: { type: 'string' },
+  protect: { type: 'boolean' },
   ...COMMON_FLAGS,
 } as const;
 
-export const help = `Usage: nodescale hello <${HELLO_KINDS.join('|')}> [--port N] [--host H]
+export const help = `Usage: nodescale hello <${HELLO_KINDS.join('|')}> [--port N] [--host H] [--protect]
 
 Start one of the talk's baseline servers. Each answers "Hello World!" to any request, over HTTP/1.1 with keep-alive:
   tcp       a raw node:net server that parses just enough HTTP (pipelining, Content-Length and chunked bodies)
@@ -25,18 +27,23 @@ It prints the URL it listens on, then serves until Ctrl-C or SIGTERM.
 Options:
       --port N     port to listen on (default 3000; 0 picks a free one)
       --host H     address to listen on (default 127.0.0.1)
+      --protect    put nodescale/runtime in front, with its defaults (http, fastify, express): /metrics, /healthz,
+                   /readyz, request timing, load shedding; to measure what it costs
   -h, --help       this help
 
-Example:
-  nodescale hello tcp --port 3000 & nodescale bench http://127.0.0.1:3000/ -c 64`;
+Examples:
+  nodescale hello tcp --port 3000 & nodescale bench http://127.0.0.1:3000/ -c 64
+  nodescale hello http --port 3001 --protect & curl -s http://127.0.0.1:3001/metrics`;
 
-export function parseHelloArgs(argv: string[]): { kind: HelloKind; port: number; host: string; help: boolean } {
+export function parseHelloArgs(argv: string[]): { kind: HelloKind; port: number; host: string; protect: boolean; help: boolean } {
   const { values, positionals } = parseCommandLine('hello', argv, FLAGS, 1);
-  if (boolFlag(values, 'help')) return { kind: 'http', port: 0, host: '', help: true };
+  if (boolFlag(values, 'help')) return { kind: 'http', port: 0, host: '', protect: false, help: true };
   const kind = requirePositional('hello', positionals, `the server kind (${HELLO_KINDS.join(', ')})`);
   if (!isHelloKind(kind)) throw new NodescaleError('NS_ERR_USAGE', `hello: unknown server kind "${kind}"; expected one of ${HELLO_KINDS.join(', ')}`);
   const port = portFlag(values, 'port', 3000);
-  return { kind, port, host: textFlag(values, 'host') ?? '127.0.0.1', help: false };
+  const protect = boolFlag(values, 'protect');
+  if (protect && kind === 'tcp') throw new NodescaleError('NS_ERR_USAGE', 'hello: --protect needs an HTTP server (http, fastify or express), not tcp');
+  return { kind, port, host: textFlag(values, 'host') ?? '127.0.0.1', protect, help: false };
 }
 
 async function run(argv: string[], io: Io): Promise<number> {
@@ -46,12 +53,15 @@ async function run(argv: string[], io: Io): Promise<number> {
     return 0;
   }
   const hello = await startHello(args.kind, { port: args.port, host: args.host });
-  io.stdout.write(`${hello.kind} hello server listening on ${hello.url}\n`);
+  // Graceful shutdown stays this command's: Ctrl-C and SIGTERM close the server below.
+  const runtime = args.protect ? (await import('../runtime/http.ts')).protect(hello.server as Server, { shutdown: false }) : null;
+  io.stdout.write(`${hello.kind} hello server${runtime ? ' (protected)' : ''} listening on ${hello.url}\n`);
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
     io.signal.addEventListener('abort', stop, { once: true });
     process.once('SIGTERM', stop);
   });
+  runtime?.close();
   await hello.close();
   return 0;
 }

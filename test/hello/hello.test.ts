@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import { HELLO_KINDS, startHello } from '../../src/hello/index.ts';
 import { parseRequest } from '../../src/hello/tcp.ts';
 import { NodescaleError } from '../../src/errors.ts';
+import { runCli } from '../helpers/cli.ts';
 
 /** Sends raw bytes on one connection and collects everything until the server closes or `wait` ms of quiet. */
 function exchange(port: number, payload: string, wait = 300): Promise<string> {
@@ -84,4 +85,24 @@ test('a port in use is NS_ERR_LISTEN', async (t) => {
   t.after(() => first.close());
   const port = Number(new URL(first.url).port);
   await assert.rejects(startHello('tcp', { port }), (e: unknown) => e instanceof NodescaleError && e.code === 'NS_ERR_LISTEN');
+});
+
+test('nodescale hello http --protect: the runtime in front (metrics, health), Hello World! unchanged; not for tcp', async () => {
+  const { main } = await import('../../src/cli/main.ts');
+  const { PassThrough } = await import('node:stream');
+  const stdout = new PassThrough();
+  const stop = new AbortController();
+  const exited = main(['hello', 'http', '--port', '0', '--protect'], { stdout, stderr: new PassThrough(), interactive: false, signal: stop.signal });
+  const line = await new Promise<string>((resolve) => stdout.on('data', (chunk: Buffer) => resolve(String(chunk))));
+  assert.match(line, /^http hello server \(protected\) listening on http:\/\/127\.0\.0\.1:\d+\/$/m);
+  const url = line.trim().split(' ').at(-1)!;
+  assert.equal(await (await fetch(url)).text(), 'Hello World!');
+  assert.equal((await fetch(new URL('/readyz', url))).status, 200);
+  const metrics = await (await fetch(new URL('/metrics', url))).text();
+  assert.match(metrics, /nodescale_http_request_duration_seconds_count\{route="\*",method="GET",status="200"\} 1\n/);
+  stop.abort();
+  assert.equal(await exited, 0);
+  const tcp = await runCli(['hello', 'tcp', '--protect']);
+  assert.equal(tcp.code, 2);
+  assert.match(tcp.stderr, /NS_ERR_USAGE.*--protect needs an HTTP server/);
 });
