@@ -1,6 +1,6 @@
 /**
  * The runtime layer's two claims, measured side by side in one run:
- * - overhead: throughput of a node:http hello server with protect() on ÷ off, at the knee concurrency (goal ≥ 0.97)
+ * - overhead: throughput of `nodescale hello http` with --protect ÷ without, at the knee concurrency (goal ≥ 0.97)
  *   and CPU-bound, each beside the same comparison of two unprotected servers (the harness's own error);
  * - shedding: a CPU-bound route (5 ms a request) offered 4× its knee throughput in the open model: the p99 of accepted
  *   requests with protection ÷ the p99 at the knee (goal ≤ 2), next to the same ratio without protection.
@@ -8,7 +8,7 @@
 import path from 'node:path';
 import { runBench } from '../src/loadtest/run.ts';
 import { runSweep } from '../src/loadtest/sweep.ts';
-import { BENCH_DIR, median, pinGenerator, processCpuMs, startServer, type Server } from './lib.ts';
+import { BENCH_DIR, median, NODESCALE, pinGenerator, processCpuMs, startServer, type Server } from './lib.ts';
 
 const SERVER = path.join(BENCH_DIR, 'servers', 'http.ts');
 
@@ -52,11 +52,15 @@ const CPU_BOUND_CONNECTIONS = 8;
  */
 export async function protectOverhead(options: { seconds: number; pairs: number; blockMs?: number; check?: boolean }): Promise<OverheadFigures> {
   const blockMs = options.blockMs ?? 0;
-  const route = blockMs > 0 ? ['--block', String(blockMs)] : [];
+  // The hello world is the issue's own: `nodescale hello http [--protect]`; a route with work is the bench server's.
+  const server = (protect: boolean) =>
+    blockMs > 0
+      ? [SERVER, '--block', String(blockMs), ...(protect ? ['--protect', '{}'] : [])]
+      : [NODESCALE, 'hello', 'http', '--port', '0', ...(protect ? ['--protect'] : [])];
   const restore = pinGenerator();
-  const off = await startServer([SERVER, ...route]);
-  const on = await startServer([SERVER, ...route, '--protect', '{}']);
-  const twin = options.check ? await startServer([SERVER, ...route]) : null;
+  const off = await startServer(server(false));
+  const on = await startServer(server(true));
+  const twin = options.check ? await startServer(server(false)) : null;
   try {
     const sweep = await runSweep({ url: off.url, levels: [1, 2, 4, 8, 16, 32, 64], durationMs: 1500, warmupMs: 500 });
     const knee = sweep.levels[sweep.knee.power!.index]!.level;
@@ -88,7 +92,10 @@ async function paired(a: Server, b: Server, options: { connections: number; seco
   const cpu = { a: [] as number[], b: [] as number[] };
   for (let pair = 0; pair < options.pairs; pair++) {
     const before = { a: processCpuMs(a.pid), b: processCpuMs(b.pid) };
-    const [aRun, bRun] = await Promise.all([runBench({ url: a.url, ...load }), runBench({ url: b.url, ...load })]);
+    // Whose connections open first alternates: at low concurrency the first opened are served first, a few % ahead.
+    const bFirst = pair % 2 === 1 ? runBench({ url: b.url, ...load }) : null;
+    const aRunning = runBench({ url: a.url, ...load });
+    const [aRun, bRun] = await Promise.all([aRunning, bFirst ?? runBench({ url: b.url, ...load })]);
     const perRequest = (pid: number, start: number, requests: number) => ((processCpuMs(pid) - start) * 1000) / (requests * (1 + 500 / load.durationMs));
     const aCpu = perRequest(a.pid, before.a, aRun.requests.total);
     const bCpu = perRequest(b.pid, before.b, bRun.requests.total);
