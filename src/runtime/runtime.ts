@@ -69,8 +69,7 @@ export class Runtime extends EventEmitter {
    */
   readonly #onFinish: (message: unknown) => void;
   readonly #endpoints = new Map<string, (req: IncomingMessage, res: ServerResponse) => void>();
-  /** Marks the character after the leading "/" of each endpoint path (0 for "/" itself): most URLs are ruled out
-   * without hashing them. */
+  /** Marks the character after the leading '/' of each endpoint path (0 for '/' itself): most URLs are ruled out unhashed. */
   readonly #endpointKeys = new Uint8Array(0x10000);
   #removePostMortem: (() => void) | null = null;
   /** Under `nodescale run`: stops answering the supervisor (supervised.ts). */
