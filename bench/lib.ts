@@ -69,8 +69,9 @@ export function pinGenerator(): () => void {
   return () => execFileSync('taskset', ['-a', '-pc', before, pid], { stdio: 'ignore' });
 }
 
-export function startHello(kind: string): Promise<Server> {
-  return startServer([NODESCALE, 'hello', kind, '--port', '0']);
+/** `nodescale hello <kind>` on a free port; `flags` such as --protect. */
+export function startHello(kind: string, flags: string[] = []): Promise<Server> {
+  return startServer([NODESCALE, 'hello', kind, '--port', '0', ...flags]);
 }
 
 /** Starts `node <args>` and waits for its "listening <url>" line. */

@@ -8,7 +8,7 @@
 import path from 'node:path';
 import { runBench } from '../src/loadtest/run.ts';
 import { runSweep } from '../src/loadtest/sweep.ts';
-import { BENCH_DIR, median, NODESCALE, pinGenerator, processCpuMs, startServer, type Server } from './lib.ts';
+import { BENCH_DIR, median, pinGenerator, processCpuMs, startHello, startServer, type Server } from './lib.ts';
 
 const SERVER = path.join(BENCH_DIR, 'servers', 'http.ts');
 
@@ -53,15 +53,21 @@ const CPU_BOUND_CONNECTIONS = 8;
 export async function protectOverhead(options: { seconds: number; pairs: number; blockMs?: number; check?: boolean }): Promise<OverheadFigures> {
   const blockMs = options.blockMs ?? 0;
   // The hello world is the issue's own: `nodescale hello http [--protect]`; a route with work is the bench server's.
-  const server = (protect: boolean) =>
+  const start = (protect: boolean) =>
     blockMs > 0
-      ? [SERVER, '--block', String(blockMs), ...(protect ? ['--protect', '{}'] : [])]
-      : [NODESCALE, 'hello', 'http', '--port', '0', ...(protect ? ['--protect'] : [])];
+      ? startServer([SERVER, '--block', String(blockMs), ...(protect ? ['--protect', '{}'] : [])])
+      : startHello('http', protect ? ['--protect'] : []);
   const restore = pinGenerator();
-  const off = await startServer(server(false));
-  const on = await startServer(server(true));
-  const twin = options.check ? await startServer(server(false)) : null;
+  const started: Server[] = [];
+  const track = async (starting: Promise<Server>) => {
+    const server = await starting;
+    started.push(server);
+    return server;
+  };
   try {
+    const off = await track(start(false));
+    const on = await track(start(true));
+    const twin = options.check ? await track(start(false)) : null;
     const sweep = await runSweep({ url: off.url, levels: [1, 2, 4, 8, 16, 32, 64], durationMs: 1500, warmupMs: 500 });
     const knee = sweep.levels[sweep.knee.power!.index]!.level;
     console.error(`  knee of the server: ${knee} connections`);
@@ -80,7 +86,7 @@ export async function protectOverhead(options: { seconds: number; pairs: number;
       },
     };
   } finally {
-    for (const server of [off, on, twin]) server?.stop();
+    for (const server of started) server.stop();
     restore();
   }
 }
