@@ -10,6 +10,7 @@
  * 'high' ones only while severity is 2 or more (the loop is drowning, not just busy).
  */
 import type { IncomingMessage } from 'node:http';
+import { performance } from 'node:perf_hooks';
 import type { ResolvedOverload } from './options.ts';
 import type { RuntimeSample } from './sampler.ts';
 

@@ -13,6 +13,7 @@ import { channel, subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import net from 'node:net';
+import { performance } from 'node:perf_hooks';
 import v8 from 'node:v8';
 import { CHANNELS, debug } from '../diagnostics.ts';
 import { sendJson } from '../json-response.ts';
@@ -206,22 +207,11 @@ export class Runtime extends EventEmitter {
 
   /** Handles a request if it is the runtime's to answer; returns true when it did (the app must not). */
   handle(req: IncomingMessage, res: ServerResponse): boolean {
+    // Kept short: this runs before every request. What is rare (endpoints, bodies, shutdown) is in methods of its own.
     const url = req.url ?? '/';
-    const endpoint = this.#endpointKeys[url.charCodeAt(1) | 0] === 1 ? this.#endpoints.get(url.includes('?') ? pathOf(url) : url) : undefined;
-    if (endpoint !== undefined) {
-      if (this.#shuttingDown) res.setHeader('connection', 'close');
-      endpoint(req, res);
-      return true;
-    }
+    if (this.#endpointKeys[url.charCodeAt(1) | 0] === 1 && this.#answerEndpoint(url, req, res)) return true;
     if (this.#shuttingDown) res.setHeader('connection', 'close');
-    const max = this.options.maxBodyBytes;
-    if (max > 0 && req.method !== 'GET' && !BODYLESS.has(req.method ?? 'GET')) {
-      const length = Number(req.headers['content-length']);
-      if (length > max) {
-        sendJson(res, 413, { error: { code: 'NS_ERR_PAYLOAD_TOO_LARGE', message: `request bodies are limited to ${max} bytes` } }, { connection: 'close' });
-        return true;
-      }
-    }
+    if (req.method !== 'GET' && this.#refuseBody(req, res)) return true;
     if (this.#guard !== null) {
       const reason = this.#guard.shouldShed(req, this.#flights.count);
       if (reason !== null) {
@@ -232,6 +222,24 @@ export class Runtime extends EventEmitter {
     // Closed connections are swept on every sample, and every 256 new ones (sampling may be off).
     if (this.#flights.begin(req.socket, res as Tracked, this.#instrumented ? performance.now() : 0) && ++this.#newConnections % 256 === 0) this.#flights.sweep();
     return false;
+  }
+
+  #answerEndpoint(url: string, req: IncomingMessage, res: ServerResponse): boolean {
+    const endpoint = this.#endpoints.get(url.includes('?') ? pathOf(url) : url);
+    if (endpoint === undefined) return false;
+    if (this.#shuttingDown) res.setHeader('connection', 'close');
+    endpoint(req, res);
+    return true;
+  }
+
+  /** Refuses a body announced larger than maxBodyBytes with 413; returns true when it did. */
+  #refuseBody(req: IncomingMessage, res: ServerResponse): boolean {
+    const max = this.options.maxBodyBytes;
+    if (max <= 0 || BODYLESS.has(req.method ?? 'GET')) return false;
+    const length = Number(req.headers['content-length']);
+    if (!(length > max)) return false;
+    sendJson(res, 413, { error: { code: 'NS_ERR_PAYLOAD_TOO_LARGE', message: `request bodies are limited to ${max} bytes` } }, { connection: 'close' });
+    return true;
   }
 
   #requestDone(res: Tracked, start: number): void {
