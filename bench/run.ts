@@ -44,16 +44,16 @@ if (wanted('servers')) {
 
 if (wanted('runtime')) {
   console.error('runtime: protect() overhead on a hello world, and the same comparison of two unprotected servers');
-  const overhead = await protectOverhead({ seconds: quick ? 1 : 3, pairs: quick ? 3 : 7, check: true });
+  const overhead = await protectOverhead({ seconds: quick ? 1 : 3, rounds: quick ? 1 : 4, pairs: quick ? 3 : 2, check: true });
   console.error('runtime: protect() overhead on a route doing 0.1 ms of CPU work');
-  const routeOverhead = await protectOverhead({ seconds: quick ? 1 : 3, pairs: quick ? 3 : 7, blockMs: 0.1 });
+  const routeOverhead = await protectOverhead({ seconds: quick ? 1 : 3, rounds: quick ? 1 : 4, pairs: quick ? 3 : 2, blockMs: 0.1 });
   console.error('runtime: shedding at 4x the knee of a CPU-bound route');
   const shedding = await sheddingUnderOverload({ seconds: quick ? 4 : 10 });
   report.runtime = { overhead, routeOverhead, shedding };
   const cell = (f: PairedFigures, cpu = true) =>
     `**${f.throughputRatio.toFixed(3)}**${cpu ? ` (CPU per request ${f.cpuMicrosPerRequest.a.toFixed(1)} → ${f.cpuMicrosPerRequest.b.toFixed(1)} µs)` : ''}`;
   lines.push(
-    `protect() overhead: throughput on ÷ off, both servers pinned to one core and loaded at once by a generator on the other core, median of ${overhead.pairs} pairs (goal ≥ 0.97 at the knee):`,
+    `protect() overhead: throughput on ÷ off, both servers pinned to one core and loaded at once by a generator on the other core, median of ${overhead.rounds * overhead.pairs} pairs over ${overhead.rounds} rounds of fresh server processes (goal ≥ 0.97 at the knee):`,
     '',
     `| | at the knee (${overhead.kneeConcurrency} connections; route: ${routeOverhead.kneeConcurrency}) | CPU-bound (${overhead.cpuBound.connections} connections) |`,
     '|---|---|---|',

@@ -29,6 +29,8 @@ export interface OverheadFigures {
   /** CPU work per request of the route, ms: 0 is a hello world. */
   blockMs: number;
   kneeConcurrency: number;
+  /** Rounds of fresh server processes, and pairs measured in each. */
+  rounds: number;
   pairs: number;
   /** protect() on ÷ off at the knee: the figure with the goal ≥ 0.97. */
   atKnee: PairedFigures;
@@ -46,11 +48,15 @@ const CPU_BOUND_CONNECTIONS = 8;
  * the other cannot resolve a 3% effect. So both servers run at the same time, pinned to the same core, and are loaded
  * at the same time with the same settings by a generator pinned to the other core: the scheduler gives each server
  * an equal share of its core, under the same noise, and the ratio of their throughputs is the ratio of their costs
- * per request. At the knee (2–4 connections here) the servers are not always busy and each pair varies by ±3%; at 8
- * connections both are CPU-bound and two identical servers read 1.00 ± 0.01. With `check`, that A/A comparison is
- * measured too and reported beside the figure.
+ * per request.
+ *
+ * Two identical server processes can also differ by a few % for their whole life (each one's JIT makes its own
+ * choices, and at low concurrency the order they were started in shows), so each round starts fresh processes, in
+ * alternating order, and the figure is the median of every pair of every round. At 8 connections both servers are
+ * CPU-bound and two identical ones read 1.00 ± 0.01; at the knee (2–4 connections here) they are not always busy and
+ * a pair varies by ±3%. With `check`, that A/A comparison is measured too and reported beside the figure.
  */
-export async function protectOverhead(options: { seconds: number; pairs: number; blockMs?: number; check?: boolean }): Promise<OverheadFigures> {
+export async function protectOverhead(options: { seconds: number; rounds: number; pairs: number; blockMs?: number; check?: boolean }): Promise<OverheadFigures> {
   const blockMs = options.blockMs ?? 0;
   // The hello world is the issue's own: `nodescale hello http [--protect]`; a route with work is the bench server's.
   const start = (protect: boolean) =>
@@ -58,44 +64,67 @@ export async function protectOverhead(options: { seconds: number; pairs: number;
       ? startServer([SERVER, '--block', String(blockMs), ...(protect ? ['--protect', '{}'] : [])])
       : startHello('http', protect ? ['--protect'] : []);
   const restore = pinGenerator();
-  const started: Server[] = [];
+  const running = new Set<Server>();
   const track = async (starting: Promise<Server>) => {
     const server = await starting;
-    started.push(server);
+    running.add(server);
     return server;
   };
+  const stop = (...servers: (Server | null)[]) => {
+    for (const server of servers) if (server !== null && running.delete(server)) server.stop();
+  };
   try {
-    const off = await track(start(false));
-    const on = await track(start(true));
-    const twin = options.check ? await track(start(false)) : null;
-    const sweep = await runSweep({ url: off.url, levels: [1, 2, 4, 8, 16, 32, 64], durationMs: 1500, warmupMs: 500 });
+    const probe = await track(start(false));
+    const sweep = await runSweep({ url: probe.url, levels: [1, 2, 4, 8, 16, 32, 64], durationMs: 1500, warmupMs: 500 });
+    stop(probe);
     const knee = sweep.levels[sweep.knee.power!.index]!.level;
     console.error(`  knee of the server: ${knee} connections`);
-    // The sweep warmed the unprotected server only: warm all the same (JIT) before comparing them.
-    await Promise.all([off, on, twin].filter((s) => s !== null).map((s) => runBench({ url: s.url, connections: knee, durationMs: 5000 })));
-    const compare = (a: Server, b: Server, connections: number, what: string) => paired(a, b, { connections, seconds: options.seconds, pairs: options.pairs }, what);
+    const runs = { atKnee: [] as Pair[], cpuBound: [] as Pair[], checkAtKnee: [] as Pair[], checkCpuBound: [] as Pair[] };
+    const load = (connections: number) => ({ connections, seconds: options.seconds, pairs: options.pairs });
+    for (let round = 0; round < options.rounds; round++) {
+      const first = await track(start(round % 2 === 1));
+      const second = await track(start(round % 2 === 0));
+      const [off, on] = round % 2 === 0 ? [first, second] : [second, first];
+      const twin = options.check ? await track(start(false)) : null;
+      // The same warm-up for all (JIT) before comparing them.
+      await Promise.all([off, on, twin].filter((s) => s !== null).map((s) => runBench({ url: s.url, connections: knee, durationMs: 3000 })));
+      runs.atKnee.push(...(await paired(off, on, load(knee))));
+      runs.cpuBound.push(...(await paired(off, on, load(CPU_BOUND_CONNECTIONS))));
+      if (twin !== null) {
+        runs.checkAtKnee.push(...(await paired(off, twin, load(knee))));
+        runs.checkCpuBound.push(...(await paired(off, twin, load(CPU_BOUND_CONNECTIONS))));
+      }
+      stop(off, on, twin);
+    }
     return {
       blockMs,
       kneeConcurrency: knee,
+      rounds: options.rounds,
       pairs: options.pairs,
-      atKnee: await compare(off, on, knee, 'on ÷ off at the knee'),
-      cpuBound: await compare(off, on, CPU_BOUND_CONNECTIONS, `on ÷ off at ${CPU_BOUND_CONNECTIONS} connections`),
-      check: twin && {
-        atKnee: await compare(off, twin, knee, 'off ÷ off at the knee'),
-        cpuBound: await compare(off, twin, CPU_BOUND_CONNECTIONS, `off ÷ off at ${CPU_BOUND_CONNECTIONS} connections`),
-      },
+      atKnee: summarise(runs.atKnee, knee, 'on ÷ off at the knee'),
+      cpuBound: summarise(runs.cpuBound, CPU_BOUND_CONNECTIONS, `on ÷ off at ${CPU_BOUND_CONNECTIONS} connections`),
+      check: options.check
+        ? {
+            atKnee: summarise(runs.checkAtKnee, knee, 'off ÷ off at the knee'),
+            cpuBound: summarise(runs.checkCpuBound, CPU_BOUND_CONNECTIONS, `off ÷ off at ${CPU_BOUND_CONNECTIONS} connections`),
+          }
+        : null,
     };
   } finally {
-    for (const server of started) server.stop();
+    stop(...running);
     restore();
   }
 }
 
-async function paired(a: Server, b: Server, options: { connections: number; seconds: number; pairs: number }, what: string): Promise<PairedFigures> {
+/** One pair: B's throughput ÷ A's, and each one's CPU per request (µs). */
+interface Pair {
+  ratio: number;
+  cpu: { a: number; b: number };
+}
+
+async function paired(a: Server, b: Server, options: { connections: number; seconds: number; pairs: number }): Promise<Pair[]> {
   const load = { connections: options.connections, durationMs: options.seconds * 1000, warmupMs: 500 };
-  const throughputRatios: number[] = [];
-  const cpuRatios: number[] = [];
-  const cpu = { a: [] as number[], b: [] as number[] };
+  const pairs: Pair[] = [];
   for (let pair = 0; pair < options.pairs; pair++) {
     const before = { a: processCpuMs(a.pid), b: processCpuMs(b.pid) };
     // Whose connections open first alternates: at low concurrency the first opened are served first, a few % ahead.
@@ -103,21 +132,20 @@ async function paired(a: Server, b: Server, options: { connections: number; seco
     const aRunning = runBench({ url: a.url, ...load });
     const [aRun, bRun] = await Promise.all([aRunning, bFirst ?? runBench({ url: b.url, ...load })]);
     const perRequest = (pid: number, start: number, requests: number) => ((processCpuMs(pid) - start) * 1000) / (requests * (1 + 500 / load.durationMs));
-    const aCpu = perRequest(a.pid, before.a, aRun.requests.total);
-    const bCpu = perRequest(b.pid, before.b, bRun.requests.total);
-    throughputRatios.push(bRun.requests.perSecond / aRun.requests.perSecond);
-    cpuRatios.push(aCpu / bCpu);
-    cpu.a.push(aCpu);
-    cpu.b.push(bCpu);
+    pairs.push({ ratio: bRun.requests.perSecond / aRun.requests.perSecond, cpu: { a: perRequest(a.pid, before.a, aRun.requests.total), b: perRequest(b.pid, before.b, bRun.requests.total) } });
   }
+  return pairs;
+}
+
+function summarise(pairs: Pair[], connections: number, what: string): PairedFigures {
   const figures = {
-    connections: options.connections,
-    throughputRatios,
-    throughputRatio: median(throughputRatios),
-    cpuRatio: median(cpuRatios),
-    cpuMicrosPerRequest: { a: median(cpu.a), b: median(cpu.b) },
+    connections,
+    throughputRatios: pairs.map((p) => p.ratio),
+    throughputRatio: median(pairs.map((p) => p.ratio)),
+    cpuRatio: median(pairs.map((p) => p.cpu.a / p.cpu.b)),
+    cpuMicrosPerRequest: { a: median(pairs.map((p) => p.cpu.a)), b: median(pairs.map((p) => p.cpu.b)) },
   };
-  console.error(`  ${what}: ${figures.throughputRatio.toFixed(3)} (pairs ${throughputRatios.map((r) => r.toFixed(3)).join(' ')})`);
+  console.error(`  ${what}: ${figures.throughputRatio.toFixed(3)} (pairs ${figures.throughputRatios.map((r) => r.toFixed(3)).join(' ')})`);
   return figures;
 }
 
