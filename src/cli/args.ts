@@ -9,11 +9,10 @@ import { parseDuration, parseSize } from '../units.ts';
 export type OptionSpecs = ParseArgsOptionsConfig;
 export type Values = Record<string, string | boolean | (string | boolean)[] | undefined>;
 
-/** Flags every command takes. */
+/** Flags every command takes (and -h/--help, which main.ts answers before a command parses anything). */
 export const COMMON_FLAGS = {
   json: { type: 'boolean' },
   debug: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
 } as const satisfies OptionSpecs;
 
 export interface ParsedArgs {

@@ -44,24 +44,19 @@ Examples:
   nodescale bench http://127.0.0.1:3000/api -m POST -H "content-type: application/json" -b '{"a":1}'`;
 
 /** Parses bench's command line into BenchOptions (exported for tests). */
-export function parseBenchArgs(argv: string[]): { options: BenchOptions; json: boolean; help: boolean } {
+export function parseBenchArgs(argv: string[]): { options: BenchOptions; json: boolean } {
   const { values, positionals } = parseCommandLine('bench', argv, FLAGS, 1);
-  if (boolFlag(values, 'help')) return { options: { url: '' }, json: false, help: true };
   const options: BenchOptions = {
     url: requirePositional('bench', positionals, 'the target URL'),
     ...connectionOptions(values),
     ...requestOptions(values),
     ...defined({ durationMs: durationFlag(values, 'duration'), amount: intFlag(values, 'amount'), rate: numberFlag(values, 'rate', true) }),
   };
-  return { options, json: boolFlag(values, 'json'), help: false };
+  return { options, json: boolFlag(values, 'json') };
 }
 
 async function run(argv: string[], io: Io): Promise<number> {
-  const { options, json, help: wantsHelp } = parseBenchArgs(argv);
-  if (wantsHelp) {
-    io.stdout.write(`${help}\n`);
-    return 0;
-  }
+  const { options, json } = parseBenchArgs(argv);
   const bar = new ProgressBar(io.stderr, io.interactive);
   const result = await runBench(options, {
     signal: io.signal,

@@ -41,9 +41,8 @@ Options:
 Example:
   nodescale compare-servers -c 64 -d 5s --out compare-out`;
 
-export function parseCompareArgs(argv: string[]): { options: CompareOptions; out: string | null; json: boolean; help: boolean } {
+export function parseCompareArgs(argv: string[]): { options: CompareOptions; out: string | null; json: boolean } {
   const { values } = parseCommandLine('compare-servers', argv, FLAGS, 0);
-  if (boolFlag(values, 'help')) return { options: {}, out: null, json: false, help: true };
   const rounds = intFlag(values, 'rounds');
   if (rounds === 0) throw new NodescaleError('NS_ERR_INVALID_OPTION', '--rounds must be a whole number ≥ 1, got 0');
   const options: CompareOptions = {
@@ -57,15 +56,11 @@ export function parseCompareArgs(argv: string[]): { options: CompareOptions; out
     if (unknown !== undefined) throw new NodescaleError('NS_ERR_INVALID_OPTION', `--servers: unknown server "${unknown}"; expected ${HELLO_KINDS.join(', ')}`);
     options.servers = list.filter(isHelloKind);
   }
-  return { options, out: textFlag(values, 'out') ?? null, json: boolFlag(values, 'json'), help: false };
+  return { options, out: textFlag(values, 'out') ?? null, json: boolFlag(values, 'json') };
 }
 
 async function run(argv: string[], io: Io): Promise<number> {
   const args = parseCompareArgs(argv);
-  if (args.help) {
-    io.stdout.write(`${help}\n`);
-    return 0;
-  }
   if (args.out !== null) prepareOutDir(args.out);
   const bar = new ProgressBar(io.stderr, io.interactive);
   let label = '';

@@ -66,7 +66,6 @@ interface ConsoleArgs {
   connect: ConnectOptions;
   out: string | null;
   json: boolean;
-  help: boolean;
 }
 
 function commandArgs(command: string, values: Values, rest: string[]): Record<string, unknown> {
@@ -88,7 +87,6 @@ function commandArgs(command: string, values: Values, rest: string[]): Record<st
 
 export function parseConsoleArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): ConsoleArgs {
   const { values, positionals } = parseCommandLine('console', argv, FLAGS, 3);
-  if (boolFlag(values, 'help')) return { target: '', command: null, args: {}, connect: {}, out: null, json: false, help: true };
   const worker = intFlag(values, 'worker');
   if (worker !== undefined && worker < 0) throw invalidOption('--worker', 'a worker number (0 or more)', worker);
   // With --worker, the supervisor's control socket names the target: the positionals start with the command.
@@ -122,7 +120,6 @@ export function parseConsoleArgs(argv: string[], env: NodeJS.ProcessEnv = proces
     connect,
     out: textFlag(values, 'out') ?? null,
     json: boolFlag(values, 'json'),
-    help: false,
   };
 }
 
@@ -249,10 +246,6 @@ async function workerConsole(control: string, worker: number): Promise<string> {
 
 async function run(argv: string[], io: Io): Promise<number> {
   const args = parseConsoleArgs(argv);
-  if (args.help) {
-    io.stdout.write(`${help}\n`);
-    return 0;
-  }
   const target = typeof args.target === 'string' ? args.target : await workerConsole(args.target.control, args.target.worker);
   const client = await AdminClient.connect(target, args.connect);
   try {

@@ -27,7 +27,6 @@ Example:
 
 export function parseCorpusArgs(argv: string[]) {
   const { values, positionals } = parseCommandLine('corpus', argv, FLAGS, 1);
-  if (boolFlag(values, 'help')) return null;
   const action = positionals[0] ?? 'serve';
   if (action !== 'serve' && action !== 'list') throw new NodescaleError('NS_ERR_USAGE', `corpus: unknown action "${action}"; expected serve or list`);
   return { action, port: portFlag(values, 'port', 8080), host: textFlag(values, 'host') ?? '127.0.0.1', json: boolFlag(values, 'json') };
@@ -35,10 +34,6 @@ export function parseCorpusArgs(argv: string[]) {
 
 async function run(argv: string[], io: Io): Promise<number> {
   const args = parseCorpusArgs(argv);
-  if (args === null) {
-    io.stdout.write(`${help}\n`);
-    return 0;
-  }
   if (args.action === 'list') {
     const pages = corpus().map(({ path, topic, title }) => ({ path, topic, title }));
     io.stdout.write(args.json ? `${JSON.stringify(pages)}\n` : pages.map((p) => `${p.path}  ${p.title}\n`).join(''));

@@ -11,7 +11,7 @@ import { startCorpusServer } from '../corpus/server.ts';
 import { invalidOption } from '../errors.ts';
 import { eachLine } from '../lines.ts';
 import { listen } from '../listen.ts';
-import { boolFlag, COMMON_FLAGS, portFlag, intFlag, parseCommandLine, textFlag } from './args.ts';
+import { COMMON_FLAGS, portFlag, intFlag, parseCommandLine, textFlag } from './args.ts';
 import type { Command, Io } from './io.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/nodescale.js', import.meta.url));
@@ -43,7 +43,6 @@ Options:
 
 export function parseDemoArgs(argv: string[]) {
   const { values } = parseCommandLine('demo', argv, FLAGS, 0);
-  if (boolFlag(values, 'help')) return null;
   const compute = textFlag(values, 'compute') ?? 'pool';
   if (!TRANSPORT_NAMES.includes(compute)) throw invalidOption('--compute', TRANSPORT_NAMES.join(' or '), compute);
   const workers = intFlag(values, 'workers') ?? 1;
@@ -84,10 +83,6 @@ async function assertPortFree(port: number): Promise<void> {
 
 async function run(argv: string[], io: Io): Promise<number> {
   const args = parseDemoArgs(argv);
-  if (args === null) {
-    io.stdout.write(`${help}\n`);
-    return 0;
-  }
   // The API's port is checked first: a worker that cannot listen would otherwise crash-loop for a while.
   if (args.port !== 0) await assertPortFree(args.port);
   const corpus = await startCorpusServer({ port: args.corpusPort });

@@ -35,23 +35,18 @@ Examples:
   nodescale hello tcp --port 3000 & nodescale bench http://127.0.0.1:3000/ -c 64
   nodescale hello http --port 3001 --protect & curl -s http://127.0.0.1:3001/metrics`;
 
-export function parseHelloArgs(argv: string[]): { kind: HelloKind; port: number; host: string; protect: boolean; help: boolean } {
+export function parseHelloArgs(argv: string[]): { kind: HelloKind; port: number; host: string; protect: boolean } {
   const { values, positionals } = parseCommandLine('hello', argv, FLAGS, 1);
-  if (boolFlag(values, 'help')) return { kind: 'http', port: 0, host: '', protect: false, help: true };
   const kind = requirePositional('hello', positionals, `the server kind (${HELLO_KINDS.join(', ')})`);
   if (!isHelloKind(kind)) throw new NodescaleError('NS_ERR_USAGE', `hello: unknown server kind "${kind}"; expected one of ${HELLO_KINDS.join(', ')}`);
   const port = portFlag(values, 'port', 3000);
   const protect = boolFlag(values, 'protect');
   if (protect && kind === 'tcp') throw new NodescaleError('NS_ERR_USAGE', 'hello: --protect needs an HTTP server (http, fastify or express), not tcp');
-  return { kind, port, host: textFlag(values, 'host') ?? '127.0.0.1', protect, help: false };
+  return { kind, port, host: textFlag(values, 'host') ?? '127.0.0.1', protect };
 }
 
 async function run(argv: string[], io: Io): Promise<number> {
   const args = parseHelloArgs(argv);
-  if (args.help) {
-    io.stdout.write(`${help}\n`);
-    return 0;
-  }
   const hello = await startHello(args.kind, { port: args.port, host: args.host });
   // Graceful shutdown stays this command's: Ctrl-C and SIGTERM close the server below.
   const runtime = args.protect ? (await import('../runtime/http.ts')).protect(hello.server as Server, { shutdown: false }) : null;

@@ -49,6 +49,12 @@ Options:
 Exit codes: 0 success, 1 failure, 2 usage error.`;
 }
 
+/** `-h` or `--help` among a command's own arguments: those before `--` (what follows belongs to the app it runs). */
+function asksForHelp(args: string[]): boolean {
+  const dash = args.indexOf('--');
+  return (dash === -1 ? args : args.slice(0, dash)).some((arg) => arg === '--help' || arg === '-h');
+}
+
 /** Runs the CLI with `argv` (without node and script). Resolves to the exit code; never throws. */
 export async function main(argv: string[], io?: Io): Promise<number> {
   const controller = new AbortController();
@@ -74,7 +80,12 @@ export async function main(argv: string[], io?: Io): Promise<number> {
     if (entry === undefined) {
       throw new NodescaleError('NS_ERR_UNKNOWN_COMMAND', `unknown command "${name}"; the commands are ${COMMANDS.map((c) => c.name).join(', ')}`);
     }
-    return await (await entry.load()).run(rest, streams);
+    const command = await entry.load();
+    if (asksForHelp(rest)) {
+      streams.stdout.write(`${command.help}\n`);
+      return EXIT.ok;
+    }
+    return await command.run(rest, streams);
   } catch (error) {
     const known = isNodescaleError(error) ? error : new NodescaleError('NS_ERR_INTERNAL', (error as Error)?.message ?? String(error), { cause: error });
     streams.stderr.write(`error ${known.code}: ${known.message}\n`);

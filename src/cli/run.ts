@@ -100,7 +100,6 @@ export function parseRunArgs(argv: string[]) {
   const own = dash === -1 ? argv : argv.slice(0, dash);
   const appArgs = dash === -1 ? [] : argv.slice(dash + 1);
   const { values, positionals } = parseCommandLine('run', own, RUN_FLAGS, 1);
-  if (boolFlag(values, 'help')) return null;
   const app = path.resolve(requirePositional('run', positionals, 'the app file'));
   if (!existsSync(app)) throw new NodescaleError('NS_ERR_APP_NOT_FOUND', `no app file at ${app}`);
   const rawWorkers = textFlag(values, 'workers') ?? 'auto';
@@ -128,10 +127,6 @@ export function parseRunArgs(argv: string[]) {
 
 async function run(argv: string[], io: Io): Promise<number> {
   const args = parseRunArgs(argv);
-  if (args === null) {
-    io.stdout.write(`${runHelp}\n`);
-    return 0;
-  }
   const json = args.logFormat === 'json';
   const log = (message: string, fields?: Record<string, unknown>) =>
     io.stderr.write(
@@ -205,10 +200,6 @@ export const runCommand: Command = { name: 'run', help: runHelp, run };
 
 async function control(command: 'status' | 'reload' | 'stop' | 'scale', argv: string[], io: Io): Promise<number> {
   const { values, positionals } = parseCommandLine(command, argv, CONTROL_FLAGS, command === 'scale' ? 1 : 0);
-  if (boolFlag(values, 'help')) {
-    io.stdout.write(`Usage: nodescale ${command} [--name NAME | --control PATH] [--json]\n`);
-    return 0;
-  }
   let args: Record<string, unknown> = {};
   if (command === 'scale') {
     const raw = requirePositional('scale', positionals, 'the number of workers');

@@ -71,12 +71,10 @@ export interface SweepArgs {
   options: SweepOptions;
   out: string | null;
   json: boolean;
-  help: boolean;
 }
 
 export function parseSweepArgs(argv: string[]): SweepArgs {
   const { values, positionals } = parseCommandLine('sweep', argv, FLAGS, 1);
-  if (boolFlag(values, 'help')) return { options: { url: '', levels: [] }, out: null, json: false, help: true };
   const url = requirePositional('sweep', positionals, 'the target URL');
   const mode = boolFlag(values, 'rate-sweep') ? 'rate' : 'concurrency';
   const levelsRaw = textFlag(values, 'levels');
@@ -107,7 +105,7 @@ export function parseSweepArgs(argv: string[]): SweepArgs {
       maxP99Ms: durationFlag(values, 'max-p99'),
     }),
   };
-  return { options, out: textFlag(values, 'out') ?? null, json: boolFlag(values, 'json'), help: false };
+  return { options, out: textFlag(values, 'out') ?? null, json: boolFlag(values, 'json') };
 }
 
 /** The files `--out` writes for a sweep. */
@@ -125,10 +123,6 @@ export function sweepFiles(result: SweepResult): Record<string, string> {
 
 async function run(argv: string[], io: Io): Promise<number> {
   const args = parseSweepArgs(argv);
-  if (args.help) {
-    io.stdout.write(`${help}\n`);
-    return 0;
-  }
   if (args.out !== null) prepareOutDir(args.out);
   const { levels } = args.options;
   const perLevel = (args.options.warmupMs ?? SWEEP_DEFAULTS.warmupMs) + (args.options.durationMs ?? SWEEP_DEFAULTS.durationMs);

@@ -49,9 +49,8 @@ Options:
 Example:
   nodescale corpus serve & nodescale tagger --allow 127.0.0.1 --compute inline`;
 
-export function parseTaggerArgs(argv: string[]): (TaggerServerOptions & { port: number }) | null {
+export function parseTaggerArgs(argv: string[]): TaggerServerOptions & { port: number } {
   const { values } = parseCommandLine('tagger', argv, FLAGS, 0);
-  if (boolFlag(values, 'help')) return null;
   const port = portFlag(values, 'port', 3000);
   const compute = textFlag(values, 'compute') ?? 'pool';
   if (!TRANSPORT_NAMES.includes(compute)) throw invalidOption('--compute', TRANSPORT_NAMES.join(' or '), compute);
@@ -81,10 +80,6 @@ export function parseTaggerArgs(argv: string[]): (TaggerServerOptions & { port: 
 
 async function run(argv: string[], io: Io): Promise<number> {
   const options = parseTaggerArgs(argv);
-  if (options === null) {
-    io.stdout.write(`${help}\n`);
-    return 0;
-  }
   const api = await startTaggerServer(options);
   const { threads } = api.tagger.compute.stats();
   io.stdout.write(`tagger listening on ${api.url}/graphql (compute ${api.tagger.compute.transport}${threads > 0 ? `, ${threads} thread${threads === 1 ? '' : 's'}` : ''})\n`);
