@@ -44,9 +44,9 @@ if (wanted('servers')) {
 
 if (wanted('runtime')) {
   console.error('runtime: protect() overhead on a hello world, and the same comparison of two unprotected servers');
-  const overhead = await protectOverhead({ seconds: quick ? 1 : 3, rounds: quick ? 1 : 4, pairs: quick ? 3 : 2, check: true });
+  const overhead = await protectOverhead({ seconds: quick ? 1 : 3, rounds: quick ? 1 : 4, pairs: quick ? 2 : 4, check: true });
   console.error('runtime: protect() overhead on a route doing 0.1 ms of CPU work');
-  const routeOverhead = await protectOverhead({ seconds: quick ? 1 : 3, rounds: quick ? 1 : 4, pairs: quick ? 3 : 2, blockMs: 0.1 });
+  const routeOverhead = await protectOverhead({ seconds: quick ? 1 : 3, rounds: quick ? 1 : 4, pairs: quick ? 2 : 4, blockMs: 0.1 });
   console.error('runtime: shedding at 4x the knee of a CPU-bound route');
   const shedding = await sheddingUnderOverload({ seconds: quick ? 4 : 10 });
   report.runtime = { overhead, routeOverhead, shedding };
