@@ -12,7 +12,7 @@ import { compareServers } from '../src/compare/servers.ts';
 import { formatCompareTable } from '../src/compare/report.ts';
 import { BENCH_DIR } from './lib.ts';
 import { generatorCost } from './generator-cost.ts';
-import { protectOverhead, sheddingUnderOverload, type PairedFigures } from './runtime.ts';
+import { overheadFloor, protectOverhead, sheddingUnderOverload, type PairedFigures } from './runtime.ts';
 import { reloadUnderLoad, runOverhead } from './supervisor.ts';
 import { taggerSplit } from './tagger.ts';
 
@@ -47,9 +47,11 @@ if (wanted('runtime')) {
   const overhead = await protectOverhead({ seconds: quick ? 1 : 3, rounds: quick ? 1 : 4, pairs: quick ? 2 : 4, check: true });
   console.error('runtime: protect() overhead on a route doing 0.1 ms of CPU work');
   const routeOverhead = await protectOverhead({ seconds: quick ? 1 : 3, rounds: quick ? 1 : 4, pairs: quick ? 2 : 4, blockMs: 0.1 });
+  console.error('runtime: the floor under the overhead: a minimal instrument that only times each request');
+  const floor = await overheadFloor({ seconds: quick ? 1 : 3, rounds: quick ? 1 : 4, pairs: quick ? 2 : 4 });
   console.error('runtime: shedding at 4x the knee of a CPU-bound route');
   const shedding = await sheddingUnderOverload({ seconds: quick ? 4 : 10 });
-  report.runtime = { overhead, routeOverhead, shedding };
+  report.runtime = { overhead, routeOverhead, floor, shedding };
   const cell = (f: PairedFigures, cpu = true) =>
     `**${f.throughputRatio.toFixed(3)}**${cpu ? ` (CPU per request ${f.cpuMicrosPerRequest.a.toFixed(1)} → ${f.cpuMicrosPerRequest.b.toFixed(1)} µs)` : ''}`;
   lines.push(
@@ -60,6 +62,8 @@ if (wanted('runtime')) {
     `| hello world, protect() on ÷ off | ${cell(overhead.atKnee)} | ${cell(overhead.cpuBound)} |`,
     ...(overhead.check ? [`| hello world, two unprotected servers (the harness's own error) | ${cell(overhead.check.atKnee, false)} | ${cell(overhead.check.cpuBound, false)} |`] : []),
     `| route doing ${routeOverhead.blockMs} ms of CPU work, protect() on ÷ off | ${cell(routeOverhead.atKnee)} | ${cell(routeOverhead.cpuBound)} |`,
+    `| hello world (bench server), a minimal instrument that only times each request ÷ none: the floor | | ${cell(floor.floor)} |`,
+    `| hello world (bench server), protect() ÷ that minimal instrument: what protect() adds to the floor | | ${cell(floor.aboveFloor)} |`,
     '',
     `Shedding, ${shedding.blockMs} ms CPU-bound route, open model at 4× its knee throughput (${Math.round(shedding.offeredRate)} req/s; knee p99 ${shedding.knee.p99Ms} ms):`,
     '',

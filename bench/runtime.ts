@@ -64,56 +64,120 @@ export async function protectOverhead(options: { seconds: number; rounds: number
       ? startServer([SERVER, '--block', String(blockMs), ...(protect ? ['--protect', '{}'] : [])])
       : startHello('http', protect ? ['--protect'] : []);
   const restore = pinGenerator();
-  const running = new Set<Server>();
-  const track = async (starting: Promise<Server>) => {
-    const server = await starting;
-    running.add(server);
-    return server;
-  };
-  const stop = (...servers: (Server | null)[]) => {
-    for (const server of servers) if (server !== null && running.delete(server)) server.stop();
-  };
   try {
-    const probe = await track(start(false));
-    const sweep = await runSweep({ url: probe.url, levels: [1, 2, 4, 8, 16, 32, 64], durationMs: 1500, warmupMs: 500 });
-    stop(probe);
-    const knee = sweep.levels[sweep.knee.power!.index]!.level;
+    const knee = await kneeOf(() => start(false));
     console.error(`  knee of the server: ${knee} connections`);
-    const runs = { atKnee: [] as Pair[], cpuBound: [] as Pair[], checkAtKnee: [] as Pair[], checkCpuBound: [] as Pair[] };
-    const load = (connections: number) => ({ connections, seconds: options.seconds, pairs: options.pairs });
-    for (let round = 0; round < options.rounds; round++) {
-      const first = await track(start(round % 2 === 1));
-      const second = await track(start(round % 2 === 0));
-      const [off, on] = round % 2 === 0 ? [first, second] : [second, first];
-      const twin = options.check ? await track(start(false)) : null;
-      // The same warm-up for all (JIT) before comparing them.
-      await Promise.all([off, on, twin].filter((s) => s !== null).map((s) => runBench({ url: s.url, connections: knee, durationMs: 3000 })));
-      runs.atKnee.push(...(await paired(off, on, load(knee))));
-      runs.cpuBound.push(...(await paired(off, on, load(CPU_BOUND_CONNECTIONS))));
-      if (twin !== null) {
-        runs.checkAtKnee.push(...(await paired(off, twin, load(knee))));
-        runs.checkCpuBound.push(...(await paired(off, twin, load(CPU_BOUND_CONNECTIONS))));
-      }
-      stop(off, on, twin);
-    }
+    const cpu = CPU_BOUND_CONNECTIONS;
+    const [atKnee, cpuBound, checkAtKnee, checkCpuBound] = await inRounds(
+      { off: () => start(false), on: () => start(true), ...(options.check ? { twin: () => start(false) } : {}) },
+      [
+        { a: 'off', b: 'on', connections: knee, what: 'on ÷ off at the knee' },
+        { a: 'off', b: 'on', connections: cpu, what: `on ÷ off at ${cpu} connections` },
+        ...(options.check
+          ? [
+              { a: 'off', b: 'twin', connections: knee, what: 'off ÷ off at the knee' },
+              { a: 'off', b: 'twin', connections: cpu, what: `off ÷ off at ${cpu} connections` },
+            ]
+          : []),
+      ],
+      { ...options, warmConnections: knee },
+    );
     return {
       blockMs,
       kneeConcurrency: knee,
       rounds: options.rounds,
       pairs: options.pairs,
-      atKnee: summarise(runs.atKnee, knee, 'on ÷ off at the knee'),
-      cpuBound: summarise(runs.cpuBound, CPU_BOUND_CONNECTIONS, `on ÷ off at ${CPU_BOUND_CONNECTIONS} connections`),
-      check: options.check
-        ? {
-            atKnee: summarise(runs.checkAtKnee, knee, 'off ÷ off at the knee'),
-            cpuBound: summarise(runs.checkCpuBound, CPU_BOUND_CONNECTIONS, `off ÷ off at ${CPU_BOUND_CONNECTIONS} connections`),
-          }
-        : null,
+      atKnee: atKnee!,
+      cpuBound: cpuBound!,
+      check: checkAtKnee && checkCpuBound ? { atKnee: checkAtKnee, cpuBound: checkCpuBound } : null,
     };
   } finally {
-    stop(...running);
     restore();
   }
+}
+
+export interface FloorFigures {
+  /** The minimal instrument ÷ no instrument, CPU-bound: what timing a request through node:http's hooks costs. */
+  floor: PairedFigures;
+  /** protect() ÷ the minimal instrument, CPU-bound: what protect() costs beyond that. */
+  aboveFloor: PairedFigures;
+}
+
+/**
+ * The floor under protect()'s overhead: the bench server with `--timed` (wrap server.emit to store one clock reading
+ * on the response, read another from node:http's finish channel, nothing else) against the same server bare, and
+ * protect() against it. CPU-bound only, where the method resolves 1%.
+ */
+export async function overheadFloor(options: { seconds: number; rounds: number; pairs: number }): Promise<FloorFigures> {
+  const restore = pinGenerator();
+  try {
+    const cpu = CPU_BOUND_CONNECTIONS;
+    const [floor, aboveFloor] = await inRounds(
+      { off: () => startServer([SERVER]), timed: () => startServer([SERVER, '--timed']), on: () => startServer([SERVER, '--protect', '{}']) },
+      [
+        { a: 'off', b: 'timed', connections: cpu, what: `minimal instrument ÷ none at ${cpu} connections` },
+        { a: 'timed', b: 'on', connections: cpu, what: `protect() ÷ minimal instrument at ${cpu} connections` },
+      ],
+      { ...options, warmConnections: cpu },
+    );
+    return { floor: floor!, aboveFloor: aboveFloor! };
+  } finally {
+    restore();
+  }
+}
+
+/** The knee of a server's throughput curve, found on a server process of its own. */
+async function kneeOf(start: () => Promise<Server>): Promise<number> {
+  const probe = await start();
+  try {
+    const sweep = await runSweep({ url: probe.url, levels: [1, 2, 4, 8, 16, 32, 64], durationMs: 1500, warmupMs: 500 });
+    return sweep.levels[sweep.knee.power!.index]!.level;
+  } finally {
+    probe.stop();
+  }
+}
+
+interface Comparison<K extends string> {
+  a: K;
+  b: K;
+  connections: number;
+  what: string;
+}
+
+/**
+ * Runs the comparisons in rounds of fresh server processes, `pairs` of each per round; one figure per comparison. The
+ * order the servers start in turns each round, and all are warmed alike (JIT) before they are compared.
+ */
+async function inRounds<K extends string>(
+  start: Record<K, () => Promise<Server>>,
+  comparisons: Comparison<K>[],
+  options: { seconds: number; rounds: number; pairs: number; warmConnections: number },
+): Promise<PairedFigures[]> {
+  const names = Object.keys(start) as K[];
+  const runs = comparisons.map(() => [] as Pair[]);
+  const running = new Set<Server>();
+  try {
+    for (let round = 0; round < options.rounds; round++) {
+      const servers = {} as Record<K, Server>;
+      for (let i = 0; i < names.length; i++) {
+        const name = names[(i + round) % names.length]!;
+        servers[name] = await start[name]();
+        running.add(servers[name]);
+      }
+      await Promise.all(names.map((name) => runBench({ url: servers[name].url, connections: options.warmConnections, durationMs: 3000 })));
+      for (const [i, { a, b, connections }] of comparisons.entries()) {
+        // A server left idle while others were compared runs slower at first (the first pair after it read 2–4% low):
+        // both are loaded together before the pairs count.
+        await Promise.all([servers[a], servers[b]].map((server) => runBench({ url: server.url, connections, durationMs: 2000 })));
+        runs[i]!.push(...(await paired(servers[a], servers[b], { connections, seconds: options.seconds, pairs: options.pairs })));
+      }
+      for (const server of running) server.stop();
+      running.clear();
+    }
+  } finally {
+    for (const server of running) server.stop();
+  }
+  return comparisons.map((comparison, i) => summarise(runs[i]!, comparison.connections, comparison.what));
 }
 
 /** One pair: B's throughput ÷ A's, and each one's CPU per request (µs). */
