@@ -50,9 +50,8 @@ const CPU_BOUND_CONNECTIONS = 8;
  * an equal share of its core, under the same noise, and the ratio of their throughputs is the ratio of their costs
  * per request.
  *
- * Two identical server processes can also differ by a few % for their whole life (each one's JIT makes its own
- * choices, and at low concurrency the order they were started in shows), so each round starts fresh processes, in
- * alternating order, and the figure is the median of every pair of every round. At 8 connections both servers are
+ * Two identical server processes can also differ by a few % for their whole life, so each round starts fresh
+ * processes, in an order that turns each round, and the figure is the median of every pair of every round. At 8 connections both servers are
  * CPU-bound and two identical ones read 1.00 ± 0.01; at the knee (2–4 connections here) they are not always busy and
  * a pair varies by ±3%. With `check`, that A/A comparison is measured too and reported beside the figure.
  */
