@@ -55,7 +55,7 @@ if (wanted('runtime')) {
   const cell = (f: PairedFigures, cpu = true) =>
     `**${f.throughputRatio.toFixed(3)}**${cpu ? ` (CPU per request ${f.cpuMicrosPerRequest.a.toFixed(1)} → ${f.cpuMicrosPerRequest.b.toFixed(1)} µs)` : ''}`;
   lines.push(
-    `protect() overhead: throughput on ÷ off, both servers pinned to one core and loaded at once by a generator on the other core, median of ${overhead.rounds * overhead.pairs} pairs over ${overhead.rounds} rounds of fresh server processes (goal ≥ 0.97 at the knee):`,
+    `protect() overhead: throughput on ÷ off, both servers pinned to one core and loaded at once by a generator on the other core, median of ${overhead.rounds * overhead.pairs} pairs over ${overhead.rounds} round${overhead.rounds === 1 ? '' : 's'} of fresh server processes (goal ≥ 0.97 at the knee):`,
     '',
     `| | at the knee (${overhead.kneeConcurrency} connections; route: ${routeOverhead.kneeConcurrency}) | CPU-bound (${overhead.cpuBound.connections} connections) |`,
     '|---|---|---|',
