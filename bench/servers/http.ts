@@ -23,8 +23,10 @@ const server = http.createServer((_req, res) => {
 });
 server.keepAliveTimeout = 65_000;
 if (values.protect !== undefined) protect(server, { ...JSON.parse(values.protect), logger: () => {} });
-else if (values.timed) timeRequests(server);
-if (values.protect === undefined) process.on('SIGTERM', () => server.close(() => process.exit(0))).on('SIGINT', () => process.exit(0));
+else {
+  if (values.timed) timeRequests(server);
+  process.on('SIGTERM', () => server.close(() => process.exit(0))).on('SIGINT', () => process.exit(0));
+}
 setTimeout(() => {
   server.listen(Number(values.port ?? 0), '127.0.0.1', () => {
     console.log(`listening http://127.0.0.1:${(server.address() as { port: number }).port}/`);
