@@ -51,9 +51,10 @@ const CPU_BOUND_CONNECTIONS = 8;
  * per request.
  *
  * Two identical server processes can also differ by a few % for their whole life, so each round starts fresh
- * processes, in an order that turns each round, and the figure is the median of every pair of every round. At 8 connections both servers are
- * CPU-bound and two identical ones read 1.00 ± 0.01; at the knee (2–4 connections here) they are not always busy and
- * a pair varies by ±3%. With `check`, that A/A comparison is measured too and reported beside the figure.
+ * processes, in an order that turns each round, and the figure is the median of every pair of every round. At 8
+ * connections both servers are CPU-bound and two identical ones read 0.98–1.00; at the knee (1–2 connections here)
+ * they are not always busy, a pair varies by ±3%, and two identical ones read 0.96–0.99. With `check`, that A/A
+ * comparison is measured too and reported beside the figure.
  */
 export async function protectOverhead(options: { seconds: number; rounds: number; pairs: number; blockMs?: number; check?: boolean }): Promise<OverheadFigures> {
   const blockMs = options.blockMs ?? 0;
