@@ -23,15 +23,41 @@ export interface ParsedArgs {
 export function parseCommandLine(command: string, argv: string[], options: OptionSpecs, maxPositionals: number): ParsedArgs {
   let parsed: ParsedArgs;
   try {
-    parsed = parseArgs({ args: argv, options, strict: true, allowPositionals: true }) as ParsedArgs;
+    parsed = parseArgs({ args: negativeValues(argv, options), options, strict: true, allowPositionals: true }) as ParsedArgs;
   } catch (error) {
-    const message = (error as Error).message.split('. ')[0]!.replace(/^Unknown option/, 'unknown option');
+    // parseArgs explains over several lines; the first sentence says it.
+    const message = (error as Error).message.split(/\.\s+/)[0]!.replace(/^Unknown option/, 'unknown option');
     throw new NodescaleError('NS_ERR_USAGE', `${command}: ${message} (see nodescale ${command} --help)`, { cause: error });
   }
   if (parsed.positionals.length > maxPositionals) {
     throw new NodescaleError('NS_ERR_USAGE', `${command}: unexpected argument "${parsed.positionals[maxPositionals]}" (see nodescale ${command} --help)`);
   }
   return parsed;
+}
+
+/**
+ * `-c -5`: parseArgs refuses a value that starts with a dash as ambiguous. A negative number after an option that
+ * takes a value is that value, given as `--connections=-5`, so that it is checked like any other and refused with
+ * what the option expects.
+ */
+function negativeValues(argv: string[], options: OptionSpecs): string[] {
+  const takesValue = new Set<string>();
+  for (const [name, spec] of Object.entries(options)) {
+    if (spec.type !== 'string') continue;
+    takesValue.add(`--${name}`);
+    if (spec.short !== undefined) takesValue.add(`-${spec.short}`);
+  }
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--') return out.concat(argv.slice(i));
+    const next = argv[i + 1];
+    if (takesValue.has(arg) && next !== undefined && /^-\d/.test(next)) {
+      out.push(`${arg}=${next}`.replace(/^-(\w)=/, '-$1'));
+      i++;
+    } else out.push(arg);
+  }
+  return out;
 }
 
 function stringValue(values: Values, name: string): string | undefined {

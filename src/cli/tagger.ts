@@ -3,6 +3,7 @@
  */
 import { invalidOption } from '../errors.ts';
 import { TRANSPORT_NAMES } from '../compute/compute.ts';
+import { parseAllowList } from '../tagger/address-policy.ts';
 import { startTaggerServer, type TaggerServerOptions } from '../tagger/server.ts';
 import { boolFlag, COMMON_FLAGS, defined, portFlag, durationFlag, intFlag, listFlag, parseCommandLine, sizeFlag, textFlag } from './args.ts';
 import type { Command, Io } from './io.ts';
@@ -57,11 +58,13 @@ export function parseTaggerArgs(argv: string[]): TaggerServerOptions & { port: n
   const threads = intFlag(values, 'threads');
   if (threads !== undefined && threads < 1) throw invalidOption('--threads', 'a whole number ≥ 1', threads);
   const adminSocket = textFlag(values, 'admin-socket');
+  const allow = listFlag(values, 'allow').flatMap((a) => a.split(',')).map((a) => a.trim()).filter(Boolean);
+  parseAllowList(allow, '--allow');
   // Flags not given are left out: the defaults live with the options (src/tagger/).
   return {
     port,
     compute,
-    allow: listFlag(values, 'allow').flatMap((a) => a.split(',')).map((a) => a.trim()).filter(Boolean),
+    allow,
     ...defined({
       host: textFlag(values, 'host'),
       threads,

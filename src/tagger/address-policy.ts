@@ -40,20 +40,30 @@ function normalise(address: string): { address: string; family: 'ipv4' | 'ipv6' 
   return { address, family: net.isIPv6(address) ? 'ipv6' : 'ipv4' };
 }
 
+/**
+ * Addresses or CIDR ranges (127.0.0.1, 10.0.0.0/8, ::1) as a BlockList. A bad entry is NS_ERR_INVALID_OPTION naming
+ * `option`: `allow` in the library, `--allow` on the command line.
+ */
+export function parseAllowList(allow: readonly string[], option = 'allow'): BlockList {
+  const list = new BlockList();
+  for (const entry of allow) {
+    const [address, prefix] = entry.split('/');
+    const family = net.isIPv4(address ?? '') ? 'ipv4' : net.isIPv6(address ?? '') ? 'ipv6' : null;
+    const bits = prefix === undefined ? (family === 'ipv4' ? 32 : 128) : Number(prefix);
+    if (family === null || !Number.isInteger(bits) || bits < 0 || bits > (family === 'ipv4' ? 32 : 128)) {
+      throw invalidOption(option, 'IP addresses or CIDR ranges (127.0.0.1, 10.0.0.0/8, ::1)', entry);
+    }
+    list.addSubnet(address!, bits, family);
+  }
+  return list;
+}
+
 export class AddressPolicy {
-  readonly #allowed = new BlockList();
+  readonly #allowed: BlockList;
 
   /** `allow`: addresses or CIDR ranges that may be fetched from even though they are private. */
   constructor(allow: readonly string[] = []) {
-    for (const entry of allow) {
-      const [address, prefix] = entry.split('/');
-      const family = net.isIPv4(address ?? '') ? 'ipv4' : net.isIPv6(address ?? '') ? 'ipv6' : null;
-      const bits = prefix === undefined ? (family === 'ipv4' ? 32 : 128) : Number(prefix);
-      if (family === null || !Number.isInteger(bits) || bits < 0 || bits > (family === 'ipv4' ? 32 : 128)) {
-        throw invalidOption('allow', 'IP addresses or CIDR ranges (127.0.0.1, 10.0.0.0/8, ::1)', entry);
-      }
-      this.#allowed.addSubnet(address!, bits, family);
-    }
+    this.#allowed = parseAllowList(allow);
   }
 
   /** Why the address may not be fetched from, or null when it may. */

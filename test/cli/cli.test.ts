@@ -41,6 +41,12 @@ test('bad flags are usage errors that name the flag', () => {
   assert.throws(() => parseSweepArgs(['http://h/', '--levels', '1,2', '--from', '1']), usage('NS_ERR_USAGE'));
   assert.throws(() => parseSweepArgs(['http://h/', '--max-errors', '150%']), usage('NS_ERR_INVALID_OPTION'));
   assert.throws(() => parseSweepArgs(['http://h/', '-c', '5']), usage('NS_ERR_USAGE'));
+  // A negative number is the option's value, refused for what the option expects (parseArgs would call it ambiguous).
+  for (const argv of [['-c', '-5'], ['--connections', '-5']]) {
+    assert.throws(() => parseBenchArgs(['http://h/', ...argv]), (e: unknown) => usage('NS_ERR_INVALID_OPTION')(e) && (e as Error).message === '--connections must be a whole number, got "-5"');
+  }
+  // parseArgs' own complaints are one line.
+  assert.throws(() => parseBenchArgs(['http://h/', '-c', '-x']), (e: unknown) => usage('NS_ERR_USAGE')(e) && !(e as Error).message.includes('\n'));
 });
 
 test('sweep levels come from --levels or a geometric range', () => {

@@ -47,7 +47,7 @@ test('nodescale tagger, corpus and demo: bad flags are usage errors; a port in u
   assert.equal(inUse.code, 1);
   assert.match(inUse.stderr, /^error NS_ERR_LISTEN: the API cannot listen on 127\.0\.0\.1:\d+: EADDRINUSE/);
   assert.equal((await runBin(['tagger', '--compute', 'gpu'])).code, 2);
-  assert.match((await runBin(['tagger', '--allow', 'nonsense', '--port', '0'])).stderr, /NS_ERR_INVALID_OPTION: allow must be IP addresses or CIDR ranges/);
+  assert.match((await runBin(['tagger', '--allow', 'nonsense', '--port', '0'])).stderr, /NS_ERR_INVALID_OPTION: --allow must be IP addresses or CIDR ranges/);
   assert.equal((await runBin(['corpus', 'burn'])).code, 2);
   assert.equal((await runBin(['demo', '--workers', '0'])).code, 2);
   const list = await runBin(['corpus', 'list', '--json']);
