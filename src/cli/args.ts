@@ -37,8 +37,8 @@ export function parseCommandLine(command: string, argv: string[], options: Optio
 
 /**
  * `-c -5`: parseArgs refuses a value that starts with a dash as ambiguous. A negative number after an option that
- * takes a value is that value, given as `--connections=-5`, so that it is checked like any other and refused with
- * what the option expects.
+ * takes a value is that value, passed inline (`--connections=-5`, `-c-5`), so that it is checked like any other and
+ * refused with what the option expects.
  */
 function negativeValues(argv: string[], options: OptionSpecs): string[] {
   const takesValue = new Set<string>();
@@ -53,7 +53,7 @@ function negativeValues(argv: string[], options: OptionSpecs): string[] {
     if (arg === '--') return out.concat(argv.slice(i));
     const next = argv[i + 1];
     if (takesValue.has(arg) && next !== undefined && /^-\d/.test(next)) {
-      out.push(`${arg}=${next}`.replace(/^-(\w)=/, '-$1'));
+      out.push(arg.startsWith('--') ? `${arg}=${next}` : `${arg}${next}`); // --connections=-5, -c-5
       i++;
     } else out.push(arg);
   }
