@@ -13,6 +13,7 @@ import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import net, { type LookupFunction } from 'node:net';
 import { NodescaleError, type ErrorCode } from '../errors.ts';
+import { readAtMost } from '../read-body.ts';
 import type { AddressPolicy } from './address-policy.ts';
 
 export interface FetchOptions {
@@ -80,23 +81,15 @@ function contentCharset(contentType: string): string {
 }
 
 async function readBody(res: IncomingMessage, maxBytes: number, url: URL): Promise<string> {
-  const chunks: Buffer[] = [];
-  let bytes = 0;
-  for await (const chunk of res as AsyncIterable<Buffer>) {
-    bytes += chunk.length;
-    if (bytes > maxBytes) {
-      res.destroy();
-      throw fail('NS_ERR_FETCH_TOO_LARGE', `${url.host} sent more than ${maxBytes} bytes`);
-    }
-    chunks.push(chunk);
-  }
+  const body = await readAtMost(res, maxBytes);
+  if (body === null) throw fail('NS_ERR_FETCH_TOO_LARGE', `${url.host} sent more than ${maxBytes} bytes`);
   let decoder: InstanceType<typeof TextDecoder>;
   try {
     decoder = new TextDecoder(contentCharset(String(res.headers['content-type'] ?? '')));
   } catch {
     decoder = new TextDecoder('utf-8');
   }
-  return decoder.decode(Buffer.concat(chunks));
+  return decoder.decode(body);
 }
 
 export async function fetchPage(raw: string, options: FetchOptions): Promise<FetchedPage> {

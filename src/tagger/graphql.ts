@@ -22,6 +22,7 @@ import {
 } from 'graphql';
 import { NodescaleError, type ErrorCode } from '../errors.ts';
 import { sendJson } from '../json-response.ts';
+import { readAtMost } from '../read-body.ts';
 import type { Tagger } from './tagger.ts';
 
 export const GRAPHQL_LIMITS = Object.freeze({ bodyBytes: 64 * 1024, queryChars: 8 * 1024, depth: 6, fields: 32 });
@@ -53,20 +54,22 @@ function complexityRule(context: ValidationContext): ASTVisitor {
     let deepest = depth;
     let fields = 0;
     for (const selection of set.selections) {
+      // A field counts and goes one level deeper; a fragment is measured in place, a spread fragment once per path.
       let inner: SelectionSetNode | undefined;
+      let innerDepth = depth;
+      let innerSeen = seen;
       if (selection.kind === Kind.FIELD) {
         fields++;
         inner = selection.selectionSet;
-        if (inner === undefined) continue;
-        const sub = measure(inner, depth + 1, seen);
-        deepest = Math.max(deepest, sub.depth);
-        fields += sub.fields;
-        continue;
+        innerDepth = depth + 1;
+      } else if (selection.kind === Kind.INLINE_FRAGMENT) {
+        inner = selection.selectionSet;
+      } else if (!seen.has(selection.name.value)) {
+        inner = fragments.get(selection.name.value);
+        innerSeen = new Set([...seen, selection.name.value]);
       }
-      if (selection.kind === Kind.INLINE_FRAGMENT) inner = selection.selectionSet;
-      else if (!seen.has(selection.name.value)) inner = fragments.get(selection.name.value);
       if (inner === undefined) continue;
-      const sub = measure(inner, depth, selection.kind === Kind.FRAGMENT_SPREAD ? new Set([...seen, selection.name.value]) : seen);
+      const sub = measure(inner, innerDepth, innerSeen);
       deepest = Math.max(deepest, sub.depth);
       fields += sub.fields;
     }
@@ -102,14 +105,9 @@ class RequestError extends Error {
 const badRequest = (message: string, status = 400) => new RequestError(status, 'NS_ERR_GRAPHQL_BAD_REQUEST', message);
 
 async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  let bytes = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    bytes += chunk.length;
-    if (bytes > GRAPHQL_LIMITS.bodyBytes) throw new RequestError(413, 'NS_ERR_GRAPHQL_TOO_COMPLEX', `the request body passes ${GRAPHQL_LIMITS.bodyBytes} bytes`);
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString('utf8');
+  const body = await readAtMost(req, GRAPHQL_LIMITS.bodyBytes);
+  if (body === null) throw new RequestError(413, 'NS_ERR_GRAPHQL_TOO_COMPLEX', `the request body passes ${GRAPHQL_LIMITS.bodyBytes} bytes`);
+  return body.toString('utf8');
 }
 
 function jsonObject(text: string, what: string): Record<string, unknown> {
