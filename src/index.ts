@@ -1,6 +1,7 @@
 /**
  * nodescale's public API. One export a line; nothing internal leaks.
  */
+import './node-version.ts'; // first: on an unsupported Node, NS_ERR_NODE_VERSION before anything else loads
 export { NodescaleError, ERROR_CODES, isNodescaleError, type ErrorCode, type ErrorKind } from './errors.ts';
 export { runBench, type BenchControl, type BenchProgress } from './loadtest/run.ts';
 export { BENCH_DEFAULTS, type BenchOptions } from './loadtest/options.ts';

@@ -9,9 +9,10 @@
  */
 import { Piscina } from 'piscina';
 import { NodescaleError } from '../errors.ts';
+import { sibling } from '../module-file.ts';
 import { abortError, callSignal, type CallOptions, type Compute, type ResolvedComputeOptions } from './compute.ts';
 
-const WORKER = new URL('./pool-worker.ts', import.meta.url);
+const WORKER = sibling('./pool-worker', import.meta.url);
 
 export async function createPoolCompute(options: ResolvedComputeOptions): Promise<Compute> {
   const pool = new Piscina({

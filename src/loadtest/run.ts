@@ -4,6 +4,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { NodescaleError } from '../errors.ts';
+import { sibling } from '../module-file.ts';
 import { aggregate, type BenchResult } from './aggregate.ts';
 import { Generator, type ErrorCounts, type GeneratorCounters, type GeneratorOutcome, type GeneratorPlan } from './generator.ts';
 import { createLatencyHistogram, decodeHistogram } from './histogram.ts';
@@ -68,7 +69,7 @@ function runHere(plan: GeneratorPlan, onMeasuring: () => void): Running {
 }
 
 function runInWorker(plan: GeneratorPlan, onMeasuring: () => void): Running {
-  const worker = new Worker(new URL('./worker.ts', import.meta.url), { workerData: plan });
+  const worker = new Worker(sibling('./worker', import.meta.url), { workerData: plan });
   let completed = 0;
   const outcome = new Promise<GeneratorOutcome>((resolve, reject) => {
     worker.on('message', (message: WorkerMessage) => {

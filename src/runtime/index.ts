@@ -1,6 +1,7 @@
 /**
  * nodescale/runtime: keep a live Node.js service healthy. One export a line.
  */
+import '../node-version.ts'; // first: on an unsupported Node, NS_ERR_NODE_VERSION before anything else loads
 export { protect } from './http.ts';
 export { nodescaleFastify } from './fastify.ts';
 export { expressRoutes } from './express.ts';

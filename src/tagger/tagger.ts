@@ -5,6 +5,7 @@
  */
 import { LRUCache } from 'lru-cache';
 import { createCompute, type Compute } from '../compute/compute.ts';
+import { sibling } from '../module-file.ts';
 import { AddressPolicy } from './address-policy.ts';
 import { fetchPage } from './fetch-page.ts';
 import { TagIndex } from './tag-index.ts';
@@ -28,7 +29,7 @@ export interface TaggerOptions {
   cacheSize?: number;
 }
 
-const TASKS = new URL('./tasks.ts', import.meta.url);
+const TASKS = sibling('./tasks', import.meta.url);
 
 export class Tagger {
   readonly compute: Compute;
