@@ -102,7 +102,7 @@ async function reloadNodescale(workers: number, reloads: number, appArgs: string
   const port = await freePort();
   const name = `bench-reload-${process.pid}`;
   const supervised = await startProcess(
-    [NODESCALE, 'run', APP, '-w', String(workers), '--name', name, '--stability', '1s', '--', '--port', String(port), ...appArgs],
+    [NODESCALE, 'run', APP, '-w', String(workers), '--name', name, '--stability', '1s', '--probation', '1s', '--', '--port', String(port), ...appArgs],
     /worker\(s\) ready/,
   );
   try {

@@ -37,6 +37,7 @@ export const ERROR_CODES = {
   NS_ERR_APP_NOT_FOUND: { kind: 'usage', summary: 'nodescale run was given an app file that does not exist.' },
   NS_ERR_APP_CRASH_LOOP: { kind: 'failure', summary: 'The supervised app crashed too often in too short a time (or exits at once); it is not restarted again.' },
   NS_ERR_RELOAD_ROLLED_BACK: { kind: 'failure', summary: 'A rolling reload stopped because a new worker failed; the old workers keep serving.' },
+  NS_ERR_RELOAD_UNSTABLE: { kind: 'failure', summary: 'Every slot was replaced, but a new worker exited within its probation: the new version is not stable, and the old workers are gone.' },
   NS_ERR_SUPERVISOR_UNREACHABLE: { kind: 'failure', summary: 'No supervisor answers on the control socket (is nodescale run running with that --name?).' },
   NS_ERR_WORKER_NO_CONSOLE: { kind: 'failure', summary: 'The supervised worker has no admin console: no such worker, nodescale run without --console, or an app not using nodescale/runtime.' },
   NS_ERR_FETCH_URL: { kind: 'http', summary: 'The tagger was given something that is not an http: or https: URL (or one with credentials).' },

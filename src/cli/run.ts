@@ -1,7 +1,7 @@
 /**
  * `nodescale run <app>` (the supervisor) and `nodescale status | reload | stop` (its control commands).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -10,7 +10,7 @@ import { connectSupervisor, defaultControlPath, startControl } from '../supervis
 import { startMetricsServer, type MetricsAddress } from '../supervisor/metrics.ts';
 import { usableCpus } from '../supervisor/cpus.ts';
 import { RESTART_DEFAULTS } from '../supervisor/restart-policy.ts';
-import { Supervisor, type ReloadOutcome, type WorkerStatus } from '../supervisor/supervisor.ts';
+import { Supervisor, type ReloadOutcome, type ReloadStatus, type WorkerStatus } from '../supervisor/supervisor.ts';
 import { formatBytes, formatMs } from '../units.ts';
 import { boolFlag, COMMON_FLAGS, durationFlag, intFlag, listFlag, parseCommandLine, requirePositional, sizeFlag, textFlag, type OptionSpecs, type Values } from './args.ts';
 import type { Command, Io } from './io.ts';
@@ -28,6 +28,8 @@ const RUN_FLAGS = {
   'ready-timeout': { type: 'string' },
   grace: { type: 'string' },
   stability: { type: 'string' },
+  probation: { type: 'string' },
+  'ready-on': { type: 'string' },
   'max-restarts': { type: 'string' },
   'node-arg': { type: 'string', multiple: true },
   'max-memory': { type: 'string' },
@@ -46,10 +48,14 @@ the app calls process.send('ready').
 
 Options:
   -w, --workers N|auto     how many workers; auto = usable CPUs, honouring the cgroup CPU quota (default auto)
+      --ready-on WHEN      message: ready when the worker says so, through nodescale/runtime or process.send('ready')
+                           (the default); listening: ready once it listens, as pm2 assumes
       --ready-timeout DUR  a worker not ready by then is killed and counts as a crash (default 30s)
       --grace DUR          how long a stopping worker may drain before SIGKILL (default 30s)
       --stability DUR      reload: how long a new worker must stay up after ready before an old one stops (default 2s)
-      --max-restarts N     crashes within 60 s before a worker is given up on (default ${RESTART_DEFAULTS.maxRestarts})
+      --probation DUR      reload: how long each new worker must then live for the reload to succeed (default 30s)
+      --max-restarts N     crashes in a row (none after ${RESTART_DEFAULTS.stableMs / 1000} s up) before a worker is given up on
+                           (default ${RESTART_DEFAULTS.maxRestarts})
       --node-arg=ARG       a Node flag for the workers (repeatable): --node-arg=--max-old-space-size=512
       --max-memory SIZE    replace a worker whose RSS stays above SIZE (3 checks in a row), new one ready first
       --memory-check DUR   how often RSS is checked (default 5s)
@@ -90,6 +96,11 @@ function metricsAddress(values: Values): MetricsAddress | null {
   return { host: match[1]?.replace(/^\[(.*)\]$/, '$1') ?? '127.0.0.1', port };
 }
 
+function readyOn(raw: string): 'message' | 'listening' {
+  if (raw !== 'message' && raw !== 'listening') throw invalidOption('--ready-on', 'message or listening', raw);
+  return raw;
+}
+
 function logFormat(raw: string): 'text' | 'json' {
   if (raw !== 'text' && raw !== 'json') throw invalidOption('--log-format', 'text or json', raw);
   return raw;
@@ -102,6 +113,7 @@ export function parseRunArgs(argv: string[]) {
   const { values, positionals } = parseCommandLine('run', own, RUN_FLAGS, 1);
   const app = path.resolve(requirePositional('run', positionals, 'the app file'));
   if (!existsSync(app)) throw new NodescaleError('NS_ERR_APP_NOT_FOUND', `no app file at ${app}`);
+  if (!statSync(app).isFile()) throw new NodescaleError('NS_ERR_APP_NOT_FOUND', `${app} is not a file: give the app's entry file (server.js, not its directory)`);
   const rawWorkers = textFlag(values, 'workers') ?? 'auto';
   const workers = rawWorkers === 'auto' ? usableCpus() : intFlag(values, 'workers')!;
   if (!(workers >= 1)) throw invalidOption('--workers', 'a whole number ≥ 1 or auto', rawWorkers);
@@ -114,6 +126,8 @@ export function parseRunArgs(argv: string[]) {
     readyTimeoutMs: durationFlag(values, 'ready-timeout') ?? 30_000,
     graceMs: durationFlag(values, 'grace') ?? 30_000,
     stabilityMs: durationFlag(values, 'stability') ?? 2000,
+    probationMs: durationFlag(values, 'probation') ?? 30_000,
+    readyOn: readyOn(textFlag(values, 'ready-on') ?? 'message'),
     maxRestarts,
     maxMemoryBytes: sizeFlag(values, 'max-memory') ?? 0,
     memoryCheckMs: durationFlag(values, 'memory-check') ?? 5000,
@@ -135,16 +149,16 @@ async function run(argv: string[], io: Io): Promise<number> {
         : `nodescale run: ${message}${fields && Object.keys(fields).length > 0 ? ` ${JSON.stringify(fields)}` : ''}\n`,
     );
   const output = (line: string, from: { slot: number; pid: number; stream: 'stdout' | 'stderr' }) =>
-    (from.stream === 'stdout' ? io.stdout : io.stderr).write(
-      json ? `${JSON.stringify({ time: new Date().toISOString(), worker: from.slot, pid: from.pid, stream: from.stream, message: line })}\n` : `[w${from.slot} ${from.pid}] ${line}\n`,
-    );
+    (from.stream === 'stdout' ? io.stdout : io.stderr).write(json ? `${JSON.stringify(jsonOutputLine(line, from))}\n` : `[w${from.slot} ${from.pid}] ${line}\n`);
   const supervisor = new Supervisor({
     app: args.app,
     args: args.appArgs,
     execArgv: args.execArgv,
     workers: args.workers,
     readyTimeoutMs: args.readyTimeoutMs,
+    readyOn: args.readyOn,
     stabilityMs: args.stabilityMs,
+    probationMs: args.probationMs,
     graceMs: args.graceMs,
     restart: { ...RESTART_DEFAULTS, maxRestarts: args.maxRestarts },
     maxMemoryBytes: args.maxMemoryBytes,
@@ -182,16 +196,37 @@ async function run(argv: string[], io: Io): Promise<number> {
   process.once('SIGTERM', () => void stop(0));
   io.signal.addEventListener('abort', () => void stop(0), { once: true });
   process.on('SIGHUP', () => void supervisor.reload());
-  supervisor.once('all-failed', () => void stop(1));
   try {
-    await supervisor.start();
+    // 'stopped': a signal or `nodescale stop` came while the workers were starting; done settles with the stop.
+    if ((await supervisor.start()) === 'stopped') return await done;
   } catch (error) {
+    // A slot given up on while starting (start() rejects with its crash loop).
     await stop(1);
     throw new NodescaleError('NS_ERR_APP_CRASH_LOOP', (error as Error).message);
   }
+  // Later, every slot given up on (crash loops after start, a scale up that cannot start) stops the supervisor.
+  supervisor.once('all-failed', () => void stop(1));
+  if (supervisor.failedSlots().length === args.workers) void stop(1);
   const metricsUrl = args.metrics && `http://${args.metrics.host.includes(':') ? `[${args.metrics.host}]` : args.metrics.host}:${(metricsServer!.address() as AddressInfo).port}/metrics`;
   log(`${args.workers} worker(s) ready; control socket ${control.path}${metricsUrl ? `; metrics ${metricsUrl}` : ''}`, { pid: process.pid });
   return done;
+}
+
+/**
+ * One worker output line for --log-format json. A line that is itself a JSON object (a JSON logger's, the runtime's)
+ * is merged in rather than quoted inside `message`, so a log pipeline reads its fields; the worker's fields win.
+ */
+export function jsonOutputLine(line: string, from: { slot: number; pid: number; stream: 'stdout' | 'stderr' }): Record<string, unknown> {
+  const where = { worker: from.slot, pid: from.pid, stream: from.stream };
+  if (line.startsWith('{')) {
+    try {
+      const parsed: unknown = JSON.parse(line);
+      if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) return { time: new Date().toISOString(), ...parsed, ...where };
+    } catch {
+      // not JSON after all: quoted below
+    }
+  }
+  return { time: new Date().toISOString(), ...where, message: line };
 }
 
 export const runCommand: Command = { name: 'run', help: runHelp, run };
@@ -211,22 +246,24 @@ async function control(command: 'status' | 'reload' | 'stop' | 'scale', argv: st
     const result = await client.request(command, args);
     const json = boolFlag(values, 'json');
     if (command === 'status') {
-      const { workers, failed } = result as { workers: WorkerStatus[]; failed: { slot: number; reason: string }[] };
+      const { workers, failed, reload } = result as { workers: WorkerStatus[]; failed: { slot: number; reason: string }[]; reload: ReloadStatus | null };
       if (json) io.stdout.write(`${JSON.stringify(result)}\n`);
       else {
         const rows = [['worker', 'pid', 'gen', 'state', 'uptime', 'restarts', 'rss', 'loop p99', 'req/s']];
         for (const w of workers) {
           rows.push([String(w.slot), String(w.pid), String(w.generation), w.state, `${w.uptimeSeconds}s`, String(w.restarts), w.rssBytes === null ? '—' : formatBytes(w.rssBytes), w.eventLoopDelayP99Ms === null ? '—' : formatMs(w.eventLoopDelayP99Ms), w.requestsPerSecond === null ? '—' : w.requestsPerSecond.toFixed(0)]);
         }
-        io.stdout.write(`${renderColumns(rows)}\n${failed.map((f) => `worker ${f.slot} given up: ${f.reason}\n`).join('')}`);
+        const lastReload = reload === null ? '' : `last reload: generation ${reload.generation}, ${reload.state}${reload.reason === null ? '' : `: ${reload.reason}`}\n`;
+        io.stdout.write(`${renderColumns(rows)}\n${failed.map((f) => `worker ${f.slot} given up: ${f.reason}\n`).join('')}${lastReload}`);
       }
       return 0;
     }
     if (command === 'reload') {
       const outcome = result as ReloadOutcome;
       if (json) io.stdout.write(`${JSON.stringify(outcome)}\n`);
+      if (!outcome.ok && outcome.failure === 'probation') throw new NodescaleError('NS_ERR_RELOAD_UNSTABLE', `reload failed after replacing ${outcome.replaced} worker(s): ${outcome.reason}`);
       if (!outcome.ok) throw new NodescaleError('NS_ERR_RELOAD_ROLLED_BACK', `reload rolled back after ${outcome.replaced} worker(s): ${outcome.reason}`);
-      if (!json) io.stdout.write(`reloaded: ${outcome.replaced} worker(s) replaced\n`);
+      if (!json) io.stdout.write(`reloaded: ${outcome.replaced} worker(s) replaced, and each lived through its probation\n`);
       return 0;
     }
     if (command === 'scale') io.stdout.write(json ? `${JSON.stringify(result)}\n` : `${(result as { workers: number }).workers} worker(s)\n`);

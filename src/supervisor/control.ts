@@ -48,7 +48,7 @@ export async function startControl(socketPath: string, supervisor: Supervisor, o
           continue;
         }
         const { id, cmd } = request;
-        if (cmd === 'status') send({ id, ok: true, result: { pid: process.pid, workers: supervisor.status(), failed: supervisor.failedSlots() } });
+        if (cmd === 'status') send({ id, ok: true, result: { pid: process.pid, workers: supervisor.status(), failed: supervisor.failedSlots(), reload: supervisor.lastReload } });
         else if (cmd === 'reload') void supervisor.reload().then((outcome) => send({ id, ok: true, result: outcome }));
         else if (cmd === 'scale') {
           const workers = request.args?.workers;

@@ -1,15 +1,20 @@
 /**
- * When to restart a crashed worker: exponential backoff with full jitter (the delay doubles with each crash in a row,
- * from `initialMs` up to `maxMs`, and a random share of it is taken so that workers do not restart in lockstep), reset
- * once a worker has stayed up for `stableMs`. A crash loop, `maxRestarts` crashes within `windowMs`, stops the
- * restarting: a process that cannot start is reported, not respawned forever (forever's and pm2's spinning CPU).
+ * When to restart a crashed worker: exponential backoff with equal jitter (the ceiling doubles with each crash in a
+ * row, from `initialMs` up to `maxMs`, and the delay is a random point in its upper half, so that workers do not
+ * restart in lockstep and the delay still grows), reset once a worker has stayed up for `stableMs`.
+ *
+ * A crash loop is more than `maxRestarts` crashes in a row, none after a stable run: the slot is given up on and
+ * reported, not respawned forever (forever's and pm2's spinning CPU). The count runs since the last stable period,
+ * not within a fixed window, so that the verdict agrees with the backoff: a window of fixed length would hold fewer
+ * and fewer crashes as the delays grow, and with the defaults it never held enough (an app that exits at once was
+ * still restarted every 15–30 s minutes later). With the defaults the verdict comes on the 11th crash in a row,
+ * 40–81 s after the first (`crashLoopAfterMs()`).
  */
 export interface RestartPolicyOptions {
   initialMs: number;
   maxMs: number;
   stableMs: number;
   maxRestarts: number;
-  windowMs: number;
 }
 
 export const RESTART_DEFAULTS: Readonly<RestartPolicyOptions> = Object.freeze({
@@ -17,33 +22,44 @@ export const RESTART_DEFAULTS: Readonly<RestartPolicyOptions> = Object.freeze({
   maxMs: 30_000,
   stableMs: 60_000,
   maxRestarts: 10,
-  windowMs: 60_000,
 });
 
 export type RestartDecision = { restart: true; delayMs: number; attempt: number } | { restart: false; reason: string };
 
 export class RestartPolicy {
-  readonly #o: RestartPolicyOptions;
+  readonly #options: RestartPolicyOptions;
   readonly #random: () => number;
-  #consecutive = 0;
-  #crashes: number[] = [];
+  /** Crashes since the last stable run. */
+  #inRow = 0;
 
   constructor(options: RestartPolicyOptions = RESTART_DEFAULTS, random: () => number = Math.random) {
-    this.#o = options;
+    this.#options = options;
     this.#random = random;
   }
 
   /** A worker of this slot crashed after `uptimeMs`; decide whether and when to start the next. */
-  onCrash(uptimeMs: number, now = Date.now()): RestartDecision {
-    if (uptimeMs >= this.#o.stableMs) this.#consecutive = 0;
-    this.#crashes = this.#crashes.filter((t) => t > now - this.#o.windowMs);
-    this.#crashes.push(now);
-    if (this.#crashes.length > this.#o.maxRestarts) {
-      return { restart: false, reason: `crash loop: ${this.#crashes.length} crashes within ${Math.round(this.#o.windowMs / 1000)} s` };
+  onCrash(uptimeMs: number): RestartDecision {
+    if (uptimeMs >= this.#options.stableMs) this.#inRow = 0;
+    const attempt = ++this.#inRow;
+    if (attempt > this.#options.maxRestarts) {
+      return { restart: false, reason: `crash loop: ${attempt} crashes in a row, none after ${formatSeconds(this.#options.stableMs)} up` };
     }
-    const attempt = ++this.#consecutive;
-    const ceiling = Math.min(this.#o.maxMs, this.#o.initialMs * 2 ** (attempt - 1));
-    // Full jitter, but never less than half the ceiling: the delay still grows with each crash.
+    const ceiling = this.#ceiling(attempt);
     return { restart: true, delayMs: Math.round(ceiling / 2 + (this.#random() * ceiling) / 2), attempt };
   }
+
+  #ceiling(attempt: number): number {
+    return Math.min(this.#options.maxMs, this.#options.initialMs * 2 ** (attempt - 1));
+  }
+
+  /** The shortest and longest time from a first crash to the verdict, for an app that exits at once (the docs' figure). */
+  crashLoopAfterMs(): { min: number; max: number } {
+    let max = 0;
+    for (let attempt = 1; attempt <= this.#options.maxRestarts; attempt++) max += this.#ceiling(attempt);
+    return { min: max / 2, max };
+  }
+}
+
+function formatSeconds(ms: number): string {
+  return `${Math.round(ms / 1000)} s`;
 }

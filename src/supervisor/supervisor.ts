@@ -7,9 +7,15 @@
  *   slot and is reported. If every slot is stopped, the supervisor exits 1.
  * - reload(): slot by slot, a new worker is started; once it is ready and has stayed up for `stabilityMs`, the old one
  *   is drained (SIGTERM: the runtime's graceful shutdown) and the next slot follows. If a new worker exits or is not
- *   ready in time, the reload stops there: it is killed, and the old workers keep serving ('rolled-back'). Reloads
- *   asked for during a reload are queued, not interleaved.
- * - stop(): every worker drained in parallel; SIGKILL only after `graceMs`, and reported.
+ *   ready in time, the reload stops there: it is killed, and the old workers keep serving ('rolled-back'). Once every
+ *   slot is replaced, the new generation stays on probation until each new worker has lived `probationMs` since it
+ *   was ready: a crash in that time fails the reload too (the old workers are gone by then: it is reported, and the
+ *   slot restarts under the crash policy). Reloads asked for during a reload are queued, not interleaved.
+ * - A worker that dies while its replacement is starting is not restarted: the replacement takes the slot, or, if it
+ *   fails, the slot restarts under the crash policy. Every child is in a slot (current or replacing) or draining,
+ *   and status() lists them all.
+ * - stop(): every worker drained in parallel; SIGKILL only after `graceMs`, and reported. A start still waiting for
+ *   its workers settles at once.
  */
 import cluster, { type Worker } from 'node:cluster';
 import { EventEmitter } from 'node:events';
@@ -28,8 +34,12 @@ export interface SupervisorOptions {
   execArgv: string[];
   workers: number;
   readyTimeoutMs: number;
+  /** 'message': ready when the worker says so (the runtime, or process.send('ready')); 'listening': once it listens. */
+  readyOn: 'message' | 'listening';
   /** How long a new worker must stay up after it is ready before an old one is stopped (reload). */
   stabilityMs: number;
+  /** After a reload, how long each new worker must live after it was ready for the reload to succeed. */
+  probationMs: number;
   graceMs: number;
   restart: RestartPolicyOptions;
   /** Replace a worker whose RSS stays above this (3 checks in a row), by rolling replacement. 0: off. */
@@ -66,6 +76,8 @@ interface Handle {
   generation: number;
   state: WorkerState;
   startedAt: number;
+  /** When it said ready (Date.now()), or null. */
+  readyAt: number | null;
   ready: Promise<void>;
   exited: Promise<{ code: number | null; signal: string | null }>;
   lastSample: { eventLoopDelayP99Ms: number; requestsPerSecond: number } | null;
@@ -75,12 +87,16 @@ interface Handle {
   adminSocket: string | null;
   /** Consecutive memory checks above the limit. */
   strikes: number;
+  /** It was stopped on purpose (drained, or killed as a failed replacement), not crashed. */
+  drained: boolean;
 }
 
 interface Slot {
   index: number;
   policy: RestartPolicy;
   current: Handle | null;
+  /** The new worker of a replacement in progress (reload, memory), until it takes the slot or fails. */
+  replacing: Handle | null;
   restarts: number;
   failed: string | null;
   restartTimer: NodeJS.Timeout | null;
@@ -93,7 +109,16 @@ export interface WorkerMetrics {
   metrics: WorkerMetricObject[] | null;
 }
 
-export type ReloadOutcome = { ok: true; replaced: number } | { ok: false; reason: string; replaced: number };
+export type ReloadOutcome =
+  | { ok: true; replaced: number }
+  | { ok: false; reason: string; replaced: number; failure: 'rolled-back' | 'probation' | 'stopping' | 'scale' };
+
+/** The last reload, as status() shows it: on probation until each new worker has lived probationMs since ready. */
+export interface ReloadStatus {
+  generation: number;
+  state: 'probation' | 'passed' | 'rolled-back' | 'failed-probation' | 'interrupted';
+  reason: string | null;
+}
 
 function rssOf(pid: number): number | null {
   try {
@@ -114,6 +139,11 @@ export class Supervisor extends EventEmitter {
   readonly #draining = new Set<Handle>();
   #reloads: Promise<ReloadOutcome> = Promise.resolve({ ok: true, replaced: 0 });
   #forks = 0;
+  /** Settles start() (and the slots it waits for) once stop() has begun. */
+  #stopRequested!: () => void;
+  readonly #stopped = new Promise<void>((resolve) => (this.#stopRequested = resolve));
+  /** The last reload's verdict, for status(). */
+  #lastReload: ReloadStatus | null = null;
   /** Metrics requests waiting for a worker's answer, by id. */
   readonly #metricsRequests = new Map<number, (metrics: WorkerMetricObject[] | null) => void>();
   #metricsRequestId = 0;
@@ -123,15 +153,24 @@ export class Supervisor extends EventEmitter {
     this.#o = options;
   }
 
-  /** Starts the workers; resolves when all are ready, rejects when a slot cannot start (its crash loop). */
-  async start(): Promise<void> {
+  /**
+   * Starts the workers; resolves 'ready' when all are ready, or 'stopped' as soon as stop() begins; rejects when a
+   * slot cannot start (its crash loop).
+   */
+  async start(): Promise<'ready' | 'stopped'> {
     cluster.setupPrimary({ exec: this.#o.app, args: this.#o.args, execArgv: this.#o.execArgv, silent: true });
-    for (let i = 0; i < this.#o.workers; i++) this.#slots.push({ index: i, policy: new RestartPolicy(this.#o.restart), current: null, restarts: 0, failed: null, restartTimer: null });
-    await Promise.all(this.#slots.map((slot) => this.#startSlot(slot)));
+    for (let i = 0; i < this.#o.workers; i++) this.#slots.push(this.#newSlot(i));
+    const started = await Promise.race([Promise.all(this.#slots.map((slot) => this.#startSlot(slot))).then(() => 'ready' as const), this.#stopped.then(() => 'stopped' as const)]);
+    if (started === 'stopped') return started;
     if (this.#o.maxMemoryBytes > 0) {
       this.#memoryTimer = setInterval(() => this.#checkMemory(), this.#o.memoryCheckMs);
       this.#memoryTimer.unref();
     }
+    return 'ready';
+  }
+
+  #newSlot(index: number): Slot {
+    return { index, policy: new RestartPolicy(this.#o.restart), current: null, replacing: null, restarts: 0, failed: null, restartTimer: null };
   }
 
   /** A worker over the memory limit three checks in a row is replaced like a reload replaces it: never mid-request. */
@@ -147,14 +186,14 @@ export class Supervisor extends EventEmitter {
       this.#reloads = this.#reloads.then(async () => {
         if (slot.current !== handle || this.#stopping) return { ok: true, replaced: 0 };
         const outcome = await this.#replaceSlot(slot, handle.generation);
-        return outcome === null ? { ok: true, replaced: 1 } : { ok: false, reason: outcome, replaced: 0 };
+        return outcome === null ? { ok: true, replaced: 1 } : { ok: false, reason: outcome, replaced: 0, failure: 'rolled-back' };
       });
     }
   }
 
-  /** Resolves once the slot has a ready worker (after restarts if need be); rejects if it gives up. */
+  /** Resolves once the slot has a ready worker (after restarts if need be), or stop() begins; rejects if it gives up. */
   #startSlot(slot: Slot): Promise<void> {
-    return new Promise((resolve, reject) => {
+    const started = new Promise<void>((resolve, reject) => {
       // Follows whichever worker fills the slot: a failed start is restarted by the crash handler.
       const follow = (handle: Handle) => {
         handle.ready.then(resolve, () => {
@@ -167,6 +206,7 @@ export class Supervisor extends EventEmitter {
       slot.current = this.#fork(slot, this.#generation);
       follow(slot.current);
     });
+    return Promise.race([started, this.#stopped]);
   }
 
   #fork(slot: Slot, generation: number): Handle {
@@ -187,21 +227,28 @@ export class Supervisor extends EventEmitter {
       generation,
       state: 'starting',
       startedAt: Date.now(),
+      readyAt: null,
       ready,
       exited: new Promise((resolve) => worker.once('exit', (code, signal) => resolve({ code, signal }))),
       lastSample: null,
       runtime: false,
       adminSocket: null,
       strikes: 0,
+      drained: false,
     };
     this.#pipe(worker.process.stdout, slot.index, worker.process.pid!, 'stdout');
     this.#pipe(worker.process.stderr, slot.index, worker.process.pid!, 'stderr');
     const timer = setTimeout(() => {
       if (handle.state !== 'starting') return;
-      this.#o.log(`worker ${slot.index} (pid ${worker.process.pid}) not ready within ${this.#o.readyTimeoutMs} ms: killing it`);
+      const how =
+        this.#o.readyOn === 'listening'
+          ? 'it never listened'
+          : "a worker is ready when it calls process.send('ready') or runs nodescale/runtime; --ready-on listening counts listening as ready";
+      this.#o.log(`worker ${slot.index} (pid ${worker.process.pid}) not ready within ${this.#o.readyTimeoutMs} ms (${how}): killing it`);
       markFailed(new Error('ready timeout'));
       worker.process.kill('SIGKILL');
     }, this.#o.readyTimeoutMs);
+    if (this.#o.readyOn === 'listening') worker.once('listening', () => this.#onReady(handle, markReady, timer));
     worker.on('message', (message: unknown) => {
       if (message === 'ready') return this.#onReady(handle, markReady, timer);
       const m = message as { nodescale?: unknown } & Record<string, unknown>;
@@ -220,6 +267,7 @@ export class Supervisor extends EventEmitter {
     void handle.exited.then(({ code, signal }) => {
       clearTimeout(timer);
       const expected = handle.state === 'stopping';
+      handle.drained = expected;
       handle.state = 'exited';
       // A crashed worker leaves its console's socket behind.
       if (adminSocket !== null) removeSocket(adminSocket);
@@ -234,12 +282,22 @@ export class Supervisor extends EventEmitter {
     if (handle.state !== 'starting') return;
     clearTimeout(timer);
     handle.state = 'ready';
+    handle.readyAt = Date.now();
     this.#o.log(`worker ${handle.slot} ready`, { pid: handle.worker.process.pid, generation: handle.generation });
     markReady();
   }
 
   #onCrash(slot: Slot, handle: Handle, code: number | null, signal: string | null): void {
-    if (slot.current !== handle) return; // a worker being replaced by a reload
+    if (slot.current !== handle) return; // the new worker of a replacement: #replaceSlot handles its failure
+    if (slot.replacing !== null) {
+      // Its replacement is already starting: it takes the slot, or #replaceSlot restarts the slot if it fails.
+      this.#o.log(`worker ${slot.index} (pid ${handle.worker.process.pid}) exited (${signal ?? `code ${code}`}) while its replacement starts: not restarted`);
+      return;
+    }
+    this.#restartAfterCrash(slot, handle, code, signal);
+  }
+
+  #restartAfterCrash(slot: Slot, handle: Handle, code: number | null, signal: string | null): void {
     const uptime = Date.now() - handle.startedAt;
     const decision = slot.policy.onCrash(uptime);
     if (!decision.restart) {
@@ -254,7 +312,7 @@ export class Supervisor extends EventEmitter {
     this.emit('crash', { slot: slot.index, code, signal, delayMs: decision.delayMs });
     slot.restartTimer = setTimeout(() => {
       slot.restartTimer = null;
-      if (this.#stopping) return;
+      if (this.#stopping || slot.current !== handle) return;
       slot.restarts++;
       slot.current = this.#fork(slot, handle.generation);
       this.emit(`restarted:${slot.index}`);
@@ -286,20 +344,54 @@ export class Supervisor extends EventEmitter {
   async #reload(): Promise<ReloadOutcome> {
     const generation = ++this.#generation;
     let replaced = 0;
+    this.#lastReload = { generation, state: 'probation', reason: null };
+    const settle = (state: ReloadStatus['state'], reason: string | null) => (this.#lastReload = { generation, state, reason });
     this.#o.log(`reload: generation ${generation}`);
+    const fresh: Handle[] = [];
     for (const slot of this.#slots) {
-      if (this.#stopping) return { ok: false, reason: 'stopping', replaced };
+      if (this.#stopping) {
+        settle('interrupted', 'stopping');
+        return { ok: false, reason: 'stopping', replaced, failure: 'stopping' };
+      }
       if (slot.failed !== null) continue;
       const failure = await this.#replaceSlot(slot, generation);
       if (failure !== null) {
         this.#o.log(`reload rolled back: ${failure}; the old workers keep serving`);
         this.#generation--;
-        return { ok: false, reason: failure, replaced };
+        settle('rolled-back', failure);
+        return { ok: false, reason: failure, replaced, failure: 'rolled-back' };
       }
+      fresh.push(slot.current!);
       replaced++;
     }
-    this.#o.log(`reload done: ${replaced} worker(s) replaced`);
+    this.#o.log(`reload: ${replaced} worker(s) replaced; generation ${generation} on probation for ${this.#o.probationMs} ms`);
+    const crash = await this.#probation(fresh);
+    if (crash !== null) {
+      const reason = `generation ${generation} failed its probation: ${crash}`;
+      this.#o.log(`reload failed: ${reason}; the slot restarts under the crash policy (the old workers are gone)`);
+      settle(this.#stopping ? 'interrupted' : 'failed-probation', reason);
+      return { ok: false, reason, replaced, failure: this.#stopping ? 'stopping' : 'probation' };
+    }
+    settle('passed', null);
+    this.#o.log(`reload done: ${replaced} worker(s) replaced, generation ${generation} passed its probation`);
     return { ok: true, replaced };
+  }
+
+  /** Waits until each worker has lived probationMs since it was ready; null, or how the first one that died exited. */
+  async #probation(handles: Handle[]): Promise<string | null> {
+    const never = new Promise<never>(() => {});
+    // A worker drained on purpose during probation (a scale down, a memory replacement) is not a failure.
+    const deaths = handles.map((h) =>
+      h.exited.then(({ code, signal }) =>
+        h.drained ? never : `worker ${h.slot} (pid ${h.worker.process.pid}) exited (${signal ?? `code ${code}`}) ${Date.now() - (h.readyAt ?? h.startedAt)} ms after it was ready`,
+      ),
+    );
+    let timer: NodeJS.Timeout | undefined;
+    const lastReady = Math.max(0, ...handles.map((h) => h.readyAt ?? Date.now()));
+    const passed = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), Math.max(0, lastReady + this.#o.probationMs - Date.now()))));
+    const verdict = await Promise.race([passed, ...deaths, this.#stopped.then(() => 'the supervisor is stopping')]);
+    clearTimeout(timer);
+    return verdict;
   }
 
   /**
@@ -308,17 +400,27 @@ export class Supervisor extends EventEmitter {
    */
   async #replaceSlot(slot: Slot, generation: number): Promise<string | null> {
     const old = slot.current;
+    // A slot waiting out its backoff after a crash: the new worker is its restart.
+    if (slot.restartTimer !== null) {
+      clearTimeout(slot.restartTimer);
+      slot.restartTimer = null;
+    }
     const fresh = this.#fork(slot, generation);
+    slot.replacing = fresh;
     try {
       await fresh.ready;
       // Ready is not enough: it must stay up for the stability window.
       const crashed = await Promise.race([fresh.exited.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), this.#o.stabilityMs))]);
       if (crashed) throw new Error(`the new worker exited within ${this.#o.stabilityMs} ms of being ready`);
     } catch (error) {
+      slot.replacing = null;
       fresh.state = 'stopping';
       fresh.worker.process.kill('SIGKILL');
+      // The old worker died meanwhile: nothing serves in this slot, so it restarts as after a crash.
+      if (old !== null && old.state === 'exited' && slot.current === old && !this.#stopping) this.#restartAfterCrash(slot, old, null, 'its replacement failed');
       return `worker ${slot.index} of generation ${generation} failed: ${(error as Error).message}`;
     }
+    slot.replacing = null;
     slot.current = fresh;
     if (old !== null) await this.#stopWorker(old);
     return null;
@@ -328,7 +430,7 @@ export class Supervisor extends EventEmitter {
   scale(workers: number): Promise<{ workers: number }> {
     const next = this.#reloads.then(async () => {
       while (this.#slots.length < workers && !this.#stopping) {
-        const slot: Slot = { index: this.#slots.length, policy: new RestartPolicy(this.#o.restart), current: null, restarts: 0, failed: null, restartTimer: null };
+        const slot = this.#newSlot(this.#slots.length);
         this.#slots.push(slot);
         await this.#startSlot(slot);
       }
@@ -340,15 +442,16 @@ export class Supervisor extends EventEmitter {
       this.#o.log(`scaled to ${this.#slots.length} worker(s)`);
       return { ok: true as const, replaced: 0 };
     });
-    this.#reloads = next.catch((error: Error) => ({ ok: false as const, reason: error.message, replaced: 0 }));
+    this.#reloads = next.catch((error: Error): ReloadOutcome => ({ ok: false, reason: error.message, replaced: 0, failure: 'scale' }));
     return next.then(() => ({ workers: this.#slots.length }));
   }
 
   async stop(): Promise<{ killed: number }> {
     this.#stopping = true;
+    this.#stopRequested();
     if (this.#memoryTimer !== null) clearInterval(this.#memoryTimer);
     for (const slot of this.#slots) if (slot.restartTimer !== null) clearTimeout(slot.restartTimer);
-    const handles = this.#slots.map((slot) => slot.current).filter((h): h is Handle => h !== null);
+    const handles = this.#slots.flatMap((slot) => [slot.current, slot.replacing]).filter((h): h is Handle => h !== null);
     // Workers already draining get their own grace period to finish; a second SIGTERM would force them.
     const draining = [...this.#draining].filter((h) => !handles.includes(h));
     const results = await Promise.all([...handles.map((h) => this.#stopWorker(h)), ...draining.map((h) => h.exited.then(() => 'clean' as const))]);
@@ -357,18 +460,20 @@ export class Supervisor extends EventEmitter {
     return { killed: results.filter((r) => r === 'killed').length };
   }
 
+  /** Every worker that is a child of this supervisor: each slot's current one, a replacement starting, those draining. */
   status(): WorkerStatus[] {
-    return this.#slots
-      .filter((slot) => slot.current !== null)
-      .map((slot) => {
-        const h = slot.current!;
+    const handles = [...this.#slots.flatMap((slot) => [slot.current, slot.replacing]), ...this.#draining].filter((h): h is Handle => h !== null && h.state !== 'exited');
+    return [...new Set(handles)]
+      .sort((a, b) => a.slot - b.slot || a.generation - b.generation)
+      .map((h) => {
+        const slot = this.#slots[h.slot];
         return {
-          slot: slot.index,
+          slot: h.slot,
           pid: h.worker.process.pid!,
           generation: h.generation,
           state: h.state,
           uptimeSeconds: Math.round((Date.now() - h.startedAt) / 1000),
-          restarts: slot.restarts,
+          restarts: slot?.restarts ?? 0,
           rssBytes: rssOf(h.worker.process.pid!),
           eventLoopDelayP99Ms: h.lastSample?.eventLoopDelayP99Ms ?? null,
           requestsPerSecond: h.lastSample?.requestsPerSecond ?? null,
@@ -408,6 +513,11 @@ export class Supervisor extends EventEmitter {
     if (this.#o.consoleSocketPrefix === null) return { error: 'the workers have no console: start nodescale run with --console' };
     if (handle.adminSocket === null) return { error: `worker ${slot} has no console: it does not run nodescale/runtime, or it is not listening yet` };
     return { socketPath: handle.adminSocket, pid: handle.worker.process.pid! };
+  }
+
+  /** The last reload's verdict (null before the first). */
+  get lastReload(): ReloadStatus | null {
+    return this.#lastReload;
   }
 
   failedSlots(): { slot: number; reason: string }[] {

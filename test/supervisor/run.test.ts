@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { runBench } from '../../src/loadtest/run.ts';
 import { cgroupCpuLimit, usableCpus } from '../../src/supervisor/cpus.ts';
-import { RestartPolicy } from '../../src/supervisor/restart-policy.ts';
+import { RESTART_DEFAULTS, RestartPolicy } from '../../src/supervisor/restart-policy.ts';
+import { jsonOutputLine } from '../../src/cli/run.ts';
 import { BIN, runBin } from '../helpers/cli.ts';
 import { closedPort } from '../helpers/servers.ts';
 
@@ -21,6 +22,7 @@ interface Run {
   stdout: () => string;
   stderr: () => string;
   exited: Promise<number | null>;
+  kill(signal: NodeJS.Signals): void;
   waitFor(pattern: RegExp, timeoutMs?: number): Promise<RegExpExecArray>;
 }
 
@@ -40,6 +42,7 @@ function startRun(t: TestContext, args: string[], env: Record<string, string> = 
     stdout: () => out,
     stderr: () => err,
     exited,
+    kill: (signal) => child.kill(signal),
     async waitFor(pattern, timeoutMs = 20_000) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
@@ -52,6 +55,23 @@ function startRun(t: TestContext, args: string[], env: Record<string, string> = 
   };
 }
 
+/** The pids of a process's children, sorted. */
+function children(pid: number): number[] {
+  try {
+    return execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number).sort();
+  } catch {
+    return [];
+  }
+}
+
+async function waitUntil(condition: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await sleep(50);
+  }
+}
+
 /** Processes still running the fixture app (orphans, if the supervisor is gone). */
 function appProcesses(): string[] {
   try {
@@ -62,19 +82,41 @@ function appProcesses(): string[] {
 }
 
 test('restart policy: the delay grows with each crash in a row, has jitter, resets when stable; a crash loop stops it', () => {
-  const low = new RestartPolicy({ initialMs: 100, maxMs: 1000, stableMs: 5000, maxRestarts: 5, windowMs: 10_000 }, () => 0);
-  const high = new RestartPolicy({ initialMs: 100, maxMs: 1000, stableMs: 5000, maxRestarts: 5, windowMs: 10_000 }, () => 1);
-  const delays = [0, 1, 2, 3].map((i) => [low.onCrash(10, i * 100), high.onCrash(10, i * 100)]);
+  const options = { initialMs: 100, maxMs: 1000, stableMs: 5000, maxRestarts: 5 };
+  const low = new RestartPolicy(options, () => 0);
+  const high = new RestartPolicy(options, () => 1);
+  const delays = [0, 1, 2, 3].map(() => [low.onCrash(10), high.onCrash(10)]);
   assert.deepEqual(delays.map(([l]) => (l as { delayMs: number }).delayMs), [50, 100, 200, 400], 'half of the doubling ceiling, at the least');
   assert.deepEqual(delays.map(([, h]) => (h as { delayMs: number }).delayMs), [100, 200, 400, 800]);
   // A worker that stayed up past stableMs starts the count again.
-  assert.equal((low.onCrash(6000, 1000) as { attempt: number }).attempt, 1);
-  // The sixth crash within the window: give up.
-  const verdict = low.onCrash(10, 1100);
+  assert.equal((low.onCrash(6000) as { attempt: number }).attempt, 1);
+  for (let i = 0; i < 4; i++) assert.equal(low.onCrash(10).restart, true);
+  // The sixth crash in a row: give up.
+  const verdict = low.onCrash(10);
   assert.equal(verdict.restart, false);
-  assert.match((verdict as { reason: string }).reason, /crash loop: 6 crashes within 10 s/);
-  // Outside the window, old crashes no longer count.
-  assert.equal(new RestartPolicy({ initialMs: 1, maxMs: 1, stableMs: 1e9, maxRestarts: 1, windowMs: 100 }).onCrash(0, 0).restart, true);
+  assert.match((verdict as { reason: string }).reason, /crash loop: 6 crashes in a row, none after 5 s up/);
+});
+
+test('restart policy, defaults: an app that exits at once is given up on, however long the backoff grows', () => {
+  // The clock the supervisor would see: each crash comes 50 ms after the restart the policy asked for.
+  for (const random of [() => 0, () => 0.5, () => 1]) {
+    const policy = new RestartPolicy(RESTART_DEFAULTS, random);
+    let now = 0;
+    let crashes = 0;
+    for (;;) {
+      crashes++;
+      const decision = policy.onCrash(50);
+      if (!decision.restart) break;
+      now += decision.delayMs + 50;
+      assert.ok(crashes < 1000, 'never given up on');
+    }
+    assert.equal(crashes, RESTART_DEFAULTS.maxRestarts + 1);
+    const { min, max } = policy.crashLoopAfterMs();
+    assert.ok(now >= min && now <= max + crashes * 50, `verdict after ${now} ms, expected ${min}–${max}`);
+  }
+  // Crashes an hour apart, each after a stable run, are never a loop.
+  const stable = new RestartPolicy();
+  for (let i = 0; i < 100; i++) assert.equal(stable.onCrash(RESTART_DEFAULTS.stableMs).restart, true);
 });
 
 test('usable CPUs honour the cgroup quota', () => {
@@ -107,7 +149,7 @@ test('an app that exits at once: NS_ERR_APP_CRASH_LOOP, exit 1, no orphans', asy
 
 test('reload under continuous load drops no request; status shows the new generation', async (t) => {
   const port = await closedPort();
-  const run = startRun(t, ['-w', '2', '--stability', '300ms'], { APP_PORT: String(port) });
+  const run = startRun(t, ['-w', '2', '--stability', '300ms', '--probation', '300ms'], { APP_PORT: String(port) });
   await run.waitFor(/2 worker\(s\) ready/);
   const load = runBench({ url: `http://127.0.0.1:${port}/`, connections: 8, durationMs: 4000 });
   await sleep(500);
@@ -136,7 +178,7 @@ test('a reload whose new version fails is rolled back: exit 1, and the old worke
   const versionFile = path.join(dir, 'version');
   writeFileSync(versionFile, 'v1');
   const port = await closedPort();
-  const run = startRun(t, ['-w', '2', '--stability', '200ms'], { APP_PORT: String(port), APP_VERSION_FILE: versionFile });
+  const run = startRun(t, ['-w', '2', '--stability', '200ms', '--probation', '300ms'], { APP_PORT: String(port), APP_VERSION_FILE: versionFile });
   await run.waitFor(/2 worker\(s\) ready/);
   writeFileSync(versionFile, 'broken-v2');
   const reload = await runBin(['reload', '--name', run.name]);
@@ -168,14 +210,90 @@ test('a graceful stop drains in-flight requests; apps without the runtime say re
 test('a worker that never says ready is killed after --ready-timeout and counts as a crash', async (t) => {
   const run = startRun(t, ['-w', '1', '--ready-timeout', '300ms', '--max-restarts', '1'], { APP_MODE: 'never-ready' });
   assert.equal(await run.exited, 1);
-  assert.match(run.stderr(), /not ready within 300 ms: killing it/);
+  assert.match(run.stderr(), /not ready within 300 ms \(a worker is ready when it calls process\.send\('ready'\) or runs nodescale\/runtime; --ready-on listening counts listening as ready\): killing it/);
   assert.match(run.stderr(), /NS_ERR_APP_CRASH_LOOP/);
+});
+
+test('--ready-on listening: an app that listens and says nothing is ready once it listens', async (t) => {
+  const port = await closedPort();
+  const run = startRun(t, ['-w', '1', '--ready-on', 'listening', '--ready-timeout', '20s'], { APP_PORT: String(port), APP_MODE: 'never-ready' });
+  await run.waitFor(/1 worker\(s\) ready/);
+  assert.match(await (await fetch(`http://127.0.0.1:${port}/`)).text(), /^v1 /);
+  assert.equal((await runBin(['run', APP, '--ready-on', 'soon'])).code, 2);
+  await runBin(['stop', '--name', run.name]);
+  assert.equal(await run.exited, 0);
+});
+
+test('stopping while workers start (a crash loop in its backoff, a slow start) exits 0 at once', async (t) => {
+  const looping = startRun(t, ['-w', '1'], { APP_MODE: 'crash' });
+  await looping.waitFor(/restarting in \d+ ms/);
+  const stop = await runBin(['stop', '--name', looping.name]);
+  assert.equal(stop.code, 0, stop.stderr);
+  assert.equal(await looping.exited, 0, looping.stderr());
+  assert.doesNotMatch(looping.stderr(), /unsettled|Warning/);
+  const slow = startRun(t, ['-w', '1'], { APP_MODE: 'never-ready' });
+  await waitUntil(() => /app v1 listening/.test(slow.stdout()));
+  slow.kill('SIGTERM');
+  assert.equal(await slow.exited, 0, slow.stderr());
+  assert.match(slow.stderr(), /nodescale run: stopped/);
+});
+
+test('a worker killed while its replacement starts is not restarted beside it: the children are the workers status lists', async (t) => {
+  const port = await closedPort();
+  const run = startRun(t, ['-w', '2', '--stability', '2s', '--probation', '200ms'], { APP_PORT: String(port) });
+  const [, supervisorPid] = await run.waitFor(/2 worker\(s\) ready; control socket \S+ \{"pid":(\d+)\}/);
+  const before = JSON.parse((await runBin(['status', '--name', run.name, '--json'])).stdout) as { workers: { slot: number; pid: number }[] };
+  const old0 = before.workers.find((w) => w.slot === 0)!.pid;
+  const reload = runBin(['reload', '--name', run.name]);
+  await run.waitFor(/worker 0 ready \{"pid":\d+,"generation":2\}/);
+  // Mid-reload, every child is listed: the two old workers and the new one on probation for slot 0.
+  const during = JSON.parse((await runBin(['status', '--name', run.name, '--json'])).stdout) as { workers: { pid: number }[] };
+  assert.deepEqual(during.workers.map((w) => w.pid).sort(), children(Number(supervisorPid)));
+  process.kill(old0, 'SIGKILL');
+  await run.waitFor(/exited \(SIGKILL\) while its replacement starts: not restarted/);
+  const outcome = await reload;
+  assert.equal(outcome.code, 0, outcome.stderr);
+  const after = JSON.parse((await runBin(['status', '--name', run.name, '--json'])).stdout) as { workers: { pid: number; generation: number }[] };
+  assert.deepEqual(after.workers.map((w) => w.generation), [2, 2]);
+  assert.deepEqual(after.workers.map((w) => w.pid).sort(), children(Number(supervisorPid)));
+  await runBin(['stop', '--name', run.name]);
+  assert.equal(await run.exited, 0);
+});
+
+test('a version that crashes after the stability window fails the reload in its probation (exit 1), and status says so', async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'ns-run-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const versionFile = path.join(dir, 'version');
+  writeFileSync(versionFile, 'v1');
+  const port = await closedPort();
+  const run = startRun(t, ['-w', '1', '--stability', '200ms', '--probation', '20s'], { APP_PORT: String(port), APP_VERSION_FILE: versionFile, APP_CRASH_MS: '2500' });
+  await run.waitFor(/1 worker\(s\) ready/);
+  writeFileSync(versionFile, 'unstable-v2');
+  const reload = await runBin(['reload', '--name', run.name]);
+  assert.equal(reload.code, 1);
+  assert.match(reload.stderr, /^error NS_ERR_RELOAD_UNSTABLE: reload failed after replacing 1 worker\(s\): generation 2 failed its probation: worker 0 \(pid \d+\) exited \(code 3\)/);
+  const status = JSON.parse((await runBin(['status', '--name', run.name, '--json'])).stdout) as { reload: { generation: number; state: string } };
+  assert.deepEqual([status.reload.generation, status.reload.state], [2, 'failed-probation']);
+  assert.match((await runBin(['status', '--name', run.name])).stdout, /last reload: generation 2, failed-probation: /);
+  await runBin(['stop', '--name', run.name]);
+  assert.equal(await run.exited, 0);
+});
+
+test('--log-format json merges a worker\'s JSON log line instead of quoting it', () => {
+  const line = jsonOutputLine('{"level":"info","time":"2026-01-01T00:00:00.000Z","msg":"ready","pid":1}', { slot: 1, pid: 42, stream: 'stderr' });
+  assert.deepEqual(line, { level: 'info', time: '2026-01-01T00:00:00.000Z', msg: 'ready', pid: 42, worker: 1, stream: 'stderr' });
+  const plain = jsonOutputLine('app v1 listening', { slot: 0, pid: 7, stream: 'stdout' });
+  assert.deepEqual([plain.message, plain.worker, plain.pid], ['app v1 listening', 0, 7]);
+  assert.equal(jsonOutputLine('{not json', { slot: 0, pid: 7, stream: 'stdout' }).message, '{not json');
 });
 
 test('bad input: a missing app, a bad flag, a control socket in use, no supervisor', async (t) => {
   const missing = await runBin(['run', '/nonexistent/app.js']);
   assert.equal(missing.code, 2);
   assert.match(missing.stderr, /^error NS_ERR_APP_NOT_FOUND: no app file at \/nonexistent\/app\.js/);
+  const directory = await runBin(['run', tmpdir()]);
+  assert.equal(directory.code, 2);
+  assert.match(directory.stderr, /^error NS_ERR_APP_NOT_FOUND: \S+ is not a file/);
   assert.equal((await runBin(['run', APP, '-w', 'many'])).code, 2);
   const port = await closedPort();
   const run = startRun(t, ['-w', '1'], { APP_PORT: String(port) });
