@@ -80,16 +80,16 @@ if (wanted('supervisor')) {
   const overhead = await runOverhead({ seconds: quick ? 1 : 3, pairs: quick ? 3 : 7, connections: 16 });
   console.error('supervisor: rolling reloads under load, nodescale run vs pm2');
   const startupMs = 3500;
-  const reloads = await reloadUnderLoad({ reloads: quick ? 2 : 5, startupMs, workers: [1, 2] });
+  const reloads = await reloadUnderLoad({ reloads: quick ? 2 : 5, startupMs, workers: [1, 2], plainWorkers: [2] });
   report.supervisor = { overhead, reloads };
   lines.push(
     `\`nodescale run -w 2\` ÷ bare node:cluster (2 workers), same hello app, 16 connections each, loaded at once, median of ${overhead.pairs} runs: throughput **${overhead.ratio.toFixed(3)}** (goal ≥ 0.98)`,
     '',
-    `Rolling reloads under load (8 connections), an app that takes ${startupMs / 1000} s to get ready before it listens:`,
+    `Rolling reloads under load. protected: an app on nodescale/runtime that takes ${startupMs / 1000} s to get ready before it listens, 8 connections; plain: node:http with server.close(() => process.exit(0)) on SIGTERM and SIGINT, 16 connections:`,
     '',
-    '| | workers | reloads | reloads failed | requests | failed requests |',
-    '|---|---|---|---|---|---|',
-    ...reloads.map((r) => `| ${r.tool} | ${r.workers} | ${r.reloads} | ${r.reloadFailures} | ${r.requests} | **${r.failed}**${r.failed > 0 ? ` (${Object.entries(r.errors).filter(([k, v]) => k !== 'total' && typeof v === 'number' && v > 0).map(([k, v]) => `${k} ${v}`).join(', ')})` : ''} |`),
+    '| | app | workers | reloads | reloads failed | requests | failed requests |',
+    '|---|---|---|---|---|---|---|',
+    ...reloads.map((r) => `| ${r.tool} | ${r.app} | ${r.workers} | ${r.reloads} | ${r.reloadFailures} | ${r.requests} | **${r.failed}**${r.failed > 0 ? ` (${Object.entries(r.errors).filter(([k, v]) => k !== 'total' && typeof v === 'number' && v > 0).map(([k, v]) => `${k} ${v}`).join(', ')})` : ''} |`),
     '',
   );
 }

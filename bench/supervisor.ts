@@ -2,7 +2,9 @@
  * `nodescale run`'s two claims, measured side by side in one run:
  * - overhead: throughput of `nodescale run -w 2` ÷ a bare node:cluster primary with 2 workers, same app (goal ≥ 0.98);
  * - reload under load: failed requests during 5 consecutive rolling reloads of an app that takes --startup-ms to get
- *   ready (goal 0), next to pm2 reload with its default settings on the same app, if pm2 installs from npm.
+ *   ready (goal 0), next to pm2 reload with its default settings on the same app, if pm2 installs from npm;
+ * - the same for a plain node:http app (`server.close(() => process.exit(0))` on SIGTERM and SIGINT, no runtime) under
+ *   16 keep-alive connections: nodescale run with its drain preload (goal 0), without it, and pm2.
  */
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
@@ -56,6 +58,7 @@ export async function runOverhead(options: { seconds: number; pairs: number; con
 
 export interface ReloadFigures {
   tool: string;
+  app: 'protected' | 'plain';
   workers: number;
   reloads: number;
   /** Reloads the tool itself reported as failed. */
@@ -67,10 +70,17 @@ export interface ReloadFigures {
 }
 
 /** Keeps `connections` busy on `url` while `reloadOnce` runs `reloads` times in a row; counts what failed. */
-async function reloadsUnderLoad(tool: string, workers: number, url: string, reloads: number, reloadOnce: () => Promise<boolean>): Promise<ReloadFigures> {
+async function reloadsUnderLoad(
+  tool: string,
+  app: ReloadFigures['app'],
+  workers: number,
+  url: string,
+  reloads: number,
+  reloadOnce: () => Promise<boolean>,
+): Promise<ReloadFigures> {
   const stopLoad = new AbortController();
   const started = performance.now();
-  const load = runBench({ url, connections: 8, durationMs: 3_600_000 }, { signal: stopLoad.signal });
+  const load = runBench({ url, connections: app === 'plain' ? 16 : 8, durationMs: 3_600_000 }, { signal: stopLoad.signal });
   await sleep(1000);
   let reloadFailures = 0;
   for (let i = 0; i < reloads; i++) {
@@ -80,10 +90,10 @@ async function reloadsUnderLoad(tool: string, workers: number, url: string, relo
   await sleep(1000);
   stopLoad.abort();
   const result = await load;
-  return { tool, workers, reloads, reloadFailures, requests: result.requests.total, failed: result.errors.total, errors: result.errors, seconds: (performance.now() - started) / 1000 };
+  return { tool, app, workers, reloads, reloadFailures, requests: result.requests.total, failed: result.errors.total, errors: result.errors, seconds: (performance.now() - started) / 1000 };
 }
 
-export async function reloadUnderLoad(options: { reloads: number; startupMs: number; workers: number[] }): Promise<ReloadFigures[]> {
+export async function reloadUnderLoad(options: { reloads: number; startupMs: number; workers: number[]; plainWorkers: number[] }): Promise<ReloadFigures[]> {
   // The same app for both: protected by nodescale/runtime, whose graceful shutdown (on SIGTERM from nodescale run,
   // SIGINT from pm2) hands keep-alive connections over cleanly. Without it, a plain server.close() races clients
   // that send on a keep-alive connection as it is closed: both supervisors then lose requests to resets.
@@ -92,21 +102,27 @@ export async function reloadUnderLoad(options: { reloads: number; startupMs: num
   if (pm2 === null || !existsSync(pm2)) console.error('  pm2 could not be installed from npm: measuring nodescale run alone');
   const figures: ReloadFigures[] = [];
   for (const workers of options.workers) {
-    figures.push(await reloadNodescale(workers, options.reloads, appArgs));
-    if (pm2 !== null && existsSync(pm2)) figures.push(await reloadPm2(pm2, workers, options.reloads, appArgs));
+    figures.push(await reloadNodescale('protected', workers, options.reloads, appArgs));
+    if (pm2 !== null && existsSync(pm2)) figures.push(await reloadPm2(pm2, 'protected', workers, options.reloads, appArgs));
+  }
+  // The plain app, as most apps are written: no runtime, server.close() on the signal.
+  for (const workers of options.plainWorkers) {
+    figures.push(await reloadNodescale('plain', workers, options.reloads, []));
+    figures.push(await reloadNodescale('plain', workers, options.reloads, [], ['--no-http-drain']));
+    if (pm2 !== null && existsSync(pm2)) figures.push(await reloadPm2(pm2, 'plain', workers, options.reloads, []));
   }
   return figures;
 }
 
-async function reloadNodescale(workers: number, reloads: number, appArgs: string[]): Promise<ReloadFigures> {
+async function reloadNodescale(app: ReloadFigures['app'], workers: number, reloads: number, appArgs: string[], runArgs: string[] = []): Promise<ReloadFigures> {
   const port = await freePort();
   const name = `bench-reload-${process.pid}`;
   const supervised = await startProcess(
-    [NODESCALE, 'run', APP, '-w', String(workers), '--name', name, '--stability', '1s', '--probation', '1s', '--', '--port', String(port), ...appArgs],
+    [NODESCALE, 'run', APP, '-w', String(workers), '--name', name, '--stability', '1s', '--probation', '1s', ...runArgs, '--', '--port', String(port), ...appArgs],
     /worker\(s\) ready/,
   );
   try {
-    return await reloadsUnderLoad('nodescale run', workers, `http://127.0.0.1:${port}/`, reloads, () =>
+    return await reloadsUnderLoad(['nodescale run', ...runArgs].join(' '), app, workers, `http://127.0.0.1:${port}/`, reloads, () =>
       run(process.execPath, [NODESCALE, 'reload', '--name', name]).then(
         () => true,
         () => false,
@@ -117,7 +133,7 @@ async function reloadNodescale(workers: number, reloads: number, appArgs: string
   }
 }
 
-async function reloadPm2(pm2: string, workers: number, reloads: number, appArgs: string[]): Promise<ReloadFigures> {
+async function reloadPm2(pm2: string, app: ReloadFigures['app'], workers: number, reloads: number, appArgs: string[]): Promise<ReloadFigures> {
   // Its own home: never the user's pm2 daemon.
   const home = path.join(BENCH_DIR, 'results', '.pm2');
   mkdirSync(home, { recursive: true });
@@ -126,7 +142,7 @@ async function reloadPm2(pm2: string, workers: number, reloads: number, appArgs:
   try {
     await pm2Run(['start', APP, '--name', 'nsbench', '-i', String(workers), '--', '--port', String(port), ...appArgs]);
     for (let i = 0; i < 100 && !(await fetch(`http://127.0.0.1:${port}/`).then((r) => r.ok, () => false)); i++) await sleep(200);
-    return await reloadsUnderLoad('pm2 reload (defaults)', workers, `http://127.0.0.1:${port}/`, reloads, () =>
+    return await reloadsUnderLoad('pm2 reload (defaults)', app, workers, `http://127.0.0.1:${port}/`, reloads, () =>
       pm2Run(['reload', 'nsbench']).then(
         () => true,
         () => false,

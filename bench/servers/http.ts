@@ -25,7 +25,9 @@ server.keepAliveTimeout = 65_000;
 if (values.protect !== undefined) protect(server, { ...JSON.parse(values.protect), logger: () => {} });
 else {
   if (values.timed) timeRequests(server);
-  process.on('SIGTERM', () => server.close(() => process.exit(0))).on('SIGINT', () => process.exit(0));
+  // The pattern most apps have, on both signals (nodescale run sends SIGTERM, pm2 SIGINT).
+  const close = () => server.close(() => process.exit(0));
+  process.on('SIGTERM', close).on('SIGINT', close);
 }
 setTimeout(() => {
   server.listen(Number(values.port ?? 0), '127.0.0.1', () => {

@@ -19,7 +19,7 @@ import { invalidOption, NodescaleError } from '../errors.ts';
 import type { Runtime } from '../runtime/runtime.ts';
 import { COMMANDS, EVAL_COMMAND, type CommandContext } from './commands.ts';
 import { encode, LineReader, LineTooLongError, parseRequest, type AdminMessage } from './protocol.ts';
-import { listenPrivateSocket, removeSocket } from './unix-socket.ts';
+import { checkPrivateDirectory, listenPrivateSocket, removeSocket } from './unix-socket.ts';
 
 export interface AdminTlsOptions {
   key: string | Buffer;
@@ -91,6 +91,8 @@ export class AdminServer {
     }
     if (options.noSocket && tcp === undefined) throw invalidOption('admin.noSocket', 'used only with admin.tcp', true);
     if (options.allowEval !== undefined && typeof options.allowEval !== 'boolean') throw invalidOption('admin.allowEval', 'a boolean', options.allowEval);
+    // A socket in a directory others can reach is refused here, by protect() itself, not logged later.
+    if (!options.noSocket) checkPrivateDirectory(this.#plannedSocketPath());
   }
 
   get address(): AdminAddress {
@@ -109,9 +111,13 @@ export class AdminServer {
     if (this.#socketPath !== null) removeSocket(this.#socketPath);
   }
 
-  async #listenSocket(): Promise<void> {
+  #plannedSocketPath(): string {
     const dir = this.#options.dir ?? path.join(os.tmpdir(), `nodescale-${process.getuid?.() ?? 'user'}`);
-    const socketPath = this.#options.socketPath ?? path.join(dir, `nodescale-${process.pid}.sock`);
+    return this.#options.socketPath ?? path.join(dir, `nodescale-${process.pid}.sock`);
+  }
+
+  async #listenSocket(): Promise<void> {
+    const socketPath = this.#plannedSocketPath();
     const server = await listenPrivateSocket(socketPath, (socket) => this.#accept(socket, 'unix', false));
     server.unref();
     this.#servers.push(server);

@@ -25,7 +25,11 @@ async function reclaimStale(socketPath: string): Promise<void> {
   unlinkSync(socketPath);
 }
 
-export async function listenPrivateSocket(socketPath: string, onConnection: (socket: net.Socket) => void): Promise<net.Server> {
+/**
+ * Creates the socket's directory (0700) if need be, and throws NS_ERR_ADMIN_INSECURE unless it is a directory of
+ * mode 0700 owned by this user. Synchronous, so that a constructor (protect()) can refuse an insecure setup at once.
+ */
+export function checkPrivateDirectory(socketPath: string): void {
   const parent = path.dirname(socketPath);
   mkdirSync(parent, { recursive: true, mode: 0o700 });
   const stat = lstatSync(parent);
@@ -35,6 +39,10 @@ export async function listenPrivateSocket(socketPath: string, onConnection: (soc
       `the socket's directory ${parent} must be a directory of mode 0700 owned by this user (it is ${(stat.mode & 0o777).toString(8)}, uid ${stat.uid})`,
     );
   }
+}
+
+export async function listenPrivateSocket(socketPath: string, onConnection: (socket: net.Socket) => void): Promise<net.Server> {
+  checkPrivateDirectory(socketPath);
   await reclaimStale(socketPath);
   const server = net.createServer(onConnection);
   await new Promise<void>((resolve, reject) => {

@@ -32,6 +32,7 @@ const RUN_FLAGS = {
   'ready-on': { type: 'string' },
   'max-restarts': { type: 'string' },
   'node-arg': { type: 'string', multiple: true },
+  'no-http-drain': { type: 'boolean' },
   'max-memory': { type: 'string' },
   'memory-check': { type: 'string' },
   metrics: { type: 'string' },
@@ -57,6 +58,8 @@ Options:
       --max-restarts N     crashes in a row (none after ${RESTART_DEFAULTS.stableMs / 1000} s up) before a worker is given up on
                            (default ${RESTART_DEFAULTS.maxRestarts})
       --node-arg=ARG       a Node flag for the workers (repeatable): --node-arg=--max-old-space-size=512
+      --no-http-drain      do not preload the drain that makes plain node:http apps finish their requests on SIGTERM
+                           (Connection: close, idle keep-alive sockets closed between requests)
       --max-memory SIZE    replace a worker whose RSS stays above SIZE (3 checks in a row), new one ready first
       --memory-check DUR   how often RSS is checked (default 5s)
       --metrics [HOST:]PORT  every worker's metrics on one Prometheus endpoint, labelled by worker (host: 127.0.0.1)
@@ -123,6 +126,7 @@ export function parseRunArgs(argv: string[]) {
     appArgs,
     workers,
     execArgv: listFlag(values, 'node-arg'),
+    httpDrain: !boolFlag(values, 'no-http-drain'),
     readyTimeoutMs: durationFlag(values, 'ready-timeout') ?? 30_000,
     graceMs: durationFlag(values, 'grace') ?? 30_000,
     stabilityMs: durationFlag(values, 'stability') ?? 2000,
@@ -154,6 +158,7 @@ async function run(argv: string[], io: Io): Promise<number> {
     app: args.app,
     args: args.appArgs,
     execArgv: args.execArgv,
+    httpDrain: args.httpDrain,
     workers: args.workers,
     readyTimeoutMs: args.readyTimeoutMs,
     readyOn: args.readyOn,

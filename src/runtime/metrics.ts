@@ -3,7 +3,7 @@
  * dashboards already know), and nodescale's own, under nodescale_: per-interval event-loop figures, CPU, shedding,
  * in-flight requests, readiness, leak suspicion, and the HTTP latency histogram.
  */
-import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Registry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import { HttpHistogram } from './http-histogram.ts';
 import type { RuntimeSample } from './sampler.ts';
 
@@ -19,6 +19,60 @@ export interface RuntimeMetrics {
   registry: Registry;
   http: HttpHistogram;
   shed: Counter<'reason'>;
+  /** What /metrics (and the supervisor's scrape) serves: `registry`, then the app's registries. */
+  served: ServedMetrics;
+}
+
+/**
+ * The runtime's registry, followed by the metrics of the app's own registries (prom-client's default registry, where
+ * its users register their counters, unless the `registries` option says otherwise). A name the runtime's registry
+ * already has is served once, from the runtime's: an app that also calls collectDefaultMetrics() gets no duplicates.
+ */
+export class ServedMetrics {
+  readonly #own: Registry;
+  readonly #also: readonly Registry[];
+
+  constructor(own: Registry, also: readonly Registry[]) {
+    this.#own = own;
+    this.#also = also.filter((registry) => registry !== own);
+  }
+
+  get contentType(): string {
+    return this.#own.contentType;
+  }
+
+  #extraNames(registry: Registry, taken: Set<string>): string[] {
+    const names: string[] = [];
+    for (const metric of registry.getMetricsAsArray()) {
+      const name = (metric as { name: string }).name;
+      if (!taken.has(name)) names.push(name);
+      taken.add(name);
+    }
+    return names;
+  }
+
+  #ownNames(): Set<string> {
+    return new Set(this.#own.getMetricsAsArray().map((metric) => (metric as { name: string }).name));
+  }
+
+  async text(): Promise<string> {
+    let text = await this.#own.metrics();
+    const taken = this.#ownNames();
+    for (const registry of this.#also) {
+      for (const name of this.#extraNames(registry, taken)) text += `${await registry.getSingleMetricAsString(name)}\n`;
+    }
+    return text;
+  }
+
+  async json(): Promise<MetricObjectWithValues<MetricValue<string>>[]> {
+    const metrics = await this.#own.getMetricsAsJSON();
+    const taken = this.#ownNames();
+    for (const registry of this.#also) {
+      const names = new Set(this.#extraNames(registry, taken));
+      if (names.size > 0) metrics.push(...(await registry.getMetricsAsJSON()).filter((metric) => names.has(metric.name)));
+    }
+    return metrics;
+  }
 }
 
 function gauge(registry: Registry, name: string, help: string, read: () => number | undefined, labelNames: string[] = []): Gauge {
@@ -34,7 +88,7 @@ function gauge(registry: Registry, name: string, help: string, read: () => numbe
   });
 }
 
-export function createRuntimeMetrics(source: MetricsSource, options: { defaultMetrics: boolean; latencyBuckets: number[] }): RuntimeMetrics {
+export function createRuntimeMetrics(source: MetricsSource, options: { defaultMetrics: boolean; latencyBuckets: number[]; registries: readonly Registry[] }): RuntimeMetrics {
   const registry = new Registry();
   if (options.defaultMetrics) collectDefaultMetrics({ register: registry });
   const s = () => source.latest();
@@ -52,5 +106,5 @@ export function createRuntimeMetrics(source: MetricsSource, options: { defaultMe
   const shed = new Counter({ name: 'nodescale_http_shed_total', help: 'Requests refused with 503 to protect the event loop, by reason.', labelNames: ['reason'], registers: [registry] });
   const http = new HttpHistogram('nodescale_http_request_duration_seconds', options.latencyBuckets);
   registry.registerMetric(http as never);
-  return { registry, http, shed };
+  return { registry, http, shed, served: new ServedMetrics(registry, options.registries) };
 }

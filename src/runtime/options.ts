@@ -3,9 +3,12 @@
  * Every threshold has a documented default (docs/runtime.md); `false` turns a part off.
  */
 import type { IncomingMessage } from 'node:http';
+import { register as defaultRegistry, type Registry } from 'prom-client';
 import os from 'node:os';
 import path from 'node:path';
 import { invalidOption } from '../errors.ts';
+import { refuseUnknownOptions } from '../unknown-options.ts';
+import { IDLE_DRAIN_MS } from './drain-server.ts';
 import type { AdminOptions } from '../admin/server.ts';
 import { supervised, supervisorAdminSocket } from './supervised.ts';
 
@@ -26,15 +29,21 @@ export interface OverloadOptions {
   maxInFlight?: number;
   /**
    * Shed a request that finds the event loop busy for longer than this since it last ran its timers, ms: the time the
-   * requests of the current batch have already waited. Per request, no hysteresis: it bounds the latency of what is
-   * accepted. Set it near the route's p99 at the knee (`nodescale sweep`). Default 0 (off).
+   * requests of the current batch have already waited. Per request, no hysteresis: it bounds how long one turn of the
+   * loop can run, so health checks and cheap routes are answered even at many times a CPU-bound route's capacity.
+   * Set it near the route's p99 at the knee (`nodescale sweep`) to bound the latency of what is accepted.
+   * Default: maxEventLoopDelayMs (200); 0 turns it off.
    */
   maxLagMs?: number;
   /** Leave overload when every measure is below this fraction of its threshold. Default 0.8. */
   recoverRatio?: number;
-  /** Consecutive samples over a threshold before shedding starts. Default 1. */
+  /**
+   * Consecutive samples over a threshold before the overload state (which sheds every normal request) starts.
+   * Default 2: one slow second (a neighbour starting, a reload beside it) is not overload; sustained overload is
+   * met at once by maxLagMs meanwhile.
+   */
   enterAfterSamples?: number;
-  /** Consecutive calm samples before shedding stops. Default 2. */
+  /** Consecutive calm samples before the overload state ends. Default 1. */
   exitAfterSamples?: number;
   /** Paths (exact, query ignored) or a predicate for requests never shed. Health and metrics always are. */
   exempt?: readonly string[] | ((req: IncomingMessage) => boolean);
@@ -92,6 +101,11 @@ export interface RuntimeOptions {
   metricsPath?: string | false;
   /** Include prom-client's default metrics (process_*, nodejs_*). Default true. */
   defaultMetrics?: boolean;
+  /**
+   * The app's own prom-client registries, served on /metrics after the runtime's (a name the runtime already serves
+   * is left out). Default [prom-client's default registry]: counters an app registers the usual way appear as they are.
+   */
+  registries?: readonly Registry[];
   /** Buckets of the HTTP latency histogram, seconds. Default 1 ms to 10 s. */
   latencyBuckets?: readonly number[];
   /** Liveness path. Default '/healthz'. */
@@ -143,6 +157,7 @@ export interface ResolvedRuntimeOptions {
   historySize: number;
   metricsPath: string | null;
   defaultMetrics: boolean;
+  registries: Registry[];
   latencyBuckets: number[];
   livenessPath: string;
   readinessPath: string;
@@ -173,13 +188,14 @@ export const RUNTIME_DEFAULTS = Object.freeze({
     maxHeapUsedRatio: 0.9,
     maxRssBytes: 0,
     maxInFlight: 0,
-    maxLagMs: 0,
+    /** null: the same as maxEventLoopDelayMs. */
+    maxLagMs: null as number | null,
     recoverRatio: 0.8,
-    enterAfterSamples: 1,
-    exitAfterSamples: 2,
+    enterAfterSamples: 2,
+    exitAfterSamples: 1,
     maxRetryAfterSeconds: 60,
   }),
-  shutdown: Object.freeze({ graceMs: 10_000, signals: Object.freeze(['SIGTERM', 'SIGINT'] as NodeJS.Signals[]), exit: true, idleDrainMs: 1000 }),
+  shutdown: Object.freeze({ graceMs: 10_000, signals: Object.freeze(['SIGTERM', 'SIGINT'] as NodeJS.Signals[]), exit: true, idleDrainMs: IDLE_DRAIN_MS }),
   leak: Object.freeze({
     windowMs: 600_000,
     minSamples: 6,
@@ -216,12 +232,22 @@ function fn<T>(name: string, value: unknown): T | null {
   return value as T;
 }
 
-function section<T extends object>(name: string, value: T | false | undefined): T | null {
+function section<T extends object>(name: string, value: T | false | undefined, known?: readonly (keyof T & string)[]): T | null {
   if (value === false) return null;
   if (value === undefined) return {} as T;
   if (value === null || typeof value !== 'object' || Array.isArray(value)) throw invalidOption(name, 'an object or false', value);
+  if (known !== undefined) refuseUnknownOptions(value, known, `${name}.`);
   return value;
 }
+
+/** The names each options object knows: anything else is refused (a typo would otherwise be ignored). */
+const KNOWN = {
+  runtime: ['sampleIntervalMs', 'historySize', 'metricsPath', 'defaultMetrics', 'registries', 'latencyBuckets', 'livenessPath', 'readinessPath', 'readyWhen', 'route', 'maxBodyBytes', 'overload', 'shutdown', 'leak', 'postMortem', 'admin', 'logger'],
+  overload: ['maxEventLoopDelayMs', 'maxEventLoopUtilization', 'maxHeapUsedRatio', 'maxRssBytes', 'maxInFlight', 'maxLagMs', 'recoverRatio', 'enterAfterSamples', 'exitAfterSamples', 'exempt', 'priority', 'maxRetryAfterSeconds'],
+  shutdown: ['graceMs', 'signals', 'exit', 'idleDrainMs'],
+  leak: ['windowMs', 'minSamples', 'minGrowthBytesPerMinute', 'horizonMs', 'snapshotDir', 'snapshotCooldownMs'],
+  postMortem: ['dir', 'heapSnapshot'],
+} as const satisfies { runtime: readonly (keyof RuntimeOptions)[]; overload: readonly (keyof OverloadOptions)[]; shutdown: readonly (keyof ShutdownOptions)[]; leak: readonly (keyof LeakOptions)[]; postMortem: readonly (keyof PostMortemOptions)[] };
 
 function pathOf(url: string | undefined): string {
   const q = url?.indexOf('?') ?? -1;
@@ -229,7 +255,7 @@ function pathOf(url: string | undefined): string {
 }
 
 function resolveOverload(value: OverloadOptions | false | undefined): ResolvedOverload | null {
-  const o = section('overload', value);
+  const o = section('overload', value, KNOWN.overload);
   if (o === null) return null;
   const d = RUNTIME_DEFAULTS.overload;
   let exempt: (req: IncomingMessage) => boolean = () => false;
@@ -239,13 +265,14 @@ function resolveOverload(value: OverloadOptions | false | undefined): ResolvedOv
   } else if (o.exempt !== undefined) {
     exempt = fn<(req: IncomingMessage) => boolean>('overload.exempt', o.exempt)!;
   }
+  const maxEventLoopDelayMs = num('overload.maxEventLoopDelayMs', o.maxEventLoopDelayMs, d.maxEventLoopDelayMs, 0);
   return {
-    maxEventLoopDelayMs: num('overload.maxEventLoopDelayMs', o.maxEventLoopDelayMs, d.maxEventLoopDelayMs, 0),
+    maxEventLoopDelayMs,
     maxEventLoopUtilization: num('overload.maxEventLoopUtilization', o.maxEventLoopUtilization, d.maxEventLoopUtilization, 0, 1),
     maxHeapUsedRatio: num('overload.maxHeapUsedRatio', o.maxHeapUsedRatio, d.maxHeapUsedRatio, 0, 1),
     maxRssBytes: num('overload.maxRssBytes', o.maxRssBytes, d.maxRssBytes, 0),
     maxInFlight: num('overload.maxInFlight', o.maxInFlight, d.maxInFlight, 0, Infinity, true),
-    maxLagMs: num('overload.maxLagMs', o.maxLagMs, d.maxLagMs, 0),
+    maxLagMs: num('overload.maxLagMs', o.maxLagMs, d.maxLagMs ?? maxEventLoopDelayMs, 0),
     recoverRatio: num('overload.recoverRatio', o.recoverRatio, d.recoverRatio, 0.01, 1),
     enterAfterSamples: num('overload.enterAfterSamples', o.enterAfterSamples, d.enterAfterSamples, 1, 1000, true),
     exitAfterSamples: num('overload.exitAfterSamples', o.exitAfterSamples, d.exitAfterSamples, 1, 1000, true),
@@ -256,7 +283,7 @@ function resolveOverload(value: OverloadOptions | false | undefined): ResolvedOv
 }
 
 function resolveShutdown(value: ShutdownOptions | false | undefined): ResolvedShutdown | null {
-  const o = section('shutdown', value);
+  const o = section('shutdown', value, KNOWN.shutdown);
   if (o === null) return null;
   const d = RUNTIME_DEFAULTS.shutdown;
   if (o.signals !== undefined && (!Array.isArray(o.signals) || o.signals.some((s) => typeof s !== 'string' || !s.startsWith('SIG')))) {
@@ -274,7 +301,7 @@ function resolveShutdown(value: ShutdownOptions | false | undefined): ResolvedSh
 }
 
 function resolveLeak(value: LeakOptions | false | undefined): ResolvedLeak | null {
-  const o = section('leak', value);
+  const o = section('leak', value, KNOWN.leak);
   if (o === null) return null;
   const d = RUNTIME_DEFAULTS.leak;
   if (o.snapshotDir !== undefined && o.snapshotDir !== null && typeof o.snapshotDir !== 'string') throw invalidOption('leak.snapshotDir', 'a directory path or null', o.snapshotDir);
@@ -289,7 +316,7 @@ function resolveLeak(value: LeakOptions | false | undefined): ResolvedLeak | nul
 }
 
 function resolvePostMortem(value: PostMortemOptions | false | undefined): ResolvedPostMortem | null {
-  const o = section('postMortem', value);
+  const o = section('postMortem', value, KNOWN.postMortem);
   if (o === null) return null;
   if (o.dir !== undefined && typeof o.dir !== 'string') throw invalidOption('postMortem.dir', 'a directory path', o.dir);
   if (o.heapSnapshot !== undefined && typeof o.heapSnapshot !== 'boolean') throw invalidOption('postMortem.heapSnapshot', 'a boolean', o.heapSnapshot);
@@ -298,6 +325,7 @@ function resolvePostMortem(value: PostMortemOptions | false | undefined): Resolv
 
 export function resolveRuntimeOptions(options: RuntimeOptions = {}): ResolvedRuntimeOptions {
   if (options === null || typeof options !== 'object') throw invalidOption('options', 'an object', options);
+  refuseUnknownOptions(options, KNOWN.runtime);
   const d = RUNTIME_DEFAULTS;
   const raw = options.latencyBuckets ?? d.latencyBuckets;
   const buckets: number[] = Array.isArray(raw) ? [...raw] : [];
@@ -313,6 +341,7 @@ export function resolveRuntimeOptions(options: RuntimeOptions = {}): ResolvedRun
     historySize: num('historySize', options.historySize, d.historySize, 1, 1_000_000, true),
     metricsPath: options.metricsPath === false ? null : pathOption('metricsPath', options.metricsPath, d.metricsPath),
     defaultMetrics: options.defaultMetrics ?? d.defaultMetrics,
+    registries: registriesOption(options.registries),
     latencyBuckets: buckets,
     livenessPath: pathOption('livenessPath', options.livenessPath, d.livenessPath),
     readinessPath: pathOption('readinessPath', options.readinessPath, d.readinessPath),
@@ -326,6 +355,14 @@ export function resolveRuntimeOptions(options: RuntimeOptions = {}): ResolvedRun
     admin: resolveAdmin(options.admin),
     logger: fn<Logger>('logger', options.logger) ?? jsonLogger,
   };
+}
+
+function registriesOption(value: unknown): Registry[] {
+  if (value === undefined) return [defaultRegistry];
+  // instanceof would miss a registry of another copy of prom-client (an app's own dependency): duck-type it.
+  const isRegistry = (r: unknown) => typeof r === 'object' && r !== null && typeof (r as Registry).getMetricsAsArray === 'function' && typeof (r as Registry).getSingleMetricAsString === 'function';
+  if (!Array.isArray(value) || !value.every(isRegistry)) throw invalidOption('registries', 'an array of prom-client registries', value);
+  return [...(value as Registry[])];
 }
 
 /** Closed unless configured; under `nodescale run --console`, a private socket the supervisor names. */

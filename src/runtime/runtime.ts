@@ -12,13 +12,13 @@
 import { channel, subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import v8 from 'node:v8';
 import { CHANNELS, debug } from '../diagnostics.ts';
 import { sendJson } from '../json-response.ts';
 import { writeHeapSnapshot } from './heap-snapshot.ts';
 import { LeakDetector, type LeakReport } from './leak-detector.ts';
+import { drainServer } from './drain-server.ts';
 import { createRuntimeMetrics, type RuntimeMetrics } from './metrics.ts';
 import { pathOf, resolveRuntimeOptions, type ResolvedRuntimeOptions, type RuntimeOptions } from './options.ts';
 import { OverloadGuard, type OverloadReason, type OverloadState } from './overload.ts';
@@ -157,7 +157,7 @@ export class Runtime extends EventEmitter {
     subscribe(FINISH_CHANNEL, this.#onFinish);
     this.#shutdown?.install();
     if (supervised()) {
-      const stopAnswering = answerMetricsRequests(this.metrics.registry);
+      const stopAnswering = answerMetricsRequests(this.metrics.served);
       const restoreSigint = leaveSigintToSupervisor();
       this.#unlinkSupervisor = () => {
         stopAnswering();
@@ -280,8 +280,8 @@ export class Runtime extends EventEmitter {
 
   async #serveMetrics(res: ServerResponse): Promise<void> {
     try {
-      const text = await this.metrics.registry.metrics();
-      res.writeHead(200, { 'content-type': this.metrics.registry.contentType, 'cache-control': 'no-store' });
+      const text = await this.metrics.served.text();
+      res.writeHead(200, { 'content-type': this.metrics.served.contentType, 'cache-control': 'no-store' });
       res.end(text);
     } catch (error) {
       sendJson(res, 500, { error: { code: 'NS_ERR_INTERNAL', message: (error as Error).message } });
@@ -345,21 +345,7 @@ export class Runtime extends EventEmitter {
         new Promise<void>((resolve) => {
           const server = this.#server;
           if (server === null || !server.listening) return resolve();
-          // Stop accepting, but not with http.Server#close: since Node 19 it also closes idle keep-alive connections
-          // at once, and a client sending on one at that moment gets a reset. Each open connection instead takes its
-          // next request, answered with Connection: close (see handle()); those still idle after idleDrainMs are
-          // closed then, and again as others go idle.
-          net.Server.prototype.close.call(server);
-          let sweep: NodeJS.Timeout | null = null;
-          const idle = setTimeout(() => {
-            server.closeIdleConnections();
-            sweep = setInterval(() => server.closeIdleConnections(), 100);
-          }, this.options.shutdown!.idleDrainMs);
-          server.once('close', () => {
-            clearTimeout(idle);
-            if (sweep !== null) clearInterval(sweep);
-            resolve();
-          });
+          drainServer(server, this.options.shutdown!.idleDrainMs, () => resolve());
         }),
       inFlight: () => {
         this.#flights.sweep();
@@ -371,9 +357,14 @@ export class Runtime extends EventEmitter {
 
   // Public state and controls.
 
+  /**
+   * 'overloaded' while the guard is in overload, and while requests are being shed for any reason (the lag or the
+   * in-flight limit too): in the current sampling interval, or the last one. A balancer then sees a process that
+   * refuses requests as not ready.
+   */
   get readiness(): Readiness {
     if (this.#shuttingDown) return 'shutting-down';
-    if (this.#guard?.overloaded) return 'overloaded';
+    if (this.#guard?.overloaded || this.#shed > 0 || (this.#history.latest()?.http.shedPerSecond ?? 0) > 0) return 'overloaded';
     return this.#ready ? 'ready' : 'starting';
   }
 

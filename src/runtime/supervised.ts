@@ -7,7 +7,7 @@
  * - leaves SIGINT (a Ctrl-C sent to the whole process group) to the supervisor.
  * The messages are all `{ nodescale: <kind>, … }`; anything else on the channel is the app's and left alone.
  */
-import type { Registry } from 'prom-client';
+import type { ServedMetrics } from './metrics.ts';
 
 export const supervised = (): boolean => process.env.NODESCALE_SUPERVISED === '1' && process.send !== undefined;
 
@@ -30,12 +30,12 @@ export function leaveSigintToSupervisor(): () => void {
 }
 
 /** Answers { nodescale: 'metrics', id } with { nodescale: 'metrics', id, metrics }; returns the unlink function. */
-export function answerMetricsRequests(registry: Registry): () => void {
+export function answerMetricsRequests(served: ServedMetrics): () => void {
   const onMessage = (message: unknown) => {
     const m = message as { nodescale?: unknown; id?: unknown } | null;
     if (typeof m !== 'object' || m === null || m.nodescale !== 'metrics' || typeof m.id !== 'number') return;
     const id = m.id;
-    registry.getMetricsAsJSON().then(
+    served.json().then(
       (metrics) => tellSupervisor({ nodescale: 'metrics', id, metrics }),
       (error: Error) => tellSupervisor({ nodescale: 'metrics', id, error: error.message }),
     );

@@ -24,7 +24,10 @@ import type { Readable } from 'node:stream';
 import type { MetricObjectWithValues, MetricValue } from 'prom-client';
 import { removeSocket } from '../admin/unix-socket.ts';
 import { eachLine } from '../lines.ts';
+import { sibling } from '../module-file.ts';
 import { RestartPolicy, type RestartPolicyOptions } from './restart-policy.ts';
+
+const DRAIN_PRELOAD = sibling('./drain-preload', import.meta.url);
 
 export type WorkerMetricObject = MetricObjectWithValues<MetricValue<string>>;
 
@@ -32,6 +35,8 @@ export interface SupervisorOptions {
   app: string;
   args: string[];
   execArgv: string[];
+  /** Preload drain-preload.ts into the workers, so that plain node:http apps drain on SIGTERM. */
+  httpDrain: boolean;
   workers: number;
   readyTimeoutMs: number;
   /** 'message': ready when the worker says so (the runtime, or process.send('ready')); 'listening': once it listens. */
@@ -158,7 +163,8 @@ export class Supervisor extends EventEmitter {
    * slot cannot start (its crash loop).
    */
   async start(): Promise<'ready' | 'stopped'> {
-    cluster.setupPrimary({ exec: this.#o.app, args: this.#o.args, execArgv: this.#o.execArgv, silent: true });
+    const execArgv = this.#o.httpDrain ? ['--import', DRAIN_PRELOAD.href, ...this.#o.execArgv] : this.#o.execArgv;
+    cluster.setupPrimary({ exec: this.#o.app, args: this.#o.args, execArgv, silent: true });
     for (let i = 0; i < this.#o.workers; i++) this.#slots.push(this.#newSlot(i));
     const started = await Promise.race([Promise.all(this.#slots.map((slot) => this.#startSlot(slot))).then(() => 'ready' as const), this.#stopped.then(() => 'stopped' as const)]);
     if (started === 'stopped') return started;

@@ -66,3 +66,59 @@ test('a shed response carries Retry-After and a JSON error code', async (t) => {
   assert.equal(body.error.reason, 'in-flight');
   assert.equal((await slow).status, 200);
 });
+
+/** The body of the first 200 from `url`, polling while the server still sheds. */
+async function eventually200(url: string): Promise<string> {
+  for (let i = 0; ; i++) {
+    const response = await fetch(url);
+    const body = await response.text();
+    if (response.status === 200 || i === 100) return body;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Probes a path every 50 ms while `during` runs; the statuses seen. */
+async function probeWhile(url: string, during: Promise<unknown>): Promise<number[]> {
+  const statuses: number[] = [];
+  let running = true;
+  void during.finally(() => (running = false));
+  while (running) {
+    const response = await fetch(url);
+    await response.arrayBuffer();
+    statuses.push(response.status);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return statuses;
+}
+
+test('defaults, a CPU-bound route at many times its capacity: a turn of the loop is bounded, so liveness is answered; readiness is false', async (t) => {
+  const server = await startFixture(t, 'protected-server.ts', { NS_TEST_OPTIONS: JSON.stringify({ postMortem: false }) });
+  // 32 connections on a 25 ms route: 800 ms of work each turn of the loop if every connection were served.
+  const load = runBench({ url: `${server.url}block?ms=25`, connections: 32, durationMs: 3000, timeoutMs: 30_000 });
+  const [result, health, ready] = await Promise.all([load, probeWhile(`${server.url}healthz`, load), probeWhile(`${server.url}readyz`, load)]);
+  assert.ok(result.statusCodes['503']! > 0, `some requests were shed: ${JSON.stringify(result.statusCodes)}`);
+  assert.ok(result.statusCodes['200']! > 0, 'some were served');
+  // maxLagMs (200 ms by default) ends a turn's serving after ~200 ms: at most 200 / 25 + 1 requests of 25 ms. A probe
+  // that arrives during a turn is answered in it (health is never shed).
+  const most = Number(await eventually200(`${server.url}turns`));
+  assert.ok(most >= 1 && most <= 9, `at most 9 requests of 25 ms served in one turn of the loop, saw ${most}`);
+  assert.ok(health.length > 0 && health.every((s) => s === 200), `liveness answered 200 throughout: ${health}`);
+  assert.ok(ready.includes(503), `readiness false while shedding: ${ready}`);
+  const metrics = await (await fetch(`${server.url}metrics`)).text();
+  assert.match(metrics, /nodescale_http_shed_total\{reason="event-loop-lag"\} [1-9]/);
+});
+
+test('readiness is false while requests are shed by the lag limit alone', async (t) => {
+  const server = await startFixture(t, 'protected-server.ts', { NS_TEST_OPTIONS: JSON.stringify({ postMortem: false, overload: { maxEventLoopDelayMs: 0, maxLagMs: 50 } }) });
+  const load = runBench({ url: `${server.url}block?ms=20`, connections: 16, durationMs: 2000, timeoutMs: 30_000 });
+  const [result, ready] = await Promise.all([load, probeWhile(`${server.url}readyz`, load)]);
+  assert.ok(result.statusCodes['503']! > 0, `some requests were shed: ${JSON.stringify(result.statusCodes)}`);
+  assert.ok(ready.includes(503), `readiness went false: ${ready}`);
+  // Once nothing is shed for a sampling interval, ready again.
+  let status = 0;
+  for (let i = 0; i < 100 && status !== 200; i++) {
+    status = (await fetch(`${server.url}readyz`)).status;
+    if (status !== 200) await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal(status, 200, 'ready again after the load');
+});

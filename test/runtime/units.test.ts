@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import type { IncomingMessage } from 'node:http';
 import { test } from 'node:test';
-import { Registry } from 'prom-client';
+import { Counter, Gauge, register, Registry } from 'prom-client';
 import { NodescaleError } from '../../src/errors.ts';
 import { Flights, type Tracked } from '../../src/runtime/flights.ts';
 import { HttpHistogram } from '../../src/runtime/http-histogram.ts';
@@ -9,6 +9,7 @@ import { LeakDetector } from '../../src/runtime/leak-detector.ts';
 import { resolveRuntimeOptions, RUNTIME_DEFAULTS } from '../../src/runtime/options.ts';
 import { OverloadGuard } from '../../src/runtime/overload.ts';
 import { RingBuffer } from '../../src/runtime/ring-buffer.ts';
+import { Runtime } from '../../src/runtime/runtime.ts';
 import type { RuntimeSample } from '../../src/runtime/sampler.ts';
 
 const invalid = (name: RegExp) => (e: unknown) => e instanceof NodescaleError && e.code === 'NS_ERR_INVALID_OPTION' && name.test(e.message);
@@ -46,7 +47,7 @@ function sample(delayP99Ms: number, extra: Partial<{ heapUsed: number; inFlight:
 const req = (url: string) => ({ url, method: 'GET', headers: {} }) as IncomingMessage;
 
 test('overload: enters over the threshold, leaves only after calm samples below the recover ratio', () => {
-  const guard = new OverloadGuard(resolveRuntimeOptions({ overload: { maxEventLoopDelayMs: 100, exitAfterSamples: 2 } }).overload!);
+  const guard = new OverloadGuard(resolveRuntimeOptions({ overload: { maxEventLoopDelayMs: 100, enterAfterSamples: 1, exitAfterSamples: 2 } }).overload!);
   assert.equal(guard.observe(sample(50), 0), null);
   assert.equal(guard.shouldShed(req('/'), 0), null);
   assert.deepEqual(guard.observe(sample(150), 1000), { type: 'overload', reasons: ['event-loop-delay'] });
@@ -59,8 +60,26 @@ test('overload: enters over the threshold, leaves only after calm samples below 
   assert.equal(guard.shouldShed(req('/'), 0), null);
 });
 
+test('overload, defaults: one slow second is not overload, two in a row are; one calm second ends it; maxLagMs follows maxEventLoopDelayMs', () => {
+  const o = resolveRuntimeOptions({}).overload!;
+  assert.deepEqual([o.maxEventLoopDelayMs, o.maxLagMs, o.enterAfterSamples, o.exitAfterSamples], [200, 200, 2, 1]);
+  assert.equal(resolveRuntimeOptions({ overload: { maxEventLoopDelayMs: 300 } }).overload!.maxLagMs, 300);
+  assert.equal(resolveRuntimeOptions({ overload: { maxEventLoopDelayMs: 300, maxLagMs: 0 } }).overload!.maxLagMs, 0);
+  const guard = new OverloadGuard(o);
+  // A neighbour starting up: one sample at 5× the threshold, then calm. No shedding state at all.
+  assert.equal(guard.observe(sample(1000), 0), null);
+  assert.equal(guard.shouldShed(req('/'), 0), null);
+  assert.equal(guard.observe(sample(20), 1000), null);
+  assert.equal(guard.overloaded, false);
+  // Real overload: two slow samples in a row.
+  assert.equal(guard.observe(sample(400), 2000), null);
+  assert.deepEqual(guard.observe(sample(400), 3000), { type: 'overload', reasons: ['event-loop-delay'] });
+  assert.equal(guard.shouldShed(req('/'), 0), 'overload');
+  assert.deepEqual(guard.observe(sample(20), 4000), { type: 'recover', durationMs: 1000 });
+});
+
 test('overload: Retry-After comes from how long the last overload took to clear', () => {
-  const guard = new OverloadGuard(resolveRuntimeOptions({ overload: { maxEventLoopDelayMs: 100, exitAfterSamples: 1 } }).overload!);
+  const guard = new OverloadGuard(resolveRuntimeOptions({ overload: { maxEventLoopDelayMs: 100, enterAfterSamples: 1 } }).overload!);
   guard.observe(sample(500), 0);
   assert.equal(guard.retryAfterSeconds(2500), 3, 'first overload: its length so far');
   guard.observe(sample(0), 7200);
@@ -72,6 +91,7 @@ test('overload: priorities, exemptions and the in-flight limit', () => {
   const o = resolveRuntimeOptions({
     overload: {
       maxEventLoopDelayMs: 100,
+      enterAfterSamples: 1,
       maxInFlight: 10,
       exempt: ['/internal'],
       priority: (r) => (r.url === '/batch' ? 'low' : r.url === '/checkout' ? 'high' : 'normal'),
@@ -184,4 +204,38 @@ test('flights: the oldest response on a connection finishes first; a response is
   mine.sweep();
   assert.equal(mine.count, 0, 'what was in flight on a closed connection is forgotten');
   assert.deepEqual([...mine.entries()], []);
+});
+
+test('options: a name the runtime does not know is refused, with the nearest known name', () => {
+  const refused = (options: object, message: RegExp) =>
+    assert.throws(() => resolveRuntimeOptions(options as never), (e: unknown) => (e as { code?: string }).code === 'NS_ERR_INVALID_OPTION' && message.test((e as Error).message));
+  refused({ overload: { maxEventLoopDelay: 100 } }, /^unknown option overload\.maxEventLoopDelay; did you mean overload\.maxEventLoopDelayMs\?$/);
+  refused({ metricPath: '/m' }, /^unknown option metricPath; did you mean metricsPath\?$/);
+  refused({ shutdown: { grace: 5000 } }, /did you mean shutdown\.graceMs\?/);
+  refused({ overload: { colour: 'red' } }, /^unknown option overload\.colour; the options are overload\.maxEventLoopDelayMs, /);
+  assert.doesNotThrow(() => resolveRuntimeOptions({ overload: { maxEventLoopDelayMs: 100 }, shutdown: false }));
+});
+
+test('/metrics serves what the app registered on prom-client\'s default registry, once', async () => {
+  const counter = new Counter({ name: 'app_orders_total', help: 'Orders taken.' });
+  // What an app that also calls collectDefaultMetrics() has: a name the runtime serves too.
+  new Gauge({ name: 'nodescale_ready', help: 'Not the runtime\'s.' });
+  try {
+    counter.inc(3);
+    const runtime = new Runtime({ logger: () => {}, postMortem: false, shutdown: false });
+    const text = await runtime.metrics.served.text();
+    assert.match(text, /^app_orders_total 3$/m);
+    assert.equal(text.match(/^# TYPE nodescale_ready gauge$/gm)?.length, 1);
+    const json = await runtime.metrics.served.json();
+    assert.ok(json.some((m) => m.name === 'app_orders_total'));
+    const own = new Registry();
+    const alone = new Runtime({ logger: () => {}, postMortem: false, shutdown: false, registries: [own] });
+    assert.doesNotMatch(await alone.metrics.served.text(), /app_orders_total/);
+    assert.throws(() => new Runtime({ registries: [{}] as never }), (e: unknown) => (e as { code?: string }).code === 'NS_ERR_INVALID_OPTION');
+    runtime.close();
+    alone.close();
+  } finally {
+    register.removeSingleMetric('app_orders_total');
+    register.removeSingleMetric('nodescale_ready');
+  }
 });

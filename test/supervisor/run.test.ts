@@ -193,6 +193,28 @@ test('a reload whose new version fails is rolled back: exit 1, and the old worke
   assert.equal(await run.exited, 0);
 });
 
+test('a plain node:http app (server.close on SIGTERM) loses no request over reloads under keep-alive load', async (t) => {
+  const port = await closedPort();
+  const run = startRun(t, ['-w', '2', '--stability', '200ms', '--probation', '100ms'], { APP_PORT: String(port), APP_MODE: 'plain' });
+  await run.waitFor(/2 worker\(s\) ready/);
+  const abort = new AbortController();
+  let measuring!: () => void;
+  const started = new Promise<void>((resolve) => (measuring = resolve));
+  const load = runBench({ url: `http://127.0.0.1:${port}/`, connections: 16, durationMs: 120_000, timeoutMs: 10_000 }, { signal: abort.signal, onProgress: () => measuring() });
+  await started;
+  for (let i = 0; i < 3; i++) {
+    const reload = await runBin(['reload', '--name', run.name]);
+    assert.equal(reload.code, 0, reload.stderr);
+  }
+  abort.abort();
+  const result = await load;
+  assert.ok(result.requests.total > 0);
+  assert.equal(result.errors.total, 0, `no failed request over 3 reloads: ${JSON.stringify(result.errors)}`);
+  assert.equal(JSON.parse((await runBin(['status', '--name', run.name, '--json'])).stdout).workers.length, 2);
+  await runBin(['stop', '--name', run.name]);
+  assert.equal(await run.exited, 0);
+});
+
 test('a graceful stop drains in-flight requests; apps without the runtime say ready themselves', async (t) => {
   const port = await closedPort();
   const run = startRun(t, ['-w', '1'], { APP_PORT: String(port), APP_MODE: 'plain' });

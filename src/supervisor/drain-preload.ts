@@ -1,0 +1,66 @@
+/**
+ * Preloaded into every worker of `nodescale run` (`node --import`, unless `--no-http-drain`): a plain node:http app
+ * drains on SIGTERM the way nodescale/runtime does, so a reload or a stop loses none of its requests.
+ *
+ * The pattern most apps have, `process.on('SIGTERM', () => server.close(() => process.exit(0)))`, loses requests on
+ * keep-alive connections: since Node 19 `server.close()` also closes idle keep-alive sockets at once, and a client
+ * that sends on one at that moment gets a reset; responses in flight keep their connection open, so the client sends
+ * its next request to a worker that is going away. From the SIGTERM on, this module:
+ * - answers every response not yet sent with `Connection: close`, so each client leaves the connection after its
+ *   current request and reconnects (node:cluster sends it to another worker);
+ * - makes `server.close()` stop accepting without closing idle connections at once: each takes its next request
+ *   (answered with `Connection: close`), and those still idle after `shutdown.idleDrainMs` (1 s) are closed then,
+ *   and again every 100 ms as others go idle;
+ * - if the app has no SIGTERM handler of its own, closes its servers that way and exits 0 once they are closed
+ *   (the supervisor's --grace still bounds it).
+ * Nothing is patched before the signal: the request path costs nothing until then. An app using nodescale/runtime
+ * drains through the runtime; this changes nothing for it.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import { drainServer, IDLE_DRAIN_MS } from '../runtime/drain-server.ts';
+
+type AnyServer = http.Server | https.Server;
+
+const servers = new Set<AnyServer>();
+for (const proto of [http.Server.prototype, https.Server.prototype] as AnyServer[]) {
+  const listen = proto.listen as (...args: unknown[]) => AnyServer;
+  proto.listen = function (this: AnyServer, ...args: unknown[]) {
+    servers.add(this);
+    this.once('close', () => servers.delete(this));
+    return listen.apply(this, args);
+  } as typeof proto.listen;
+}
+
+let draining = false;
+
+function drainClose(this: AnyServer, callback?: (error?: Error) => void): AnyServer {
+  drainServer(this, IDLE_DRAIN_MS, callback);
+  return this;
+}
+
+function beginDrain(): void {
+  draining = true;
+  const writeHead = http.ServerResponse.prototype.writeHead as (...args: unknown[]) => http.ServerResponse;
+  // res.end() without writeHead() comes here too (ServerResponse#_implicitHeader calls writeHead).
+  http.ServerResponse.prototype.writeHead = function (this: http.ServerResponse, ...args: unknown[]) {
+    if (!this.headersSent) {
+      this.shouldKeepAlive = false;
+      if (!this.hasHeader('connection')) this.setHeader('connection', 'close');
+    }
+    return writeHead.apply(this, args);
+  } as typeof http.ServerResponse.prototype.writeHead;
+  for (const proto of [http.Server.prototype, https.Server.prototype]) proto.close = drainClose as typeof proto.close;
+}
+
+process.on('SIGTERM', function onTerm() {
+  if (draining) return;
+  beginDrain();
+  // The app's own SIGTERM handlers run in this same emit. With none (only this one), a SIGTERM would have ended the
+  // process at once: drain its servers instead, then exit.
+  if (process.listeners('SIGTERM').some((listener) => listener !== onTerm)) return;
+  const open = [...servers].filter((server) => server.listening);
+  let left = open.length;
+  if (left === 0) process.exit(0);
+  for (const server of open) server.close(() => --left === 0 && process.exit(0));
+});
