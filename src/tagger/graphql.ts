@@ -47,39 +47,58 @@ type Health {
 
 const schema = buildSchema(SCHEMA_SDL);
 
+/** What a selection set asks for: the levels of fields below it, and how many fields (capped just past the limit). */
+interface Cost {
+  depth: number;
+  fields: number;
+}
+
+/**
+ * Depth and field count over fragments too, in time linear in the document: each fragment is measured once and its
+ * cost reused wherever it is spread (a fragment spread twice per level, twenty levels deep, is a million paths
+ * if walked, and was: 6–21 s of a blocked event loop for an 899-byte query). Counts saturate just past the limits,
+ * so numbers stay small however a query multiplies them. A fragment cycle counts as nothing here
+ * (graphql-js's NoFragmentCycles rule reports it).
+ */
 function complexityRule(context: ValidationContext): ASTVisitor {
-  // Depth over fragments too: each fragment definition is measured where it is spread.
-  const fragments = new Map(context.getDocument().definitions.flatMap((d) => (d.kind === Kind.FRAGMENT_DEFINITION ? [[d.name.value, d.selectionSet] as const] : [])));
-  const measure = (set: SelectionSetNode, depth: number, seen: Set<string>): { depth: number; fields: number } => {
-    let deepest = depth;
+  const definitions = new Map(context.getDocument().definitions.flatMap((d) => (d.kind === Kind.FRAGMENT_DEFINITION ? [[d.name.value, d.selectionSet] as const] : [])));
+  const costs = new Map<string, Cost>();
+  const measuring = new Set<string>();
+  const cap = (fields: number) => Math.min(fields, GRAPHQL_LIMITS.fields + 1);
+  const fragment = (name: string): Cost => {
+    const known = costs.get(name);
+    if (known !== undefined) return known;
+    const set = definitions.get(name);
+    if (set === undefined || measuring.has(name)) return { depth: 0, fields: 0 };
+    measuring.add(name);
+    const cost = measure(set);
+    measuring.delete(name);
+    costs.set(name, cost);
+    return cost;
+  };
+  function measure(set: SelectionSetNode): Cost {
+    let depth = 0;
     let fields = 0;
     for (const selection of set.selections) {
-      // A field counts and goes one level deeper; a fragment is measured in place, a spread fragment once per path.
-      let inner: SelectionSetNode | undefined;
-      let innerDepth = depth;
-      let innerSeen = seen;
       if (selection.kind === Kind.FIELD) {
-        fields++;
-        inner = selection.selectionSet;
-        innerDepth = depth + 1;
-      } else if (selection.kind === Kind.INLINE_FRAGMENT) {
-        inner = selection.selectionSet;
-      } else if (!seen.has(selection.name.value)) {
-        inner = fragments.get(selection.name.value);
-        innerSeen = new Set([...seen, selection.name.value]);
+        // A field counts, and is one level above what it selects.
+        const inner = selection.selectionSet === undefined ? { depth: 0, fields: 0 } : measure(selection.selectionSet);
+        depth = Math.max(depth, 1 + inner.depth);
+        fields = cap(fields + 1 + inner.fields);
+      } else {
+        const inner = selection.kind === Kind.INLINE_FRAGMENT ? measure(selection.selectionSet) : fragment(selection.name.value);
+        depth = Math.max(depth, inner.depth);
+        fields = cap(fields + inner.fields);
       }
-      if (inner === undefined) continue;
-      const sub = measure(inner, innerDepth, innerSeen);
-      deepest = Math.max(deepest, sub.depth);
-      fields += sub.fields;
     }
-    return { depth: deepest, fields };
-  };
+    return { depth, fields };
+  }
   return {
     OperationDefinition(node) {
-      const { depth, fields } = measure(node.selectionSet, 1, new Set());
-      if (depth > GRAPHQL_LIMITS.depth) context.reportError(new GraphQLError(`the query is ${depth} levels deep; the limit is ${GRAPHQL_LIMITS.depth}`, { nodes: node, extensions: { code: 'NS_ERR_GRAPHQL_TOO_COMPLEX' } }));
-      if (fields > GRAPHQL_LIMITS.fields) context.reportError(new GraphQLError(`the query asks for ${fields} fields; the limit is ${GRAPHQL_LIMITS.fields}`, { nodes: node, extensions: { code: 'NS_ERR_GRAPHQL_TOO_COMPLEX' } }));
+      const { depth, fields } = measure(node.selectionSet);
+      const tooComplex = (message: string) => context.reportError(new GraphQLError(message, { nodes: node, extensions: { code: 'NS_ERR_GRAPHQL_TOO_COMPLEX' } }));
+      if (depth > GRAPHQL_LIMITS.depth) tooComplex(`the query is ${depth} levels deep; the limit is ${GRAPHQL_LIMITS.depth}`);
+      if (fields > GRAPHQL_LIMITS.fields) tooComplex(`the query asks for more than ${GRAPHQL_LIMITS.fields} fields, the limit`);
     },
   };
 }
@@ -95,10 +114,12 @@ interface GraphQLRequest {
 class RequestError extends Error {
   readonly status: number;
   readonly code: ErrorCode;
-  constructor(status: number, code: ErrorCode, message: string) {
+  readonly headers: Record<string, string>;
+  constructor(status: number, code: ErrorCode, message: string, headers: Record<string, string> = {}) {
     super(message);
     this.status = status;
     this.code = code;
+    this.headers = headers;
   }
 }
 
@@ -134,7 +155,7 @@ async function readRequest(req: IncomingMessage, url: URL): Promise<GraphQLReque
     const variables = url.searchParams.get('variables');
     return graphqlRequest({ query: url.searchParams.get('query'), variables: variables === null ? undefined : jsonObject(variables, 'variables'), operationName: url.searchParams.get('operationName') ?? undefined });
   }
-  if (req.method !== 'POST') throw badRequest(`${req.method} is not supported: use GET or POST`, 405);
+  if (req.method !== 'POST') throw new RequestError(405, 'NS_ERR_GRAPHQL_BAD_REQUEST', `${req.method} is not supported: use GET or POST`, { allow: 'GET, POST' });
   const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
   if (type === 'application/json') return graphqlRequest(jsonObject(await readBody(req), 'the body'));
   if (type === 'application/graphql') return { query: await readBody(req) };
@@ -161,7 +182,7 @@ export function graphqlHandler(tagger: Tagger) {
       request = await readRequest(req, url);
     } catch (error) {
       if (!(error instanceof RequestError)) throw error;
-      return sendJson(res, error.status, { errors: [{ message: error.message, extensions: { code: error.code } }] });
+      return sendJson(res, error.status, { errors: [{ message: error.message, extensions: { code: error.code } }] }, error.headers);
     }
     if (request.query.length > GRAPHQL_LIMITS.queryChars) {
       return sendJson(res, 400, { errors: [{ message: `the query is ${request.query.length} characters; the limit is ${GRAPHQL_LIMITS.queryChars}`, extensions: { code: 'NS_ERR_GRAPHQL_TOO_COMPLEX' } }] });
@@ -177,8 +198,9 @@ export function graphqlHandler(tagger: Tagger) {
       return sendJson(res, 400, { errors: invalid.map((e) => ({ ...e.toJSON(), extensions: { code: 'NS_ERR_GRAPHQL_INVALID', ...e.extensions } })) });
     }
     const result = (await execute({ schema, document, rootValue: root, variableValues: request.variables ?? null, operationName: request.operationName ?? null })) as ExecutionResult;
-    if (result.errors && result.data === undefined) {
-      // Variables that do not fit the operation, an unknown operation name: the request's fault.
+    if (result.errors && result.data == null && result.errors.every((e) => e.path === undefined)) {
+      // Errors of the request, not of a field (no path): variables that do not fit the operation, an unknown operation
+      // name, a mutation or subscription (the schema has neither). graphql-js answers them with data undefined or null.
       return sendJson(res, 400, { errors: result.errors.map((e) => ({ ...e.toJSON(), extensions: { code: 'NS_ERR_GRAPHQL_INVALID' } })) });
     }
     sendJson(res, 200, { data: result.data, ...(result.errors ? { errors: result.errors.map(formatError) } : {}) });

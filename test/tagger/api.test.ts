@@ -74,6 +74,28 @@ test('refused, non-HTML, huge, slow and looping pages are GraphQL errors with co
   assert.ok((ok.body.data!.tags as string[]).length > 0, 'still serving');
 });
 
+/** `fragment f0 on Query { ...f1 ...f1 } … fragment fN on Query { health { status } }`: 2^N paths through N+1 fragments. */
+function doublingFragments(levels: number): string {
+  const fragments = Array.from({ length: levels }, (_, i) => `fragment f${i} on Query { ...f${i + 1} ...f${i + 1} }`);
+  return `{ ...f0 } ${fragments.join(' ')} fragment f${levels} on Query { health { status } }`;
+}
+
+// If the complexity check walked every path, the 150-level query would not finish before the sun goes out: the
+// timeout turns that into a failure rather than a hung suite. No timing is asserted.
+test('a query whose fragments each spread the next twice is refused in time linear in its size; health answers meanwhile', { timeout: 120_000 }, async (t) => {
+  const { api, post } = await start(t, 'inline');
+  for (const levels of [22, 150]) {
+    const query = doublingFragments(levels);
+    const [res, health] = await Promise.all([post({ query }), fetch(`${api.url}/healthz`)]);
+    assert.equal(res.status, 400, `${levels} levels`);
+    assert.equal(codeOf(res.body), 'NS_ERR_GRAPHQL_TOO_COMPLEX', `${levels} levels: ${JSON.stringify(res.body).slice(0, 300)}`);
+    assert.equal(health.status, 200);
+  }
+  // Spread twice but within the limits: measured right, not refused.
+  assert.deepEqual((await post({ query: doublingFragments(3) })).body, { data: { health: { status: 'ok' } } });
+  assert.equal(codeOf((await post({ query: doublingFragments(6) })).body), 'NS_ERR_GRAPHQL_TOO_COMPLEX', '2^6 = 64 fields');
+});
+
 test('malformed, invalid, deep, wide and oversized queries are 4xx GraphQL errors with codes', async (t) => {
   const { api, post } = await start(t, 'inline');
   const cases: [unknown, string, number, string?][] = [
@@ -98,6 +120,12 @@ test('malformed, invalid, deep, wide and oversized queries are 4xx GraphQL error
   }
   const put = await fetch(`${api.url}/graphql`, { method: 'PUT', body: '{}' });
   assert.equal(put.status, 405);
+  assert.equal(put.headers.get('allow'), 'GET, POST');
+  for (const operation of ['mutation { tags(url: "x") }', 'subscription { health { status } }']) {
+    const res = await post({ query: operation });
+    assert.equal(res.status, 400, operation);
+    assert.equal(codeOf(res.body), 'NS_ERR_GRAPHQL_INVALID', `${operation}: ${JSON.stringify(res.body)}`);
+  }
   const huge = await fetch(`${api.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: `{ health { status } } # ${'x'.repeat(100_000)}` }) });
   assert.equal(huge.status, 413, 'the runtime refuses bodies over the limit');
   assert.deepEqual((await post({ query: '{ health { status compute } }' })).body, { data: { health: { status: 'ok', compute: 'inline' } } });
