@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { AddressPolicy } from '../../src/tagger/address-policy.ts';
+import { AddressPolicy, embeddedIPv4 } from '../../src/tagger/address-policy.ts';
 import { fetchPage } from '../../src/tagger/fetch-page.ts';
 import { countingServer } from '../helpers/servers.ts';
 
@@ -19,8 +19,30 @@ test('the address policy refuses loopback, private, link-local and metadata addr
   assert.equal(allowed.refusal('127.0.0.1'), null);
   assert.equal(allowed.refusal('10.9.9.9'), null);
   assert.notEqual(allowed.refusal('127.0.0.2'), null, 'only what is listed');
+  assert.equal(allowed.refusal('::ffff:127.0.0.1'), null, 'allowed through its IPv4 address');
   assert.throws(() => new AddressPolicy(['not-an-ip']), /allow must be IP addresses or CIDR ranges/);
   assert.throws(() => new AddressPolicy(['10.0.0.0/40']), /allow must be/);
+});
+
+test('IPv6 forms that carry a private IPv4 address are judged by that address', () => {
+  const carriers = {
+    '::127.0.0.1': '127.0.0.1', // IPv4-compatible
+    '::7f00:1': '127.0.0.1',
+    '::ffff:7f00:1': '127.0.0.1', // IPv4-mapped, in hexadecimal
+    '::ffff:0:10.0.0.1': '10.0.0.1', // SIIT
+    '64:ff9b::169.254.169.254': '169.254.169.254', // NAT64, well-known prefix
+    '64:ff9b:1::a9fe:a9fe': '169.254.169.254', // local-use NAT64, /96
+    '64:ff9b:1:a9fe:a9:fe00::': '169.254.169.254', // local-use NAT64, /48 (RFC 6052 skips byte 8)
+    '2002:7f00:1::': '127.0.0.1', // 6to4
+    '2002:c0a8:101::1': '192.168.1.1',
+    '2001:0:4136:e378:8000:63bf:80ff:fffe': '127.0.0.1', // Teredo: the client address, inverted
+  };
+  for (const [address, carried] of Object.entries(carriers)) {
+    assert.deepEqual(embeddedIPv4(address).includes(carried), true, `${address} carries ${carried}: ${embeddedIPv4(address)}`);
+    assert.match(closed.refusal(address) ?? '', /private, loopback, link-local or metadata/, address);
+  }
+  // The same forms carrying a public address are fetched.
+  for (const address of ['::ffff:0:8.8.8.8', '64:ff9b::8.8.8.8', '2002:808:808::1']) assert.equal(closed.refusal(address), null, address);
 });
 
 test('refused before any connection: literals, names resolving to loopback, bad schemes, credentials', async (t) => {
