@@ -8,7 +8,7 @@ import { inspect } from 'node:util';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { invalidOption, NodescaleError } from '../errors.ts';
-import { redactedReport } from '../runtime/post-mortem.ts';
+import { redactArgv, redactedReport } from '../runtime/post-mortem.ts';
 import type { Runtime } from '../runtime/runtime.ts';
 import type { AdminMessage } from './protocol.ts';
 
@@ -100,8 +100,8 @@ export const COMMANDS: ReadonlyMap<string, AdminCommand> = new Map<string, Admin
         versions: { node: process.versions.node, v8: process.versions.v8, uv: process.versions.uv },
         platform: `${process.platform}/${process.arch}`,
         uptimeSeconds: Math.round(process.uptime()),
-        execArgv: process.execArgv,
-        argv: process.argv.slice(1),
+        execArgv: redactArgv(process.execArgv),
+        argv: redactArgv(process.argv.slice(1)),
         cwd: process.cwd(),
         readiness: ctx.runtime.readiness,
         instrumented: ctx.runtime.instrumented,

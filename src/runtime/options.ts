@@ -86,7 +86,7 @@ export interface LeakOptions {
 }
 
 export interface PostMortemOptions {
-  /** Where crash bundles are written. Default <tmpdir>/nodescale-crash. */
+  /** Where crash bundles are written: a directory of this user's that others cannot write. Default <tmpdir>/nodescale-<uid>/crash. */
   dir?: string;
   /** Add a heap snapshot to the bundle (when memory allows). Default false. */
   heapSnapshot?: boolean;
@@ -204,7 +204,8 @@ export const RUNTIME_DEFAULTS = Object.freeze({
     snapshotDir: null,
     snapshotCooldownMs: 3_600_000,
   }),
-  postMortem: Object.freeze({ dir: path.join(os.tmpdir(), 'nodescale-crash'), heapSnapshot: false }),
+  // Per user, beside the admin sockets (<tmpdir>/nodescale-<uid>/, mode 0700): never a directory shared in /tmp.
+  postMortem: Object.freeze({ dir: path.join(os.tmpdir(), `nodescale-${process.getuid?.() ?? 'user'}`, 'crash'), heapSnapshot: false }),
 });
 
 /** Logs one JSON line per event on stderr: what pino would write, without the dependency. */

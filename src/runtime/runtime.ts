@@ -22,7 +22,7 @@ import { drainServer } from './drain-server.ts';
 import { createRuntimeMetrics, type RuntimeMetrics } from './metrics.ts';
 import { pathOf, resolveRuntimeOptions, type ResolvedRuntimeOptions, type RuntimeOptions } from './options.ts';
 import { OverloadGuard, type OverloadReason, type OverloadState } from './overload.ts';
-import { installPostMortem } from './post-mortem.ts';
+import { checkCrashDirectory, installPostMortem } from './post-mortem.ts';
 import { answerMetricsRequests, leaveSigintToSupervisor, supervised, tellSupervisor } from './supervised.ts';
 import { RingBuffer } from './ring-buffer.ts';
 import { Sampler, type RuntimeSample } from './sampler.ts';
@@ -136,7 +136,8 @@ export class Runtime extends EventEmitter {
     );
     this.#leak = o.leak && new LeakDetector(o.leak, v8.getHeapStatistics().heap_size_limit);
     this.#shutdown = o.shutdown && new GracefulShutdown(this.#shutdownTarget(), o.shutdown, o.logger);
-    // Validated now: an insecure admin configuration fails protect() itself.
+    // Validated now: an insecure crash-bundle directory or admin configuration fails protect() itself.
+    if (o.postMortem !== null) checkCrashDirectory(o.postMortem.dir);
     this.admin = o.admin === null ? null : new AdminServer(this, o.admin);
     if (o.metricsPath !== null) this.#endpoints.set(o.metricsPath, (_req, res) => void this.#serveMetrics(res));
     this.#endpoints.set(o.livenessPath, (_req, res) => sendJson(res, 200, { status: 'ok', uptimeSeconds: Math.round((Date.now() - this.#startedAt) / 1000) }));

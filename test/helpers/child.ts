@@ -19,8 +19,8 @@ export interface Child {
 
 const FIXTURES = new URL('../fixtures/', import.meta.url);
 
-export function startFixture(t: TestContext, name: string, env: Record<string, string> = {}, nodeArgs: string[] = []): Promise<Child> {
-  const child = spawn(process.execPath, [...nodeArgs, new URL(name, FIXTURES).pathname], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+export function startFixture(t: TestContext, name: string, env: Record<string, string> = {}, nodeArgs: string[] = [], appArgs: string[] = []): Promise<Child> {
+  const child = spawn(process.execPath, [...nodeArgs, new URL(name, FIXTURES).pathname, ...appArgs], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   const events: Record<string, unknown>[] = [];

@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { startFixture } from '../helpers/child.ts';
+import { RUNTIME_DEFAULTS } from '../../src/runtime/options.ts';
+import { redactArgv } from '../../src/runtime/post-mortem.ts';
+import { Runtime } from '../../src/runtime/runtime.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -22,6 +25,7 @@ async function drive(url: string, route: string, rounds: number): Promise<void> 
 
 test('a leaking route makes the detector fire and write a 0600 heap snapshot', async (t) => {
   const dir = mkdtempSync(path.join(tmpdir(), 'ns-leak-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
   const server = await startFixture(t, 'protected-server.ts', { NS_TEST_OPTIONS: leakOptions(dir) }, ['--expose-gc']);
   await drive(server.url, 'leak', 8);
   const leak = await server.waitFor((e) => e.event === 'leak');
@@ -39,6 +43,7 @@ test('a leaking route makes the detector fire and write a 0600 heap snapshot', a
 
 test('a route that allocates and drops the same amount stays silent', async (t) => {
   const dir = mkdtempSync(path.join(tmpdir(), 'ns-steady-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
   const server = await startFixture(t, 'protected-server.ts', { NS_TEST_OPTIONS: leakOptions(dir) }, ['--expose-gc']);
   await drive(server.url, 'steady', 8);
   await sleep(300);
@@ -53,10 +58,14 @@ for (const [route, origin, message] of [
 ] as const) {
   test(`an ${origin} writes a crash bundle with secrets redacted, then the process exits non-zero`, async (t) => {
     const dir = mkdtempSync(path.join(tmpdir(), 'ns-crash-'));
-    const server = await startFixture(t, 'protected-server.ts', {
-      NS_TEST_OPTIONS: JSON.stringify({ sampleIntervalMs: 50, postMortem: { dir } }),
-      NS_TEST_SECRET: 'hunter2-do-not-leak',
-    });
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const server = await startFixture(
+      t,
+      'protected-server.ts',
+      { NS_TEST_OPTIONS: JSON.stringify({ sampleIntervalMs: 50, postMortem: { dir } }), NS_TEST_SECRET: 'hunter2-do-not-leak' },
+      [],
+      ['--db-password=arg-do-not-leak', '--api-token', 'token-do-not-leak', 'postgres://app:url-do-not-leak@db/x', '--port', '3000'],
+    );
     await sleep(200); // a few samples
     await (await fetch(`${server.url}${route}`)).text();
     const { code } = await server.exited;
@@ -70,7 +79,8 @@ for (const [route, origin, message] of [
     assert.equal(error.origin, origin);
     assert.match(error.stack, /protected-server\.ts/);
     const report = read('report.json');
-    assert.doesNotMatch(report, /hunter2-do-not-leak/);
+    assert.doesNotMatch(report, /do-not-leak/);
+    assert.deepEqual(JSON.parse(report).header.commandLine.slice(-6), ['--db-password=[redacted]', '--api-token', '[redacted]', 'postgres://app:[redacted]@db/x', '--port', '3000']);
     assert.equal(JSON.parse(report).environmentVariables.NS_TEST_SECRET, '[redacted]');
     const samples = JSON.parse(read('samples.json'));
     assert.ok(Array.isArray(samples) && samples.length > 0 && 'eventLoop' in samples[0]);
@@ -78,3 +88,18 @@ for (const [route, origin, message] of [
     assert.ok(server.events.some((e) => e.msg === 'uncaught exception: crash bundle written'));
   });
 }
+
+test('secrets on a command line are redacted by name and in URLs; the rest is kept', () => {
+  assert.deepEqual(
+    redactArgv(['node', 'app.js', '--password', 'p1', '--client-secret=s1', '--AUTH=a1', '--apikey', 'k1', '--key', 'server.key', 'redis://:r1@h:6379', '--verbose', '--token', '--next']),
+    ['node', 'app.js', '--password', '[redacted]', '--client-secret=[redacted]', '--AUTH=[redacted]', '--apikey', '[redacted]', '--key', 'server.key', 'redis://:[redacted]@h:6379', '--verbose', '--token', '--next'],
+  );
+});
+
+test('a crash-bundle directory that others can write is refused by protect(); the default is per user', (t) => {
+  const shared = mkdtempSync(path.join(tmpdir(), 'ns-crash-'));
+  t.after(() => rmSync(shared, { recursive: true, force: true }));
+  chmodSync(shared, 0o777);
+  assert.throws(() => new Runtime({ logger: () => {}, postMortem: { dir: shared } }), (e: unknown) => (e as { code?: string }).code === 'NS_ERR_INVALID_OPTION' && /others cannot write/.test((e as Error).message));
+  assert.equal(RUNTIME_DEFAULTS.postMortem.dir, path.join(tmpdir(), `nodescale-${process.getuid!()}`, 'crash'));
+});
