@@ -13,6 +13,8 @@
  */
 
 export const MAX_LINE_BYTES = 1024 * 1024;
+/** Before authentication the only message is `auth`, a few hundred bytes: nothing longer is read. */
+export const PRE_AUTH_MAX_LINE_BYTES = 4 * 1024;
 
 export interface AdminRequest {
   id: number;
@@ -30,12 +32,17 @@ export class LineTooLongError extends Error {}
 
 /** Splits a byte stream into lines, refusing any line past `max` bytes (without buffering it whole). */
 export class LineReader {
-  readonly #max: number;
+  #max: number;
   #pending = '';
   #discarding = false;
 
   constructor(max = MAX_LINE_BYTES) {
     this.#max = max;
+  }
+
+  /** The limit from now on (raised once a connection has authenticated). */
+  set max(bytes: number) {
+    this.#max = bytes;
   }
 
   /** Returns the complete lines in `chunk`; an over-long line comes back as a LineTooLongError in its place. */

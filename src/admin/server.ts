@@ -18,7 +18,7 @@ import tls from 'node:tls';
 import { invalidOption, NodescaleError } from '../errors.ts';
 import type { Runtime } from '../runtime/runtime.ts';
 import { COMMANDS, EVAL_COMMAND, type CommandContext } from './commands.ts';
-import { encode, LineReader, LineTooLongError, parseRequest, type AdminMessage } from './protocol.ts';
+import { encode, LineReader, LineTooLongError, MAX_LINE_BYTES, parseRequest, PRE_AUTH_MAX_LINE_BYTES, type AdminMessage } from './protocol.ts';
 import { checkPrivateDirectory, listenPrivateSocket, removeSocket } from './unix-socket.ts';
 
 export interface AdminTlsOptions {
@@ -57,10 +57,23 @@ export interface AdminAddress {
 const digest = (text: string) => createHash('sha256').update(text).digest();
 const MAX_BAD_MESSAGES = 10;
 
-interface Lockout {
-  failures: number;
-  until: number;
-}
+/**
+ * Limits that hold before a connection has authenticated, so that nobody without the token can make the process grow
+ * or lock the operator out:
+ * - a connection must authenticate within AUTH_DEADLINE_MS of connecting, however it trickles bytes;
+ * - it may send PRE_AUTH_MAX_LINE_BYTES a line (the auth message is tiny);
+ * - at most MAX_UNAUTHENTICATED such connections are open: a new one closes the oldest, so a flood cannot keep the
+ *   operator's own connection out (it authenticates in its first round trip);
+ * - a wrong token is answered after FAILURE_DELAY_MS, then the connection is closed: guesses cost a slot each, at
+ *   most MAX_UNAUTHENTICATED a second. Past FAILURE_BUDGET failures in a minute, process-wide, wrong tokens are
+ *   answered NS_ERR_ADMIN_RATE_LIMITED and logged once; the right token is still accepted at once. Nothing is kept
+ *   per source address, so a guesser sharing the operator's address does not lock the operator out, and no table
+ *   grows.
+ */
+const AUTH_DEADLINE_MS = 10_000;
+const MAX_UNAUTHENTICATED = 16;
+const FAILURE_DELAY_MS = 1000;
+const FAILURE_BUDGET = 30;
 
 export class AdminServer {
   readonly #runtime: Runtime;
@@ -68,7 +81,10 @@ export class AdminServer {
   readonly #tokenDigest: Buffer | null;
   readonly #servers: net.Server[] = [];
   readonly #connections = new Set<net.Socket>();
-  readonly #lockouts = new Map<string, Lockout>();
+  /** Connections that have not authenticated yet, oldest first. */
+  readonly #unauthenticated = new Set<net.Socket>();
+  /** Failed authentications in the current minute, process-wide; when that minute began. */
+  #failures = { count: 0, since: 0 };
   #socketPath: string | null = null;
   #tcp: { host: string; port: number } | null = null;
 
@@ -146,17 +162,33 @@ export class AdminServer {
     socket.on('close', () => this.#connections.delete(socket));
     socket.on('error', () => socket.destroy());
     socket.setEncoding('utf8');
-    // An idle, unauthenticated connection does not hold a slot forever.
+    // An idle connection does not hold a slot forever.
     socket.setTimeout(30_000, () => socket.destroy());
     // The socket's file mode is the authentication of the Unix socket; a token, if set, is asked for too.
     const needsToken = this.#tokenDigest !== null && !certified;
     let authenticated = !needsToken;
     let bad = 0;
+    const reader = new LineReader(authenticated ? MAX_LINE_BYTES : PRE_AUTH_MAX_LINE_BYTES);
+    let deadline: NodeJS.Timeout | undefined;
+    if (!authenticated) {
+      if (this.#unauthenticated.size >= MAX_UNAUTHENTICATED) this.#unauthenticated.values().next().value?.destroy();
+      this.#unauthenticated.add(socket);
+      deadline = setTimeout(() => socket.destroy(), AUTH_DEADLINE_MS);
+      socket.on('close', () => {
+        clearTimeout(deadline);
+        this.#unauthenticated.delete(socket);
+      });
+    }
+    const authenticatedNow = () => {
+      authenticated = true;
+      clearTimeout(deadline);
+      this.#unauthenticated.delete(socket);
+      reader.max = MAX_LINE_BYTES;
+    };
     const send = (message: AdminMessage) => {
       if (!socket.destroyed) socket.write(encode(message));
     };
     const ctx: CommandContext = { runtime: this.#runtime, socket, send, peer, tcp: peer !== 'unix' };
-    const reader = new LineReader();
     socket.on('data', (chunk: string) => {
       for (const line of reader.push(chunk)) {
         if (line instanceof LineTooLongError) {
@@ -172,9 +204,13 @@ export class AdminServer {
           continue;
         }
         if (!authenticated) {
-          authenticated = this.#authenticate(request.cmd, request.args, peer, request.id, send);
-          if (!authenticated) socket.end();
-          continue;
+          if (this.#authenticate(request.cmd, request.args, peer, request.id, send, () => socket.end())) {
+            authenticatedNow();
+            continue;
+          }
+          // Nothing more is read from a connection that failed: it is answered after the delay, then closed.
+          socket.pause();
+          return;
         }
         if (request.cmd === 'auth') {
           send({ id: request.id, ok: true, result: { authenticated: true } });
@@ -186,28 +222,28 @@ export class AdminServer {
     });
   }
 
-  #authenticate(cmd: string, args: Record<string, unknown> | undefined, peer: string, id: number, send: (m: AdminMessage) => void): boolean {
-    const now = Date.now();
-    const lockout = this.#lockouts.get(peer);
-    if (lockout !== undefined && now < lockout.until) {
-      this.#audit({ peer, cmd: 'auth', ok: false, error: 'NS_ERR_ADMIN_RATE_LIMITED' });
-      send({ id, ok: false, error: { code: 'NS_ERR_ADMIN_RATE_LIMITED', message: `too many failed attempts: try again in ${Math.ceil((lockout.until - now) / 1000)} s` } });
-      return false;
-    }
+  /** True for the right token (answered at once); otherwise answers after FAILURE_DELAY_MS and calls `close`. */
+  #authenticate(cmd: string, args: Record<string, unknown> | undefined, peer: string, id: number, send: (m: AdminMessage) => void, close: () => void): boolean {
     const token = cmd === 'auth' && typeof args?.token === 'string' ? args.token : null;
-    const ok = token !== null && timingSafeEqual(digest(token), this.#tokenDigest!);
-    if (ok) {
-      this.#lockouts.delete(peer);
+    if (token !== null && timingSafeEqual(digest(token), this.#tokenDigest!)) {
       this.#audit({ peer, cmd: 'auth', ok: true });
       send({ id, ok: true, result: { authenticated: true } });
       return true;
     }
-    const failures = (lockout?.failures ?? 0) + 1;
-    this.#lockouts.set(peer, { failures, until: now + Math.min(60_000, 1000 * 2 ** (failures - 1)) });
-    const message = token === null ? 'authentication required: send {"cmd":"auth","args":{"token":…}} first' : 'wrong token';
-    this.#runtime.options.logger('warn', 'admin console: failed authentication', { peer, failures });
-    this.#audit({ peer, cmd: 'auth', ok: false, error: 'NS_ERR_ADMIN_AUTH' });
-    send({ id, ok: false, error: { code: 'NS_ERR_ADMIN_AUTH', message } });
+    const now = Date.now();
+    if (now - this.#failures.since >= 60_000) this.#failures = { count: 0, since: now };
+    const failures = ++this.#failures.count;
+    const overBudget = failures > FAILURE_BUDGET;
+    if (failures === FAILURE_BUDGET + 1) this.#runtime.options.logger('warn', 'admin console: failed authentications over budget', { perMinute: FAILURE_BUDGET });
+    if (!overBudget) this.#runtime.options.logger('warn', 'admin console: failed authentication', { peer, failuresThisMinute: failures });
+    this.#audit({ peer, cmd: 'auth', ok: false, error: overBudget ? 'NS_ERR_ADMIN_RATE_LIMITED' : 'NS_ERR_ADMIN_AUTH' });
+    const error = overBudget
+      ? { code: 'NS_ERR_ADMIN_RATE_LIMITED', message: `wrong token, and more than ${FAILURE_BUDGET} failed authentications in the last minute: slow down` }
+      : { code: 'NS_ERR_ADMIN_AUTH', message: token === null ? 'authentication required: send {"cmd":"auth","args":{"token":…}} first' : 'wrong token' };
+    setTimeout(() => {
+      send({ id, ok: false, error });
+      close();
+    }, FAILURE_DELAY_MS).unref();
     return false;
   }
 
