@@ -49,7 +49,7 @@ async function streamBytes(ctx: CommandContext, id: number, source: AsyncIterabl
 
 function seconds(args: Record<string, unknown>, name: string, fallback: number, max: number): number {
   const value = args[name] ?? fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > max) throw invalidOption(name, `a number of seconds from 0 to ${max}`, value);
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > max) throw invalidOption(name, `a number of seconds above 0, at most ${max}`, value);
   return value;
 }
 

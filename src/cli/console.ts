@@ -1,7 +1,9 @@
 /**
  * `nodescale console <target> [command]`: the admin console's client. One-shot for scripts, interactive otherwise.
  */
-import { createWriteStream, readFileSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readFileSync, rmSync, statSync, writeFileSync, type WriteStream } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import readline from 'node:readline';
 import { AdminClient, type ConnectOptions } from '../admin/client.ts';
 import { COMMANDS } from '../admin/commands.ts';
@@ -13,7 +15,7 @@ import { renderCharts } from './charts.ts';
 import { formatBytes, formatMs } from '../units.ts';
 import { connectSupervisor } from '../supervisor/control.ts';
 import { controlPath } from './run.ts';
-import { boolFlag, COMMON_FLAGS, intFlag, numberFlag, parseCommandLine, requirePositional, textFlag, type OptionSpecs, type Values } from './args.ts';
+import { boolFlag, COMMON_FLAGS, durationFlag, intFlag, numberFlag, parseCommandLine, requirePositional, textFlag, type OptionSpecs, type Values } from './args.ts';
 import type { Command, Io } from './io.ts';
 
 const FLAGS = {
@@ -45,9 +47,10 @@ ${[...COMMANDS].map(([name, c]) => `  ${name.padEnd(14)} ${c.summary}`).join('\n
 Options:
       --token T         the admin token (or --token-file F; the NODESCALE_ADMIN_TOKEN environment variable)
       --ca F            CA certificate of the server (TLS); --cert F --key F for a client certificate
-  -o, --out FILE        where heap-snapshot and cpu-profile write (default: in the current directory)
-      --seconds N       cpu-profile: how long (default 5)
-      --grace S         shutdown: grace period in seconds
+  -o, --out FILE|DIR    where heap-snapshot and cpu-profile write (default: a new file in
+                        <tmpdir>/nodescale-<uid>/profiles, private to this user)
+      --seconds DUR     cpu-profile: how long (default 5s, at most 300s; a bare number is seconds)
+      --grace DUR       shutdown: the grace period (a bare number is seconds)
       --count N         samples: how many
       --json            print results as JSON
       --worker N        a worker of nodescale run (with --name APP or --control PATH, as for nodescale status)
@@ -76,10 +79,11 @@ function commandArgs(command: string, values: Values, rest: string[]): Record<st
   } else if (rest.length > 0) {
     throw new NodescaleError('NS_ERR_USAGE', `console: unexpected argument "${rest[0]}"`);
   }
-  const secondsValue = numberFlag(values, 'seconds', true);
-  if (secondsValue !== undefined) args.seconds = secondsValue;
-  const grace = numberFlag(values, 'grace', true);
-  if (grace !== undefined) args.grace = grace;
+  // Durations as every command takes them (2s, 500ms, 1m), a bare number being seconds.
+  const secondsValue = durationFlag(values, 'seconds');
+  if (secondsValue !== undefined) args.seconds = secondsValue / 1000;
+  const grace = durationFlag(values, 'grace');
+  if (grace !== undefined) args.grace = grace / 1000;
   const count = numberFlag(values, 'count', true);
   if (count !== undefined) args.count = count;
   return args;
@@ -141,10 +145,8 @@ async function runOne(
   options: { out: string | null; json: boolean; charts?: boolean },
 ): Promise<void> {
   if (command === 'heap-snapshot' || command === 'cpu-profile') {
-    const file = options.out ?? `${command === 'heap-snapshot' ? 'heap' : 'cpu'}-${new Date().toISOString().replace(/[:.]/g, '-')}.${command === 'heap-snapshot' ? 'heapsnapshot' : 'cpuprofile'}`;
-    const stream = createWriteStream(file, { mode: 0o600 });
-    const result = (await client.request(command, args, { onChunk: (bytes) => stream.write(bytes) })) as { bytes: number };
-    await new Promise<void>((resolve, reject) => stream.end((error?: Error | null) => (error ? reject(error) : resolve())));
+    const file = outputFile(command, options.out);
+    const result = (await receiveFile(client, command, args, file)) as { bytes: number };
     let flamegraph: string | undefined;
     if (command === 'cpu-profile') {
       // The profile as a flame graph too: where the time went, without opening DevTools.
@@ -188,6 +190,54 @@ async function runOne(
   else if (command === 'ping') io.stdout.write(`pong (${formatMs(performance.now() - started)})\n`);
   else if (command === 'help') io.stdout.write(`${(result as { name: string; summary: string }[]).map((c) => `  ${c.name.padEnd(14)} ${c.summary}`).join('\n')}\n`);
   else io.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+}
+
+/** Where a snapshot or profile goes: -o FILE (checked now), or a fresh name in this user's private directory. */
+function outputFile(command: 'heap-snapshot' | 'cpu-profile', out: string | null): string {
+  const name = `${command === 'heap-snapshot' ? 'heap' : 'cpu'}-${new Date().toISOString().replace(/[:.]/g, '-')}.${command === 'heap-snapshot' ? 'heapsnapshot' : 'cpuprofile'}`;
+  if (out === null) {
+    const dir = path.join(os.tmpdir(), `nodescale-${process.getuid?.() ?? 'user'}`, 'profiles');
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    return path.join(dir, name);
+  }
+  const existing = statSync(out, { throwIfNoEntry: false });
+  if (existing?.isDirectory()) return path.join(out, name);
+  if (!statSync(path.dirname(path.resolve(out)), { throwIfNoEntry: false })?.isDirectory()) {
+    throw new NodescaleError('NS_ERR_OUTPUT', `cannot write -o ${out}: no directory ${path.dirname(path.resolve(out))}`);
+  }
+  return out;
+}
+
+/**
+ * Streams a command's bytes into `file`, created only when the first bytes arrive: a refused command (cpu-profile
+ * --seconds 1000) leaves no empty file. A write error is NS_ERR_OUTPUT, and the partial file is removed.
+ */
+async function receiveFile(client: AdminClient, command: string, args: Record<string, unknown>, file: string): Promise<unknown> {
+  let stream: WriteStream | null = null;
+  let failure: Error | null = null;
+  const outputError = (error: NodeJS.ErrnoException) => new NodescaleError('NS_ERR_OUTPUT', `cannot write ${file}: ${error.code ?? error.message}`, { cause: error });
+  try {
+    const result = await client.request(command, args, {
+      onChunk: (bytes) => {
+        if (stream === null) {
+          stream = createWriteStream(file, { mode: 0o600 });
+          stream.on('error', (error) => (failure ??= outputError(error)));
+        }
+        stream.write(bytes);
+      },
+    });
+    const opened = stream as WriteStream | null;
+    if (opened !== null) await new Promise<void>((resolve) => opened.end(() => resolve()));
+    if (failure !== null) throw failure;
+    return result;
+  } catch (error) {
+    const opened = stream as WriteStream | null;
+    if (opened !== null) {
+      opened.destroy();
+      rmSync(file, { force: true });
+    }
+    throw error;
+  }
 }
 
 async function interactive(client: AdminClient, io: Io, out: string | null): Promise<void> {

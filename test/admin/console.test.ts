@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import tls from 'node:tls';
@@ -98,7 +98,7 @@ test('the console CLI: stats --json, a heap snapshot that parses, a CPU profile 
   const profileFile = path.join(dir, 'p.cpuprofile');
   // Some work for the profiler to see.
   const busy = fetch(`${server.url}block?ms=300`);
-  const profile = await runCli(['console', socketPath, 'cpu-profile', '--seconds', '1', '-o', profileFile]);
+  const profile = await runCli(['console', socketPath, 'cpu-profile', '--seconds', '1s', '-o', profileFile]);
   await busy;
   assert.equal(profile.code, 0, profile.stderr);
   const cpu = JSON.parse(readFileSync(profileFile, 'utf8'));
@@ -111,6 +111,20 @@ test('the console CLI: stats --json, a heap snapshot that parses, a CPU profile 
   const bad = await runCli(['console', socketPath, 'frobnicate']);
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /NS_ERR_USAGE: console: unknown command "frobnicate"/);
+
+  // Output that cannot be written: one line with a code, no stack, no file left behind.
+  const missing = await runCli(['console', socketPath, 'heap-snapshot', '-o', '/no-such-dir/x.heapsnapshot']);
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /^error NS_ERR_OUTPUT: cannot write -o \/no-such-dir\/x\.heapsnapshot: no directory \/no-such-dir\n$/);
+  const intoDir = await runCli(['console', socketPath, 'heap-snapshot', '-o', dir, '--json']);
+  assert.equal(intoDir.code, 0, intoDir.stderr);
+  assert.equal(path.dirname(JSON.parse(intoDir.stdout).file), dir, 'a directory gets a file of its own inside');
+  const before = readdirSync(dir).length;
+  const tooLong = await runCli(['console', socketPath, 'cpu-profile', '--seconds', '1000', '-o', path.join(dir, 'never.cpuprofile')]);
+  assert.equal(tooLong.code, 2, tooLong.stderr);
+  assert.match(tooLong.stderr, /NS_ERR_INVALID_OPTION: seconds must be a number of seconds above 0, at most 300/);
+  assert.equal(readdirSync(dir).length, before, 'a refused profile leaves no file');
+  rmSync(dir, { recursive: true, force: true });
 });
 
 test('shutdown from the console drains in-flight requests, then the process exits 0', async (t) => {
@@ -119,7 +133,7 @@ test('shutdown from the console drains in-flight requests, then the process exit
   await server.waitFor((e) => e.msg === 'admin console listening');
   const slow = fetch(`${server.url}slow?ms=600`);
   await new Promise((r) => setTimeout(r, 100));
-  const run = await runCli(['console', socketPath, 'shutdown', '--grace', '5', '--json']);
+  const run = await runCli(['console', socketPath, 'shutdown', '--grace', '5s', '--json']);
   assert.equal(run.code, 0, run.stderr);
   assert.deepEqual(JSON.parse(run.stdout), { shuttingDown: true, inFlight: 1 });
   const response = await slow;

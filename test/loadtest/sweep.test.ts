@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -80,11 +80,19 @@ test('sweep --out writes results.json, results.csv, report.html and three SVG ch
   }
 });
 
-test('an --out that cannot be written fails before the sweep runs', async () => {
-  const file = path.join(mkdtempSync(path.join(tmpdir(), 'ns-out-')), 'a-file');
+// A regression here would hang (Node's recursive mkdir loops on procfs): the timeout makes it a failure.
+test('an --out that cannot be written fails before the run starts, procfs included', { timeout: 60_000 }, async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'ns-out-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'a-file');
   writeFileSync(file, 'x');
   // Nothing listens on port 1: had the sweep started first, this would fail with an unreachable target instead.
-  const run = await runCli(['sweep', 'http://127.0.0.1:1/', '--levels', '1', '--out', path.join(file, 'sub')]);
-  assert.equal(run.code, 1);
-  assert.match(run.stderr, /^error NS_ERR_OUTPUT: cannot write to --out/);
+  for (const out of [path.join(file, 'sub'), file, '/proc/nodescale-out', '/proc/nodescale-out/deeper']) {
+    const run = await runCli(['sweep', 'http://127.0.0.1:1/', '--levels', '1', '--out', out]);
+    assert.equal(run.code, 1, out);
+    assert.match(run.stderr, /^error NS_ERR_OUTPUT: cannot write to --out/, out);
+  }
+  const compare = await runCli(['compare-servers', '--servers', 'tcp', '-d', '100ms', '--out', '/proc/nodescale-out']);
+  assert.equal(compare.code, 1);
+  assert.match(compare.stderr, /^error NS_ERR_OUTPUT: cannot write to --out \/proc\/nodescale-out/);
 });

@@ -2,7 +2,7 @@
  * Writing result files under --out. The directory is checked before a run starts, so a run of minutes does not end
  * in a write error.
  */
-import { accessSync, constants, mkdirSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { NodescaleError } from '../../errors.ts';
 
@@ -11,11 +11,28 @@ function outputError(dir: string, error: unknown): NodescaleError {
   return new NodescaleError('NS_ERR_OUTPUT', `cannot write to --out ${dir}: ${reason}`, { cause: error });
 }
 
+/**
+ * Creates `dir` if needed, one level at a time, and checks it can be written. Not mkdirSync's `recursive`: on a
+ * file system that answers ENOENT to every mkdir (procfs: `--out /proc/x`), Node's recursive mkdir loops forever.
+ */
+export function makeDirectories(dir: string): void {
+  const missing: string[] = [];
+  let at = path.resolve(dir);
+  while (!existsSync(at)) {
+    missing.unshift(at);
+    const parent = path.dirname(at);
+    if (parent === at) break;
+    at = parent;
+  }
+  for (const level of missing) mkdirSync(level);
+}
+
 /** Creates `dir` if needed and checks it can be written. */
 export function prepareOutDir(dir: string): void {
   try {
-    mkdirSync(dir, { recursive: true });
+    makeDirectories(dir);
     accessSync(dir, constants.W_OK);
+    if (!statSync(dir).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
   } catch (error) {
     throw outputError(dir, error);
   }
