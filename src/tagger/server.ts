@@ -6,14 +6,16 @@
  *   /benchmark/get-urls       the talk's other route: urls(tag) from the index, no extraction
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { lookup } from 'node:dns/promises';
+import net, { type AddressInfo } from 'node:net';
 import { corpusPaths } from '../corpus/generate.ts';
-import { NodescaleError, type ErrorCode } from '../errors.ts';
+import { invalidOption, NodescaleError, type ErrorCode } from '../errors.ts';
 import { sendJson } from '../json-response.ts';
 import { listen, origin } from '../listen.ts';
 import type { RuntimeOptions } from '../runtime/options.ts';
 import { protect } from '../runtime/http.ts';
 import type { Runtime } from '../runtime/runtime.ts';
+import { AddressPolicy } from './address-policy.ts';
 import { graphqlHandler, GRAPHQL_LIMITS } from './graphql.ts';
 import { Tagger, type TaggerOptions } from './tagger.ts';
 
@@ -57,10 +59,35 @@ function sendError(res: ServerResponse, error: unknown): void {
   sendJson(res, 500, { error: { code: 'NS_ERR_INTERNAL', message: 'internal error' } });
 }
 
+/**
+ * The corpus URL, checked before anything starts, and the addresses its pages may be fetched from: the benchmark
+ * route fetches what the operator configured, so the corpus host's own addresses are allowed for it (a corpus on
+ * loopback works out of the box), while tags(url) from clients keeps the tagger's policy.
+ */
+async function corpusAccess(raw: string | undefined, allow: readonly string[]): Promise<{ url: string; policy: AddressPolicy }> {
+  const text = raw ?? 'http://127.0.0.1:8080';
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw invalidOption('corpusUrl', 'an http: or https: URL', text);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw invalidOption('corpusUrl', 'an http: or https: URL', text);
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  let addresses: string[];
+  try {
+    addresses = net.isIP(host) ? [host] : (await lookup(host, { all: true })).map((a) => a.address);
+  } catch (error) {
+    throw new NodescaleError('NS_ERR_INVALID_OPTION', `corpusUrl ${text}: its host does not resolve (${(error as NodeJS.ErrnoException).code})`);
+  }
+  return { url: url.href.replace(/\/$/, ''), policy: new AddressPolicy([...allow, ...addresses]) };
+}
+
 export async function startTaggerServer(options: TaggerServerOptions = {}): Promise<TaggerServer> {
+  const corpus = await corpusAccess(options.corpusUrl, options.allow ?? []);
   const tagger = await Tagger.create(options);
   const graphql = graphqlHandler(tagger);
-  const corpusUrl = (options.corpusUrl ?? 'http://127.0.0.1:8080').replace(/\/$/, '');
+  const corpusUrl = corpus.url;
   const pages = corpusPaths().map((path) => `${corpusUrl}${path}`);
   const benchmarkTag = options.benchmarkTag ?? 'telescope';
   let next = 0;
@@ -69,7 +96,7 @@ export async function startTaggerServer(options: TaggerServerOptions = {}): Prom
     '/graphql': graphql,
     '/benchmark/get-tags': async (_req, res) => {
       const page = pages[next++ % pages.length]!;
-      sendJson(res, 200, { url: page, tags: await tagger.tags(page, { cache: false }) });
+      sendJson(res, 200, { url: page, tags: await tagger.tags(page, { cache: false, policy: corpus.policy }) });
     },
     '/benchmark/get-urls': (_req, res, url) => {
       const tag = url.searchParams.get('tag') ?? benchmarkTag;

@@ -53,24 +53,28 @@ export class Tagger {
     return new Tagger(compute, policy, options);
   }
 
-  /** The page's tags; `cache: false` extracts again (the benchmark route measures extraction). */
-  async tags(url: string, { cache = true } = {}): Promise<string[]> {
+  /**
+   * The page's tags; `cache: false` extracts again (the benchmark route measures extraction). `policy`: the addresses
+   * this fetch may reach instead of the tagger's own (the benchmark's corpus, which the operator configured).
+   */
+  async tags(url: string, { cache = true, policy }: { cache?: boolean; policy?: AddressPolicy } = {}): Promise<string[]> {
     const cached = cache ? this.#cache?.get(url) : undefined;
     if (cached !== undefined) return cached;
     const key = `${cache}:${url}`;
     let pending = this.#inFlight.get(key);
     if (pending === undefined) {
-      pending = this.#tag(url).finally(() => this.#inFlight.delete(key));
+      pending = this.#tag(url, policy).finally(() => this.#inFlight.delete(key));
       this.#inFlight.set(key, pending);
     }
     return pending;
   }
 
-  async #tag(url: string): Promise<string[]> {
-    const page = await fetchPage(url, this.#fetch);
+  async #tag(url: string, policy = this.#fetch.policy): Promise<string[]> {
+    const page = await fetchPage(url, { ...this.#fetch, policy });
     const tags = await this.compute.call<string[]>('extract', { html: page.html, url: page.url }, { deadlineMs: this.#deadlineMs });
     this.index.update(url, tags);
-    this.#cache?.set(url, tags);
+    // What a wider policy fetched is not cached: a client's tags(url) must not read a page it could not fetch.
+    if (policy === this.#fetch.policy) this.#cache?.set(url, tags);
     return tags;
   }
 

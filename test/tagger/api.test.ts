@@ -130,3 +130,23 @@ test('malformed, invalid, deep, wide and oversized queries are 4xx GraphQL error
   assert.equal(huge.status, 413, 'the runtime refuses bodies over the limit');
   assert.deepEqual((await post({ query: '{ health { status compute } }' })).body, { data: { health: { status: 'ok', compute: 'inline' } } });
 });
+
+test('the benchmark route fetches its configured corpus on loopback without --allow; clients still cannot reach loopback', async (t) => {
+  const corpus = await startCorpusServer({ port: 0 });
+  const api = await startTaggerServer({ port: 0, compute: 'inline', corpusUrl: corpus.url, runtime: { logger: () => {}, shutdown: false, postMortem: false } });
+  t.after(async () => {
+    await api.close();
+    await corpus.close();
+  });
+  const bench = await fetch(`${api.url}/benchmark/get-tags`);
+  assert.equal(bench.status, 200);
+  assert.ok(((await bench.json()) as { tags: string[] }).tags.length > 0);
+  const res = await fetch(`${api.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: `{ tags(url: "${corpus.url}/articles/astronomy-1.html") }` }) });
+  assert.equal(codeOf((await res.json()) as { errors?: { extensions?: { code?: string } }[] }), 'NS_ERR_FETCH_REFUSED');
+});
+
+test('a corpus URL that is not an http(s) URL is refused before anything starts', async () => {
+  for (const corpusUrl of ['notaurl', 'ftp://127.0.0.1/', 'http://no-such-host.invalid/']) {
+    await assert.rejects(startTaggerServer({ port: 0, compute: 'inline', corpusUrl, runtime: { logger: () => {}, shutdown: false, postMortem: false } }), (e: unknown) => (e as { code?: string }).code === 'NS_ERR_INVALID_OPTION', corpusUrl);
+  }
+});
