@@ -24,6 +24,7 @@ export function parseCommandLine(command: string, argv: string[], options: Optio
   let parsed: ParsedArgs;
   try {
     parsed = parseArgs({ args: negativeValues(argv, options), options, strict: true, allowPositionals: true }) as ParsedArgs;
+    parsed.positionals = parsed.positionals.map((p) => (p.startsWith(NEGATIVE) ? p.slice(NEGATIVE.length) : p));
   } catch (error) {
     // parseArgs explains over several lines; the first sentence says it.
     const message = (error as Error).message.split(/\.\s+/)[0]!.replace(/^Unknown option/, 'unknown option');
@@ -35,10 +36,14 @@ export function parseCommandLine(command: string, argv: string[], options: Optio
   return parsed;
 }
 
+/** Marks a negative number standing alone, a positional (`scale -1`), past parseArgs; removed after it. */
+const NEGATIVE = '\u0000negative:';
+
 /**
  * `-c -5`: parseArgs refuses a value that starts with a dash as ambiguous. A negative number after an option that
  * takes a value is that value, passed inline (`--connections=-5`, `-c-5`), so that it is checked like any other and
- * refused with what the option expects.
+ * refused with what the option expects. A negative number standing alone is a positional (`scale -1`), checked by
+ * its command, not an unknown option.
  */
 function negativeValues(argv: string[], options: OptionSpecs): string[] {
   const takesValue = new Set<string>();
@@ -55,7 +60,7 @@ function negativeValues(argv: string[], options: OptionSpecs): string[] {
     if (takesValue.has(arg) && next !== undefined && /^-\d/.test(next)) {
       out.push(arg.startsWith('--') ? `${arg}=${next}` : `${arg}${next}`); // --connections=-5, -c-5
       i++;
-    } else out.push(arg);
+    } else out.push(/^-\d/.test(arg) ? `${NEGATIVE}${arg}` : arg);
   }
   return out;
 }

@@ -29,12 +29,21 @@ const MEASURES: Measure[] = [
   { label: 'in flight', value: (s) => s.http.inFlight, format: (v) => String(v) },
 ];
 
+/** Columns a chart line takes besides its sparkline: the label, the latest value, the window's maximum. */
+const VALUE = 11; // the widest value: "1023.00 GiB"
+const FRAME = 17 + 1 + 2 + VALUE + 2 + 4 + VALUE;
+
+/** The sparkline width that fits a terminal of `columns` (a wrapped line would break the redraw in place). */
+export function chartWidth(columns: number | undefined): number {
+  return Math.max(8, Math.min(120, (columns ?? 80) - FRAME - 1));
+}
+
 /** The chart block for the samples so far: one line a measure, with the latest value and the window's maximum. */
 export function renderCharts(samples: readonly RuntimeSample[], width = 48): string {
   return MEASURES.map((m) => {
     const values = samples.map(m.value);
     const latest = values.at(-1) ?? 0;
     const max = values.length === 0 ? 0 : Math.max(...values.slice(-width));
-    return `${m.label.padEnd(17)} ${sparkline(values, width)}  ${m.format(latest).padStart(9)}  max ${m.format(max)}`;
+    return `${m.label.padEnd(17)} ${sparkline(values, width)}  ${m.format(latest).padStart(VALUE)}  max ${m.format(max)}`;
   }).join('\n');
 }

@@ -11,7 +11,7 @@ import { renderFlameGraph, type CpuProfile } from '../admin/flamegraph.ts';
 import { invalidOption, NodescaleError } from '../errors.ts';
 import type { RequestLogEntry } from '../runtime/runtime.ts';
 import type { RuntimeSample } from '../runtime/sampler.ts';
-import { renderCharts } from './charts.ts';
+import { chartWidth, renderCharts } from './charts.ts';
 import { formatBytes, formatMs } from '../units.ts';
 import { connectSupervisor } from '../supervisor/control.ts';
 import { controlPath } from './run.ts';
@@ -34,6 +34,17 @@ const FLAGS = {
   ...COMMON_FLAGS,
 } as const satisfies OptionSpecs;
 
+/** How each command is written on this command line (its arguments are flags); null: not a command for the CLI. */
+const CLI_FORMS: Record<string, string | null> = {
+  samples: 'samples [--count N]',
+  'cpu-profile': 'cpu-profile [--seconds D] [-o F]',
+  'heap-snapshot': 'heap-snapshot [-o F]',
+  instrument: 'instrument on|off',
+  shutdown: 'shutdown [--grace DUR]',
+  // What ends a watch: Ctrl-C (or q) does it for the CLI.
+  unwatch: null,
+};
+
 export const help = `Usage: nodescale console <target> [command] [options]
        nodescale console --name APP --worker N [command] [options]
 
@@ -42,7 +53,10 @@ over TLS; or the console of worker N of \`nodescale run --console\`, found throu
 command on a terminal, an interactive console with history and Tab completion.
 
 Commands:
-${[...COMMANDS].map(([name, c]) => `  ${name.padEnd(14)} ${c.summary}`).join('\n')}
+${[...COMMANDS]
+  .filter(([name]) => CLI_FORMS[name] !== null)
+  .map(([name, c]) => `  ${(CLI_FORMS[name] ?? name).padEnd(33)} ${c.summary.replace(/ \(args: [^)]*\)/, '').replace('until "unwatch" or disconnect', 'until Ctrl-C or q')}`)
+  .join('\n')}
 
 Options:
       --token T         the admin token (or --token-file F; the NODESCALE_ADMIN_TOKEN environment variable)
@@ -93,6 +107,9 @@ export function parseConsoleArgs(argv: string[], env: NodeJS.ProcessEnv = proces
   const { values, positionals } = parseCommandLine('console', argv, FLAGS, 3);
   const worker = intFlag(values, 'worker');
   if (worker !== undefined && worker < 0) throw invalidOption('--worker', 'a worker number (0 or more)', worker);
+  if (worker === undefined && (textFlag(values, 'name') !== undefined || textFlag(values, 'control') !== undefined)) {
+    throw new NodescaleError('NS_ERR_USAGE', 'console: --name and --control reach a worker of nodescale run: give --worker N too');
+  }
   // With --worker, the supervisor's control socket names the target: the positionals start with the command.
   const target = worker === undefined ? requirePositional('console', positionals, 'the target (a socket path or host:port)') : { control: controlPath(values, null), worker };
   const commandAt = worker === undefined ? 1 : 0;
@@ -142,7 +159,7 @@ async function runOne(
   command: string,
   args: Record<string, unknown>,
   io: Io,
-  options: { out: string | null; json: boolean; charts?: boolean },
+  options: { out: string | null; json: boolean; charts?: boolean; title?: string },
 ): Promise<void> {
   if (command === 'heap-snapshot' || command === 'cpu-profile') {
     const file = outputFile(command, options.out);
@@ -162,10 +179,11 @@ async function runOne(
     return;
   }
   if (command === 'watch' || command === 'log-requests') {
-    // Streams until Ctrl-C, which sends unwatch.
+    // Streams until Ctrl-C (or q on a terminal), which sends unwatch.
     const id = client.nextId;
     const stop = () => void client.request('unwatch', { id }).catch(() => {});
     io.signal.addEventListener('abort', stop, { once: true });
+    const stopKey = options.charts ? onQuitKey(stop) : () => {};
     const samples: RuntimeSample[] = [];
     let drawn = 0;
     const onEvent = (event: unknown) => {
@@ -175,13 +193,18 @@ async function runOne(
       if (!options.charts) return io.stdout.write(`${sampleLine(sample)}\n`);
       samples.push(sample);
       if (samples.length > 120) samples.shift();
-      const block = renderCharts(samples);
+      const header = `${options.title ?? 'watch'}: q or Ctrl-C stops`;
+      const block = `${header.slice(0, (process.stdout.columns ?? 80) - 1)}\n${renderCharts(samples, chartWidth(process.stdout.columns))}`;
       // Redraw in place: move up over the last block.
       io.stdout.write(`${drawn > 0 ? `\x1b[${drawn}A` : ''}${block.split('\n').map((l) => `\x1b[2K${l}`).join('\n')}\n`);
       drawn = block.split('\n').length;
     };
-    await client.request(command, {}, { onEvent });
-    io.signal.removeEventListener('abort', stop);
+    try {
+      await client.request(command, {}, { onEvent });
+    } finally {
+      io.signal.removeEventListener('abort', stop);
+      stopKey();
+    }
     return;
   }
   const started = performance.now();
@@ -190,6 +213,27 @@ async function runOne(
   else if (command === 'ping') io.stdout.write(`pong (${formatMs(performance.now() - started)})\n`);
   else if (command === 'help') io.stdout.write(`${(result as { name: string; summary: string }[]).map((c) => `  ${c.name.padEnd(14)} ${c.summary}`).join('\n')}\n`);
   else io.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+}
+
+/** Calls `stop` when q is pressed on the terminal; returns the function that stops listening. */
+function onQuitKey(stop: () => void): () => void {
+  const stdin = process.stdin;
+  if (!stdin.isTTY) return () => {};
+  readline.emitKeypressEvents(stdin);
+  const wasRaw = stdin.isRaw;
+  const wasFlowing = stdin.readableFlowing === true;
+  stdin.setRawMode(true);
+  stdin.resume();
+  const onKey = (_text: string, key: { name?: string; ctrl?: boolean } | undefined) => {
+    if (key?.name === 'q' || (key?.ctrl === true && key.name === 'c')) stop();
+  };
+  stdin.on('keypress', onKey);
+  return () => {
+    stdin.off('keypress', onKey);
+    stdin.setRawMode(wasRaw);
+    // The interactive console's readline keeps reading; a one-shot command leaves stdin as it found it.
+    if (!wasFlowing) stdin.pause();
+  };
 }
 
 /** Where a snapshot or profile goes: -o FILE (checked now), or a fresh name in this user's private directory. */
@@ -299,7 +343,8 @@ async function run(argv: string[], io: Io): Promise<number> {
   const target = typeof args.target === 'string' ? args.target : await workerConsole(args.target.control, args.target.worker);
   const client = await AdminClient.connect(target, args.connect);
   try {
-    if (args.command !== null) await runOne(client, args.command, args.args, io, { ...args, charts: io.interactive && process.stdout.isTTY === true });
+    const title = typeof args.target === 'string' ? args.target : `worker ${args.target.worker} of ${args.target.control}`;
+    if (args.command !== null) await runOne(client, args.command, args.args, io, { ...args, title: `${args.command} ${title}`, charts: io.interactive && process.stdout.isTTY === true });
     else if (process.stdin.isTTY) await interactive(client, io, args.out);
     else throw new NodescaleError('NS_ERR_USAGE', 'console: give a command (the interactive console needs a terminal)');
     return 0;

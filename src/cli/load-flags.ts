@@ -34,6 +34,7 @@ export const CONNECTION_HELP = `Connections:
   -w, --workers N         generator threads, to use more than one core (default 1)
       --warmup DUR        send for DUR before measuring (default 0)`;
 
+
 function parseHeader(raw: string): [string, string] {
   const colon = raw.indexOf(':');
   if (colon <= 0) throw new NodescaleError('NS_ERR_INVALID_OPTION', `--header must look like "name: value", got ${JSON.stringify(raw)}`);

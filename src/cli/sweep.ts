@@ -7,7 +7,7 @@ import { formatKnee, formatSweepTable, sweepCharts, sweepCsv, sweepHtml } from '
 import { geometricLevels, runSweep, SWEEP_DEFAULTS, type SweepOptions, type SweepResult } from '../loadtest/sweep.ts';
 import { boolFlag, COMMON_FLAGS, defined, durationFlag, numberFlag, parseCommandLine, requirePositional, textFlag, type OptionSpecs } from './args.ts';
 import type { Command, Io } from './io.ts';
-import { CONNECTION_FLAGS, CONNECTION_HELP, connectionOptions, REQUEST_FLAGS, REQUEST_HELP, requestOptions } from './load-flags.ts';
+import { CONNECTION_FLAGS, connectionOptions, REQUEST_FLAGS, REQUEST_HELP, requestOptions } from './load-flags.ts';
 import { ProgressBar, rateDetail } from './progress.ts';
 
 const FLAGS = {
@@ -25,6 +25,13 @@ const FLAGS = {
   out: { type: 'string', short: 'o' },
 } as const satisfies OptionSpecs;
 
+/** The connection flags as a sweep reads them: its levels are the connections, and its warm-up is per level. */
+const SWEEP_CONNECTION_HELP = `Connections:
+  -c, --connections N     with --rate-sweep: connections kept open (default ${SWEEP_DEFAULTS.rateConnections}); in a concurrency
+                          sweep the levels are the connections
+  -p, --pipelining N      requests in flight per connection (default 1)
+  -w, --workers N         generator threads, to use more than one core (default 1)`;
+
 export const help = `Usage: nodescale sweep <url> [options]
 
 Run the target at increasing concurrency, one bench run per level, and find where it should be run: the knee of
@@ -34,13 +41,13 @@ Levels:
   -l, --levels 1,2,4,8    the levels, ascending
       --from N --to M --factor F
                           geometric levels instead (default 1 to 256, factor 2)
-      --rate-sweep        the levels are open-model rates (req/s) over --connections (default 64)
+      --rate-sweep        the levels are open-model rates (req/s) over --connections
   -d, --duration DUR      measured time per level (default 5s)
       --warmup DUR        warm-up per level (default 1s)
       --max-errors R      stop after a level whose errors pass R: a ratio or a percentage (default 1%)
       --max-p99 DUR       stop after a level whose p99 passes DUR (default: no limit)
 
-${CONNECTION_HELP}
+${SWEEP_CONNECTION_HELP}
 
 ${REQUEST_HELP}
 

@@ -2,6 +2,8 @@
  * `runBench()`: runs a load test and returns its result. One generator runs on the calling thread, or, with
  * `workers > 1`, one per worker thread, each with its share of the connections (and of the rate and amount).
  */
+import { lookup } from 'node:dns/promises';
+import net from 'node:net';
 import { Worker } from 'node:worker_threads';
 import { NodescaleError } from '../errors.ts';
 import { sibling } from '../module-file.ts';
@@ -111,8 +113,19 @@ function noResponses(result: BenchResult, abortedBecause: keyof ErrorCounts | nu
 }
 
 /** Runs a load test. Rejects when the options are invalid or when not a single request completed. */
+/** A name that does not resolve fails at once, saying so, rather than as connection errors for the whole run. */
+async function checkResolves(host: string): Promise<void> {
+  if (net.isIP(host) !== 0) return;
+  try {
+    await lookup(host);
+  } catch (error) {
+    throw new NodescaleError('NS_ERR_TARGET_UNREACHABLE', `cannot resolve ${host} (DNS: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, { cause: error });
+  }
+}
+
 export async function runBench(options: BenchOptions, control: BenchControl = {}): Promise<BenchResult> {
   const resolved = resolveBenchOptions(options);
+  await checkResolves(resolved.target.host);
   const plans = planGenerators(resolved);
   let measuring = 0;
   let measureStartedAt = 0;

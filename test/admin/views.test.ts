@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { buildFrames, renderFlameGraph, type CpuProfile } from '../../src/admin/flamegraph.ts';
-import { renderCharts, sparkline } from '../../src/cli/charts.ts';
+import { chartWidth, renderCharts, sparkline } from '../../src/cli/charts.ts';
 
 const frame = (id: number, functionName: string, url: string, children: number[] = [], hitCount = 0) => ({
   id,
@@ -49,4 +49,9 @@ test('sparklines scale to the window maximum; charts show the latest value', () 
   const charts = renderCharts([sample(1), sample(12)], 10);
   assert.match(charts, /^event-loop p99\s+▂█\s+12\.0ms\s+max 12\.0ms$/m);
   assert.match(charts, /^heap used .* 1\.00 MiB/m);
+  // In a narrow terminal every line fits (a wrapped line breaks the redraw in place), however large the values.
+  const big = { ...sample(123_456), memory: { ...sample(1).memory, heapUsed: 1023 * 1024 ** 3 }, http: { requestsPerSecond: 1_234_567, shedPerSecond: 0, inFlight: 123_456 } };
+  for (const columns of [60, 80, 200]) {
+    for (const line of renderCharts([big, big], chartWidth(columns)).split('\n')) assert.ok([...line].length < columns, `${columns} columns: ${line}`);
+  }
 });

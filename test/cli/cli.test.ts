@@ -133,3 +133,21 @@ test('the real binary: one error line, exit 2 for usage, stack trace only with -
   const debug = await runBin(['bench', 'http://127.0.0.1:1/', '-p', '0', '--debug']);
   assert.match(debug.stderr, /at resolveBenchOptions/);
 });
+
+test('help and usage say what the command takes: sweep, console, scale, console --name, a name that does not resolve', async () => {
+  const sweepHelp = (await runCli(['sweep', '--help'])).stdout;
+  assert.equal(sweepHelp.match(/--warmup/g)?.length, 1, 'one --warmup, the per-level one');
+  assert.match(sweepHelp, /with --rate-sweep: connections kept open \(default 64\)/);
+  const consoleHelp = (await runCli(['console', '--help'])).stdout;
+  assert.match(consoleHelp, /^ {2}samples \[--count N\] /m);
+  assert.doesNotMatch(consoleHelp, /unwatch|\(args:/);
+  const scale = await runCli(['scale', '-1', '--name', 'x']);
+  assert.equal(scale.code, 2);
+  assert.match(scale.stderr, /workers must be a whole number ≥ 1, got "-1"/);
+  const noWorker = await runCli(['console', '--name', 'x', 'stats']);
+  assert.equal(noWorker.code, 2);
+  assert.match(noWorker.stderr, /--name and --control reach a worker of nodescale run: give --worker N too/);
+  const dns = await runCli(['bench', 'http://no-such-host.invalid/', '-d', '1s']);
+  assert.equal(dns.code, 1);
+  assert.match(dns.stderr, /^error NS_ERR_TARGET_UNREACHABLE: cannot resolve no-such-host\.invalid \(DNS: ENOTFOUND\)/);
+});
