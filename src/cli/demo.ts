@@ -5,6 +5,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TRANSPORT_NAMES } from '../compute/compute.ts';
 import { startCorpusServer } from '../corpus/server.ts';
@@ -66,7 +68,7 @@ Try:
   ${query}
   curl -s '${api}/graphql?query=%7Burls(tag:%22telescope%22)%7D'
   npx nodescale bench ${api}/benchmark/get-tags -c 8 -d 10s
-  npx nodescale sweep ${api}/benchmark/get-tags --from 1 --to 32 --out sweep-results
+  npx nodescale sweep ${api}/benchmark/get-tags --from 1 --to 32 --out ${path.join(os.tmpdir(), `nodescale-${name}-sweep`)}
   npx nodescale status --name ${name}
   npx nodescale console --name ${name} --worker 0 watch
   npx nodescale reload --name ${name}

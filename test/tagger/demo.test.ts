@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
 import { test } from 'node:test';
 import { BIN, runBin } from '../helpers/cli.ts';
 
@@ -20,6 +21,9 @@ test('nodescale demo: corpus and supervised API answer, a worker console is reac
   const corpus = /corpus\s+(http:\S+)\//.exec(out)?.[1];
   const metrics = /metrics\s+(http:\S+)/.exec(out)?.[1];
   assert.ok(api && corpus && metrics, out);
+  // What the banner suggests writes outside the repository.
+  const sweepOut = / --out (\S+)/.exec(out)?.[1];
+  assert.ok(sweepOut?.startsWith(tmpdir()), `the suggested sweep writes under ${tmpdir()}: ${sweepOut}`);
   const query = { query: `{ tags(url: "${corpus}/articles/music-2.html") }` };
   const res = await fetch(`${api}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(query) });
   const body = (await res.json()) as { data: { tags: string[] } };
