@@ -31,13 +31,16 @@ export function compareSvg(result: CompareResult): string {
   const left = 90;
   const height = 60 + result.servers.length * (bar + 12);
   const max = Math.max(...result.servers.map((f) => f.throughput), 1);
+  const labels = result.servers.map((f) => `${formatCount(Math.round(f.throughput))} req/s${f.throughputRatio === null ? '' : ` (${ratio(f.throughputRatio)})`}`);
+  // Room for the longest label after the longest bar: 13 px text is at most ~8 px a character.
+  const labelRoom = 12 + 8 * Math.max(...labels.map((l) => l.length));
   const rows = result.servers.map((f, i) => {
     const y = 44 + i * (bar + 12);
-    const w = ((width - left - 120) * f.throughput) / max;
+    const w = ((width - left - labelRoom) * f.throughput) / max;
     return (
       `<text x="${left - 8}" y="${y + bar / 2}" text-anchor="end" dominant-baseline="middle">${escapeXml(f.server)}</text>` +
       `<rect x="${left}" y="${y}" width="${w.toFixed(1)}" height="${bar}" fill="#1f77b4"/>` +
-      `<text x="${left + w + 6}" y="${y + bar / 2}" dominant-baseline="middle">${formatCount(Math.round(f.throughput))} req/s ${f.throughputRatio === null ? '' : `(${ratio(f.throughputRatio)})`}</text>`
+      `<text x="${left + w + 6}" y="${y + bar / 2}" dominant-baseline="middle">${escapeXml(labels[i]!)}</text>`
     );
   });
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="system-ui, sans-serif" font-size="13">

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { compareServers } from '../../src/compare/servers.ts';
+import { compareSvg } from '../../src/compare/report.ts';
 import { runCli } from '../helpers/cli.ts';
 
 test('compare-servers benchmarks each server in its own process, in alternating rounds, with ratios to tcp', async () => {
@@ -32,4 +33,14 @@ test('compare-servers prints the talk\'s table; bad --servers is a usage error',
   const zero = await runCli(['compare-servers', '-r', '0']);
   assert.equal(zero.code, 2);
   assert.equal(zero.stderr, 'error NS_ERR_INVALID_OPTION: --rounds must be a whole number ≥ 1, got 0\n', 'refused before any server starts');
+});
+
+test('throughput.svg leaves room for its longest label after its longest bar', () => {
+  const f = (server: string, throughput: number, ratio: number | null) => ({ server, throughput, throughputRatio: ratio, latencyMeanMs: 1, latencyP99Ms: 2, latencyRatio: ratio, errors: 0 });
+  const svg = compareSvg({ connections: 64, servers: [f('tcp', 1_354_000, 1), f('http', 77_100, 0.57)] } as never);
+  const width = Number(/width="(\d+)"/.exec(svg)![1]);
+  // Each value label: where it starts, plus ~8 px a character of 13 px text (what a browser draws it in, at most).
+  for (const [, x, text] of svg.matchAll(/<text x="([\d.]+)" y="[\d.]+" dominant-baseline="middle">([^<]+)<\/text>/g)) {
+    assert.ok(Number(x) + 8 * text!.length <= width, `"${text}" at x=${x} runs past ${width}`);
+  }
 });
