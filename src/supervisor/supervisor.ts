@@ -192,6 +192,7 @@ export class Supervisor extends EventEmitter {
       this.#reloads = this.#reloads.then(async () => {
         if (slot.current !== handle || this.#stopping) return { ok: true, replaced: 0 };
         const outcome = await this.#replaceSlot(slot, handle.generation);
+        this.#o.log(outcome === null ? `worker ${slot.index} replaced (memory): pid ${slot.current?.worker.process.pid}` : `worker ${slot.index} not replaced (memory): ${outcome}`);
         return outcome === null ? { ok: true, replaced: 1 } : { ok: false, reason: outcome, replaced: 0, failure: 'rolled-back' };
       });
     }
