@@ -12,6 +12,7 @@ import { protect } from '../../src/runtime/http.ts';
 import { Runtime } from '../../src/runtime/runtime.ts';
 import { runCli } from '../helpers/cli.ts';
 import { startFixture } from '../helpers/child.ts';
+import { tempDir } from '../helpers/temp.ts';
 
 const TLS = new URL('../fixtures/tls/', import.meta.url).pathname;
 const pem = (name: string) => readFileSync(path.join(TLS, name), 'utf8');
@@ -24,7 +25,7 @@ function adminFixture(t: Parameters<typeof startFixture>[0], admin: object, extr
 }
 
 test('Unix socket: 0700 directory, 0600 socket; commands answer; every command is audited', async (t) => {
-  const dir = path.join(mkdtempSync(path.join(tmpdir(), 'ns-admin-')), 'sockets');
+  const dir = path.join(tempDir(t, 'ns-admin-'), 'sockets');
   const socketPath = path.join(dir, 'api.sock');
   const audit = path.join(path.dirname(dir), 'audit.log');
   const server = await adminFixture(t, { socketPath, auditLog: audit });
@@ -79,7 +80,7 @@ test('Unix socket: 0700 directory, 0600 socket; commands answer; every command i
 });
 
 test('the console CLI: stats --json, a heap snapshot that parses, a CPU profile with nodes and samples', async (t) => {
-  const dir = mkdtempSync(path.join(tmpdir(), 'ns-admin-'));
+  const dir = tempDir(t, 'ns-admin-');
   const socketPath = path.join(dir, 's', 'api.sock');
   const server = await adminFixture(t, { socketPath });
   await server.waitFor((e) => e.msg === 'admin console listening');
@@ -128,7 +129,7 @@ test('the console CLI: stats --json, a heap snapshot that parses, a CPU profile 
 });
 
 test('shutdown from the console drains in-flight requests, then the process exits 0', async (t) => {
-  const socketPath = path.join(mkdtempSync(path.join(tmpdir(), 'ns-admin-')), 's', 'api.sock');
+  const socketPath = path.join(tempDir(t, 'ns-admin-'), 's', 'api.sock');
   const server = await adminFixture(t, { socketPath });
   await server.waitFor((e) => e.msg === 'admin console listening');
   const slow = fetch(`${server.url}slow?ms=600`);
@@ -228,7 +229,7 @@ test('insecure setups are refused: plain TCP, TCP without authentication, a sock
 });
 
 test('the client refuses a socket whose mode lets others in', async (t) => {
-  const socketPath = path.join(mkdtempSync(path.join(tmpdir(), 'ns-admin-')), 'loose.sock');
+  const socketPath = path.join(tempDir(t, 'ns-admin-'), 'loose.sock');
   const loose = net.createServer(() => {}).listen(socketPath);
   await new Promise((r) => loose.once('listening', r));
   t.after(() => loose.close());
@@ -237,7 +238,7 @@ test('the client refuses a socket whose mode lets others in', async (t) => {
 });
 
 test('malformed, oversized and half-open connections are answered or closed; the app keeps serving', async (t) => {
-  const socketPath = path.join(mkdtempSync(path.join(tmpdir(), 'ns-admin-')), 's', 'api.sock');
+  const socketPath = path.join(tempDir(t, 'ns-admin-'), 's', 'api.sock');
   const server = await adminFixture(t, { socketPath });
   await server.waitFor((e) => e.msg === 'admin console listening');
   const exchange = (payload: string | Buffer, wait = 300) =>
@@ -261,7 +262,7 @@ test('malformed, oversized and half-open connections are answered or closed; the
 });
 
 test('eval exists only when the app allows it, only on the Unix socket, and is audited without its code', async (t) => {
-  const dir = mkdtempSync(path.join(tmpdir(), 'ns-admin-'));
+  const dir = tempDir(t, 'ns-admin-');
   const audit = path.join(dir, 'audit.log');
   const socketPath = path.join(dir, 's', 'api.sock');
   const server = await adminFixture(t, {

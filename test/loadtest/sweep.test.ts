@@ -5,6 +5,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { geometricLevels, runSweep } from '../../src/loadtest/sweep.ts';
 import { runCli } from '../helpers/cli.ts';
+import { tempDir } from '../helpers/temp.ts';
 import { countingServer } from '../helpers/servers.ts';
 
 test('geometric levels are whole, unique, and end at --to', () => {
@@ -59,7 +60,7 @@ test('a rate sweep runs the open model at each rate, with concurrency from Littl
 
 test('sweep --out writes results.json, results.csv, report.html and three SVG charts', async (t) => {
   const server = await countingServer(t);
-  const out = path.join(mkdtempSync(path.join(tmpdir(), 'ns-sweep-')), 'nested', 'out');
+  const out = path.join(tempDir(t, 'ns-sweep-'), 'nested', 'out');
   const run = await runCli(['sweep', server.url, '--levels', '1,2,4', '-d', '200ms', '--warmup', '0', '--out', out]);
   assert.equal(run.code, 0, run.stderr);
   assert.match(run.stdout, /Knee \(max power/);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -11,6 +11,7 @@ import { RESTART_DEFAULTS, RestartPolicy } from '../../src/supervisor/restart-po
 import { jsonOutputLine } from '../../src/cli/run.ts';
 import { defaultControlPath } from '../../src/supervisor/control.ts';
 import { BIN, runBin } from '../helpers/cli.ts';
+import { tempDir } from '../helpers/temp.ts';
 import { closedPort } from '../helpers/servers.ts';
 
 const APP = new URL('../fixtures/supervised-app.ts', import.meta.url).pathname;
@@ -177,7 +178,7 @@ test('reload under continuous load drops no request; status shows the new genera
 });
 
 test('a reload whose new version fails is rolled back: exit 1, and the old workers keep serving', async (t) => {
-  const dir = mkdtempSync(path.join(tmpdir(), 'ns-run-'));
+  const dir = tempDir(t, 'ns-run-');
   const versionFile = path.join(dir, 'version');
   writeFileSync(versionFile, 'v1');
   const port = await closedPort();
@@ -286,8 +287,7 @@ test('a worker killed while its replacement starts is not restarted beside it: t
 });
 
 test('a version that crashes after the stability window fails the reload in its probation (exit 1), and status says so', async (t) => {
-  const dir = mkdtempSync(path.join(tmpdir(), 'ns-run-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDir(t, 'ns-run-');
   const versionFile = path.join(dir, 'version');
   writeFileSync(versionFile, 'v1');
   const port = await closedPort();
