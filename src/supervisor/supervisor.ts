@@ -118,10 +118,10 @@ export type ReloadOutcome =
   | { ok: true; replaced: number }
   | { ok: false; reason: string; replaced: number; failure: 'rolled-back' | 'probation' | 'stopping' | 'scale' };
 
-/** The last reload, as status() shows it: on probation until each new worker has lived probationMs since ready. */
+/** The last reload, as status() shows it: replacing slot by slot, then on probation until each new worker has lived probationMs since ready. */
 export interface ReloadStatus {
   generation: number;
-  state: 'probation' | 'passed' | 'rolled-back' | 'failed-probation' | 'interrupted';
+  state: 'replacing' | 'probation' | 'passed' | 'rolled-back' | 'failed-probation' | 'interrupted';
   reason: string | null;
 }
 
@@ -351,7 +351,7 @@ export class Supervisor extends EventEmitter {
   async #reload(): Promise<ReloadOutcome> {
     const generation = ++this.#generation;
     let replaced = 0;
-    this.#lastReload = { generation, state: 'probation', reason: null };
+    this.#lastReload = { generation, state: 'replacing', reason: null };
     const settle = (state: ReloadStatus['state'], reason: string | null) => (this.#lastReload = { generation, state, reason });
     this.#o.log(`reload: generation ${generation}`);
     const fresh: Handle[] = [];
@@ -372,6 +372,7 @@ export class Supervisor extends EventEmitter {
       replaced++;
     }
     this.#o.log(`reload: ${replaced} worker(s) replaced; generation ${generation} on probation for ${this.#o.probationMs} ms`);
+    settle('probation', null);
     const crash = await this.#probation(fresh);
     if (crash !== null) {
       const reason = `generation ${generation} failed its probation: ${crash}`;
