@@ -12,7 +12,7 @@ import { compareServers } from '../src/compare/servers.ts';
 import { formatCompareTable } from '../src/compare/report.ts';
 import { BENCH_DIR } from './lib.ts';
 import { generatorCost } from './generator-cost.ts';
-import { overheadFloor, protectOverhead, sheddingUnderOverload, type PairedFigures } from './runtime.ts';
+import { defaultsUnderStress, overheadFloor, protectOverhead, sheddingUnderOverload, type PairedFigures } from './runtime.ts';
 import { reloadUnderLoad, runOverhead } from './supervisor.ts';
 import { taggerSplit } from './tagger.ts';
 
@@ -51,7 +51,9 @@ if (wanted('runtime')) {
   const floor = await overheadFloor({ seconds: quick ? 1 : 3, rounds: quick ? 1 : 4, pairs: quick ? 2 : 4 });
   console.error('runtime: shedding at 4x the knee of a CPU-bound route');
   const shedding = await sheddingUnderOverload({ seconds: quick ? 4 : 10 });
-  report.runtime = { overhead, routeOverhead, floor, shedding };
+  console.error('runtime: the defaults, old and new, on one slow second and on ten times the knee');
+  const defaults = await defaultsUnderStress({ seconds: quick ? 4 : 8 });
+  report.runtime = { overhead, routeOverhead, floor, shedding, defaults };
   const cell = (f: PairedFigures, cpu = true) =>
     `**${f.throughputRatio.toFixed(3)}**${cpu ? ` (CPU per request ${f.cpuMicrosPerRequest.a.toFixed(1)} → ${f.cpuMicrosPerRequest.b.toFixed(1)} µs)` : ''}`;
   lines.push(
@@ -71,6 +73,15 @@ if (wanted('runtime')) {
     '|---|---|---|---|---|',
     `| protect({ overload: { maxLagMs: knee p99 ÷ 2 } }) | ${shedding.protectedRun.p99Ms2xx} ms | **${shedding.protectedRun.ratioToKnee.toFixed(2)}** | ${shedding.protectedRun.served} | ${shedding.protectedRun.shed} |`,
     `| unprotected | ${shedding.unprotectedRun.p99Ms2xx} ms | ${shedding.unprotectedRun.ratioToKnee.toFixed(1)} | ${shedding.unprotectedRun.served} | 0 |`,
+    '',
+    `The defaults, before (enterAfterSamples 1, exitAfterSamples 2, no lag limit) and now, same ${shedding.blockMs} ms route:`,
+    '',
+    '| | before | now |',
+    '|---|---|---|',
+    `| one 1 s stall at ${defaults.oneSlowSecond.rate} req/s (half the knee): requests refused | ${defaults.oneSlowSecond.old.shed} | **${defaults.oneSlowSecond.now.shed}** |`,
+    `| the same: p99 of served requests | ${defaults.oneSlowSecond.old.p99Ms} ms | ${defaults.oneSlowSecond.now.p99Ms} ms |`,
+    `| ten times the knee (${defaults.tenTimes.rate} req/s): /healthz probes answered within 1 s | ${defaults.tenTimes.old.answered} of ${defaults.tenTimes.old.probes} | **${defaults.tenTimes.now.answered} of ${defaults.tenTimes.now.probes}** |`,
+    `| the same: requests refused | ${defaults.tenTimes.old.shed} | ${defaults.tenTimes.now.shed} |`,
     '',
   );
 }

@@ -256,3 +256,69 @@ export async function sheddingUnderOverload(options: { seconds: number }): Promi
     plain.stop();
   }
 }
+
+/** The defaults before this issue's change: shedding state after one slow sample, two calm ones to leave, no lag limit. */
+const OLD_DEFAULTS = { overload: { enterAfterSamples: 1, exitAfterSamples: 2, maxLagMs: 0 } };
+
+export interface DefaultsFigures {
+  /** One 1 s stall under a load at half the knee: requests refused, old defaults and now. */
+  oneSlowSecond: { rate: number; old: { shed: number; p99Ms: number }; now: { shed: number; p99Ms: number } };
+  /** A 5 ms route at 10× its knee throughput: /healthz probes (1 s timeout) answered in time, old defaults and now. */
+  tenTimes: { rate: number; old: { answered: number; probes: number; shed: number }; now: { answered: number; probes: number; shed: number } };
+}
+
+/** /healthz every 250 ms with a 1 s timeout while `during` runs: how many were answered 200 in time, of how many. */
+async function probeLiveness(url: string, during: Promise<unknown>): Promise<{ answered: number; probes: number }> {
+  let running = true;
+  void during.finally(() => (running = false));
+  let answered = 0;
+  let probes = 0;
+  while (running) {
+    probes++;
+    const ok = await fetch(`${url}healthz`, { signal: AbortSignal.timeout(1000) }).then(
+      async (r) => (await r.arrayBuffer(), r.status === 200),
+      () => false,
+    );
+    if (ok) answered++;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return { answered, probes };
+}
+
+/**
+ * The runtime's defaults, old and new, on the same two situations: one slow second that is not overload, and real
+ * overload at ten times a CPU-bound route's capacity.
+ */
+export async function defaultsUnderStress(options: { seconds: number }): Promise<DefaultsFigures> {
+  const blockMs = 5;
+  const plain = await startServer([SERVER, '--block', String(blockMs)]);
+  let kneeThroughput: number;
+  try {
+    const sweep = await runSweep({ url: plain.url, levels: [1, 2, 4, 8], durationMs: 2000, warmupMs: 500 });
+    kneeThroughput = sweep.levels[sweep.knee.power!.index]!.throughput;
+  } finally {
+    plain.stop();
+  }
+  const run = async (protect: object, extra: string[], rate: number, probe: boolean) => {
+    const server = await startServer([SERVER, '--block', String(blockMs), '--protect', JSON.stringify(protect), ...extra]);
+    try {
+      const load = runBench({ url: server.url, rate, connections: 64, durationMs: options.seconds * 1000, timeoutMs: 60_000 });
+      const liveness = probe ? probeLiveness(server.url, load) : Promise.resolve({ answered: 0, probes: 0 });
+      const [result, health] = await Promise.all([load, liveness]);
+      return { shed: result.statusCodes['503'] ?? 0, p99Ms: result.latencyMs2xx.p99, ...health };
+    } finally {
+      server.stop();
+    }
+  };
+  const calm = Math.round(kneeThroughput / 2);
+  const stall = ['--stall-at', '2000', '--stall-ms', '1000'];
+  console.error(`  one slow second at ${calm} req/s: old defaults, then the new`);
+  const [slowOld, slowNow] = [await run(OLD_DEFAULTS, stall, calm, false), await run({}, stall, calm, false)];
+  const heavy = Math.round(kneeThroughput * 10);
+  console.error(`  ten times the knee, ${heavy} req/s: old defaults, then the new`);
+  const [heavyOld, heavyNow] = [await run(OLD_DEFAULTS, [], heavy, true), await run({}, [], heavy, true)];
+  return {
+    oneSlowSecond: { rate: calm, old: { shed: slowOld.shed, p99Ms: slowOld.p99Ms }, now: { shed: slowNow.shed, p99Ms: slowNow.p99Ms } },
+    tenTimes: { rate: heavy, old: { answered: heavyOld.answered, probes: heavyOld.probes, shed: heavyOld.shed }, now: { answered: heavyNow.answered, probes: heavyNow.probes, shed: heavyNow.shed } },
+  };
+}

@@ -3,6 +3,7 @@
  * route), optionally protected by nodescale/runtime with the JSON options given after --protect.
  *   node bench/servers/http.ts [--port 0] [--block 5] [--protect '{"overload":{"maxLagMs":10}}'] [--startup-ms 0]
  * --startup-ms: how long the app takes to get ready (connecting to its database, say) before it listens.
+ * --stall-at MS --stall-ms N: once, MS after it listens, block the loop for N ms (a neighbour starting, a GC storm).
  * As a cluster worker it says ready (process.send('ready')) once it listens: `nodescale run` and pm2's wait_ready.
  */
 import { subscribe } from 'node:diagnostics_channel';
@@ -11,7 +12,7 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { protect } from 'nodescale/runtime';
 
-const { values } = parseArgs({ options: { port: { type: 'string' }, block: { type: 'string' }, protect: { type: 'string' }, 'startup-ms': { type: 'string' }, timed: { type: 'boolean' } } });
+const { values } = parseArgs({ options: { port: { type: 'string' }, block: { type: 'string' }, protect: { type: 'string' }, 'startup-ms': { type: 'string' }, timed: { type: 'boolean' }, 'stall-at': { type: 'string' }, 'stall-ms': { type: 'string' } } });
 const blockMs = Number(values.block ?? 0);
 const server = http.createServer((_req, res) => {
   if (blockMs > 0) {
@@ -33,6 +34,12 @@ setTimeout(() => {
   server.listen(Number(values.port ?? 0), '127.0.0.1', () => {
     console.log(`listening http://127.0.0.1:${(server.address() as { port: number }).port}/`);
     if (values.protect === undefined) process.send?.('ready');
+    if (values['stall-at'] !== undefined) {
+      setTimeout(() => {
+        const end = performance.now() + Number(values['stall-ms'] ?? 1000);
+        while (performance.now() < end);
+      }, Number(values['stall-at'])).unref();
+    }
   });
 }, Number(values['startup-ms'] ?? 0));
 
