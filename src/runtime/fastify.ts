@@ -15,7 +15,9 @@ declare module 'fastify' {
 }
 
 const plugin: FastifyPluginCallback<RuntimeOptions> = (app: FastifyInstance, options, done) => {
-  const runtime = new Runtime(options).attach(app.server);
+  // fastify's own register options share the object: they are fastify's, not unknown runtime options.
+  const { prefix: _prefix, logLevel: _logLevel, logSerializers: _logSerializers, ...runtimeOptions } = options as RuntimeOptions & Record<string, unknown>;
+  const runtime = new Runtime(runtimeOptions).attach(app.server);
   app.decorate('nodescale', runtime);
   app.addHook('onRequest', (request, _reply, next) => {
     (request.raw as { [ROUTE]?: string })[ROUTE] = request.routeOptions.url ?? 'unmatched';
