@@ -101,17 +101,20 @@ export class OverloadGuard {
     return null;
   }
 
-  /** Whether to shed this request now; `inFlight` counts requests already in flight. Returns the reason or null. */
-  shouldShed(req: IncomingMessage, inFlight: number): OverloadReason | 'overload' | null {
-    const reason = this.#wouldShed(req, inFlight);
+  /**
+   * Whether to shed this request now; `inFlight` counts requests already in flight, `now` is performance.now() if the
+   * caller has read it (0: read here when the lag limit needs it). Returns the reason or null.
+   */
+  shouldShed(req: IncomingMessage, inFlight: number, now = 0): OverloadReason | 'overload' | null {
+    const reason = this.#wouldShed(req, inFlight, now);
     // Exemptions are asked only about requests that would be shed: the common path pays nothing for them.
     return reason !== null && this.#o.exempt(req) ? null : reason;
   }
 
-  #wouldShed(req: IncomingMessage, inFlight: number): OverloadReason | 'overload' | null {
+  #wouldShed(req: IncomingMessage, inFlight: number, now: number): OverloadReason | 'overload' | null {
     const o = this.#o;
     if (o.maxInFlight > 0 && inFlight >= o.maxInFlight) return 'in-flight';
-    if (o.maxLagMs > 0 && this.#probe !== null && performance.now() - this.#lastTick > o.maxLagMs) return 'event-loop-lag';
+    if (o.maxLagMs > 0 && this.#probe !== null && (now > 0 ? now : performance.now()) - this.#lastTick > o.maxLagMs) return 'event-loop-lag';
     if (!this.#overloaded && this.#severity < o.recoverRatio) return null;
     const priority = o.priority === null ? 'normal' : o.priority(req);
     if (priority === 'low') return 'overload';

@@ -84,6 +84,8 @@ export class Runtime extends EventEmitter {
   #started = false;
   #ready = false;
   #shuttingDown = false;
+  /** Whether the guard checks the lag limit per request (it needs the time). */
+  readonly #lagLimit: boolean;
   #instrumented = true;
   #completed = 0;
   #shed = 0;
@@ -106,6 +108,7 @@ export class Runtime extends EventEmitter {
     const o = this.options;
     this.#history = new RingBuffer(o.historySize);
     this.#guard = o.overload && new OverloadGuard(o.overload);
+    this.#lagLimit = o.overload !== null && o.overload.maxLagMs > 0;
     this.metrics = createRuntimeMetrics(
       {
         latest: () => this.#history.latest(),
@@ -213,15 +216,17 @@ export class Runtime extends EventEmitter {
     if (this.#endpointKeys[url.charCodeAt(1) | 0] === 1 && this.#answerEndpoint(url, req, res)) return true;
     if (this.#shuttingDown) res.setHeader('connection', 'close');
     if (req.method !== 'GET' && this.#refuseBody(req, res)) return true;
+    // One clock reading serves both the lag limit and the request's timing.
+    const now = this.#instrumented || this.#lagLimit ? performance.now() : 0;
     if (this.#guard !== null) {
-      const reason = this.#guard.shouldShed(req, this.#flights.count);
+      const reason = this.#guard.shouldShed(req, this.#flights.count, now);
       if (reason !== null) {
         this.#refuse(res, reason);
         return true;
       }
     }
     // Closed connections are swept on every sample, and every 256 new ones (sampling may be off).
-    if (this.#flights.begin(req.socket, res as Tracked, this.#instrumented ? performance.now() : 0) && ++this.#newConnections % 256 === 0) this.#flights.sweep();
+    if (this.#flights.begin(req.socket, res as Tracked, this.#instrumented ? now : 0) && ++this.#newConnections % 256 === 0) this.#flights.sweep();
     return false;
   }
 
