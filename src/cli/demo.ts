@@ -71,7 +71,7 @@ Try:
   npx nodescale sweep ${api}/benchmark/get-tags --from 1 --to 32 --out ${path.join(os.tmpdir(), `nodescale-${name}-sweep`)}
   npx nodescale status --name ${name}
   npx nodescale console --name ${name} --worker 0 watch
-  npx nodescale reload --name ${name}
+  npx nodescale reload --name ${name}        (answers once the new workers have lived 5 s)
 
 Ctrl-C stops everything.
 `;
@@ -90,7 +90,8 @@ async function run(argv: string[], io: Io): Promise<number> {
   const corpus = await startCorpusServer({ port: args.corpusPort });
   const supervisor: ChildProcess = spawn(
     process.execPath,
-    [BIN, 'run', BIN, '-w', String(args.workers), '--name', args.name, '--console', '--metrics', String(args.metricsPort), '--', 'tagger', '--port', String(args.port), '--compute', args.compute, '--allow', '127.0.0.1', '--corpus-url', corpus.url],
+    // A short probation so that the banner's `reload` answers in seconds (a deployment keeps the default, 30 s).
+    [BIN, 'run', BIN, '-w', String(args.workers), '--name', args.name, '--console', '--metrics', String(args.metricsPort), '--probation', '5s', '--', 'tagger', '--port', String(args.port), '--compute', args.compute, '--allow', '127.0.0.1', '--corpus-url', corpus.url],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const exited = new Promise<number>((resolve) => supervisor.once('exit', (code) => resolve(code ?? 1)));
