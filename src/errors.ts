@@ -2,11 +2,12 @@
  * Every error nodescale raises, with its stable code.
  *
  * A code never changes meaning and is never reused. docs/errors.md lists each one (a test keeps the two in step).
- * `kind` decides the CLI's exit code: 'usage' exits 2 (the command line was wrong), 'failure' exits 1; 'http' codes are
- * sent in response bodies (`{"error":{"code":…}}`), not thrown.
+ * `kind` decides the CLI's exit code: 'usage' exits 2 (the command line was wrong), 'failure' exits 1. 'http' codes name
+ * the error in the body of an HTTP response (`{"error":{"code":…}}`), with the `status` declared beside the code
+ * (fastify's createError(code, message, statusCode)): a server answers any NodescaleError the same way, without a
+ * table of its own. Some are thrown to library callers too (compute, fetch), and exit 1 from the CLI.
  */
 
-/** 'http' codes are not thrown: they name the error in the JSON body of a response the runtime refuses. */
 export type ErrorKind = 'usage' | 'failure' | 'http';
 
 export const ERROR_CODES = {
@@ -24,8 +25,8 @@ export const ERROR_CODES = {
   NS_ERR_LISTEN: { kind: 'failure', summary: 'A server could not listen on the requested host and port (in use, not permitted, no such address).' },
   NS_ERR_SERVER_START: { kind: 'failure', summary: 'A server that nodescale starts as a child process exited or did not report its address in time.' },
   NS_ERR_WORKER: { kind: 'failure', summary: 'A load-generator worker thread failed; the message carries its error.' },
-  NS_ERR_OVERLOADED: { kind: 'http', summary: 'A 503 from the runtime layer: the process sheds load to keep its event loop responsive; Retry-After says when to come back.' },
-  NS_ERR_PAYLOAD_TOO_LARGE: { kind: 'http', summary: 'A 413 from the runtime layer: the request body (Content-Length) passes maxBodyBytes.' },
+  NS_ERR_OVERLOADED: { kind: 'http', status: 503, summary: 'A 503 from the runtime layer: the process sheds load to keep its event loop responsive; Retry-After says when to come back.' },
+  NS_ERR_PAYLOAD_TOO_LARGE: { kind: 'http', status: 413, summary: 'A 413 from the runtime layer: the request body (Content-Length) passes maxBodyBytes.' },
   NS_ERR_ADMIN_INSECURE: { kind: 'failure', summary: 'The admin console refuses an insecure setup: TCP without TLS or without authentication, or a socket directory others can reach.' },
   NS_ERR_ADMIN_IN_USE: { kind: 'failure', summary: 'The admin socket path is in use by a live process.' },
   NS_ERR_ADMIN_AUTH: { kind: 'failure', summary: 'The admin console refused the connection: no token, or the wrong one.' },
@@ -40,23 +41,23 @@ export const ERROR_CODES = {
   NS_ERR_RELOAD_UNSTABLE: { kind: 'failure', summary: 'Every slot was replaced, but a new worker exited within its probation: the new version is not stable, and the old workers are gone.' },
   NS_ERR_SUPERVISOR_UNREACHABLE: { kind: 'failure', summary: 'No supervisor answers on the control socket (is nodescale run running with that --name?).' },
   NS_ERR_WORKER_NO_CONSOLE: { kind: 'failure', summary: 'The supervised worker has no admin console: no such worker, nodescale run without --console, or an app not using nodescale/runtime.' },
-  NS_ERR_FETCH_URL: { kind: 'http', summary: 'The tagger was given something that is not an http: or https: URL (or one with credentials).' },
-  NS_ERR_FETCH_REFUSED: { kind: 'http', summary: 'The host of the URL is, or resolves to, a loopback, private, link-local or metadata address that is not allow-listed.' },
-  NS_ERR_FETCH_TIMEOUT: { kind: 'http', summary: 'The page did not arrive in full within the fetch deadline (redirects included).' },
-  NS_ERR_FETCH_TOO_LARGE: { kind: 'http', summary: 'The page is larger than the fetch size limit (2 MiB by default).' },
-  NS_ERR_FETCH_NOT_HTML: { kind: 'http', summary: 'The content type of the page is not HTML.' },
-  NS_ERR_FETCH_REDIRECTS: { kind: 'http', summary: 'The page redirected more times than allowed (a loop, most often).' },
-  NS_ERR_FETCH_FAILED: { kind: 'http', summary: 'The page could not be fetched: no such host, refused, reset, or a non-2xx status.' },
-  NS_ERR_GRAPHQL_BAD_REQUEST: { kind: 'http', summary: 'The HTTP request is not a GraphQL request: wrong method or content type, a body that is not JSON, no query.' },
-  NS_ERR_GRAPHQL_INVALID: { kind: 'http', summary: 'The GraphQL query does not parse, or does not validate against the schema.' },
-  NS_ERR_GRAPHQL_TOO_COMPLEX: { kind: 'http', summary: 'The GraphQL query is too long, too deep, or asks for too many fields.' },
-  NS_ERR_COMPUTE_TIMEOUT: { kind: 'http', summary: 'A compute task did not finish before its deadline; it was cancelled.' },
-  NS_ERR_COMPUTE_QUEUE_FULL: { kind: 'http', summary: 'The queue of the compute pool is full: the task was refused at once rather than queued without bound.' },
-  NS_ERR_COMPUTE_FAILED: { kind: 'http', summary: 'A compute task threw, or its worker crashed; the worker is replaced and the pool keeps serving.' },
-  NS_ERR_COMPUTE_CLOSED: { kind: 'http', summary: 'A compute task was submitted after the pool was closed.' },
-  NS_ERR_NOT_FOUND: { kind: 'http', summary: 'A 404: no route at that path.' },
+  NS_ERR_FETCH_URL: { kind: 'http', status: 400, summary: 'The tagger was given something that is not an http: or https: URL (or one with credentials).' },
+  NS_ERR_FETCH_REFUSED: { kind: 'http', status: 403, summary: 'The host of the URL is, or resolves to, a loopback, private, link-local or metadata address that is not allow-listed.' },
+  NS_ERR_FETCH_TIMEOUT: { kind: 'http', status: 504, summary: 'The page did not arrive in full within the fetch deadline (redirects included).' },
+  NS_ERR_FETCH_TOO_LARGE: { kind: 'http', status: 422, summary: 'The page is larger than the fetch size limit (2 MiB by default).' },
+  NS_ERR_FETCH_NOT_HTML: { kind: 'http', status: 422, summary: 'The content type of the page is not HTML.' },
+  NS_ERR_FETCH_REDIRECTS: { kind: 'http', status: 502, summary: 'The page redirected more times than allowed (a loop, most often).' },
+  NS_ERR_FETCH_FAILED: { kind: 'http', status: 502, summary: 'The page could not be fetched: no such host, refused, reset, or a non-2xx status.' },
+  NS_ERR_GRAPHQL_BAD_REQUEST: { kind: 'http', status: 400, summary: 'The HTTP request is not a GraphQL request: wrong method or content type, a body that is not JSON, no query.' },
+  NS_ERR_GRAPHQL_INVALID: { kind: 'http', status: 400, summary: 'The GraphQL query does not parse, or does not validate against the schema.' },
+  NS_ERR_GRAPHQL_TOO_COMPLEX: { kind: 'http', status: 400, summary: 'The GraphQL query is too long, too deep, or asks for too many fields.' },
+  NS_ERR_COMPUTE_TIMEOUT: { kind: 'http', status: 504, summary: 'A compute task did not finish before its deadline; it was cancelled.' },
+  NS_ERR_COMPUTE_QUEUE_FULL: { kind: 'http', status: 503, summary: 'The queue of the compute pool is full: the task was refused at once rather than queued without bound.' },
+  NS_ERR_COMPUTE_FAILED: { kind: 'http', status: 500, summary: 'A compute task threw, or its worker crashed; the worker is replaced and the pool keeps serving.' },
+  NS_ERR_COMPUTE_CLOSED: { kind: 'http', status: 503, summary: 'A compute task was submitted after the pool was closed.' },
+  NS_ERR_NOT_FOUND: { kind: 'http', status: 404, summary: 'A 404: no route at that path.' },
   NS_ERR_INTERNAL: { kind: 'failure', summary: 'A bug in nodescale. Run again with --debug and report the stack trace.' },
-} as const satisfies Record<string, { kind: ErrorKind; summary: string }>;
+} as const satisfies Record<string, { kind: ErrorKind; status?: number; summary: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
 
@@ -80,6 +81,17 @@ export class NodescaleError extends Error {
   get kind(): ErrorKind {
     return ERROR_CODES[this.code].kind;
   }
+
+  /** The HTTP status a server answers this error with: the one declared with its code, else 500. */
+  get status(): number {
+    return httpStatus(this.code);
+  }
+}
+
+/** The HTTP status declared with a code (500 when it has none: an error of ours a client cannot fix). */
+export function httpStatus(code: ErrorCode): number {
+  const entry: { kind: ErrorKind; status?: number } = ERROR_CODES[code];
+  return entry.status ?? 500;
 }
 
 export function isNodescaleError(value: unknown): value is NodescaleError {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { ERROR_CODES, NodescaleError } from '../src/errors.ts';
+import { ERROR_CODES, httpStatus, NodescaleError } from '../src/errors.ts';
 
 const doc = readFileSync(new URL('../docs/errors.md', import.meta.url), 'utf8');
 const rows = new Map([...doc.matchAll(/^\| `(NS_ERR_[A-Z_]+)` \| (\d|http) \|/gm)].map((m) => [m[1]!, m[2]!]));
@@ -28,4 +28,15 @@ test('NodescaleError carries code, kind, cause and retryable', () => {
   assert.equal(error.cause, cause);
   assert.equal(error.retryable, false);
   assert.ok(error instanceof Error);
+});
+
+test('an error code that reaches HTTP declares its status beside it; a server needs no table of its own', () => {
+  for (const [code, entry] of Object.entries(ERROR_CODES)) {
+    const status = (entry as { status?: number }).status;
+    if (entry.kind === 'http') assert.ok(status !== undefined && status >= 400 && status < 600, `${code} declares an HTTP status`);
+  }
+  assert.equal(new NodescaleError('NS_ERR_FETCH_REFUSED', 'x').status, 403);
+  assert.equal(new NodescaleError('NS_ERR_COMPUTE_QUEUE_FULL', 'x').status, 503);
+  assert.equal(httpStatus('NS_ERR_OVERLOADED'), 503);
+  assert.equal(new NodescaleError('NS_ERR_INTERNAL', 'x').status, 500, 'a code without one is a 500');
 });

@@ -15,6 +15,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import v8 from 'node:v8';
 import { CHANNELS, debug } from '../diagnostics.ts';
+import { httpStatus } from '../errors.ts';
 import { sendJson } from '../json-response.ts';
 import { writeHeapSnapshot } from './heap-snapshot.ts';
 import { LeakDetector, type LeakReport } from './leak-detector.ts';
@@ -244,7 +245,7 @@ export class Runtime extends EventEmitter {
     if (max <= 0 || BODYLESS.has(req.method ?? 'GET')) return false;
     const length = Number(req.headers['content-length']);
     if (!(length > max)) return false;
-    sendJson(res, 413, { error: { code: 'NS_ERR_PAYLOAD_TOO_LARGE', message: `request bodies are limited to ${max} bytes` } }, { connection: 'close' });
+    sendJson(res, httpStatus('NS_ERR_PAYLOAD_TOO_LARGE'), { error: { code: 'NS_ERR_PAYLOAD_TOO_LARGE', message: `request bodies are limited to ${max} bytes` } }, { connection: 'close' });
     return true;
   }
 
@@ -278,7 +279,7 @@ export class Runtime extends EventEmitter {
     this.metrics.shed.inc({ reason });
     sendJson(
       res,
-      503,
+      httpStatus('NS_ERR_OVERLOADED'),
       { error: { code: 'NS_ERR_OVERLOADED', message: `the server is overloaded; retry after ${retryAfter} s`, reason } },
       { 'retry-after': String(retryAfter) },
     );

@@ -9,7 +9,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { lookup } from 'node:dns/promises';
 import net, { type AddressInfo } from 'node:net';
 import { corpusPaths } from '../corpus/generate.ts';
-import { invalidOption, NodescaleError, type ErrorCode } from '../errors.ts';
+import { invalidOption, NodescaleError } from '../errors.ts';
 import { sendJson } from '../json-response.ts';
 import { listen, origin } from '../listen.ts';
 import type { RuntimeOptions } from '../runtime/options.ts';
@@ -41,21 +41,8 @@ export interface TaggerServer {
   close(): Promise<void>;
 }
 
-const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
-  NS_ERR_FETCH_URL: 400,
-  NS_ERR_FETCH_REFUSED: 403,
-  NS_ERR_FETCH_NOT_HTML: 422,
-  NS_ERR_FETCH_TOO_LARGE: 422,
-  NS_ERR_FETCH_REDIRECTS: 502,
-  NS_ERR_FETCH_FAILED: 502,
-  NS_ERR_FETCH_TIMEOUT: 504,
-  NS_ERR_COMPUTE_TIMEOUT: 504,
-  NS_ERR_COMPUTE_QUEUE_FULL: 503,
-  NS_ERR_COMPUTE_CLOSED: 503,
-};
-
 function sendError(res: ServerResponse, error: unknown): void {
-  if (error instanceof NodescaleError) return sendJson(res, STATUS_BY_CODE[error.code] ?? 500, { error: { code: error.code, message: error.message } });
+  if (error instanceof NodescaleError) return sendJson(res, error.status, { error: { code: error.code, message: error.message } });
   sendJson(res, 500, { error: { code: 'NS_ERR_INTERNAL', message: 'internal error' } });
 }
 
@@ -108,7 +95,7 @@ export async function startTaggerServer(options: TaggerServerOptions = {}): Prom
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://tagger');
     const route = routes[url.pathname];
-    if (route === undefined) return sendJson(res, 404, { error: { code: 'NS_ERR_NOT_FOUND', message: `no route ${url.pathname}` } });
+    if (route === undefined) return sendError(res, new NodescaleError('NS_ERR_NOT_FOUND', `no route ${url.pathname}`));
     Promise.resolve(route(req, res, url)).catch((error: unknown) => {
       if (!res.headersSent) sendError(res, error);
       else res.destroy();
