@@ -91,7 +91,10 @@ async function run(argv: string[], io: Io): Promise<number> {
   const supervisor: ChildProcess = spawn(
     process.execPath,
     // A short probation so that the banner's `reload` answers in seconds (a deployment keeps the default, 30 s).
-    [BIN, 'run', BIN, '-w', String(args.workers), '--name', args.name, '--console', '--metrics', String(args.metricsPort), '--probation', '5s', '--', 'tagger', '--port', String(args.port), '--compute', args.compute, '--allow', '127.0.0.1', '--corpus-url', corpus.url],
+    [
+      ...[BIN, 'run', BIN, '-w', String(args.workers), '--name', args.name, '--console', '--metrics', String(args.metricsPort), '--probation', '5s'],
+      ...['--', 'tagger', '--port', String(args.port), '--compute', args.compute, '--allow', '127.0.0.1', '--corpus-url', corpus.url],
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const exited = new Promise<number>((resolve) => supervisor.once('exit', (code) => resolve(code ?? 1)));

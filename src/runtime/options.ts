@@ -243,12 +243,24 @@ function section<T extends object>(name: string, value: T | false | undefined, k
 
 /** The names each options object knows: anything else is refused (a typo would otherwise be ignored). */
 const KNOWN = {
-  runtime: ['sampleIntervalMs', 'historySize', 'metricsPath', 'defaultMetrics', 'registries', 'latencyBuckets', 'livenessPath', 'readinessPath', 'readyWhen', 'route', 'maxBodyBytes', 'overload', 'shutdown', 'leak', 'postMortem', 'admin', 'logger'],
-  overload: ['maxEventLoopDelayMs', 'maxEventLoopUtilization', 'maxHeapUsedRatio', 'maxRssBytes', 'maxInFlight', 'maxLagMs', 'recoverRatio', 'enterAfterSamples', 'exitAfterSamples', 'exempt', 'priority', 'maxRetryAfterSeconds'],
+  runtime: [
+    'sampleIntervalMs', 'historySize', 'metricsPath', 'defaultMetrics', 'registries', 'latencyBuckets', 'livenessPath',
+    'readinessPath', 'readyWhen', 'route', 'maxBodyBytes', 'overload', 'shutdown', 'leak', 'postMortem', 'admin', 'logger',
+  ],
+  overload: [
+    'maxEventLoopDelayMs', 'maxEventLoopUtilization', 'maxHeapUsedRatio', 'maxRssBytes', 'maxInFlight', 'maxLagMs',
+    'recoverRatio', 'enterAfterSamples', 'exitAfterSamples', 'exempt', 'priority', 'maxRetryAfterSeconds',
+  ],
   shutdown: ['graceMs', 'signals', 'exit', 'idleDrainMs'],
   leak: ['windowMs', 'minSamples', 'minGrowthBytesPerMinute', 'horizonMs', 'snapshotDir', 'snapshotCooldownMs'],
   postMortem: ['dir', 'heapSnapshot'],
-} as const satisfies { runtime: readonly (keyof RuntimeOptions)[]; overload: readonly (keyof OverloadOptions)[]; shutdown: readonly (keyof ShutdownOptions)[]; leak: readonly (keyof LeakOptions)[]; postMortem: readonly (keyof PostMortemOptions)[] };
+} as const satisfies {
+  runtime: readonly (keyof RuntimeOptions)[];
+  overload: readonly (keyof OverloadOptions)[];
+  shutdown: readonly (keyof ShutdownOptions)[];
+  leak: readonly (keyof LeakOptions)[];
+  postMortem: readonly (keyof PostMortemOptions)[];
+};
 
 function pathOf(url: string | undefined): string {
   const q = url?.indexOf('?') ?? -1;
