@@ -4,11 +4,14 @@ import { test } from 'node:test';
 import { ERROR_CODES, httpStatus, NodescaleError } from '../src/errors.ts';
 
 const doc = readFileSync(new URL('../docs/errors.md', import.meta.url), 'utf8');
-const rows = new Map([...doc.matchAll(/^\| `(NS_ERR_[A-Z_]+)` \| (\d|http) \|/gm)].map((m) => [m[1]!, m[2]!]));
+const rows = new Map([...doc.matchAll(/^\| `(NS_ERR_[A-Z_]+)` \| (\d|http \d{3}) \|/gm)].map((m) => [m[1]!, m[2]!]));
 
-test('docs/errors.md lists every error code with its exit code, and no other', () => {
+test('docs/errors.md lists every error code with its exit code or HTTP status, and no other', () => {
   assert.deepEqual([...rows.keys()].sort(), Object.keys(ERROR_CODES).sort());
-  for (const [code, { kind }] of Object.entries(ERROR_CODES)) assert.equal(rows.get(code), { usage: '2', failure: '1', http: 'http' }[kind], code);
+  for (const [code, { kind }] of Object.entries(ERROR_CODES)) {
+    const expected = { usage: '2', failure: '1', http: `http ${httpStatus(code as keyof typeof ERROR_CODES)}` }[kind];
+    assert.equal(rows.get(code), expected, code);
+  }
 });
 
 test('every code in the source is a registered one', async () => {

@@ -20,7 +20,7 @@ import {
   type SelectionSetNode,
   type ValidationContext,
 } from 'graphql';
-import { NodescaleError, type ErrorCode } from '../errors.ts';
+import { httpStatus, NodescaleError, type ErrorCode } from '../errors.ts';
 import { sendJson } from '../json-response.ts';
 import { readAtMost } from '../read-body.ts';
 import type { Tagger } from './tagger.ts';
@@ -111,23 +111,11 @@ interface GraphQLRequest {
   operationName?: string;
 }
 
-class RequestError extends Error {
-  readonly status: number;
-  readonly code: ErrorCode;
-  readonly headers: Record<string, string>;
-  constructor(status: number, code: ErrorCode, message: string, headers: Record<string, string> = {}) {
-    super(message);
-    this.status = status;
-    this.code = code;
-    this.headers = headers;
-  }
-}
-
-const badRequest = (message: string, status = 400) => new RequestError(status, 'NS_ERR_GRAPHQL_BAD_REQUEST', message);
+const badRequest = (message: string) => new NodescaleError('NS_ERR_GRAPHQL_BAD_REQUEST', message);
 
 async function readBody(req: IncomingMessage): Promise<string> {
   const body = await readAtMost(req, GRAPHQL_LIMITS.bodyBytes);
-  if (body === null) throw new RequestError(413, 'NS_ERR_GRAPHQL_TOO_COMPLEX', `the request body passes ${GRAPHQL_LIMITS.bodyBytes} bytes`);
+  if (body === null) throw new NodescaleError('NS_ERR_GRAPHQL_BODY_TOO_LARGE', `the request body passes ${GRAPHQL_LIMITS.bodyBytes} bytes`);
   return body.toString('utf8');
 }
 
@@ -155,11 +143,19 @@ async function readRequest(req: IncomingMessage, url: URL): Promise<GraphQLReque
     const variables = url.searchParams.get('variables');
     return graphqlRequest({ query: url.searchParams.get('query'), variables: variables === null ? undefined : jsonObject(variables, 'variables'), operationName: url.searchParams.get('operationName') ?? undefined });
   }
-  if (req.method !== 'POST') throw new RequestError(405, 'NS_ERR_GRAPHQL_BAD_REQUEST', `${req.method} is not supported: use GET or POST`, { allow: 'GET, POST' });
+  if (req.method !== 'POST') throw new NodescaleError('NS_ERR_GRAPHQL_METHOD', `${req.method} is not supported: use GET or POST`);
   const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
   if (type === 'application/json') return graphqlRequest(jsonObject(await readBody(req), 'the body'));
   if (type === 'application/graphql') return { query: await readBody(req) };
-  throw badRequest(`content-type ${JSON.stringify(type || 'none')} is not supported: use application/json or application/graphql`, 415);
+  throw new NodescaleError('NS_ERR_GRAPHQL_MEDIA_TYPE', `content-type ${JSON.stringify(type || 'none')} is not supported: use application/json or application/graphql`);
+}
+
+/**
+ * A request that fails as a whole: its errors, each with the code, answered with the code's status (errors.ts).
+ * An error's own extensions stay, below the code (graphql-js puts the complexity rule's details there).
+ */
+function sendErrors(res: ServerResponse, code: ErrorCode, errors: { message: string; extensions?: Record<string, unknown> }[], headers: Record<string, string> = {}): void {
+  sendJson(res, httpStatus(code), { errors: errors.map((e) => ({ ...e, extensions: { code, ...e.extensions } })) }, headers);
 }
 
 /** A resolver's NodescaleError keeps its code; anything else is internal (and its message is not leaked). */
@@ -181,27 +177,27 @@ export function graphqlHandler(tagger: Tagger) {
     try {
       request = await readRequest(req, url);
     } catch (error) {
-      if (!(error instanceof RequestError)) throw error;
-      return sendJson(res, error.status, { errors: [{ message: error.message, extensions: { code: error.code } }] }, error.headers);
+      if (!(error instanceof NodescaleError)) throw error;
+      return sendErrors(res, error.code, [{ message: error.message }], error.code === 'NS_ERR_GRAPHQL_METHOD' ? { allow: 'GET, POST' } : {});
     }
     if (request.query.length > GRAPHQL_LIMITS.queryChars) {
-      return sendJson(res, 400, { errors: [{ message: `the query is ${request.query.length} characters; the limit is ${GRAPHQL_LIMITS.queryChars}`, extensions: { code: 'NS_ERR_GRAPHQL_TOO_COMPLEX' } }] });
+      return sendErrors(res, 'NS_ERR_GRAPHQL_TOO_COMPLEX', [{ message: `the query is ${request.query.length} characters; the limit is ${GRAPHQL_LIMITS.queryChars}` }]);
     }
     let document: DocumentNode;
     try {
       document = parse(request.query, { maxTokens: 2000 });
     } catch (error) {
-      return sendJson(res, 400, { errors: [{ ...(error as GraphQLError).toJSON(), extensions: { code: 'NS_ERR_GRAPHQL_INVALID' } }] });
+      return sendErrors(res, 'NS_ERR_GRAPHQL_INVALID', [(error as GraphQLError).toJSON()]);
     }
     const invalid = validate(schema, document, RULES);
     if (invalid.length > 0) {
-      return sendJson(res, 400, { errors: invalid.map((e) => ({ ...e.toJSON(), extensions: { code: 'NS_ERR_GRAPHQL_INVALID', ...e.extensions } })) });
+      return sendErrors(res, 'NS_ERR_GRAPHQL_INVALID', invalid.map((e) => ({ ...e.toJSON(), extensions: e.extensions })));
     }
     const result = (await execute({ schema, document, rootValue: root, variableValues: request.variables ?? null, operationName: request.operationName ?? null })) as ExecutionResult;
     if (result.errors && result.data == null && result.errors.every((e) => e.path === undefined)) {
       // Errors of the request, not of a field (no path): variables that do not fit the operation, an unknown operation
       // name, a mutation or subscription (the schema has neither). graphql-js answers them with data undefined or null.
-      return sendJson(res, 400, { errors: result.errors.map((e) => ({ ...e.toJSON(), extensions: { code: 'NS_ERR_GRAPHQL_INVALID' } })) });
+      return sendErrors(res, 'NS_ERR_GRAPHQL_INVALID', result.errors.map((e) => e.toJSON()));
     }
     sendJson(res, 200, { data: result.data, ...(result.errors ? { errors: result.errors.map(formatError) } : {}) });
   };

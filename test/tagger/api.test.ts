@@ -112,7 +112,7 @@ test('malformed, invalid, deep, wide and oversized queries are 4xx GraphQL error
     [{ query: '{ health { status } }', variables: [1] }, 'NS_ERR_GRAPHQL_BAD_REQUEST', 400],
     ['{"query": ', 'NS_ERR_GRAPHQL_BAD_REQUEST', 400],
     ['[1, 2]', 'NS_ERR_GRAPHQL_BAD_REQUEST', 400],
-    ['{ health { status } }', 'NS_ERR_GRAPHQL_BAD_REQUEST', 415, 'text/plain'],
+    ['{ health { status } }', 'NS_ERR_GRAPHQL_MEDIA_TYPE', 415, 'text/plain'],
   ];
   for (const [body, code, status, type] of cases) {
     const res = await post(body, type);
@@ -122,6 +122,7 @@ test('malformed, invalid, deep, wide and oversized queries are 4xx GraphQL error
   const put = await fetch(`${api.url}/graphql`, { method: 'PUT', body: '{}' });
   assert.equal(put.status, 405);
   assert.equal(put.headers.get('allow'), 'GET, POST');
+  assert.equal(codeOf((await put.json()) as Parameters<typeof codeOf>[0]), 'NS_ERR_GRAPHQL_METHOD');
   for (const operation of ['mutation { tags(url: "x") }', 'subscription { health { status } }']) {
     const res = await post({ query: operation });
     assert.equal(res.status, 400, operation);
