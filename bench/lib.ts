@@ -6,6 +6,8 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { ANNOUNCE_FD_ENV, readAnnouncements } from '../src/ipc.ts';
 
 export const BENCH_DIR = path.dirname(new URL(import.meta.url).pathname);
 export const ROOT = path.dirname(BENCH_DIR);
@@ -71,13 +73,22 @@ export function pinGenerator(): () => void {
 
 /** `nodescale hello <kind>` on a free port; `flags` such as --protect. */
 export function startHello(kind: string, flags: string[] = []): Promise<Server> {
-  return startServer([NODESCALE, 'hello', kind, '--port', '0', ...flags]);
+  return startNodescaleService([NODESCALE, 'hello', kind, '--port', '0', ...flags], 'hello').then(({ child, url }) => ({ url, pid: child.pid!, stop: () => child.kill('SIGKILL') }));
 }
 
 /** Starts `node <args>` and waits for its "listening <url>" line. */
 export async function startServer(args: string[]): Promise<Server> {
   const { child, match } = await startProcess(args, /listening (?:on )?(\S+)/);
   return { url: match[1]!, pid: child.pid!, stop: () => child.kill('SIGKILL') };
+}
+
+/**
+ * Starts a nodescale command that announces where it listens (src/ipc.ts: one JSON line on the descriptor
+ * NODESCALE_ANNOUNCE_FD names), and waits for the announcement of `service`.
+ */
+export function startNodescaleService(args: string[], service: string, { pin = true } = {}): Promise<Started & { url: string }> {
+  const started = startProcess(args, null, { pin, announce: service });
+  return started.then((s) => ({ ...s, url: s.match[1]! }));
 }
 
 export interface Started {
@@ -92,9 +103,9 @@ export interface Started {
  * Starts `node <args>` (pinned to the servers' core unless `pin` is false) and waits until its output (stdout and
  * stderr together) matches `ready`.
  */
-export function startProcess(args: string[], ready: RegExp, { pin = true } = {}): Promise<Started> {
+export function startProcess(args: string[], ready: RegExp | null, { pin = true, announce = '' } = {}): Promise<Started> {
   const [command, ...rest] = [...(pin ? PIN : []), process.execPath, ...args];
-  const child = spawn(command!, rest, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(command!, rest, { stdio: ['ignore', 'pipe', 'pipe', 'pipe'], env: { ...process.env, [ANNOUNCE_FD_ENV]: announce ? '3' : '' } });
   const stop = async () => {
     if (child.exitCode !== null) return;
     const exited = new Promise((resolve) => child.once('exit', resolve));
@@ -105,9 +116,13 @@ export function startProcess(args: string[], ready: RegExp, { pin = true } = {})
     let seen = '';
     const onData = (chunk: Buffer) => {
       seen += chunk;
-      const match = ready.exec(seen);
+      const match = ready?.exec(seen);
       if (match) resolve({ child, match, stop });
     };
+    // The announced URL stands where a regular expression's first group would.
+    readAnnouncements(child.stdio[3] as Readable, ({ service, url }) => {
+      if (service === announce) resolve({ child, match: Object.assign([url, url], { index: 0, input: url }) as RegExpExecArray, stop });
+    });
     child.stdout!.on('data', onData);
     // Its errors still reach the terminal.
     child.stderr!.on('data', (chunk: Buffer) => {

@@ -10,7 +10,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { runBench } from '../src/loadtest/run.ts';
-import { median, NODESCALE, startProcess } from './lib.ts';
+import { median, NODESCALE, startNodescaleService } from './lib.ts';
 
 const run = promisify(execFile);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -41,15 +41,14 @@ async function eventLoopP99(api: string): Promise<number | null> {
 }
 
 async function measureMode(compute: 'inline' | 'pool', corpusUrl: string, seconds: number): Promise<TaggerModeFigures> {
-  const { match, stop } = await startProcess(
+  const { url: api, stop } = await startNodescaleService(
     // No shedding in either mode: with it, the runtime answers the monolith's overload with 503s (the point of
     // nodescale/runtime, measured in `npm run bench -- runtime`); here the event loop itself is watched.
     [NODESCALE, 'tagger', '--port', '0', '--compute', compute, '--allow', '127.0.0.1', '--corpus-url', corpusUrl, '--no-shedding'],
-    /tagger listening on (http:\/\/\S+)\/graphql/,
+    'tagger',
     // Not pinned: the pool's thread gets the other core, as it would in production.
     { pin: false },
   );
-  const api = match[1]!;
   try {
     // Warm up: JIT, the NLP model in each thread, the index (get-urls has URLs to return).
     await runBench({ url: `${api}/benchmark/get-tags`, connections: 4, durationMs: 3000 });
@@ -76,12 +75,12 @@ async function measureMode(compute: 'inline' | 'pool', corpusUrl: string, second
 }
 
 export async function taggerSplit(options: { seconds: number }): Promise<TaggerFigures> {
-  const corpus = await startProcess([NODESCALE, 'corpus', 'serve', '--port', '0'], /listening on (http:\/\/\S+)\//, { pin: false });
+  const corpus = await startNodescaleService([NODESCALE, 'corpus', 'serve', '--port', '0'], 'corpus', { pin: false });
   try {
     const modes: TaggerModeFigures[] = [];
     for (const compute of ['inline', 'pool'] as const) {
       console.error(`  --compute ${compute}: get-tags at 8 connections, get-urls probed at 50 req/s for ${options.seconds} s`);
-      modes.push(await measureMode(compute, corpus.match[1]!, options.seconds));
+      modes.push(await measureMode(compute, corpus.url, options.seconds));
       await sleep(500);
     }
     return { modes, p99Ratio: modes[0]!.getUrlsP99Ms / modes[1]!.getUrlsP99Ms };

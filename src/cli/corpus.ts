@@ -2,6 +2,7 @@
  * `nodescale corpus serve`: the generated article corpus on loopback (src/corpus/).
  */
 import { NodescaleError } from '../errors.ts';
+import { announceListening } from '../ipc.ts';
 import { startCorpusServer } from '../corpus/server.ts';
 import { corpus, corpusPaths } from '../corpus/generate.ts';
 import { boolFlag, COMMON_FLAGS, portFlag, parseCommandLine, textFlag } from './args.ts';
@@ -41,6 +42,7 @@ async function run(argv: string[], io: Io): Promise<number> {
   }
   const server = await startCorpusServer({ port: args.port, host: args.host });
   io.stdout.write(`corpus of ${corpusPaths().length} pages listening on ${server.url}/\n`);
+  announceListening('corpus', server.url);
   await new Promise<void>((resolve) => {
     io.signal.addEventListener('abort', () => resolve(), { once: true });
     process.once('SIGTERM', () => resolve());

@@ -7,10 +7,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { TRANSPORT_NAMES } from '../compute/compute.ts';
 import { startCorpusServer } from '../corpus/server.ts';
 import { invalidOption } from '../errors.ts';
+import { ANNOUNCE_FD_ENV, readAnnouncements } from '../ipc.ts';
 import { eachLine } from '../lines.ts';
 import { listen } from '../listen.ts';
 import { COMMON_FLAGS, portFlag, intFlag, parseCommandLine, textFlag } from './args.ts';
@@ -95,7 +97,8 @@ async function run(argv: string[], io: Io): Promise<number> {
       ...[BIN, 'run', BIN, '-w', String(args.workers), '--name', args.name, '--console', '--metrics', String(args.metricsPort), '--probation', '5s'],
       ...['--', 'tagger', '--port', String(args.port), '--compute', args.compute, '--allow', '127.0.0.1', '--corpus-url', corpus.url],
     ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    // fd 3: the supervisor's announce descriptor (ipc.ts): the API's and the metrics' addresses, as JSON lines.
+    { stdio: ['ignore', 'pipe', 'pipe', 'pipe'], env: { ...process.env, [ANNOUNCE_FD_ENV]: '3' } },
   );
   const exited = new Promise<number>((resolve) => supervisor.once('exit', (code) => resolve(code ?? 1)));
   let api: string | null = null;
@@ -106,14 +109,11 @@ async function run(argv: string[], io: Io): Promise<number> {
     shown = true;
     io.stdout.write(banner(api, corpus.url, metrics, args.name, args.compute));
   };
-  eachLine(supervisor.stdout!, (line) => {
-    io.stdout.write(`${line}\n`);
-    api ??= /tagger listening on (http:\/\/\S+)\/graphql/.exec(line)?.[1] ?? null;
-    show();
-  });
-  eachLine(supervisor.stderr!, (line) => {
-    io.stderr.write(`${line}\n`);
-    metrics ??= /metrics (http:\/\/\S+)/.exec(line)?.[1] ?? null;
+  eachLine(supervisor.stdout!, (line) => io.stdout.write(`${line}\n`));
+  eachLine(supervisor.stderr!, (line) => io.stderr.write(`${line}\n`));
+  readAnnouncements(supervisor.stdio[3] as Readable, ({ service, url }) => {
+    if (service === 'tagger') api ??= url;
+    if (service === 'metrics') metrics ??= url;
     show();
   });
   // Ctrl-C reaches the supervisor too (one process group); a SIGTERM covers a stop from elsewhere.

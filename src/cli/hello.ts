@@ -3,6 +3,7 @@
  */
 import type { Server } from 'node:http';
 import { NodescaleError } from '../errors.ts';
+import { announceListening } from '../ipc.ts';
 import { HELLO_KINDS, isHelloKind, startHello, type HelloKind } from '../hello/index.ts';
 import { boolFlag, COMMON_FLAGS, portFlag, parseCommandLine, requirePositional, textFlag } from './args.ts';
 import type { Command, Io } from './io.ts';
@@ -51,6 +52,7 @@ async function run(argv: string[], io: Io): Promise<number> {
   // Graceful shutdown stays this command's: Ctrl-C and SIGTERM close the server below.
   const runtime = args.protect ? (await import('../runtime/http.ts')).protect(hello.server as Server, { shutdown: false }) : null;
   io.stdout.write(`${hello.kind} hello server${runtime ? ' (protected)' : ''} listening on ${hello.url}\n`);
+  announceListening('hello', hello.url);
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
     io.signal.addEventListener('abort', stop, { once: true });

@@ -6,6 +6,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { invalidOption, NodescaleError } from '../errors.ts';
+import { writeAnnouncement } from '../ipc.ts';
 import { connectSupervisor, defaultControlPath, startControl } from '../supervisor/control.ts';
 import { startMetricsServer, type MetricsAddress } from '../supervisor/metrics.ts';
 import { usableCpus } from '../supervisor/cpus.ts';
@@ -213,6 +214,7 @@ async function run(argv: string[], io: Io): Promise<number> {
   supervisor.once('all-failed', () => void stop(1));
   if (supervisor.failedSlots().length === args.workers) void stop(1);
   const metricsUrl = args.metrics && `http://${args.metrics.host.includes(':') ? `[${args.metrics.host}]` : args.metrics.host}:${(metricsServer!.address() as AddressInfo).port}/metrics`;
+  if (metricsUrl) writeAnnouncement({ nodescale: 'listening', service: 'metrics', url: metricsUrl, pid: process.pid });
   log(`${args.workers} worker(s) ready; control socket ${control.path}${metricsUrl ? `; metrics ${metricsUrl}` : ''}`, { pid: process.pid });
   return done;
 }

@@ -2,6 +2,7 @@
  * `nodescale tagger`: the reference tagging API (src/tagger/), one process; `nodescale demo` runs it supervised.
  */
 import { invalidOption } from '../errors.ts';
+import { announceListening } from '../ipc.ts';
 import { TRANSPORT_NAMES } from '../compute/compute.ts';
 import { parseAllowList } from '../tagger/address-policy.ts';
 import { startTaggerServer, type TaggerServerOptions } from '../tagger/server.ts';
@@ -86,6 +87,7 @@ async function run(argv: string[], io: Io): Promise<number> {
   const api = await startTaggerServer(options);
   const { threads } = api.tagger.compute.stats();
   io.stdout.write(`tagger listening on ${api.url}/graphql (compute ${api.tagger.compute.transport}${threads > 0 ? `, ${threads} thread${threads === 1 ? '' : 's'}` : ''})\n`);
+  announceListening('tagger', api.url);
   // The runtime owns the end: SIGTERM (or SIGINT, unsupervised) drains, closes the pool, and exits.
   await new Promise<never>(() => {});
   return 0;

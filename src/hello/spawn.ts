@@ -3,7 +3,9 @@
  * slices) with the load generator measuring it.
  */
 import { spawn } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import { NodescaleError } from '../errors.ts';
+import { ANNOUNCE_FD_ENV, readAnnouncements } from '../ipc.ts';
 import type { HelloKind } from './index.ts';
 
 export interface SpawnedServer {
@@ -18,9 +20,10 @@ const START_TIMEOUT_MS = 15_000;
 
 export function spawnHello(kind: HelloKind, options: { host?: string; port?: number } = {}): Promise<SpawnedServer> {
   const args = [BIN.pathname, 'hello', kind, '--port', String(options.port ?? 0), '--host', options.host ?? '127.0.0.1'];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  // fd 3: the child's announce descriptor (ipc.ts), where it says where it listens.
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe', 'pipe'], env: { ...process.env, [ANNOUNCE_FD_ENV]: '3' } });
   let stderr = '';
-  child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-2000)));
+  child.stderr!.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-2000)));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
@@ -35,14 +38,9 @@ export function spawnHello(kind: HelloKind, options: { host?: string; port?: num
       reject(new NodescaleError('NS_ERR_SERVER_START', `the ${kind} hello server ${why}${stderr ? `: ${stderr.trim()}` : ''}`));
     };
     const timer = setTimeout(() => fail(`did not report its address within ${START_TIMEOUT_MS / 1000}s`), START_TIMEOUT_MS);
-    let stdout = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-      const match = /listening on (\S+)/.exec(stdout);
-      if (match) {
-        clearTimeout(timer);
-        resolve({ kind, url: match[1]!, pid: child.pid!, stop });
-      }
+    readAnnouncements(child.stdio[3] as Readable, (announcement) => {
+      clearTimeout(timer);
+      resolve({ kind, url: announcement.url, pid: child.pid!, stop });
     });
     child.once('exit', (code, signal) => fail(`exited (${signal ?? `code ${code}`}) before listening`));
     child.once('error', (error) => fail(`could not be started (${error.message})`));

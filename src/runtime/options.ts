@@ -10,7 +10,7 @@ import { invalidOption } from '../errors.ts';
 import { refuseUnknownOptions } from '../unknown-options.ts';
 import { IDLE_DRAIN_MS } from './drain-server.ts';
 import type { AdminOptions } from '../admin/server.ts';
-import { supervised, supervisorAdminSocket } from './supervised.ts';
+import { isSupervisedWorker, supervisorAdminSocket } from './supervisor-client.ts';
 
 export type Priority = 'low' | 'normal' | 'high';
 export type LogLevel = 'error' | 'warn' | 'info';
@@ -306,8 +306,8 @@ function resolveShutdown(value: ShutdownOptions | false | undefined): ResolvedSh
   return {
     graceMs: num('shutdown.graceMs', o.graceMs, d.graceMs, 0),
     // Under nodescale run, the supervisor decides: a Ctrl-C reaches every process of the terminal's group, workers
-    // included, and the supervisor answers it with a SIGTERM to each (supervised.ts ignores the SIGINT itself).
-    signals: [...(o.signals ?? (supervised() ? ['SIGTERM'] : d.signals))],
+    // included, and the supervisor answers it with a SIGTERM to each (supervisor-client.ts ignores the SIGINT itself).
+    signals: [...(o.signals ?? (isSupervisedWorker() ? ['SIGTERM'] : d.signals))],
     exit: o.exit ?? d.exit,
     idleDrainMs: num('shutdown.idleDrainMs', o.idleDrainMs, d.idleDrainMs, 0),
   };

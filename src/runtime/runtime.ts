@@ -24,7 +24,7 @@ import { createRuntimeMetrics, type RuntimeMetrics } from './metrics.ts';
 import { pathOf, resolveRuntimeOptions, type ResolvedRuntimeOptions, type RuntimeOptions } from './options.ts';
 import { OverloadGuard, type OverloadReason, type OverloadState } from './overload.ts';
 import { checkCrashDirectory, installPostMortem } from './post-mortem.ts';
-import { answerMetricsRequests, leaveSigintToSupervisor, supervised, tellSupervisor } from './supervised.ts';
+import { answerMetricsRequests, isSupervisedWorker, leaveSigintToSupervisor, tellSupervisor } from './supervisor-client.ts';
 import { RingBuffer } from './ring-buffer.ts';
 import { Sampler, type RuntimeSample } from './sampler.ts';
 import { Flights, type Tracked } from './flights.ts';
@@ -74,7 +74,7 @@ export class Runtime extends EventEmitter {
   /** Marks the character after the leading '/' of each endpoint path (0 for '/' itself): most URLs are ruled out unhashed. */
   readonly #endpointKeys = new Uint8Array(0x10000);
   #removePostMortem: (() => void) | null = null;
-  /** Under `nodescale run`: stops answering the supervisor (supervised.ts). */
+  /** Under `nodescale run`: stops answering the supervisor (supervisor-client.ts). */
   #unlinkSupervisor: (() => void) | null = null;
   /** The admin console's server, when `admin` is configured. */
   readonly admin: AdminServer | null;
@@ -161,7 +161,7 @@ export class Runtime extends EventEmitter {
     this.#guard?.start();
     subscribe(FINISH_CHANNEL, this.#onFinish);
     this.#shutdown?.install();
-    if (supervised()) {
+    if (isSupervisedWorker()) {
       const stopAnswering = answerMetricsRequests(this.metrics.served);
       const restoreSigint = leaveSigintToSupervisor();
       this.#unlinkSupervisor = () => {
@@ -173,7 +173,7 @@ export class Runtime extends EventEmitter {
       const admin = this.admin;
       this.adminListening = admin.listen().then((address) => {
         this.options.logger('info', 'admin console listening', { ...address });
-        if (this.#unlinkSupervisor !== null) tellSupervisor({ nodescale: 'admin', socketPath: address.socketPath });
+        if (this.#unlinkSupervisor !== null && address.socketPath !== null) tellSupervisor({ nodescale: 'admin', socketPath: address.socketPath });
         return address;
       });
       this.adminListening.catch((error: Error) => this.options.logger('error', `admin console: ${error.message}`));

@@ -21,15 +21,15 @@ import cluster, { type Worker } from 'node:cluster';
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
-import type { MetricObjectWithValues, MetricValue } from 'prom-client';
 import { removeSocket } from '../admin/unix-socket.ts';
+import { ANNOUNCE_FD_ENV, WORKER_ENV, workerMessage, writeAnnouncement, type SupervisorMessage, type WorkerMetricObject } from '../ipc.ts';
 import { eachLine } from '../lines.ts';
 import { sibling } from '../module-file.ts';
 import { RestartPolicy, type RestartPolicyOptions } from './restart-policy.ts';
 
 const DRAIN_PRELOAD = sibling('./drain-preload', import.meta.url);
 
-export type WorkerMetricObject = MetricObjectWithValues<MetricValue<string>>;
+export type { WorkerMetricObject };
 
 export interface SupervisorOptions {
   app: string;
@@ -217,9 +217,10 @@ export class Supervisor extends EventEmitter {
   }
 
   #fork(slot: Slot, generation: number): Handle {
-    const env: Record<string, string> = { NODESCALE_WORKER_SLOT: String(slot.index), NODESCALE_SUPERVISED: '1' };
+    // The announce descriptor is the supervisor's own: a worker announces over IPC (ipc.ts).
+    const env: Record<string, string> = { [WORKER_ENV.slot]: String(slot.index), [WORKER_ENV.supervised]: '1', [ANNOUNCE_FD_ENV]: '' };
     const adminSocket = this.#o.consoleSocketPrefix === null ? null : `${this.#o.consoleSocketPrefix}-w${slot.index}.${++this.#forks}.sock`;
-    if (adminSocket !== null) env.NODESCALE_ADMIN_SOCKET = adminSocket;
+    if (adminSocket !== null) env[WORKER_ENV.adminSocket] = adminSocket;
     const worker = cluster.fork(env);
     let markReady!: () => void;
     let markFailed!: (error: Error) => void;
@@ -256,19 +257,23 @@ export class Supervisor extends EventEmitter {
       worker.process.kill('SIGKILL');
     }, this.#o.readyTimeoutMs);
     if (this.#o.readyOn === 'listening') worker.once('listening', () => this.#onReady(handle, markReady, timer));
-    worker.on('message', (message: unknown) => {
-      if (message === 'ready') return this.#onReady(handle, markReady, timer);
-      const m = message as { nodescale?: unknown } & Record<string, unknown>;
-      if (typeof m !== 'object' || m === null) return;
-      if (m.nodescale === 'ready') {
-        handle.runtime = true;
-        this.#onReady(handle, markReady, timer);
-      } else if (m.nodescale === 'sample') {
-        handle.lastSample = { eventLoopDelayP99Ms: Number(m.eventLoopDelayP99Ms) || 0, requestsPerSecond: Number(m.requestsPerSecond) || 0 };
-      } else if (m.nodescale === 'metrics' && typeof m.id === 'number') {
-        this.#metricsRequests.get(m.id)?.(Array.isArray(m.metrics) ? (m.metrics as WorkerMetricObject[]) : null);
-      } else if (m.nodescale === 'admin' && typeof m.socketPath === 'string' && m.socketPath === adminSocket) {
-        handle.adminSocket = adminSocket;
+    worker.on('message', (value: unknown) => {
+      if (value === 'ready') return this.#onReady(handle, markReady, timer);
+      const message = workerMessage(value);
+      switch (message?.nodescale) {
+        case 'ready':
+          handle.runtime = true;
+          return this.#onReady(handle, markReady, timer);
+        case 'sample':
+          handle.lastSample = { eventLoopDelayP99Ms: message.eventLoopDelayP99Ms, requestsPerSecond: message.requestsPerSecond };
+          return;
+        case 'metrics':
+          return this.#metricsRequests.get(message.id)?.(message.metrics ?? null);
+        case 'admin':
+          if (message.socketPath === adminSocket) handle.adminSocket = adminSocket;
+          return;
+        case 'listening':
+          return writeAnnouncement({ ...message, slot: slot.index });
       }
     });
     void handle.exited.then(({ code, signal }) => {
@@ -506,7 +511,8 @@ export class Supervisor extends EventEmitter {
             clearTimeout(timer);
             resolve(answer);
           });
-          h.worker.send({ nodescale: 'metrics', id }, (error: Error | null) => error && resolve(null));
+          const request: SupervisorMessage = { nodescale: 'metrics', id };
+          h.worker.send(request, (error: Error | null) => error && resolve(null));
         });
         this.#metricsRequests.delete(id);
         return { slot: h.slot, pid, metrics };

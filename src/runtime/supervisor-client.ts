@@ -1,22 +1,19 @@
 /**
- * The worker's side of `nodescale run` (src/supervisor/): when this process is a worker of the supervisor
- * (NODESCALE_SUPERVISED=1, an IPC channel to it), the runtime
+ * The worker's side of `nodescale run` (src/supervisor/): when this process is a worker of the supervisor, the
+ * runtime
  * - says when it is ready, and sends each sample's loop delay and request rate (for `nodescale status`);
  * - answers the supervisor's metrics requests with its registry as JSON, for the supervisor's one /metrics endpoint;
  * - tells the supervisor where its admin console listens, so `nodescale console --name APP --worker N` finds it;
  * - leaves SIGINT (a Ctrl-C sent to the whole process group) to the supervisor.
- * The messages are all `{ nodescale: <kind>, … }`; anything else on the channel is the app's and left alone.
+ * The messages and the environment are declared in src/ipc.ts.
  */
+import { isMetricsRequest, isSupervisedWorker, tellSupervisor, WORKER_ENV } from '../ipc.ts';
 import type { ServedMetrics } from './metrics.ts';
 
-export const supervised = (): boolean => process.env.NODESCALE_SUPERVISED === '1' && process.send !== undefined;
+export { isSupervisedWorker, tellSupervisor };
 
 /** The admin socket the supervisor chose for this worker (`nodescale run --console`), if any. */
-export const supervisorAdminSocket = (): string | undefined => (supervised() ? process.env.NODESCALE_ADMIN_SOCKET : undefined);
-
-export function tellSupervisor(message: { nodescale: string } & Record<string, unknown>): void {
-  if (process.send !== undefined && process.connected) process.send(message);
-}
+export const supervisorAdminSocket = (): string | undefined => (isSupervisedWorker() ? process.env[WORKER_ENV.adminSocket] : undefined);
 
 const ignore = () => {};
 
@@ -29,12 +26,11 @@ export function leaveSigintToSupervisor(): () => void {
   return () => process.off('SIGINT', ignore);
 }
 
-/** Answers { nodescale: 'metrics', id } with { nodescale: 'metrics', id, metrics }; returns the unlink function. */
+/** Answers each MetricsRequest with a MetricsAnswer of the same id; returns the unlink function. */
 export function answerMetricsRequests(served: ServedMetrics): () => void {
   const onMessage = (message: unknown) => {
-    const m = message as { nodescale?: unknown; id?: unknown } | null;
-    if (typeof m !== 'object' || m === null || m.nodescale !== 'metrics' || typeof m.id !== 'number') return;
-    const id = m.id;
+    if (!isMetricsRequest(message)) return;
+    const { id } = message;
     served.json().then(
       (metrics) => tellSupervisor({ nodescale: 'metrics', id, metrics }),
       (error: Error) => tellSupervisor({ nodescale: 'metrics', id, error: error.message }),

@@ -1,0 +1,140 @@
+/**
+ * What nodescale's processes say to each other, in one place: every message, the environment variables that carry
+ * settings to a child, and a type guard per message (as piscina's types.ts). A new kind of message is added here
+ * first; nothing else matches on the wire format.
+ *
+ * Two channels:
+ * - **supervisor ↔ worker**, over the IPC channel `nodescale run` opens to each worker (cluster). A worker's messages
+ *   are objects `{ nodescale: <kind>, … }`; the string 'ready' is accepted too, for apps without nodescale/runtime.
+ *   Anything else on the channel is the app's and left alone. Stop is not a message: it is SIGTERM, which every app
+ *   understands.
+ * - **announcements**: a process that must say where it listens writes one JSON line per address on the descriptor
+ *   named by NODESCALE_ANNOUNCE_FD (a pipe its parent opened for it), never in its human log lines, which may change
+ *   wording. A supervised worker sends them to its supervisor, which passes them on with the worker's slot.
+ */
+import { writeSync } from 'node:fs';
+import type { Readable } from 'node:stream';
+import type { MetricObjectWithValues, MetricValue } from 'prom-client';
+import { eachLine } from './lines.ts';
+
+/** The environment the supervisor gives each worker. */
+export const WORKER_ENV = {
+  /** '1' in a worker of `nodescale run`. */
+  supervised: 'NODESCALE_SUPERVISED',
+  /** The worker's slot number, 0 … workers-1 (stable across restarts and reloads). */
+  slot: 'NODESCALE_WORKER_SLOT',
+  /** Where the worker's admin console listens (`nodescale run --console`). */
+  adminSocket: 'NODESCALE_ADMIN_SOCKET',
+} as const;
+
+/** The descriptor a child writes its announcements on (set by the parent that opened it; '' or unset: none). */
+export const ANNOUNCE_FD_ENV = 'NODESCALE_ANNOUNCE_FD';
+
+export type WorkerMetricObject = MetricObjectWithValues<MetricValue<string>>;
+
+/** Worker → supervisor: ready to serve (nodescale/runtime sends it when its readiness first turns true). */
+export interface ReadyMessage {
+  nodescale: 'ready';
+  pid: number;
+}
+/** Worker → supervisor, each runtime sample: what `nodescale status` shows. */
+export interface SampleMessage {
+  nodescale: 'sample';
+  eventLoopDelayP99Ms: number;
+  requestsPerSecond: number;
+}
+/** Worker → supervisor: the answer to a MetricsRequest, the worker's registry as JSON (or why not). */
+export interface MetricsAnswer {
+  nodescale: 'metrics';
+  id: number;
+  metrics?: WorkerMetricObject[];
+  error?: string;
+}
+/** Worker → supervisor: where this worker's admin console listens. */
+export interface AdminSocketMessage {
+  nodescale: 'admin';
+  socketPath: string;
+}
+/** Any process → its parent (a worker: → its supervisor): a service listens at `url`. */
+export interface ListeningAnnouncement {
+  nodescale: 'listening';
+  /** What listens: 'tagger', 'hello', 'metrics' (the supervisor's), … */
+  service: string;
+  url: string;
+  pid: number;
+  /** Set by the supervisor when it passes on a worker's announcement. */
+  slot?: number;
+}
+
+export type WorkerMessage = ReadyMessage | SampleMessage | MetricsAnswer | AdminSocketMessage | ListeningAnnouncement;
+
+/** Supervisor → worker: send your metrics, answering with the same id. */
+export interface MetricsRequest {
+  nodescale: 'metrics';
+  id: number;
+}
+export type SupervisorMessage = MetricsRequest;
+
+const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+const isFiniteNumber = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value);
+const isId = (value: unknown): value is number => Number.isSafeInteger(value);
+
+export const isReadyMessage = (m: unknown): m is ReadyMessage => isObject(m) && m.nodescale === 'ready' && isId(m.pid);
+export const isSampleMessage = (m: unknown): m is SampleMessage =>
+  isObject(m) && m.nodescale === 'sample' && isFiniteNumber(m.eventLoopDelayP99Ms) && isFiniteNumber(m.requestsPerSecond);
+export const isMetricsAnswer = (m: unknown): m is MetricsAnswer =>
+  isObject(m) && m.nodescale === 'metrics' && isId(m.id) && (Array.isArray(m.metrics) || typeof m.error === 'string');
+export const isAdminSocketMessage = (m: unknown): m is AdminSocketMessage => isObject(m) && m.nodescale === 'admin' && typeof m.socketPath === 'string';
+export const isListeningAnnouncement = (m: unknown): m is ListeningAnnouncement =>
+  isObject(m) && m.nodescale === 'listening' && typeof m.service === 'string' && typeof m.url === 'string' && isId(m.pid) && (m.slot === undefined || isId(m.slot));
+export const isMetricsRequest = (m: unknown): m is MetricsRequest => isObject(m) && m.nodescale === 'metrics' && isId(m.id) && !('metrics' in m) && !('error' in m);
+
+/** A worker's message, checked; null for anything else (the app's own messages, or a malformed one). */
+export function workerMessage(value: unknown): WorkerMessage | null {
+  for (const guard of [isReadyMessage, isSampleMessage, isMetricsAnswer, isAdminSocketMessage, isListeningAnnouncement]) {
+    if (guard(value)) return value;
+  }
+  return null;
+}
+
+/** True in a worker of `nodescale run` (its environment says so, and it has the IPC channel). */
+export const isSupervisedWorker = (env: NodeJS.ProcessEnv = process.env): boolean => env[WORKER_ENV.supervised] === '1' && process.send !== undefined;
+
+/** Sends a message to the supervisor, if this process is connected to one. */
+export function tellSupervisor(message: WorkerMessage): void {
+  if (process.send !== undefined && process.connected) process.send(message);
+}
+
+/**
+ * Says where a service of this process listens: to the supervisor when supervised (which passes it on), and on the
+ * descriptor NODESCALE_ANNOUNCE_FD names when the parent gave one. A parent that went away costs nothing.
+ */
+export function announceListening(service: string, url: string): void {
+  const announcement: ListeningAnnouncement = { nodescale: 'listening', service, url, pid: process.pid };
+  if (isSupervisedWorker()) tellSupervisor(announcement);
+  else writeAnnouncement(announcement);
+}
+
+/** Writes an announcement on this process's announce descriptor, if it has one. */
+export function writeAnnouncement(announcement: ListeningAnnouncement): void {
+  const fd = Number(process.env[ANNOUNCE_FD_ENV] || Number.NaN);
+  if (!Number.isInteger(fd) || fd < 3) return;
+  try {
+    writeSync(fd, `${JSON.stringify(announcement)}\n`);
+  } catch {
+    // EPIPE, EBADF: nobody reads any more.
+  }
+}
+
+/** The parent's side: each announcement a child writes on `stream` (its announce descriptor); other lines ignored. */
+export function readAnnouncements(stream: Readable, onAnnouncement: (announcement: ListeningAnnouncement) => void): void {
+  eachLine(stream, (line) => {
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch {
+      return;
+    }
+    if (isListeningAnnouncement(value)) onAnnouncement(value);
+  });
+}
