@@ -10,6 +10,7 @@ import vm from 'node:vm';
 import { invalidOption, NodescaleError } from '../errors.ts';
 import { redactArgv, redactedReport } from '../runtime/post-mortem.ts';
 import type { Runtime } from '../runtime/runtime.ts';
+import type { SocketCommand } from './connection.ts';
 import type { AdminMessage } from './protocol.ts';
 
 export interface CommandContext {
@@ -21,7 +22,7 @@ export interface CommandContext {
   tcp: boolean;
 }
 
-export interface AdminCommand {
+export interface AdminCommand extends SocketCommand<CommandContext> {
   summary: string;
   /** Resolves to the result; streamed commands send chunks or events on the way. */
   run(ctx: CommandContext, id: number, args: Record<string, unknown>): Promise<unknown>;
@@ -56,7 +57,6 @@ function seconds(args: Record<string, unknown>, name: string, fallback: number, 
 /** Active streams (watch, log-requests) of each connection, so that `unwatch` and a disconnect end them. */
 const watches = new WeakMap<net.Socket, Map<number, () => void>>();
 
-/** Resolves when the stream `id` is ended by `unwatch` or by the connection closing; `cleanup` runs once. */
 /** Sends the runtime's `event` (a RuntimeSample, a RequestLogEntry) as events of request `id`, until stopped. */
 async function streamEvents(ctx: CommandContext, id: number, event: 'sample' | 'request'): Promise<void> {
   const forward = (payload: unknown) => ctx.send({ id, event: payload });
@@ -64,6 +64,7 @@ async function streamEvents(ctx: CommandContext, id: number, event: 'sample' | '
   await untilStopped(ctx, id, () => ctx.runtime.off(event, forward));
 }
 
+/** Resolves when the stream `id` is ended by `unwatch` or by the connection closing; `cleanup` runs once. */
 function untilStopped(ctx: CommandContext, id: number, cleanup: () => void): Promise<void> {
   let active = watches.get(ctx.socket);
   if (active === undefined) watches.set(ctx.socket, (active = new Map()));

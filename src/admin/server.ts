@@ -18,7 +18,8 @@ import tls from 'node:tls';
 import { invalidOption, NodescaleError } from '../errors.ts';
 import type { Runtime } from '../runtime/runtime.ts';
 import { COMMANDS, EVAL_COMMAND, type CommandContext } from './commands.ts';
-import { encode, LineReader, LineTooLongError, MAX_LINE_BYTES, parseRequest, PRE_AUTH_MAX_LINE_BYTES, type AdminMessage } from './protocol.ts';
+import { answerCommand, serveConnection, unknownCommand, type Connection } from './connection.ts';
+import { MAX_LINE_BYTES, PRE_AUTH_MAX_LINE_BYTES, type AdminRequest } from './protocol.ts';
 import { checkPrivateDirectory, listenPrivateSocket, removeSocket } from './unix-socket.ts';
 
 export interface AdminTlsOptions {
@@ -160,15 +161,10 @@ export class AdminServer {
   #accept(socket: net.Socket, peer: string, certified: boolean): void {
     this.#connections.add(socket);
     socket.on('close', () => this.#connections.delete(socket));
-    socket.on('error', () => socket.destroy());
-    socket.setEncoding('utf8');
     // An idle connection does not hold a slot forever.
     socket.setTimeout(30_000, () => socket.destroy());
     // The socket's file mode is the authentication of the Unix socket; a token, if set, is asked for too.
-    const needsToken = this.#tokenDigest !== null && !certified;
-    let authenticated = !needsToken;
-    let bad = 0;
-    const reader = new LineReader(authenticated ? MAX_LINE_BYTES : PRE_AUTH_MAX_LINE_BYTES);
+    let authenticated = this.#tokenDigest === null || certified;
     let deadline: NodeJS.Timeout | undefined;
     if (!authenticated) {
       if (this.#unauthenticated.size >= MAX_UNAUTHENTICATED) this.#unauthenticated.values().next().value?.destroy();
@@ -179,55 +175,33 @@ export class AdminServer {
         this.#unauthenticated.delete(socket);
       });
     }
-    const authenticatedNow = () => {
-      authenticated = true;
-      clearTimeout(deadline);
-      this.#unauthenticated.delete(socket);
-      reader.max = MAX_LINE_BYTES;
-    };
-    const send = (message: AdminMessage) => {
-      if (!socket.destroyed) socket.write(encode(message));
-    };
-    const ctx: CommandContext = { runtime: this.#runtime, socket, send, peer, tcp: peer !== 'unix' };
-    socket.on('data', (chunk: string) => {
-      for (const line of reader.push(chunk)) {
-        if (line instanceof LineTooLongError) {
-          send({ id: -1, ok: false, error: { code: 'NS_ERR_ADMIN_BAD_MESSAGE', message: line.message } });
-          if (++bad >= MAX_BAD_MESSAGES || !authenticated) socket.destroy();
-          continue;
-        }
-        if (line.trim() === '') continue;
-        const request = parseRequest(line);
-        if ('error' in request) {
-          send({ id: request.id ?? -1, ok: false, error: { code: 'NS_ERR_ADMIN_BAD_MESSAGE', message: request.error } });
-          if (++bad >= MAX_BAD_MESSAGES || !authenticated) socket.destroy();
-          continue;
-        }
+    const connection = serveConnection(socket, {
+      // Before authentication: short lines, and the first bad message closes the connection.
+      maxLineBytes: authenticated ? MAX_LINE_BYTES : PRE_AUTH_MAX_LINE_BYTES,
+      maxBadMessages: authenticated ? MAX_BAD_MESSAGES : 1,
+      onRequest: (request) => {
         if (!authenticated) {
-          if (this.#authenticate(request.cmd, request.args, peer, request.id, send, () => socket.end())) {
-            authenticatedNow();
-            continue;
-          }
           // Nothing more is read from a connection that failed: it is answered after the delay, then closed.
-          socket.pause();
+          if (!this.#authenticate(request, peer, connection)) return false;
+          authenticated = true;
+          clearTimeout(deadline);
+          this.#unauthenticated.delete(socket);
+          connection.setLimits({ maxLineBytes: MAX_LINE_BYTES, maxBadMessages: MAX_BAD_MESSAGES });
           return;
         }
-        if (request.cmd === 'auth') {
-          send({ id: request.id, ok: true, result: { authenticated: true } });
-          continue;
-        }
+        if (request.cmd === 'auth') return connection.send({ id: request.id, ok: true, result: { authenticated: true } });
         socket.setTimeout(0);
-        void this.#run(ctx, request.id, request.cmd, request.args ?? {});
-      }
+        void this.#run({ runtime: this.#runtime, socket, send: connection.send, peer, tcp: peer !== 'unix' }, request);
+      },
     });
   }
 
-  /** True for the right token (answered at once); otherwise answers after FAILURE_DELAY_MS and calls `close`. */
-  #authenticate(cmd: string, args: Record<string, unknown> | undefined, peer: string, id: number, send: (m: AdminMessage) => void, close: () => void): boolean {
+  /** True for the right token (answered at once); otherwise answers after FAILURE_DELAY_MS and closes the connection. */
+  #authenticate({ id, cmd, args }: AdminRequest, peer: string, connection: Connection): boolean {
     const token = cmd === 'auth' && typeof args?.token === 'string' ? args.token : null;
     if (token !== null && timingSafeEqual(digest(token), this.#tokenDigest!)) {
       this.#audit({ peer, cmd: 'auth', ok: true });
-      send({ id, ok: true, result: { authenticated: true } });
+      connection.send({ id, ok: true, result: { authenticated: true } });
       return true;
     }
     const now = Date.now();
@@ -241,29 +215,24 @@ export class AdminServer {
       ? { code: 'NS_ERR_ADMIN_RATE_LIMITED', message: `wrong token, and more than ${FAILURE_BUDGET} failed authentications in the last minute: slow down` }
       : { code: 'NS_ERR_ADMIN_AUTH', message: token === null ? 'authentication required: send {"cmd":"auth","args":{"token":…}} first' : 'wrong token' };
     setTimeout(() => {
-      send({ id, ok: false, error });
-      close();
+      connection.send({ id, ok: false, error });
+      connection.socket.end();
     }, FAILURE_DELAY_MS).unref();
     return false;
   }
 
-  async #run(ctx: CommandContext, id: number, name: string, args: Record<string, unknown>): Promise<void> {
+  async #run(ctx: CommandContext, request: AdminRequest): Promise<void> {
     const started = Date.now();
+    const name = request.cmd;
     const command = COMMANDS.get(name) ?? (name === 'eval' && this.#options.allowEval === true ? EVAL_COMMAND : undefined);
     if (command === undefined) {
       this.#audit({ peer: ctx.peer, cmd: name, ok: false, error: 'NS_ERR_ADMIN_UNKNOWN_COMMAND' });
-      ctx.send({ id, ok: false, error: { code: 'NS_ERR_ADMIN_UNKNOWN_COMMAND', message: `unknown command "${name}"; "help" lists them` } });
-      return;
+      return unknownCommand(ctx, request, '"help" lists them');
     }
-    try {
-      const result = await command.run(ctx, id, args);
-      ctx.send({ id, ok: true, ...(result === undefined ? {} : { result }) });
-      this.#audit({ peer: ctx.peer, cmd: name, args: command.auditArgs?.(args) ?? args, ok: true, ms: Date.now() - started });
-    } catch (error) {
-      const code = error instanceof NodescaleError ? error.code : 'NS_ERR_ADMIN_COMMAND_FAILED';
-      ctx.send({ id, ok: false, error: { code, message: (error as Error).message } });
-      this.#audit({ peer: ctx.peer, cmd: name, ok: false, error: code, ms: Date.now() - started });
-    }
+    const args = request.args ?? {};
+    const failed = await answerCommand(ctx, command, ctx, request);
+    const ms = Date.now() - started;
+    this.#audit(failed === null ? { peer: ctx.peer, cmd: name, args: command.auditArgs?.(args) ?? args, ok: true, ms } : { peer: ctx.peer, cmd: name, ok: false, error: failed, ms });
   }
 
   #audit(entry: Record<string, unknown>): void {

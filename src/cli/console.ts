@@ -14,7 +14,7 @@ import type { RuntimeSample } from '../runtime/sampler.ts';
 import { chartWidth, renderCharts } from './charts.ts';
 import { formatBytes, formatMs } from '../units.ts';
 import { connectSupervisor } from '../supervisor/control.ts';
-import { controlPath } from './run.ts';
+import { controlPath } from './supervise.ts';
 import { boolFlag, COMMON_FLAGS, durationFlag, intFlag, numberFlag, parseCommandLine, requirePositional, textFlag, type OptionSpecs, type Values } from './args.ts';
 import type { Command, Io } from './io.ts';
 

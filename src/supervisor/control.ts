@@ -6,8 +6,8 @@
 import os from 'node:os';
 import path from 'node:path';
 import { AdminClient } from '../admin/client.ts';
-import { encode, LineReader, parseRequest, type AdminMessage } from '../admin/protocol.ts';
-import { NodescaleError } from '../errors.ts';
+import { answerCommand, serveConnection, unknownCommand, type SocketCommand } from '../admin/connection.ts';
+import { invalidOption, NodescaleError } from '../errors.ts';
 import { listenPrivateSocket, removeSocket } from '../admin/unix-socket.ts';
 import type { Supervisor } from './supervisor.ts';
 
@@ -29,47 +29,57 @@ export interface ControlServer {
   close(): void;
 }
 
+interface ControlContext {
+  supervisor: Supervisor;
+  onStop: () => void;
+}
+
+/** The control socket's commands; each throws a NodescaleError with its code when it cannot do what was asked. */
+export const CONTROL_COMMANDS: ReadonlyMap<string, SocketCommand<ControlContext>> = new Map<string, SocketCommand<ControlContext>>([
+  ['status', { run: ({ supervisor }) => ({ pid: process.pid, workers: supervisor.status(), failed: supervisor.failedSlots(), reload: supervisor.lastReload }) }],
+  ['reload', { run: ({ supervisor }) => supervisor.reload() }],
+  [
+    'scale',
+    {
+      run: ({ supervisor }, _id, { workers }) => {
+        if (typeof workers !== 'number' || !Number.isInteger(workers) || workers < 1 || workers > 1024) throw invalidOption('workers', 'a whole number from 1 to 1024', workers);
+        return supervisor.scale(workers);
+      },
+    },
+  ],
+  [
+    'console',
+    {
+      run: ({ supervisor }, _id, { worker }) => {
+        const found = typeof worker === 'number' && Number.isInteger(worker) ? supervisor.workerConsole(worker) : { error: `worker must be a worker number, got ${JSON.stringify(worker)}` };
+        if ('error' in found) throw new NodescaleError('NS_ERR_WORKER_NO_CONSOLE', found.error);
+        return found;
+      },
+    },
+  ],
+  [
+    'stop',
+    {
+      run: ({ onStop }) => {
+        // Answered first: the supervisor's stop closes this socket.
+        setImmediate(onStop);
+        return { stopping: true };
+      },
+    },
+  ],
+]);
+
 export async function startControl(socketPath: string, supervisor: Supervisor, onStop: () => void): Promise<ControlServer> {
+  const context: ControlContext = { supervisor, onStop };
   const server = await listenPrivateSocket(socketPath, (socket) => {
-    socket.setEncoding('utf8');
-    socket.on('error', () => socket.destroy());
-    const reader = new LineReader(64 * 1024);
-    const send = (message: AdminMessage) => !socket.destroyed && socket.write(encode(message));
-    socket.on('data', (chunk: string) => {
-      for (const line of reader.push(chunk)) {
-        if (typeof line !== 'string') {
-          send({ id: -1, ok: false, error: { code: 'NS_ERR_ADMIN_BAD_MESSAGE', message: line.message } });
-          continue;
-        }
-        if (line.trim() === '') continue;
-        const request = parseRequest(line);
-        if ('error' in request) {
-          send({ id: request.id ?? -1, ok: false, error: { code: 'NS_ERR_ADMIN_BAD_MESSAGE', message: request.error } });
-          continue;
-        }
-        const { id, cmd } = request;
-        if (cmd === 'status') send({ id, ok: true, result: { pid: process.pid, workers: supervisor.status(), failed: supervisor.failedSlots(), reload: supervisor.lastReload } });
-        else if (cmd === 'reload') void supervisor.reload().then((outcome) => send({ id, ok: true, result: outcome }));
-        else if (cmd === 'scale') {
-          const workers = request.args?.workers;
-          if (typeof workers !== 'number' || !Number.isInteger(workers) || workers < 1 || workers > 1024) {
-            send({ id, ok: false, error: { code: 'NS_ERR_INVALID_OPTION', message: `workers must be a whole number from 1 to 1024, got ${JSON.stringify(workers)}` } });
-          } else {
-            supervisor.scale(workers).then(
-              (result) => send({ id, ok: true, result }),
-              (error: Error) => send({ id, ok: false, error: { code: 'NS_ERR_APP_CRASH_LOOP', message: error.message } }),
-            );
-          }
-        } else if (cmd === 'console') {
-          const worker = request.args?.worker;
-          const found = typeof worker === 'number' && Number.isInteger(worker) ? supervisor.workerConsole(worker) : { error: `worker must be a worker number, got ${JSON.stringify(worker)}` };
-          if ('error' in found) send({ id, ok: false, error: { code: 'NS_ERR_WORKER_NO_CONSOLE', message: found.error } });
-          else send({ id, ok: true, result: found });
-        } else if (cmd === 'stop') {
-          send({ id, ok: true, result: { stopping: true } });
-          onStop();
-        } else send({ id, ok: false, error: { code: 'NS_ERR_ADMIN_UNKNOWN_COMMAND', message: `unknown command "${cmd}"; the commands are status, reload, scale, console, stop` } });
-      }
+    const connection = serveConnection(socket, {
+      maxLineBytes: 64 * 1024,
+      maxBadMessages: 10,
+      onRequest: (request) => {
+        const command = CONTROL_COMMANDS.get(request.cmd);
+        if (command === undefined) unknownCommand(connection, request, `the commands are ${[...CONTROL_COMMANDS.keys()].join(', ')}`);
+        else void answerCommand(connection, command, context, request);
+      },
     });
   });
   server.unref();

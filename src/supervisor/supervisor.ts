@@ -23,6 +23,7 @@ import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { removeSocket } from '../admin/unix-socket.ts';
 import { ANNOUNCE_FD_ENV, WORKER_ENV, workerMessage, writeAnnouncement, type SupervisorMessage, type WorkerMetricObject } from '../ipc.ts';
+import { NodescaleError } from '../errors.ts';
 import { eachLine } from '../lines.ts';
 import { sibling } from '../module-file.ts';
 import { RestartPolicy, type RestartPolicyOptions } from './restart-policy.ts';
@@ -205,7 +206,7 @@ export class Supervisor extends EventEmitter {
       const follow = (handle: Handle) => {
         handle.ready.then(resolve, () => {
           void handle.exited.then(() => {
-            if (slot.failed !== null) reject(new Error(`worker ${slot.index} cannot start: ${slot.failed}`));
+            if (slot.failed !== null) reject(new NodescaleError('NS_ERR_APP_CRASH_LOOP', `worker ${slot.index} cannot start: ${slot.failed}`));
             else this.once(`restarted:${slot.index}`, () => follow(slot.current!));
           });
         });

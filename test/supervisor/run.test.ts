@@ -8,7 +8,7 @@ import { test, type TestContext } from 'node:test';
 import { runBench } from '../../src/loadtest/run.ts';
 import { cgroupCpuLimit, usableCpus } from '../../src/supervisor/cpus.ts';
 import { RESTART_DEFAULTS, RestartPolicy } from '../../src/supervisor/restart-policy.ts';
-import { jsonOutputLine } from '../../src/cli/run.ts';
+import { jsonOutputLine } from '../../src/cli/supervise.ts';
 import { defaultControlPath } from '../../src/supervisor/control.ts';
 import { BIN, runBin } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/temp.ts';

@@ -199,16 +199,23 @@ async function run(argv: string[], io: Io): Promise<number> {
       throw error;
     }
   }
-  process.once('SIGTERM', () => void stop(0));
-  io.signal.addEventListener('abort', () => void stop(0), { once: true });
-  process.on('SIGHUP', () => void supervisor.reload());
+  const onTerm = () => void stop(0);
+  const onHup = () => void supervisor.reload();
+  process.once('SIGTERM', onTerm);
+  process.on('SIGHUP', onHup);
+  io.signal.addEventListener('abort', onTerm, { once: true });
+  void done.then(() => {
+    process.off('SIGTERM', onTerm);
+    process.off('SIGHUP', onHup);
+    io.signal.removeEventListener('abort', onTerm);
+  });
   try {
     // 'stopped': a signal or `nodescale stop` came while the workers were starting; done settles with the stop.
     if ((await supervisor.start()) === 'stopped') return await done;
   } catch (error) {
-    // A slot given up on while starting (start() rejects with its crash loop).
+    // A slot given up on while starting (start() rejects with NS_ERR_APP_CRASH_LOOP).
     await stop(1);
-    throw new NodescaleError('NS_ERR_APP_CRASH_LOOP', (error as Error).message);
+    throw error;
   }
   // Later, every slot given up on (crash loops after start, a scale up that cannot start) stops the supervisor.
   supervisor.once('all-failed', () => void stop(1));
@@ -240,7 +247,47 @@ export const runCommand: Command = { name: 'run', help: runHelp, run };
 
 // Control commands.
 
-async function control(command: 'status' | 'reload' | 'stop' | 'scale', argv: string[], io: Io): Promise<number> {
+type ControlCommand = 'status' | 'reload' | 'stop' | 'scale';
+
+interface StatusResult {
+  workers: WorkerStatus[];
+  failed: { slot: number; reason: string }[];
+  reload: ReloadStatus | null;
+}
+
+const dash = <T>(value: T | null, format: (v: T) => string) => (value === null ? '—' : format(value));
+
+/** `nodescale status` as text: a row per worker, then the slots given up on and the last reload's verdict. */
+export function statusView({ workers, failed, reload }: StatusResult): string {
+  const rows = [['worker', 'pid', 'gen', 'state', 'uptime', 'restarts', 'rss', 'loop p99', 'req/s']];
+  for (const w of workers) {
+    rows.push([
+      ...[String(w.slot), String(w.pid), String(w.generation), w.state, `${w.uptimeSeconds}s`, String(w.restarts)],
+      ...[dash(w.rssBytes, formatBytes), dash(w.eventLoopDelayP99Ms, formatMs), dash(w.requestsPerSecond, (r) => r.toFixed(0))],
+    ]);
+  }
+  const lines = failed.map((f) => `worker ${f.slot} given up: ${f.reason}`);
+  if (reload !== null) lines.push(`last reload: generation ${reload.generation}, ${reload.state}${reload.reason === null ? '' : `: ${reload.reason}`}`);
+  return `${renderColumns(rows)}\n${lines.map((line) => `${line}\n`).join('')}`;
+}
+
+/** A reload's verdict as text, or the error its failure exits with (after --json has printed the outcome). */
+export function reloadView(outcome: ReloadOutcome): string {
+  if (!outcome.ok && outcome.failure === 'probation') throw new NodescaleError('NS_ERR_RELOAD_UNSTABLE', `reload failed after replacing ${outcome.replaced} worker(s): ${outcome.reason}`);
+  if (!outcome.ok) throw new NodescaleError('NS_ERR_RELOAD_ROLLED_BACK', `reload rolled back after ${outcome.replaced} worker(s): ${outcome.reason}`);
+  return `reloaded: ${outcome.replaced} worker(s) replaced, and each lived through its probation\n`;
+}
+
+/** What each control command prints, from the supervisor's answer. */
+const CONTROL_VIEWS: Record<ControlCommand, (result: never) => string> = {
+  status: statusView,
+  reload: reloadView,
+  scale: (result: { workers: number }) => `${result.workers} worker(s)\n`,
+  stop: () => 'stopping\n',
+};
+
+/** Asks the supervisor, then prints: the answer as JSON with --json, else its view (which may throw its failure). */
+async function control(command: ControlCommand, argv: string[], io: Io): Promise<number> {
   const { values, positionals } = parseCommandLine(command, argv, CONTROL_FLAGS, command === 'scale' ? 1 : 0);
   let args: Record<string, unknown> = {};
   if (command === 'scale') {
@@ -249,36 +296,17 @@ async function control(command: 'status' | 'reload' | 'stop' | 'scale', argv: st
     args = { workers: Number(raw) };
   }
   const client = await connectSupervisor(controlPath(values, null));
+  let result: unknown;
   try {
-    const result = await client.request(command, args);
-    const json = boolFlag(values, 'json');
-    if (command === 'status') {
-      const { workers, failed, reload } = result as { workers: WorkerStatus[]; failed: { slot: number; reason: string }[]; reload: ReloadStatus | null };
-      if (json) io.stdout.write(`${JSON.stringify(result)}\n`);
-      else {
-        const rows = [['worker', 'pid', 'gen', 'state', 'uptime', 'restarts', 'rss', 'loop p99', 'req/s']];
-        for (const w of workers) {
-          rows.push([String(w.slot), String(w.pid), String(w.generation), w.state, `${w.uptimeSeconds}s`, String(w.restarts), w.rssBytes === null ? '—' : formatBytes(w.rssBytes), w.eventLoopDelayP99Ms === null ? '—' : formatMs(w.eventLoopDelayP99Ms), w.requestsPerSecond === null ? '—' : w.requestsPerSecond.toFixed(0)]);
-        }
-        const lastReload = reload === null ? '' : `last reload: generation ${reload.generation}, ${reload.state}${reload.reason === null ? '' : `: ${reload.reason}`}\n`;
-        io.stdout.write(`${renderColumns(rows)}\n${failed.map((f) => `worker ${f.slot} given up: ${f.reason}\n`).join('')}${lastReload}`);
-      }
-      return 0;
-    }
-    if (command === 'reload') {
-      const outcome = result as ReloadOutcome;
-      if (json) io.stdout.write(`${JSON.stringify(outcome)}\n`);
-      if (!outcome.ok && outcome.failure === 'probation') throw new NodescaleError('NS_ERR_RELOAD_UNSTABLE', `reload failed after replacing ${outcome.replaced} worker(s): ${outcome.reason}`);
-      if (!outcome.ok) throw new NodescaleError('NS_ERR_RELOAD_ROLLED_BACK', `reload rolled back after ${outcome.replaced} worker(s): ${outcome.reason}`);
-      if (!json) io.stdout.write(`reloaded: ${outcome.replaced} worker(s) replaced, and each lived through its probation\n`);
-      return 0;
-    }
-    if (command === 'scale') io.stdout.write(json ? `${JSON.stringify(result)}\n` : `${(result as { workers: number }).workers} worker(s)\n`);
-    else io.stdout.write(json ? `${JSON.stringify(result)}\n` : 'stopping\n');
-    return 0;
+    result = await client.request(command, args);
   } finally {
     client.close();
   }
+  const json = boolFlag(values, 'json');
+  if (json) io.stdout.write(`${JSON.stringify(result)}\n`);
+  const text = CONTROL_VIEWS[command](result as never);
+  if (!json) io.stdout.write(text);
+  return 0;
 }
 
 export const statusCommand: Command = { name: 'status', help: 'Usage: nodescale status [--name NAME | --control PATH] [--json]', run: (argv, io) => control('status', argv, io) };
