@@ -8,13 +8,13 @@ import { inspect } from 'node:util';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { invalidOption, NodescaleError } from '../errors.ts';
-import { redactArgv, redactedReport } from '../runtime/post-mortem.ts';
-import type { Runtime } from '../runtime/runtime.ts';
+import { redactArgv, redactedReport } from '../redact.ts';
 import type { SocketCommand } from './connection.ts';
+import type { ConsoleTarget } from './target.ts';
 import type { AdminMessage } from './protocol.ts';
 
 export interface CommandContext {
-  runtime: Runtime;
+  runtime: ConsoleTarget;
   socket: net.Socket;
   send(message: AdminMessage): void;
   /** 'unix', or the remote address over TCP. */

@@ -3,7 +3,7 @@
  * tooltip (<title>) gives its function, file, line, and total and self time. Width is time, height is stack depth,
  * callers below callees. (idle) time is left out: it is the loop waiting, not work.
  */
-import { escapeXml } from '../loadtest/report/svg-chart.ts';
+import { escapeXml } from '../views/svg-chart.ts';
 
 export interface CpuProfileNode {
   id: number;

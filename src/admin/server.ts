@@ -16,8 +16,8 @@ import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
 import { invalidOption, NodescaleError } from '../errors.ts';
-import type { Runtime } from '../runtime/runtime.ts';
 import { COMMANDS, EVAL_COMMAND, type CommandContext } from './commands.ts';
+import type { ConsoleTarget } from './target.ts';
 import { answerCommand, serveConnection, unknownCommand, type Connection } from './connection.ts';
 import { MAX_LINE_BYTES, PRE_AUTH_MAX_LINE_BYTES, type AdminRequest } from './protocol.ts';
 import { checkPrivateDirectory, listenPrivateSocket, removeSocket } from './unix-socket.ts';
@@ -77,7 +77,7 @@ const FAILURE_DELAY_MS = 1000;
 const FAILURE_BUDGET = 30;
 
 export class AdminServer {
-  readonly #runtime: Runtime;
+  readonly #runtime: ConsoleTarget;
   readonly #options: AdminOptions;
   readonly #tokenDigest: Buffer | null;
   readonly #servers: net.Server[] = [];
@@ -89,7 +89,7 @@ export class AdminServer {
   #socketPath: string | null = null;
   #tcp: { host: string; port: number } | null = null;
 
-  constructor(runtime: Runtime, options: AdminOptions) {
+  constructor(runtime: ConsoleTarget, options: AdminOptions) {
     this.#runtime = runtime;
     this.#options = options;
     if (options.token !== undefined && (typeof options.token !== 'string' || options.token.length < 16)) {

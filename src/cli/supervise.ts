@@ -15,7 +15,7 @@ import { Supervisor, type ReloadOutcome, type ReloadStatus, type WorkerStatus } 
 import { formatBytes, formatMs } from '../units.ts';
 import { boolFlag, COMMON_FLAGS, durationFlag, intFlag, listFlag, parseCommandLine, requirePositional, sizeFlag, textFlag, type OptionSpecs, type Values } from './args.ts';
 import type { Command, Io } from './io.ts';
-import { renderColumns } from '../loadtest/report/text.ts';
+import { renderColumns } from '../views/columns.ts';
 
 const CONTROL_FLAGS = {
   name: { type: 'string' },

@@ -1,8 +1,8 @@
 /**
  * Views of a compare-servers result: the talk's table, CSV, and a self-contained HTML page with a bar chart.
  */
-import { escapeXml } from '../loadtest/report/svg-chart.ts';
-import { renderColumns } from '../loadtest/report/text.ts';
+import { escapeXml } from '../views/svg-chart.ts';
+import { renderColumns } from '../views/columns.ts';
 import { formatCount, formatMs } from '../units.ts';
 import type { CompareResult } from './servers.ts';
 

@@ -6,7 +6,8 @@
 import type { FastifyInstance, FastifyPluginCallback } from 'fastify';
 import fp from 'fastify-plugin';
 import type { RuntimeOptions } from './options.ts';
-import { ROUTE, Runtime } from './runtime.ts';
+import { createRuntime } from './protect.ts';
+import { ROUTE, type Runtime } from './runtime.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -17,7 +18,7 @@ declare module 'fastify' {
 const plugin: FastifyPluginCallback<RuntimeOptions> = (app: FastifyInstance, options, done) => {
   // fastify's own register options share the object: they are fastify's, not unknown runtime options.
   const { prefix: _prefix, logLevel: _logLevel, logSerializers: _logSerializers, ...runtimeOptions } = options as RuntimeOptions & Record<string, unknown>;
-  const runtime = new Runtime(runtimeOptions).attach(app.server);
+  const runtime = createRuntime(runtimeOptions).attach(app.server);
   app.decorate('nodescale', runtime);
   app.addHook('onRequest', (request, _reply, next) => {
     (request.raw as { [ROUTE]?: string })[ROUTE] = request.routeOptions.url ?? 'unmatched';

@@ -15,7 +15,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import v8 from 'node:v8';
 import { CHANNELS, debug } from '../diagnostics.ts';
-import { httpStatus } from '../errors.ts';
+import { httpStatus, invalidOption } from '../errors.ts';
 import { sendJson } from '../json-response.ts';
 import { writeHeapSnapshot } from './heap-snapshot.ts';
 import { LeakDetector, type LeakReport } from './leak-detector.ts';
@@ -29,7 +29,6 @@ import { RingBuffer } from './ring-buffer.ts';
 import { Sampler, type RuntimeSample } from './sampler.ts';
 import { Flights, type Tracked } from './flights.ts';
 import { GracefulShutdown, type ShutdownHook, type ShutdownOutcome } from './shutdown.ts';
-import { AdminServer, type AdminAddress } from '../admin/server.ts';
 
 /** Adapters put a request's route label (or a function that finds it once routed) under this symbol on the request. */
 export const ROUTE = Symbol.for('nodescale.route');
@@ -76,12 +75,9 @@ export class Runtime extends EventEmitter {
   #removePostMortem: (() => void) | null = null;
   /** Under `nodescale run`: stops answering the supervisor (supervisor-client.ts). */
   #unlinkSupervisor: (() => void) | null = null;
-  /** The admin console's server, when `admin` is configured. */
-  readonly admin: AdminServer | null;
-  /** Resolves once the admin console listens (null without one); rejects if it cannot. */
-  adminListening: Promise<AdminAddress | null> = Promise.resolve(null);
   #server: Server | null = null;
   #restoreEmit: (() => void) | null = null;
+  #console: { close(): Promise<void> } | null = null;
   #started = false;
   #ready = false;
   #shuttingDown = false;
@@ -140,9 +136,9 @@ export class Runtime extends EventEmitter {
     );
     this.#leak = o.leak && new LeakDetector(o.leak, v8.getHeapStatistics().heap_size_limit);
     this.#shutdown = o.shutdown && new GracefulShutdown(this.#shutdownTarget(), o.shutdown, o.logger);
-    // Validated now: an insecure crash-bundle directory or admin configuration fails protect() itself.
+    // Validated now: an insecure crash-bundle directory fails protect() itself (and the admin console's
+    // configuration, in console.ts).
     if (o.postMortem !== null) checkCrashDirectory(o.postMortem.dir);
-    this.admin = o.admin === null ? null : new AdminServer(this, o.admin);
     if (o.metricsPath !== null) this.#endpoints.set(o.metricsPath, (_req, res) => void this.#serveMetrics(res));
     this.#endpoints.set(o.livenessPath, (_req, res) => sendJson(res, 200, { status: 'ok', uptimeSeconds: Math.round((Date.now() - this.#startedAt) / 1000) }));
     this.#endpoints.set(o.readinessPath, (_req, res) => {
@@ -153,9 +149,21 @@ export class Runtime extends EventEmitter {
     for (const path of this.#endpoints.keys()) this.#endpointKeys[path.charCodeAt(1) | 0] = 1;
   }
 
+  /**
+   * The admin console serving this runtime (runtime/console.ts opens it): closed with the runtime, and by graceful
+   * shutdown. The runtime knows it only as something to close, so it does not depend on src/admin/.
+   */
+  useConsole(console: { close(): Promise<void> }): void {
+    this.#console = console;
+    this.#shutdown?.addHook(() => console.close());
+  }
+
   /** Starts sampling and the process-wide handlers (signals, crash bundles). Called by adapters. */
   start(): this {
     if (this.#started) return this;
+    if (this.options.admin !== null && this.#console === null) {
+      throw invalidOption('admin', 'used through protect(), createRuntime() or the fastify adapter, which open the console', '(a new Runtime)');
+    }
     this.#started = true;
     this.#sampler.start();
     this.#guard?.start();
@@ -168,16 +176,6 @@ export class Runtime extends EventEmitter {
         stopAnswering();
         restoreSigint();
       };
-    }
-    if (this.admin !== null) {
-      const admin = this.admin;
-      this.adminListening = admin.listen().then((address) => {
-        this.options.logger('info', 'admin console listening', { ...address });
-        if (this.#unlinkSupervisor !== null && address.socketPath !== null) tellSupervisor({ nodescale: 'admin', socketPath: address.socketPath });
-        return address;
-      });
-      this.adminListening.catch((error: Error) => this.options.logger('error', `admin console: ${error.message}`));
-      this.#shutdown?.addHook(() => admin.close());
     }
     const pm = this.options.postMortem;
     if (pm) {
@@ -434,7 +432,7 @@ export class Runtime extends EventEmitter {
 
   /** Detaches everything: the server's emit, sampling, signal handlers, the crash handler. For tests and hot reload. */
   close(): void {
-    void this.admin?.close();
+    void this.#console?.close();
     unsubscribe(FINISH_CHANNEL, this.#onFinish);
     this.#sampler.stop();
     this.#guard?.stop();

@@ -13,7 +13,7 @@ import { invalidOption, NodescaleError } from '../errors.ts';
 import { sendJson } from '../json-response.ts';
 import { listen, origin } from '../listen.ts';
 import type { RuntimeOptions } from '../runtime/options.ts';
-import { protect } from '../runtime/http.ts';
+import { protect } from '../runtime/protect.ts';
 import type { Runtime } from '../runtime/runtime.ts';
 import { AddressPolicy } from './address-policy.ts';
 import { graphqlHandler, GRAPHQL_LIMITS } from './graphql.ts';

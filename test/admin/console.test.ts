@@ -8,7 +8,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { AdminClient } from '../../src/admin/client.ts';
 import { NodescaleError } from '../../src/errors.ts';
-import { protect } from '../../src/runtime/http.ts';
+import { createRuntime, protect } from '../../src/runtime/protect.ts';
 import { Runtime } from '../../src/runtime/runtime.ts';
 import { runCli } from '../helpers/cli.ts';
 import { startFixture } from '../helpers/child.ts';
@@ -213,17 +213,17 @@ test('TCP with client certificates: a verified client needs no token; one withou
 });
 
 test('insecure setups are refused: plain TCP, TCP without authentication, a socket directory others can reach', async () => {
-  assert.throws(() => new Runtime({ ...quiet, admin: { tcp: { port: 0 } as never } }), (e: unknown) => code('NS_ERR_ADMIN_INSECURE')(e) && /refuses plain TCP/.test((e as Error).message));
+  assert.throws(() => createRuntime({ ...quiet, admin: { tcp: { port: 0 } as never } }), (e: unknown) => code('NS_ERR_ADMIN_INSECURE')(e) && /refuses plain TCP/.test((e as Error).message));
   assert.throws(
-    () => new Runtime({ ...quiet, admin: { tcp: { port: 0, tls: { key: pem('server.key'), cert: pem('server.pem') } } } }),
+    () => createRuntime({ ...quiet, admin: { tcp: { port: 0, tls: { key: pem('server.key'), cert: pem('server.pem') } } } }),
     (e: unknown) => code('NS_ERR_ADMIN_INSECURE')(e) && /without authentication/.test((e as Error).message),
   );
-  assert.throws(() => new Runtime({ ...quiet, admin: { token: 'short' } }), code('NS_ERR_INVALID_OPTION'));
+  assert.throws(() => createRuntime({ ...quiet, admin: { token: 'short' } }), code('NS_ERR_INVALID_OPTION'));
   const open = path.join(mkdtempSync(path.join(tmpdir(), 'ns-admin-')), 'open');
   mkdirSync(open, { mode: 0o755 });
   chmodSync(open, 0o755);
   // Refused by the constructor (protect() throws), not logged once the app runs without its console.
-  assert.throws(() => new Runtime({ ...quiet, admin: { socketPath: path.join(open, 'api.sock') } }), (e: unknown) => code('NS_ERR_ADMIN_INSECURE')(e) && /must be a directory of mode 0700/.test((e as Error).message));
+  assert.throws(() => createRuntime({ ...quiet, admin: { socketPath: path.join(open, 'api.sock') } }), (e: unknown) => code('NS_ERR_ADMIN_INSECURE')(e) && /must be a directory of mode 0700/.test((e as Error).message));
   assert.throws(() => protect(http.createServer(), { ...quiet, admin: { socketPath: path.join(tmpdir(), `ns-${process.pid}.sock`) } }), code('NS_ERR_ADMIN_INSECURE'));
   rmSync(path.dirname(open), { recursive: true, force: true });
 });

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { startFixture } from '../helpers/child.ts';
 import { RUNTIME_DEFAULTS } from '../../src/runtime/options.ts';
-import { redactArgv } from '../../src/runtime/post-mortem.ts';
+import { redactArgv } from '../../src/redact.ts';
 import { Runtime } from '../../src/runtime/runtime.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -4,8 +4,8 @@
 import { formatCount, formatMs } from '../../units.ts';
 import { uslThroughput } from '../knee.ts';
 import type { SweepResult } from '../sweep.ts';
-import { escapeXml, renderChart, type Marker, type Series } from './svg-chart.ts';
-import { renderColumns } from './text.ts';
+import { escapeXml, renderChart, type Marker, type Series } from '../../views/svg-chart.ts';
+import { renderColumns } from '../../views/columns.ts';
 
 const COLORS = { p50: '#1f77b4', p90: '#2ca02c', p99: '#ff7f0e', p999: '#9467bd', model: '#7f7f7f', measured: '#1f77b4' };
 

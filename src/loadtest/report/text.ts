@@ -4,23 +4,8 @@
 import { formatBytes, formatCount, formatMs } from '../../units.ts';
 import type { BenchResult } from '../aggregate.ts';
 import { PERCENTILES } from '../histogram.ts';
+import { renderColumns } from '../../views/columns.ts';
 
-/** Renders rows as aligned columns: the first column left-aligned, the others right-aligned. */
-export function renderColumns(rows: string[][], gap = 2): string {
-  const widths: number[] = [];
-  for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, [...cell].length)));
-  return rows
-    .map((row) =>
-      row
-        .map((cell, i) => {
-          const pad = ' '.repeat(widths[i]! - [...cell].length);
-          return i === 0 ? cell + pad : pad + cell;
-        })
-        .join(' '.repeat(gap))
-        .trimEnd(),
-    )
-    .join('\n');
-}
 
 const PERCENTILE_LABEL: Record<string, string> = { p50: 'p50', p75: 'p75', p90: 'p90', p99: 'p99', p999: 'p99.9', p9999: 'p99.99' };
 

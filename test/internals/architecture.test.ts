@@ -1,0 +1,42 @@
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+
+const SRC = new URL('../../src/', import.meta.url).pathname;
+
+/**
+ * The area of a source file: its folder under src/, or '.' for the shared modules at the top. src/index.ts, the
+ * package's main entry, re-exports the areas: it is the top of the graph, an area of its own.
+ */
+const areaOf = (file: string) => (file === 'index.ts' ? 'entry' : file.includes('/') ? file.split('/')[0]! : '.');
+
+/** area → the areas its files import (type-only imports included: a cycle of types is a cycle of design). */
+function areaGraph(): Map<string, Set<string>> {
+  const graph = new Map<string, Set<string>>();
+  const files = readdirSync(SRC, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts'));
+  for (const file of files) {
+    const from = areaOf(file);
+    const edges = graph.get(from) ?? graph.set(from, new Set()).get(from)!;
+    const text = readFileSync(path.join(SRC, file), 'utf8');
+    for (const [, spec] of text.matchAll(/^(?:import|export)[^'"]*?from '(\.{1,2}\/[^']+)'/gm)) {
+      const target = path.relative(SRC, path.resolve(path.dirname(path.join(SRC, file)), spec!));
+      const to = areaOf(target);
+      if (to !== from) edges.add(to);
+    }
+  }
+  return graph;
+}
+
+test('no import cycle between areas: each folder of src/ depends on others in one direction only', () => {
+  const graph = areaGraph();
+  const cycles: string[] = [];
+  const visit = (area: string, trail: string[]) => {
+    if (trail.includes(area)) return void cycles.push([...trail.slice(trail.indexOf(area)), area].join(' → '));
+    for (const next of graph.get(area) ?? []) visit(next, [...trail, area]);
+  };
+  for (const area of graph.keys()) visit(area, []);
+  assert.deepEqual([...new Set(cycles)], []);
+  // The shared modules at the top import no area: everything may import them.
+  assert.deepEqual([...(graph.get('.') ?? [])], []);
+});
