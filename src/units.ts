@@ -30,6 +30,13 @@ function checkFinite(name: string, raw: number, expected: string, value: number)
   return value;
 }
 
+/** A duration as the flags take it, for help texts: 30s, 250ms, 2m. */
+export function formatDuration(ms: number): string {
+  if (ms >= 60_000 && ms % 60_000 === 0) return `${ms / 60_000}m`;
+  if (ms >= 1000 && ms % 1000 === 0) return `${ms / 1000}s`;
+  return `${ms}ms`;
+}
+
 /** Formats milliseconds for people: 183µs, 4.21ms, 1.35s. */
 export function formatMs(ms: number): string {
   if (ms === 0) return '0';

@@ -1,11 +1,12 @@
 /**
  * `nodescale bench <url>`: load-test one URL, closed or open model.
  */
-import type { BenchOptions } from '../loadtest/options.ts';
+import { BENCH_DEFAULTS, type BenchOptions } from '../loadtest/options.ts';
 import { formatBenchResult } from '../loadtest/report/text.ts';
 import { runBench } from '../loadtest/run.ts';
 import { boolFlag, COMMON_FLAGS, defined, durationFlag, intFlag, numberFlag, parseCommandLine, requirePositional, type OptionSpecs } from './args.ts';
 import type { Command, Io } from './io.ts';
+import { formatDuration } from '../units.ts';
 import { CONNECTION_FLAGS, CONNECTION_HELP, connectionOptions, REQUEST_FLAGS, REQUEST_HELP, requestOptions } from './load-flags.ts';
 import { ProgressBar, rateDetail } from './progress.ts';
 
@@ -24,7 +25,7 @@ Load-test an http: URL and report throughput, latency percentiles (HdrHistogram,
 errors by kind.
 
 Run length:
-  -d, --duration DUR      measure for DUR (default 10s)
+  -d, --duration DUR      measure for DUR (default ${formatDuration(BENCH_DEFAULTS.durationMs)})
   -n, --amount N          measure until N requests completed, instead of a duration
   -R, --rate R            open model: send R requests/s, evenly spaced, and measure latency from each request's
                           intended send time (coordinated-omission correct); without it, the closed model
@@ -62,7 +63,7 @@ async function run(argv: string[], io: Io): Promise<number> {
     signal: io.signal,
     onProgress: (progress) => {
       if (progress.phase === 'warmup') return bar.update('warming up', 0, '');
-      const fraction = options.amount !== undefined ? progress.completed / options.amount : progress.elapsedMs / (options.durationMs ?? 10_000);
+      const fraction = options.amount !== undefined ? progress.completed / options.amount : progress.elapsedMs / (options.durationMs ?? BENCH_DEFAULTS.durationMs);
       bar.update('measuring ', fraction, rateDetail(progress.completed, progress.elapsedMs));
     },
   }).finally(() => bar.clear());

@@ -3,7 +3,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { NodescaleError } from '../errors.ts';
-import type { BenchOptions } from '../loadtest/options.ts';
+import { BENCH_DEFAULTS, type BenchOptions } from '../loadtest/options.ts';
+import { formatDuration } from '../units.ts';
 import { defined, durationFlag, intFlag, listFlag, textFlag, type OptionSpecs, type Values } from './args.ts';
 
 export const REQUEST_FLAGS = {
@@ -21,18 +22,20 @@ export const CONNECTION_FLAGS = {
   warmup: { type: 'string' },
 } as const satisfies OptionSpecs;
 
+const B = BENCH_DEFAULTS;
+
 export const REQUEST_HELP = `Request:
-  -m, --method M          HTTP method (default GET)
+  -m, --method M          HTTP method (default ${B.method})
   -H, --header "N: V"     a request header; repeat for more
   -b, --body TEXT         request body (Content-Length is added)
       --body-file FILE    request body read from a file
-  -t, --timeout DUR       a request without a response after DUR is an error (default 10s)`;
+  -t, --timeout DUR       a request without a response after DUR is an error (default ${formatDuration(B.timeoutMs)})`;
 
 export const CONNECTION_HELP = `Connections:
-  -c, --connections N     connections kept open (default 10)
-  -p, --pipelining N      requests in flight per connection (default 1)
-  -w, --workers N         generator threads, to use more than one core (default 1)
-      --warmup DUR        send for DUR before measuring (default 0)`;
+  -c, --connections N     connections kept open (default ${B.connections})
+  -p, --pipelining N      requests in flight per connection (default ${B.pipelining})
+  -w, --workers N         generator threads, to use more than one core (default ${B.workers})
+      --warmup DUR        send for DUR before measuring (default ${B.warmupMs === 0 ? '0' : formatDuration(B.warmupMs)})`;
 
 
 function parseHeader(raw: string): [string, string] {

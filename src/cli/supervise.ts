@@ -10,9 +10,9 @@ import { writeAnnouncement } from '../ipc.ts';
 import { connectSupervisor, defaultControlPath, startControl } from '../supervisor/control.ts';
 import { startMetricsServer, type MetricsAddress } from '../supervisor/metrics.ts';
 import { usableCpus } from '../supervisor/cpus.ts';
-import { RESTART_DEFAULTS } from '../supervisor/restart-policy.ts';
+import { SUPERVISOR_DEFAULTS } from '../supervisor/options.ts';
 import { Supervisor, type ReloadOutcome, type ReloadStatus, type WorkerStatus } from '../supervisor/supervisor.ts';
-import { formatBytes, formatMs } from '../units.ts';
+import { formatBytes, formatDuration, formatMs } from '../units.ts';
 import { boolFlag, COMMON_FLAGS, durationFlag, intFlag, listFlag, parseCommandLine, requirePositional, sizeFlag, textFlag, type OptionSpecs, type Values } from './args.ts';
 import type { Command, Io } from './io.ts';
 import { renderColumns } from '../views/columns.ts';
@@ -42,6 +42,9 @@ const RUN_FLAGS = {
   'log-format': { type: 'string' },
 } as const satisfies OptionSpecs;
 
+const d = SUPERVISOR_DEFAULTS;
+const sd = formatDuration;
+
 export const runHelp = `Usage: nodescale run <app.js> [options] [-- app args]
 
 Keep N workers of an app alive on one port (node:cluster), restart them when they crash, reload them without
@@ -52,19 +55,19 @@ Options:
   -w, --workers N|auto     how many workers; auto = usable CPUs, honouring the cgroup CPU quota (default auto)
       --ready-on WHEN      message: ready when the worker says so, through nodescale/runtime or process.send('ready')
                            (the default); listening: ready once it listens, as pm2 assumes
-      --ready-timeout DUR  a worker not ready by then is killed and counts as a crash (default 30s)
-      --grace DUR          how long a stopping worker may drain before SIGKILL (default 30s)
-      --stability DUR      reload: how long a new worker must stay up after ready before an old one stops (default 2s)
-      --probation DUR      reload: how long each new worker must then live for the reload to succeed (default 30s)
-      --max-restarts N     crashes in a row (none after ${RESTART_DEFAULTS.stableMs / 1000} s up) before a worker is given up on
-                           (default ${RESTART_DEFAULTS.maxRestarts})
+      --ready-timeout DUR  a worker not ready by then is killed and counts as a crash (default ${sd(d.readyTimeoutMs)})
+      --grace DUR          how long a stopping worker may drain before SIGKILL (default ${sd(d.graceMs)})
+      --stability DUR      reload: how long a new worker must stay up after ready before an old one stops (default ${sd(d.stabilityMs)})
+      --probation DUR      reload: how long each new worker must then live for the reload to succeed (default ${sd(d.probationMs)})
+      --max-restarts N     crashes in a row (none after ${sd(d.restart.stableMs)} up) before a worker is given up on
+                           (default ${d.restart.maxRestarts})
       --node-arg=ARG       a Node flag for the workers (repeatable): --node-arg=--max-old-space-size=512
       --no-http-drain      do not preload the drain that makes plain node:http apps finish their requests on SIGTERM
                            (Connection: close, idle keep-alive sockets closed between requests)
       --max-memory SIZE    replace a worker whose RSS stays above SIZE (3 checks in a row), new one ready first
-      --memory-check DUR   how often RSS is checked (default 5s)
+      --memory-check DUR   how often RSS is checked (default ${sd(d.memoryCheckMs)})
       --metrics [HOST:]PORT  every worker's metrics on one Prometheus endpoint, labelled by worker (host: 127.0.0.1)
-      --metrics-timeout DUR  how long a scrape waits for a worker before leaving it out (default 1s)
+      --metrics-timeout DUR  how long a scrape waits for a worker before leaving it out (default ${sd(d.metricsTimeoutMs)})
       --console            give each worker running nodescale/runtime a private admin console:
                            nodescale console --name NAME --worker N
       --log-format F       text (lines prefixed [w<slot> <pid>], the default) or json (one object a line)
@@ -118,26 +121,26 @@ export function parseRunArgs(argv: string[]) {
   const app = path.resolve(requirePositional('run', positionals, 'the app file'));
   if (!existsSync(app)) throw new NodescaleError('NS_ERR_APP_NOT_FOUND', `no app file at ${app}`);
   if (!statSync(app).isFile()) throw new NodescaleError('NS_ERR_APP_NOT_FOUND', `${app} is not a file: give the app's entry file (server.js, not its directory)`);
-  const rawWorkers = textFlag(values, 'workers') ?? 'auto';
+  const rawWorkers = textFlag(values, 'workers') ?? d.workers;
   const workers = rawWorkers === 'auto' ? usableCpus() : intFlag(values, 'workers')!;
   if (!(workers >= 1)) throw invalidOption('--workers', 'a whole number ≥ 1 or auto', rawWorkers);
-  const maxRestarts = intFlag(values, 'max-restarts') ?? RESTART_DEFAULTS.maxRestarts;
+  const maxRestarts = intFlag(values, 'max-restarts') ?? d.restart.maxRestarts;
   return {
     app,
     appArgs,
     workers,
     execArgv: listFlag(values, 'node-arg'),
     httpDrain: !boolFlag(values, 'no-http-drain'),
-    readyTimeoutMs: durationFlag(values, 'ready-timeout') ?? 30_000,
-    graceMs: durationFlag(values, 'grace') ?? 30_000,
-    stabilityMs: durationFlag(values, 'stability') ?? 2000,
-    probationMs: durationFlag(values, 'probation') ?? 30_000,
-    readyOn: readyOn(textFlag(values, 'ready-on') ?? 'message'),
+    readyTimeoutMs: durationFlag(values, 'ready-timeout') ?? d.readyTimeoutMs,
+    graceMs: durationFlag(values, 'grace') ?? d.graceMs,
+    stabilityMs: durationFlag(values, 'stability') ?? d.stabilityMs,
+    probationMs: durationFlag(values, 'probation') ?? d.probationMs,
+    readyOn: readyOn(textFlag(values, 'ready-on') ?? d.readyOn),
     maxRestarts,
-    maxMemoryBytes: sizeFlag(values, 'max-memory') ?? 0,
-    memoryCheckMs: durationFlag(values, 'memory-check') ?? 5000,
+    maxMemoryBytes: sizeFlag(values, 'max-memory') ?? d.maxMemoryBytes,
+    memoryCheckMs: durationFlag(values, 'memory-check') ?? d.memoryCheckMs,
     metrics: metricsAddress(values),
-    metricsTimeoutMs: durationFlag(values, 'metrics-timeout') ?? 1000,
+    metricsTimeoutMs: durationFlag(values, 'metrics-timeout') ?? d.metricsTimeoutMs,
     console: boolFlag(values, 'console'),
     logFormat: logFormat(textFlag(values, 'log-format') ?? 'text'),
     control: controlPath(values, path.basename(app).replace(/\.[^.]+$/, '')),
@@ -166,7 +169,7 @@ async function run(argv: string[], io: Io): Promise<number> {
     stabilityMs: args.stabilityMs,
     probationMs: args.probationMs,
     graceMs: args.graceMs,
-    restart: { ...RESTART_DEFAULTS, maxRestarts: args.maxRestarts },
+    restart: { maxRestarts: args.maxRestarts },
     maxMemoryBytes: args.maxMemoryBytes,
     memoryCheckMs: args.memoryCheckMs,
     consoleSocketPrefix: args.console ? args.control.replace(/\.sock$/, '') : null,

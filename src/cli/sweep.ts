@@ -2,7 +2,9 @@
  * `nodescale sweep <url>`: bench at increasing concurrency (or rate), find the knee, write the report.
  */
 import { invalidOption, NodescaleError } from '../errors.ts';
+import { BENCH_DEFAULTS } from '../loadtest/options.ts';
 import { prepareOutDir, writeOutFiles } from '../loadtest/report/files.ts';
+import { formatDuration } from '../units.ts';
 import { formatKnee, formatSweepTable, sweepCharts, sweepCsv, sweepHtml } from '../loadtest/report/sweep.ts';
 import { geometricLevels, runSweep, SWEEP_DEFAULTS, type SweepOptions, type SweepResult } from '../loadtest/sweep.ts';
 import { boolFlag, COMMON_FLAGS, defined, durationFlag, numberFlag, parseCommandLine, requirePositional, textFlag, type OptionSpecs } from './args.ts';
@@ -25,12 +27,14 @@ const FLAGS = {
   out: { type: 'string', short: 'o' },
 } as const satisfies OptionSpecs;
 
+const S = SWEEP_DEFAULTS;
+
 /** The connection flags as a sweep reads them: its levels are the connections, and its warm-up is per level. */
 const SWEEP_CONNECTION_HELP = `Connections:
   -c, --connections N     with --rate-sweep: connections kept open (default ${SWEEP_DEFAULTS.rateConnections}); in a concurrency
                           sweep the levels are the connections
-  -p, --pipelining N      requests in flight per connection (default 1)
-  -w, --workers N         generator threads, to use more than one core (default 1)`;
+  -p, --pipelining N      requests in flight per connection (default ${BENCH_DEFAULTS.pipelining})
+  -w, --workers N         generator threads, to use more than one core (default ${BENCH_DEFAULTS.workers})`;
 
 export const help = `Usage: nodescale sweep <url> [options]
 
@@ -40,11 +44,11 @@ throughput vs concurrency, by maximum power (throughput ÷ latency) and by a Uni
 Levels:
   -l, --levels 1,2,4,8    the levels, ascending
       --from N --to M --factor F
-                          geometric levels instead (default 1 to 256, factor 2)
+                          geometric levels instead (default ${S.from} to ${S.to}, factor ${S.factor})
       --rate-sweep        the levels are open-model rates (req/s) over --connections
-  -d, --duration DUR      measured time per level (default 5s)
-      --warmup DUR        warm-up per level (default 1s)
-      --max-errors R      stop after a level whose errors pass R: a ratio or a percentage (default 1%)
+  -d, --duration DUR      measured time per level (default ${formatDuration(S.durationMs)})
+      --warmup DUR        warm-up per level (default ${formatDuration(S.warmupMs)})
+      --max-errors R      stop after a level whose errors pass R: a ratio or a percentage (default ${S.maxErrorRatio * 100}%)
       --max-p99 DUR       stop after a level whose p99 passes DUR (default: no limit)
 
 ${SWEEP_CONNECTION_HELP}

@@ -5,7 +5,9 @@ import { invalidOption } from '../errors.ts';
 import { announceListening } from '../ipc.ts';
 import { TRANSPORT_NAMES } from '../compute/compute.ts';
 import { parseAllowList } from '../tagger/address-policy.ts';
-import { startTaggerServer, type TaggerServerOptions } from '../tagger/server.ts';
+import { TAGGER_DEFAULTS, type TaggerServerOptions } from '../tagger/options.ts';
+import { startTaggerServer } from '../tagger/server.ts';
+import { formatBytes, formatDuration } from '../units.ts';
 import { boolFlag, COMMON_FLAGS, defined, portFlag, durationFlag, intFlag, listFlag, parseCommandLine, sizeFlag, textFlag } from './args.ts';
 import type { Command, Io } from './io.ts';
 
@@ -25,6 +27,8 @@ const FLAGS = {
   ...COMMON_FLAGS,
 } as const;
 
+const T = TAGGER_DEFAULTS;
+
 export const help = `Usage: nodescale tagger [options]
 
 The talk's tagging API: GraphQL at /graphql (tags(url), urls(tag), health), the benchmark routes
@@ -33,17 +37,17 @@ graceful shutdown on SIGTERM). Page fetches refuse private, loopback, link-local
 allowed with --allow.
 
 Options:
-      --port N              port (default 3000; 0 picks a free one)
-      --host H              address (default 127.0.0.1)
+      --port N              port (default ${T.port}; 0 picks a free one)
+      --host H              address (default ${T.host})
       --compute T           where extraction runs: pool (worker threads, default) or inline (on the event loop)
       --threads N           pool threads (default: usable CPUs - 1, at least 1)
       --allow LIST          addresses or CIDR ranges that may be fetched from although private (repeatable, or
                             comma-separated): --allow 127.0.0.1 for the local corpus
-      --corpus-url URL      the corpus for /benchmark/get-tags (default http://127.0.0.1:8080)
-      --max-page-size SIZE  (default 2mb)
-      --fetch-timeout DUR   for a whole fetch, redirects included (default 5s)
-      --max-redirects N     (default 5)
-      --cache N             URLs whose tags are cached (default 10000; 0: none)
+      --corpus-url URL      the corpus for /benchmark/get-tags (default ${T.corpusUrl})
+      --max-page-size SIZE  (default ${formatBytes(T.maxPageBytes)})
+      --fetch-timeout DUR   for a whole fetch, redirects included (default ${formatDuration(T.fetchTimeoutMs)})
+      --max-redirects N     (default ${T.maxRedirects})
+      --cache N             URLs whose tags are cached (default ${T.cacheSize}; 0: none)
       --admin-socket PATH   open the admin console on this Unix socket (nodescale console PATH)
       --no-shedding         never answer 503 under overload (to watch the event loop itself drown)
   -h, --help                this help
@@ -53,8 +57,8 @@ Example:
 
 export function parseTaggerArgs(argv: string[]): TaggerServerOptions & { port: number } {
   const { values } = parseCommandLine('tagger', argv, FLAGS, 0);
-  const port = portFlag(values, 'port', 3000);
-  const compute = textFlag(values, 'compute') ?? 'pool';
+  const port = portFlag(values, 'port', T.port);
+  const compute = textFlag(values, 'compute') ?? T.compute;
   if (!TRANSPORT_NAMES.includes(compute)) throw invalidOption('--compute', TRANSPORT_NAMES.join(' or '), compute);
   const threads = intFlag(values, 'threads');
   if (threads !== undefined && threads < 1) throw invalidOption('--threads', 'a whole number ≥ 1', threads);

@@ -7,7 +7,7 @@ import { invalidOption, isNodescaleError, NodescaleError } from '../errors.ts';
 import type { BenchResult } from './aggregate.ts';
 import type { LatencySummary } from './histogram.ts';
 import { findKnee, type Knee } from './knee.ts';
-import type { BenchOptions } from './options.ts';
+import { BENCH_DEFAULTS, type BenchOptions } from './options.ts';
 import { runBench, type BenchProgress } from './run.ts';
 
 export type SweepMode = 'concurrency' | 'rate';
@@ -159,7 +159,7 @@ export async function runSweep(options: SweepOptions, control: SweepControl = {}
     mode,
     durationMs,
     warmupMs,
-    pipelining: options.pipelining ?? 1,
+    pipelining: options.pipelining ?? BENCH_DEFAULTS.pipelining,
     connections,
     levels: done,
     knee: findKnee(done.map((l) => ({ concurrency: l.concurrency, throughput: l.throughput, latencyMs: l.latencyMs.mean }))),

@@ -26,41 +26,12 @@ import { ANNOUNCE_FD_ENV, WORKER_ENV, workerMessage, writeAnnouncement, type Sup
 import { NodescaleError } from '../errors.ts';
 import { eachLine } from '../lines.ts';
 import { sibling } from '../module-file.ts';
-import { RestartPolicy, type RestartPolicyOptions } from './restart-policy.ts';
+import { resolveSupervisorOptions, type ResolvedSupervisorOptions, type SupervisorOptions } from './options.ts';
+import { RestartPolicy } from './restart-policy.ts';
 
 const DRAIN_PRELOAD = sibling('./drain-preload', import.meta.url);
 
 export type { WorkerMetricObject };
-
-export interface SupervisorOptions {
-  app: string;
-  args: string[];
-  execArgv: string[];
-  /** Preload drain-preload.ts into the workers, so that plain node:http apps drain on SIGTERM. */
-  httpDrain: boolean;
-  workers: number;
-  readyTimeoutMs: number;
-  /** 'message': ready when the worker says so (the runtime, or process.send('ready')); 'listening': once it listens. */
-  readyOn: 'message' | 'listening';
-  /** How long a new worker must stay up after it is ready before an old one is stopped (reload). */
-  stabilityMs: number;
-  /** After a reload, how long each new worker must live after it was ready for the reload to succeed. */
-  probationMs: number;
-  graceMs: number;
-  restart: RestartPolicyOptions;
-  /** Replace a worker whose RSS stays above this (3 checks in a row), by rolling replacement. 0: off. */
-  maxMemoryBytes: number;
-  /** How often RSS is checked, ms. */
-  memoryCheckMs: number;
-  /**
-   * Each worker gets a private admin socket (the runtime's console) named `<prefix>-w<slot>.<n>.sock`; null: none.
-   * Workers not using nodescale/runtime have no console.
-   */
-  consoleSocketPrefix: string | null;
-  /** Where worker output goes, one line at a time (a line longer than 16 KiB is cut). */
-  output: (line: string, from: { slot: number; pid: number; stream: 'stdout' | 'stderr' }) => void;
-  log: (message: string, fields?: Record<string, unknown>) => void;
-}
 
 export type WorkerState = 'starting' | 'ready' | 'stopping' | 'exited';
 
@@ -136,7 +107,7 @@ function rssOf(pid: number): number | null {
 }
 
 export class Supervisor extends EventEmitter {
-  readonly #o: SupervisorOptions;
+  readonly #options: ResolvedSupervisorOptions;
   readonly #slots: Slot[] = [];
   #generation = 1;
   #stopping = false;
@@ -156,7 +127,7 @@ export class Supervisor extends EventEmitter {
 
   constructor(options: SupervisorOptions) {
     super();
-    this.#o = options;
+    this.#options = resolveSupervisorOptions(options);
   }
 
   /**
@@ -164,20 +135,20 @@ export class Supervisor extends EventEmitter {
    * slot cannot start (its crash loop).
    */
   async start(): Promise<'ready' | 'stopped'> {
-    const execArgv = this.#o.httpDrain ? ['--import', DRAIN_PRELOAD.href, ...this.#o.execArgv] : this.#o.execArgv;
-    cluster.setupPrimary({ exec: this.#o.app, args: this.#o.args, execArgv, silent: true });
-    for (let i = 0; i < this.#o.workers; i++) this.#slots.push(this.#newSlot(i));
+    const execArgv = this.#options.httpDrain ? ['--import', DRAIN_PRELOAD.href, ...this.#options.execArgv] : this.#options.execArgv;
+    cluster.setupPrimary({ exec: this.#options.app, args: this.#options.args, execArgv, silent: true });
+    for (let i = 0; i < this.#options.workers; i++) this.#slots.push(this.#newSlot(i));
     const started = await Promise.race([Promise.all(this.#slots.map((slot) => this.#startSlot(slot))).then(() => 'ready' as const), this.#stopped.then(() => 'stopped' as const)]);
     if (started === 'stopped') return started;
-    if (this.#o.maxMemoryBytes > 0) {
-      this.#memoryTimer = setInterval(() => this.#checkMemory(), this.#o.memoryCheckMs);
+    if (this.#options.maxMemoryBytes > 0) {
+      this.#memoryTimer = setInterval(() => this.#checkMemory(), this.#options.memoryCheckMs);
       this.#memoryTimer.unref();
     }
     return 'ready';
   }
 
   #newSlot(index: number): Slot {
-    return { index, policy: new RestartPolicy(this.#o.restart), current: null, replacing: null, restarts: 0, failed: null, restartTimer: null };
+    return { index, policy: new RestartPolicy(this.#options.restart), current: null, replacing: null, restarts: 0, failed: null, restartTimer: null };
   }
 
   /** A worker over the memory limit three checks in a row is replaced like a reload replaces it: never mid-request. */
@@ -186,14 +157,14 @@ export class Supervisor extends EventEmitter {
       const handle = slot.current;
       if (handle === null || handle.state !== 'ready') continue;
       const rss = rssOf(handle.worker.process.pid!) ?? 0;
-      handle.strikes = rss > this.#o.maxMemoryBytes ? handle.strikes + 1 : 0;
+      handle.strikes = rss > this.#options.maxMemoryBytes ? handle.strikes + 1 : 0;
       if (handle.strikes !== 3) continue;
-      this.#o.log(`worker ${slot.index} (pid ${handle.worker.process.pid}) uses ${Math.round(rss / 1048576)} MiB, over --max-memory: replacing it`);
+      this.#options.log(`worker ${slot.index} (pid ${handle.worker.process.pid}) uses ${Math.round(rss / 1048576)} MiB, over --max-memory: replacing it`);
       this.emit('memory', { slot: slot.index, rss });
       this.#reloads = this.#reloads.then(async () => {
         if (slot.current !== handle || this.#stopping) return { ok: true, replaced: 0 };
         const outcome = await this.#replaceSlot(slot, handle.generation);
-        this.#o.log(outcome === null ? `worker ${slot.index} replaced (memory): pid ${slot.current?.worker.process.pid}` : `worker ${slot.index} not replaced (memory): ${outcome}`);
+        this.#options.log(outcome === null ? `worker ${slot.index} replaced (memory): pid ${slot.current?.worker.process.pid}` : `worker ${slot.index} not replaced (memory): ${outcome}`);
         return outcome === null ? { ok: true, replaced: 1 } : { ok: false, reason: outcome, replaced: 0, failure: 'rolled-back' };
       });
     }
@@ -220,7 +191,7 @@ export class Supervisor extends EventEmitter {
   #fork(slot: Slot, generation: number): Handle {
     // The announce descriptor is the supervisor's own: a worker announces over IPC (ipc.ts).
     const env: Record<string, string> = { [WORKER_ENV.slot]: String(slot.index), [WORKER_ENV.supervised]: '1', [ANNOUNCE_FD_ENV]: '' };
-    const adminSocket = this.#o.consoleSocketPrefix === null ? null : `${this.#o.consoleSocketPrefix}-w${slot.index}.${++this.#forks}.sock`;
+    const adminSocket = this.#options.consoleSocketPrefix === null ? null : `${this.#options.consoleSocketPrefix}-w${slot.index}.${++this.#forks}.sock`;
     if (adminSocket !== null) env[WORKER_ENV.adminSocket] = adminSocket;
     const worker = cluster.fork(env);
     let markReady!: () => void;
@@ -250,14 +221,14 @@ export class Supervisor extends EventEmitter {
     const timer = setTimeout(() => {
       if (handle.state !== 'starting') return;
       const how =
-        this.#o.readyOn === 'listening'
+        this.#options.readyOn === 'listening'
           ? 'it never listened'
           : "a worker is ready when it calls process.send('ready') or runs nodescale/runtime; --ready-on listening counts listening as ready";
-      this.#o.log(`worker ${slot.index} (pid ${worker.process.pid}) not ready within ${this.#o.readyTimeoutMs} ms (${how}): killing it`);
+      this.#options.log(`worker ${slot.index} (pid ${worker.process.pid}) not ready within ${this.#options.readyTimeoutMs} ms (${how}): killing it`);
       markFailed(new Error('ready timeout'));
       worker.process.kill('SIGKILL');
-    }, this.#o.readyTimeoutMs);
-    if (this.#o.readyOn === 'listening') worker.once('listening', () => this.#onReady(handle, markReady, timer));
+    }, this.#options.readyTimeoutMs);
+    if (this.#options.readyOn === 'listening') worker.once('listening', () => this.#onReady(handle, markReady, timer));
     worker.on('message', (value: unknown) => {
       if (value === 'ready') return this.#onReady(handle, markReady, timer);
       const message = workerMessage(value);
@@ -296,7 +267,7 @@ export class Supervisor extends EventEmitter {
     clearTimeout(timer);
     handle.state = 'ready';
     handle.readyAt = Date.now();
-    this.#o.log(`worker ${handle.slot} ready`, { pid: handle.worker.process.pid, generation: handle.generation });
+    this.#options.log(`worker ${handle.slot} ready`, { pid: handle.worker.process.pid, generation: handle.generation });
     markReady();
   }
 
@@ -304,7 +275,7 @@ export class Supervisor extends EventEmitter {
     if (slot.current !== handle) return; // the new worker of a replacement: #replaceSlot handles its failure
     if (slot.replacing !== null) {
       // Its replacement is already starting: it takes the slot, or #replaceSlot restarts the slot if it fails.
-      this.#o.log(`worker ${slot.index} (pid ${handle.worker.process.pid}) exited (${signal ?? `code ${code}`}) while its replacement starts: not restarted`);
+      this.#options.log(`worker ${slot.index} (pid ${handle.worker.process.pid}) exited (${signal ?? `code ${code}`}) while its replacement starts: not restarted`);
       return;
     }
     this.#restartAfterCrash(slot, handle, code, signal);
@@ -316,12 +287,12 @@ export class Supervisor extends EventEmitter {
     if (!decision.restart) {
       slot.failed = decision.reason;
       slot.current = null;
-      this.#o.log(`worker ${slot.index} stopped restarting: ${decision.reason}`, { exit: signal ?? code });
+      this.#options.log(`worker ${slot.index} stopped restarting: ${decision.reason}`, { exit: signal ?? code });
       this.emit('crash-loop', { slot: slot.index, reason: decision.reason });
       if (this.#slots.every((s) => s.failed !== null)) this.emit('all-failed');
       return;
     }
-    this.#o.log(`worker ${slot.index} exited (${signal ?? `code ${code}`}) after ${uptime} ms: restarting in ${decision.delayMs} ms`, { attempt: decision.attempt });
+    this.#options.log(`worker ${slot.index} exited (${signal ?? `code ${code}`}) after ${uptime} ms: restarting in ${decision.delayMs} ms`, { attempt: decision.attempt });
     this.emit('crash', { slot: slot.index, code, signal, delayMs: decision.delayMs });
     slot.restartTimer = setTimeout(() => {
       slot.restartTimer = null;
@@ -340,9 +311,9 @@ export class Supervisor extends EventEmitter {
     void handle.exited.then(() => this.#draining.delete(handle));
     handle.worker.process.kill('SIGTERM');
     const killer = setTimeout(() => {
-      this.#o.log(`worker ${handle.slot} (pid ${handle.worker.process.pid}) still running after ${this.#o.graceMs} ms: SIGKILL`);
+      this.#options.log(`worker ${handle.slot} (pid ${handle.worker.process.pid}) still running after ${this.#options.graceMs} ms: SIGKILL`);
       handle.worker.process.kill('SIGKILL');
-    }, this.#o.graceMs);
+    }, this.#options.graceMs);
     const { signal } = await handle.exited;
     clearTimeout(killer);
     return signal === 'SIGKILL' ? 'killed' : 'clean';
@@ -359,7 +330,7 @@ export class Supervisor extends EventEmitter {
     let replaced = 0;
     this.#lastReload = { generation, state: 'replacing', reason: null };
     const settle = (state: ReloadStatus['state'], reason: string | null) => (this.#lastReload = { generation, state, reason });
-    this.#o.log(`reload: generation ${generation}`);
+    this.#options.log(`reload: generation ${generation}`);
     const fresh: Handle[] = [];
     for (const slot of this.#slots) {
       if (this.#stopping) {
@@ -369,7 +340,7 @@ export class Supervisor extends EventEmitter {
       if (slot.failed !== null) continue;
       const failure = await this.#replaceSlot(slot, generation);
       if (failure !== null) {
-        this.#o.log(`reload rolled back: ${failure}; the old workers keep serving`);
+        this.#options.log(`reload rolled back: ${failure}; the old workers keep serving`);
         this.#generation--;
         settle('rolled-back', failure);
         return { ok: false, reason: failure, replaced, failure: 'rolled-back' };
@@ -377,17 +348,17 @@ export class Supervisor extends EventEmitter {
       fresh.push(slot.current!);
       replaced++;
     }
-    this.#o.log(`reload: ${replaced} worker(s) replaced; generation ${generation} on probation for ${this.#o.probationMs} ms`);
+    this.#options.log(`reload: ${replaced} worker(s) replaced; generation ${generation} on probation for ${this.#options.probationMs} ms`);
     settle('probation', null);
     const crash = await this.#probation(fresh);
     if (crash !== null) {
       const reason = `generation ${generation} failed its probation: ${crash}`;
-      this.#o.log(`reload failed: ${reason}; the slot restarts under the crash policy (the old workers are gone)`);
+      this.#options.log(`reload failed: ${reason}; the slot restarts under the crash policy (the old workers are gone)`);
       settle(this.#stopping ? 'interrupted' : 'failed-probation', reason);
       return { ok: false, reason, replaced, failure: this.#stopping ? 'stopping' : 'probation' };
     }
     settle('passed', null);
-    this.#o.log(`reload done: ${replaced} worker(s) replaced, generation ${generation} passed its probation`);
+    this.#options.log(`reload done: ${replaced} worker(s) replaced, generation ${generation} passed its probation`);
     return { ok: true, replaced };
   }
 
@@ -402,7 +373,7 @@ export class Supervisor extends EventEmitter {
     );
     let timer: NodeJS.Timeout | undefined;
     const lastReady = Math.max(0, ...handles.map((h) => h.readyAt ?? Date.now()));
-    const passed = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), Math.max(0, lastReady + this.#o.probationMs - Date.now()))));
+    const passed = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), Math.max(0, lastReady + this.#options.probationMs - Date.now()))));
     const verdict = await Promise.race([passed, ...deaths, this.#stopped.then(() => 'the supervisor is stopping')]);
     clearTimeout(timer);
     return verdict;
@@ -424,8 +395,8 @@ export class Supervisor extends EventEmitter {
     try {
       await fresh.ready;
       // Ready is not enough: it must stay up for the stability window.
-      const crashed = await Promise.race([fresh.exited.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), this.#o.stabilityMs))]);
-      if (crashed) throw new Error(`the new worker exited within ${this.#o.stabilityMs} ms of being ready`);
+      const crashed = await Promise.race([fresh.exited.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), this.#options.stabilityMs))]);
+      if (crashed) throw new Error(`the new worker exited within ${this.#options.stabilityMs} ms of being ready`);
     } catch (error) {
       slot.replacing = null;
       fresh.state = 'stopping';
@@ -453,7 +424,7 @@ export class Supervisor extends EventEmitter {
         if (slot.restartTimer !== null) clearTimeout(slot.restartTimer);
         if (slot.current !== null) await this.#stopWorker(slot.current);
       }
-      this.#o.log(`scaled to ${this.#slots.length} worker(s)`);
+      this.#options.log(`scaled to ${this.#slots.length} worker(s)`);
       return { ok: true as const, replaced: 0 };
     });
     this.#reloads = next.catch((error: Error): ReloadOutcome => ({ ok: false, reason: error.message, replaced: 0, failure: 'scale' }));
@@ -525,7 +496,7 @@ export class Supervisor extends EventEmitter {
   workerConsole(slot: number): { socketPath: string; pid: number } | { error: string } {
     const handle = this.#slots[slot]?.current;
     if (handle === undefined || handle === null) return { error: `there is no worker ${slot} (workers: 0 to ${this.#slots.length - 1})` };
-    if (this.#o.consoleSocketPrefix === null) return { error: 'the workers have no console: start nodescale run with --console' };
+    if (this.#options.consoleSocketPrefix === null) return { error: 'the workers have no console: start nodescale run with --console' };
     if (handle.adminSocket === null) return { error: `worker ${slot} has no console: it does not run nodescale/runtime, or it is not listening yet` };
     return { socketPath: handle.adminSocket, pid: handle.worker.process.pid! };
   }
@@ -543,6 +514,6 @@ export class Supervisor extends EventEmitter {
   #pipe(stream: Readable | null, slot: number, pid: number, kind: 'stdout' | 'stderr'): void {
     if (stream === null) return;
     const from = { slot, pid, stream: kind };
-    eachLine(stream, (line) => this.#o.output(line, from));
+    eachLine(stream, (line) => this.#options.output(line, from));
   }
 }

@@ -12,25 +12,13 @@ import { corpusPaths } from '../corpus/generate.ts';
 import { invalidOption, NodescaleError } from '../errors.ts';
 import { sendJson } from '../json-response.ts';
 import { listen, origin } from '../listen.ts';
-import type { RuntimeOptions } from '../runtime/options.ts';
 import { protect } from '../runtime/protect.ts';
 import type { Runtime } from '../runtime/runtime.ts';
 import { AddressPolicy } from './address-policy.ts';
 import { graphqlHandler, GRAPHQL_LIMITS } from './graphql.ts';
-import { Tagger, type TaggerOptions } from './tagger.ts';
+import { TAGGER_DEFAULTS, type TaggerServerOptions } from './options.ts';
+import { Tagger } from './tagger.ts';
 
-export interface TaggerServerOptions extends TaggerOptions {
-  /** Default 3000; 0 for any free port. */
-  port?: number;
-  /** Default 127.0.0.1. */
-  host?: string;
-  /** Where the corpus is served, for /benchmark/get-tags. Default http://127.0.0.1:8080. */
-  corpusUrl?: string;
-  /** The tag /benchmark/get-urls asks for. Default "telescope". */
-  benchmarkTag?: string;
-  /** nodescale/runtime's options. */
-  runtime?: RuntimeOptions;
-}
 
 export interface TaggerServer {
   url: string;
@@ -52,7 +40,7 @@ function sendError(res: ServerResponse, error: unknown): void {
  * loopback works out of the box), while tags(url) from clients keeps the tagger's policy.
  */
 async function corpusAccess(raw: string | undefined, allow: readonly string[]): Promise<{ url: string; policy: AddressPolicy }> {
-  const text = raw ?? 'http://127.0.0.1:8080';
+  const text = raw ?? TAGGER_DEFAULTS.corpusUrl;
   let url: URL;
   try {
     url = new URL(text);
@@ -76,7 +64,7 @@ export async function startTaggerServer(options: TaggerServerOptions = {}): Prom
   const graphql = graphqlHandler(tagger);
   const corpusUrl = corpus.url;
   const pages = corpusPaths().map((path) => `${corpusUrl}${path}`);
-  const benchmarkTag = options.benchmarkTag ?? 'telescope';
+  const benchmarkTag = options.benchmarkTag ?? TAGGER_DEFAULTS.benchmarkTag;
   let next = 0;
 
   const routes: Record<string, (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<void> | void> = {
@@ -102,13 +90,13 @@ export async function startTaggerServer(options: TaggerServerOptions = {}): Prom
     });
   });
   // Request bodies are time-limited too: a client trickling its body holds a socket for 30 s at most.
-  server.requestTimeout = 30_000;
-  server.headersTimeout = 10_000;
+  server.requestTimeout = TAGGER_DEFAULTS.requestTimeoutMs;
+  server.headersTimeout = TAGGER_DEFAULTS.headersTimeoutMs;
   const runtime = protect(server, { maxBodyBytes: GRAPHQL_LIMITS.bodyBytes, ...options.runtime });
   if (runtime.options.shutdown) runtime.onShutdown(() => tagger.close());
   let address: AddressInfo;
   try {
-    address = await listen(server, options.port ?? 3000, options.host ?? '127.0.0.1', 'the tagger');
+    address = await listen(server, options.port ?? TAGGER_DEFAULTS.port, options.host ?? TAGGER_DEFAULTS.host, 'the tagger');
   } catch (error) {
     // Nothing may outlive a failed start: the pool's threads would keep the process alive.
     runtime.close();
@@ -129,3 +117,5 @@ export async function startTaggerServer(options: TaggerServerOptions = {}): Prom
     },
   };
 }
+
+export type { TaggerServerOptions };

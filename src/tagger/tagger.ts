@@ -8,26 +8,9 @@ import { createCompute, type Compute } from '../compute/compute.ts';
 import { sibling } from '../module-file.ts';
 import { AddressPolicy } from './address-policy.ts';
 import { fetchPage } from './fetch-page.ts';
+import { TAGGER_DEFAULTS, type TaggerOptions } from './options.ts';
 import { TagIndex } from './tag-index.ts';
 
-export interface TaggerOptions {
-  /** 'pool' (default): extraction on worker threads; 'inline': on the event loop, the talk's monolith. */
-  compute?: string;
-  /** Pool threads (default: usable CPUs − 1). */
-  threads?: number;
-  /** Addresses or CIDR ranges that may be fetched from although private (the corpus on 127.0.0.1, say). */
-  allow?: readonly string[];
-  /** Default 2 MiB. */
-  maxPageBytes?: number;
-  /** Default 5000 ms. */
-  fetchTimeoutMs?: number;
-  /** Default 5. */
-  maxRedirects?: number;
-  /** Extraction deadline, ms. Default 10 000. */
-  extractDeadlineMs?: number;
-  /** URLs whose tags are cached. Default 10 000; 0: no cache. */
-  cacheSize?: number;
-}
 
 const TASKS = sibling('./tasks', import.meta.url);
 
@@ -41,9 +24,9 @@ export class Tagger {
 
   private constructor(compute: Compute, policy: AddressPolicy, options: TaggerOptions) {
     this.compute = compute;
-    this.#cache = options.cacheSize === 0 ? null : new LRUCache({ max: options.cacheSize ?? 10_000 });
+    this.#cache = options.cacheSize === 0 ? null : new LRUCache({ max: options.cacheSize ?? TAGGER_DEFAULTS.cacheSize });
     this.#fetch = { policy, maxBytes: options.maxPageBytes, timeoutMs: options.fetchTimeoutMs, maxRedirects: options.maxRedirects };
-    this.#deadlineMs = options.extractDeadlineMs ?? 10_000;
+    this.#deadlineMs = options.extractDeadlineMs ?? TAGGER_DEFAULTS.extractDeadlineMs;
   }
 
   static async create(options: TaggerOptions = {}): Promise<Tagger> {
@@ -86,3 +69,5 @@ export class Tagger {
     return this.compute.close();
   }
 }
+
+export type { TaggerOptions };

@@ -9,7 +9,6 @@ import { test } from 'node:test';
 import { AdminClient } from '../../src/admin/client.ts';
 import { NodescaleError } from '../../src/errors.ts';
 import { createRuntime, protect } from '../../src/runtime/protect.ts';
-import { Runtime } from '../../src/runtime/runtime.ts';
 import { runCli } from '../helpers/cli.ts';
 import { startFixture } from '../helpers/child.ts';
 import { tempDir } from '../helpers/temp.ts';

@@ -1,0 +1,115 @@
+/**
+ * The supervisor's options: what each means, its default, and the one place both live. `nodescale run` (the CLI) and
+ * its help read them from here, as runtime/options.ts does for the runtime: Options (all optional but the app) →
+ * frozen DEFAULTS → resolveSupervisorOptions() → ResolvedSupervisorOptions.
+ */
+import { invalidOption } from '../errors.ts';
+import { refuseUnknownOptions } from '../unknown-options.ts';
+import { usableCpus } from './cpus.ts';
+import { RESTART_DEFAULTS, type RestartPolicyOptions } from './restart-policy.ts';
+
+export type OutputLine = (line: string, from: { slot: number; pid: number; stream: 'stdout' | 'stderr' }) => void;
+export type SupervisorLog = (message: string, fields?: Record<string, unknown>) => void;
+
+export interface SupervisorOptions {
+  /** The app's entry file. */
+  app: string;
+  /** Arguments for the app. */
+  args?: string[];
+  /** Node flags for the workers. */
+  execArgv?: string[];
+  /** Preload drain-preload.ts into the workers, so that plain node:http apps drain on SIGTERM. */
+  httpDrain?: boolean;
+  /** How many workers: a number, or 'auto' (the usable CPUs, honouring a cgroup quota: cpus.ts). */
+  workers?: number | 'auto';
+  /** A worker not ready by then is killed and counts as a crash. */
+  readyTimeoutMs?: number;
+  /** 'message': ready when the worker says so (the runtime, or process.send('ready')); 'listening': once it listens. */
+  readyOn?: 'message' | 'listening';
+  /** How long a new worker must stay up after it is ready before an old one is stopped (reload). */
+  stabilityMs?: number;
+  /** After a reload, how long each new worker must live after it was ready for the reload to succeed. */
+  probationMs?: number;
+  /** How long a stopping worker may drain before SIGKILL. */
+  graceMs?: number;
+  /** When to restart a crashed worker, and when to give up (restart-policy.ts). */
+  restart?: Partial<RestartPolicyOptions>;
+  /** Replace a worker whose RSS stays above this (3 checks in a row), by rolling replacement. 0: off. */
+  maxMemoryBytes?: number;
+  /** How often RSS is checked, ms. */
+  memoryCheckMs?: number;
+  /** How long a scrape of the supervisor's /metrics waits for a worker before leaving it out. */
+  metricsTimeoutMs?: number;
+  /**
+   * Each worker gets a private admin socket (the runtime's console) named `<prefix>-w<slot>.<n>.sock`; null: none.
+   * Workers not using nodescale/runtime have no console.
+   */
+  consoleSocketPrefix?: string | null;
+  /** Where worker output goes, one line at a time (a line longer than 16 KiB is cut). Default: this process's. */
+  output?: OutputLine;
+  /** The supervisor's own log lines. Default: stderr. */
+  log?: SupervisorLog;
+}
+
+export type ResolvedSupervisorOptions = Required<Omit<SupervisorOptions, 'workers' | 'restart'>> & { workers: number; restart: RestartPolicyOptions };
+
+export const SUPERVISOR_DEFAULTS = Object.freeze({
+  args: Object.freeze([] as string[]),
+  execArgv: Object.freeze([] as string[]),
+  httpDrain: true,
+  workers: 'auto' as const,
+  readyTimeoutMs: 30_000,
+  readyOn: 'message' as const,
+  stabilityMs: 2000,
+  probationMs: 30_000,
+  graceMs: 30_000,
+  restart: RESTART_DEFAULTS,
+  maxMemoryBytes: 0,
+  memoryCheckMs: 5000,
+  metricsTimeoutMs: 1000,
+  consoleSocketPrefix: null,
+});
+
+const KNOWN = [...Object.keys(SUPERVISOR_DEFAULTS), 'app', 'output', 'log'];
+
+const writeOutput: OutputLine = (line, from) => (from.stream === 'stdout' ? process.stdout : process.stderr).write(`[w${from.slot} ${from.pid}] ${line}\n`);
+const writeLog: SupervisorLog = (message, fields) => process.stderr.write(`nodescale run: ${message}${fields ? ` ${JSON.stringify(fields)}` : ''}\n`);
+
+function duration(name: string, value: number, min = 1): number {
+  if (!Number.isFinite(value) || value < min) throw invalidOption(name, `a duration of at least ${min} ms`, value);
+  return value;
+}
+
+export function resolveSupervisorOptions(options: SupervisorOptions): ResolvedSupervisorOptions {
+  refuseUnknownOptions(options, KNOWN);
+  const d = SUPERVISOR_DEFAULTS;
+  if (typeof options.app !== 'string' || options.app === '') throw invalidOption('app', 'the path of the app file', options.app);
+  const workers = options.workers ?? d.workers;
+  const count = workers === 'auto' ? usableCpus() : workers;
+  if (!Number.isInteger(count) || count < 1) throw invalidOption('workers', 'a whole number ≥ 1 or auto', workers);
+  const readyOn = options.readyOn ?? d.readyOn;
+  if (readyOn !== 'message' && readyOn !== 'listening') throw invalidOption('readyOn', 'message or listening', readyOn);
+  const restart = { ...d.restart, ...options.restart };
+  if (!Number.isInteger(restart.maxRestarts) || restart.maxRestarts < 0) throw invalidOption('restart.maxRestarts', 'a whole number ≥ 0', restart.maxRestarts);
+  const maxMemoryBytes = options.maxMemoryBytes ?? d.maxMemoryBytes;
+  if (!Number.isFinite(maxMemoryBytes) || maxMemoryBytes < 0) throw invalidOption('maxMemoryBytes', 'a number of bytes ≥ 0 (0: off)', maxMemoryBytes);
+  return {
+    app: options.app,
+    args: [...(options.args ?? d.args)],
+    execArgv: [...(options.execArgv ?? d.execArgv)],
+    httpDrain: options.httpDrain ?? d.httpDrain,
+    workers: count,
+    readyTimeoutMs: duration('readyTimeoutMs', options.readyTimeoutMs ?? d.readyTimeoutMs),
+    readyOn,
+    stabilityMs: duration('stabilityMs', options.stabilityMs ?? d.stabilityMs, 0),
+    probationMs: duration('probationMs', options.probationMs ?? d.probationMs, 0),
+    graceMs: duration('graceMs', options.graceMs ?? d.graceMs, 0),
+    restart,
+    maxMemoryBytes,
+    memoryCheckMs: duration('memoryCheckMs', options.memoryCheckMs ?? d.memoryCheckMs),
+    metricsTimeoutMs: duration('metricsTimeoutMs', options.metricsTimeoutMs ?? d.metricsTimeoutMs),
+    consoleSocketPrefix: options.consoleSocketPrefix ?? d.consoleSocketPrefix,
+    output: options.output ?? writeOutput,
+    log: options.log ?? writeLog,
+  };
+}
