@@ -29,7 +29,7 @@ if (wanted('generator')) {
   console.error('generator cost: nodescale bench vs wrk -t1 vs autocannon, 64 connections, raw net target');
   const costs = await generatorCost({ seconds: quick ? 2 : 8, rounds: quick ? 1 : 3 });
   report.generator = costs;
-  lines.push('Generator CPU per completed request, 64 connections, `nodescale hello tcp` target (median of rounds):', '');
+  lines.push('LoadGenerator CPU per completed request, 64 connections, `nodescale hello tcp` target (median of rounds):', '');
   lines.push('| mode | tool | µs CPU / request | ÷ wrk |', '|---|---|---|---|');
   for (const c of costs) lines.push(`| ${c.mode} | ${c.tool} | ${c.cpuMicrosPerRequest.toFixed(2)} | ${c.ratioToWrk === null ? '—' : c.ratioToWrk.toFixed(2)} |`);
   lines.push('');

@@ -7,8 +7,9 @@ import { debuglog } from 'node:util';
 export const CHANNELS = Object.freeze({
   /** A runtime sample, every sampling interval: RuntimeSample. */
   sample: 'nodescale:runtime:sample',
-  /** Overload started ({ reasons, sample }) or ended ({ durationMs }). */
+  /** Overload started: { type: 'overload', reasons }. */
   overload: 'nodescale:runtime:overload',
+  /** Overload ended: { type: 'recover', durationMs }. */
   recover: 'nodescale:runtime:recover',
   /** The leak detector fired: LeakReport. */
   leak: 'nodescale:runtime:leak',

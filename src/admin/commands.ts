@@ -81,13 +81,13 @@ function untilStopped(ctx: CommandContext, id: number, cleanup: () => void): Pro
   });
 }
 
-export const COMMANDS: ReadonlyMap<string, AdminCommand> = new Map<string, AdminCommand>([
+export const ADMIN_COMMANDS: ReadonlyMap<string, AdminCommand> = new Map<string, AdminCommand>([
   ['ping', { summary: 'check the process answers', run: async () => ({ pong: true, time: new Date().toISOString() }) }],
   [
     'help',
     {
       summary: 'list the commands',
-      run: async (): Promise<unknown> => [...COMMANDS].map(([name, command]) => ({ name, summary: command.summary })),
+      run: async (): Promise<unknown> => [...ADMIN_COMMANDS].map(([name, command]) => ({ name, summary: command.summary })),
     },
   ],
   [

@@ -16,7 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
 import { invalidOption, NodescaleError } from '../errors.ts';
-import { COMMANDS, EVAL_COMMAND, type CommandContext } from './commands.ts';
+import { ADMIN_COMMANDS, EVAL_COMMAND, type CommandContext } from './commands.ts';
 import type { ConsoleTarget } from './target.ts';
 import { answerCommand, serveConnection, unknownCommand, type Connection } from './connection.ts';
 import { MAX_LINE_BYTES, PRE_AUTH_MAX_LINE_BYTES, type AdminRequest } from './protocol.ts';
@@ -224,7 +224,7 @@ export class AdminServer {
   async #run(ctx: CommandContext, request: AdminRequest): Promise<void> {
     const started = Date.now();
     const name = request.cmd;
-    const command = COMMANDS.get(name) ?? (name === 'eval' && this.#options.allowEval === true ? EVAL_COMMAND : undefined);
+    const command = ADMIN_COMMANDS.get(name) ?? (name === 'eval' && this.#options.allowEval === true ? EVAL_COMMAND : undefined);
     if (command === undefined) {
       this.#audit({ peer: ctx.peer, cmd: name, ok: false, error: 'NS_ERR_ADMIN_UNKNOWN_COMMAND' });
       return unknownCommand(ctx, request, '"help" lists them');

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { AdminClient, type ConnectOptions } from '../admin/client.ts';
-import { COMMANDS } from '../admin/commands.ts';
+import { ADMIN_COMMANDS } from '../admin/commands.ts';
 import { renderFlameGraph, type CpuProfile } from '../admin/flamegraph.ts';
 import { invalidOption, NodescaleError } from '../errors.ts';
 import type { RequestLogEntry } from '../runtime/runtime.ts';
@@ -53,7 +53,7 @@ over TLS; or the console of worker N of \`nodescale run --console\`, found throu
 command on a terminal, an interactive console with history and Tab completion.
 
 Commands:
-${[...COMMANDS]
+${[...ADMIN_COMMANDS]
   .filter(([name]) => CLI_FORMS[name] !== null)
   .map(([name, c]) => `  ${(CLI_FORMS[name] ?? name).padEnd(33)} ${c.summary.replace(/ \(args: [^)]*\)/, '').replace('until "unwatch" or disconnect', 'until Ctrl-C or q')}`)
   .join('\n')}
@@ -114,8 +114,8 @@ export function parseConsoleArgs(argv: string[], env: NodeJS.ProcessEnv = proces
   const target = worker === undefined ? requirePositional('console', positionals, 'the target (a socket path or host:port)') : { control: controlPath(values, null), worker };
   const commandAt = worker === undefined ? 1 : 0;
   const command = positionals[commandAt] ?? null;
-  if (command !== null && !COMMANDS.has(command)) {
-    throw new NodescaleError('NS_ERR_USAGE', `console: unknown command "${command}"; the commands are ${[...COMMANDS.keys()].join(', ')}`);
+  if (command !== null && !ADMIN_COMMANDS.has(command)) {
+    throw new NodescaleError('NS_ERR_USAGE', `console: unknown command "${command}"; the commands are ${[...ADMIN_COMMANDS.keys()].join(', ')}`);
   }
   const read = (name: string) => {
     const file = textFlag(values, name);
@@ -285,7 +285,7 @@ async function receiveFile(client: AdminClient, command: string, args: Record<st
 }
 
 async function interactive(client: AdminClient, io: Io, out: string | null): Promise<void> {
-  const names = [...COMMANDS.keys(), 'exit'];
+  const names = [...ADMIN_COMMANDS.keys(), 'exit'];
   const rl = readline.createInterface({
     input: process.stdin,
     output: process.stdout,
@@ -309,7 +309,7 @@ async function interactive(client: AdminClient, io: Io, out: string | null): Pro
       try {
         const parsed = parseCommandLine('console', words, FLAGS, 2);
         const command = parsed.positionals[0]!;
-        if (!COMMANDS.has(command)) throw new NodescaleError('NS_ERR_USAGE', `unknown command "${command}"; "help" lists them`);
+        if (!ADMIN_COMMANDS.has(command)) throw new NodescaleError('NS_ERR_USAGE', `unknown command "${command}"; "help" lists them`);
         running = new AbortController();
         await runOne(client, command, commandArgs(command, parsed.values, parsed.positionals.slice(1)), { ...io, signal: running.signal }, {
           out: textFlag(parsed.values, 'out') ?? out,

@@ -6,7 +6,7 @@ import { ERROR_CODES, isNodescaleError, NodescaleError } from '../errors.ts';
 import { processIo, type Command, type Io } from './io.ts';
 
 /** The commands, each loaded only when it runs: `bench` does not pay for loading fastify and express. */
-export const COMMANDS: readonly { name: string; summary: string; load: () => Promise<Command> }[] = [
+export const CLI_COMMANDS: readonly { name: string; summary: string; load: () => Promise<Command> }[] = [
   { name: 'bench', summary: 'load-test a URL like wrk, with correct latency', load: async () => (await import('./bench.ts')).benchCommand },
   { name: 'sweep', summary: 'find the knee of throughput vs concurrency', load: async () => (await import('./sweep.ts')).sweepCommand },
   {
@@ -34,13 +34,13 @@ export function version(): string {
 }
 
 function mainHelp(): string {
-  const width = Math.max(...COMMANDS.map((command) => command.name.length));
+  const width = Math.max(...CLI_COMMANDS.map((command) => command.name.length));
   return `nodescale ${version()}: take a Node.js API from "it works" to "it runs at scale and stays healthy".
 
 Usage: nodescale <command> [options]
 
 Commands:
-${COMMANDS.map((command) => `  ${command.name.padEnd(width)}   ${command.summary}`).join('\n')}
+${CLI_COMMANDS.map((command) => `  ${command.name.padEnd(width)}   ${command.summary}`).join('\n')}
 
 Options:
   -h, --help      this help; nodescale <command> --help for a command's
@@ -76,9 +76,9 @@ export async function main(argv: string[], io?: Io): Promise<number> {
       streams.stdout.write(`${version()}\n`);
       return EXIT.ok;
     }
-    const entry = COMMANDS.find((candidate) => candidate.name === name);
+    const entry = CLI_COMMANDS.find((candidate) => candidate.name === name);
     if (entry === undefined) {
-      throw new NodescaleError('NS_ERR_UNKNOWN_COMMAND', `unknown command "${name}"; the commands are ${COMMANDS.map((c) => c.name).join(', ')}`);
+      throw new NodescaleError('NS_ERR_UNKNOWN_COMMAND', `unknown command "${name}"; the commands are ${CLI_COMMANDS.map((c) => c.name).join(', ')}`);
     }
     const command = await entry.load();
     if (asksForHelp(rest)) {

@@ -42,7 +42,7 @@ const RUN_FLAGS = {
   'log-format': { type: 'string' },
 } as const satisfies OptionSpecs;
 
-const d = SUPERVISOR_DEFAULTS;
+const defaults = SUPERVISOR_DEFAULTS;
 const sd = formatDuration;
 
 export const runHelp = `Usage: nodescale run <app.js> [options] [-- app args]
@@ -55,19 +55,19 @@ Options:
   -w, --workers N|auto     how many workers; auto = usable CPUs, honouring the cgroup CPU quota (default auto)
       --ready-on WHEN      message: ready when the worker says so, through nodescale/runtime or process.send('ready')
                            (the default); listening: ready once it listens, as pm2 assumes
-      --ready-timeout DUR  a worker not ready by then is killed and counts as a crash (default ${sd(d.readyTimeoutMs)})
-      --grace DUR          how long a stopping worker may drain before SIGKILL (default ${sd(d.graceMs)})
-      --stability DUR      reload: how long a new worker must stay up after ready before an old one stops (default ${sd(d.stabilityMs)})
-      --probation DUR      reload: how long each new worker must then live for the reload to succeed (default ${sd(d.probationMs)})
-      --max-restarts N     crashes in a row (none after ${sd(d.restart.stableMs)} up) before a worker is given up on
-                           (default ${d.restart.maxRestarts})
+      --ready-timeout DUR  a worker not ready by then is killed and counts as a crash (default ${sd(defaults.readyTimeoutMs)})
+      --grace DUR          how long a stopping worker may drain before SIGKILL (default ${sd(defaults.graceMs)})
+      --stability DUR      reload: how long a new worker must stay up after ready before an old one stops (default ${sd(defaults.stabilityMs)})
+      --probation DUR      reload: how long each new worker must then live for the reload to succeed (default ${sd(defaults.probationMs)})
+      --max-restarts N     crashes in a row (none after ${sd(defaults.restart.stableMs)} up) before a worker is given up on
+                           (default ${defaults.restart.maxRestarts})
       --node-arg=ARG       a Node flag for the workers (repeatable): --node-arg=--max-old-space-size=512
       --no-http-drain      do not preload the drain that makes plain node:http apps finish their requests on SIGTERM
                            (Connection: close, idle keep-alive sockets closed between requests)
       --max-memory SIZE    replace a worker whose RSS stays above SIZE (3 checks in a row), new one ready first
-      --memory-check DUR   how often RSS is checked (default ${sd(d.memoryCheckMs)})
+      --memory-check DUR   how often RSS is checked (default ${sd(defaults.memoryCheckMs)})
       --metrics [HOST:]PORT  every worker's metrics on one Prometheus endpoint, labelled by worker (host: 127.0.0.1)
-      --metrics-timeout DUR  how long a scrape waits for a worker before leaving it out (default ${sd(d.metricsTimeoutMs)})
+      --metrics-timeout DUR  how long a scrape waits for a worker before leaving it out (default ${sd(defaults.metricsTimeoutMs)})
       --console            give each worker running nodescale/runtime a private admin console:
                            nodescale console --name NAME --worker N
       --log-format F       text (lines prefixed [w<slot> <pid>], the default) or json (one object a line)
@@ -121,26 +121,26 @@ export function parseRunArgs(argv: string[]) {
   const app = path.resolve(requirePositional('run', positionals, 'the app file'));
   if (!existsSync(app)) throw new NodescaleError('NS_ERR_APP_NOT_FOUND', `no app file at ${app}`);
   if (!statSync(app).isFile()) throw new NodescaleError('NS_ERR_APP_NOT_FOUND', `${app} is not a file: give the app's entry file (server.js, not its directory)`);
-  const rawWorkers = textFlag(values, 'workers') ?? d.workers;
+  const rawWorkers = textFlag(values, 'workers') ?? defaults.workers;
   const workers = rawWorkers === 'auto' ? usableCpus() : intFlag(values, 'workers')!;
   if (!(workers >= 1)) throw invalidOption('--workers', 'a whole number ≥ 1 or auto', rawWorkers);
-  const maxRestarts = intFlag(values, 'max-restarts') ?? d.restart.maxRestarts;
+  const maxRestarts = intFlag(values, 'max-restarts') ?? defaults.restart.maxRestarts;
   return {
     app,
     appArgs,
     workers,
     execArgv: listFlag(values, 'node-arg'),
     httpDrain: !boolFlag(values, 'no-http-drain'),
-    readyTimeoutMs: durationFlag(values, 'ready-timeout') ?? d.readyTimeoutMs,
-    graceMs: durationFlag(values, 'grace') ?? d.graceMs,
-    stabilityMs: durationFlag(values, 'stability') ?? d.stabilityMs,
-    probationMs: durationFlag(values, 'probation') ?? d.probationMs,
-    readyOn: readyOn(textFlag(values, 'ready-on') ?? d.readyOn),
+    readyTimeoutMs: durationFlag(values, 'ready-timeout') ?? defaults.readyTimeoutMs,
+    graceMs: durationFlag(values, 'grace') ?? defaults.graceMs,
+    stabilityMs: durationFlag(values, 'stability') ?? defaults.stabilityMs,
+    probationMs: durationFlag(values, 'probation') ?? defaults.probationMs,
+    readyOn: readyOn(textFlag(values, 'ready-on') ?? defaults.readyOn),
     maxRestarts,
-    maxMemoryBytes: sizeFlag(values, 'max-memory') ?? d.maxMemoryBytes,
-    memoryCheckMs: durationFlag(values, 'memory-check') ?? d.memoryCheckMs,
+    maxMemoryBytes: sizeFlag(values, 'max-memory') ?? defaults.maxMemoryBytes,
+    memoryCheckMs: durationFlag(values, 'memory-check') ?? defaults.memoryCheckMs,
     metrics: metricsAddress(values),
-    metricsTimeoutMs: durationFlag(values, 'metrics-timeout') ?? d.metricsTimeoutMs,
+    metricsTimeoutMs: durationFlag(values, 'metrics-timeout') ?? defaults.metricsTimeoutMs,
     console: boolFlag(values, 'console'),
     logFormat: logFormat(textFlag(values, 'log-format') ?? 'text'),
     control: controlPath(values, path.basename(app).replace(/\.[^.]+$/, '')),

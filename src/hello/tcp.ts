@@ -38,7 +38,7 @@ interface Parsed {
 }
 
 /** Parses one request at `start` of `text` (latin1). Throws on malformed input. */
-export function parseRequest(text: string, start: number): Parsed {
+export function parseHttpRequest(text: string, start: number): Parsed {
   const headEnd = text.indexOf('\r\n\r\n', start);
   if (headEnd === -1) {
     if (text.length - start > MAX_HEAD) throw new Error('request head too large');
@@ -96,7 +96,7 @@ export function createTcpServer(): net.Server {
       let out = '';
       try {
         for (;;) {
-          const request = parseRequest(text, position);
+          const request = parseHttpRequest(text, position);
           if (request.end === -1) break;
           out += response(request.head, request.close);
           position = request.end;

@@ -84,7 +84,7 @@ function newCounters(): GeneratorCounters {
 }
 
 class Connection {
-  readonly #gen: Generator;
+  readonly #gen: LoadGenerator;
   readonly #readBuffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
   readonly #framer: ResponseFramer;
   /** Ring of in-flight requests: when each left, and what its latency is measured from (its intended time). */
@@ -103,7 +103,7 @@ class Connection {
   /** At most one pending reconnect, cleared with the connection: a refusing target cannot pile timers up. */
   #reconnect: NodeJS.Timeout | null = null;
 
-  constructor(gen: Generator, pipelining: number, head: boolean) {
+  constructor(gen: LoadGenerator, pipelining: number, head: boolean) {
     this.#gen = gen;
     this.#sentAt = new Float64Array(pipelining);
     this.#baseAt = new Float64Array(pipelining);
@@ -216,7 +216,7 @@ class Connection {
   }
 }
 
-export class Generator {
+export class LoadGenerator {
   readonly plan: GeneratorPlan;
   counters = newCounters();
   histogram: Histogram;

@@ -8,7 +8,7 @@ import { Worker } from 'node:worker_threads';
 import { NodescaleError } from '../errors.ts';
 import { sibling } from '../module-file.ts';
 import { aggregate, type BenchResult } from './aggregate.ts';
-import { Generator, type ErrorCounts, type GeneratorCounters, type GeneratorOutcome, type GeneratorPlan } from './generator.ts';
+import { LoadGenerator, type ErrorCounts, type GeneratorCounters, type GeneratorOutcome, type GeneratorPlan } from './generator.ts';
 import { createLatencyHistogram, decodeHistogram } from './histogram.ts';
 import { resolveBenchOptions, type BenchOptions, type ResolvedBenchOptions } from './options.ts';
 
@@ -66,7 +66,7 @@ interface Running {
 }
 
 function runHere(plan: GeneratorPlan, onMeasuring: () => void): Running {
-  const generator = new Generator(plan);
+  const generator = new LoadGenerator(plan);
   return { outcome: generator.run(onMeasuring), completed: () => generator.counters.completed, stop: () => generator.stop() };
 }
 

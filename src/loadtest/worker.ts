@@ -2,7 +2,7 @@
  * A worker thread of `bench -w N`: runs one generator over its share of the connections and reports back.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { Generator, type GeneratorPlan } from './generator.ts';
+import { LoadGenerator, type GeneratorPlan } from './generator.ts';
 import { encodeHistogram } from './histogram.ts';
 import type { WorkerMessage } from './run.ts';
 
@@ -10,7 +10,7 @@ const port = parentPort!;
 const raw = workerData as GeneratorPlan;
 // A Buffer crosses threads as a plain Uint8Array.
 const plan: GeneratorPlan = { ...raw, request: Buffer.from(raw.request) };
-const generator = new Generator(plan);
+const generator = new LoadGenerator(plan);
 const post = (message: WorkerMessage) => port.postMessage(message);
 
 port.on('message', (message: { type: string }) => {

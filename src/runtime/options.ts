@@ -268,79 +268,79 @@ function pathOf(url: string | undefined): string {
 }
 
 function resolveOverload(value: OverloadOptions | false | undefined): ResolvedOverload | null {
-  const o = section('overload', value, KNOWN.overload);
-  if (o === null) return null;
-  const d = RUNTIME_DEFAULTS.overload;
+  const given = section('overload', value, KNOWN.overload);
+  if (given === null) return null;
+  const defaults = RUNTIME_DEFAULTS.overload;
   let exempt: (req: IncomingMessage) => boolean = () => false;
-  if (Array.isArray(o.exempt)) {
-    const paths = new Set(o.exempt.map((p, i) => pathOption(`overload.exempt[${i}]`, p, '/')));
+  if (Array.isArray(given.exempt)) {
+    const paths = new Set(given.exempt.map((p, i) => pathOption(`overload.exempt[${i}]`, p, '/')));
     exempt = (req) => paths.has(pathOf(req.url));
-  } else if (o.exempt !== undefined) {
-    exempt = fn<(req: IncomingMessage) => boolean>('overload.exempt', o.exempt)!;
+  } else if (given.exempt !== undefined) {
+    exempt = fn<(req: IncomingMessage) => boolean>('overload.exempt', given.exempt)!;
   }
-  const maxEventLoopDelayMs = num('overload.maxEventLoopDelayMs', o.maxEventLoopDelayMs, d.maxEventLoopDelayMs, 0);
+  const maxEventLoopDelayMs = num('overload.maxEventLoopDelayMs', given.maxEventLoopDelayMs, defaults.maxEventLoopDelayMs, 0);
   return {
     maxEventLoopDelayMs,
-    maxEventLoopUtilization: num('overload.maxEventLoopUtilization', o.maxEventLoopUtilization, d.maxEventLoopUtilization, 0, 1),
-    maxHeapUsedRatio: num('overload.maxHeapUsedRatio', o.maxHeapUsedRatio, d.maxHeapUsedRatio, 0, 1),
-    maxRssBytes: num('overload.maxRssBytes', o.maxRssBytes, d.maxRssBytes, 0),
-    maxInFlight: num('overload.maxInFlight', o.maxInFlight, d.maxInFlight, 0, Infinity, true),
-    maxLagMs: num('overload.maxLagMs', o.maxLagMs, d.maxLagMs ?? maxEventLoopDelayMs, 0),
-    recoverRatio: num('overload.recoverRatio', o.recoverRatio, d.recoverRatio, 0.01, 1),
-    enterAfterSamples: num('overload.enterAfterSamples', o.enterAfterSamples, d.enterAfterSamples, 1, 1000, true),
-    exitAfterSamples: num('overload.exitAfterSamples', o.exitAfterSamples, d.exitAfterSamples, 1, 1000, true),
+    maxEventLoopUtilization: num('overload.maxEventLoopUtilization', given.maxEventLoopUtilization, defaults.maxEventLoopUtilization, 0, 1),
+    maxHeapUsedRatio: num('overload.maxHeapUsedRatio', given.maxHeapUsedRatio, defaults.maxHeapUsedRatio, 0, 1),
+    maxRssBytes: num('overload.maxRssBytes', given.maxRssBytes, defaults.maxRssBytes, 0),
+    maxInFlight: num('overload.maxInFlight', given.maxInFlight, defaults.maxInFlight, 0, Infinity, true),
+    maxLagMs: num('overload.maxLagMs', given.maxLagMs, defaults.maxLagMs ?? maxEventLoopDelayMs, 0),
+    recoverRatio: num('overload.recoverRatio', given.recoverRatio, defaults.recoverRatio, 0.01, 1),
+    enterAfterSamples: num('overload.enterAfterSamples', given.enterAfterSamples, defaults.enterAfterSamples, 1, 1000, true),
+    exitAfterSamples: num('overload.exitAfterSamples', given.exitAfterSamples, defaults.exitAfterSamples, 1, 1000, true),
     exempt,
-    priority: fn('overload.priority', o.priority),
-    maxRetryAfterSeconds: num('overload.maxRetryAfterSeconds', o.maxRetryAfterSeconds, d.maxRetryAfterSeconds, 1, 86_400, true),
+    priority: fn('overload.priority', given.priority),
+    maxRetryAfterSeconds: num('overload.maxRetryAfterSeconds', given.maxRetryAfterSeconds, defaults.maxRetryAfterSeconds, 1, 86_400, true),
   };
 }
 
 function resolveShutdown(value: ShutdownOptions | false | undefined): ResolvedShutdown | null {
-  const o = section('shutdown', value, KNOWN.shutdown);
-  if (o === null) return null;
-  const d = RUNTIME_DEFAULTS.shutdown;
-  if (o.signals !== undefined && (!Array.isArray(o.signals) || o.signals.some((s) => typeof s !== 'string' || !s.startsWith('SIG')))) {
-    throw invalidOption('shutdown.signals', 'a list of signal names such as ["SIGTERM"]', o.signals);
+  const given = section('shutdown', value, KNOWN.shutdown);
+  if (given === null) return null;
+  const defaults = RUNTIME_DEFAULTS.shutdown;
+  if (given.signals !== undefined && (!Array.isArray(given.signals) || given.signals.some((s) => typeof s !== 'string' || !s.startsWith('SIG')))) {
+    throw invalidOption('shutdown.signals', 'a list of signal names such as ["SIGTERM"]', given.signals);
   }
-  if (o.exit !== undefined && typeof o.exit !== 'boolean') throw invalidOption('shutdown.exit', 'a boolean', o.exit);
+  if (given.exit !== undefined && typeof given.exit !== 'boolean') throw invalidOption('shutdown.exit', 'a boolean', given.exit);
   return {
-    graceMs: num('shutdown.graceMs', o.graceMs, d.graceMs, 0),
+    graceMs: num('shutdown.graceMs', given.graceMs, defaults.graceMs, 0),
     // Under nodescale run, the supervisor decides: a Ctrl-C reaches every process of the terminal's group, workers
     // included, and the supervisor answers it with a SIGTERM to each (supervisor-client.ts ignores the SIGINT itself).
-    signals: [...(o.signals ?? (isSupervisedWorker() ? ['SIGTERM'] : d.signals))],
-    exit: o.exit ?? d.exit,
-    idleDrainMs: num('shutdown.idleDrainMs', o.idleDrainMs, d.idleDrainMs, 0),
+    signals: [...(given.signals ?? (isSupervisedWorker() ? ['SIGTERM'] : defaults.signals))],
+    exit: given.exit ?? defaults.exit,
+    idleDrainMs: num('shutdown.idleDrainMs', given.idleDrainMs, defaults.idleDrainMs, 0),
   };
 }
 
 function resolveLeak(value: LeakOptions | false | undefined): ResolvedLeak | null {
-  const o = section('leak', value, KNOWN.leak);
-  if (o === null) return null;
-  const d = RUNTIME_DEFAULTS.leak;
-  if (o.snapshotDir !== undefined && o.snapshotDir !== null && typeof o.snapshotDir !== 'string') throw invalidOption('leak.snapshotDir', 'a directory path or null', o.snapshotDir);
+  const given = section('leak', value, KNOWN.leak);
+  if (given === null) return null;
+  const defaults = RUNTIME_DEFAULTS.leak;
+  if (given.snapshotDir !== undefined && given.snapshotDir !== null && typeof given.snapshotDir !== 'string') throw invalidOption('leak.snapshotDir', 'a directory path or null', given.snapshotDir);
   return {
-    windowMs: num('leak.windowMs', o.windowMs, d.windowMs, 1),
-    minSamples: num('leak.minSamples', o.minSamples, d.minSamples, 3, 10_000, true),
-    minGrowthBytesPerMinute: num('leak.minGrowthBytesPerMinute', o.minGrowthBytesPerMinute, d.minGrowthBytesPerMinute, 0),
-    horizonMs: num('leak.horizonMs', o.horizonMs, d.horizonMs, 0),
-    snapshotDir: o.snapshotDir ?? d.snapshotDir,
-    snapshotCooldownMs: num('leak.snapshotCooldownMs', o.snapshotCooldownMs, d.snapshotCooldownMs, 0),
+    windowMs: num('leak.windowMs', given.windowMs, defaults.windowMs, 1),
+    minSamples: num('leak.minSamples', given.minSamples, defaults.minSamples, 3, 10_000, true),
+    minGrowthBytesPerMinute: num('leak.minGrowthBytesPerMinute', given.minGrowthBytesPerMinute, defaults.minGrowthBytesPerMinute, 0),
+    horizonMs: num('leak.horizonMs', given.horizonMs, defaults.horizonMs, 0),
+    snapshotDir: given.snapshotDir ?? defaults.snapshotDir,
+    snapshotCooldownMs: num('leak.snapshotCooldownMs', given.snapshotCooldownMs, defaults.snapshotCooldownMs, 0),
   };
 }
 
 function resolvePostMortem(value: PostMortemOptions | false | undefined): ResolvedPostMortem | null {
-  const o = section('postMortem', value, KNOWN.postMortem);
-  if (o === null) return null;
-  if (o.dir !== undefined && typeof o.dir !== 'string') throw invalidOption('postMortem.dir', 'a directory path', o.dir);
-  if (o.heapSnapshot !== undefined && typeof o.heapSnapshot !== 'boolean') throw invalidOption('postMortem.heapSnapshot', 'a boolean', o.heapSnapshot);
-  return { dir: o.dir ?? RUNTIME_DEFAULTS.postMortem.dir, heapSnapshot: o.heapSnapshot ?? false };
+  const given = section('postMortem', value, KNOWN.postMortem);
+  if (given === null) return null;
+  if (given.dir !== undefined && typeof given.dir !== 'string') throw invalidOption('postMortem.dir', 'a directory path', given.dir);
+  if (given.heapSnapshot !== undefined && typeof given.heapSnapshot !== 'boolean') throw invalidOption('postMortem.heapSnapshot', 'a boolean', given.heapSnapshot);
+  return { dir: given.dir ?? RUNTIME_DEFAULTS.postMortem.dir, heapSnapshot: given.heapSnapshot ?? false };
 }
 
 export function resolveRuntimeOptions(options: RuntimeOptions = {}): ResolvedRuntimeOptions {
   if (options === null || typeof options !== 'object') throw invalidOption('options', 'an object', options);
   refuseUnknownOptions(options, KNOWN.runtime);
-  const d = RUNTIME_DEFAULTS;
-  const raw = options.latencyBuckets ?? d.latencyBuckets;
+  const defaults = RUNTIME_DEFAULTS;
+  const raw = options.latencyBuckets ?? defaults.latencyBuckets;
   const buckets: number[] = Array.isArray(raw) ? [...raw] : [];
   if (buckets.length === 0 || buckets.some((b, i) => typeof b !== 'number' || !(b > 0) || (i > 0 && b <= buckets[i - 1]!))) {
     throw invalidOption('latencyBuckets', 'ascending numbers of seconds > 0', options.latencyBuckets);
@@ -350,17 +350,17 @@ export function resolveRuntimeOptions(options: RuntimeOptions = {}): ResolvedRun
   }
   if (options.defaultMetrics !== undefined && typeof options.defaultMetrics !== 'boolean') throw invalidOption('defaultMetrics', 'a boolean', options.defaultMetrics);
   return {
-    sampleIntervalMs: num('sampleIntervalMs', options.sampleIntervalMs, d.sampleIntervalMs, 10, 3_600_000),
-    historySize: num('historySize', options.historySize, d.historySize, 1, 1_000_000, true),
-    metricsPath: options.metricsPath === false ? null : pathOption('metricsPath', options.metricsPath, d.metricsPath),
-    defaultMetrics: options.defaultMetrics ?? d.defaultMetrics,
+    sampleIntervalMs: num('sampleIntervalMs', options.sampleIntervalMs, defaults.sampleIntervalMs, 10, 3_600_000),
+    historySize: num('historySize', options.historySize, defaults.historySize, 1, 1_000_000, true),
+    metricsPath: options.metricsPath === false ? null : pathOption('metricsPath', options.metricsPath, defaults.metricsPath),
+    defaultMetrics: options.defaultMetrics ?? defaults.defaultMetrics,
     registries: registriesOption(options.registries),
     latencyBuckets: buckets,
-    livenessPath: pathOption('livenessPath', options.livenessPath, d.livenessPath),
-    readinessPath: pathOption('readinessPath', options.readinessPath, d.readinessPath),
+    livenessPath: pathOption('livenessPath', options.livenessPath, defaults.livenessPath),
+    readinessPath: pathOption('readinessPath', options.readinessPath, defaults.readinessPath),
     readyWhen: options.readyWhen ?? 'listening',
     route: fn('route', options.route),
-    maxBodyBytes: num('maxBodyBytes', options.maxBodyBytes, d.maxBodyBytes, 0),
+    maxBodyBytes: num('maxBodyBytes', options.maxBodyBytes, defaults.maxBodyBytes, 0),
     overload: resolveOverload(options.overload),
     shutdown: resolveShutdown(options.shutdown),
     leak: resolveLeak(options.leak),

@@ -29,7 +29,7 @@ export interface OverloadState {
 export type Transition = { type: 'overload'; reasons: OverloadReason[] } | { type: 'recover'; durationMs: number } | null;
 
 export class OverloadGuard {
-  readonly #o: ResolvedOverload;
+  readonly #options: ResolvedOverload;
   #overloaded = false;
   #severity = 0;
   #reasons: OverloadReason[] = [];
@@ -42,14 +42,14 @@ export class OverloadGuard {
   #probe: NodeJS.Timeout | null = null;
 
   constructor(options: ResolvedOverload) {
-    this.#o = options;
+    this.#options = options;
   }
 
   /** Starts the lag probe (only when maxLagMs is set): a timer that notes when the loop last ran timers. */
   start(): void {
-    if (this.#o.maxLagMs <= 0 || this.#probe !== null) return;
+    if (this.#options.maxLagMs <= 0 || this.#probe !== null) return;
     // Often enough that an idle loop never looks late (a quarter of the limit), and no more than 40 times a second.
-    const every = Math.max(1, Math.min(25, this.#o.maxLagMs / 4));
+    const every = Math.max(1, Math.min(25, this.#options.maxLagMs / 4));
     this.#lastTick = performance.now();
     this.#probe = setInterval(() => (this.#lastTick = performance.now()), every);
     this.#probe.unref();
@@ -70,19 +70,19 @@ export class OverloadGuard {
 
   /** Judges one sample; returns the transition it caused, if any. */
   observe(sample: RuntimeSample, now = Date.now()): Transition {
-    const o = this.#o;
+    const options = this.#options;
     const ratios: [OverloadReason, number][] = [];
-    if (o.maxEventLoopDelayMs > 0) ratios.push(['event-loop-delay', sample.eventLoop.delayP99Ms / o.maxEventLoopDelayMs]);
-    if (o.maxEventLoopUtilization > 0) ratios.push(['event-loop-utilization', sample.eventLoop.utilization / o.maxEventLoopUtilization]);
-    if (o.maxHeapUsedRatio > 0) ratios.push(['heap', sample.memory.heapUsed / sample.memory.heapLimit / o.maxHeapUsedRatio]);
-    if (o.maxRssBytes > 0) ratios.push(['rss', sample.memory.rss / o.maxRssBytes]);
-    if (o.maxInFlight > 0) ratios.push(['in-flight', sample.http.inFlight / o.maxInFlight]);
+    if (options.maxEventLoopDelayMs > 0) ratios.push(['event-loop-delay', sample.eventLoop.delayP99Ms / options.maxEventLoopDelayMs]);
+    if (options.maxEventLoopUtilization > 0) ratios.push(['event-loop-utilization', sample.eventLoop.utilization / options.maxEventLoopUtilization]);
+    if (options.maxHeapUsedRatio > 0) ratios.push(['heap', sample.memory.heapUsed / sample.memory.heapLimit / options.maxHeapUsedRatio]);
+    if (options.maxRssBytes > 0) ratios.push(['rss', sample.memory.rss / options.maxRssBytes]);
+    if (options.maxInFlight > 0) ratios.push(['in-flight', sample.http.inFlight / options.maxInFlight]);
     this.#severity = ratios.reduce((max, [, ratio]) => Math.max(max, ratio), 0);
     this.#reasons = ratios.filter(([, ratio]) => ratio >= 1).map(([reason]) => reason);
 
     if (!this.#overloaded) {
       this.#over = this.#severity >= 1 ? this.#over + 1 : 0;
-      if (this.#over >= o.enterAfterSamples) {
+      if (this.#over >= options.enterAfterSamples) {
         this.#overloaded = true;
         this.#since = now;
         this.#calm = 0;
@@ -90,8 +90,8 @@ export class OverloadGuard {
       }
       return null;
     }
-    this.#calm = this.#severity < o.recoverRatio ? this.#calm + 1 : 0;
-    if (this.#calm >= o.exitAfterSamples) {
+    this.#calm = this.#severity < options.recoverRatio ? this.#calm + 1 : 0;
+    if (this.#calm >= options.exitAfterSamples) {
       this.#overloaded = false;
       this.#lastDurationMs = now - this.#since!;
       this.#since = null;
@@ -108,15 +108,15 @@ export class OverloadGuard {
   shouldShed(req: IncomingMessage, inFlight: number, now = 0): OverloadReason | 'overload' | null {
     const reason = this.#wouldShed(req, inFlight, now);
     // Exemptions are asked only about requests that would be shed: the common path pays nothing for them.
-    return reason !== null && this.#o.exempt(req) ? null : reason;
+    return reason !== null && this.#options.exempt(req) ? null : reason;
   }
 
   #wouldShed(req: IncomingMessage, inFlight: number, now: number): OverloadReason | 'overload' | null {
-    const o = this.#o;
-    if (o.maxInFlight > 0 && inFlight >= o.maxInFlight) return 'in-flight';
-    if (o.maxLagMs > 0 && this.#probe !== null && (now > 0 ? now : performance.now()) - this.#lastTick > o.maxLagMs) return 'event-loop-lag';
-    if (!this.#overloaded && this.#severity < o.recoverRatio) return null;
-    const priority = o.priority === null ? 'normal' : o.priority(req);
+    const options = this.#options;
+    if (options.maxInFlight > 0 && inFlight >= options.maxInFlight) return 'in-flight';
+    if (options.maxLagMs > 0 && this.#probe !== null && (now > 0 ? now : performance.now()) - this.#lastTick > options.maxLagMs) return 'event-loop-lag';
+    if (!this.#overloaded && this.#severity < options.recoverRatio) return null;
+    const priority = options.priority === null ? 'normal' : options.priority(req);
     if (priority === 'low') return 'overload';
     if (!this.#overloaded) return null;
     if (priority === 'high' && this.#severity < 2) return null;
@@ -126,6 +126,6 @@ export class OverloadGuard {
   /** Seconds a shed client should wait: how long the last overload took to clear (or this one so far), 1 s at least. */
   retryAfterSeconds(now = Date.now()): number {
     const ms = this.#lastDurationMs ?? (this.#since === null ? 1000 : now - this.#since);
-    return Math.min(this.#o.maxRetryAfterSeconds, Math.max(1, Math.ceil(ms / 1000)));
+    return Math.min(this.#options.maxRetryAfterSeconds, Math.max(1, Math.ceil(ms / 1000)));
   }
 }

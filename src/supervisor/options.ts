@@ -82,33 +82,33 @@ function duration(name: string, value: number, min = 1): number {
 
 export function resolveSupervisorOptions(options: SupervisorOptions): ResolvedSupervisorOptions {
   refuseUnknownOptions(options, KNOWN);
-  const d = SUPERVISOR_DEFAULTS;
+  const defaults = SUPERVISOR_DEFAULTS;
   if (typeof options.app !== 'string' || options.app === '') throw invalidOption('app', 'the path of the app file', options.app);
-  const workers = options.workers ?? d.workers;
+  const workers = options.workers ?? defaults.workers;
   const count = workers === 'auto' ? usableCpus() : workers;
   if (!Number.isInteger(count) || count < 1) throw invalidOption('workers', 'a whole number ≥ 1 or auto', workers);
-  const readyOn = options.readyOn ?? d.readyOn;
+  const readyOn = options.readyOn ?? defaults.readyOn;
   if (readyOn !== 'message' && readyOn !== 'listening') throw invalidOption('readyOn', 'message or listening', readyOn);
-  const restart = { ...d.restart, ...options.restart };
+  const restart = { ...defaults.restart, ...options.restart };
   if (!Number.isInteger(restart.maxRestarts) || restart.maxRestarts < 0) throw invalidOption('restart.maxRestarts', 'a whole number ≥ 0', restart.maxRestarts);
-  const maxMemoryBytes = options.maxMemoryBytes ?? d.maxMemoryBytes;
+  const maxMemoryBytes = options.maxMemoryBytes ?? defaults.maxMemoryBytes;
   if (!Number.isFinite(maxMemoryBytes) || maxMemoryBytes < 0) throw invalidOption('maxMemoryBytes', 'a number of bytes ≥ 0 (0: off)', maxMemoryBytes);
   return {
     app: options.app,
-    args: [...(options.args ?? d.args)],
-    execArgv: [...(options.execArgv ?? d.execArgv)],
-    httpDrain: options.httpDrain ?? d.httpDrain,
+    args: [...(options.args ?? defaults.args)],
+    execArgv: [...(options.execArgv ?? defaults.execArgv)],
+    httpDrain: options.httpDrain ?? defaults.httpDrain,
     workers: count,
-    readyTimeoutMs: duration('readyTimeoutMs', options.readyTimeoutMs ?? d.readyTimeoutMs),
+    readyTimeoutMs: duration('readyTimeoutMs', options.readyTimeoutMs ?? defaults.readyTimeoutMs),
     readyOn,
-    stabilityMs: duration('stabilityMs', options.stabilityMs ?? d.stabilityMs, 0),
-    probationMs: duration('probationMs', options.probationMs ?? d.probationMs, 0),
-    graceMs: duration('graceMs', options.graceMs ?? d.graceMs, 0),
+    stabilityMs: duration('stabilityMs', options.stabilityMs ?? defaults.stabilityMs, 0),
+    probationMs: duration('probationMs', options.probationMs ?? defaults.probationMs, 0),
+    graceMs: duration('graceMs', options.graceMs ?? defaults.graceMs, 0),
     restart,
     maxMemoryBytes,
-    memoryCheckMs: duration('memoryCheckMs', options.memoryCheckMs ?? d.memoryCheckMs),
-    metricsTimeoutMs: duration('metricsTimeoutMs', options.metricsTimeoutMs ?? d.metricsTimeoutMs),
-    consoleSocketPrefix: options.consoleSocketPrefix ?? d.consoleSocketPrefix,
+    memoryCheckMs: duration('memoryCheckMs', options.memoryCheckMs ?? defaults.memoryCheckMs),
+    metricsTimeoutMs: duration('metricsTimeoutMs', options.metricsTimeoutMs ?? defaults.metricsTimeoutMs),
+    consoleSocketPrefix: options.consoleSocketPrefix ?? defaults.consoleSocketPrefix,
     output: options.output ?? writeOutput,
     log: options.log ?? writeLog,
   };

@@ -114,7 +114,8 @@ export class Supervisor extends EventEmitter {
   #memoryTimer: NodeJS.Timeout | null = null;
   /** Workers being drained (by a reload, a replacement, a scale-down): stop() waits for them rather than killing them. */
   readonly #draining = new Set<Handle>();
-  #reloads: Promise<ReloadOutcome> = Promise.resolve({ ok: true, replaced: 0 });
+  /** The queue of changes to the slots, one at a time: reloads, scaling, memory replacements. Its tail's outcome. */
+  #changes: Promise<ReloadOutcome> = Promise.resolve({ ok: true, replaced: 0 });
   #forks = 0;
   /** Settles start() (and the slots it waits for) once stop() has begun. */
   #stopRequested!: () => void;
@@ -161,7 +162,7 @@ export class Supervisor extends EventEmitter {
       if (handle.strikes !== 3) continue;
       this.#options.log(`worker ${slot.index} (pid ${handle.worker.process.pid}) uses ${Math.round(rss / 1048576)} MiB, over --max-memory: replacing it`);
       this.emit('memory', { slot: slot.index, rss });
-      this.#reloads = this.#reloads.then(async () => {
+      this.#changes = this.#changes.then(async () => {
         if (slot.current !== handle || this.#stopping) return { ok: true, replaced: 0 };
         const outcome = await this.#replaceSlot(slot, handle.generation);
         this.#options.log(outcome === null ? `worker ${slot.index} replaced (memory): pid ${slot.current?.worker.process.pid}` : `worker ${slot.index} not replaced (memory): ${outcome}`);
@@ -321,8 +322,8 @@ export class Supervisor extends EventEmitter {
 
   /** Rolling reload; queued behind one already running. */
   reload(): Promise<ReloadOutcome> {
-    this.#reloads = this.#reloads.then(() => this.#reload());
-    return this.#reloads;
+    this.#changes = this.#changes.then(() => this.#reload());
+    return this.#changes;
   }
 
   async #reload(): Promise<ReloadOutcome> {
@@ -413,7 +414,7 @@ export class Supervisor extends EventEmitter {
 
   /** Changes the number of workers: new slots start (and are waited for), the highest ones are drained. Queued. */
   scale(workers: number): Promise<{ workers: number }> {
-    const next = this.#reloads.then(async () => {
+    const next = this.#changes.then(async () => {
       while (this.#slots.length < workers && !this.#stopping) {
         const slot = this.#newSlot(this.#slots.length);
         this.#slots.push(slot);
@@ -427,7 +428,7 @@ export class Supervisor extends EventEmitter {
       this.#options.log(`scaled to ${this.#slots.length} worker(s)`);
       return { ok: true as const, replaced: 0 };
     });
-    this.#reloads = next.catch((error: Error): ReloadOutcome => ({ ok: false, reason: error.message, replaced: 0, failure: 'scale' }));
+    this.#changes = next.catch((error: Error): ReloadOutcome => ({ ok: false, reason: error.message, replaced: 0, failure: 'scale' }));
     return next.then(() => ({ workers: this.#slots.length }));
   }
 

@@ -51,7 +51,7 @@ function checkedLookup(policy: AddressPolicy): LookupFunction {
   };
 }
 
-function parseTarget(raw: string, base?: URL): URL {
+function pageUrl(raw: string, base?: URL): URL {
   let url: URL;
   try {
     url = new URL(raw, base);
@@ -80,7 +80,7 @@ function contentCharset(contentType: string): string {
   return /charset="?([\w-]+)/i.exec(contentType)?.[1] ?? 'utf-8';
 }
 
-async function readBody(res: IncomingMessage, maxBytes: number, url: URL): Promise<string> {
+async function readPage(res: IncomingMessage, maxBytes: number, url: URL): Promise<string> {
   const body = await readAtMost(res, maxBytes);
   if (body === null) throw fail('NS_ERR_FETCH_TOO_LARGE', `${url.host} sent more than ${maxBytes} bytes`);
   let decoder: InstanceType<typeof TextDecoder>;
@@ -101,7 +101,7 @@ export async function fetchPage(raw: string, options: FetchOptions): Promise<Fet
     maxRedirects: options.maxRedirects ?? FETCH_DEFAULTS.maxRedirects,
   };
   const signal = AbortSignal.timeout(o.timeoutMs);
-  let url = parseTarget(raw);
+  let url = pageUrl(raw);
   try {
     for (let redirects = 0; ; redirects++) {
       const res = await request(url, o.policy, signal);
@@ -109,7 +109,7 @@ export async function fetchPage(raw: string, options: FetchOptions): Promise<Fet
       if (status >= 300 && status < 400 && res.headers.location !== undefined) {
         res.resume();
         if (redirects === o.maxRedirects) throw fail('NS_ERR_FETCH_REDIRECTS', `more than ${o.maxRedirects} redirects (the last to ${res.headers.location})`);
-        url = parseTarget(res.headers.location, url);
+        url = pageUrl(res.headers.location, url);
         continue;
       }
       if (status < 200 || status >= 300) {
@@ -126,7 +126,7 @@ export async function fetchPage(raw: string, options: FetchOptions): Promise<Fet
         res.destroy();
         throw fail('NS_ERR_FETCH_TOO_LARGE', `the page is ${announced} bytes, over the limit of ${o.maxBytes}`);
       }
-      return { url: url.href, html: await readBody(res, o.maxBytes, url) };
+      return { url: url.href, html: await readPage(res, o.maxBytes, url) };
     }
   } catch (error) {
     if (signal.aborted) throw fail('NS_ERR_FETCH_TIMEOUT', `no complete page from ${url.host} within ${o.timeoutMs} ms`);

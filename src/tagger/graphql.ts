@@ -113,7 +113,7 @@ interface GraphQLRequest {
 
 const badRequest = (message: string) => new NodescaleError('NS_ERR_GRAPHQL_BAD_REQUEST', message);
 
-async function readBody(req: IncomingMessage): Promise<string> {
+async function readQueryBody(req: IncomingMessage): Promise<string> {
   const body = await readAtMost(req, GRAPHQL_LIMITS.bodyBytes);
   if (body === null) throw new NodescaleError('NS_ERR_GRAPHQL_BODY_TOO_LARGE', `the request body passes ${GRAPHQL_LIMITS.bodyBytes} bytes`);
   return body.toString('utf8');
@@ -145,8 +145,8 @@ async function readRequest(req: IncomingMessage, url: URL): Promise<GraphQLReque
   }
   if (req.method !== 'POST') throw new NodescaleError('NS_ERR_GRAPHQL_METHOD', `${req.method} is not supported: use GET or POST`);
   const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-  if (type === 'application/json') return graphqlRequest(jsonObject(await readBody(req), 'the body'));
-  if (type === 'application/graphql') return { query: await readBody(req) };
+  if (type === 'application/json') return graphqlRequest(jsonObject(await readQueryBody(req), 'the body'));
+  if (type === 'application/graphql') return { query: await readQueryBody(req) };
   throw new NodescaleError('NS_ERR_GRAPHQL_MEDIA_TYPE', `content-type ${JSON.stringify(type || 'none')} is not supported: use application/json or application/graphql`);
 }
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseBenchArgs } from '../../src/cli/bench.ts';
-import { COMMANDS, version } from '../../src/cli/main.ts';
+import { CLI_COMMANDS, version } from '../../src/cli/main.ts';
 import { parseSweepArgs } from '../../src/cli/sweep.ts';
 import { NodescaleError } from '../../src/errors.ts';
 import { closedPort, countingServer } from '../helpers/servers.ts';
@@ -65,7 +65,7 @@ test('exit codes: 0 for help and version, 2 for usage errors, 1 for failures', a
   const v = await runCli(['--version']);
   assert.equal(v.code, 0);
   assert.equal(v.stdout.trim(), version());
-  for (const command of COMMANDS) {
+  for (const command of CLI_COMMANDS) {
     const help = await runCli([command.name, '--help']);
     assert.equal(help.code, 0, command.name);
     assert.match(help.stdout, new RegExp(`Usage: nodescale ${command.name}`));

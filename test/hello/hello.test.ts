@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { test } from 'node:test';
 import { HELLO_KINDS, startHello } from '../../src/hello/index.ts';
-import { parseRequest } from '../../src/hello/tcp.ts';
+import { parseHttpRequest } from '../../src/hello/tcp.ts';
 import { NodescaleError } from '../../src/errors.ts';
 import { runCli } from '../helpers/cli.ts';
 
@@ -77,7 +77,7 @@ test('tcp: what is not HTTP gets 400 and a close', async (t) => {
   assert.deepEqual(statuses(await exchange(port, 'hello there\r\n\r\n', 2000)), [400]);
   assert.deepEqual(statuses(await exchange(port, 'GET / HTTP/1.1\r\nbad header line\r\n\r\n', 2000)), [400]);
   assert.deepEqual(statuses(await exchange(port, 'GET / HTTP/1.1\r\nContent-Length: -1\r\n\r\n', 2000)), [400]);
-  assert.deepEqual(parseRequest('GET / HTTP/1.0\r\n\r\n', 0), { end: 18, head: false, close: true });
+  assert.deepEqual(parseHttpRequest('GET / HTTP/1.0\r\n\r\n', 0), { end: 18, head: false, close: true });
 });
 
 test('a port in use is NS_ERR_LISTEN', async (t) => {
