@@ -149,76 +149,87 @@ function sampleLine(s: RuntimeSample): string {
   return `${time}  loop p99 ${formatMs(s.eventLoop.delayP99Ms).padStart(7)}  util ${(s.eventLoop.utilization * 100).toFixed(0).padStart(3)}%  cpu ${s.cpu.percent.toFixed(0).padStart(3)}%  heap ${formatBytes(s.memory.heapUsed).padStart(10)}  ${s.http.requestsPerSecond.toFixed(0).padStart(6)} req/s  ${s.http.inFlight} in flight`;
 }
 
-/** Runs one command on a connected client and prints its result. */
+/** A line of `log-requests`. */
 function requestLine(e: RequestLogEntry): string {
   return `${e.time.slice(11, 23)}  ${String(e.status)}  ${(e.ms === null ? '' : formatMs(e.ms)).padStart(8)}  ${e.method ?? ''} ${e.url ?? ''}`;
 }
 
-async function runOne(
-  client: AdminClient,
-  command: string,
-  args: Record<string, unknown>,
-  io: Io,
-  options: { out: string | null; json: boolean; charts?: boolean; title?: string },
-): Promise<void> {
-  if (command === 'heap-snapshot' || command === 'cpu-profile') {
-    const file = outputFile(command, options.out);
-    const result = (await receiveFile(client, command, args, file)) as { bytes: number };
-    let flamegraph: string | undefined;
-    if (command === 'cpu-profile') {
-      // The profile as a flame graph too: where the time went, without opening DevTools.
-      flamegraph = file.replace(/\.cpuprofile$/, '') + '.svg';
-      const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
-      writeFileSync(flamegraph, renderFlameGraph(profile, `CPU profile, ${String((result as { seconds?: number }).seconds ?? '')} s`), { mode: 0o600 });
-    }
-    io.stdout.write(
-      options.json
-        ? `${JSON.stringify({ file, ...result, ...(flamegraph ? { flamegraph } : {}) })}\n`
-        : `wrote ${file} (${formatBytes(result.bytes)})${flamegraph ? `, flame graph ${flamegraph}` : ''}\n`,
-    );
-    return;
-  }
-  if (command === 'watch' || command === 'log-requests') {
-    // Streams until Ctrl-C (or q on a terminal), which sends unwatch.
-    const id = client.nextId;
-    const stop = () => void client.request('unwatch', { id }).catch(() => {});
-    io.signal.addEventListener('abort', stop, { once: true });
-    const stopKey = options.charts ? onQuitKey(stop) : () => {};
-    const samples: RuntimeSample[] = [];
-    let drawn = 0;
-    const onEvent = (event: unknown) => {
-      if (options.json) return io.stdout.write(`${JSON.stringify(event)}\n`);
-      if (command === 'log-requests') return io.stdout.write(`${requestLine(event as RequestLogEntry)}\n`);
-      const sample = event as RuntimeSample;
-      if (!options.charts) return io.stdout.write(`${sampleLine(sample)}\n`);
-      samples.push(sample);
-      if (samples.length > 120) samples.shift();
-      const header = `${options.title ?? 'watch'}: q or Ctrl-C stops`;
-      const block = `${header.slice(0, (process.stdout.columns ?? 80) - 1)}\n${renderCharts(samples, chartWidth(process.stdout.columns))}`;
-      // Redraw in place: move up over the last block.
-      io.stdout.write(`${drawn > 0 ? `\x1b[${drawn}A` : ''}${block.split('\n').map((l) => `\x1b[2K${l}`).join('\n')}\n`);
-      drawn = block.split('\n').length;
-    };
-    try {
-      await client.request(command, {}, { onEvent });
-    } finally {
-      io.signal.removeEventListener('abort', stop);
-      stopKey();
-    }
-    return;
-  }
+/** How the answer of a plain command is printed (JSON, indented, for the others). */
+const RESULT_VIEWS: Partial<Record<string, (result: unknown, elapsedMs: number) => string>> = {
+  ping: (_result, elapsedMs) => `pong (${formatMs(elapsedMs)})`,
+  help: (result) => (result as { name: string; summary: string }[]).map((c) => `  ${c.name.padEnd(14)} ${c.summary}`).join('\n'),
+};
+
+interface RunOptions {
+  out: string | null;
+  json: boolean;
+  /** Redraw charts in place on the terminal (watch). */
+  charts?: boolean;
+  title?: string;
+}
+
+/** Runs one command on a connected client and prints its result: a file, a stream of events, or an answer. */
+async function runOne(client: AdminClient, command: string, args: Record<string, unknown>, io: Io, options: RunOptions): Promise<void> {
+  if (command === 'heap-snapshot' || command === 'cpu-profile') return saveToFile(client, command, args, io, options);
+  if (command === 'watch' || command === 'log-requests') return follow(client, command, io, options);
   const started = performance.now();
   const result = await client.request(command, args);
-  if (options.json) io.stdout.write(`${JSON.stringify(result)}\n`);
-  else if (command === 'ping') io.stdout.write(`pong (${formatMs(performance.now() - started)})\n`);
-  else if (command === 'help') io.stdout.write(`${(result as { name: string; summary: string }[]).map((c) => `  ${c.name.padEnd(14)} ${c.summary}`).join('\n')}\n`);
-  else io.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  const view = RESULT_VIEWS[command];
+  io.stdout.write(`${options.json ? JSON.stringify(result) : view ? view(result, performance.now() - started) : JSON.stringify(result, null, 2)}\n`);
+}
+
+/** heap-snapshot and cpu-profile: the bytes into a file (and a CPU profile as a flame graph beside it). */
+async function saveToFile(client: AdminClient, command: 'heap-snapshot' | 'cpu-profile', args: Record<string, unknown>, io: Io, options: RunOptions): Promise<void> {
+  const file = outputFile(command, options.out);
+  const result = (await receiveFile(client, command, args, file)) as { bytes: number; seconds?: number };
+  let flamegraph: string | undefined;
+  if (command === 'cpu-profile') {
+    // The profile as a flame graph too: where the time went, without opening DevTools.
+    flamegraph = file.replace(/\.cpuprofile$/, '') + '.svg';
+    const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
+    writeFileSync(flamegraph, renderFlameGraph(profile, `CPU profile, ${String(result.seconds ?? '')} s`), { mode: 0o600 });
+  }
+  io.stdout.write(
+    options.json
+      ? `${JSON.stringify({ file, ...result, ...(flamegraph ? { flamegraph } : {}) })}\n`
+      : `wrote ${file} (${formatBytes(result.bytes)})${flamegraph ? `, flame graph ${flamegraph}` : ''}\n`,
+  );
+}
+
+/** watch and log-requests: events until Ctrl-C (or q on a terminal), which sends unwatch. */
+async function follow(client: AdminClient, command: 'watch' | 'log-requests', io: Io, options: RunOptions): Promise<void> {
+  const id = client.nextId;
+  const stop = () => void client.request('unwatch', { id }).catch(() => {});
+  io.signal.addEventListener('abort', stop, { once: true });
+  const terminal = options.charts ? io.terminal : undefined;
+  const stopKey = terminal?.stdin ? onQuitKey(terminal.stdin, stop) : () => {};
+  const samples: RuntimeSample[] = [];
+  let drawn = 0;
+  const draw = (sample: RuntimeSample, columns: number) => {
+    samples.push(sample);
+    if (samples.length > 120) samples.shift();
+    const header = `${options.title ?? 'watch'}: q or Ctrl-C stops`;
+    const block = `${header.slice(0, columns - 1)}\n${renderCharts(samples, chartWidth(columns))}`;
+    // Redraw in place: move up over the last block.
+    io.stdout.write(`${drawn > 0 ? `\x1b[${drawn}A` : ''}${block.split('\n').map((l) => `\x1b[2K${l}`).join('\n')}\n`);
+    drawn = block.split('\n').length;
+  };
+  const onEvent = (event: unknown) => {
+    if (options.json) io.stdout.write(`${JSON.stringify(event)}\n`);
+    else if (command === 'log-requests') io.stdout.write(`${requestLine(event as RequestLogEntry)}\n`);
+    else if (terminal) draw(event as RuntimeSample, terminal.columns());
+    else io.stdout.write(`${sampleLine(event as RuntimeSample)}\n`);
+  };
+  try {
+    await client.request(command, {}, { onEvent });
+  } finally {
+    io.signal.removeEventListener('abort', stop);
+    stopKey();
+  }
 }
 
 /** Calls `stop` when q is pressed on the terminal; returns the function that stops listening. */
-function onQuitKey(stop: () => void): () => void {
-  const stdin = process.stdin;
-  if (!stdin.isTTY) return () => {};
+function onQuitKey(stdin: NodeJS.ReadStream, stop: () => void): () => void {
   readline.emitKeypressEvents(stdin);
   const wasRaw = stdin.isRaw;
   const wasFlowing = stdin.readableFlowing === true;
@@ -284,11 +295,11 @@ async function receiveFile(client: AdminClient, command: string, args: Record<st
   }
 }
 
-async function interactive(client: AdminClient, io: Io, out: string | null): Promise<void> {
+async function interactive(client: AdminClient, io: Io, stdin: NodeJS.ReadStream, out: string | null): Promise<void> {
   const names = [...ADMIN_COMMANDS.keys(), 'exit'];
   const rl = readline.createInterface({
-    input: process.stdin,
-    output: process.stdout,
+    input: stdin,
+    output: io.stdout,
     prompt: 'nodescale> ',
     historySize: 500,
     completer: (line: string) => [names.filter((n) => n.startsWith(line.trim())), line],
@@ -314,7 +325,7 @@ async function interactive(client: AdminClient, io: Io, out: string | null): Pro
         await runOne(client, command, commandArgs(command, parsed.values, parsed.positionals.slice(1)), { ...io, signal: running.signal }, {
           out: textFlag(parsed.values, 'out') ?? out,
           json: boolFlag(parsed.values, 'json'),
-          charts: process.stdout.isTTY === true,
+          charts: true,
         });
       } catch (error) {
         const e = error as NodescaleError;
@@ -344,8 +355,8 @@ async function run(argv: string[], io: Io): Promise<number> {
   const client = await AdminClient.connect(target, args.connect);
   try {
     const title = typeof args.target === 'string' ? args.target : `worker ${args.target.worker} of ${args.target.control}`;
-    if (args.command !== null) await runOne(client, args.command, args.args, io, { ...args, title: `${args.command} ${title}`, charts: io.interactive && process.stdout.isTTY === true });
-    else if (process.stdin.isTTY) await interactive(client, io, args.out);
+    if (args.command !== null) await runOne(client, args.command, args.args, io, { ...args, title: `${args.command} ${title}`, charts: io.interactive });
+    else if (io.terminal?.stdin) await interactive(client, io, io.terminal.stdin, args.out);
     else throw new NodescaleError('NS_ERR_USAGE', 'console: give a command (the interactive console needs a terminal)');
     return 0;
   } finally {
