@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { waitUntil } from '../helpers/wait.ts';
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -38,7 +39,7 @@ test('Unix socket: 0700 directory, 0600 socket; commands answer; every command i
   const info = (await client.request('info')) as { pid: number; listening: string };
   assert.equal(info.pid, server.pid);
   assert.match(info.listening, /^127\.0\.0\.1:\d+$/);
-  await new Promise((r) => setTimeout(r, 250));
+  await server.waitFor((e) => e.event === 'sample');
   const stats = (await client.request('stats')) as { sample: { eventLoop: object }; readiness: string };
   assert.ok('delayP99Ms' in stats.sample.eventLoop);
   assert.equal(stats.readiness, 'ready');
@@ -53,7 +54,7 @@ test('Unix socket: 0700 directory, 0600 socket; commands answer; every command i
   const events: unknown[] = [];
   const watchId = client.nextId;
   const watching = client.request('watch', {}, { onEvent: (e) => events.push(e) });
-  await new Promise((r) => setTimeout(r, 350));
+  await waitUntil(() => events.length >= 2, 'two samples were streamed');
   await client.request('unwatch', { id: watchId });
   await watching;
   assert.ok(events.length >= 2, `samples streamed: ${events.length}`);
@@ -62,9 +63,10 @@ test('Unix socket: 0700 directory, 0600 socket; commands answer; every command i
   const logged: { method: string; url: string; status: number; ms: number }[] = [];
   const logId = client.nextId;
   const logging = client.request('log-requests', {}, { onEvent: (e) => logged.push(e as (typeof logged)[number]) });
-  await new Promise((r) => setTimeout(r, 50));
+  // Commands on one connection start in order: once ping is answered, log-requests is subscribed.
+  await client.request('ping');
   assert.equal((await fetch(`${server.url}slow?ms=5`)).status, 200);
-  await new Promise((r) => setTimeout(r, 50));
+  await waitUntil(() => logged.length === 1, 'the request was logged');
   await client.request('unwatch', { id: logId });
   await logging;
   assert.equal(logged.length, 1);
@@ -132,7 +134,7 @@ test('shutdown from the console drains in-flight requests, then the process exit
   const server = await adminFixture(t, { socketPath });
   await server.waitFor((e) => e.msg === 'admin console listening');
   const slow = fetch(`${server.url}slow?ms=600`);
-  await new Promise((r) => setTimeout(r, 100));
+  await server.waitFor((e) => e.event === 'slow-started');
   const run = await runCli(['console', socketPath, 'shutdown', '--grace', '5s', '--json']);
   assert.equal(run.code, 0, run.stderr);
   assert.deepEqual(JSON.parse(run.stdout), { shuttingDown: true, inFlight: 1 });

@@ -27,6 +27,7 @@ test('a deadline cancels a running task; the pool replaces the thread and keeps 
   // A caller's own cancellation too.
   const controller = new AbortController();
   const call = pool.call('spin', { ms: 5000 }, { signal: controller.signal });
+  // Cancelled whether it is queued or running (a thread cannot say when it starts without a channel of its own).
   setTimeout(() => controller.abort(new Error('client went away')), 50);
   await assert.rejects(call, /cancelled: client went away/);
   assert.equal(await pool.call('echo', 'still'), 'still');

@@ -13,6 +13,8 @@ export interface Child {
   stdout: () => string;
   stderr: () => string;
   waitFor(predicate: (event: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
+  /** Resolves once `count` events match (and `predicate` counts from the start of the run). */
+  waitForCount(predicate: (event: Record<string, unknown>) => boolean, count: number, timeoutMs?: number): Promise<void>;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   kill(signal?: NodeJS.Signals): void;
 }
@@ -48,6 +50,22 @@ export function startFixture(t: TestContext, name: string, env: Record<string, s
             stderr: () => err,
             exited,
             kill: (signal = 'SIGTERM') => child.kill(signal),
+            waitForCount(predicate, count, timeoutMs = 20_000) {
+              return new Promise((ok, fail) => {
+                const check = () => {
+                  if (events.filter(predicate).length < count) return;
+                  waiters.delete(check);
+                  clearTimeout(timer);
+                  ok();
+                };
+                const timer = setTimeout(() => {
+                  waiters.delete(check);
+                  fail(new Error(`fewer than ${count} matching events within ${timeoutMs} ms; events: ${JSON.stringify(events).slice(-2000)}`));
+                }, timeoutMs);
+                waiters.add(check);
+                check();
+              });
+            },
             waitFor(predicate, timeoutMs = 20_000) {
               return new Promise((ok, fail) => {
                 const check = () => {

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { waitUntil } from '../helpers/wait.ts';
 import http from 'node:http';
 import net from 'node:net';
 import { test, type TestContext } from 'node:test';
@@ -97,8 +98,7 @@ test('instrumentation can be switched off and on at run time', async (t) => {
   assert.match(await metricsOf(base), /status="200"\} 1$/m, 'requests while off are not timed');
   runtime.instrument(true);
   await fetch(base);
-  await new Promise((r) => setTimeout(r, 200));
-  assert.ok(runtime.samples().length > before, 'sampling again');
+  await waitUntil(() => runtime.samples().length > before, 'sampling again');
   assert.match(await metricsOf(base), /status="200"\} 2$/m);
   const sample = runtime.latest()!;
   assert.ok(sample.memory.heapUsed > 0 && sample.memory.heapLimit > sample.memory.heapUsed);
@@ -139,7 +139,7 @@ test('fastify: the plugin protects, labels by route pattern, and graceful shutdo
   assert.deepEqual(await (await fetch(`${base}/items/7`)).json(), { id: '7' });
   assert.equal((await fetch(`${base}/readyz`)).status, 200);
   const slow = fetch(`${base}/slow`);
-  await new Promise((r) => setTimeout(r, 50));
+  await waitUntil(() => app.nodescale.inFlightCount === 1, 'the slow request is in flight');
   assert.equal((await fetch(`${base}/items/8`)).status, 503, 'the in-flight limit of 1 sheds');
   assert.match(await metricsOf(base), /route="\/items\/:id",method="GET",status="200"\} 1/);
   const outcome = app.nodescale.shutdown('test');
@@ -173,9 +173,7 @@ test('in-flight tracking: pipelined requests on one socket are timed in order; a
   assert.match(await metricsOf(base), /nodescale_http_request_duration_seconds_count\{route="\*",method="GET",status="200"\} 3/);
   // A request whose client goes away is in flight until the connection closes, then forgotten.
   const socket = net.connect(Number(port), '127.0.0.1', () => socket.write('GET /hang HTTP/1.1\r\nHost: x\r\n\r\n'));
-  await new Promise((r) => setTimeout(r, 100));
-  assert.equal(runtime.inFlightCount, 1);
+  await waitUntil(() => runtime.inFlightCount === 1, 'the hanging request is in flight');
   socket.destroy();
-  await new Promise((r) => setTimeout(r, 100));
-  assert.equal(runtime.inFlightCount, 0);
+  await waitUntil(() => runtime.inFlightCount === 0, 'the aborted request is forgotten');
 });

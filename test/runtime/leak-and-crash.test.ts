@@ -66,7 +66,7 @@ for (const [route, origin, message] of [
       [],
       ['--db-password=arg-do-not-leak', '--api-token', 'token-do-not-leak', 'postgres://app:url-do-not-leak@db/x', '--port', '3000'],
     );
-    await sleep(200); // a few samples
+    await server.waitForCount((e) => e.event === 'sample', 3);
     await (await fetch(`${server.url}${route}`)).text();
     const { code } = await server.exited;
     assert.equal(code, 1);

@@ -57,7 +57,7 @@ test('a CPU-bound route under concurrent load: shedding starts, health and metri
 test('a shed response carries Retry-After and a JSON error code', async (t) => {
   const server = await startFixture(t, 'protected-server.ts', { NS_TEST_OPTIONS: JSON.stringify({ overload: { maxInFlight: 1 } }) });
   const slow = fetch(`${server.url}slow?ms=500`);
-  await new Promise((r) => setTimeout(r, 100));
+  await server.waitFor((e) => e.event === 'slow-started');
   const refused = await fetch(server.url);
   assert.equal(refused.status, 503);
   assert.match(refused.headers.get('retry-after') ?? '', /^\d+$/);

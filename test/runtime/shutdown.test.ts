@@ -23,11 +23,10 @@ test('SIGTERM drains in-flight requests, closes keep-alive, runs cleanup hooks, 
   // An idle keep-alive connection, and five requests in flight when the signal comes.
   assert.equal((await get(server.url, agent)).status, 200);
   const inFlight = Array.from({ length: 5 }, () => get(`${server.url}slow?ms=700`, agent));
-  await new Promise((r) => setTimeout(r, 200));
+  await server.waitForCount((e) => e.event === 'slow-started', 5);
   server.kill('SIGTERM');
-  await server.waitFor((e) => e.event === 'shutdown');
-  const readyz = await fetch(`${server.url}readyz`).catch(() => null);
-  if (readyz !== null) assert.equal(readyz.status, 503, 'not ready while draining, if a request still gets through');
+  const shutdown = await server.waitFor((e) => e.event === 'shutdown');
+  assert.equal(shutdown.readiness, 'shutting-down', 'not ready (/readyz 503) from the moment draining starts');
 
   const results = await Promise.all(inFlight);
   for (const result of results) {
@@ -45,7 +44,7 @@ test('SIGTERM drains in-flight requests, closes keep-alive, runs cleanup hooks, 
 test('the grace period running out forces exit 1 and names what was still open', async (t) => {
   const server = await startFixture(t, 'protected-server.ts', { NS_TEST_OPTIONS: JSON.stringify({ shutdown: { graceMs: 300 } }) });
   const stuck = fetch(`${server.url}slow?ms=5000`).catch(() => null);
-  await new Promise((r) => setTimeout(r, 100));
+  await server.waitFor((e) => e.event === 'slow-started');
   server.kill('SIGTERM');
   const { code } = await server.exited;
   assert.equal(code, 1);
@@ -59,7 +58,7 @@ test('the grace period running out forces exit 1 and names what was still open',
 test('a second signal forces the exit at once', async (t) => {
   const server = await startFixture(t, 'protected-server.ts', { NS_TEST_OPTIONS: JSON.stringify({ shutdown: { graceMs: 30_000 } }) });
   const stuck = fetch(`${server.url}slow?ms=10000`).catch(() => null);
-  await new Promise((r) => setTimeout(r, 100));
+  await server.waitFor((e) => e.event === 'slow-started');
   server.kill('SIGTERM');
   await server.waitFor((e) => e.event === 'shutdown');
   server.kill('SIGINT');

@@ -13,6 +13,7 @@ import { defaultControlPath } from '../../src/supervisor/control.ts';
 import { BIN, runBin } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/temp.ts';
 import { closedPort } from '../helpers/servers.ts';
+import { waitUntil } from '../helpers/wait.ts';
 
 const APP = new URL('../fixtures/supervised-app.ts', import.meta.url).pathname;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -65,14 +66,6 @@ function children(pid: number): number[] {
     return execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number).sort();
   } catch {
     return [];
-  }
-}
-
-async function waitUntil(condition: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await sleep(50);
   }
 }
 
@@ -139,7 +132,7 @@ test('a crashing worker is restarted with growing delays; a crash loop stops and
   assert.equal(delays.length, 3);
   assert.ok(delays[0]! <= delays[1]! && delays[1]! <= delays[2]! && delays[2]! > delays[0]!, `growing: ${delays}`);
   assert.equal(await run.exited, 1, 'every worker given up: the supervisor exits 1');
-  await sleep(200);
+  await waitUntil(() => appProcesses().length === 0, 'no app process is left', 5000).catch(() => {});
   assert.deepEqual(appProcesses(), []);
 });
 
@@ -147,7 +140,7 @@ test('an app that exits at once: NS_ERR_APP_CRASH_LOOP, exit 1, no orphans', asy
   const run = startRun(t, ['-w', '2', '--max-restarts', '2'], { APP_MODE: 'crash' });
   assert.equal(await run.exited, 1);
   assert.match(run.stderr(), /error NS_ERR_APP_CRASH_LOOP: worker \d cannot start: crash loop/);
-  await sleep(200);
+  await waitUntil(() => appProcesses().length === 0, 'no app process is left', 5000).catch(() => {});
   assert.deepEqual(appProcesses(), []);
 });
 
@@ -155,8 +148,9 @@ test('reload under continuous load drops no request; status shows the new genera
   const port = await closedPort();
   const run = startRun(t, ['-w', '2', '--stability', '300ms', '--probation', '300ms'], { APP_PORT: String(port) });
   await run.waitFor(/2 worker\(s\) ready/);
-  const load = runBench({ url: `http://127.0.0.1:${port}/`, connections: 8, durationMs: 4000 });
-  await sleep(500);
+  let completed = 0;
+  const load = runBench({ url: `http://127.0.0.1:${port}/`, connections: 8, durationMs: 4000 }, { onProgress: (p) => (completed = p.completed) });
+  await waitUntil(() => completed > 0, 'the load is running');
   const first = await runBin(['reload', '--name', run.name]);
   assert.equal(first.code, 0, first.stderr);
   const second = await runBin(['reload', '--name', run.name, '--json']);
@@ -224,7 +218,7 @@ test('a graceful stop drains in-flight requests; apps without the runtime say re
   const run = startRun(t, ['-w', '1'], { APP_PORT: String(port), APP_MODE: 'plain' });
   await run.waitFor(/1 worker\(s\) ready/);
   const slow = fetch(`http://127.0.0.1:${port}/slow`);
-  await sleep(100);
+  await run.waitFor(/slow request started/);
   const stop = await runBin(['stop', '--name', run.name]);
   assert.equal(stop.code, 0);
   const response = await slow;
@@ -258,7 +252,7 @@ test('stopping while workers start (a crash loop in its backoff, a slow start) e
   assert.equal(await looping.exited, 0, looping.stderr());
   assert.doesNotMatch(looping.stderr(), /unsettled|Warning/);
   const slow = startRun(t, ['-w', '1'], { APP_MODE: 'never-ready' });
-  await waitUntil(() => /app v1 listening/.test(slow.stdout()));
+  await waitUntil(() => /app v1 listening/.test(slow.stdout()), 'the slow app listens');
   slow.kill('SIGTERM');
   assert.equal(await slow.exited, 0, slow.stderr());
   assert.match(slow.stderr(), /nodescale run: stopped/);
@@ -356,8 +350,13 @@ test('--metrics: every worker on one endpoint, labelled by worker; a stuck worke
   const run = startRun(t, ['-w', '2', '--metrics', '0', '--metrics-timeout', '300ms'], { APP_PORT: String(port) });
   const [, url] = await run.waitFor(/metrics (http:\S+)/);
   await Promise.all(Array.from({ length: 20 }, () => fetch(`http://127.0.0.1:${port}/`).then((r) => r.text())));
-  await sleep(1100); // one runtime sample
-  const text = await (await fetch(url!)).text();
+  // The scrape asks each worker for its registry: once both have counted all 20, the series are complete.
+  let text = '';
+  const counted = () => [...text.matchAll(/^nodescale_http_request_duration_seconds_count\{route="\*",method="GET",status="200",worker="\d"\} (\d+)$/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
+  await waitUntil(async () => {
+    text = await (await fetch(url!)).text();
+    return counted() === 20;
+  }, 'both workers counted the 20 requests');
   for (const worker of ['0', '1']) {
     assert.match(text, new RegExp(`^nodescale_supervisor_worker_up\\{worker="${worker}"\\} 1$`, 'm'));
     assert.match(text, new RegExp(`^process_resident_memory_bytes\\{worker="${worker}"\\} \\d+`, 'm'));
@@ -372,7 +371,7 @@ test('--metrics: every worker on one endpoint, labelled by worker; a stuck worke
     await r.text();
     blockDone = true;
   });
-  await sleep(200);
+  await run.waitFor(/block started/);
   const during = await (await fetch(url!)).text();
   assert.equal(blockDone, false, 'the scrape came back while the worker was still stuck');
   const up = [...during.matchAll(/^nodescale_supervisor_worker_up\{worker="(\d)"\} (\d)$/gm)].map((m) => m[2]).sort();
