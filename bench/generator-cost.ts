@@ -29,7 +29,19 @@ function tools(): Tool[] {
     {
       name: 'nodescale',
       async run(url, seconds, pipeline) {
-        const m = await measure([process.execPath, NODESCALE, 'bench', url, '-c', String(CONNECTIONS), '-p', String(pipeline), '-d', `${seconds}s`, '--json']);
+        const m = await measure([
+          process.execPath,
+          NODESCALE,
+          'bench',
+          url,
+          '-c',
+          String(CONNECTIONS),
+          '-p',
+          String(pipeline),
+          '-d',
+          `${seconds}s`,
+          '--json',
+        ]);
         const r = JSON.parse(m.stdout);
         return { requests: r.requests.total, seconds: r.durationMs / 1000, cpuMs: m.cpuMs };
       },
@@ -56,7 +68,18 @@ function tools(): Tool[] {
     list.push({
       name: 'autocannon',
       async run(url, seconds, pipeline) {
-        const m = await measure([process.execPath, autocannon, '-c', String(CONNECTIONS), '-p', String(pipeline), '-d', String(seconds), '--json', url]);
+        const m = await measure([
+          process.execPath,
+          autocannon,
+          '-c',
+          String(CONNECTIONS),
+          '-p',
+          String(pipeline),
+          '-d',
+          String(seconds),
+          '--json',
+          url,
+        ]);
         const r = JSON.parse(m.stdout);
         return { requests: r.requests.total, seconds: r.duration, cpuMs: m.cpuMs };
       },
@@ -69,7 +92,10 @@ export async function generatorCost(options: { seconds: number; rounds: number }
   const server = await startHello('tcp');
   const results: ToolCost[] = [];
   try {
-    for (const [mode, pipeline] of [['keep-alive', 1], ['pipelined', 10]] as const) {
+    for (const [mode, pipeline] of [
+      ['keep-alive', 1],
+      ['pipelined', 10],
+    ] as const) {
       const list = tools();
       const perTool = new Map(list.map((t) => [t.name, { cost: [] as number[], rps: [] as number[] }]));
       for (let round = 0; round < options.rounds; round++) {
@@ -79,14 +105,23 @@ export async function generatorCost(options: { seconds: number; rounds: number }
           const r = await tool.run(server.url, options.seconds, pipeline);
           perTool.get(tool.name)!.cost.push((r.cpuMs * 1000) / r.requests);
           perTool.get(tool.name)!.rps.push(r.requests / r.seconds);
-          console.error(`  ${mode} round ${round + 1} ${tool.name}: ${((r.cpuMs * 1000) / r.requests).toFixed(2)} µs CPU/request, ${Math.round(r.requests / r.seconds)} req/s`);
+          console.error(
+            `  ${mode} round ${round + 1} ${tool.name}: ${((r.cpuMs * 1000) / r.requests).toFixed(2)} µs CPU/request, ${Math.round(r.requests / r.seconds)} req/s`,
+          );
         }
       }
       // The ratio is taken within each round (runs next to each other see the same machine), then its median.
       const wrk = perTool.get('wrk');
       for (const [tool, { cost, rps }] of perTool) {
         const ratios = wrk ? cost.map((c, round) => c / wrk.cost[round]!) : null;
-        results.push({ tool, mode, cpuMicrosPerRequest: median(cost), requestsPerSecond: median(rps), ratioToWrk: ratios && median(ratios), rounds: cost });
+        results.push({
+          tool,
+          mode,
+          cpuMicrosPerRequest: median(cost),
+          requestsPerSecond: median(rps),
+          ratioToWrk: ratios && median(ratios),
+          rounds: cost,
+        });
       }
     }
   } finally {

@@ -26,7 +26,10 @@ export function measure(argv: string[]): Promise<Measured> {
   const script = `${argv.map(quote).join(' ')} > "$NS_OUT"; status=$?; times; exit $status`;
   const out = path.join(BENCH_DIR, 'results', `.out-${process.pid}`);
   return new Promise((resolve, reject) => {
-    const child = spawn('bash', ['-c', script], { env: { ...process.env, NS_OUT: out }, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn('bash', ['-c', script], {
+      env: { ...process.env, NS_OUT: out },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let times = '';
     child.stdout.on('data', (chunk) => (times += chunk));
     child.on('exit', async (code) => {
@@ -36,7 +39,9 @@ export function measure(argv: string[]): Promise<Measured> {
       rmSync(out);
       // `times` prints two lines: the shell's own times, then its children's: "0m1.234s 0m0.567s".
       const children = times.trim().split('\n').at(-1)!;
-      const [user, system] = [...children.matchAll(/(\d+)m([\d.]+)s/g)].map((m) => Number(m[1]) * 60_000 + Number(m[2]) * 1000);
+      const [user, system] = [...children.matchAll(/(\d+)m([\d.]+)s/g)].map(
+        (m) => Number(m[1]) * 60_000 + Number(m[2]) * 1000,
+      );
       resolve({ stdout, cpuMs: user! + system! });
     });
   });
@@ -56,7 +61,8 @@ export function processCpuMs(pid: number): number {
 }
 
 /** On a machine with two cores or more, servers run pinned to the last core (taskset), the generator elsewhere. */
-const PIN = which('taskset') !== null && availableParallelism() >= 2 ? ['taskset', '-c', String(availableParallelism() - 1)] : [];
+const PIN =
+  which('taskset') !== null && availableParallelism() >= 2 ? ['taskset', '-c', String(availableParallelism() - 1)] : [];
 
 /**
  * Pins this process, the load generator, to the cores the servers do not use, until the returned function restores
@@ -73,7 +79,11 @@ export function pinGenerator(): () => void {
 
 /** `nodescale hello <kind>` on a free port; `flags` such as --protect. */
 export function startHello(kind: string, flags: string[] = []): Promise<Server> {
-  return startNodescaleService([NODESCALE, 'hello', kind, '--port', '0', ...flags], 'hello').then(({ child, url }) => ({ url, pid: child.pid!, stop: () => child.kill('SIGKILL') }));
+  return startNodescaleService([NODESCALE, 'hello', kind, '--port', '0', ...flags], 'hello').then(({ child, url }) => ({
+    url,
+    pid: child.pid!,
+    stop: () => child.kill('SIGKILL'),
+  }));
 }
 
 /** Starts `node <args>` and waits for its "listening <url>" line. */
@@ -86,7 +96,11 @@ export async function startServer(args: string[]): Promise<Server> {
  * Starts a nodescale command that announces where it listens (src/ipc.ts: one JSON line on the descriptor
  * NODESCALE_ANNOUNCE_FD names), and waits for the announcement of `service`.
  */
-export function startNodescaleService(args: string[], service: string, { pin = true } = {}): Promise<Started & { url: string }> {
+export function startNodescaleService(
+  args: string[],
+  service: string,
+  { pin = true } = {},
+): Promise<Started & { url: string }> {
   const started = startProcess(args, null, { pin, announce: service });
   return started.then((s) => ({ ...s, url: s.match[1]! }));
 }
@@ -103,9 +117,16 @@ export interface Started {
  * Starts `node <args>` (pinned to the servers' core unless `pin` is false) and waits until its output (stdout and
  * stderr together) matches `ready`.
  */
-export function startProcess(args: string[], ready: RegExp | null, { pin = true, announce = '' } = {}): Promise<Started> {
+export function startProcess(
+  args: string[],
+  ready: RegExp | null,
+  { pin = true, announce = '' } = {},
+): Promise<Started> {
   const [command, ...rest] = [...(pin ? PIN : []), process.execPath, ...args];
-  const child = spawn(command!, rest, { stdio: ['ignore', 'pipe', 'pipe', 'pipe'], env: { ...process.env, [ANNOUNCE_FD_ENV]: announce ? '3' : '' } });
+  const child = spawn(command!, rest, {
+    stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+    env: { ...process.env, [ANNOUNCE_FD_ENV]: announce ? '3' : '' },
+  });
   const stop = async () => {
     if (child.exitCode !== null) return;
     const exited = new Promise((resolve) => child.once('exit', resolve));
@@ -121,7 +142,8 @@ export function startProcess(args: string[], ready: RegExp | null, { pin = true,
     };
     // The announced URL stands where a regular expression's first group would.
     readAnnouncements(child.stdio[3] as Readable, ({ service, url }) => {
-      if (service === announce) resolve({ child, match: Object.assign([url, url], { index: 0, input: url }) as RegExpExecArray, stop });
+      if (service === announce)
+        resolve({ child, match: Object.assign([url, url], { index: 0, input: url }) as RegExpExecArray, stop });
     });
     child.stdout!.on('data', onData);
     // Its errors still reach the terminal.

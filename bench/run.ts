@@ -12,7 +12,13 @@ import { compareServers } from '../src/compare/servers.ts';
 import { formatCompareTable } from '../src/compare/report.ts';
 import { BENCH_DIR } from './lib.ts';
 import { generatorCost } from './generator-cost.ts';
-import { defaultsUnderStress, overheadFloor, protectOverhead, sheddingUnderOverload, type PairedFigures } from './runtime.ts';
+import {
+  defaultsUnderStress,
+  overheadFloor,
+  protectOverhead,
+  sheddingUnderOverload,
+  type PairedFigures,
+} from './runtime.ts';
 import { reloadUnderLoad, runOverhead } from './supervisor.ts';
 import { taggerSplit } from './tagger.ts';
 
@@ -29,24 +35,52 @@ if (wanted('generator')) {
   console.error('generator cost: nodescale bench vs wrk -t1 vs autocannon, 64 connections, raw net target');
   const costs = await generatorCost({ seconds: quick ? 2 : 8, rounds: quick ? 1 : 3 });
   report.generator = costs;
-  lines.push('LoadGenerator CPU per completed request, 64 connections, `nodescale hello tcp` target (median of rounds):', '');
+  lines.push(
+    'LoadGenerator CPU per completed request, 64 connections, `nodescale hello tcp` target (median of rounds):',
+    '',
+  );
   lines.push('| mode | tool | µs CPU / request | ÷ wrk |', '|---|---|---|---|');
-  for (const c of costs) lines.push(`| ${c.mode} | ${c.tool} | ${c.cpuMicrosPerRequest.toFixed(2)} | ${c.ratioToWrk === null ? '—' : c.ratioToWrk.toFixed(2)} |`);
+  for (const c of costs)
+    lines.push(
+      `| ${c.mode} | ${c.tool} | ${c.cpuMicrosPerRequest.toFixed(2)} | ${c.ratioToWrk === null ? '—' : c.ratioToWrk.toFixed(2)} |`,
+    );
   lines.push('');
 }
 
 if (wanted('servers')) {
   console.error('servers: tcp vs http vs fastify vs express');
-  const result = await compareServers({ connections: 64, durationMs: quick ? 1000 : 5000, warmupMs: 1000, rounds: quick ? 1 : 3 });
+  const result = await compareServers({
+    connections: 64,
+    durationMs: quick ? 1000 : 5000,
+    warmupMs: 1000,
+    rounds: quick ? 1 : 3,
+  });
   report.servers = result.servers.map(({ runs: _runs, ...figures }) => figures);
-  lines.push('Hello World servers, 64 connections (`nodescale compare-servers`):', '', '```', formatCompareTable(result), '```', '');
+  lines.push(
+    'Hello World servers, 64 connections (`nodescale compare-servers`):',
+    '',
+    '```',
+    formatCompareTable(result),
+    '```',
+    '',
+  );
 }
 
 if (wanted('runtime')) {
   console.error('runtime: protect() overhead on a hello world, and the same comparison of two unprotected servers');
-  const overhead = await protectOverhead({ seconds: quick ? 1 : 3, rounds: quick ? 1 : 4, pairs: quick ? 2 : 4, check: true });
+  const overhead = await protectOverhead({
+    seconds: quick ? 1 : 3,
+    rounds: quick ? 1 : 4,
+    pairs: quick ? 2 : 4,
+    check: true,
+  });
   console.error('runtime: protect() overhead on a route doing 0.1 ms of CPU work');
-  const routeOverhead = await protectOverhead({ seconds: quick ? 1 : 3, rounds: quick ? 1 : 4, pairs: quick ? 2 : 4, blockMs: 0.1 });
+  const routeOverhead = await protectOverhead({
+    seconds: quick ? 1 : 3,
+    rounds: quick ? 1 : 4,
+    pairs: quick ? 2 : 4,
+    blockMs: 0.1,
+  });
   console.error('runtime: the floor under the overhead: a minimal instrument that only times each request');
   const floor = await overheadFloor({ seconds: quick ? 1 : 3, rounds: quick ? 1 : 4, pairs: quick ? 2 : 4 });
   console.error('runtime: shedding at 4x the knee of a CPU-bound route');
@@ -57,12 +91,18 @@ if (wanted('runtime')) {
   const cell = (f: PairedFigures, cpu = true) =>
     `**${f.throughputRatio.toFixed(3)}**${cpu ? ` (CPU per request ${f.cpuMicrosPerRequest.a.toFixed(1)} → ${f.cpuMicrosPerRequest.b.toFixed(1)} µs)` : ''}`;
   lines.push(
-    `protect() overhead: throughput on ÷ off, both servers pinned to one core and loaded at once by a generator on the other core, median of ${overhead.rounds * overhead.pairs} pairs over ${overhead.rounds} round${overhead.rounds === 1 ? '' : 's'} of fresh server processes (goal ≥ 0.97 at the knee):`,
+    'protect() overhead: throughput on ÷ off, both servers pinned to one core and loaded at once by a generator on ' +
+      `the other core, median of ${overhead.rounds * overhead.pairs} pairs over ${overhead.rounds} ` +
+      `round${overhead.rounds === 1 ? '' : 's'} of fresh server processes (goal ≥ 0.97 at the knee):`,
     '',
     `| | at the knee (${overhead.kneeConcurrency} connections; route: ${routeOverhead.kneeConcurrency}) | CPU-bound (${overhead.cpuBound.connections} connections) |`,
     '|---|---|---|',
     `| hello world, protect() on ÷ off | ${cell(overhead.atKnee)} | ${cell(overhead.cpuBound)} |`,
-    ...(overhead.check ? [`| hello world, two unprotected servers (the harness's own error) | ${cell(overhead.check.atKnee, false)} | ${cell(overhead.check.cpuBound, false)} |`] : []),
+    ...(overhead.check
+      ? [
+          `| hello world, two unprotected servers (the harness's own error) | ${cell(overhead.check.atKnee, false)} | ${cell(overhead.check.cpuBound, false)} |`,
+        ]
+      : []),
     `| route doing ${routeOverhead.blockMs} ms of CPU work, protect() on ÷ off | ${cell(routeOverhead.atKnee)} | ${cell(routeOverhead.cpuBound)} |`,
     `| hello world (bench server), a minimal instrument that only times each request ÷ none: the floor | | ${cell(floor.floor)} |`,
     `| hello world (bench server), protect() ÷ that minimal instrument: what protect() adds to the floor | | ${cell(floor.aboveFloor)} |`,
@@ -100,7 +140,17 @@ if (wanted('supervisor')) {
     '',
     '| | app | workers | reloads | reloads failed | requests | failed requests |',
     '|---|---|---|---|---|---|---|',
-    ...reloads.map((r) => `| ${r.tool} | ${r.app} | ${r.workers} | ${r.reloads} | ${r.reloadFailures} | ${r.requests} | **${r.failed}**${r.failed > 0 ? ` (${Object.entries(r.errors).filter(([k, v]) => k !== 'total' && typeof v === 'number' && v > 0).map(([k, v]) => `${k} ${v}`).join(', ')})` : ''} |`),
+    ...reloads.map(
+      (r) =>
+        `| ${r.tool} | ${r.app} | ${r.workers} | ${r.reloads} | ${r.reloadFailures} | ${r.requests} | **${r.failed}**${
+          r.failed > 0
+            ? ` (${Object.entries(r.errors)
+                .filter(([k, v]) => k !== 'total' && typeof v === 'number' && v > 0)
+                .map(([k, v]) => `${k} ${v}`)
+                .join(', ')})`
+            : ''
+        } |`,
+    ),
     '',
   );
 }
@@ -114,7 +164,10 @@ if (wanted('tagger')) {
     '',
     '| --compute | get-tags req/s | get-urls p50 | get-urls p99 | event-loop delay p99 (median s / worst s) | errors |',
     '|---|---|---|---|---|---|',
-    ...split.modes.map((m) => `| ${m.compute} | ${m.getTagsPerSecond.toFixed(0)} | ${m.getUrlsP50Ms} ms | ${m.getUrlsP99Ms} ms | ${m.eventLoopP99Ms.median.toFixed(1)} / ${m.eventLoopP99Ms.max.toFixed(1)} ms | ${m.getTagsErrors + m.getUrlsErrors} |`),
+    ...split.modes.map(
+      (m) =>
+        `| ${m.compute} | ${m.getTagsPerSecond.toFixed(0)} | ${m.getUrlsP50Ms} ms | ${m.getUrlsP99Ms} ms | ${m.eventLoopP99Ms.median.toFixed(1)} / ${m.eventLoopP99Ms.max.toFixed(1)} ms | ${m.getTagsErrors + m.getUrlsErrors} |`,
+    ),
     '',
     `get-urls p99 inline ÷ pool: **${split.p99Ratio.toFixed(1)}** (goal ≥ 10); event-loop delay p99 with the pool, worst second: **${split.modes[1]!.eventLoopP99Ms.max.toFixed(1)} ms** (goal < 20 ms)`,
     '',

@@ -56,7 +56,13 @@ const CPU_BOUND_CONNECTIONS = 8;
  * they are not always busy, a pair varies by ±3%, and two identical ones read 0.96–0.99. With `check`, that A/A
  * comparison is measured too and reported beside the figure.
  */
-export async function protectOverhead(options: { seconds: number; rounds: number; pairs: number; blockMs?: number; check?: boolean }): Promise<OverheadFigures> {
+export async function protectOverhead(options: {
+  seconds: number;
+  rounds: number;
+  pairs: number;
+  blockMs?: number;
+  check?: boolean;
+}): Promise<OverheadFigures> {
   const blockMs = options.blockMs ?? 0;
   // The hello world is the issue's own: `nodescale hello http [--protect]`; a route with work is the bench server's.
   const start = (protect: boolean) =>
@@ -108,12 +114,20 @@ export interface FloorFigures {
  * on the response, read another from node:http's finish channel, nothing else) against the same server bare, and
  * protect() against it. CPU-bound only, where the method resolves 1%.
  */
-export async function overheadFloor(options: { seconds: number; rounds: number; pairs: number }): Promise<FloorFigures> {
+export async function overheadFloor(options: {
+  seconds: number;
+  rounds: number;
+  pairs: number;
+}): Promise<FloorFigures> {
   const restore = pinGenerator();
   try {
     const cpu = CPU_BOUND_CONNECTIONS;
     const [floor, aboveFloor] = await inRounds(
-      { off: () => startServer([SERVER]), timed: () => startServer([SERVER, '--timed']), on: () => startServer([SERVER, '--protect', '{}']) },
+      {
+        off: () => startServer([SERVER]),
+        timed: () => startServer([SERVER, '--timed']),
+        on: () => startServer([SERVER, '--protect', '{}']),
+      },
       [
         { a: 'off', b: 'timed', connections: cpu, what: `minimal instrument ÷ none at ${cpu} connections` },
         { a: 'timed', b: 'on', connections: cpu, what: `protect() ÷ minimal instrument at ${cpu} connections` },
@@ -164,12 +178,20 @@ async function inRounds<K extends string>(
         servers[name] = await start[name]();
         running.add(servers[name]);
       }
-      await Promise.all(names.map((name) => runBench({ url: servers[name].url, connections: options.warmConnections, durationMs: 3000 })));
+      await Promise.all(
+        names.map((name) =>
+          runBench({ url: servers[name].url, connections: options.warmConnections, durationMs: 3000 }),
+        ),
+      );
       for (const [i, { a, b, connections }] of comparisons.entries()) {
         // A server left idle while others were compared runs slower at first (the first pair after it read 2–4% low):
         // both are loaded together before the pairs count.
-        await Promise.all([servers[a], servers[b]].map((server) => runBench({ url: server.url, connections, durationMs: 2000 })));
-        runs[i]!.push(...(await paired(servers[a], servers[b], { connections, seconds: options.seconds, pairs: options.pairs })));
+        await Promise.all(
+          [servers[a], servers[b]].map((server) => runBench({ url: server.url, connections, durationMs: 2000 })),
+        );
+        runs[i]!.push(
+          ...(await paired(servers[a], servers[b], { connections, seconds: options.seconds, pairs: options.pairs })),
+        );
       }
       for (const server of running) server.stop();
       running.clear();
@@ -186,7 +208,11 @@ interface Pair {
   cpu: { a: number; b: number };
 }
 
-async function paired(a: Server, b: Server, options: { connections: number; seconds: number; pairs: number }): Promise<Pair[]> {
+async function paired(
+  a: Server,
+  b: Server,
+  options: { connections: number; seconds: number; pairs: number },
+): Promise<Pair[]> {
   const load = { connections: options.connections, durationMs: options.seconds * 1000, warmupMs: 500 };
   const pairs: Pair[] = [];
   for (let pair = 0; pair < options.pairs; pair++) {
@@ -195,8 +221,12 @@ async function paired(a: Server, b: Server, options: { connections: number; seco
     const bFirst = pair % 2 === 1 ? runBench({ url: b.url, ...load }) : null;
     const aRunning = runBench({ url: a.url, ...load });
     const [aRun, bRun] = await Promise.all([aRunning, bFirst ?? runBench({ url: b.url, ...load })]);
-    const perRequest = (pid: number, start: number, requests: number) => ((processCpuMs(pid) - start) * 1000) / (requests * (1 + 500 / load.durationMs));
-    pairs.push({ ratio: bRun.requests.perSecond / aRun.requests.perSecond, cpu: { a: perRequest(a.pid, before.a, aRun.requests.total), b: perRequest(b.pid, before.b, bRun.requests.total) } });
+    const perRequest = (pid: number, start: number, requests: number) =>
+      ((processCpuMs(pid) - start) * 1000) / (requests * (1 + 500 / load.durationMs));
+    pairs.push({
+      ratio: bRun.requests.perSecond / aRun.requests.perSecond,
+      cpu: { a: perRequest(a.pid, before.a, aRun.requests.total), b: perRequest(b.pid, before.b, bRun.requests.total) },
+    });
   }
   return pairs;
 }
@@ -209,7 +239,9 @@ function summarise(pairs: Pair[], connections: number, what: string): PairedFigu
     cpuRatio: median(pairs.map((p) => p.cpu.a / p.cpu.b)),
     cpuMicrosPerRequest: { a: median(pairs.map((p) => p.cpu.a)), b: median(pairs.map((p) => p.cpu.b)) },
   };
-  console.error(`  ${what}: ${figures.throughputRatio.toFixed(3)} (pairs ${figures.throughputRatios.map((r) => r.toFixed(3)).join(' ')})`);
+  console.error(
+    `  ${what}: ${figures.throughputRatio.toFixed(3)} (pairs ${figures.throughputRatios.map((r) => r.toFixed(3)).join(' ')})`,
+  );
   return figures;
 }
 
@@ -229,10 +261,18 @@ export async function sheddingUnderOverload(options: { seconds: number }): Promi
     const kneeLevel = sweep.levels[sweep.knee.power!.index]!;
     const knee = { concurrency: kneeLevel.level, throughput: kneeLevel.throughput, p99Ms: kneeLevel.latencyMs.p99 };
     const rate = 4 * knee.throughput;
-    console.error(`  knee: ${knee.concurrency} connections, ${Math.round(knee.throughput)} req/s, p99 ${knee.p99Ms} ms; offering ${Math.round(rate)} req/s`);
+    console.error(
+      `  knee: ${knee.concurrency} connections, ${Math.round(knee.throughput)} req/s, p99 ${knee.p99Ms} ms; offering ${Math.round(rate)} req/s`,
+    );
     // The lag limit set from the sweep, as the docs advise: half the p99 at the knee. A served request waits for at
     // most the batch before its own and its place in its own, each bounded by the limit: about twice the limit.
-    const guarded = await startServer([SERVER, '--block', String(blockMs), '--protect', JSON.stringify({ overload: { maxLagMs: knee.p99Ms / 2 } })]);
+    const guarded = await startServer([
+      SERVER,
+      '--block',
+      String(blockMs),
+      '--protect',
+      JSON.stringify({ overload: { maxLagMs: knee.p99Ms / 2 } }),
+    ]);
     try {
       const load = { rate, connections: 64, durationMs: options.seconds * 1000, timeoutMs: 60_000 };
       const withGuard = await runBench({ url: guarded.url, ...load });
@@ -247,7 +287,11 @@ export async function sheddingUnderOverload(options: { seconds: number }): Promi
           served: withGuard.statusCodes['200'] ?? 0,
           shed: withGuard.statusCodes['503'] ?? 0,
         },
-        unprotectedRun: { p99Ms2xx: without.latencyMs2xx.p99, ratioToKnee: without.latencyMs2xx.p99 / knee.p99Ms, served: without.statusCodes['200'] ?? 0 },
+        unprotectedRun: {
+          p99Ms2xx: without.latencyMs2xx.p99,
+          ratioToKnee: without.latencyMs2xx.p99 / knee.p99Ms,
+          served: without.statusCodes['200'] ?? 0,
+        },
       };
     } finally {
       guarded.stop();
@@ -264,7 +308,11 @@ export interface DefaultsFigures {
   /** One 1 s stall under a load at half the knee: requests refused, old defaults and now. */
   oneSlowSecond: { rate: number; old: { shed: number; p99Ms: number }; now: { shed: number; p99Ms: number } };
   /** A 5 ms route at 10× its knee throughput: /healthz probes (1 s timeout) answered in time, old defaults and now. */
-  tenTimes: { rate: number; old: { answered: number; probes: number; shed: number }; now: { answered: number; probes: number; shed: number } };
+  tenTimes: {
+    rate: number;
+    old: { answered: number; probes: number; shed: number };
+    now: { answered: number; probes: number; shed: number };
+  };
 }
 
 /** /healthz every 250 ms with a 1 s timeout while `during` runs: how many were answered 200 in time, of how many. */
@@ -300,9 +348,22 @@ export async function defaultsUnderStress(options: { seconds: number }): Promise
     plain.stop();
   }
   const run = async (protect: object, extra: string[], rate: number, probe: boolean) => {
-    const server = await startServer([SERVER, '--block', String(blockMs), '--protect', JSON.stringify(protect), ...extra]);
+    const server = await startServer([
+      SERVER,
+      '--block',
+      String(blockMs),
+      '--protect',
+      JSON.stringify(protect),
+      ...extra,
+    ]);
     try {
-      const load = runBench({ url: server.url, rate, connections: 64, durationMs: options.seconds * 1000, timeoutMs: 60_000 });
+      const load = runBench({
+        url: server.url,
+        rate,
+        connections: 64,
+        durationMs: options.seconds * 1000,
+        timeoutMs: 60_000,
+      });
       const liveness = probe ? probeLiveness(server.url, load) : Promise.resolve({ answered: 0, probes: 0 });
       const [result, health] = await Promise.all([load, liveness]);
       return { shed: result.statusCodes['503'] ?? 0, p99Ms: result.latencyMs2xx.p99, ...health };
@@ -318,7 +379,15 @@ export async function defaultsUnderStress(options: { seconds: number }): Promise
   console.error(`  ten times the knee, ${heavy} req/s: old defaults, then the new`);
   const [heavyOld, heavyNow] = [await run(OLD_DEFAULTS, [], heavy, true), await run({}, [], heavy, true)];
   return {
-    oneSlowSecond: { rate: calm, old: { shed: slowOld.shed, p99Ms: slowOld.p99Ms }, now: { shed: slowNow.shed, p99Ms: slowNow.p99Ms } },
-    tenTimes: { rate: heavy, old: { answered: heavyOld.answered, probes: heavyOld.probes, shed: heavyOld.shed }, now: { answered: heavyNow.answered, probes: heavyNow.probes, shed: heavyNow.shed } },
+    oneSlowSecond: {
+      rate: calm,
+      old: { shed: slowOld.shed, p99Ms: slowOld.p99Ms },
+      now: { shed: slowNow.shed, p99Ms: slowNow.p99Ms },
+    },
+    tenTimes: {
+      rate: heavy,
+      old: { answered: heavyOld.answered, probes: heavyOld.probes, shed: heavyOld.shed },
+      now: { answered: heavyNow.answered, probes: heavyNow.probes, shed: heavyNow.shed },
+    },
   };
 }

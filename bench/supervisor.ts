@@ -36,9 +36,16 @@ export interface RunOverhead {
   ratio: number;
 }
 
-export async function runOverhead(options: { seconds: number; pairs: number; connections: number }): Promise<RunOverhead> {
+export async function runOverhead(options: {
+  seconds: number;
+  pairs: number;
+  connections: number;
+}): Promise<RunOverhead> {
   const [portRun, portCluster] = [await freePort(), await freePort()];
-  const supervised = await startProcess([NODESCALE, 'run', APP, '-w', '2', '--name', `bench-${process.pid}`, '--', '--port', String(portRun)], /2 worker\(s\) ready/);
+  const supervised = await startProcess(
+    [NODESCALE, 'run', APP, '-w', '2', '--name', `bench-${process.pid}`, '--', '--port', String(portRun)],
+    /2 worker\(s\) ready/,
+  );
   const bare = await startProcess([CLUSTER, '--workers', '2', '--port', String(portCluster)], /listening/);
   try {
     const load = { connections: options.connections, durationMs: options.seconds * 1000, warmupMs: 500 };
@@ -80,7 +87,10 @@ async function reloadsUnderLoad(
 ): Promise<ReloadFigures> {
   const stopLoad = new AbortController();
   const started = performance.now();
-  const load = runBench({ url, connections: app === 'plain' ? 16 : 8, durationMs: 3_600_000 }, { signal: stopLoad.signal });
+  const load = runBench(
+    { url, connections: app === 'plain' ? 16 : 8, durationMs: 3_600_000 },
+    { signal: stopLoad.signal },
+  );
   await sleep(1000);
   let reloadFailures = 0;
   for (let i = 0; i < reloads; i++) {
@@ -90,20 +100,37 @@ async function reloadsUnderLoad(
   await sleep(1000);
   stopLoad.abort();
   const result = await load;
-  return { tool, app, workers, reloads, reloadFailures, requests: result.requests.total, failed: result.errors.total, errors: result.errors, seconds: (performance.now() - started) / 1000 };
+  return {
+    tool,
+    app,
+    workers,
+    reloads,
+    reloadFailures,
+    requests: result.requests.total,
+    failed: result.errors.total,
+    errors: result.errors,
+    seconds: (performance.now() - started) / 1000,
+  };
 }
 
-export async function reloadUnderLoad(options: { reloads: number; startupMs: number; workers: number[]; plainWorkers: number[] }): Promise<ReloadFigures[]> {
+export async function reloadUnderLoad(options: {
+  reloads: number;
+  startupMs: number;
+  workers: number[];
+  plainWorkers: number[];
+}): Promise<ReloadFigures[]> {
   // The same app for both: protected by nodescale/runtime, whose graceful shutdown (on SIGTERM from nodescale run,
   // SIGINT from pm2) hands keep-alive connections over cleanly. Without it, a plain server.close() races clients
   // that send on a keep-alive connection as it is closed: both supervisors then lose requests to resets.
   const appArgs = ['--startup-ms', String(options.startupMs), '--protect', '{}'];
   const pm2 = installBenchTools() ? path.join(BENCH_DIR, 'node_modules', '.bin', 'pm2') : null;
-  if (pm2 === null || !existsSync(pm2)) console.error('  pm2 could not be installed from npm: measuring nodescale run alone');
+  if (pm2 === null || !existsSync(pm2))
+    console.error('  pm2 could not be installed from npm: measuring nodescale run alone');
   const figures: ReloadFigures[] = [];
   for (const workers of options.workers) {
     figures.push(await reloadNodescale('protected', workers, options.reloads, appArgs));
-    if (pm2 !== null && existsSync(pm2)) figures.push(await reloadPm2(pm2, 'protected', workers, options.reloads, appArgs));
+    if (pm2 !== null && existsSync(pm2))
+      figures.push(await reloadPm2(pm2, 'protected', workers, options.reloads, appArgs));
   }
   // The plain app, as most apps are written: no runtime, server.close() on the signal.
   for (const workers of options.plainWorkers) {
@@ -114,26 +141,61 @@ export async function reloadUnderLoad(options: { reloads: number; startupMs: num
   return figures;
 }
 
-async function reloadNodescale(app: ReloadFigures['app'], workers: number, reloads: number, appArgs: string[], runArgs: string[] = []): Promise<ReloadFigures> {
+async function reloadNodescale(
+  app: ReloadFigures['app'],
+  workers: number,
+  reloads: number,
+  appArgs: string[],
+  runArgs: string[] = [],
+): Promise<ReloadFigures> {
   const port = await freePort();
   const name = `bench-reload-${process.pid}`;
   const supervised = await startProcess(
-    [NODESCALE, 'run', APP, '-w', String(workers), '--name', name, '--stability', '1s', '--probation', '1s', ...runArgs, '--', '--port', String(port), ...appArgs],
+    [
+      NODESCALE,
+      'run',
+      APP,
+      '-w',
+      String(workers),
+      '--name',
+      name,
+      '--stability',
+      '1s',
+      '--probation',
+      '1s',
+      ...runArgs,
+      '--',
+      '--port',
+      String(port),
+      ...appArgs,
+    ],
     /worker\(s\) ready/,
   );
   try {
-    return await reloadsUnderLoad(['nodescale run', ...runArgs].join(' '), app, workers, `http://127.0.0.1:${port}/`, reloads, () =>
-      run(process.execPath, [NODESCALE, 'reload', '--name', name]).then(
-        () => true,
-        () => false,
-      ),
+    return await reloadsUnderLoad(
+      ['nodescale run', ...runArgs].join(' '),
+      app,
+      workers,
+      `http://127.0.0.1:${port}/`,
+      reloads,
+      () =>
+        run(process.execPath, [NODESCALE, 'reload', '--name', name]).then(
+          () => true,
+          () => false,
+        ),
     );
   } finally {
     await supervised.stop();
   }
 }
 
-async function reloadPm2(pm2: string, app: ReloadFigures['app'], workers: number, reloads: number, appArgs: string[]): Promise<ReloadFigures> {
+async function reloadPm2(
+  pm2: string,
+  app: ReloadFigures['app'],
+  workers: number,
+  reloads: number,
+  appArgs: string[],
+): Promise<ReloadFigures> {
   // Its own home: never the user's pm2 daemon.
   const home = path.join(BENCH_DIR, 'results', '.pm2');
   mkdirSync(home, { recursive: true });
@@ -141,7 +203,16 @@ async function reloadPm2(pm2: string, app: ReloadFigures['app'], workers: number
   const port = await freePort();
   try {
     await pm2Run(['start', APP, '--name', 'nsbench', '-i', String(workers), '--', '--port', String(port), ...appArgs]);
-    for (let i = 0; i < 100 && !(await fetch(`http://127.0.0.1:${port}/`).then((r) => r.ok, () => false)); i++) await sleep(200);
+    for (
+      let i = 0;
+      i < 100 &&
+      !(await fetch(`http://127.0.0.1:${port}/`).then(
+        (r) => r.ok,
+        () => false,
+      ));
+      i++
+    )
+      await sleep(200);
     return await reloadsUnderLoad('pm2 reload (defaults)', app, workers, `http://127.0.0.1:${port}/`, reloads, () =>
       pm2Run(['reload', 'nsbench']).then(
         () => true,

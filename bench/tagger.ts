@@ -35,7 +35,10 @@ export interface TaggerFigures {
 }
 
 async function eventLoopP99(api: string): Promise<number | null> {
-  const text = await fetch(`${api}/metrics`).then((r) => r.text(), () => '');
+  const text = await fetch(`${api}/metrics`).then(
+    (r) => r.text(),
+    () => '',
+  );
   const match = /^nodescale_eventloop_delay_p99_seconds (\S+)$/m.exec(text);
   return match ? Number(match[1]) * 1000 : null;
 }
@@ -44,7 +47,19 @@ async function measureMode(compute: 'inline' | 'pool', corpusUrl: string, second
   const { url: api, stop } = await startNodescaleService(
     // No shedding in either mode: with it, the runtime answers the monolith's overload with 503s (the point of
     // nodescale/runtime, measured in `npm run bench -- runtime`); here the event loop itself is watched.
-    [NODESCALE, 'tagger', '--port', '0', '--compute', compute, '--allow', '127.0.0.1', '--corpus-url', corpusUrl, '--no-shedding'],
+    [
+      NODESCALE,
+      'tagger',
+      '--port',
+      '0',
+      '--compute',
+      compute,
+      '--allow',
+      '127.0.0.1',
+      '--corpus-url',
+      corpusUrl,
+      '--no-shedding',
+    ],
     'tagger',
     // Not pinned: the pool's thread gets the other core, as it would in production.
     { pin: false },
@@ -54,11 +69,37 @@ async function measureMode(compute: 'inline' | 'pool', corpusUrl: string, second
     await runBench({ url: `${api}/benchmark/get-tags`, connections: 4, durationMs: 3000 });
     const loops: number[] = [];
     const sampling = setInterval(() => void eventLoopP99(api).then((v) => v !== null && loops.push(v)), 1000);
-    const probe = run(process.execPath, [NODESCALE, 'bench', `${api}/benchmark/get-urls`, '-R', '50', '-c', '8', '-d', `${seconds}s`, '--timeout', '30s', '--json'], { maxBuffer: 16 * 1024 * 1024 });
-    const load = runBench({ url: `${api}/benchmark/get-tags`, connections: 8, durationMs: (seconds + 2) * 1000, timeoutMs: 30_000 });
+    const probe = run(
+      process.execPath,
+      [
+        NODESCALE,
+        'bench',
+        `${api}/benchmark/get-urls`,
+        '-R',
+        '50',
+        '-c',
+        '8',
+        '-d',
+        `${seconds}s`,
+        '--timeout',
+        '30s',
+        '--json',
+      ],
+      { maxBuffer: 16 * 1024 * 1024 },
+    );
+    const load = runBench({
+      url: `${api}/benchmark/get-tags`,
+      connections: 8,
+      durationMs: (seconds + 2) * 1000,
+      timeoutMs: 30_000,
+    });
     const [probeResult, loadResult] = await Promise.all([probe, load]);
     clearInterval(sampling);
-    const urls = JSON.parse(probeResult.stdout) as { latencyMs: { p50: number; p99: number }; errors: Record<string, number> & { total: number }; statusCodes: Record<string, number> };
+    const urls = JSON.parse(probeResult.stdout) as {
+      latencyMs: { p50: number; p99: number };
+      errors: Record<string, number> & { total: number };
+      statusCodes: Record<string, number>;
+    };
     return {
       compute,
       getTagsPerSecond: loadResult.requests.perSecond,
@@ -66,7 +107,16 @@ async function measureMode(compute: 'inline' | 'pool', corpusUrl: string, second
       getUrlsP99Ms: urls.latencyMs.p99,
       getUrlsP50Ms: urls.latencyMs.p50,
       getUrlsErrors: urls.errors.total,
-      getUrlsErrorKinds: Object.fromEntries(Object.entries({ ...urls.errors, ...Object.fromEntries(Object.entries(urls.statusCodes).filter(([code]) => code !== '200').map(([code, n]) => [`status ${code}`, n])) }).filter(([kind, n]) => kind !== 'total' && n > 0)),
+      getUrlsErrorKinds: Object.fromEntries(
+        Object.entries({
+          ...urls.errors,
+          ...Object.fromEntries(
+            Object.entries(urls.statusCodes)
+              .filter(([code]) => code !== '200')
+              .map(([code, n]) => [`status ${code}`, n]),
+          ),
+        }).filter(([kind, n]) => kind !== 'total' && n > 0),
+      ),
       eventLoopP99Ms: { median: median(loops), max: Math.max(...loops) },
     };
   } finally {
@@ -79,7 +129,9 @@ export async function taggerSplit(options: { seconds: number }): Promise<TaggerF
   try {
     const modes: TaggerModeFigures[] = [];
     for (const compute of ['inline', 'pool'] as const) {
-      console.error(`  --compute ${compute}: get-tags at 8 connections, get-urls probed at 50 req/s for ${options.seconds} s`);
+      console.error(
+        `  --compute ${compute}: get-tags at 8 connections, get-urls probed at 50 req/s for ${options.seconds} s`,
+      );
       modes.push(await measureMode(compute, corpus.url, options.seconds));
       await sleep(500);
     }
@@ -88,4 +140,3 @@ export async function taggerSplit(options: { seconds: number }): Promise<TaggerF
     await corpus.stop();
   }
 }
-

@@ -21,7 +21,9 @@ if (major < floorMajor || (major === floorMajor && minor < floorMinor)) {
 }
 
 const sources = new URL('../src/cli/main.ts', import.meta.url);
-const installed = realpathSync(fileURLToPath(import.meta.url)).split(/[\\/]/).includes('node_modules');
+const installed = realpathSync(fileURLToPath(import.meta.url))
+  .split(/[\\/]/)
+  .includes('node_modules');
 let entry = new URL('../dist/cli/main.js', import.meta.url);
 if (!installed && existsSync(sources)) entry = sources;
 else (await import('node:module')).setSourceMapsSupport(true); // stack traces name the .ts sources in the package

@@ -11,55 +11,203 @@
 export type ErrorKind = 'usage' | 'failure' | 'http';
 
 export const ERROR_CODES = {
-  NS_ERR_USAGE: { kind: 'usage', summary: 'The command line is malformed: an unknown flag, a missing argument, a flag without its value.' },
+  NS_ERR_USAGE: {
+    kind: 'usage',
+    summary: 'The command line is malformed: an unknown flag, a missing argument, a flag without its value.',
+  },
   NS_ERR_UNKNOWN_COMMAND: { kind: 'usage', summary: 'No nodescale command has that name.' },
-  NS_ERR_INVALID_OPTION: { kind: 'usage', summary: 'An option has a value of the wrong type or out of its range; the message names the option and what it expects.' },
-  NS_ERR_INVALID_URL: { kind: 'usage', summary: 'The target URL cannot be parsed, or uses a scheme nodescale does not load-test (only http: is supported).' },
+  NS_ERR_INVALID_OPTION: {
+    kind: 'usage',
+    summary:
+      'An option has a value of the wrong type or out of its range; the message names the option and what it expects.',
+  },
+  NS_ERR_INVALID_URL: {
+    kind: 'usage',
+    summary:
+      'The target URL cannot be parsed, or uses a scheme nodescale does not load-test (only http: is supported).',
+  },
   NS_ERR_BODY_FILE: { kind: 'usage', summary: 'The file named by --body-file cannot be read.' },
   NS_ERR_NODE_VERSION: { kind: 'failure', summary: 'The running Node.js is older than nodescale needs (22.18).' },
-  NS_ERR_TARGET_UNREACHABLE: { kind: 'failure', summary: 'No connection to the target could be made (refused, no route, DNS failure).' },
-  NS_ERR_TARGET_NOT_HTTP: { kind: 'failure', summary: 'The target accepted connections but never sent a valid HTTP/1.1 response.' },
-  NS_ERR_TARGET_TIMEOUT: { kind: 'failure', summary: 'The target accepted connections but no response arrived within --timeout.' },
-  NS_ERR_NO_RESPONSES: { kind: 'failure', summary: 'A run completed no request at all, for a mix of reasons (see the error counts).' },
+  NS_ERR_TARGET_UNREACHABLE: {
+    kind: 'failure',
+    summary: 'No connection to the target could be made (refused, no route, DNS failure).',
+  },
+  NS_ERR_TARGET_NOT_HTTP: {
+    kind: 'failure',
+    summary: 'The target accepted connections but never sent a valid HTTP/1.1 response.',
+  },
+  NS_ERR_TARGET_TIMEOUT: {
+    kind: 'failure',
+    summary: 'The target accepted connections but no response arrived within --timeout.',
+  },
+  NS_ERR_NO_RESPONSES: {
+    kind: 'failure',
+    summary: 'A run completed no request at all, for a mix of reasons (see the error counts).',
+  },
   NS_ERR_OUTPUT: { kind: 'failure', summary: 'The --out directory or one of its files cannot be written.' },
-  NS_ERR_LISTEN: { kind: 'failure', summary: 'A server could not listen on the requested host and port (in use, not permitted, no such address).' },
-  NS_ERR_SERVER_START: { kind: 'failure', summary: 'A server that nodescale starts as a child process exited or did not report its address in time.' },
+  NS_ERR_LISTEN: {
+    kind: 'failure',
+    summary: 'A server could not listen on the requested host and port (in use, not permitted, no such address).',
+  },
+  NS_ERR_SERVER_START: {
+    kind: 'failure',
+    summary: 'A server that nodescale starts as a child process exited or did not report its address in time.',
+  },
   NS_ERR_WORKER: { kind: 'failure', summary: 'A load-generator worker thread failed; the message carries its error.' },
-  NS_ERR_OVERLOADED: { kind: 'http', status: 503, summary: 'A 503 from the runtime layer: the process sheds load to keep its event loop responsive; Retry-After says when to come back.' },
-  NS_ERR_PAYLOAD_TOO_LARGE: { kind: 'http', status: 413, summary: 'A 413 from the runtime layer: the request body (Content-Length) passes maxBodyBytes.' },
-  NS_ERR_ADMIN_INSECURE: { kind: 'failure', summary: 'The admin console refuses an insecure setup: TCP without TLS or without authentication, or a socket directory others can reach.' },
+  NS_ERR_OVERLOADED: {
+    kind: 'http',
+    status: 503,
+    summary:
+      'A 503 from the runtime layer: the process sheds load to keep its event loop responsive; Retry-After says when to come back.',
+  },
+  NS_ERR_PAYLOAD_TOO_LARGE: {
+    kind: 'http',
+    status: 413,
+    summary: 'A 413 from the runtime layer: the request body (Content-Length) passes maxBodyBytes.',
+  },
+  NS_ERR_ADMIN_INSECURE: {
+    kind: 'failure',
+    summary:
+      'The admin console refuses an insecure setup: TCP without TLS or without authentication, or a socket directory others can reach.',
+  },
   NS_ERR_ADMIN_IN_USE: { kind: 'failure', summary: 'The admin socket path is in use by a live process.' },
-  NS_ERR_ADMIN_AUTH: { kind: 'failure', summary: 'The admin console refused the connection: no token, or the wrong one.' },
-  NS_ERR_ADMIN_RATE_LIMITED: { kind: 'failure', summary: 'Too many failed admin authentications in the last minute: a wrong token is refused with this code (the right one is still accepted).' },
-  NS_ERR_ADMIN_UNKNOWN_COMMAND: { kind: 'failure', summary: 'The admin console has no command of that name ("help" lists them).' },
-  NS_ERR_ADMIN_BAD_MESSAGE: { kind: 'failure', summary: 'An admin message was not a JSON object with an integer id and a cmd, or was longer than 1 MiB (4 KiB before authenticating).' },
-  NS_ERR_ADMIN_COMMAND_FAILED: { kind: 'failure', summary: 'An admin command failed while running; the message says why.' },
-  NS_ERR_ADMIN_CONNECT: { kind: 'failure', summary: 'The console could not reach the target (no such socket, refused, TLS verification failed, disconnected).' },
+  NS_ERR_ADMIN_AUTH: {
+    kind: 'failure',
+    summary: 'The admin console refused the connection: no token, or the wrong one.',
+  },
+  NS_ERR_ADMIN_RATE_LIMITED: {
+    kind: 'failure',
+    summary:
+      'Too many failed admin authentications in the last minute: a wrong token is refused with this code (the right one is still accepted).',
+  },
+  NS_ERR_ADMIN_UNKNOWN_COMMAND: {
+    kind: 'failure',
+    summary: 'The admin console has no command of that name ("help" lists them).',
+  },
+  NS_ERR_ADMIN_BAD_MESSAGE: {
+    kind: 'failure',
+    summary:
+      'An admin message was not a JSON object with an integer id and a cmd, or was longer than 1 MiB (4 KiB before authenticating).',
+  },
+  NS_ERR_ADMIN_COMMAND_FAILED: {
+    kind: 'failure',
+    summary: 'An admin command failed while running; the message says why.',
+  },
+  NS_ERR_ADMIN_CONNECT: {
+    kind: 'failure',
+    summary: 'The console could not reach the target (no such socket, refused, TLS verification failed, disconnected).',
+  },
   NS_ERR_APP_NOT_FOUND: { kind: 'usage', summary: 'nodescale run was given an app file that does not exist.' },
-  NS_ERR_APP_CRASH_LOOP: { kind: 'failure', summary: 'The supervised app crashed too often in too short a time (or exits at once); it is not restarted again.' },
-  NS_ERR_RELOAD_ROLLED_BACK: { kind: 'failure', summary: 'A rolling reload stopped because a new worker failed; the old workers keep serving.' },
-  NS_ERR_RELOAD_UNSTABLE: { kind: 'failure', summary: 'Every slot was replaced, but a new worker exited within its probation: the new version is not stable, and the old workers are gone.' },
-  NS_ERR_SUPERVISOR_UNREACHABLE: { kind: 'failure', summary: 'No supervisor answers on the control socket (is nodescale run running with that --name?).' },
-  NS_ERR_WORKER_NO_CONSOLE: { kind: 'failure', summary: 'The supervised worker has no admin console: no such worker, nodescale run without --console, or an app not using nodescale/runtime.' },
-  NS_ERR_FETCH_URL: { kind: 'http', status: 400, summary: 'The tagger was given something that is not an http: or https: URL (or one with credentials).' },
-  NS_ERR_FETCH_REFUSED: { kind: 'http', status: 403, summary: 'The host of the URL is, or resolves to, a loopback, private, link-local or metadata address that is not allow-listed.' },
-  NS_ERR_FETCH_TIMEOUT: { kind: 'http', status: 504, summary: 'The page did not arrive in full within the fetch deadline (redirects included).' },
-  NS_ERR_FETCH_TOO_LARGE: { kind: 'http', status: 422, summary: 'The page is larger than the fetch size limit (2 MiB by default).' },
+  NS_ERR_APP_CRASH_LOOP: {
+    kind: 'failure',
+    summary: 'The supervised app crashed too often in too short a time (or exits at once); it is not restarted again.',
+  },
+  NS_ERR_RELOAD_ROLLED_BACK: {
+    kind: 'failure',
+    summary: 'A rolling reload stopped because a new worker failed; the old workers keep serving.',
+  },
+  NS_ERR_RELOAD_UNSTABLE: {
+    kind: 'failure',
+    summary:
+      'Every slot was replaced, but a new worker exited within its probation: the new version is not stable, and the old workers are gone.',
+  },
+  NS_ERR_SUPERVISOR_UNREACHABLE: {
+    kind: 'failure',
+    summary: 'No supervisor answers on the control socket (is nodescale run running with that --name?).',
+  },
+  NS_ERR_WORKER_NO_CONSOLE: {
+    kind: 'failure',
+    summary:
+      'The supervised worker has no admin console: no such worker, nodescale run without --console, or an app not using nodescale/runtime.',
+  },
+  NS_ERR_FETCH_URL: {
+    kind: 'http',
+    status: 400,
+    summary: 'The tagger was given something that is not an http: or https: URL (or one with credentials).',
+  },
+  NS_ERR_FETCH_REFUSED: {
+    kind: 'http',
+    status: 403,
+    summary:
+      'The host of the URL is, or resolves to, a loopback, private, link-local or metadata address that is not allow-listed.',
+  },
+  NS_ERR_FETCH_TIMEOUT: {
+    kind: 'http',
+    status: 504,
+    summary: 'The page did not arrive in full within the fetch deadline (redirects included).',
+  },
+  NS_ERR_FETCH_TOO_LARGE: {
+    kind: 'http',
+    status: 422,
+    summary: 'The page is larger than the fetch size limit (2 MiB by default).',
+  },
   NS_ERR_FETCH_NOT_HTML: { kind: 'http', status: 422, summary: 'The content type of the page is not HTML.' },
-  NS_ERR_FETCH_REDIRECTS: { kind: 'http', status: 502, summary: 'The page redirected more times than allowed (a loop, most often).' },
-  NS_ERR_FETCH_FAILED: { kind: 'http', status: 502, summary: 'The page could not be fetched: no such host, refused, reset, or a non-2xx status.' },
-  NS_ERR_GRAPHQL_BAD_REQUEST: { kind: 'http', status: 400, summary: 'The HTTP request is not a GraphQL request: a body that is not JSON, no query, variables that are not an object.' },
-  NS_ERR_GRAPHQL_METHOD: { kind: 'http', status: 405, summary: 'The GraphQL endpoint answers GET and POST only (the Allow header says so).' },
-  NS_ERR_GRAPHQL_MEDIA_TYPE: { kind: 'http', status: 415, summary: 'A POST to the GraphQL endpoint whose content type is neither application/json nor application/graphql.' },
-  NS_ERR_GRAPHQL_BODY_TOO_LARGE: { kind: 'http', status: 413, summary: 'The body of a GraphQL request passes its limit (64 KiB).' },
-  NS_ERR_GRAPHQL_INVALID: { kind: 'http', status: 400, summary: 'The GraphQL query does not parse, or does not validate against the schema.' },
-  NS_ERR_GRAPHQL_TOO_COMPLEX: { kind: 'http', status: 400, summary: 'The GraphQL query is too long, too deep, or asks for too many fields.' },
-  NS_ERR_COMPUTE_TIMEOUT: { kind: 'http', status: 504, summary: 'A compute task did not finish before its deadline; it was cancelled.' },
-  NS_ERR_COMPUTE_QUEUE_FULL: { kind: 'http', status: 503, summary: 'The queue of the compute pool is full: the task was refused at once rather than queued without bound.' },
-  NS_ERR_COMPUTE_FAILED: { kind: 'http', status: 500, summary: 'A compute task threw, or its worker crashed; the worker is replaced and the pool keeps serving.' },
-  NS_ERR_COMPUTE_CLOSED: { kind: 'http', status: 503, summary: 'A compute task was submitted after the pool was closed.' },
+  NS_ERR_FETCH_REDIRECTS: {
+    kind: 'http',
+    status: 502,
+    summary: 'The page redirected more times than allowed (a loop, most often).',
+  },
+  NS_ERR_FETCH_FAILED: {
+    kind: 'http',
+    status: 502,
+    summary: 'The page could not be fetched: no such host, refused, reset, or a non-2xx status.',
+  },
+  NS_ERR_GRAPHQL_BAD_REQUEST: {
+    kind: 'http',
+    status: 400,
+    summary:
+      'The HTTP request is not a GraphQL request: a body that is not JSON, no query, variables that are not an object.',
+  },
+  NS_ERR_GRAPHQL_METHOD: {
+    kind: 'http',
+    status: 405,
+    summary: 'The GraphQL endpoint answers GET and POST only (the Allow header says so).',
+  },
+  NS_ERR_GRAPHQL_MEDIA_TYPE: {
+    kind: 'http',
+    status: 415,
+    summary: 'A POST to the GraphQL endpoint whose content type is neither application/json nor application/graphql.',
+  },
+  NS_ERR_GRAPHQL_BODY_TOO_LARGE: {
+    kind: 'http',
+    status: 413,
+    summary: 'The body of a GraphQL request passes its limit (64 KiB).',
+  },
+  NS_ERR_GRAPHQL_INVALID: {
+    kind: 'http',
+    status: 400,
+    summary: 'The GraphQL query does not parse, or does not validate against the schema.',
+  },
+  NS_ERR_GRAPHQL_TOO_COMPLEX: {
+    kind: 'http',
+    status: 400,
+    summary: 'The GraphQL query is too long, too deep, or asks for too many fields.',
+  },
+  NS_ERR_COMPUTE_TIMEOUT: {
+    kind: 'http',
+    status: 504,
+    summary: 'A compute task did not finish before its deadline; it was cancelled.',
+  },
+  NS_ERR_COMPUTE_QUEUE_FULL: {
+    kind: 'http',
+    status: 503,
+    summary: 'The queue of the compute pool is full: the task was refused at once rather than queued without bound.',
+  },
+  NS_ERR_COMPUTE_FAILED: {
+    kind: 'http',
+    status: 500,
+    summary: 'A compute task threw, or its worker crashed; the worker is replaced and the pool keeps serving.',
+  },
+  NS_ERR_COMPUTE_CLOSED: {
+    kind: 'http',
+    status: 503,
+    summary: 'A compute task was submitted after the pool was closed.',
+  },
   NS_ERR_NOT_FOUND: { kind: 'http', status: 404, summary: 'A 404: no route at that path.' },
-  NS_ERR_INTERNAL: { kind: 'failure', summary: 'A bug in nodescale. Run again with --debug and report the stack trace.' },
+  NS_ERR_INTERNAL: {
+    kind: 'failure',
+    summary: 'A bug in nodescale. Run again with --debug and report the stack trace.',
+  },
 } as const satisfies Record<string, { kind: ErrorKind; status?: number; summary: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -7,9 +7,32 @@ export { runBench, type BenchControl, type BenchProgress } from './loadtest/run.
 export { BENCH_DEFAULTS, type BenchOptions } from './loadtest/options.ts';
 export type { BenchResult } from './loadtest/aggregate.ts';
 export type { LatencySummary } from './loadtest/histogram.ts';
-export { runSweep, geometricLevels, SWEEP_DEFAULTS, type SweepOptions, type SweepResult, type SweepLevel, type SweepControl } from './loadtest/sweep.ts';
-export { findKnee, fitUsl, powerKnee, uslThroughput, type Knee, type KneePoint, type PowerKnee, type UslFit } from './loadtest/knee.ts';
-export { compareServers, COMPARE_DEFAULTS, type CompareOptions, type CompareResult, type ServerFigures } from './compare/servers.ts';
+export {
+  runSweep,
+  geometricLevels,
+  SWEEP_DEFAULTS,
+  type SweepOptions,
+  type SweepResult,
+  type SweepLevel,
+  type SweepControl,
+} from './loadtest/sweep.ts';
+export {
+  findKnee,
+  fitUsl,
+  powerKnee,
+  uslThroughput,
+  type Knee,
+  type KneePoint,
+  type PowerKnee,
+  type UslFit,
+} from './loadtest/knee.ts';
+export {
+  compareServers,
+  COMPARE_DEFAULTS,
+  type CompareOptions,
+  type CompareResult,
+  type ServerFigures,
+} from './compare/servers.ts';
 export { startHello, HELLO_KINDS, type HelloKind, type HelloServer } from './hello/index.ts';
 export { AdminClient, type ConnectOptions } from './admin/client.ts';
 export { renderFlameGraph, type CpuProfile } from './admin/flamegraph.ts';

@@ -75,30 +75,48 @@ export interface MetricsRequest {
 }
 export type SupervisorMessage = MetricsRequest;
 
-const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
 const isFiniteNumber = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value);
 const isId = (value: unknown): value is number => Number.isSafeInteger(value);
 
 export const isReadyMessage = (m: unknown): m is ReadyMessage => isObject(m) && m.nodescale === 'ready' && isId(m.pid);
 export const isSampleMessage = (m: unknown): m is SampleMessage =>
-  isObject(m) && m.nodescale === 'sample' && isFiniteNumber(m.eventLoopDelayP99Ms) && isFiniteNumber(m.requestsPerSecond);
+  isObject(m) &&
+  m.nodescale === 'sample' &&
+  isFiniteNumber(m.eventLoopDelayP99Ms) &&
+  isFiniteNumber(m.requestsPerSecond);
 export const isMetricsAnswer = (m: unknown): m is MetricsAnswer =>
   isObject(m) && m.nodescale === 'metrics' && isId(m.id) && (Array.isArray(m.metrics) || typeof m.error === 'string');
-export const isAdminSocketMessage = (m: unknown): m is AdminSocketMessage => isObject(m) && m.nodescale === 'admin' && typeof m.socketPath === 'string';
+export const isAdminSocketMessage = (m: unknown): m is AdminSocketMessage =>
+  isObject(m) && m.nodescale === 'admin' && typeof m.socketPath === 'string';
 export const isListeningAnnouncement = (m: unknown): m is ListeningAnnouncement =>
-  isObject(m) && m.nodescale === 'listening' && typeof m.service === 'string' && typeof m.url === 'string' && isId(m.pid) && (m.slot === undefined || isId(m.slot));
-export const isMetricsRequest = (m: unknown): m is MetricsRequest => isObject(m) && m.nodescale === 'metrics' && isId(m.id) && !('metrics' in m) && !('error' in m);
+  isObject(m) &&
+  m.nodescale === 'listening' &&
+  typeof m.service === 'string' &&
+  typeof m.url === 'string' &&
+  isId(m.pid) &&
+  (m.slot === undefined || isId(m.slot));
+export const isMetricsRequest = (m: unknown): m is MetricsRequest =>
+  isObject(m) && m.nodescale === 'metrics' && isId(m.id) && !('metrics' in m) && !('error' in m);
 
 /** A worker's message, checked; null for anything else (the app's own messages, or a malformed one). */
 export function workerMessage(value: unknown): WorkerMessage | null {
-  for (const guard of [isReadyMessage, isSampleMessage, isMetricsAnswer, isAdminSocketMessage, isListeningAnnouncement]) {
+  for (const guard of [
+    isReadyMessage,
+    isSampleMessage,
+    isMetricsAnswer,
+    isAdminSocketMessage,
+    isListeningAnnouncement,
+  ]) {
     if (guard(value)) return value;
   }
   return null;
 }
 
 /** True in a worker of `nodescale run` (its environment says so, and it has the IPC channel). */
-export const isSupervisedWorker = (env: NodeJS.ProcessEnv = process.env): boolean => env[WORKER_ENV.supervised] === '1' && process.send !== undefined;
+export const isSupervisedWorker = (env: NodeJS.ProcessEnv = process.env): boolean =>
+  env[WORKER_ENV.supervised] === '1' && process.send !== undefined;
 
 /** Sends a message to the supervisor, if this process is connected to one. */
 export function tellSupervisor(message: WorkerMessage): void {
@@ -127,7 +145,10 @@ export function writeAnnouncement(announcement: ListeningAnnouncement): void {
 }
 
 /** The parent's side: each announcement a child writes on `stream` (its announce descriptor); other lines ignored. */
-export function readAnnouncements(stream: Readable, onAnnouncement: (announcement: ListeningAnnouncement) => void): void {
+export function readAnnouncements(
+  stream: Readable,
+  onAnnouncement: (announcement: ListeningAnnouncement) => void,
+): void {
   eachLine(stream, (line) => {
     let value: unknown;
     try {

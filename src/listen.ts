@@ -8,7 +8,13 @@ import { NodescaleError } from './errors.ts';
 export function listen(server: net.Server, port: number, host: string, what: string): Promise<net.AddressInfo> {
   return new Promise((resolve, reject) => {
     const onError = (error: NodeJS.ErrnoException) =>
-      reject(new NodescaleError('NS_ERR_LISTEN', `${what} cannot listen on ${host}:${port}: ${error.code ?? error.message}`, { cause: error }));
+      reject(
+        new NodescaleError(
+          'NS_ERR_LISTEN',
+          `${what} cannot listen on ${host}:${port}: ${error.code ?? error.message}`,
+          { cause: error },
+        ),
+      );
     server.once('error', onError);
     server.listen(port, host, () => {
       server.off('error', onError);

@@ -6,12 +6,15 @@
 import { readFileSync } from 'node:fs';
 import { NodescaleError } from './errors.ts';
 
-const engines = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { engines: { node: string } }).engines.node;
+const engines = (
+  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { engines: { node: string } }
+).engines.node;
 
 /** The oldest supported Node, from `engines.node` (">=22.18.0" → [22, 18]). */
 export const MIN_NODE: readonly [number, number] = (() => {
   const match = /^>=\s*(\d+)\.(\d+)/.exec(engines);
-  if (match === null) throw new Error(`package.json engines.node must read ">=MAJOR.MINOR.PATCH", got ${JSON.stringify(engines)}`);
+  if (match === null)
+    throw new Error(`package.json engines.node must read ">=MAJOR.MINOR.PATCH", got ${JSON.stringify(engines)}`);
   return [Number(match[1]), Number(match[2])];
 })();
 

@@ -6,7 +6,8 @@
 export const REDACTED = '[redacted]';
 
 /** A flag whose name says it holds a secret: --db-password, --api-token, --client-secret, --auth, --api-key… */
-const SECRET_FLAG = /^--?[\w.-]*(pass(word|wd|phrase)?|secret|token|api[-_]?key|private[-_]?key|credentials?|(^|[-_])auth(orization)?)[\w.-]*$/i;
+const SECRET_FLAG =
+  /^--?[\w.-]*(pass(word|wd|phrase)?|secret|token|api[-_]?key|private[-_]?key|credentials?|(^|[-_])auth(orization)?)[\w.-]*$/i;
 
 /**
  * Command-line arguments with the values of secrets replaced: the value of a flag whose name says it is a secret
@@ -34,7 +35,10 @@ export function redactArgv(argv: readonly string[]): string[] {
 
 /** The diagnostic report as JSON, every environment variable's value replaced and secrets in the command line too. */
 export function redactedReport(error?: Error): Record<string, unknown> {
-  const report = (error ? process.report.getReport(error) : process.report.getReport()) as unknown as Record<string, unknown>;
+  const report = (error ? process.report.getReport(error) : process.report.getReport()) as unknown as Record<
+    string,
+    unknown
+  >;
   const env = report.environmentVariables as Record<string, string> | undefined;
   if (env) report.environmentVariables = Object.fromEntries(Object.keys(env).map((key) => [key, REDACTED]));
   const header = report.header as { commandLine?: string[] } | undefined;

@@ -5,7 +5,16 @@
 import { invalidOption } from './errors.ts';
 
 const DURATION_MS: Record<string, number> = { us: 0.001, µs: 0.001, ms: 1, s: 1000, '': 1000, m: 60_000, h: 3_600_000 };
-const SIZE_BYTES: Record<string, number> = { b: 1, '': 1, kb: 1024, k: 1024, mb: 1024 ** 2, m: 1024 ** 2, gb: 1024 ** 3, g: 1024 ** 3 };
+const SIZE_BYTES: Record<string, number> = {
+  b: 1,
+  '': 1,
+  kb: 1024,
+  k: 1024,
+  mb: 1024 ** 2,
+  m: 1024 ** 2,
+  gb: 1024 ** 3,
+  g: 1024 ** 3,
+};
 
 /** Parses a duration into milliseconds. */
 export function parseDuration(name: string, raw: string | number): number {

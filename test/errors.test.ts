@@ -16,10 +16,13 @@ test('docs/errors.md lists every error code with its exit code or HTTP status, a
 
 test('every code in the source is a registered one', async () => {
   const { readdirSync } = await import('node:fs');
-  const files = readdirSync(new URL('../src', import.meta.url), { recursive: true, withFileTypes: true }).filter((f) => f.isFile() && f.name.endsWith('.ts'));
+  const files = readdirSync(new URL('../src', import.meta.url), { recursive: true, withFileTypes: true }).filter(
+    (f) => f.isFile() && f.name.endsWith('.ts'),
+  );
   for (const file of files) {
     const text = readFileSync(`${file.parentPath}/${file.name}`, 'utf8');
-    for (const [code] of text.matchAll(/NS_ERR_[A-Z_]+/g)) assert.ok(code in ERROR_CODES, `${file.name} uses unregistered ${code}`);
+    for (const [code] of text.matchAll(/NS_ERR_[A-Z_]+/g))
+      assert.ok(code in ERROR_CODES, `${file.name} uses unregistered ${code}`);
   }
 });
 
@@ -36,7 +39,8 @@ test('NodescaleError carries code, kind, cause and retryable', () => {
 test('an error code that reaches HTTP declares its status beside it; a server needs no table of its own', () => {
   for (const [code, entry] of Object.entries(ERROR_CODES)) {
     const status = (entry as { status?: number }).status;
-    if (entry.kind === 'http') assert.ok(status !== undefined && status >= 400 && status < 600, `${code} declares an HTTP status`);
+    if (entry.kind === 'http')
+      assert.ok(status !== undefined && status >= 400 && status < 600, `${code} declares an HTTP status`);
   }
   assert.equal(new NodescaleError('NS_ERR_FETCH_REFUSED', 'x').status, 403);
   assert.equal(new NodescaleError('NS_ERR_COMPUTE_QUEUE_FULL', 'x').status, 503);

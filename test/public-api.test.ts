@@ -10,11 +10,42 @@ import * as runtime from 'nodescale/runtime';
  */
 const PUBLIC = {
   nodescale: [
-    ...['AdminClient', 'BENCH_DEFAULTS', 'COMPARE_DEFAULTS', 'ERROR_CODES', 'HELLO_KINDS', 'NodescaleError', 'SWEEP_DEFAULTS', 'compareServers', 'findKnee'],
-    ...['fitUsl', 'geometricLevels', 'isNodescaleError', 'powerKnee', 'renderFlameGraph', 'runBench', 'runSweep', 'startHello', 'uslThroughput'],
+    ...[
+      'AdminClient',
+      'BENCH_DEFAULTS',
+      'COMPARE_DEFAULTS',
+      'ERROR_CODES',
+      'HELLO_KINDS',
+      'NodescaleError',
+      'SWEEP_DEFAULTS',
+      'compareServers',
+      'findKnee',
+    ],
+    ...[
+      'fitUsl',
+      'geometricLevels',
+      'isNodescaleError',
+      'powerKnee',
+      'renderFlameGraph',
+      'runBench',
+      'runSweep',
+      'startHello',
+      'uslThroughput',
+    ],
   ],
   'nodescale/runtime': [
-    ...['AdminServer', 'CHANNELS', 'ROUTE', 'RUNTIME_DEFAULTS', 'Runtime', 'createRuntime', 'expressRoutes', 'jsonLogger', 'nodescaleFastify', 'protect'],
+    ...[
+      'AdminServer',
+      'CHANNELS',
+      'ROUTE',
+      'RUNTIME_DEFAULTS',
+      'Runtime',
+      'createRuntime',
+      'expressRoutes',
+      'jsonLogger',
+      'nodescaleFastify',
+      'protect',
+    ],
     ...['redactedReport', 'writeHeapSnapshot'],
   ],
   'nodescale/compute': ['COMPUTE_DEFAULTS', 'TRANSPORT_NAMES', 'createCompute', 'resolveComputeOptions'],
@@ -22,7 +53,8 @@ const PUBLIC = {
 
 test('each package entry exports its public API by the package name, and nothing else', () => {
   const entries = { nodescale: api, 'nodescale/runtime': runtime, 'nodescale/compute': compute };
-  for (const [name, module] of Object.entries(entries)) assert.deepEqual(Object.keys(module).sort(), [...PUBLIC[name as keyof typeof PUBLIC]].sort(), name);
+  for (const [name, module] of Object.entries(entries))
+    assert.deepEqual(Object.keys(module).sort(), [...PUBLIC[name as keyof typeof PUBLIC]].sort(), name);
   assert.deepEqual([...api.HELLO_KINDS], ['tcp', 'http', 'fastify', 'express']);
   assert.equal(typeof runtime.protect, 'function');
   assert.equal(typeof compute.createCompute, 'function');

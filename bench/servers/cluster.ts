@@ -7,7 +7,11 @@ import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
 
 const { values } = parseArgs({ options: { workers: { type: 'string' }, port: { type: 'string' } } });
-cluster.setupPrimary({ exec: new URL('./http.ts', import.meta.url).pathname, args: ['--port', values.port ?? '0'], silent: true });
+cluster.setupPrimary({
+  exec: new URL('./http.ts', import.meta.url).pathname,
+  args: ['--port', values.port ?? '0'],
+  silent: true,
+});
 const workers = Number(values.workers ?? 2);
 let listening = 0;
 for (let i = 0; i < workers; i++) {

@@ -12,7 +12,17 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { protect } from 'nodescale/runtime';
 
-const { values } = parseArgs({ options: { port: { type: 'string' }, block: { type: 'string' }, protect: { type: 'string' }, 'startup-ms': { type: 'string' }, timed: { type: 'boolean' }, 'stall-at': { type: 'string' }, 'stall-ms': { type: 'string' } } });
+const { values } = parseArgs({
+  options: {
+    port: { type: 'string' },
+    block: { type: 'string' },
+    protect: { type: 'string' },
+    'startup-ms': { type: 'string' },
+    timed: { type: 'boolean' },
+    'stall-at': { type: 'string' },
+    'stall-ms': { type: 'string' },
+  },
+});
 const blockMs = Number(values.block ?? 0);
 const server = http.createServer((_req, res) => {
   if (blockMs > 0) {
@@ -30,18 +40,21 @@ else {
   const close = () => server.close(() => process.exit(0));
   process.on('SIGTERM', close).on('SIGINT', close);
 }
-setTimeout(() => {
-  server.listen(Number(values.port ?? 0), '127.0.0.1', () => {
-    console.log(`listening http://127.0.0.1:${(server.address() as { port: number }).port}/`);
-    if (values.protect === undefined) process.send?.('ready');
-    if (values['stall-at'] !== undefined) {
-      setTimeout(() => {
-        const end = performance.now() + Number(values['stall-ms'] ?? 1000);
-        while (performance.now() < end);
-      }, Number(values['stall-at'])).unref();
-    }
-  });
-}, Number(values['startup-ms'] ?? 0));
+setTimeout(
+  () => {
+    server.listen(Number(values.port ?? 0), '127.0.0.1', () => {
+      console.log(`listening http://127.0.0.1:${(server.address() as { port: number }).port}/`);
+      if (values.protect === undefined) process.send?.('ready');
+      if (values['stall-at'] !== undefined) {
+        setTimeout(() => {
+          const end = performance.now() + Number(values['stall-ms'] ?? 1000);
+          while (performance.now() < end);
+        }, Number(values['stall-at'])).unref();
+      }
+    });
+  },
+  Number(values['startup-ms'] ?? 0),
+);
 
 /** What protect() cannot do with less: a clock reading on the way in (before any listener), another on the way out. */
 function timeRequests(target: Server): void {
@@ -61,5 +74,8 @@ function timeRequests(target: Server): void {
     seconds += (performance.now() - start) / 1000;
     count++;
   });
-  process.on('exit', () => count > 0 && console.error(`timed ${count} requests: ${((seconds / count) * 1e6).toFixed(1)} µs on average`));
+  process.on(
+    'exit',
+    () => count > 0 && console.error(`timed ${count} requests: ${((seconds / count) * 1e6).toFixed(1)} µs on average`),
+  );
 }

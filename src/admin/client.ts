@@ -32,7 +32,11 @@ export function isSocketTarget(target: string): boolean {
 }
 
 function connectError(target: string, error: NodeJS.ErrnoException): NodescaleError {
-  return new NodescaleError('NS_ERR_ADMIN_CONNECT', `cannot reach the admin console at ${target}: ${error.code ?? error.message}`, { cause: error });
+  return new NodescaleError(
+    'NS_ERR_ADMIN_CONNECT',
+    `cannot reach the admin console at ${target}: ${error.code ?? error.message}`,
+    { cause: error },
+  );
 }
 
 export class AdminClient {
@@ -46,9 +50,12 @@ export class AdminClient {
     const reader = new LineReader(64 * 1024 * 1024);
     socket.setEncoding('utf8');
     socket.on('data', (chunk: string) => {
-      for (const line of reader.push(chunk)) if (typeof line === 'string' && line !== '') this.#dispatch(JSON.parse(line) as AdminMessage);
+      for (const line of reader.push(chunk))
+        if (typeof line === 'string' && line !== '') this.#dispatch(JSON.parse(line) as AdminMessage);
     });
-    socket.on('close', () => this.#fail(new NodescaleError('NS_ERR_ADMIN_CONNECT', 'the admin console closed the connection')));
+    socket.on('close', () =>
+      this.#fail(new NodescaleError('NS_ERR_ADMIN_CONNECT', 'the admin console closed the connection')),
+    );
     socket.on('error', (error) => this.#fail(connectError('the target', error)));
   }
 
@@ -63,7 +70,10 @@ export class AdminClient {
       }
       if (!stat.isSocket()) throw new NodescaleError('NS_ERR_ADMIN_CONNECT', `${target} is not a socket`);
       if ((stat.mode & 0o077) !== 0) {
-        throw new NodescaleError('NS_ERR_ADMIN_INSECURE', `refusing ${target}: its mode is ${(stat.mode & 0o777).toString(8)}, others could use it too (the console's socket is 0600)`);
+        throw new NodescaleError(
+          'NS_ERR_ADMIN_INSECURE',
+          `refusing ${target}: its mode is ${(stat.mode & 0o777).toString(8)}, others could use it too (the console's socket is 0600)`,
+        );
       }
       socket = net.connect(target);
       await new Promise<void>((resolve, reject) => {
@@ -77,7 +87,15 @@ export class AdminClient {
       if (colon <= 0 || !Number.isInteger(port) || port < 1 || port > 65535) {
         throw new NodescaleError('NS_ERR_USAGE', `"${target}" is neither a socket path nor host:port`);
       }
-      const secure = tls.connect({ host, port, servername: net.isIP(host) ? undefined : host, ca: options.ca, cert: options.cert, key: options.key, minVersion: 'TLSv1.2' });
+      const secure = tls.connect({
+        host,
+        port,
+        servername: net.isIP(host) ? undefined : host,
+        ca: options.ca,
+        cert: options.cert,
+        key: options.key,
+        minVersion: 'TLSv1.2',
+      });
       socket = secure;
       await new Promise<void>((resolve, reject) => {
         secure.once('secureConnect', resolve);

@@ -33,7 +33,11 @@ export interface AdminCommand extends SocketCommand<CommandContext> {
 const STREAM_CHUNK = 256 * 1024;
 
 /** Streams bytes as base64 chunks, waiting for the socket to drain: a large snapshot does not pile up in memory. */
-async function streamBytes(ctx: CommandContext, id: number, source: AsyncIterable<Buffer | string> | Iterable<Buffer>): Promise<number> {
+async function streamBytes(
+  ctx: CommandContext,
+  id: number,
+  source: AsyncIterable<Buffer | string> | Iterable<Buffer>,
+): Promise<number> {
   let bytes = 0;
   for await (const piece of source) {
     const buf = typeof piece === 'string' ? Buffer.from(piece) : piece;
@@ -50,7 +54,8 @@ async function streamBytes(ctx: CommandContext, id: number, source: AsyncIterabl
 
 function seconds(args: Record<string, unknown>, name: string, fallback: number, max: number): number {
   const value = args[name] ?? fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > max) throw invalidOption(name, `a number of seconds above 0, at most ${max}`, value);
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > max)
+    throw invalidOption(name, `a number of seconds above 0, at most ${max}`, value);
   return value;
 }
 
@@ -87,7 +92,8 @@ export const ADMIN_COMMANDS: ReadonlyMap<string, AdminCommand> = new Map<string,
     'help',
     {
       summary: 'list the commands',
-      run: async (): Promise<unknown> => [...ADMIN_COMMANDS].map(([name, command]) => ({ name, summary: command.summary })),
+      run: async (): Promise<unknown> =>
+        [...ADMIN_COMMANDS].map(([name, command]) => ({ name, summary: command.summary })),
     },
   ],
   [
@@ -130,7 +136,8 @@ export const ADMIN_COMMANDS: ReadonlyMap<string, AdminCommand> = new Map<string,
       summary: 'the most recent samples (args: count, default 60)',
       run: async (ctx, _id, args) => {
         const count = args.count ?? 60;
-        if (typeof count !== 'number' || !Number.isInteger(count) || count < 1) throw invalidOption('count', 'a whole number ≥ 1', count);
+        if (typeof count !== 'number' || !Number.isInteger(count) || count < 1)
+          throw invalidOption('count', 'a whole number ≥ 1', count);
         return ctx.runtime.samples(count);
       },
     },

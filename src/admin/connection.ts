@@ -99,5 +99,9 @@ export async function answerCommand<Context>(
 
 /** The answer to a command no table has. */
 export function unknownCommand(connection: Pick<Connection, 'send'>, request: AdminRequest, hint: string): void {
-  connection.send({ id: request.id, ok: false, error: { code: 'NS_ERR_ADMIN_UNKNOWN_COMMAND', message: `unknown command "${request.cmd}"; ${hint}` } });
+  connection.send({
+    id: request.id,
+    ok: false,
+    error: { code: 'NS_ERR_ADMIN_UNKNOWN_COMMAND', message: `unknown command "${request.cmd}"; ${hint}` },
+  });
 }

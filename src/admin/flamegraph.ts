@@ -56,10 +56,15 @@ function colour(node: CpuProfileNode, depth: number): string {
 function selfTimes(profile: CpuProfile): Map<number, number> {
   const self = new Map<number, number>();
   if (profile.samples && profile.timeDeltas && profile.samples.length === profile.timeDeltas.length) {
-    profile.samples.forEach((id, i) => self.set(id, (self.get(id) ?? 0) + Math.max(0, profile.timeDeltas![i + 1] ?? profile.timeDeltas![i]!)));
+    profile.samples.forEach((id, i) =>
+      self.set(id, (self.get(id) ?? 0) + Math.max(0, profile.timeDeltas![i + 1] ?? profile.timeDeltas![i]!)),
+    );
   } else {
     const hits = profile.nodes.reduce((sum, n) => sum + (n.hitCount ?? 0), 0);
-    const interval = hits > 0 && profile.endTime !== undefined && profile.startTime !== undefined ? (profile.endTime - profile.startTime) / hits : 1000;
+    const interval =
+      hits > 0 && profile.endTime !== undefined && profile.startTime !== undefined
+        ? (profile.endTime - profile.startTime) / hits
+        : 1000;
     for (const n of profile.nodes) self.set(n.id, (n.hitCount ?? 0) * interval);
   }
   return self;
@@ -73,7 +78,11 @@ export function buildFrames(profile: CpuProfile): Frame | null {
   if (root === undefined) return null;
   const build = (node: CpuProfileNode): Frame | null => {
     if (node.callFrame.functionName === '(idle)') return null;
-    const children = (node.children ?? []).map((id) => byId.get(id)).filter((n): n is CpuProfileNode => n !== undefined).map(build).filter((f): f is Frame => f !== null && f.totalUs > 0);
+    const children = (node.children ?? [])
+      .map((id) => byId.get(id))
+      .filter((n): n is CpuProfileNode => n !== undefined)
+      .map(build)
+      .filter((f): f is Frame => f !== null && f.totalUs > 0);
     children.sort((a, b) => label(a.node).localeCompare(label(b.node)));
     const selfUs = self.get(node.id) ?? 0;
     return { node, selfUs, totalUs: selfUs + children.reduce((sum, c) => sum + c.totalUs, 0), children };

@@ -59,7 +59,9 @@ export class LineReader {
         this.#discarding = false;
         continue;
       }
-      out.push(Buffer.byteLength(line) > this.#max ? new LineTooLongError(`a message is limited to ${this.#max} bytes`) : line);
+      out.push(
+        Buffer.byteLength(line) > this.#max ? new LineTooLongError(`a message is limited to ${this.#max} bytes`) : line,
+      );
     }
     if (Buffer.byteLength(text) > this.#max) {
       if (!this.#discarding) out.push(new LineTooLongError(`a message is limited to ${this.#max} bytes`));
@@ -79,11 +81,13 @@ export function parseRequest(line: string): AdminRequest | { error: string; id: 
   } catch {
     return { error: 'not JSON', id: null };
   }
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return { error: 'a message must be a JSON object', id: null };
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    return { error: 'a message must be a JSON object', id: null };
   const { id, cmd, args } = value as Record<string, unknown>;
   if (typeof id !== 'number' || !Number.isInteger(id)) return { error: 'a message needs an integer "id"', id: null };
   if (typeof cmd !== 'string' || cmd === '') return { error: 'a message needs a "cmd"', id };
-  if (args !== undefined && (args === null || typeof args !== 'object' || Array.isArray(args))) return { error: '"args" must be an object', id };
+  if (args !== undefined && (args === null || typeof args !== 'object' || Array.isArray(args)))
+    return { error: '"args" must be an object', id };
   return { id, cmd, ...(args === undefined ? {} : { args: args as Record<string, unknown> }) };
 }
 

@@ -93,21 +93,32 @@ export class AdminServer {
     this.#runtime = runtime;
     this.#options = options;
     if (options.token !== undefined && (typeof options.token !== 'string' || options.token.length < 16)) {
-      throw invalidOption('admin.token', 'a string of at least 16 characters', options.token === undefined ? undefined : '(hidden)');
+      throw invalidOption(
+        'admin.token',
+        'a string of at least 16 characters',
+        options.token === undefined ? undefined : '(hidden)',
+      );
     }
     this.#tokenDigest = options.token === undefined ? null : digest(options.token);
     const tcp = options.tcp;
     if (tcp !== undefined) {
       if (!tcp.tls?.key || !tcp.tls?.cert) {
-        throw new NodescaleError('NS_ERR_ADMIN_INSECURE', 'the admin console refuses plain TCP: give admin.tcp.tls with a key and a certificate');
+        throw new NodescaleError(
+          'NS_ERR_ADMIN_INSECURE',
+          'the admin console refuses plain TCP: give admin.tcp.tls with a key and a certificate',
+        );
       }
       const clientCerts = tcp.tls.requestCert === true && tcp.tls.ca !== undefined;
       if (this.#tokenDigest === null && !clientCerts) {
-        throw new NodescaleError('NS_ERR_ADMIN_INSECURE', 'the admin console refuses TCP without authentication: give admin.token, or admin.tcp.tls.requestCert with a ca');
+        throw new NodescaleError(
+          'NS_ERR_ADMIN_INSECURE',
+          'the admin console refuses TCP without authentication: give admin.token, or admin.tcp.tls.requestCert with a ca',
+        );
       }
     }
     if (options.noSocket && tcp === undefined) throw invalidOption('admin.noSocket', 'used only with admin.tcp', true);
-    if (options.allowEval !== undefined && typeof options.allowEval !== 'boolean') throw invalidOption('admin.allowEval', 'a boolean', options.allowEval);
+    if (options.allowEval !== undefined && typeof options.allowEval !== 'boolean')
+      throw invalidOption('admin.allowEval', 'a boolean', options.allowEval);
     // A socket in a directory others can reach is refused here, by protect() itself, not logged later.
     if (!options.noSocket) checkPrivateDirectory(this.#plannedSocketPath());
   }
@@ -146,11 +157,20 @@ export class AdminServer {
     const host = tcp.host ?? '127.0.0.1';
     const clientCerts = tcp.tls.requestCert === true && tcp.tls.ca !== undefined;
     const server = tls.createServer(
-      { key: tcp.tls.key, cert: tcp.tls.cert, ...(tcp.tls.ca ? { ca: tcp.tls.ca } : {}), requestCert: clientCerts, rejectUnauthorized: clientCerts, minVersion: 'TLSv1.2' },
+      {
+        key: tcp.tls.key,
+        cert: tcp.tls.cert,
+        ...(tcp.tls.ca ? { ca: tcp.tls.ca } : {}),
+        requestCert: clientCerts,
+        rejectUnauthorized: clientCerts,
+        minVersion: 'TLSv1.2',
+      },
       (socket) => this.#accept(socket, `${socket.remoteAddress}`, clientCerts && socket.authorized),
     );
     await new Promise<void>((resolve, reject) => {
-      server.once('error', (error: NodeJS.ErrnoException) => reject(new NodescaleError('NS_ERR_LISTEN', `admin TCP ${host}:${tcp.port}: ${error.code ?? error.message}`)));
+      server.once('error', (error: NodeJS.ErrnoException) =>
+        reject(new NodescaleError('NS_ERR_LISTEN', `admin TCP ${host}:${tcp.port}: ${error.code ?? error.message}`)),
+      );
       server.listen(tcp.port, host, () => resolve());
     });
     server.unref();
@@ -189,7 +209,8 @@ export class AdminServer {
           connection.setLimits({ maxLineBytes: MAX_LINE_BYTES, maxBadMessages: MAX_BAD_MESSAGES });
           return;
         }
-        if (request.cmd === 'auth') return connection.send({ id: request.id, ok: true, result: { authenticated: true } });
+        if (request.cmd === 'auth')
+          return connection.send({ id: request.id, ok: true, result: { authenticated: true } });
         socket.setTimeout(0);
         void this.#run({ runtime: this.#runtime, socket, send: connection.send, peer, tcp: peer !== 'unix' }, request);
       },
@@ -208,12 +229,31 @@ export class AdminServer {
     if (now - this.#failures.since >= 60_000) this.#failures = { count: 0, since: now };
     const failures = ++this.#failures.count;
     const overBudget = failures > FAILURE_BUDGET;
-    if (failures === FAILURE_BUDGET + 1) this.#runtime.options.logger('warn', 'admin console: failed authentications over budget', { perMinute: FAILURE_BUDGET });
-    if (!overBudget) this.#runtime.options.logger('warn', 'admin console: failed authentication', { peer, failuresThisMinute: failures });
-    this.#audit({ peer, cmd: 'auth', ok: false, error: overBudget ? 'NS_ERR_ADMIN_RATE_LIMITED' : 'NS_ERR_ADMIN_AUTH' });
+    if (failures === FAILURE_BUDGET + 1)
+      this.#runtime.options.logger('warn', 'admin console: failed authentications over budget', {
+        perMinute: FAILURE_BUDGET,
+      });
+    if (!overBudget)
+      this.#runtime.options.logger('warn', 'admin console: failed authentication', {
+        peer,
+        failuresThisMinute: failures,
+      });
+    this.#audit({
+      peer,
+      cmd: 'auth',
+      ok: false,
+      error: overBudget ? 'NS_ERR_ADMIN_RATE_LIMITED' : 'NS_ERR_ADMIN_AUTH',
+    });
     const error = overBudget
-      ? { code: 'NS_ERR_ADMIN_RATE_LIMITED', message: `wrong token, and more than ${FAILURE_BUDGET} failed authentications in the last minute: slow down` }
-      : { code: 'NS_ERR_ADMIN_AUTH', message: token === null ? 'authentication required: send {"cmd":"auth","args":{"token":…}} first' : 'wrong token' };
+      ? {
+          code: 'NS_ERR_ADMIN_RATE_LIMITED',
+          message: `wrong token, and more than ${FAILURE_BUDGET} failed authentications in the last minute: slow down`,
+        }
+      : {
+          code: 'NS_ERR_ADMIN_AUTH',
+          message:
+            token === null ? 'authentication required: send {"cmd":"auth","args":{"token":…}} first' : 'wrong token',
+        };
     setTimeout(() => {
       connection.send({ id, ok: false, error });
       connection.socket.end();
@@ -224,7 +264,8 @@ export class AdminServer {
   async #run(ctx: CommandContext, request: AdminRequest): Promise<void> {
     const started = Date.now();
     const name = request.cmd;
-    const command = ADMIN_COMMANDS.get(name) ?? (name === 'eval' && this.#options.allowEval === true ? EVAL_COMMAND : undefined);
+    const command =
+      ADMIN_COMMANDS.get(name) ?? (name === 'eval' && this.#options.allowEval === true ? EVAL_COMMAND : undefined);
     if (command === undefined) {
       this.#audit({ peer: ctx.peer, cmd: name, ok: false, error: 'NS_ERR_ADMIN_UNKNOWN_COMMAND' });
       return unknownCommand(ctx, request, '"help" lists them');
@@ -232,12 +273,17 @@ export class AdminServer {
     const args = request.args ?? {};
     const failed = await answerCommand(ctx, command, ctx, request);
     const ms = Date.now() - started;
-    this.#audit(failed === null ? { peer: ctx.peer, cmd: name, args: command.auditArgs?.(args) ?? args, ok: true, ms } : { peer: ctx.peer, cmd: name, ok: false, error: failed, ms });
+    this.#audit(
+      failed === null
+        ? { peer: ctx.peer, cmd: name, args: command.auditArgs?.(args) ?? args, ok: true, ms }
+        : { peer: ctx.peer, cmd: name, ok: false, error: failed, ms },
+    );
   }
 
   #audit(entry: Record<string, unknown>): void {
     const record = { time: new Date().toISOString(), pid: process.pid, ...entry };
-    if (this.#options.auditLog !== undefined) appendFileSync(this.#options.auditLog, `${JSON.stringify(record)}\n`, { mode: 0o600 });
+    if (this.#options.auditLog !== undefined)
+      appendFileSync(this.#options.auditLog, `${JSON.stringify(record)}\n`, { mode: 0o600 });
     else this.#runtime.options.logger('info', 'admin console audit', record);
   }
 }

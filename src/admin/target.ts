@@ -3,7 +3,11 @@
  * the console does not import the runtime (which it would be a cycle: the runtime's adapters open the console).
  * `Runtime` (runtime/runtime.ts) satisfies it; runtime/console.ts wires the two.
  */
-export type ConsoleLogger = (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
+export type ConsoleLogger = (
+  level: 'info' | 'warn' | 'error',
+  message: string,
+  fields?: Record<string, unknown>,
+) => void;
 
 export interface ConsoleTarget {
   /** 'ready', or why not. */

@@ -41,12 +41,17 @@ export function checkPrivateDirectory(socketPath: string): void {
   }
 }
 
-export async function listenPrivateSocket(socketPath: string, onConnection: (socket: net.Socket) => void): Promise<net.Server> {
+export async function listenPrivateSocket(
+  socketPath: string,
+  onConnection: (socket: net.Socket) => void,
+): Promise<net.Server> {
   checkPrivateDirectory(socketPath);
   await reclaimStale(socketPath);
   const server = net.createServer(onConnection);
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (error: NodeJS.ErrnoException) => reject(new NodescaleError('NS_ERR_LISTEN', `socket ${socketPath}: ${error.code ?? error.message}`)));
+    server.once('error', (error: NodeJS.ErrnoException) =>
+      reject(new NodescaleError('NS_ERR_LISTEN', `socket ${socketPath}: ${error.code ?? error.message}`)),
+    );
     server.listen(socketPath, () => resolve());
   });
   chmodSync(socketPath, 0o600);

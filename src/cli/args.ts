@@ -20,18 +20,33 @@ export interface ParsedArgs {
   positionals: string[];
 }
 
-export function parseCommandLine(command: string, argv: string[], options: OptionSpecs, maxPositionals: number): ParsedArgs {
+export function parseCommandLine(
+  command: string,
+  argv: string[],
+  options: OptionSpecs,
+  maxPositionals: number,
+): ParsedArgs {
   let parsed: ParsedArgs;
   try {
-    parsed = parseArgs({ args: negativeValues(argv, options), options, strict: true, allowPositionals: true }) as ParsedArgs;
+    parsed = parseArgs({
+      args: negativeValues(argv, options),
+      options,
+      strict: true,
+      allowPositionals: true,
+    }) as ParsedArgs;
     parsed.positionals = parsed.positionals.map((p) => (p.startsWith(NEGATIVE) ? p.slice(NEGATIVE.length) : p));
   } catch (error) {
     // parseArgs explains over several lines; the first sentence says it.
     const message = (error as Error).message.split(/\.\s+/)[0]!.replace(/^Unknown option/, 'unknown option');
-    throw new NodescaleError('NS_ERR_USAGE', `${command}: ${message} (see nodescale ${command} --help)`, { cause: error });
+    throw new NodescaleError('NS_ERR_USAGE', `${command}: ${message} (see nodescale ${command} --help)`, {
+      cause: error,
+    });
   }
   if (parsed.positionals.length > maxPositionals) {
-    throw new NodescaleError('NS_ERR_USAGE', `${command}: unexpected argument "${parsed.positionals[maxPositionals]}" (see nodescale ${command} --help)`);
+    throw new NodescaleError(
+      'NS_ERR_USAGE',
+      `${command}: unexpected argument "${parsed.positionals[maxPositionals]}" (see nodescale ${command} --help)`,
+    );
   }
   return parsed;
 }
@@ -113,7 +128,11 @@ export function textFlag(values: Values, name: string): string | undefined {
 
 export function listFlag(values: Values, name: string): string[] {
   const value = values[name];
-  return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : typeof value === 'string' ? [value] : [];
+  return Array.isArray(value)
+    ? value.filter((v): v is string => typeof v === 'string')
+    : typeof value === 'string'
+      ? [value]
+      : [];
 }
 
 export function boolFlag(values: Values, name: string): boolean {
@@ -122,7 +141,8 @@ export function boolFlag(values: Values, name: string): boolean {
 
 export function requirePositional(command: string, positionals: string[], what: string): string {
   const value = positionals[0];
-  if (value === undefined) throw new NodescaleError('NS_ERR_USAGE', `${command}: missing ${what} (see nodescale ${command} --help)`);
+  if (value === undefined)
+    throw new NodescaleError('NS_ERR_USAGE', `${command}: missing ${what} (see nodescale ${command} --help)`);
   return value;
 }
 

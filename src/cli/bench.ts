@@ -4,10 +4,27 @@
 import { BENCH_DEFAULTS, type BenchOptions } from '../loadtest/options.ts';
 import { formatBenchResult } from '../loadtest/report/text.ts';
 import { runBench } from '../loadtest/run.ts';
-import { boolFlag, COMMON_FLAGS, defined, durationFlag, intFlag, numberFlag, parseCommandLine, requirePositional, type OptionSpecs } from './args.ts';
+import {
+  boolFlag,
+  COMMON_FLAGS,
+  defined,
+  durationFlag,
+  intFlag,
+  numberFlag,
+  parseCommandLine,
+  requirePositional,
+  type OptionSpecs,
+} from './args.ts';
 import type { Command, Io } from './io.ts';
 import { formatDuration } from '../units.ts';
-import { CONNECTION_FLAGS, CONNECTION_HELP, connectionOptions, REQUEST_FLAGS, REQUEST_HELP, requestOptions } from './load-flags.ts';
+import {
+  CONNECTION_FLAGS,
+  CONNECTION_HELP,
+  connectionOptions,
+  REQUEST_FLAGS,
+  REQUEST_HELP,
+  requestOptions,
+} from './load-flags.ts';
 import { ProgressBar, rateDetail } from './progress.ts';
 
 const FLAGS = {
@@ -51,7 +68,11 @@ export function parseBenchArgs(argv: string[]): { options: BenchOptions; json: b
     url: requirePositional('bench', positionals, 'the target URL'),
     ...connectionOptions(values),
     ...requestOptions(values),
-    ...defined({ durationMs: durationFlag(values, 'duration'), amount: intFlag(values, 'amount'), rate: numberFlag(values, 'rate', true) }),
+    ...defined({
+      durationMs: durationFlag(values, 'duration'),
+      amount: intFlag(values, 'amount'),
+      rate: numberFlag(values, 'rate', true),
+    }),
   };
   return { options, json: boolFlag(values, 'json') };
 }
@@ -63,7 +84,10 @@ async function run(argv: string[], io: Io): Promise<number> {
     signal: io.signal,
     onProgress: (progress) => {
       if (progress.phase === 'warmup') return bar.update('warming up', 0, '');
-      const fraction = options.amount !== undefined ? progress.completed / options.amount : progress.elapsedMs / (options.durationMs ?? BENCH_DEFAULTS.durationMs);
+      const fraction =
+        options.amount !== undefined
+          ? progress.completed / options.amount
+          : progress.elapsedMs / (options.durationMs ?? BENCH_DEFAULTS.durationMs);
       bar.update('measuring ', fraction, rateDetail(progress.completed, progress.elapsedMs));
     },
   }).finally(() => bar.clear());

@@ -10,7 +10,9 @@ const BARS = '▁▂▃▄▅▆▇█';
 export function sparkline(values: readonly number[], width: number): string {
   const shown = values.slice(-width);
   const max = Math.max(...shown, 0);
-  const line = shown.map((v) => (max <= 0 ? BARS[0] : BARS[Math.min(BARS.length - 1, Math.floor((v / max) * (BARS.length - 1) + 0.5))])).join('');
+  const line = shown
+    .map((v) => (max <= 0 ? BARS[0] : BARS[Math.min(BARS.length - 1, Math.floor((v / max) * (BARS.length - 1) + 0.5))]))
+    .join('');
   return line.padEnd(width, ' ');
 }
 

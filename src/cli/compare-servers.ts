@@ -6,7 +6,16 @@ import { COMPARE_DEFAULTS, compareServers, type CompareOptions } from '../compar
 import { NodescaleError } from '../errors.ts';
 import { HELLO_KINDS, isHelloKind } from '../hello/index.ts';
 import { prepareOutDir, writeOutFiles } from '../loadtest/report/files.ts';
-import { boolFlag, COMMON_FLAGS, defined, durationFlag, intFlag, parseCommandLine, textFlag, type OptionSpecs } from './args.ts';
+import {
+  boolFlag,
+  COMMON_FLAGS,
+  defined,
+  durationFlag,
+  intFlag,
+  parseCommandLine,
+  textFlag,
+  type OptionSpecs,
+} from './args.ts';
 import type { Command, Io } from './io.ts';
 import { CONNECTION_FLAGS, connectionOptions } from './load-flags.ts';
 import { ProgressBar, rateDetail } from './progress.ts';
@@ -53,7 +62,11 @@ export function parseCompareArgs(argv: string[]): { options: CompareOptions; out
   if (servers !== undefined) {
     const list = servers.split(',').map((s) => s.trim());
     const unknown = list.find((s) => !isHelloKind(s));
-    if (unknown !== undefined) throw new NodescaleError('NS_ERR_INVALID_OPTION', `--servers: unknown server "${unknown}"; expected ${HELLO_KINDS.join(', ')}`);
+    if (unknown !== undefined)
+      throw new NodescaleError(
+        'NS_ERR_INVALID_OPTION',
+        `--servers: unknown server "${unknown}"; expected ${HELLO_KINDS.join(', ')}`,
+      );
     options.servers = list.filter(isHelloKind);
   }
   return { options, out: textFlag(values, 'out') ?? null, json: boolFlag(values, 'json') };
@@ -67,7 +80,8 @@ async function run(argv: string[], io: Io): Promise<number> {
   let done = 0;
   let total = 1;
   const duration = args.options.durationMs ?? COMPARE_DEFAULTS.durationMs;
-  if (!args.json && !io.interactive) io.stderr.write('compare-servers: starting the servers and benchmarking them in rounds…\n');
+  if (!args.json && !io.interactive)
+    io.stderr.write('compare-servers: starting the servers and benchmarking them in rounds…\n');
   const result = await compareServers(args.options, {
     signal: io.signal,
     onRunStart: (round, server, index, count) => {
@@ -75,7 +89,12 @@ async function run(argv: string[], io: Io): Promise<number> {
       done = index;
       total = count;
     },
-    onProgress: (progress) => bar.update(label, (done + progress.elapsedMs / duration) / total, rateDetail(progress.completed, progress.elapsedMs)),
+    onProgress: (progress) =>
+      bar.update(
+        label,
+        (done + progress.elapsedMs / duration) / total,
+        rateDetail(progress.completed, progress.elapsedMs),
+      ),
   }).finally(() => bar.clear());
   if (args.out !== null) {
     writeOutFiles(args.out, {
@@ -90,7 +109,8 @@ async function run(argv: string[], io: Io): Promise<number> {
     io.stdout.write(
       `Hello World, ${result.connections} connections, ${(result.durationMs / 1000).toFixed(1)}s per run, ${result.rounds} rounds (medians)\n\n${formatCompareTable(result)}\n`,
     );
-    if (args.out !== null) io.stdout.write(`\nWrote ${args.out}/results.json, results.csv, report.html, throughput.svg\n`);
+    if (args.out !== null)
+      io.stdout.write(`\nWrote ${args.out}/results.json, results.csv, report.html, throughput.svg\n`);
   }
   return 0;
 }

@@ -15,7 +15,18 @@ import { chartWidth, renderCharts } from './charts.ts';
 import { formatBytes, formatMs } from '../units.ts';
 import { connectSupervisor } from '../supervisor/control.ts';
 import { controlPath } from './supervise.ts';
-import { boolFlag, COMMON_FLAGS, durationFlag, intFlag, numberFlag, parseCommandLine, requirePositional, textFlag, type OptionSpecs, type Values } from './args.ts';
+import {
+  boolFlag,
+  COMMON_FLAGS,
+  durationFlag,
+  intFlag,
+  numberFlag,
+  parseCommandLine,
+  requirePositional,
+  textFlag,
+  type OptionSpecs,
+  type Values,
+} from './args.ts';
 import type { Command, Io } from './io.ts';
 
 const FLAGS = {
@@ -55,7 +66,10 @@ command on a terminal, an interactive console with history and Tab completion.
 Commands:
 ${[...ADMIN_COMMANDS]
   .filter(([name]) => CLI_FORMS[name] !== null)
-  .map(([name, c]) => `  ${(CLI_FORMS[name] ?? name).padEnd(33)} ${c.summary.replace(/ \(args: [^)]*\)/, '').replace('until "unwatch" or disconnect', 'until Ctrl-C or q')}`)
+  .map(
+    ([name, c]) =>
+      `  ${(CLI_FORMS[name] ?? name).padEnd(33)} ${c.summary.replace(/ \(args: [^)]*\)/, '').replace('until "unwatch" or disconnect', 'until Ctrl-C or q')}`,
+  )
   .join('\n')}
 
 Options:
@@ -88,7 +102,8 @@ interface ConsoleArgs {
 function commandArgs(command: string, values: Values, rest: string[]): Record<string, unknown> {
   const args: Record<string, unknown> = {};
   if (command === 'instrument') {
-    if (rest[0] !== 'on' && rest[0] !== 'off') throw new NodescaleError('NS_ERR_USAGE', 'console: instrument takes on or off');
+    if (rest[0] !== 'on' && rest[0] !== 'off')
+      throw new NodescaleError('NS_ERR_USAGE', 'console: instrument takes on or off');
     args.on = rest[0] === 'on';
   } else if (rest.length > 0) {
     throw new NodescaleError('NS_ERR_USAGE', `console: unexpected argument "${rest[0]}"`);
@@ -108,14 +123,23 @@ export function parseConsoleArgs(argv: string[], env: NodeJS.ProcessEnv = proces
   const worker = intFlag(values, 'worker');
   if (worker !== undefined && worker < 0) throw invalidOption('--worker', 'a worker number (0 or more)', worker);
   if (worker === undefined && (textFlag(values, 'name') !== undefined || textFlag(values, 'control') !== undefined)) {
-    throw new NodescaleError('NS_ERR_USAGE', 'console: --name and --control reach a worker of nodescale run: give --worker N too');
+    throw new NodescaleError(
+      'NS_ERR_USAGE',
+      'console: --name and --control reach a worker of nodescale run: give --worker N too',
+    );
   }
   // With --worker, the supervisor's control socket names the target: the positionals start with the command.
-  const target = worker === undefined ? requirePositional('console', positionals, 'the target (a socket path or host:port)') : { control: controlPath(values, null), worker };
+  const target =
+    worker === undefined
+      ? requirePositional('console', positionals, 'the target (a socket path or host:port)')
+      : { control: controlPath(values, null), worker };
   const commandAt = worker === undefined ? 1 : 0;
   const command = positionals[commandAt] ?? null;
   if (command !== null && !ADMIN_COMMANDS.has(command)) {
-    throw new NodescaleError('NS_ERR_USAGE', `console: unknown command "${command}"; the commands are ${[...ADMIN_COMMANDS.keys()].join(', ')}`);
+    throw new NodescaleError(
+      'NS_ERR_USAGE',
+      `console: unknown command "${command}"; the commands are ${[...ADMIN_COMMANDS.keys()].join(', ')}`,
+    );
   }
   const read = (name: string) => {
     const file = textFlag(values, name);
@@ -123,7 +147,10 @@ export function parseConsoleArgs(argv: string[], env: NodeJS.ProcessEnv = proces
     try {
       return readFileSync(file);
     } catch (error) {
-      throw new NodescaleError('NS_ERR_INVALID_OPTION', `cannot read --${name} ${file}: ${(error as NodeJS.ErrnoException).code}`);
+      throw new NodescaleError(
+        'NS_ERR_INVALID_OPTION',
+        `cannot read --${name} ${file}: ${(error as NodeJS.ErrnoException).code}`,
+      );
     }
   };
   const tokenFile = read('token-file');
@@ -146,7 +173,16 @@ export function parseConsoleArgs(argv: string[], env: NodeJS.ProcessEnv = proces
 
 function sampleLine(s: RuntimeSample): string {
   const time = new Date(s.time).toISOString().slice(11, 19);
-  return `${time}  loop p99 ${formatMs(s.eventLoop.delayP99Ms).padStart(7)}  util ${(s.eventLoop.utilization * 100).toFixed(0).padStart(3)}%  cpu ${s.cpu.percent.toFixed(0).padStart(3)}%  heap ${formatBytes(s.memory.heapUsed).padStart(10)}  ${s.http.requestsPerSecond.toFixed(0).padStart(6)} req/s  ${s.http.inFlight} in flight`;
+  const percent = (ratio: number) => `${(ratio * 100).toFixed(0).padStart(3)}%`;
+  return [
+    time,
+    `loop p99 ${formatMs(s.eventLoop.delayP99Ms).padStart(7)}`,
+    `util ${percent(s.eventLoop.utilization)}`,
+    `cpu ${percent(s.cpu.percent / 100)}`,
+    `heap ${formatBytes(s.memory.heapUsed).padStart(10)}`,
+    `${s.http.requestsPerSecond.toFixed(0).padStart(6)} req/s`,
+    `${s.http.inFlight} in flight`,
+  ].join('  ');
 }
 
 /** A line of `log-requests`. */
@@ -157,7 +193,8 @@ function requestLine(e: RequestLogEntry): string {
 /** How the answer of a plain command is printed (JSON, indented, for the others). */
 const RESULT_VIEWS: Partial<Record<string, (result: unknown, elapsedMs: number) => string>> = {
   ping: (_result, elapsedMs) => `pong (${formatMs(elapsedMs)})`,
-  help: (result) => (result as { name: string; summary: string }[]).map((c) => `  ${c.name.padEnd(14)} ${c.summary}`).join('\n'),
+  help: (result) =>
+    (result as { name: string; summary: string }[]).map((c) => `  ${c.name.padEnd(14)} ${c.summary}`).join('\n'),
 };
 
 interface RunOptions {
@@ -169,17 +206,31 @@ interface RunOptions {
 }
 
 /** Runs one command on a connected client and prints its result: a file, a stream of events, or an answer. */
-async function runOne(client: AdminClient, command: string, args: Record<string, unknown>, io: Io, options: RunOptions): Promise<void> {
+async function runOne(
+  client: AdminClient,
+  command: string,
+  args: Record<string, unknown>,
+  io: Io,
+  options: RunOptions,
+): Promise<void> {
   if (command === 'heap-snapshot' || command === 'cpu-profile') return saveToFile(client, command, args, io, options);
   if (command === 'watch' || command === 'log-requests') return follow(client, command, io, options);
   const started = performance.now();
   const result = await client.request(command, args);
   const view = RESULT_VIEWS[command];
-  io.stdout.write(`${options.json ? JSON.stringify(result) : view ? view(result, performance.now() - started) : JSON.stringify(result, null, 2)}\n`);
+  io.stdout.write(
+    `${options.json ? JSON.stringify(result) : view ? view(result, performance.now() - started) : JSON.stringify(result, null, 2)}\n`,
+  );
 }
 
 /** heap-snapshot and cpu-profile: the bytes into a file (and a CPU profile as a flame graph beside it). */
-async function saveToFile(client: AdminClient, command: 'heap-snapshot' | 'cpu-profile', args: Record<string, unknown>, io: Io, options: RunOptions): Promise<void> {
+async function saveToFile(
+  client: AdminClient,
+  command: 'heap-snapshot' | 'cpu-profile',
+  args: Record<string, unknown>,
+  io: Io,
+  options: RunOptions,
+): Promise<void> {
   const file = outputFile(command, options.out);
   const result = (await receiveFile(client, command, args, file)) as { bytes: number; seconds?: number };
   let flamegraph: string | undefined;
@@ -187,7 +238,9 @@ async function saveToFile(client: AdminClient, command: 'heap-snapshot' | 'cpu-p
     // The profile as a flame graph too: where the time went, without opening DevTools.
     flamegraph = file.replace(/\.cpuprofile$/, '') + '.svg';
     const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
-    writeFileSync(flamegraph, renderFlameGraph(profile, `CPU profile, ${String(result.seconds ?? '')} s`), { mode: 0o600 });
+    writeFileSync(flamegraph, renderFlameGraph(profile, `CPU profile, ${String(result.seconds ?? '')} s`), {
+      mode: 0o600,
+    });
   }
   io.stdout.write(
     options.json
@@ -197,7 +250,12 @@ async function saveToFile(client: AdminClient, command: 'heap-snapshot' | 'cpu-p
 }
 
 /** watch and log-requests: events until Ctrl-C (or q on a terminal), which sends unwatch. */
-async function follow(client: AdminClient, command: 'watch' | 'log-requests', io: Io, options: RunOptions): Promise<void> {
+async function follow(
+  client: AdminClient,
+  command: 'watch' | 'log-requests',
+  io: Io,
+  options: RunOptions,
+): Promise<void> {
   const id = client.nextId;
   const stop = () => void client.request('unwatch', { id }).catch(() => {});
   io.signal.addEventListener('abort', stop, { once: true });
@@ -211,7 +269,12 @@ async function follow(client: AdminClient, command: 'watch' | 'log-requests', io
     const header = `${options.title ?? 'watch'}: q or Ctrl-C stops`;
     const block = `${header.slice(0, columns - 1)}\n${renderCharts(samples, chartWidth(columns))}`;
     // Redraw in place: move up over the last block.
-    io.stdout.write(`${drawn > 0 ? `\x1b[${drawn}A` : ''}${block.split('\n').map((l) => `\x1b[2K${l}`).join('\n')}\n`);
+    io.stdout.write(
+      `${drawn > 0 ? `\x1b[${drawn}A` : ''}${block
+        .split('\n')
+        .map((l) => `\x1b[2K${l}`)
+        .join('\n')}\n`,
+    );
     drawn = block.split('\n').length;
   };
   const onEvent = (event: unknown) => {
@@ -258,7 +321,10 @@ function outputFile(command: 'heap-snapshot' | 'cpu-profile', out: string | null
   const existing = statSync(out, { throwIfNoEntry: false });
   if (existing?.isDirectory()) return path.join(out, name);
   if (!statSync(path.dirname(path.resolve(out)), { throwIfNoEntry: false })?.isDirectory()) {
-    throw new NodescaleError('NS_ERR_OUTPUT', `cannot write -o ${out}: no directory ${path.dirname(path.resolve(out))}`);
+    throw new NodescaleError(
+      'NS_ERR_OUTPUT',
+      `cannot write -o ${out}: no directory ${path.dirname(path.resolve(out))}`,
+    );
   }
   return out;
 }
@@ -267,10 +333,16 @@ function outputFile(command: 'heap-snapshot' | 'cpu-profile', out: string | null
  * Streams a command's bytes into `file`, created only when the first bytes arrive: a refused command (cpu-profile
  * --seconds 1000) leaves no empty file. A write error is NS_ERR_OUTPUT, and the partial file is removed.
  */
-async function receiveFile(client: AdminClient, command: string, args: Record<string, unknown>, file: string): Promise<unknown> {
+async function receiveFile(
+  client: AdminClient,
+  command: string,
+  args: Record<string, unknown>,
+  file: string,
+): Promise<unknown> {
   let stream: WriteStream | null = null;
   let failure: Error | null = null;
-  const outputError = (error: NodeJS.ErrnoException) => new NodescaleError('NS_ERR_OUTPUT', `cannot write ${file}: ${error.code ?? error.message}`, { cause: error });
+  const outputError = (error: NodeJS.ErrnoException) =>
+    new NodescaleError('NS_ERR_OUTPUT', `cannot write ${file}: ${error.code ?? error.message}`, { cause: error });
   try {
     const result = await client.request(command, args, {
       onChunk: (bytes) => {
@@ -320,13 +392,20 @@ async function interactive(client: AdminClient, io: Io, stdin: NodeJS.ReadStream
       try {
         const parsed = parseCommandLine('console', words, FLAGS, 2);
         const command = parsed.positionals[0]!;
-        if (!ADMIN_COMMANDS.has(command)) throw new NodescaleError('NS_ERR_USAGE', `unknown command "${command}"; "help" lists them`);
+        if (!ADMIN_COMMANDS.has(command))
+          throw new NodescaleError('NS_ERR_USAGE', `unknown command "${command}"; "help" lists them`);
         running = new AbortController();
-        await runOne(client, command, commandArgs(command, parsed.values, parsed.positionals.slice(1)), { ...io, signal: running.signal }, {
-          out: textFlag(parsed.values, 'out') ?? out,
-          json: boolFlag(parsed.values, 'json'),
-          charts: true,
-        });
+        await runOne(
+          client,
+          command,
+          commandArgs(command, parsed.values, parsed.positionals.slice(1)),
+          { ...io, signal: running.signal },
+          {
+            out: textFlag(parsed.values, 'out') ?? out,
+            json: boolFlag(parsed.values, 'json'),
+            charts: true,
+          },
+        );
       } catch (error) {
         const e = error as NodescaleError;
         io.stderr.write(`error ${e.code ?? 'NS_ERR_INTERNAL'}: ${e.message}\n`);
@@ -351,11 +430,18 @@ async function workerConsole(control: string, worker: number): Promise<string> {
 
 async function run(argv: string[], io: Io): Promise<number> {
   const args = parseConsoleArgs(argv);
-  const target = typeof args.target === 'string' ? args.target : await workerConsole(args.target.control, args.target.worker);
+  const target =
+    typeof args.target === 'string' ? args.target : await workerConsole(args.target.control, args.target.worker);
   const client = await AdminClient.connect(target, args.connect);
   try {
-    const title = typeof args.target === 'string' ? args.target : `worker ${args.target.worker} of ${args.target.control}`;
-    if (args.command !== null) await runOne(client, args.command, args.args, io, { ...args, title: `${args.command} ${title}`, charts: io.interactive });
+    const title =
+      typeof args.target === 'string' ? args.target : `worker ${args.target.worker} of ${args.target.control}`;
+    if (args.command !== null)
+      await runOne(client, args.command, args.args, io, {
+        ...args,
+        title: `${args.command} ${title}`,
+        charts: io.interactive,
+      });
     else if (io.terminal?.stdin) await interactive(client, io, io.terminal.stdin, args.out);
     else throw new NodescaleError('NS_ERR_USAGE', 'console: give a command (the interactive console needs a terminal)');
     return 0;

@@ -29,8 +29,14 @@ Example:
 export function parseCorpusArgs(argv: string[]) {
   const { values, positionals } = parseCommandLine('corpus', argv, FLAGS, 1);
   const action = positionals[0] ?? 'serve';
-  if (action !== 'serve' && action !== 'list') throw new NodescaleError('NS_ERR_USAGE', `corpus: unknown action "${action}"; expected serve or list`);
-  return { action, port: portFlag(values, 'port', 8080), host: textFlag(values, 'host') ?? '127.0.0.1', json: boolFlag(values, 'json') };
+  if (action !== 'serve' && action !== 'list')
+    throw new NodescaleError('NS_ERR_USAGE', `corpus: unknown action "${action}"; expected serve or list`);
+  return {
+    action,
+    port: portFlag(values, 'port', 8080),
+    host: textFlag(values, 'host') ?? '127.0.0.1',
+    json: boolFlag(values, 'json'),
+  };
 }
 
 async function run(argv: string[], io: Io): Promise<number> {

@@ -53,7 +53,14 @@ export function parseDemoArgs(argv: string[]) {
   if (workers < 1) throw invalidOption('--workers', 'a whole number ≥ 1', workers);
   const name = textFlag(values, 'name') ?? 'demo';
   if (!/^[\w.-]+$/.test(name)) throw invalidOption('--name', 'letters, digits, ".", "_" or "-"', name);
-  return { port: portFlag(values, 'port', 3000), corpusPort: portFlag(values, 'corpus-port', 8080), metricsPort: portFlag(values, 'metrics-port', 9100), workers, compute, name };
+  return {
+    port: portFlag(values, 'port', 3000),
+    corpusPort: portFlag(values, 'corpus-port', 8080),
+    metricsPort: portFlag(values, 'metrics-port', 9100),
+    workers,
+    compute,
+    name,
+  };
 }
 
 function banner(api: string, corpus: string, metrics: string, name: string, compute: string): string {
@@ -94,8 +101,32 @@ async function run(argv: string[], io: Io): Promise<number> {
     process.execPath,
     // A short probation so that the banner's `reload` answers in seconds (a deployment keeps the default, 30 s).
     [
-      ...[BIN, 'run', BIN, '-w', String(args.workers), '--name', args.name, '--console', '--metrics', String(args.metricsPort), '--probation', '5s'],
-      ...['--', 'tagger', '--port', String(args.port), '--compute', args.compute, '--allow', '127.0.0.1', '--corpus-url', corpus.url],
+      ...[
+        BIN,
+        'run',
+        BIN,
+        '-w',
+        String(args.workers),
+        '--name',
+        args.name,
+        '--console',
+        '--metrics',
+        String(args.metricsPort),
+        '--probation',
+        '5s',
+      ],
+      ...[
+        '--',
+        'tagger',
+        '--port',
+        String(args.port),
+        '--compute',
+        args.compute,
+        '--allow',
+        '127.0.0.1',
+        '--corpus-url',
+        corpus.url,
+      ],
     ],
     // fd 3: the supervisor's announce descriptor (ipc.ts): the API's and the metrics' addresses, as JSON lines.
     { stdio: ['ignore', 'pipe', 'pipe', 'pipe'], env: { ...process.env, [ANNOUNCE_FD_ENV]: '3' } },

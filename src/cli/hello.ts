@@ -39,10 +39,18 @@ Examples:
 export function parseHelloArgs(argv: string[]): { kind: HelloKind; port: number; host: string; protect: boolean } {
   const { values, positionals } = parseCommandLine('hello', argv, FLAGS, 1);
   const kind = requirePositional('hello', positionals, `the server kind (${HELLO_KINDS.join(', ')})`);
-  if (!isHelloKind(kind)) throw new NodescaleError('NS_ERR_USAGE', `hello: unknown server kind "${kind}"; expected one of ${HELLO_KINDS.join(', ')}`);
+  if (!isHelloKind(kind))
+    throw new NodescaleError(
+      'NS_ERR_USAGE',
+      `hello: unknown server kind "${kind}"; expected one of ${HELLO_KINDS.join(', ')}`,
+    );
   const port = portFlag(values, 'port', 3000);
   const protect = boolFlag(values, 'protect');
-  if (protect && kind === 'tcp') throw new NodescaleError('NS_ERR_USAGE', 'hello: --protect needs an HTTP server (http, fastify or express), not tcp');
+  if (protect && kind === 'tcp')
+    throw new NodescaleError(
+      'NS_ERR_USAGE',
+      'hello: --protect needs an HTTP server (http, fastify or express), not tcp',
+    );
   return { kind, port, host: textFlag(values, 'host') ?? '127.0.0.1', protect };
 }
 
@@ -50,7 +58,9 @@ async function run(argv: string[], io: Io): Promise<number> {
   const args = parseHelloArgs(argv);
   const hello = await startHello(args.kind, { port: args.port, host: args.host });
   // Graceful shutdown stays this command's: Ctrl-C and SIGTERM close the server below.
-  const runtime = args.protect ? (await import('../runtime/protect.ts')).protect(hello.server as Server, { shutdown: false }) : null;
+  const runtime = args.protect
+    ? (await import('../runtime/protect.ts')).protect(hello.server as Server, { shutdown: false })
+    : null;
   io.stdout.write(`${hello.kind} hello server${runtime ? ' (protected)' : ''} listening on ${hello.url}\n`);
   announceListening('hello', hello.url);
   await new Promise<void>((resolve) => {

@@ -11,8 +11,16 @@ export interface Io {
 }
 
 export function processIo(signal: AbortSignal): Io {
-  const terminal = process.stdout.isTTY ? { stdin: process.stdin.isTTY ? process.stdin : null, columns: () => process.stdout.columns } : undefined;
-  return { stdout: process.stdout, stderr: process.stderr, interactive: process.stderr.isTTY === true, signal, ...(terminal ? { terminal } : {}) };
+  const terminal = process.stdout.isTTY
+    ? { stdin: process.stdin.isTTY ? process.stdin : null, columns: () => process.stdout.columns }
+    : undefined;
+  return {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    interactive: process.stderr.isTTY === true,
+    signal,
+    ...(terminal ? { terminal } : {}),
+  };
 }
 
 export interface Command {

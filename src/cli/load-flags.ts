@@ -37,10 +37,13 @@ export const CONNECTION_HELP = `Connections:
   -w, --workers N         generator threads, to use more than one core (default ${B.workers})
       --warmup DUR        send for DUR before measuring (default ${B.warmupMs === 0 ? '0' : formatDuration(B.warmupMs)})`;
 
-
 function parseHeader(raw: string): [string, string] {
   const colon = raw.indexOf(':');
-  if (colon <= 0) throw new NodescaleError('NS_ERR_INVALID_OPTION', `--header must look like "name: value", got ${JSON.stringify(raw)}`);
+  if (colon <= 0)
+    throw new NodescaleError(
+      'NS_ERR_INVALID_OPTION',
+      `--header must look like "name: value", got ${JSON.stringify(raw)}`,
+    );
   return [raw.slice(0, colon).trim(), raw.slice(colon + 1).trim()];
 }
 
@@ -49,7 +52,8 @@ export function requestOptions(values: Values): Partial<BenchOptions> {
   const headers = listFlag(values, 'header');
   const body = textFlag(values, 'body');
   const bodyFile = textFlag(values, 'body-file');
-  if (body !== undefined && bodyFile !== undefined) throw new NodescaleError('NS_ERR_USAGE', 'give --body or --body-file, not both');
+  if (body !== undefined && bodyFile !== undefined)
+    throw new NodescaleError('NS_ERR_USAGE', 'give --body or --body-file, not both');
   return defined({
     method: textFlag(values, 'method'),
     headers: headers.length > 0 ? Object.fromEntries(headers.map(parseHeader)) : undefined,
@@ -62,7 +66,10 @@ function readBodyFile(file: string): Buffer {
   try {
     return readFileSync(file);
   } catch (error) {
-    throw new NodescaleError('NS_ERR_BODY_FILE', `cannot read --body-file ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    throw new NodescaleError(
+      'NS_ERR_BODY_FILE',
+      `cannot read --body-file ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+    );
   }
 }
 

@@ -7,23 +7,71 @@ import { processIo, type Command, type Io } from './io.ts';
 
 /** The commands, each loaded only when it runs: `bench` does not pay for loading fastify and express. */
 export const CLI_COMMANDS: readonly { name: string; summary: string; load: () => Promise<Command> }[] = [
-  { name: 'bench', summary: 'load-test a URL like wrk, with correct latency', load: async () => (await import('./bench.ts')).benchCommand },
-  { name: 'sweep', summary: 'find the knee of throughput vs concurrency', load: async () => (await import('./sweep.ts')).sweepCommand },
+  {
+    name: 'bench',
+    summary: 'load-test a URL like wrk, with correct latency',
+    load: async () => (await import('./bench.ts')).benchCommand,
+  },
+  {
+    name: 'sweep',
+    summary: 'find the knee of throughput vs concurrency',
+    load: async () => (await import('./sweep.ts')).sweepCommand,
+  },
   {
     name: 'compare-servers',
     summary: 'plain TCP vs http vs fastify vs express, side by side',
     load: async () => (await import('./compare-servers.ts')).compareServersCommand,
   },
-  { name: 'hello', summary: "start one of the talk's baseline servers", load: async () => (await import('./hello.ts')).helloCommand },
-  { name: 'console', summary: 'the secure admin console of a live process', load: async () => (await import('./console.ts')).consoleCommand },
-  { name: 'run', summary: 'supervise an app: workers, restarts with backoff, zero-downtime reload', load: async () => (await import('./supervise.ts')).runCommand },
-  { name: 'status', summary: "the supervised workers' state (of nodescale run)", load: async () => (await import('./supervise.ts')).statusCommand },
-  { name: 'reload', summary: 'rolling reload of nodescale run; exits 1 if rolled back', load: async () => (await import('./supervise.ts')).reloadCommand },
-  { name: 'scale', summary: 'change the number of workers of nodescale run', load: async () => (await import('./supervise.ts')).scaleCommand },
-  { name: 'stop', summary: 'graceful stop of nodescale run', load: async () => (await import('./supervise.ts')).stopCommand },
-  { name: 'demo', summary: "the talk's tagging API, supervised and instrumented, with its corpus", load: async () => (await import('./demo.ts')).demoCommand },
-  { name: 'tagger', summary: 'the tagging API alone (GraphQL, compute pool or inline)', load: async () => (await import('./tagger.ts')).taggerCommand },
-  { name: 'corpus', summary: 'serve the article corpus on loopback', load: async () => (await import('./corpus.ts')).corpusCommand },
+  {
+    name: 'hello',
+    summary: "start one of the talk's baseline servers",
+    load: async () => (await import('./hello.ts')).helloCommand,
+  },
+  {
+    name: 'console',
+    summary: 'the secure admin console of a live process',
+    load: async () => (await import('./console.ts')).consoleCommand,
+  },
+  {
+    name: 'run',
+    summary: 'supervise an app: workers, restarts with backoff, zero-downtime reload',
+    load: async () => (await import('./supervise.ts')).runCommand,
+  },
+  {
+    name: 'status',
+    summary: "the supervised workers' state (of nodescale run)",
+    load: async () => (await import('./supervise.ts')).statusCommand,
+  },
+  {
+    name: 'reload',
+    summary: 'rolling reload of nodescale run; exits 1 if rolled back',
+    load: async () => (await import('./supervise.ts')).reloadCommand,
+  },
+  {
+    name: 'scale',
+    summary: 'change the number of workers of nodescale run',
+    load: async () => (await import('./supervise.ts')).scaleCommand,
+  },
+  {
+    name: 'stop',
+    summary: 'graceful stop of nodescale run',
+    load: async () => (await import('./supervise.ts')).stopCommand,
+  },
+  {
+    name: 'demo',
+    summary: "the talk's tagging API, supervised and instrumented, with its corpus",
+    load: async () => (await import('./demo.ts')).demoCommand,
+  },
+  {
+    name: 'tagger',
+    summary: 'the tagging API alone (GraphQL, compute pool or inline)',
+    load: async () => (await import('./tagger.ts')).taggerCommand,
+  },
+  {
+    name: 'corpus',
+    summary: 'serve the article corpus on loopback',
+    load: async () => (await import('./corpus.ts')).corpusCommand,
+  },
 ];
 
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
@@ -78,7 +126,10 @@ export async function main(argv: string[], io?: Io): Promise<number> {
     }
     const entry = CLI_COMMANDS.find((candidate) => candidate.name === name);
     if (entry === undefined) {
-      throw new NodescaleError('NS_ERR_UNKNOWN_COMMAND', `unknown command "${name}"; the commands are ${CLI_COMMANDS.map((c) => c.name).join(', ')}`);
+      throw new NodescaleError(
+        'NS_ERR_UNKNOWN_COMMAND',
+        `unknown command "${name}"; the commands are ${CLI_COMMANDS.map((c) => c.name).join(', ')}`,
+      );
     }
     const command = await entry.load();
     if (asksForHelp(rest)) {
@@ -87,9 +138,12 @@ export async function main(argv: string[], io?: Io): Promise<number> {
     }
     return await command.run(rest, streams);
   } catch (error) {
-    const known = isNodescaleError(error) ? error : new NodescaleError('NS_ERR_INTERNAL', (error as Error)?.message ?? String(error), { cause: error });
+    const known = isNodescaleError(error)
+      ? error
+      : new NodescaleError('NS_ERR_INTERNAL', (error as Error)?.message ?? String(error), { cause: error });
     streams.stderr.write(`error ${known.code}: ${known.message}\n`);
-    if (debug) streams.stderr.write(`${((known.code === 'NS_ERR_INTERNAL' ? known.cause : known) as Error)?.stack ?? ''}\n`);
+    if (debug)
+      streams.stderr.write(`${((known.code === 'NS_ERR_INTERNAL' ? known.cause : known) as Error)?.stack ?? ''}\n`);
     return ERROR_CODES[known.code].kind === 'usage' ? EXIT.usage : EXIT.failure;
   } finally {
     if (ownIo) process.off('SIGINT', onSigint);

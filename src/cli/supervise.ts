@@ -13,7 +13,19 @@ import { usableCpus } from '../supervisor/cpus.ts';
 import { SUPERVISOR_DEFAULTS } from '../supervisor/options.ts';
 import { Supervisor, type ReloadOutcome, type ReloadStatus, type WorkerStatus } from '../supervisor/supervisor.ts';
 import { formatBytes, formatDuration, formatMs } from '../units.ts';
-import { boolFlag, COMMON_FLAGS, durationFlag, intFlag, listFlag, parseCommandLine, requirePositional, sizeFlag, textFlag, type OptionSpecs, type Values } from './args.ts';
+import {
+  boolFlag,
+  COMMON_FLAGS,
+  durationFlag,
+  intFlag,
+  listFlag,
+  parseCommandLine,
+  requirePositional,
+  sizeFlag,
+  textFlag,
+  type OptionSpecs,
+  type Values,
+} from './args.ts';
 import type { Command, Io } from './io.ts';
 import { renderColumns } from '../views/columns.ts';
 
@@ -88,7 +100,11 @@ export function controlPath(values: Values, fallbackName: string | null): string
   const explicit = textFlag(values, 'control');
   if (explicit !== undefined) return explicit;
   const name = textFlag(values, 'name') ?? fallbackName;
-  if (name === null) throw new NodescaleError('NS_ERR_USAGE', 'give --name NAME (the app name given to nodescale run) or --control PATH');
+  if (name === null)
+    throw new NodescaleError(
+      'NS_ERR_USAGE',
+      'give --name NAME (the app name given to nodescale run) or --control PATH',
+    );
   if (!/^[\w.-]+$/.test(name)) throw invalidOption('--name', 'letters, digits, ".", "_" or "-"', name);
   return defaultControlPath(name);
 }
@@ -120,7 +136,11 @@ export function parseRunArgs(argv: string[]) {
   const { values, positionals } = parseCommandLine('run', own, RUN_FLAGS, 1);
   const app = path.resolve(requirePositional('run', positionals, 'the app file'));
   if (!existsSync(app)) throw new NodescaleError('NS_ERR_APP_NOT_FOUND', `no app file at ${app}`);
-  if (!statSync(app).isFile()) throw new NodescaleError('NS_ERR_APP_NOT_FOUND', `${app} is not a file: give the app's entry file (server.js, not its directory)`);
+  if (!statSync(app).isFile())
+    throw new NodescaleError(
+      'NS_ERR_APP_NOT_FOUND',
+      `${app} is not a file: give the app's entry file (server.js, not its directory)`,
+    );
   const rawWorkers = textFlag(values, 'workers') ?? defaults.workers;
   const workers = rawWorkers === 'auto' ? usableCpus() : intFlag(values, 'workers')!;
   if (!(workers >= 1)) throw invalidOption('--workers', 'a whole number ≥ 1 or auto', rawWorkers);
@@ -157,7 +177,9 @@ async function run(argv: string[], io: Io): Promise<number> {
         : `nodescale run: ${message}${fields && Object.keys(fields).length > 0 ? ` ${JSON.stringify(fields)}` : ''}\n`,
     );
   const output = (line: string, from: { slot: number; pid: number; stream: 'stdout' | 'stderr' }) =>
-    (from.stream === 'stdout' ? io.stdout : io.stderr).write(json ? `${JSON.stringify(jsonOutputLine(line, from))}\n` : `[w${from.slot} ${from.pid}] ${line}\n`);
+    (from.stream === 'stdout' ? io.stdout : io.stderr).write(
+      json ? `${JSON.stringify(jsonOutputLine(line, from))}\n` : `[w${from.slot} ${from.pid}] ${line}\n`,
+    );
   const supervisor = new Supervisor({
     app: args.app,
     args: args.appArgs,
@@ -223,9 +245,13 @@ async function run(argv: string[], io: Io): Promise<number> {
   // Later, every slot given up on (crash loops after start, a scale up that cannot start) stops the supervisor.
   supervisor.once('all-failed', () => void stop(1));
   if (supervisor.failedSlots().length === args.workers) void stop(1);
-  const metricsUrl = args.metrics && `http://${args.metrics.host.includes(':') ? `[${args.metrics.host}]` : args.metrics.host}:${(metricsServer!.address() as AddressInfo).port}/metrics`;
+  const metricsUrl =
+    args.metrics &&
+    `http://${args.metrics.host.includes(':') ? `[${args.metrics.host}]` : args.metrics.host}:${(metricsServer!.address() as AddressInfo).port}/metrics`;
   if (metricsUrl) writeAnnouncement({ nodescale: 'listening', service: 'metrics', url: metricsUrl, pid: process.pid });
-  log(`${args.workers} worker(s) ready; control socket ${control.path}${metricsUrl ? `; metrics ${metricsUrl}` : ''}`, { pid: process.pid });
+  log(`${args.workers} worker(s) ready; control socket ${control.path}${metricsUrl ? `; metrics ${metricsUrl}` : ''}`, {
+    pid: process.pid,
+  });
   return done;
 }
 
@@ -233,12 +259,16 @@ async function run(argv: string[], io: Io): Promise<number> {
  * One worker output line for --log-format json. A line that is itself a JSON object (a JSON logger's, the runtime's)
  * is merged in rather than quoted inside `message`, so a log pipeline reads its fields; the worker's fields win.
  */
-export function jsonOutputLine(line: string, from: { slot: number; pid: number; stream: 'stdout' | 'stderr' }): Record<string, unknown> {
+export function jsonOutputLine(
+  line: string,
+  from: { slot: number; pid: number; stream: 'stdout' | 'stderr' },
+): Record<string, unknown> {
   const where = { worker: from.slot, pid: from.pid, stream: from.stream };
   if (line.startsWith('{')) {
     try {
       const parsed: unknown = JSON.parse(line);
-      if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) return { time: new Date().toISOString(), ...parsed, ...where };
+      if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed))
+        return { time: new Date().toISOString(), ...parsed, ...where };
     } catch {
       // not JSON after all: quoted below
     }
@@ -266,18 +296,33 @@ export function statusView({ workers, failed, reload }: StatusResult): string {
   for (const w of workers) {
     rows.push([
       ...[String(w.slot), String(w.pid), String(w.generation), w.state, `${w.uptimeSeconds}s`, String(w.restarts)],
-      ...[dash(w.rssBytes, formatBytes), dash(w.eventLoopDelayP99Ms, formatMs), dash(w.requestsPerSecond, (r) => r.toFixed(0))],
+      ...[
+        dash(w.rssBytes, formatBytes),
+        dash(w.eventLoopDelayP99Ms, formatMs),
+        dash(w.requestsPerSecond, (r) => r.toFixed(0)),
+      ],
     ]);
   }
   const lines = failed.map((f) => `worker ${f.slot} given up: ${f.reason}`);
-  if (reload !== null) lines.push(`last reload: generation ${reload.generation}, ${reload.state}${reload.reason === null ? '' : `: ${reload.reason}`}`);
+  if (reload !== null)
+    lines.push(
+      `last reload: generation ${reload.generation}, ${reload.state}${reload.reason === null ? '' : `: ${reload.reason}`}`,
+    );
   return `${renderColumns(rows)}\n${lines.map((line) => `${line}\n`).join('')}`;
 }
 
 /** A reload's verdict as text, or the error its failure exits with (after --json has printed the outcome). */
 export function reloadView(outcome: ReloadOutcome): string {
-  if (!outcome.ok && outcome.failure === 'probation') throw new NodescaleError('NS_ERR_RELOAD_UNSTABLE', `reload failed after replacing ${outcome.replaced} worker(s): ${outcome.reason}`);
-  if (!outcome.ok) throw new NodescaleError('NS_ERR_RELOAD_ROLLED_BACK', `reload rolled back after ${outcome.replaced} worker(s): ${outcome.reason}`);
+  if (!outcome.ok && outcome.failure === 'probation')
+    throw new NodescaleError(
+      'NS_ERR_RELOAD_UNSTABLE',
+      `reload failed after replacing ${outcome.replaced} worker(s): ${outcome.reason}`,
+    );
+  if (!outcome.ok)
+    throw new NodescaleError(
+      'NS_ERR_RELOAD_ROLLED_BACK',
+      `reload rolled back after ${outcome.replaced} worker(s): ${outcome.reason}`,
+    );
   return `reloaded: ${outcome.replaced} worker(s) replaced, and each lived through its probation\n`;
 }
 
@@ -312,7 +357,23 @@ async function control(command: ControlCommand, argv: string[], io: Io): Promise
   return 0;
 }
 
-export const statusCommand: Command = { name: 'status', help: 'Usage: nodescale status [--name NAME | --control PATH] [--json]', run: (argv, io) => control('status', argv, io) };
-export const reloadCommand: Command = { name: 'reload', help: 'Usage: nodescale reload [--name NAME | --control PATH] [--json]', run: (argv, io) => control('reload', argv, io) };
-export const stopCommand: Command = { name: 'stop', help: 'Usage: nodescale stop [--name NAME | --control PATH]', run: (argv, io) => control('stop', argv, io) };
-export const scaleCommand: Command = { name: 'scale', help: 'Usage: nodescale scale N [--name NAME | --control PATH] [--json]', run: (argv, io) => control('scale', argv, io) };
+export const statusCommand: Command = {
+  name: 'status',
+  help: 'Usage: nodescale status [--name NAME | --control PATH] [--json]',
+  run: (argv, io) => control('status', argv, io),
+};
+export const reloadCommand: Command = {
+  name: 'reload',
+  help: 'Usage: nodescale reload [--name NAME | --control PATH] [--json]',
+  run: (argv, io) => control('reload', argv, io),
+};
+export const stopCommand: Command = {
+  name: 'stop',
+  help: 'Usage: nodescale stop [--name NAME | --control PATH]',
+  run: (argv, io) => control('stop', argv, io),
+};
+export const scaleCommand: Command = {
+  name: 'scale',
+  help: 'Usage: nodescale scale N [--name NAME | --control PATH] [--json]',
+  run: (argv, io) => control('scale', argv, io),
+};

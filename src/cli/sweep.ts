@@ -7,7 +7,17 @@ import { prepareOutDir, writeOutFiles } from '../loadtest/report/files.ts';
 import { formatDuration } from '../units.ts';
 import { formatKnee, formatSweepTable, sweepCharts, sweepCsv, sweepHtml } from '../loadtest/report/sweep.ts';
 import { geometricLevels, runSweep, SWEEP_DEFAULTS, type SweepOptions, type SweepResult } from '../loadtest/sweep.ts';
-import { boolFlag, COMMON_FLAGS, defined, durationFlag, numberFlag, parseCommandLine, requirePositional, textFlag, type OptionSpecs } from './args.ts';
+import {
+  boolFlag,
+  COMMON_FLAGS,
+  defined,
+  durationFlag,
+  numberFlag,
+  parseCommandLine,
+  requirePositional,
+  textFlag,
+  type OptionSpecs,
+} from './args.ts';
 import type { Command, Io } from './io.ts';
 import { CONNECTION_FLAGS, connectionOptions, REQUEST_FLAGS, REQUEST_HELP, requestOptions } from './load-flags.ts';
 import { ProgressBar, rateDetail } from './progress.ts';
@@ -66,7 +76,8 @@ Examples:
 
 function parseLevels(raw: string): number[] {
   const levels = raw.split(',').map((part) => Number(part.trim()));
-  if (levels.some((level) => !Number.isFinite(level) || level <= 0)) throw invalidOption('--levels', 'a comma-separated list of numbers > 0', raw);
+  if (levels.some((level) => !Number.isFinite(level) || level <= 0))
+    throw invalidOption('--levels', 'a comma-separated list of numbers > 0', raw);
   return levels;
 }
 
@@ -74,7 +85,8 @@ function parseRatio(raw: string): number {
   const percent = raw.trim().endsWith('%');
   const value = Number(percent ? raw.trim().slice(0, -1) : raw);
   const ratio = percent ? value / 100 : value;
-  if (raw.trim() === '' || !Number.isFinite(ratio) || ratio < 0 || ratio > 1) throw invalidOption('--max-errors', 'a ratio from 0 to 1 or a percentage such as 5%', raw);
+  if (raw.trim() === '' || !Number.isFinite(ratio) || ratio < 0 || ratio > 1)
+    throw invalidOption('--max-errors', 'a ratio from 0 to 1 or a percentage such as 5%', raw);
   return ratio;
 }
 
@@ -101,7 +113,10 @@ export function parseSweepArgs(argv: string[]): SweepArgs {
       : geometricLevels(from ?? SWEEP_DEFAULTS.from, to ?? SWEEP_DEFAULTS.to, factor ?? SWEEP_DEFAULTS.factor);
   const connection = connectionOptions(values);
   if (mode === 'concurrency' && connection.connections !== undefined) {
-    throw new NodescaleError('NS_ERR_USAGE', 'sweep: --connections applies to --rate-sweep; in a concurrency sweep the levels are the connections');
+    throw new NodescaleError(
+      'NS_ERR_USAGE',
+      'sweep: --connections applies to --rate-sweep; in a concurrency sweep the levels are the connections',
+    );
   }
   const maxErrors = textFlag(values, 'max-errors');
   const options: SweepOptions = {
@@ -136,14 +151,19 @@ async function run(argv: string[], io: Io): Promise<number> {
   const args = parseSweepArgs(argv);
   if (args.out !== null) prepareOutDir(args.out);
   const { levels } = args.options;
-  const perLevel = (args.options.warmupMs ?? SWEEP_DEFAULTS.warmupMs) + (args.options.durationMs ?? SWEEP_DEFAULTS.durationMs);
+  const perLevel =
+    (args.options.warmupMs ?? SWEEP_DEFAULTS.warmupMs) + (args.options.durationMs ?? SWEEP_DEFAULTS.durationMs);
   const bar = new ProgressBar(io.stderr, io.interactive);
   const result = await runSweep(args.options, {
     signal: io.signal,
     onProgress: (index, progress) => {
       const warm = args.options.warmupMs ?? SWEEP_DEFAULTS.warmupMs;
       const within = progress.phase === 'warmup' ? 0 : (warm + progress.elapsedMs) / perLevel;
-      bar.update(`level ${index + 1}/${levels.length} (${levels[index]})`, (index + within) / levels.length, rateDetail(progress.completed, progress.elapsedMs));
+      bar.update(
+        `level ${index + 1}/${levels.length} (${levels[index]})`,
+        (index + within) / levels.length,
+        rateDetail(progress.completed, progress.elapsedMs),
+      );
     },
     onLevelDone: (index, level) => {
       if (!io.interactive || args.json) return;

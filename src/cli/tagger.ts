@@ -8,7 +8,18 @@ import { parseAllowList } from '../tagger/address-policy.ts';
 import { TAGGER_DEFAULTS, type TaggerServerOptions } from '../tagger/options.ts';
 import { startTaggerServer } from '../tagger/server.ts';
 import { formatBytes, formatDuration } from '../units.ts';
-import { boolFlag, COMMON_FLAGS, defined, portFlag, durationFlag, intFlag, listFlag, parseCommandLine, sizeFlag, textFlag } from './args.ts';
+import {
+  boolFlag,
+  COMMON_FLAGS,
+  defined,
+  portFlag,
+  durationFlag,
+  intFlag,
+  listFlag,
+  parseCommandLine,
+  sizeFlag,
+  textFlag,
+} from './args.ts';
 import type { Command, Io } from './io.ts';
 
 const FLAGS = {
@@ -63,7 +74,10 @@ export function parseTaggerArgs(argv: string[]): TaggerServerOptions & { port: n
   const threads = intFlag(values, 'threads');
   if (threads !== undefined && threads < 1) throw invalidOption('--threads', 'a whole number ≥ 1', threads);
   const adminSocket = textFlag(values, 'admin-socket');
-  const allow = listFlag(values, 'allow').flatMap((a) => a.split(',')).map((a) => a.trim()).filter(Boolean);
+  const allow = listFlag(values, 'allow')
+    .flatMap((a) => a.split(','))
+    .map((a) => a.trim())
+    .filter(Boolean);
   parseAllowList(allow, '--allow');
   // Flags not given are left out: the defaults live with the options (src/tagger/).
   return {
@@ -90,7 +104,9 @@ async function run(argv: string[], io: Io): Promise<number> {
   const options = parseTaggerArgs(argv);
   const api = await startTaggerServer(options);
   const { threads } = api.tagger.compute.stats();
-  io.stdout.write(`tagger listening on ${api.url}/graphql (compute ${api.tagger.compute.transport}${threads > 0 ? `, ${threads} thread${threads === 1 ? '' : 's'}` : ''})\n`);
+  io.stdout.write(
+    `tagger listening on ${api.url}/graphql (compute ${api.tagger.compute.transport}${threads > 0 ? `, ${threads} thread${threads === 1 ? '' : 's'}` : ''})\n`,
+  );
   announceListening('tagger', api.url);
   // The runtime owns the end: SIGTERM (or SIGINT, unsupervised) drains, closes the pool, and exits.
   await new Promise<never>(() => {});

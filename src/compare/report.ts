@@ -11,7 +11,15 @@ const ratio = (value: number | null) => (value === null ? '—' : `${value.toFix
 export function formatCompareTable(result: CompareResult): string {
   const rows = [['server', 'req/s', 'vs tcp', 'mean', 'p99', 'latency vs tcp', 'errors']];
   for (const f of result.servers) {
-    rows.push([f.server, formatCount(Math.round(f.throughput)), ratio(f.throughputRatio), formatMs(f.latencyMeanMs), formatMs(f.latencyP99Ms), ratio(f.latencyRatio), String(f.errors)]);
+    rows.push([
+      f.server,
+      formatCount(Math.round(f.throughput)),
+      ratio(f.throughputRatio),
+      formatMs(f.latencyMeanMs),
+      formatMs(f.latencyP99Ms),
+      ratio(f.latencyRatio),
+      String(f.errors),
+    ]);
   }
   return renderColumns(rows);
 }
@@ -19,7 +27,17 @@ export function formatCompareTable(result: CompareResult): string {
 export function compareCsv(result: CompareResult): string {
   const lines = ['server,throughput,throughputRatio,latencyMeanMs,latencyP99Ms,latencyRatio,errors'];
   for (const f of result.servers) {
-    lines.push([f.server, f.throughput, f.throughputRatio ?? '', f.latencyMeanMs, f.latencyP99Ms, f.latencyRatio ?? '', f.errors].join(','));
+    lines.push(
+      [
+        f.server,
+        f.throughput,
+        f.throughputRatio ?? '',
+        f.latencyMeanMs,
+        f.latencyP99Ms,
+        f.latencyRatio ?? '',
+        f.errors,
+      ].join(','),
+    );
   }
   return `${lines.join('\n')}\n`;
 }
@@ -31,7 +49,10 @@ export function compareSvg(result: CompareResult): string {
   const left = 90;
   const height = 60 + result.servers.length * (bar + 12);
   const max = Math.max(...result.servers.map((f) => f.throughput), 1);
-  const labels = result.servers.map((f) => `${formatCount(Math.round(f.throughput))} req/s${f.throughputRatio === null ? '' : ` (${ratio(f.throughputRatio)})`}`);
+  const labels = result.servers.map(
+    (f) =>
+      `${formatCount(Math.round(f.throughput))} req/s${f.throughputRatio === null ? '' : ` (${ratio(f.throughputRatio)})`}`,
+  );
   // Room for the longest label after the longest bar: 13 px text is at most ~8 px a character.
   const labelRoom = 12 + 8 * Math.max(...labels.map((l) => l.length));
   const rows = result.servers.map((f, i) => {

@@ -52,9 +52,13 @@ const median = (values: number[]): number => {
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 };
 
-export async function compareServers(options: CompareOptions = {}, control: CompareControl = {}): Promise<CompareResult> {
+export async function compareServers(
+  options: CompareOptions = {},
+  control: CompareControl = {},
+): Promise<CompareResult> {
   const servers = options.servers ?? [...HELLO_KINDS];
-  if (servers.length === 0 || servers.some((s) => !HELLO_KINDS.includes(s))) throw invalidOption('servers', `a list of ${HELLO_KINDS.join(', ')}`, servers);
+  if (servers.length === 0 || servers.some((s) => !HELLO_KINDS.includes(s)))
+    throw invalidOption('servers', `a list of ${HELLO_KINDS.join(', ')}`, servers);
   const rounds = options.rounds ?? COMPARE_DEFAULTS.rounds;
   if (!Number.isInteger(rounds) || rounds < 1) throw invalidOption('rounds', 'an integer ≥ 1', rounds);
   const { servers: _servers, rounds: _rounds, ...bench } = options;
@@ -78,7 +82,10 @@ export async function compareServers(options: CompareOptions = {}, control: Comp
         control.onRunStart?.(round, target.kind, index++, total);
         const result = await runBench(
           { ...settings, url: target.url },
-          { ...(control.onProgress ? { onProgress: control.onProgress } : {}), ...(control.signal ? { signal: control.signal } : {}) },
+          {
+            ...(control.onProgress ? { onProgress: control.onProgress } : {}),
+            ...(control.signal ? { signal: control.signal } : {}),
+          },
         );
         runs.get(target.kind)!.push(result);
       }

@@ -72,7 +72,8 @@ export const TRANSPORT_NAMES = Object.keys(TRANSPORTS);
 
 const whole = (name: string, value: unknown, fallback: number, min: number): number => {
   if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) throw invalidOption(name, `a whole number ≥ ${min}`, value);
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min)
+    throw invalidOption(name, `a whole number ≥ ${min}`, value);
   return value;
 };
 
@@ -80,7 +81,8 @@ export function resolveComputeOptions(options: ComputeOptions): ResolvedComputeO
   const transport = options.transport ?? COMPUTE_DEFAULTS.transport;
   if (!(transport in TRANSPORTS)) throw invalidOption('transport', TRANSPORT_NAMES.join(' or '), transport);
   const tasks = options.tasks instanceof URL ? options.tasks.href : options.tasks;
-  if (typeof tasks !== 'string' || tasks === '') throw invalidOption('tasks', 'the URL or path of a module exporting tasks', options.tasks);
+  if (typeof tasks !== 'string' || tasks === '')
+    throw invalidOption('tasks', 'the URL or path of a module exporting tasks', options.tasks);
   return {
     transport,
     tasks: tasks.includes(':') ? tasks : new URL(tasks, `file://${process.cwd()}/`).href,
@@ -104,10 +106,19 @@ export function callSignal(options: CallOptions, fallbackDeadlineMs: number): Ab
 /** The error a call rejects with when its signal fired. */
 export function abortError(task: string, signal: AbortSignal, deadlineMs: number): NodescaleError {
   const reason = signal.reason as Error | undefined;
-  if (reason?.name === 'TimeoutError') return new NodescaleError('NS_ERR_COMPUTE_TIMEOUT', `task ${task} did not finish within ${deadlineMs} ms`, { retryable: true });
-  return new NodescaleError('NS_ERR_COMPUTE_FAILED', `task ${task} was cancelled${reason?.message ? `: ${reason.message}` : ''}`);
+  if (reason?.name === 'TimeoutError')
+    return new NodescaleError('NS_ERR_COMPUTE_TIMEOUT', `task ${task} did not finish within ${deadlineMs} ms`, {
+      retryable: true,
+    });
+  return new NodescaleError(
+    'NS_ERR_COMPUTE_FAILED',
+    `task ${task} was cancelled${reason?.message ? `: ${reason.message}` : ''}`,
+  );
 }
 
 export function unknownTask(task: string, names: readonly string[]): NodescaleError {
-  return new NodescaleError('NS_ERR_COMPUTE_FAILED', `no task named ${JSON.stringify(task)}; the tasks are ${names.join(', ')}`);
+  return new NodescaleError(
+    'NS_ERR_COMPUTE_FAILED',
+    `no task named ${JSON.stringify(task)}; the tasks are ${names.join(', ')}`,
+  );
 }

@@ -4,7 +4,15 @@
  * the loop until it returns. It is here to be measured against the pool, and for tests.
  */
 import { NodescaleError } from '../errors.ts';
-import { abortError, callSignal, type CallOptions, unknownTask, type Compute, type ResolvedComputeOptions, type TaskModule } from './compute.ts';
+import {
+  abortError,
+  callSignal,
+  type CallOptions,
+  unknownTask,
+  type Compute,
+  type ResolvedComputeOptions,
+  type TaskModule,
+} from './compute.ts';
 
 export async function createInlineCompute(options: ResolvedComputeOptions): Promise<Compute> {
   const { tasks } = (await import(options.tasks)) as TaskModule;
@@ -25,7 +33,9 @@ export async function createInlineCompute(options: ResolvedComputeOptions): Prom
         return output;
       } catch (error) {
         failed++;
-        throw new NodescaleError('NS_ERR_COMPUTE_FAILED', `task ${task} failed: ${(error as Error).message}`, { cause: error });
+        throw new NodescaleError('NS_ERR_COMPUTE_FAILED', `task ${task} failed: ${(error as Error).message}`, {
+          cause: error,
+        });
       }
     },
     stats: () => ({ transport: 'inline', threads: 0, queued: 0, completed, failed }),

@@ -26,7 +26,12 @@ export async function createPoolCompute(options: ResolvedComputeOptions): Promis
   });
   let failed = 0;
   let closed = false;
-  const queueFull = () => new NodescaleError('NS_ERR_COMPUTE_QUEUE_FULL', `the compute pool's queue is full (${options.maxQueue} tasks waiting)`, { retryable: true });
+  const queueFull = () =>
+    new NodescaleError(
+      'NS_ERR_COMPUTE_QUEUE_FULL',
+      `the compute pool's queue is full (${options.maxQueue} tasks waiting)`,
+      { retryable: true },
+    );
   return {
     transport: 'pool',
     async call<O>(task: string, input: unknown, callOptions: CallOptions = {}): Promise<O> {
@@ -45,7 +50,13 @@ export async function createPoolCompute(options: ResolvedComputeOptions): Promis
         throw new NodescaleError('NS_ERR_COMPUTE_FAILED', `task ${task} failed: ${message}`, { cause: error });
       }
     },
-    stats: () => ({ transport: 'pool', threads: pool.threads.length, queued: pool.queueSize, completed: pool.completed, failed }),
+    stats: () => ({
+      transport: 'pool',
+      threads: pool.threads.length,
+      queued: pool.queueSize,
+      completed: pool.completed,
+      failed,
+    }),
     async close() {
       closed = true;
       await pool.close();

@@ -23,16 +23,109 @@ interface Topic {
 }
 
 const TOPICS: Topic[] = [
-  { name: 'astronomy', nouns: ['telescope', 'galaxy', 'planet', 'star', 'orbit', 'comet', 'nebula', 'observatory', 'eclipse', 'meteor'], adjectives: ['distant', 'bright', 'faint', 'spiral', 'rocky', 'frozen'], keywords: ['astronomy', 'telescope', 'night sky'], people: ['Vera Lindqvist', 'Tomas Oyelaran'] },
-  { name: 'gardening', nouns: ['tomato', 'seedling', 'compost', 'soil', 'root', 'greenhouse', 'fertiliser', 'harvest', 'leaf', 'container'], adjectives: ['organic', 'sunny', 'raised', 'moist', 'hardy', 'fresh'], keywords: ['gardening', 'compost', 'vegetable garden'], people: ['Maria Rossi', 'Ade Kovac'] },
-  { name: 'databases', nouns: ['index', 'query', 'table', 'transaction', 'replica', 'schema', 'column', 'cursor', 'snapshot', 'partition'], adjectives: ['relational', 'distributed', 'slow', 'primary', 'consistent', 'durable'], keywords: ['database', 'query', 'index tuning'], people: ['Ingrid Nakamura', 'Paolo Mensah'] },
-  { name: 'cycling', nouns: ['bicycle', 'saddle', 'chain', 'gear', 'tyre', 'climb', 'route', 'helmet', 'wheel', 'frame'], adjectives: ['steep', 'light', 'long', 'narrow', 'muddy', 'steel'], keywords: ['cycling', 'bicycle', 'road bike'], people: ['Lena Okafor', 'Ruben Aalto'] },
-  { name: 'cooking', nouns: ['recipe', 'sauce', 'onion', 'oven', 'dough', 'spice', 'pan', 'broth', 'knife', 'flavour'], adjectives: ['crisp', 'golden', 'savoury', 'slow', 'sharp', 'fragrant'], keywords: ['cooking', 'recipe', 'home kitchen'], people: ['Chiara Duval', 'Kwame Berg'] },
-  { name: 'photography', nouns: ['camera', 'lens', 'shutter', 'exposure', 'aperture', 'portrait', 'tripod', 'sensor', 'shadow', 'frame'], adjectives: ['wide', 'sharp', 'natural', 'soft', 'manual', 'low'], keywords: ['photography', 'camera', 'natural light'], people: ['Noor Haddad', 'Felix Brandt'] },
-  { name: 'climate', nouns: ['glacier', 'emission', 'drought', 'forest', 'ocean', 'temperature', 'carbon', 'rainfall', 'coastline', 'ice'], adjectives: ['rising', 'warm', 'extreme', 'melting', 'coastal', 'arid'], keywords: ['climate', 'carbon', 'sea level'], people: ['Astrid Moreau', 'Jabari Lund'] },
-  { name: 'music', nouns: ['melody', 'rhythm', 'guitar', 'chord', 'drum', 'concert', 'album', 'lyric', 'tempo', 'harmony'], adjectives: ['acoustic', 'loud', 'gentle', 'minor', 'live', 'electric'], keywords: ['music', 'guitar', 'live concert'], people: ['Dalia Fischer', 'Omar Vesely'] },
-  { name: 'networking', nouns: ['packet', 'router', 'latency', 'socket', 'protocol', 'bandwidth', 'firewall', 'switch', 'cable', 'handshake'], adjectives: ['secure', 'local', 'high', 'encrypted', 'wireless', 'slow'], keywords: ['networking', 'latency', 'packet loss'], people: ['Hana Petrov', 'Luis Achebe'] },
-  { name: 'beekeeping', nouns: ['hive', 'honey', 'queen', 'colony', 'pollen', 'swarm', 'frame', 'nectar', 'flower', 'smoker'], adjectives: ['healthy', 'calm', 'wild', 'busy', 'sweet', 'strong'], keywords: ['beekeeping', 'honey', 'bee colony'], people: ['Greta Sandoval', 'Yusuf Holm'] },
+  {
+    name: 'astronomy',
+    nouns: ['telescope', 'galaxy', 'planet', 'star', 'orbit', 'comet', 'nebula', 'observatory', 'eclipse', 'meteor'],
+    adjectives: ['distant', 'bright', 'faint', 'spiral', 'rocky', 'frozen'],
+    keywords: ['astronomy', 'telescope', 'night sky'],
+    people: ['Vera Lindqvist', 'Tomas Oyelaran'],
+  },
+  {
+    name: 'gardening',
+    nouns: [
+      'tomato',
+      'seedling',
+      'compost',
+      'soil',
+      'root',
+      'greenhouse',
+      'fertiliser',
+      'harvest',
+      'leaf',
+      'container',
+    ],
+    adjectives: ['organic', 'sunny', 'raised', 'moist', 'hardy', 'fresh'],
+    keywords: ['gardening', 'compost', 'vegetable garden'],
+    people: ['Maria Rossi', 'Ade Kovac'],
+  },
+  {
+    name: 'databases',
+    nouns: ['index', 'query', 'table', 'transaction', 'replica', 'schema', 'column', 'cursor', 'snapshot', 'partition'],
+    adjectives: ['relational', 'distributed', 'slow', 'primary', 'consistent', 'durable'],
+    keywords: ['database', 'query', 'index tuning'],
+    people: ['Ingrid Nakamura', 'Paolo Mensah'],
+  },
+  {
+    name: 'cycling',
+    nouns: ['bicycle', 'saddle', 'chain', 'gear', 'tyre', 'climb', 'route', 'helmet', 'wheel', 'frame'],
+    adjectives: ['steep', 'light', 'long', 'narrow', 'muddy', 'steel'],
+    keywords: ['cycling', 'bicycle', 'road bike'],
+    people: ['Lena Okafor', 'Ruben Aalto'],
+  },
+  {
+    name: 'cooking',
+    nouns: ['recipe', 'sauce', 'onion', 'oven', 'dough', 'spice', 'pan', 'broth', 'knife', 'flavour'],
+    adjectives: ['crisp', 'golden', 'savoury', 'slow', 'sharp', 'fragrant'],
+    keywords: ['cooking', 'recipe', 'home kitchen'],
+    people: ['Chiara Duval', 'Kwame Berg'],
+  },
+  {
+    name: 'photography',
+    nouns: ['camera', 'lens', 'shutter', 'exposure', 'aperture', 'portrait', 'tripod', 'sensor', 'shadow', 'frame'],
+    adjectives: ['wide', 'sharp', 'natural', 'soft', 'manual', 'low'],
+    keywords: ['photography', 'camera', 'natural light'],
+    people: ['Noor Haddad', 'Felix Brandt'],
+  },
+  {
+    name: 'climate',
+    nouns: [
+      'glacier',
+      'emission',
+      'drought',
+      'forest',
+      'ocean',
+      'temperature',
+      'carbon',
+      'rainfall',
+      'coastline',
+      'ice',
+    ],
+    adjectives: ['rising', 'warm', 'extreme', 'melting', 'coastal', 'arid'],
+    keywords: ['climate', 'carbon', 'sea level'],
+    people: ['Astrid Moreau', 'Jabari Lund'],
+  },
+  {
+    name: 'music',
+    nouns: ['melody', 'rhythm', 'guitar', 'chord', 'drum', 'concert', 'album', 'lyric', 'tempo', 'harmony'],
+    adjectives: ['acoustic', 'loud', 'gentle', 'minor', 'live', 'electric'],
+    keywords: ['music', 'guitar', 'live concert'],
+    people: ['Dalia Fischer', 'Omar Vesely'],
+  },
+  {
+    name: 'networking',
+    nouns: [
+      'packet',
+      'router',
+      'latency',
+      'socket',
+      'protocol',
+      'bandwidth',
+      'firewall',
+      'switch',
+      'cable',
+      'handshake',
+    ],
+    adjectives: ['secure', 'local', 'high', 'encrypted', 'wireless', 'slow'],
+    keywords: ['networking', 'latency', 'packet loss'],
+    people: ['Hana Petrov', 'Luis Achebe'],
+  },
+  {
+    name: 'beekeeping',
+    nouns: ['hive', 'honey', 'queen', 'colony', 'pollen', 'swarm', 'frame', 'nectar', 'flower', 'smoker'],
+    adjectives: ['healthy', 'calm', 'wild', 'busy', 'sweet', 'strong'],
+    keywords: ['beekeeping', 'honey', 'bee colony'],
+    people: ['Greta Sandoval', 'Yusuf Holm'],
+  },
 ];
 
 const PAGES_PER_TOPIC = 6;
@@ -49,9 +142,11 @@ function prng(seed: number): () => number {
   };
 }
 
-const plural = (noun: string) => (/(s|x|ch|sh)$/.test(noun) ? `${noun}es` : /[^aeiou]y$/.test(noun) ? `${noun.slice(0, -1)}ies` : `${noun}s`);
+const plural = (noun: string) =>
+  /(s|x|ch|sh)$/.test(noun) ? `${noun}es` : /[^aeiou]y$/.test(noun) ? `${noun.slice(0, -1)}ies` : `${noun}s`;
 const capitalise = (text: string) => text.charAt(0).toUpperCase() + text.slice(1);
-const escape = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+const escape = (text: string) =>
+  text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
 // {n} a noun, {ns} its plural, {a} an adjective, {n2}/{ns2} another noun, {p} a person.
 const TEMPLATES = [
@@ -71,8 +166,10 @@ const TEMPLATES = [
   'Why do {a} {ns} outlast the {ns2}?',
 ];
 
-const BOILERPLATE_NAV = '<nav><a href="/">Home</a> · <a href="/articles/">Articles</a> · <a href="/about">About us</a> · <a href="/subscribe">Subscribe to the newsletter</a> · <a href="/login">Log in</a></nav>';
-const BOILERPLATE_FOOTER = '<footer><p>Copyright 2026 The Example Journal. All rights reserved.</p><p><a href="/privacy">Privacy policy</a> · <a href="/cookies">Cookie settings</a> · <a href="/contact">Contact</a></p></footer>';
+const BOILERPLATE_NAV =
+  '<nav><a href="/">Home</a> · <a href="/articles/">Articles</a> · <a href="/about">About us</a> · <a href="/subscribe">Subscribe to the newsletter</a> · <a href="/login">Log in</a></nav>';
+const BOILERPLATE_FOOTER =
+  '<footer><p>Copyright 2026 The Example Journal. All rights reserved.</p><p><a href="/privacy">Privacy policy</a> · <a href="/cookies">Cookie settings</a> · <a href="/contact">Contact</a></p></footer>';
 
 function sentence(topic: Topic, random: () => number, focus: string[]): string {
   const pick = <T>(list: readonly T[]) => list[Math.floor(random() * list.length)]!;

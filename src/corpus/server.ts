@@ -30,7 +30,11 @@ export async function startCorpusServer({ port = 8080, host = '127.0.0.1' } = {}
       res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('not found\n');
       return;
     }
-    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-length': body.length, 'cache-control': 'max-age=3600' });
+    res.writeHead(200, {
+      'content-type': 'text/html; charset=utf-8',
+      'content-length': body.length,
+      'cache-control': 'max-age=3600',
+    });
     res.end(req.method === 'HEAD' ? undefined : body);
   });
   server.keepAliveTimeout = 65_000;

@@ -26,7 +26,10 @@ export function isHelloKind(value: string): value is HelloKind {
   return (HELLO_KINDS as readonly string[]).includes(value);
 }
 
-export async function startHello(kind: HelloKind, options: { port?: number; host?: string } = {}): Promise<HelloServer> {
+export async function startHello(
+  kind: HelloKind,
+  options: { port?: number; host?: string } = {},
+): Promise<HelloServer> {
   const host = options.host ?? '127.0.0.1';
   const server = await FACTORIES[kind]();
   const sockets = new Set<net.Socket>();

@@ -19,9 +19,20 @@ const BIN = new URL('../../bin/nodescale.js', import.meta.url);
 const START_TIMEOUT_MS = 15_000;
 
 export function spawnHello(kind: HelloKind, options: { host?: string; port?: number } = {}): Promise<SpawnedServer> {
-  const args = [BIN.pathname, 'hello', kind, '--port', String(options.port ?? 0), '--host', options.host ?? '127.0.0.1'];
+  const args = [
+    BIN.pathname,
+    'hello',
+    kind,
+    '--port',
+    String(options.port ?? 0),
+    '--host',
+    options.host ?? '127.0.0.1',
+  ];
   // fd 3: the child's announce descriptor (ipc.ts), where it says where it listens.
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe', 'pipe'], env: { ...process.env, [ANNOUNCE_FD_ENV]: '3' } });
+  const child = spawn(process.execPath, args, {
+    stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
+    env: { ...process.env, [ANNOUNCE_FD_ENV]: '3' },
+  });
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-2000)));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -35,9 +46,17 @@ export function spawnHello(kind: HelloKind, options: { host?: string; port?: num
     const fail = (why: string) => {
       clearTimeout(timer);
       void stop();
-      reject(new NodescaleError('NS_ERR_SERVER_START', `the ${kind} hello server ${why}${stderr ? `: ${stderr.trim()}` : ''}`));
+      reject(
+        new NodescaleError(
+          'NS_ERR_SERVER_START',
+          `the ${kind} hello server ${why}${stderr ? `: ${stderr.trim()}` : ''}`,
+        ),
+      );
     };
-    const timer = setTimeout(() => fail(`did not report its address within ${START_TIMEOUT_MS / 1000}s`), START_TIMEOUT_MS);
+    const timer = setTimeout(
+      () => fail(`did not report its address within ${START_TIMEOUT_MS / 1000}s`),
+      START_TIMEOUT_MS,
+    );
     readAnnouncements(child.stdio[3] as Readable, (announcement) => {
       clearTimeout(timer);
       resolve({ kind, url: announcement.url, pid: child.pid!, stop });

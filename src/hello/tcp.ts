@@ -56,12 +56,16 @@ export function parseHttpRequest(text: string, start: number): Parsed {
     const colon = line.indexOf(':');
     if (colon <= 0) throw new Error('bad header line');
     const name = line.slice(0, colon).toLowerCase();
-    const value = line.slice(colon + 1).trim().toLowerCase();
+    const value = line
+      .slice(colon + 1)
+      .trim()
+      .toLowerCase();
     if (name === 'content-length') {
       if (!/^\d+$/.test(value)) throw new Error('bad content-length');
       length = Number(value);
     } else if (name === 'transfer-encoding') chunked = value.endsWith('chunked');
-    else if (name === 'connection') close = value.includes('close') ? true : value.includes('keep-alive') ? false : close;
+    else if (name === 'connection')
+      close = value.includes('close') ? true : value.includes('keep-alive') ? false : close;
   }
   let end = headEnd + 4;
   if (chunked) {

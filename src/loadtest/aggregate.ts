@@ -33,7 +33,13 @@ export interface CpuSpan {
   system: number;
 }
 
-export function aggregate(options: ResolvedBenchOptions, outcomes: GeneratorOutcome[], histogram: Histogram, ok: Histogram, cpu: CpuSpan): BenchResult {
+export function aggregate(
+  options: ResolvedBenchOptions,
+  outcomes: GeneratorOutcome[],
+  histogram: Histogram,
+  ok: Histogram,
+  cpu: CpuSpan,
+): BenchResult {
   let completed = 0;
   let sent = 0;
   let bytes = 0;

@@ -249,7 +249,8 @@ export class LoadGenerator {
     this.plan = plan;
     this.histogram = createLatencyHistogram(plan.timeoutMs * 1000);
     this.non2xxHistogram = createLatencyHistogram(plan.timeoutMs * 1000);
-    for (let k = 1; k <= plan.pipelining; k++) this.#batches.push(Buffer.concat(new Array<Buffer>(k).fill(plan.request)));
+    for (let k = 1; k <= plan.pipelining; k++)
+      this.#batches.push(Buffer.concat(new Array<Buffer>(k).fill(plan.request)));
     if (plan.rate !== null) this.#interval = 1000 / plan.rate;
   }
 
@@ -459,7 +460,8 @@ export class LoadGenerator {
   #checkTimeouts(): void {
     const now = performance.now();
     for (const connection of this.#connections) {
-      if (connection.inflight > 0 && now - connection.oldestSentAt > this.plan.timeoutMs) this.lose(connection, 'timeout');
+      if (connection.inflight > 0 && now - connection.oldestSentAt > this.plan.timeoutMs)
+        this.lose(connection, 'timeout');
     }
   }
 

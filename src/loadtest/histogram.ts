@@ -58,7 +58,8 @@ export function summarize(histogram: Histogram): LatencySummary {
   } as LatencySummary;
   // A percentile is reported as the top of its bucket (to 3 significant digits), which can pass the exact maximum
   // recorded: clamped, p99.99 of 10.095 ms never reads above a max of 10.092 ms.
-  for (const [key, percentile] of PERCENTILES) summary[key] = ms(Math.min(histogram.getValueAtPercentile(percentile), histogram.maxValue));
+  for (const [key, percentile] of PERCENTILES)
+    summary[key] = ms(Math.min(histogram.getValueAtPercentile(percentile), histogram.maxValue));
   return summary;
 }
 

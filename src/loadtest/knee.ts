@@ -90,7 +90,10 @@ function twoRegressors(u: number[], v: number[], y: number[]): [number, number] 
 /** Nelder–Mead minimisation of `f` from `start`. Small and dependable for three parameters. */
 function nelderMead(f: (p: number[]) => number, start: number[], iterations = 4000): number[] {
   const dim = start.length;
-  let simplex = [start, ...start.map((_, i) => start.map((v, j) => (i === j ? v + (Math.abs(v) > 1e-3 ? v * 0.1 : 0.1) : v)))];
+  let simplex = [
+    start,
+    ...start.map((_, i) => start.map((v, j) => (i === j ? v + (Math.abs(v) > 1e-3 ? v * 0.1 : 0.1) : v))),
+  ];
   let values = simplex.map(f);
   for (let iter = 0; iter < iterations; iter++) {
     const order = values.map((_, i) => i).sort((a, b) => values[a]! - values[b]!);
@@ -168,6 +171,7 @@ export function findKnee(points: readonly KneePoint[]): Knee {
   return {
     power: powerKnee(points),
     usl,
-    uslSkipped: usl === null ? 'the USL needs at least three levels with distinct concurrency that completed requests' : null,
+    uslSkipped:
+      usl === null ? 'the USL needs at least three levels with distinct concurrency that completed requests' : null,
   };
 }

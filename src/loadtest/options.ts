@@ -56,7 +56,13 @@ export const BENCH_DEFAULTS = Object.freeze({
   timeoutMs: 10_000,
 });
 
-function integer(name: string, value: number | undefined, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+function integer(
+  name: string,
+  value: number | undefined,
+  fallback: number,
+  min: number,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
   if (value === undefined) return fallback;
   if (!Number.isInteger(value) || value < min || value > max) {
     throw invalidOption(name, `an integer from ${min} to ${max === Number.MAX_SAFE_INTEGER ? '∞' : max}`, value);
@@ -78,7 +84,10 @@ export function resolveBenchOptions(options: BenchOptions): ResolvedBenchOptions
   const connections = integer('connections', options.connections, BENCH_DEFAULTS.connections, 1, 100_000);
   const workers = integer('workers', options.workers, BENCH_DEFAULTS.workers, 1, 256);
   if (workers > connections) {
-    throw new NodescaleError('NS_ERR_INVALID_OPTION', `workers (${workers}) must not exceed connections (${connections}): each worker needs a connection`);
+    throw new NodescaleError(
+      'NS_ERR_INVALID_OPTION',
+      `workers (${workers}) must not exceed connections (${connections}): each worker needs a connection`,
+    );
   }
   const amount = options.amount === undefined ? null : integer('amount', options.amount, 0, 1);
   if (amount !== null && options.durationMs !== undefined) {
@@ -88,7 +97,8 @@ export function resolveBenchOptions(options: BenchOptions): ResolvedBenchOptions
   const rate = options.rate === undefined ? null : positive('rate', options.rate, 0);
   const method = (options.method ?? BENCH_DEFAULTS.method).toUpperCase();
   const headers = { ...(options.headers ?? {}) };
-  const body = options.body === undefined ? null : Buffer.isBuffer(options.body) ? options.body : Buffer.from(options.body);
+  const body =
+    options.body === undefined ? null : Buffer.isBuffer(options.body) ? options.body : Buffer.from(options.body);
   const shape = { method, headers, body };
   return Object.freeze({
     target,

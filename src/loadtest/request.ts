@@ -21,7 +21,10 @@ export function parseTarget(raw: string | URL): Target {
   try {
     url = raw instanceof URL ? raw : new URL(raw);
   } catch {
-    throw new NodescaleError('NS_ERR_INVALID_URL', `"${String(raw)}" is not a URL; expected one like http://127.0.0.1:3000/path`);
+    throw new NodescaleError(
+      'NS_ERR_INVALID_URL',
+      `"${String(raw)}" is not a URL; expected one like http://127.0.0.1:3000/path`,
+    );
   }
   if (url.protocol !== 'http:') {
     throw new NodescaleError(
@@ -30,7 +33,10 @@ export function parseTarget(raw: string | URL): Target {
     );
   }
   if (url.username || url.password) {
-    throw new NodescaleError('NS_ERR_INVALID_URL', 'credentials in the URL are not supported; pass -H "authorization: …" instead');
+    throw new NodescaleError(
+      'NS_ERR_INVALID_URL',
+      'credentials in the URL are not supported; pass -H "authorization: …" instead',
+    );
   }
   const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
   return { url, host, port: url.port === '' ? 80 : Number(url.port) };
@@ -40,12 +46,21 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 /** Encodes one request: request line, Host, the given headers, Content-Length when there is a body, and the body. */
 export function encodeRequest(target: Target, shape: RequestShape): Buffer {
-  if (!TOKEN.test(shape.method)) throw new NodescaleError('NS_ERR_INVALID_OPTION', `method must be an HTTP token, got ${JSON.stringify(shape.method)}`);
+  if (!TOKEN.test(shape.method))
+    throw new NodescaleError(
+      'NS_ERR_INVALID_OPTION',
+      `method must be an HTTP token, got ${JSON.stringify(shape.method)}`,
+    );
   const lines = [`${shape.method} ${target.url.pathname}${target.url.search} HTTP/1.1`];
   const names = new Set<string>();
   for (const [name, value] of Object.entries(shape.headers)) {
-    if (!TOKEN.test(name)) throw new NodescaleError('NS_ERR_INVALID_OPTION', `header name must be an HTTP token, got ${JSON.stringify(name)}`);
-    if (/[\r\n\0]/.test(value)) throw new NodescaleError('NS_ERR_INVALID_OPTION', `header ${name} has a line break or NUL in its value`);
+    if (!TOKEN.test(name))
+      throw new NodescaleError(
+        'NS_ERR_INVALID_OPTION',
+        `header name must be an HTTP token, got ${JSON.stringify(name)}`,
+      );
+    if (/[\r\n\0]/.test(value))
+      throw new NodescaleError('NS_ERR_INVALID_OPTION', `header ${name} has a line break or NUL in its value`);
     names.add(name.toLowerCase());
     lines.push(`${name}: ${value}`);
   }

@@ -65,7 +65,8 @@ const PREFIX = 'HTTP/1.';
 /** Fails as soon as the bytes cannot begin a status line, rather than waiting for a head that will never end. */
 function checkPrefix(buf: Uint8Array, start: number, length: number): void {
   const n = Math.min(PREFIX.length, length - start);
-  for (let i = 0; i < n; i++) if (buf[start + i] !== PREFIX.charCodeAt(i)) throw new ParseError('not an HTTP/1.x status line');
+  for (let i = 0; i < n; i++)
+    if (buf[start + i] !== PREFIX.charCodeAt(i)) throw new ParseError('not an HTTP/1.x status line');
 }
 
 export class ResponseFramer {
@@ -230,7 +231,8 @@ export class ResponseFramer {
             value = value * 10 + digit;
             digits++;
           }
-          if (digits === 0 || (contentLength !== -1 && contentLength !== value)) throw new ParseError('bad Content-Length');
+          if (digits === 0 || (contentLength !== -1 && contentLength !== value))
+            throw new ParseError('bad Content-Length');
           contentLength = value;
         } else if (headerNameIs(buf, line, colon, 'connection')) {
           if (valueHas(buf, colon + 1, lineEnd, 'close')) close = true;

@@ -8,7 +8,13 @@ import { Worker } from 'node:worker_threads';
 import { NodescaleError } from '../errors.ts';
 import { sibling } from '../module-file.ts';
 import { aggregate, type BenchResult } from './aggregate.ts';
-import { LoadGenerator, type ErrorCounts, type GeneratorCounters, type GeneratorOutcome, type GeneratorPlan } from './generator.ts';
+import {
+  LoadGenerator,
+  type ErrorCounts,
+  type GeneratorCounters,
+  type GeneratorOutcome,
+  type GeneratorPlan,
+} from './generator.ts';
 import { createLatencyHistogram, decodeHistogram } from './histogram.ts';
 import { resolveBenchOptions, type BenchOptions, type ResolvedBenchOptions } from './options.ts';
 
@@ -30,7 +36,14 @@ export interface BenchControl {
 export type WorkerMessage =
   | { type: 'measuring' }
   | { type: 'progress'; completed: number }
-  | { type: 'done'; counters: GeneratorCounters; elapsedMs: number; abortedBecause: keyof ErrorCounts | null; histogram: string; non2xxHistogram: string };
+  | {
+      type: 'done';
+      counters: GeneratorCounters;
+      elapsedMs: number;
+      abortedBecause: keyof ErrorCounts | null;
+      histogram: string;
+      non2xxHistogram: string;
+    };
 
 /** Shares `total` out over `parts` as evenly as integers allow. */
 function share(total: number, parts: number, index: number): number {
@@ -67,7 +80,11 @@ interface Running {
 
 function runHere(plan: GeneratorPlan, onMeasuring: () => void): Running {
   const generator = new LoadGenerator(plan);
-  return { outcome: generator.run(onMeasuring), completed: () => generator.counters.completed, stop: () => generator.stop() };
+  return {
+    outcome: generator.run(onMeasuring),
+    completed: () => generator.counters.completed,
+    stop: () => generator.stop(),
+  };
 }
 
 function runInWorker(plan: GeneratorPlan, onMeasuring: () => void): Running {
@@ -82,7 +99,9 @@ function runInWorker(plan: GeneratorPlan, onMeasuring: () => void): Running {
         resolve({ ...rest, histogram: decodeHistogram(histogram), non2xxHistogram: decodeHistogram(non2xxHistogram) });
       }
     });
-    worker.on('error', (error) => reject(new NodescaleError('NS_ERR_WORKER', `a load-generator worker failed: ${error.message}`, { cause: error })));
+    worker.on('error', (error) =>
+      reject(new NodescaleError('NS_ERR_WORKER', `a load-generator worker failed: ${error.message}`, { cause: error })),
+    );
     worker.on('exit', (code) => {
       if (code !== 0) reject(new NodescaleError('NS_ERR_WORKER', `a load-generator worker exited with code ${code}`));
     });
@@ -108,7 +127,8 @@ function noResponses(result: BenchResult, abortedBecause: keyof ErrorCounts | nu
     timeout: `${result.url} accepted connections but sent no response in time (raise --timeout if it is just slow)`,
     reset: `${result.url} closed every connection before answering`,
   };
-  const message = cause === null ? `no request to ${result.url} completed (errors: ${counts})` : `${what[cause]} (errors: ${counts})`;
+  const message =
+    cause === null ? `no request to ${result.url} completed (errors: ${counts})` : `${what[cause]} (errors: ${counts})`;
   return new NodescaleError(cause === null ? 'NS_ERR_NO_RESPONSES' : FAILURE_CODES[cause], message);
 }
 
@@ -119,7 +139,11 @@ async function checkResolves(host: string): Promise<void> {
   try {
     await lookup(host);
   } catch (error) {
-    throw new NodescaleError('NS_ERR_TARGET_UNREACHABLE', `cannot resolve ${host} (DNS: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, { cause: error });
+    throw new NodescaleError(
+      'NS_ERR_TARGET_UNREACHABLE',
+      `cannot resolve ${host} (DNS: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
+      { cause: error },
+    );
   }
 }
 
@@ -137,7 +161,9 @@ export async function runBench(options: BenchOptions, control: BenchControl = {}
       measureStartedAt = performance.now();
     }
   };
-  const running = plans.map((plan) => (resolved.workers === 1 ? runHere(plan, onMeasuring) : runInWorker(plan, onMeasuring)));
+  const running = plans.map((plan) =>
+    resolved.workers === 1 ? runHere(plan, onMeasuring) : runInWorker(plan, onMeasuring),
+  );
   const stopAll = () => running.forEach((run) => run.stop());
   control.signal?.addEventListener('abort', stopAll, { once: true });
   const ticker = control.onProgress

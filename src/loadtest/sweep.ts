@@ -86,10 +86,12 @@ export function geometricLevels(from: number, to: number, factor: number): numbe
 }
 
 function toLevel(level: number, mode: SweepMode, result: BenchResult): SweepLevel {
-  const attempted = result.requests.total + result.errors.connect + result.errors.reset + result.errors.timeout + result.errors.parse;
+  const attempted =
+    result.requests.total + result.errors.connect + result.errors.reset + result.errors.timeout + result.errors.parse;
   return {
     level,
-    concurrency: mode === 'rate' ? (result.requests.perSecond * result.latencyMs.mean) / 1000 : level * result.pipelining,
+    concurrency:
+      mode === 'rate' ? (result.requests.perSecond * result.latencyMs.mean) / 1000 : level * result.pipelining,
     throughput: result.requests.perSecond,
     latencyMs: result.latencyMs,
     errors: result.errors,
@@ -101,20 +103,26 @@ function toLevel(level: number, mode: SweepMode, result: BenchResult): SweepLeve
 }
 
 function validateLevels(levels: unknown): number[] {
-  if (!Array.isArray(levels) || levels.length === 0) throw invalidOption('levels', 'a non-empty list of numbers', levels);
-  for (const level of levels) if (typeof level !== 'number' || !(level > 0)) throw invalidOption('levels', 'numbers > 0', levels);
-  for (let i = 1; i < levels.length; i++) if (levels[i] <= levels[i - 1]) throw invalidOption('levels', 'strictly ascending', levels);
+  if (!Array.isArray(levels) || levels.length === 0)
+    throw invalidOption('levels', 'a non-empty list of numbers', levels);
+  for (const level of levels)
+    if (typeof level !== 'number' || !(level > 0)) throw invalidOption('levels', 'numbers > 0', levels);
+  for (let i = 1; i < levels.length; i++)
+    if (levels[i] <= levels[i - 1]) throw invalidOption('levels', 'strictly ascending', levels);
   return levels as number[];
 }
 
 export async function runSweep(options: SweepOptions, control: SweepControl = {}): Promise<SweepResult> {
   const mode = options.mode ?? 'concurrency';
   const levels = validateLevels(options.levels);
-  if (mode === 'concurrency') for (const level of levels) if (!Number.isInteger(level)) throw invalidOption('levels', 'whole numbers of connections', levels);
+  if (mode === 'concurrency')
+    for (const level of levels)
+      if (!Number.isInteger(level)) throw invalidOption('levels', 'whole numbers of connections', levels);
   const durationMs = options.durationMs ?? SWEEP_DEFAULTS.durationMs;
   const warmupMs = options.warmupMs ?? SWEEP_DEFAULTS.warmupMs;
   const maxErrorRatio = options.maxErrorRatio ?? SWEEP_DEFAULTS.maxErrorRatio;
-  if (!(maxErrorRatio >= 0 && maxErrorRatio <= 1)) throw invalidOption('maxErrorRatio', 'a ratio from 0 to 1', maxErrorRatio);
+  if (!(maxErrorRatio >= 0 && maxErrorRatio <= 1))
+    throw invalidOption('maxErrorRatio', 'a ratio from 0 to 1', maxErrorRatio);
   const { levels: _levels, mode: _mode, maxErrorRatio: _max, maxP99Ms, ...bench } = options;
   const connections = mode === 'rate' ? (options.connections ?? SWEEP_DEFAULTS.rateConnections) : null;
   const done: SweepLevel[] = [];
@@ -130,7 +138,10 @@ export async function runSweep(options: SweepOptions, control: SweepControl = {}
     else Object.assign(run, { connections: level, workers: Math.min(options.workers ?? 1, level) });
     let result: BenchResult;
     try {
-      result = await runBench(run, { onProgress: (progress) => control.onProgress?.(index, progress), ...(control.signal ? { signal: control.signal } : {}) });
+      result = await runBench(run, {
+        onProgress: (progress) => control.onProgress?.(index, progress),
+        ...(control.signal ? { signal: control.signal } : {}),
+      });
     } catch (error) {
       // A level that completes nothing ends the sweep; the first one failing means there is nothing to sweep.
       if (done.length === 0 || !isNodescaleError(error) || error.kind === 'usage') throw error;
@@ -153,7 +164,8 @@ export async function runSweep(options: SweepOptions, control: SweepControl = {}
       break;
     }
   }
-  if (done.length === 0) throw new NodescaleError('NS_ERR_NO_RESPONSES', 'the sweep was interrupted before its first level completed');
+  if (done.length === 0)
+    throw new NodescaleError('NS_ERR_NO_RESPONSES', 'the sweep was interrupted before its first level completed');
   return {
     url: String(options.url),
     mode,
@@ -162,7 +174,9 @@ export async function runSweep(options: SweepOptions, control: SweepControl = {}
     pipelining: options.pipelining ?? BENCH_DEFAULTS.pipelining,
     connections,
     levels: done,
-    knee: findKnee(done.map((l) => ({ concurrency: l.concurrency, throughput: l.throughput, latencyMs: l.latencyMs.mean }))),
+    knee: findKnee(
+      done.map((l) => ({ concurrency: l.concurrency, throughput: l.throughput, latencyMs: l.latencyMs.mean })),
+    ),
     stoppedEarly,
   };
 }

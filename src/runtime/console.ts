@@ -16,7 +16,8 @@ export function openConsole(runtime: Runtime): AdminServer | null {
   admin.listen().then(
     (address) => {
       logger('info', 'admin console listening', { ...address });
-      if (isSupervisedWorker() && address.socketPath !== null) tellSupervisor({ nodescale: 'admin', socketPath: address.socketPath });
+      if (isSupervisedWorker() && address.socketPath !== null)
+        tellSupervisor({ nodescale: 'admin', socketPath: address.socketPath });
     },
     (error: Error) => logger('error', `admin console: ${error.message}`),
   );

@@ -17,7 +17,12 @@ declare module 'fastify' {
 
 const plugin: FastifyPluginCallback<RuntimeOptions> = (app: FastifyInstance, options, done) => {
   // fastify's own register options share the object: they are fastify's, not unknown runtime options.
-  const { prefix: _prefix, logLevel: _logLevel, logSerializers: _logSerializers, ...runtimeOptions } = options as RuntimeOptions & Record<string, unknown>;
+  const {
+    prefix: _prefix,
+    logLevel: _logLevel,
+    logSerializers: _logSerializers,
+    ...runtimeOptions
+  } = options as RuntimeOptions & Record<string, unknown>;
   const runtime = createRuntime(runtimeOptions).attach(app.server);
   app.decorate('nodescale', runtime);
   app.addHook('onRequest', (request, _reply, next) => {

@@ -33,10 +33,16 @@ export async function writeHeapSnapshot(dir: string, prefix: string): Promise<Sn
   const heapUsed = v8.getHeapStatistics().used_heap_size;
   const headroom = memoryHeadroom();
   if (headroom < 2 * heapUsed) {
-    return { file: null, skipped: `not enough memory headroom (${Math.round(headroom / 1e6)} MB free, ${Math.round((2 * heapUsed) / 1e6)} MB needed)` };
+    return {
+      file: null,
+      skipped: `not enough memory headroom (${Math.round(headroom / 1e6)} MB free, ${Math.round((2 * heapUsed) / 1e6)} MB needed)`,
+    };
   }
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const file = path.join(dir, `${prefix}-${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}.heapsnapshot`);
+  const file = path.join(
+    dir,
+    `${prefix}-${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}.heapsnapshot`,
+  );
   // 'wx': fail if the file exists; mode 0600 from creation, not chmod'ed afterwards.
   await pipeline(v8.getHeapSnapshot(), createWriteStream(file, { flags: 'wx', mode: 0o600 }));
   return { file, skipped: null };

@@ -33,7 +33,8 @@ export class HttpHistogram {
 
   observe(route: string, method: string, status: number, seconds: number): void {
     let series = this.#last;
-    if (series === null || series.statusCode !== status || series.route !== route || series.method !== method) this.#last = series = this.#find(route, method, status);
+    if (series === null || series.statusCode !== status || series.route !== route || series.method !== method)
+      this.#last = series = this.#find(route, method, status);
     const bounds = this.#bounds;
     let i = 0;
     while (i < bounds.length && seconds > bounds[i]!) i++;
@@ -49,7 +50,15 @@ export class HttpHistogram {
     if (byStatus === undefined) byMethod.set(method, (byStatus = new Map()));
     let series = byStatus.get(status);
     if (series === undefined) {
-      series = { route, method, status: String(status), statusCode: status, buckets: new Float64Array(this.#bounds.length + 1), sum: 0, count: 0 };
+      series = {
+        route,
+        method,
+        status: String(status),
+        statusCode: status,
+        buckets: new Float64Array(this.#bounds.length + 1),
+        sum: 0,
+        count: 0,
+      };
       byStatus.set(status, series);
     }
     return series;
@@ -61,7 +70,13 @@ export class HttpHistogram {
   }
 
   /** prom-client's metric interface. */
-  get(): { name: string; help: string; type: string; aggregator: string; values: { metricName: string; labels: Record<string, string | number>; value: number }[] } {
+  get(): {
+    name: string;
+    help: string;
+    type: string;
+    aggregator: string;
+    values: { metricName: string; labels: Record<string, string | number>; value: number }[];
+  } {
     const values: { metricName: string; labels: Record<string, string | number>; value: number }[] = [];
     for (const byMethod of this.#series.values()) {
       for (const byStatus of byMethod.values()) {

@@ -6,7 +6,17 @@ export { createRuntime, protect } from './protect.ts';
 export { nodescaleFastify } from './fastify.ts';
 export { expressRoutes } from './express.ts';
 export { Runtime, ROUTE, type Readiness } from './runtime.ts';
-export { RUNTIME_DEFAULTS, jsonLogger, type RuntimeOptions, type OverloadOptions, type ShutdownOptions, type LeakOptions, type PostMortemOptions, type Logger, type Priority } from './options.ts';
+export {
+  RUNTIME_DEFAULTS,
+  jsonLogger,
+  type RuntimeOptions,
+  type OverloadOptions,
+  type ShutdownOptions,
+  type LeakOptions,
+  type PostMortemOptions,
+  type Logger,
+  type Priority,
+} from './options.ts';
 export type { RuntimeSample } from './sampler.ts';
 export type { OverloadState, OverloadReason } from './overload.ts';
 export type { LeakReport } from './leak-detector.ts';

@@ -73,6 +73,15 @@ export class LeakDetector {
     const msToLimit = slope > 0 ? ((this.#heapLimit - baseline) / slope) * 60_000 : Infinity;
     const leaking = slope >= c.minGrowthBytesPerMinute && r2 >= 0.6 && msToLimit <= c.horizonMs;
     this.#suspected = this.#suspected || leaking;
-    return leaking ? { growthBytesPerMinute: slope, r2, baselineBytes: baseline, heapLimitBytes: this.#heapLimit, msToLimit, samples: n } : null;
+    return leaking
+      ? {
+          growthBytesPerMinute: slope,
+          r2,
+          baselineBytes: baseline,
+          heapLimitBytes: this.#heapLimit,
+          msToLimit,
+          samples: n,
+        }
+      : null;
   }
 }

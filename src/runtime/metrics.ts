@@ -3,7 +3,14 @@
  * dashboards already know), and nodescale's own, under nodescale_: per-interval event-loop figures, CPU, shedding,
  * in-flight requests, readiness, leak suspicion, and the HTTP latency histogram.
  */
-import { collectDefaultMetrics, Counter, Gauge, Registry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
+import {
+  collectDefaultMetrics,
+  Counter,
+  Gauge,
+  Registry,
+  type MetricObjectWithValues,
+  type MetricValue,
+} from 'prom-client';
 import { HttpHistogram } from './http-histogram.ts';
 import type { RuntimeSample } from './sampler.ts';
 
@@ -69,13 +76,20 @@ export class ServedMetrics {
     const taken = this.#ownNames();
     for (const registry of this.#also) {
       const names = new Set(this.#extraNames(registry, taken));
-      if (names.size > 0) metrics.push(...(await registry.getMetricsAsJSON()).filter((metric) => names.has(metric.name)));
+      if (names.size > 0)
+        metrics.push(...(await registry.getMetricsAsJSON()).filter((metric) => names.has(metric.name)));
     }
     return metrics;
   }
 }
 
-function gauge(registry: Registry, name: string, help: string, read: () => number | undefined, labelNames: string[] = []): Gauge {
+function gauge(
+  registry: Registry,
+  name: string,
+  help: string,
+  read: () => number | undefined,
+  labelNames: string[] = [],
+): Gauge {
   return new Gauge({
     name,
     help,
@@ -88,22 +102,69 @@ function gauge(registry: Registry, name: string, help: string, read: () => numbe
   });
 }
 
-export function createRuntimeMetrics(source: MetricsSource, options: { defaultMetrics: boolean; latencyBuckets: number[]; registries: readonly Registry[] }): RuntimeMetrics {
+export function createRuntimeMetrics(
+  source: MetricsSource,
+  options: { defaultMetrics: boolean; latencyBuckets: number[]; registries: readonly Registry[] },
+): RuntimeMetrics {
   const registry = new Registry();
   if (options.defaultMetrics) collectDefaultMetrics({ register: registry });
   const s = () => source.latest();
-  gauge(registry, 'nodescale_eventloop_delay_p50_seconds', 'Event-loop delay p50 over the last sampling interval.', () => s() && s()!.eventLoop.delayP50Ms / 1000);
-  gauge(registry, 'nodescale_eventloop_delay_p99_seconds', 'Event-loop delay p99 over the last sampling interval.', () => s() && s()!.eventLoop.delayP99Ms / 1000);
-  gauge(registry, 'nodescale_eventloop_delay_max_seconds', 'Event-loop delay max over the last sampling interval.', () => s() && s()!.eventLoop.delayMaxMs / 1000);
-  gauge(registry, 'nodescale_eventloop_utilization_ratio', 'Event-loop utilisation over the last sampling interval (0..1).', () => s()?.eventLoop.utilization);
-  gauge(registry, 'nodescale_cpu_percent', 'CPU of the process over the last sampling interval, % of one core.', () => s()?.cpu.percent);
-  gauge(registry, 'nodescale_gc_pause_seconds', 'Time paused in GC over the last sampling interval.', () => s() && s()!.gc.pauseMs / 1000);
-  gauge(registry, 'nodescale_http_requests_per_second', 'Requests completed per second over the last sampling interval.', () => s()?.http.requestsPerSecond);
+  gauge(
+    registry,
+    'nodescale_eventloop_delay_p50_seconds',
+    'Event-loop delay p50 over the last sampling interval.',
+    () => s() && s()!.eventLoop.delayP50Ms / 1000,
+  );
+  gauge(
+    registry,
+    'nodescale_eventloop_delay_p99_seconds',
+    'Event-loop delay p99 over the last sampling interval.',
+    () => s() && s()!.eventLoop.delayP99Ms / 1000,
+  );
+  gauge(
+    registry,
+    'nodescale_eventloop_delay_max_seconds',
+    'Event-loop delay max over the last sampling interval.',
+    () => s() && s()!.eventLoop.delayMaxMs / 1000,
+  );
+  gauge(
+    registry,
+    'nodescale_eventloop_utilization_ratio',
+    'Event-loop utilisation over the last sampling interval (0..1).',
+    () => s()?.eventLoop.utilization,
+  );
+  gauge(
+    registry,
+    'nodescale_cpu_percent',
+    'CPU of the process over the last sampling interval, % of one core.',
+    () => s()?.cpu.percent,
+  );
+  gauge(
+    registry,
+    'nodescale_gc_pause_seconds',
+    'Time paused in GC over the last sampling interval.',
+    () => s() && s()!.gc.pauseMs / 1000,
+  );
+  gauge(
+    registry,
+    'nodescale_http_requests_per_second',
+    'Requests completed per second over the last sampling interval.',
+    () => s()?.http.requestsPerSecond,
+  );
   gauge(registry, 'nodescale_http_requests_in_flight', 'Requests being served now.', () => source.inFlight());
-  gauge(registry, 'nodescale_ready', '1 when the process is ready for traffic (see /readyz).', () => (source.ready() ? 1 : 0));
+  gauge(registry, 'nodescale_ready', '1 when the process is ready for traffic (see /readyz).', () =>
+    source.ready() ? 1 : 0,
+  );
   gauge(registry, 'nodescale_overloaded', '1 while the process sheds load.', () => (source.overloaded() ? 1 : 0));
-  gauge(registry, 'nodescale_leak_suspected', '1 once the leak detector fired.', () => (source.leakSuspected() ? 1 : 0));
-  const shed = new Counter({ name: 'nodescale_http_shed_total', help: 'Requests refused with 503 to protect the event loop, by reason.', labelNames: ['reason'], registers: [registry] });
+  gauge(registry, 'nodescale_leak_suspected', '1 once the leak detector fired.', () =>
+    source.leakSuspected() ? 1 : 0,
+  );
+  const shed = new Counter({
+    name: 'nodescale_http_shed_total',
+    help: 'Requests refused with 503 to protect the event loop, by reason.',
+    labelNames: ['reason'],
+    registers: [registry],
+  });
   const http = new HttpHistogram('nodescale_http_request_duration_seconds', options.latencyBuckets);
   registry.registerMetric(http as never);
   return { registry, http, shed, served: new ServedMetrics(registry, options.registries) };

@@ -195,7 +195,12 @@ export const RUNTIME_DEFAULTS = Object.freeze({
     exitAfterSamples: 1,
     maxRetryAfterSeconds: 60,
   }),
-  shutdown: Object.freeze({ graceMs: 10_000, signals: Object.freeze(['SIGTERM', 'SIGINT'] as NodeJS.Signals[]), exit: true, idleDrainMs: IDLE_DRAIN_MS }),
+  shutdown: Object.freeze({
+    graceMs: 10_000,
+    signals: Object.freeze(['SIGTERM', 'SIGINT'] as NodeJS.Signals[]),
+    exit: true,
+    idleDrainMs: IDLE_DRAIN_MS,
+  }),
   leak: Object.freeze({
     windowMs: 600_000,
     minSamples: 6,
@@ -205,18 +210,33 @@ export const RUNTIME_DEFAULTS = Object.freeze({
     snapshotCooldownMs: 3_600_000,
   }),
   // Per user, beside the admin sockets (<tmpdir>/nodescale-<uid>/, mode 0700): never a directory shared in /tmp.
-  postMortem: Object.freeze({ dir: path.join(os.tmpdir(), `nodescale-${process.getuid?.() ?? 'user'}`, 'crash'), heapSnapshot: false }),
+  postMortem: Object.freeze({
+    dir: path.join(os.tmpdir(), `nodescale-${process.getuid?.() ?? 'user'}`, 'crash'),
+    heapSnapshot: false,
+  }),
 });
 
 /** Logs one JSON line per event on stderr: what pino would write, without the dependency. */
 export const jsonLogger: Logger = (level, message, fields = {}) => {
-  process.stderr.write(`${JSON.stringify({ level, time: new Date().toISOString(), pid: process.pid, name: 'nodescale', msg: message, ...fields })}\n`);
+  process.stderr.write(
+    `${JSON.stringify({ level, time: new Date().toISOString(), pid: process.pid, name: 'nodescale', msg: message, ...fields })}\n`,
+  );
 };
 
 function num(name: string, value: unknown, fallback: number, min: number, max = Infinity, integer = false): number {
   if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max || (integer && !Number.isInteger(value))) {
-    throw invalidOption(name, `${integer ? 'an integer' : 'a number'} from ${min} to ${max === Infinity ? '∞' : max}`, value);
+  if (
+    typeof value !== 'number' ||
+    !Number.isFinite(value) ||
+    value < min ||
+    value > max ||
+    (integer && !Number.isInteger(value))
+  ) {
+    throw invalidOption(
+      name,
+      `${integer ? 'an integer' : 'a number'} from ${min} to ${max === Infinity ? '∞' : max}`,
+      value,
+    );
   }
   return value;
 }
@@ -233,10 +253,15 @@ function fn<T>(name: string, value: unknown): T | null {
   return value as T;
 }
 
-function section<T extends object>(name: string, value: T | false | undefined, known?: readonly (keyof T & string)[]): T | null {
+function section<T extends object>(
+  name: string,
+  value: T | false | undefined,
+  known?: readonly (keyof T & string)[],
+): T | null {
   if (value === false) return null;
   if (value === undefined) return {} as T;
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw invalidOption(name, 'an object or false', value);
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    throw invalidOption(name, 'an object or false', value);
   if (known !== undefined) refuseUnknownOptions(value, known, `${name}.`);
   return value;
 }
@@ -244,12 +269,37 @@ function section<T extends object>(name: string, value: T | false | undefined, k
 /** The names each options object knows: anything else is refused (a typo would otherwise be ignored). */
 const KNOWN = {
   runtime: [
-    'sampleIntervalMs', 'historySize', 'metricsPath', 'defaultMetrics', 'registries', 'latencyBuckets', 'livenessPath',
-    'readinessPath', 'readyWhen', 'route', 'maxBodyBytes', 'overload', 'shutdown', 'leak', 'postMortem', 'admin', 'logger',
+    'sampleIntervalMs',
+    'historySize',
+    'metricsPath',
+    'defaultMetrics',
+    'registries',
+    'latencyBuckets',
+    'livenessPath',
+    'readinessPath',
+    'readyWhen',
+    'route',
+    'maxBodyBytes',
+    'overload',
+    'shutdown',
+    'leak',
+    'postMortem',
+    'admin',
+    'logger',
   ],
   overload: [
-    'maxEventLoopDelayMs', 'maxEventLoopUtilization', 'maxHeapUsedRatio', 'maxRssBytes', 'maxInFlight', 'maxLagMs',
-    'recoverRatio', 'enterAfterSamples', 'exitAfterSamples', 'exempt', 'priority', 'maxRetryAfterSeconds',
+    'maxEventLoopDelayMs',
+    'maxEventLoopUtilization',
+    'maxHeapUsedRatio',
+    'maxRssBytes',
+    'maxInFlight',
+    'maxLagMs',
+    'recoverRatio',
+    'enterAfterSamples',
+    'exitAfterSamples',
+    'exempt',
+    'priority',
+    'maxRetryAfterSeconds',
   ],
   shutdown: ['graceMs', 'signals', 'exit', 'idleDrainMs'],
   leak: ['windowMs', 'minSamples', 'minGrowthBytesPerMinute', 'horizonMs', 'snapshotDir', 'snapshotCooldownMs'],
@@ -278,20 +328,52 @@ function resolveOverload(value: OverloadOptions | false | undefined): ResolvedOv
   } else if (given.exempt !== undefined) {
     exempt = fn<(req: IncomingMessage) => boolean>('overload.exempt', given.exempt)!;
   }
-  const maxEventLoopDelayMs = num('overload.maxEventLoopDelayMs', given.maxEventLoopDelayMs, defaults.maxEventLoopDelayMs, 0);
+  const maxEventLoopDelayMs = num(
+    'overload.maxEventLoopDelayMs',
+    given.maxEventLoopDelayMs,
+    defaults.maxEventLoopDelayMs,
+    0,
+  );
   return {
     maxEventLoopDelayMs,
-    maxEventLoopUtilization: num('overload.maxEventLoopUtilization', given.maxEventLoopUtilization, defaults.maxEventLoopUtilization, 0, 1),
+    maxEventLoopUtilization: num(
+      'overload.maxEventLoopUtilization',
+      given.maxEventLoopUtilization,
+      defaults.maxEventLoopUtilization,
+      0,
+      1,
+    ),
     maxHeapUsedRatio: num('overload.maxHeapUsedRatio', given.maxHeapUsedRatio, defaults.maxHeapUsedRatio, 0, 1),
     maxRssBytes: num('overload.maxRssBytes', given.maxRssBytes, defaults.maxRssBytes, 0),
     maxInFlight: num('overload.maxInFlight', given.maxInFlight, defaults.maxInFlight, 0, Infinity, true),
     maxLagMs: num('overload.maxLagMs', given.maxLagMs, defaults.maxLagMs ?? maxEventLoopDelayMs, 0),
     recoverRatio: num('overload.recoverRatio', given.recoverRatio, defaults.recoverRatio, 0.01, 1),
-    enterAfterSamples: num('overload.enterAfterSamples', given.enterAfterSamples, defaults.enterAfterSamples, 1, 1000, true),
-    exitAfterSamples: num('overload.exitAfterSamples', given.exitAfterSamples, defaults.exitAfterSamples, 1, 1000, true),
+    enterAfterSamples: num(
+      'overload.enterAfterSamples',
+      given.enterAfterSamples,
+      defaults.enterAfterSamples,
+      1,
+      1000,
+      true,
+    ),
+    exitAfterSamples: num(
+      'overload.exitAfterSamples',
+      given.exitAfterSamples,
+      defaults.exitAfterSamples,
+      1,
+      1000,
+      true,
+    ),
     exempt,
     priority: fn('overload.priority', given.priority),
-    maxRetryAfterSeconds: num('overload.maxRetryAfterSeconds', given.maxRetryAfterSeconds, defaults.maxRetryAfterSeconds, 1, 86_400, true),
+    maxRetryAfterSeconds: num(
+      'overload.maxRetryAfterSeconds',
+      given.maxRetryAfterSeconds,
+      defaults.maxRetryAfterSeconds,
+      1,
+      86_400,
+      true,
+    ),
   };
 }
 
@@ -299,10 +381,14 @@ function resolveShutdown(value: ShutdownOptions | false | undefined): ResolvedSh
   const given = section('shutdown', value, KNOWN.shutdown);
   if (given === null) return null;
   const defaults = RUNTIME_DEFAULTS.shutdown;
-  if (given.signals !== undefined && (!Array.isArray(given.signals) || given.signals.some((s) => typeof s !== 'string' || !s.startsWith('SIG')))) {
+  if (
+    given.signals !== undefined &&
+    (!Array.isArray(given.signals) || given.signals.some((s) => typeof s !== 'string' || !s.startsWith('SIG')))
+  ) {
     throw invalidOption('shutdown.signals', 'a list of signal names such as ["SIGTERM"]', given.signals);
   }
-  if (given.exit !== undefined && typeof given.exit !== 'boolean') throw invalidOption('shutdown.exit', 'a boolean', given.exit);
+  if (given.exit !== undefined && typeof given.exit !== 'boolean')
+    throw invalidOption('shutdown.exit', 'a boolean', given.exit);
   return {
     graceMs: num('shutdown.graceMs', given.graceMs, defaults.graceMs, 0),
     // Under nodescale run, the supervisor decides: a Ctrl-C reaches every process of the terminal's group, workers
@@ -317,11 +403,17 @@ function resolveLeak(value: LeakOptions | false | undefined): ResolvedLeak | nul
   const given = section('leak', value, KNOWN.leak);
   if (given === null) return null;
   const defaults = RUNTIME_DEFAULTS.leak;
-  if (given.snapshotDir !== undefined && given.snapshotDir !== null && typeof given.snapshotDir !== 'string') throw invalidOption('leak.snapshotDir', 'a directory path or null', given.snapshotDir);
+  if (given.snapshotDir !== undefined && given.snapshotDir !== null && typeof given.snapshotDir !== 'string')
+    throw invalidOption('leak.snapshotDir', 'a directory path or null', given.snapshotDir);
   return {
     windowMs: num('leak.windowMs', given.windowMs, defaults.windowMs, 1),
     minSamples: num('leak.minSamples', given.minSamples, defaults.minSamples, 3, 10_000, true),
-    minGrowthBytesPerMinute: num('leak.minGrowthBytesPerMinute', given.minGrowthBytesPerMinute, defaults.minGrowthBytesPerMinute, 0),
+    minGrowthBytesPerMinute: num(
+      'leak.minGrowthBytesPerMinute',
+      given.minGrowthBytesPerMinute,
+      defaults.minGrowthBytesPerMinute,
+      0,
+    ),
     horizonMs: num('leak.horizonMs', given.horizonMs, defaults.horizonMs, 0),
     snapshotDir: given.snapshotDir ?? defaults.snapshotDir,
     snapshotCooldownMs: num('leak.snapshotCooldownMs', given.snapshotCooldownMs, defaults.snapshotCooldownMs, 0),
@@ -331,8 +423,10 @@ function resolveLeak(value: LeakOptions | false | undefined): ResolvedLeak | nul
 function resolvePostMortem(value: PostMortemOptions | false | undefined): ResolvedPostMortem | null {
   const given = section('postMortem', value, KNOWN.postMortem);
   if (given === null) return null;
-  if (given.dir !== undefined && typeof given.dir !== 'string') throw invalidOption('postMortem.dir', 'a directory path', given.dir);
-  if (given.heapSnapshot !== undefined && typeof given.heapSnapshot !== 'boolean') throw invalidOption('postMortem.heapSnapshot', 'a boolean', given.heapSnapshot);
+  if (given.dir !== undefined && typeof given.dir !== 'string')
+    throw invalidOption('postMortem.dir', 'a directory path', given.dir);
+  if (given.heapSnapshot !== undefined && typeof given.heapSnapshot !== 'boolean')
+    throw invalidOption('postMortem.heapSnapshot', 'a boolean', given.heapSnapshot);
   return { dir: given.dir ?? RUNTIME_DEFAULTS.postMortem.dir, heapSnapshot: given.heapSnapshot ?? false };
 }
 
@@ -342,17 +436,22 @@ export function resolveRuntimeOptions(options: RuntimeOptions = {}): ResolvedRun
   const defaults = RUNTIME_DEFAULTS;
   const raw = options.latencyBuckets ?? defaults.latencyBuckets;
   const buckets: number[] = Array.isArray(raw) ? [...raw] : [];
-  if (buckets.length === 0 || buckets.some((b, i) => typeof b !== 'number' || !(b > 0) || (i > 0 && b <= buckets[i - 1]!))) {
+  if (
+    buckets.length === 0 ||
+    buckets.some((b, i) => typeof b !== 'number' || !(b > 0) || (i > 0 && b <= buckets[i - 1]!))
+  ) {
     throw invalidOption('latencyBuckets', 'ascending numbers of seconds > 0', options.latencyBuckets);
   }
   if (options.readyWhen !== undefined && options.readyWhen !== 'listening' && options.readyWhen !== 'manual') {
     throw invalidOption('readyWhen', '"listening" or "manual"', options.readyWhen);
   }
-  if (options.defaultMetrics !== undefined && typeof options.defaultMetrics !== 'boolean') throw invalidOption('defaultMetrics', 'a boolean', options.defaultMetrics);
+  if (options.defaultMetrics !== undefined && typeof options.defaultMetrics !== 'boolean')
+    throw invalidOption('defaultMetrics', 'a boolean', options.defaultMetrics);
   return {
     sampleIntervalMs: num('sampleIntervalMs', options.sampleIntervalMs, defaults.sampleIntervalMs, 10, 3_600_000),
     historySize: num('historySize', options.historySize, defaults.historySize, 1, 1_000_000, true),
-    metricsPath: options.metricsPath === false ? null : pathOption('metricsPath', options.metricsPath, defaults.metricsPath),
+    metricsPath:
+      options.metricsPath === false ? null : pathOption('metricsPath', options.metricsPath, defaults.metricsPath),
     defaultMetrics: options.defaultMetrics ?? defaults.defaultMetrics,
     registries: registriesOption(options.registries),
     latencyBuckets: buckets,
@@ -373,8 +472,13 @@ export function resolveRuntimeOptions(options: RuntimeOptions = {}): ResolvedRun
 function registriesOption(value: unknown): Registry[] {
   if (value === undefined) return [defaultRegistry];
   // instanceof would miss a registry of another copy of prom-client (an app's own dependency): duck-type it.
-  const isRegistry = (r: unknown) => typeof r === 'object' && r !== null && typeof (r as Registry).getMetricsAsArray === 'function' && typeof (r as Registry).getSingleMetricAsString === 'function';
-  if (!Array.isArray(value) || !value.every(isRegistry)) throw invalidOption('registries', 'an array of prom-client registries', value);
+  const isRegistry = (r: unknown) =>
+    typeof r === 'object' &&
+    r !== null &&
+    typeof (r as Registry).getMetricsAsArray === 'function' &&
+    typeof (r as Registry).getSingleMetricAsString === 'function';
+  if (!Array.isArray(value) || !value.every(isRegistry))
+    throw invalidOption('registries', 'an array of prom-client registries', value);
   return [...(value as Registry[])];
 }
 

@@ -14,7 +14,8 @@ import { performance } from 'node:perf_hooks';
 import type { ResolvedOverload } from './options.ts';
 import type { RuntimeSample } from './sampler.ts';
 
-export type OverloadReason = 'event-loop-delay' | 'event-loop-lag' | 'event-loop-utilization' | 'heap' | 'rss' | 'in-flight';
+export type OverloadReason =
+  'event-loop-delay' | 'event-loop-lag' | 'event-loop-utilization' | 'heap' | 'rss' | 'in-flight';
 
 export interface OverloadState {
   overloaded: boolean;
@@ -26,7 +27,8 @@ export interface OverloadState {
   lastDurationMs: number | null;
 }
 
-export type Transition = { type: 'overload'; reasons: OverloadReason[] } | { type: 'recover'; durationMs: number } | null;
+export type Transition =
+  { type: 'overload'; reasons: OverloadReason[] } | { type: 'recover'; durationMs: number } | null;
 
 export class OverloadGuard {
   readonly #options: ResolvedOverload;
@@ -61,7 +63,13 @@ export class OverloadGuard {
   }
 
   get state(): OverloadState {
-    return { overloaded: this.#overloaded, severity: this.#severity, reasons: [...this.#reasons], since: this.#since, lastDurationMs: this.#lastDurationMs };
+    return {
+      overloaded: this.#overloaded,
+      severity: this.#severity,
+      reasons: [...this.#reasons],
+      since: this.#since,
+      lastDurationMs: this.#lastDurationMs,
+    };
   }
 
   get overloaded(): boolean {
@@ -72,9 +80,12 @@ export class OverloadGuard {
   observe(sample: RuntimeSample, now = Date.now()): Transition {
     const options = this.#options;
     const ratios: [OverloadReason, number][] = [];
-    if (options.maxEventLoopDelayMs > 0) ratios.push(['event-loop-delay', sample.eventLoop.delayP99Ms / options.maxEventLoopDelayMs]);
-    if (options.maxEventLoopUtilization > 0) ratios.push(['event-loop-utilization', sample.eventLoop.utilization / options.maxEventLoopUtilization]);
-    if (options.maxHeapUsedRatio > 0) ratios.push(['heap', sample.memory.heapUsed / sample.memory.heapLimit / options.maxHeapUsedRatio]);
+    if (options.maxEventLoopDelayMs > 0)
+      ratios.push(['event-loop-delay', sample.eventLoop.delayP99Ms / options.maxEventLoopDelayMs]);
+    if (options.maxEventLoopUtilization > 0)
+      ratios.push(['event-loop-utilization', sample.eventLoop.utilization / options.maxEventLoopUtilization]);
+    if (options.maxHeapUsedRatio > 0)
+      ratios.push(['heap', sample.memory.heapUsed / sample.memory.heapLimit / options.maxHeapUsedRatio]);
     if (options.maxRssBytes > 0) ratios.push(['rss', sample.memory.rss / options.maxRssBytes]);
     if (options.maxInFlight > 0) ratios.push(['in-flight', sample.http.inFlight / options.maxInFlight]);
     this.#severity = ratios.reduce((max, [, ratio]) => Math.max(max, ratio), 0);
@@ -114,7 +125,12 @@ export class OverloadGuard {
   #wouldShed(req: IncomingMessage, inFlight: number, now: number): OverloadReason | 'overload' | null {
     const options = this.#options;
     if (options.maxInFlight > 0 && inFlight >= options.maxInFlight) return 'in-flight';
-    if (options.maxLagMs > 0 && this.#probe !== null && (now > 0 ? now : performance.now()) - this.#lastTick > options.maxLagMs) return 'event-loop-lag';
+    if (
+      options.maxLagMs > 0 &&
+      this.#probe !== null &&
+      (now > 0 ? now : performance.now()) - this.#lastTick > options.maxLagMs
+    )
+      return 'event-loop-lag';
     if (!this.#overloaded && this.#severity < options.recoverRatio) return null;
     const priority = options.priority === null ? 'normal' : options.priority(req);
     if (priority === 'low') return 'overload';

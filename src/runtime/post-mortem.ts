@@ -29,16 +29,33 @@ export function checkCrashDirectory(dir: string): void {
   const stat = lstatSync(dir);
   const ours = process.getuid === undefined || stat.uid === process.getuid();
   if (!stat.isDirectory() || !ours || (stat.mode & 0o022) !== 0) {
-    throw invalidOption('postMortem.dir', `a directory of this user's that others cannot write (${dir} is mode ${(stat.mode & 0o777).toString(8)}, uid ${stat.uid})`, dir);
+    throw invalidOption(
+      'postMortem.dir',
+      `a directory of this user's that others cannot write (${dir} is mode ${(stat.mode & 0o777).toString(8)}, uid ${stat.uid})`,
+      dir,
+    );
   }
 }
 
-export function writeCrashBundle(options: ResolvedPostMortem, error: unknown, origin: string, samples: RuntimeSample[]): string {
+export function writeCrashBundle(
+  options: ResolvedPostMortem,
+  error: unknown,
+  origin: string,
+  samples: RuntimeSample[],
+): string {
   const dir = path.join(options.dir, `crash-${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}`);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const write = (name: string, data: unknown) => writeFileSync(path.join(dir, name), `${JSON.stringify(data, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
+  const write = (name: string, data: unknown) =>
+    writeFileSync(path.join(dir, name), `${JSON.stringify(data, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
   const err = error instanceof Error ? error : new Error(String(error));
-  write('error.json', { name: err.name, message: err.message, stack: err.stack, origin, time: new Date().toISOString(), pid: process.pid });
+  write('error.json', {
+    name: err.name,
+    message: err.message,
+    stack: err.stack,
+    origin,
+    time: new Date().toISOString(),
+    pid: process.pid,
+  });
   write('report.json', redactedReport(err));
   write('samples.json', samples);
   if (options.heapSnapshot && memoryHeadroom() > 2 * v8.getHeapStatistics().used_heap_size) {
@@ -49,11 +66,20 @@ export function writeCrashBundle(options: ResolvedPostMortem, error: unknown, or
 }
 
 /** Installs the crash-bundle writer; returns the function that removes it. */
-export function installPostMortem(options: ResolvedPostMortem, samples: () => RuntimeSample[], log: Logger, onWritten: (dir: string, error: unknown) => void): () => void {
+export function installPostMortem(
+  options: ResolvedPostMortem,
+  samples: () => RuntimeSample[],
+  log: Logger,
+  onWritten: (dir: string, error: unknown) => void,
+): () => void {
   const monitor = (error: unknown, origin: string) => {
     try {
       const dir = writeCrashBundle(options, error, origin, samples());
-      log('error', 'uncaught exception: crash bundle written', { dir, origin, error: error instanceof Error ? error.stack : String(error) });
+      log('error', 'uncaught exception: crash bundle written', {
+        dir,
+        origin,
+        error: error instanceof Error ? error.stack : String(error),
+      });
       onWritten(dir, error);
     } catch (writeError) {
       log('error', 'uncaught exception: the crash bundle could not be written', { error: String(writeError) });

@@ -24,7 +24,12 @@ import { createRuntimeMetrics, type RuntimeMetrics } from './metrics.ts';
 import { pathOf, resolveRuntimeOptions, type ResolvedRuntimeOptions, type RuntimeOptions } from './options.ts';
 import { OverloadGuard, type OverloadReason, type OverloadState } from './overload.ts';
 import { checkCrashDirectory, installPostMortem } from './post-mortem.ts';
-import { answerMetricsRequests, isSupervisedWorker, leaveSigintToSupervisor, tellSupervisor } from './supervisor-client.ts';
+import {
+  answerMetricsRequests,
+  isSupervisedWorker,
+  leaveSigintToSupervisor,
+  tellSupervisor,
+} from './supervisor-client.ts';
 import { RingBuffer } from './ring-buffer.ts';
 import { Sampler, type RuntimeSample } from './sampler.ts';
 import { Flights, type Tracked } from './flights.ts';
@@ -140,7 +145,9 @@ export class Runtime extends EventEmitter {
     // configuration, in console.ts).
     if (o.postMortem !== null) checkCrashDirectory(o.postMortem.dir);
     if (o.metricsPath !== null) this.#endpoints.set(o.metricsPath, (_req, res) => void this.#serveMetrics(res));
-    this.#endpoints.set(o.livenessPath, (_req, res) => sendJson(res, 200, { status: 'ok', uptimeSeconds: Math.round((Date.now() - this.#startedAt) / 1000) }));
+    this.#endpoints.set(o.livenessPath, (_req, res) =>
+      sendJson(res, 200, { status: 'ok', uptimeSeconds: Math.round((Date.now() - this.#startedAt) / 1000) }),
+    );
     this.#endpoints.set(o.readinessPath, (_req, res) => {
       const readiness = this.readiness;
       if (readiness === 'ready') sendJson(res, 200, { status: 'ready' });
@@ -162,7 +169,11 @@ export class Runtime extends EventEmitter {
   start(): this {
     if (this.#started) return this;
     if (this.options.admin !== null && this.#console === null) {
-      throw invalidOption('admin', 'used through protect(), createRuntime() or the fastify adapter, which open the console', '(a new Runtime)');
+      throw invalidOption(
+        'admin',
+        'used through protect(), createRuntime() or the fastify adapter, which open the console',
+        '(a new Runtime)',
+      );
     }
     this.#started = true;
     this.#sampler.start();
@@ -179,8 +190,11 @@ export class Runtime extends EventEmitter {
     }
     const pm = this.options.postMortem;
     if (pm) {
-      this.#removePostMortem = installPostMortem(pm, () => this.samples(), this.options.logger, (dir, error) =>
-        channel(CHANNELS.crash).publish({ dir, error }),
+      this.#removePostMortem = installPostMortem(
+        pm,
+        () => this.samples(),
+        this.options.logger,
+        (dir, error) => channel(CHANNELS.crash).publish({ dir, error }),
       );
     }
     return this;
@@ -225,7 +239,11 @@ export class Runtime extends EventEmitter {
       }
     }
     // Closed connections are swept on every sample, and every 256 new ones (sampling may be off).
-    if (this.#flights.begin(req.socket, res as Tracked, this.#instrumented ? now : 0) && ++this.#newConnections % 256 === 0) this.#flights.sweep();
+    if (
+      this.#flights.begin(req.socket, res as Tracked, this.#instrumented ? now : 0) &&
+      ++this.#newConnections % 256 === 0
+    )
+      this.#flights.sweep();
     return false;
   }
 
@@ -243,7 +261,12 @@ export class Runtime extends EventEmitter {
     if (max <= 0 || BODYLESS.has(req.method ?? 'GET')) return false;
     const length = Number(req.headers['content-length']);
     if (!(length > max)) return false;
-    sendJson(res, httpStatus('NS_ERR_PAYLOAD_TOO_LARGE'), { error: { code: 'NS_ERR_PAYLOAD_TOO_LARGE', message: `request bodies are limited to ${max} bytes` } }, { connection: 'close' });
+    sendJson(
+      res,
+      httpStatus('NS_ERR_PAYLOAD_TOO_LARGE'),
+      { error: { code: 'NS_ERR_PAYLOAD_TOO_LARGE', message: `request bodies are limited to ${max} bytes` } },
+      { connection: 'close' },
+    );
     return true;
   }
 
@@ -257,7 +280,6 @@ export class Runtime extends EventEmitter {
       this.metrics.http.observe(route, req.method ?? 'GET', res.statusCode, (performance.now() - start) / 1000);
     }
   }
-
 
   #logRequest(res: Tracked, start: number): void {
     const req = res.req;
@@ -278,7 +300,9 @@ export class Runtime extends EventEmitter {
     sendJson(
       res,
       httpStatus('NS_ERR_OVERLOADED'),
-      { error: { code: 'NS_ERR_OVERLOADED', message: `the server is overloaded; retry after ${retryAfter} s`, reason } },
+      {
+        error: { code: 'NS_ERR_OVERLOADED', message: `the server is overloaded; retry after ${retryAfter} s`, reason },
+      },
       { 'retry-after': String(retryAfter) },
     );
   }
@@ -297,11 +321,18 @@ export class Runtime extends EventEmitter {
     this.#flights.sweep();
     this.#history.push(sample);
     if (this.#unlinkSupervisor !== null) {
-      tellSupervisor({ nodescale: 'sample', eventLoopDelayP99Ms: sample.eventLoop.delayP99Ms, requestsPerSecond: sample.http.requestsPerSecond });
+      tellSupervisor({
+        nodescale: 'sample',
+        eventLoopDelayP99Ms: sample.eventLoop.delayP99Ms,
+        requestsPerSecond: sample.http.requestsPerSecond,
+      });
     }
     const transition = this.#guard?.observe(sample) ?? null;
     if (transition?.type === 'overload') {
-      this.options.logger('warn', 'overloaded: shedding load', { reasons: transition.reasons, eventLoopDelayP99Ms: sample.eventLoop.delayP99Ms });
+      this.options.logger('warn', 'overloaded: shedding load', {
+        reasons: transition.reasons,
+        eventLoopDelayP99Ms: sample.eventLoop.delayP99Ms,
+      });
       this.emit('overload', transition);
       channel(CHANNELS.overload).publish(transition);
     } else if (transition?.type === 'recover') {
@@ -354,7 +385,9 @@ export class Runtime extends EventEmitter {
         }),
       inFlight: () => {
         this.#flights.sweep();
-        return [...this.#flights.entries()].map(([res, start]) => [res.req, res, start] as [IncomingMessage, ServerResponse, number]);
+        return [...this.#flights.entries()].map(
+          ([res, start]) => [res.req, res, start] as [IncomingMessage, ServerResponse, number],
+        );
       },
       inFlightCount: () => this.inFlightCount,
     };
@@ -369,7 +402,8 @@ export class Runtime extends EventEmitter {
    */
   get readiness(): Readiness {
     if (this.#shuttingDown) return 'shutting-down';
-    if (this.#guard?.overloaded || this.#shed > 0 || (this.#history.latest()?.http.shedPerSecond ?? 0) > 0) return 'overloaded';
+    if (this.#guard?.overloaded || this.#shed > 0 || (this.#history.latest()?.http.shedPerSecond ?? 0) > 0)
+      return 'overloaded';
     return this.#ready ? 'ready' : 'starting';
   }
 
@@ -427,7 +461,9 @@ export class Runtime extends EventEmitter {
   listeningAddress(): string | null {
     const address = this.#server?.address();
     if (address === null || address === undefined) return null;
-    return typeof address === 'string' ? address : `${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
+    return typeof address === 'string'
+      ? address
+      : `${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
   }
 
   /** Detaches everything: the server's emit, sampling, signal handlers, the crash handler. For tests and hot reload. */

@@ -4,7 +4,14 @@
  * every interval), event-loop utilisation (delta of performance.eventLoopUtilization), CPU %, memory, GC pauses by
  * kind, active handles, and the HTTP counters the runtime feeds in.
  */
-import { constants, monitorEventLoopDelay, performance, PerformanceObserver, type ELDHistogram, type EventLoopUtilization } from 'node:perf_hooks';
+import {
+  constants,
+  monitorEventLoopDelay,
+  performance,
+  PerformanceObserver,
+  type ELDHistogram,
+  type EventLoopUtilization,
+} from 'node:perf_hooks';
 import v8 from 'node:v8';
 
 export type GcKind = 'minor' | 'major' | 'incremental' | 'weakcb';
@@ -16,7 +23,14 @@ export interface RuntimeSample {
   eventLoop: { delayP50Ms: number; delayP99Ms: number; delayMaxMs: number; utilization: number };
   /** CPU of the whole process over the interval, % of one core (can pass 100 with worker threads). */
   cpu: { percent: number };
-  memory: { rss: number; heapUsed: number; heapTotal: number; heapLimit: number; external: number; arrayBuffers: number };
+  memory: {
+    rss: number;
+    heapUsed: number;
+    heapTotal: number;
+    heapLimit: number;
+    external: number;
+    arrayBuffers: number;
+  };
   /** Pauses in the interval, by kind. */
   gc: { count: number; pauseMs: number; byKind: Record<GcKind, { count: number; pauseMs: number }> };
   /** Active libuv handles and requests (process.getActiveResourcesInfo()). */
@@ -41,7 +55,12 @@ const GC_KINDS: Record<number, GcKind> = {
 const emptyGc = (): RuntimeSample['gc'] => ({
   count: 0,
   pauseMs: 0,
-  byKind: { minor: { count: 0, pauseMs: 0 }, major: { count: 0, pauseMs: 0 }, incremental: { count: 0, pauseMs: 0 }, weakcb: { count: 0, pauseMs: 0 } },
+  byKind: {
+    minor: { count: 0, pauseMs: 0 },
+    major: { count: 0, pauseMs: 0 },
+    incremental: { count: 0, pauseMs: 0 },
+    weakcb: { count: 0, pauseMs: 0 },
+  },
 });
 
 export class Sampler {
@@ -59,7 +78,12 @@ export class Sampler {
   #gc = emptyGc();
   readonly #heapLimit = v8.getHeapStatistics().heap_size_limit;
 
-  constructor(intervalMs: number, http: HttpCounters, onSample: (sample: RuntimeSample) => void, onMajorGc: (heapUsedAfter: number, time: number) => void) {
+  constructor(
+    intervalMs: number,
+    http: HttpCounters,
+    onSample: (sample: RuntimeSample) => void,
+    onMajorGc: (heapUsedAfter: number, time: number) => void,
+  ) {
     this.#intervalMs = intervalMs;
     this.#http = http;
     this.#onSample = onSample;
@@ -78,7 +102,7 @@ export class Sampler {
     this.#delay.enable();
     this.#gcObserver = new PerformanceObserver((list) => {
       for (const entry of list.getEntries()) {
-        const kind = GC_KINDS[((entry as { detail?: { kind?: number } }).detail)?.kind ?? -1];
+        const kind = GC_KINDS[(entry as { detail?: { kind?: number } }).detail?.kind ?? -1];
         if (kind === undefined) continue;
         this.#gc.count++;
         this.#gc.pauseMs += entry.duration;
@@ -111,7 +135,8 @@ export class Sampler {
     this.#last = now;
     const delay = this.#delay!;
     // The histogram records each whole timer interval in ns, resolution included: the delay is what passes it.
-    const ns = (v: number) => (delay.count === 0 || !Number.isFinite(v) ? 0 : Math.max(0, v / 1e6 - this.#resolutionMs));
+    const ns = (v: number) =>
+      delay.count === 0 || !Number.isFinite(v) ? 0 : Math.max(0, v / 1e6 - this.#resolutionMs);
     const eventLoop = {
       delayP50Ms: ns(delay.percentile(50)),
       delayP99Ms: ns(delay.percentile(99)),
@@ -143,7 +168,11 @@ export class Sampler {
       },
       gc,
       activeResources: process.getActiveResourcesInfo().length,
-      http: { requestsPerSecond: this.#http.takeCompleted() / seconds, shedPerSecond: this.#http.takeShed() / seconds, inFlight: this.#http.inFlight() },
+      http: {
+        requestsPerSecond: this.#http.takeCompleted() / seconds,
+        shedPerSecond: this.#http.takeShed() / seconds,
+        inFlight: this.#http.inFlight(),
+      },
     });
   }
 }

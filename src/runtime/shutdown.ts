@@ -89,7 +89,9 @@ export class GracefulShutdown {
     if (this.#forced) return 'forced';
     this.#forced = true;
     const now = performance.now();
-    const open = [...this.#target.inFlight()].map(([req, , start]) => `${req.method} ${req.url} (${Math.round(now - start)} ms)`);
+    const open = [...this.#target.inFlight()].map(
+      ([req, , start]) => `${req.method} ${req.url} (${Math.round(now - start)} ms)`,
+    );
     const resources = process.getActiveResourcesInfo().filter((r) => r !== 'TTYWrap');
     this.#log('error', `forced shutdown: ${why}`, { inFlight: open, activeResources: resources });
     if (this.#options.exit) process.exit(1);

@@ -13,7 +13,8 @@ import type { ServedMetrics } from './metrics.ts';
 export { isSupervisedWorker, tellSupervisor };
 
 /** The admin socket the supervisor chose for this worker (`nodescale run --console`), if any. */
-export const supervisorAdminSocket = (): string | undefined => (isSupervisedWorker() ? process.env[WORKER_ENV.adminSocket] : undefined);
+export const supervisorAdminSocket = (): string | undefined =>
+  isSupervisedWorker() ? process.env[WORKER_ENV.adminSocket] : undefined;
 
 const ignore = () => {};
 

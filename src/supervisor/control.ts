@@ -16,7 +16,10 @@ export async function connectSupervisor(socketPath: string): Promise<AdminClient
   try {
     return await AdminClient.connect(socketPath);
   } catch (error) {
-    throw new NodescaleError('NS_ERR_SUPERVISOR_UNREACHABLE', `no supervisor at ${socketPath}: ${(error as Error).message}`);
+    throw new NodescaleError(
+      'NS_ERR_SUPERVISOR_UNREACHABLE',
+      `no supervisor at ${socketPath}: ${(error as Error).message}`,
+    );
   }
 }
 
@@ -35,14 +38,28 @@ interface ControlContext {
 }
 
 /** The control socket's commands; each throws a NodescaleError with its code when it cannot do what was asked. */
-export const CONTROL_COMMANDS: ReadonlyMap<string, SocketCommand<ControlContext>> = new Map<string, SocketCommand<ControlContext>>([
-  ['status', { run: ({ supervisor }) => ({ pid: process.pid, workers: supervisor.status(), failed: supervisor.failedSlots(), reload: supervisor.lastReload }) }],
+export const CONTROL_COMMANDS: ReadonlyMap<string, SocketCommand<ControlContext>> = new Map<
+  string,
+  SocketCommand<ControlContext>
+>([
+  [
+    'status',
+    {
+      run: ({ supervisor }) => ({
+        pid: process.pid,
+        workers: supervisor.status(),
+        failed: supervisor.failedSlots(),
+        reload: supervisor.lastReload,
+      }),
+    },
+  ],
   ['reload', { run: ({ supervisor }) => supervisor.reload() }],
   [
     'scale',
     {
       run: ({ supervisor }, _id, { workers }) => {
-        if (typeof workers !== 'number' || !Number.isInteger(workers) || workers < 1 || workers > 1024) throw invalidOption('workers', 'a whole number from 1 to 1024', workers);
+        if (typeof workers !== 'number' || !Number.isInteger(workers) || workers < 1 || workers > 1024)
+          throw invalidOption('workers', 'a whole number from 1 to 1024', workers);
         return supervisor.scale(workers);
       },
     },
@@ -51,7 +68,10 @@ export const CONTROL_COMMANDS: ReadonlyMap<string, SocketCommand<ControlContext>
     'console',
     {
       run: ({ supervisor }, _id, { worker }) => {
-        const found = typeof worker === 'number' && Number.isInteger(worker) ? supervisor.workerConsole(worker) : { error: `worker must be a worker number, got ${JSON.stringify(worker)}` };
+        const found =
+          typeof worker === 'number' && Number.isInteger(worker)
+            ? supervisor.workerConsole(worker)
+            : { error: `worker must be a worker number, got ${JSON.stringify(worker)}` };
         if ('error' in found) throw new NodescaleError('NS_ERR_WORKER_NO_CONSOLE', found.error);
         return found;
       },
@@ -69,7 +89,11 @@ export const CONTROL_COMMANDS: ReadonlyMap<string, SocketCommand<ControlContext>
   ],
 ]);
 
-export async function startControl(socketPath: string, supervisor: Supervisor, onStop: () => void): Promise<ControlServer> {
+export async function startControl(
+  socketPath: string,
+  supervisor: Supervisor,
+  onStop: () => void,
+): Promise<ControlServer> {
   const context: ControlContext = { supervisor, onStop };
   const server = await listenPrivateSocket(socketPath, (socket) => {
     const connection = serveConnection(socket, {
@@ -77,7 +101,8 @@ export async function startControl(socketPath: string, supervisor: Supervisor, o
       maxBadMessages: 10,
       onRequest: (request) => {
         const command = CONTROL_COMMANDS.get(request.cmd);
-        if (command === undefined) unknownCommand(connection, request, `the commands are ${[...CONTROL_COMMANDS.keys()].join(', ')}`);
+        if (command === undefined)
+          unknownCommand(connection, request, `the commands are ${[...CONTROL_COMMANDS.keys()].join(', ')}`);
         else void answerCommand(connection, command, context, request);
       },
     });

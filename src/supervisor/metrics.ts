@@ -16,14 +16,36 @@ export interface MetricsAddress {
 }
 
 /** The text of one scrape. */
-export async function scrapeWorkers(supervisor: Supervisor, timeoutMs: number): Promise<{ text: string; contentType: string }> {
+export async function scrapeWorkers(
+  supervisor: Supervisor,
+  timeoutMs: number,
+): Promise<{ text: string; contentType: string }> {
   const started = performance.now();
   const answers = await supervisor.workerMetrics(timeoutMs);
   const own = new Registry();
-  const up = new Gauge({ name: 'nodescale_supervisor_worker_up', help: 'Whether the worker answered this scrape in time (1) or not (0: no runtime, slow or stuck).', labelNames: ['worker'], registers: [own] });
-  const restarts = new Gauge({ name: 'nodescale_supervisor_worker_restarts', help: 'Crash restarts of the worker slot since the supervisor started.', labelNames: ['worker'], registers: [own] });
-  const workers = new Gauge({ name: 'nodescale_supervisor_workers', help: 'Workers by state.', labelNames: ['state'], registers: [own] });
-  const duration = new Gauge({ name: 'nodescale_supervisor_scrape_duration_seconds', help: 'How long collecting the workers\' metrics took.', registers: [own] });
+  const up = new Gauge({
+    name: 'nodescale_supervisor_worker_up',
+    help: 'Whether the worker answered this scrape in time (1) or not (0: no runtime, slow or stuck).',
+    labelNames: ['worker'],
+    registers: [own],
+  });
+  const restarts = new Gauge({
+    name: 'nodescale_supervisor_worker_restarts',
+    help: 'Crash restarts of the worker slot since the supervisor started.',
+    labelNames: ['worker'],
+    registers: [own],
+  });
+  const workers = new Gauge({
+    name: 'nodescale_supervisor_workers',
+    help: 'Workers by state.',
+    labelNames: ['state'],
+    registers: [own],
+  });
+  const duration = new Gauge({
+    name: 'nodescale_supervisor_scrape_duration_seconds',
+    help: "How long collecting the workers' metrics took.",
+    registers: [own],
+  });
   for (const answer of answers) up.set({ worker: String(answer.slot) }, answer.metrics === null ? 0 : 1);
   const byState = new Map<string, number>();
   for (const w of supervisor.status()) {
@@ -47,14 +69,19 @@ export async function scrapeWorkers(supervisor: Supervisor, timeoutMs: number): 
 }
 
 /** Serves GET /metrics (anything else: 404). Listens on loopback unless told otherwise. */
-export async function startMetricsServer(address: MetricsAddress, supervisor: Supervisor, timeoutMs: number): Promise<http.Server> {
+export async function startMetricsServer(
+  address: MetricsAddress,
+  supervisor: Supervisor,
+  timeoutMs: number,
+): Promise<http.Server> {
   const server = http.createServer((req, res) => {
     if (req.method !== 'GET' || (req.url !== '/metrics' && !req.url?.startsWith('/metrics?'))) {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: the metrics are at /metrics\n');
       return;
     }
     scrapeWorkers(supervisor, timeoutMs).then(
-      ({ text, contentType }) => res.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-store' }).end(text),
+      ({ text, contentType }) =>
+        res.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-store' }).end(text),
       (error: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${error.message}\n`),
     );
   });

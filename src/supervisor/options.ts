@@ -51,7 +51,10 @@ export interface SupervisorOptions {
   log?: SupervisorLog;
 }
 
-export type ResolvedSupervisorOptions = Required<Omit<SupervisorOptions, 'workers' | 'restart'>> & { workers: number; restart: RestartPolicyOptions };
+export type ResolvedSupervisorOptions = Required<Omit<SupervisorOptions, 'workers' | 'restart'>> & {
+  workers: number;
+  restart: RestartPolicyOptions;
+};
 
 export const SUPERVISOR_DEFAULTS = Object.freeze({
   args: Object.freeze([] as string[]),
@@ -72,8 +75,10 @@ export const SUPERVISOR_DEFAULTS = Object.freeze({
 
 const KNOWN = [...Object.keys(SUPERVISOR_DEFAULTS), 'app', 'output', 'log'];
 
-const writeOutput: OutputLine = (line, from) => (from.stream === 'stdout' ? process.stdout : process.stderr).write(`[w${from.slot} ${from.pid}] ${line}\n`);
-const writeLog: SupervisorLog = (message, fields) => process.stderr.write(`nodescale run: ${message}${fields ? ` ${JSON.stringify(fields)}` : ''}\n`);
+const writeOutput: OutputLine = (line, from) =>
+  (from.stream === 'stdout' ? process.stdout : process.stderr).write(`[w${from.slot} ${from.pid}] ${line}\n`);
+const writeLog: SupervisorLog = (message, fields) =>
+  process.stderr.write(`nodescale run: ${message}${fields ? ` ${JSON.stringify(fields)}` : ''}\n`);
 
 function duration(name: string, value: number, min = 1): number {
   if (!Number.isFinite(value) || value < min) throw invalidOption(name, `a duration of at least ${min} ms`, value);
@@ -83,16 +88,19 @@ function duration(name: string, value: number, min = 1): number {
 export function resolveSupervisorOptions(options: SupervisorOptions): ResolvedSupervisorOptions {
   refuseUnknownOptions(options, KNOWN);
   const defaults = SUPERVISOR_DEFAULTS;
-  if (typeof options.app !== 'string' || options.app === '') throw invalidOption('app', 'the path of the app file', options.app);
+  if (typeof options.app !== 'string' || options.app === '')
+    throw invalidOption('app', 'the path of the app file', options.app);
   const workers = options.workers ?? defaults.workers;
   const count = workers === 'auto' ? usableCpus() : workers;
   if (!Number.isInteger(count) || count < 1) throw invalidOption('workers', 'a whole number ≥ 1 or auto', workers);
   const readyOn = options.readyOn ?? defaults.readyOn;
   if (readyOn !== 'message' && readyOn !== 'listening') throw invalidOption('readyOn', 'message or listening', readyOn);
   const restart = { ...defaults.restart, ...options.restart };
-  if (!Number.isInteger(restart.maxRestarts) || restart.maxRestarts < 0) throw invalidOption('restart.maxRestarts', 'a whole number ≥ 0', restart.maxRestarts);
+  if (!Number.isInteger(restart.maxRestarts) || restart.maxRestarts < 0)
+    throw invalidOption('restart.maxRestarts', 'a whole number ≥ 0', restart.maxRestarts);
   const maxMemoryBytes = options.maxMemoryBytes ?? defaults.maxMemoryBytes;
-  if (!Number.isFinite(maxMemoryBytes) || maxMemoryBytes < 0) throw invalidOption('maxMemoryBytes', 'a number of bytes ≥ 0 (0: off)', maxMemoryBytes);
+  if (!Number.isFinite(maxMemoryBytes) || maxMemoryBytes < 0)
+    throw invalidOption('maxMemoryBytes', 'a number of bytes ≥ 0 (0: off)', maxMemoryBytes);
   return {
     app: options.app,
     args: [...(options.args ?? defaults.args)],

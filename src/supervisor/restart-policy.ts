@@ -42,7 +42,10 @@ export class RestartPolicy {
     if (uptimeMs >= this.#options.stableMs) this.#inRow = 0;
     const attempt = ++this.#inRow;
     if (attempt > this.#options.maxRestarts) {
-      return { restart: false, reason: `crash loop: ${attempt} crashes in a row, none after ${formatSeconds(this.#options.stableMs)} up` };
+      return {
+        restart: false,
+        reason: `crash loop: ${attempt} crashes in a row, none after ${formatSeconds(this.#options.stableMs)} up`,
+      };
     }
     const ceiling = this.#ceiling(attempt);
     return { restart: true, delayMs: Math.round(ceiling / 2 + (this.#random() * ceiling) / 2), attempt };

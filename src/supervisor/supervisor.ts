@@ -22,7 +22,14 @@ import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { removeSocket } from '../admin/unix-socket.ts';
-import { ANNOUNCE_FD_ENV, WORKER_ENV, workerMessage, writeAnnouncement, type SupervisorMessage, type WorkerMetricObject } from '../ipc.ts';
+import {
+  ANNOUNCE_FD_ENV,
+  WORKER_ENV,
+  workerMessage,
+  writeAnnouncement,
+  type SupervisorMessage,
+  type WorkerMetricObject,
+} from '../ipc.ts';
 import { NodescaleError } from '../errors.ts';
 import { eachLine } from '../lines.ts';
 import { sibling } from '../module-file.ts';
@@ -136,10 +143,15 @@ export class Supervisor extends EventEmitter {
    * slot cannot start (its crash loop).
    */
   async start(): Promise<'ready' | 'stopped'> {
-    const execArgv = this.#options.httpDrain ? ['--import', DRAIN_PRELOAD.href, ...this.#options.execArgv] : this.#options.execArgv;
+    const execArgv = this.#options.httpDrain
+      ? ['--import', DRAIN_PRELOAD.href, ...this.#options.execArgv]
+      : this.#options.execArgv;
     cluster.setupPrimary({ exec: this.#options.app, args: this.#options.args, execArgv, silent: true });
     for (let i = 0; i < this.#options.workers; i++) this.#slots.push(this.#newSlot(i));
-    const started = await Promise.race([Promise.all(this.#slots.map((slot) => this.#startSlot(slot))).then(() => 'ready' as const), this.#stopped.then(() => 'stopped' as const)]);
+    const started = await Promise.race([
+      Promise.all(this.#slots.map((slot) => this.#startSlot(slot))).then(() => 'ready' as const),
+      this.#stopped.then(() => 'stopped' as const),
+    ]);
     if (started === 'stopped') return started;
     if (this.#options.maxMemoryBytes > 0) {
       this.#memoryTimer = setInterval(() => this.#checkMemory(), this.#options.memoryCheckMs);
@@ -149,7 +161,15 @@ export class Supervisor extends EventEmitter {
   }
 
   #newSlot(index: number): Slot {
-    return { index, policy: new RestartPolicy(this.#options.restart), current: null, replacing: null, restarts: 0, failed: null, restartTimer: null };
+    return {
+      index,
+      policy: new RestartPolicy(this.#options.restart),
+      current: null,
+      replacing: null,
+      restarts: 0,
+      failed: null,
+      restartTimer: null,
+    };
   }
 
   /** A worker over the memory limit three checks in a row is replaced like a reload replaces it: never mid-request. */
@@ -160,13 +180,21 @@ export class Supervisor extends EventEmitter {
       const rss = rssOf(handle.worker.process.pid!) ?? 0;
       handle.strikes = rss > this.#options.maxMemoryBytes ? handle.strikes + 1 : 0;
       if (handle.strikes !== 3) continue;
-      this.#options.log(`worker ${slot.index} (pid ${handle.worker.process.pid}) uses ${Math.round(rss / 1048576)} MiB, over --max-memory: replacing it`);
+      this.#options.log(
+        `worker ${slot.index} (pid ${handle.worker.process.pid}) uses ${Math.round(rss / 1048576)} MiB, over --max-memory: replacing it`,
+      );
       this.emit('memory', { slot: slot.index, rss });
       this.#changes = this.#changes.then(async () => {
         if (slot.current !== handle || this.#stopping) return { ok: true, replaced: 0 };
         const outcome = await this.#replaceSlot(slot, handle.generation);
-        this.#options.log(outcome === null ? `worker ${slot.index} replaced (memory): pid ${slot.current?.worker.process.pid}` : `worker ${slot.index} not replaced (memory): ${outcome}`);
-        return outcome === null ? { ok: true, replaced: 1 } : { ok: false, reason: outcome, replaced: 0, failure: 'rolled-back' };
+        this.#options.log(
+          outcome === null
+            ? `worker ${slot.index} replaced (memory): pid ${slot.current?.worker.process.pid}`
+            : `worker ${slot.index} not replaced (memory): ${outcome}`,
+        );
+        return outcome === null
+          ? { ok: true, replaced: 1 }
+          : { ok: false, reason: outcome, replaced: 0, failure: 'rolled-back' };
       });
     }
   }
@@ -178,7 +206,8 @@ export class Supervisor extends EventEmitter {
       const follow = (handle: Handle) => {
         handle.ready.then(resolve, () => {
           void handle.exited.then(() => {
-            if (slot.failed !== null) reject(new NodescaleError('NS_ERR_APP_CRASH_LOOP', `worker ${slot.index} cannot start: ${slot.failed}`));
+            if (slot.failed !== null)
+              reject(new NodescaleError('NS_ERR_APP_CRASH_LOOP', `worker ${slot.index} cannot start: ${slot.failed}`));
             else this.once(`restarted:${slot.index}`, () => follow(slot.current!));
           });
         });
@@ -191,8 +220,15 @@ export class Supervisor extends EventEmitter {
 
   #fork(slot: Slot, generation: number): Handle {
     // The announce descriptor is the supervisor's own: a worker announces over IPC (ipc.ts).
-    const env: Record<string, string> = { [WORKER_ENV.slot]: String(slot.index), [WORKER_ENV.supervised]: '1', [ANNOUNCE_FD_ENV]: '' };
-    const adminSocket = this.#options.consoleSocketPrefix === null ? null : `${this.#options.consoleSocketPrefix}-w${slot.index}.${++this.#forks}.sock`;
+    const env: Record<string, string> = {
+      [WORKER_ENV.slot]: String(slot.index),
+      [WORKER_ENV.supervised]: '1',
+      [ANNOUNCE_FD_ENV]: '',
+    };
+    const adminSocket =
+      this.#options.consoleSocketPrefix === null
+        ? null
+        : `${this.#options.consoleSocketPrefix}-w${slot.index}.${++this.#forks}.sock`;
     if (adminSocket !== null) env[WORKER_ENV.adminSocket] = adminSocket;
     const worker = cluster.fork(env);
     let markReady!: () => void;
@@ -225,7 +261,9 @@ export class Supervisor extends EventEmitter {
         this.#options.readyOn === 'listening'
           ? 'it never listened'
           : "a worker is ready when it calls process.send('ready') or runs nodescale/runtime; --ready-on listening counts listening as ready";
-      this.#options.log(`worker ${slot.index} (pid ${worker.process.pid}) not ready within ${this.#options.readyTimeoutMs} ms (${how}): killing it`);
+      this.#options.log(
+        `worker ${slot.index} (pid ${worker.process.pid}) not ready within ${this.#options.readyTimeoutMs} ms (${how}): killing it`,
+      );
       markFailed(new Error('ready timeout'));
       worker.process.kill('SIGKILL');
     }, this.#options.readyTimeoutMs);
@@ -238,7 +276,10 @@ export class Supervisor extends EventEmitter {
           handle.runtime = true;
           return this.#onReady(handle, markReady, timer);
         case 'sample':
-          handle.lastSample = { eventLoopDelayP99Ms: message.eventLoopDelayP99Ms, requestsPerSecond: message.requestsPerSecond };
+          handle.lastSample = {
+            eventLoopDelayP99Ms: message.eventLoopDelayP99Ms,
+            requestsPerSecond: message.requestsPerSecond,
+          };
           return;
         case 'metrics':
           return this.#metricsRequests.get(message.id)?.(message.metrics ?? null);
@@ -276,7 +317,9 @@ export class Supervisor extends EventEmitter {
     if (slot.current !== handle) return; // the new worker of a replacement: #replaceSlot handles its failure
     if (slot.replacing !== null) {
       // Its replacement is already starting: it takes the slot, or #replaceSlot restarts the slot if it fails.
-      this.#options.log(`worker ${slot.index} (pid ${handle.worker.process.pid}) exited (${signal ?? `code ${code}`}) while its replacement starts: not restarted`);
+      this.#options.log(
+        `worker ${slot.index} (pid ${handle.worker.process.pid}) exited (${signal ?? `code ${code}`}) while its replacement starts: not restarted`,
+      );
       return;
     }
     this.#restartAfterCrash(slot, handle, code, signal);
@@ -293,7 +336,10 @@ export class Supervisor extends EventEmitter {
       if (this.#slots.every((s) => s.failed !== null)) this.emit('all-failed');
       return;
     }
-    this.#options.log(`worker ${slot.index} exited (${signal ?? `code ${code}`}) after ${uptime} ms: restarting in ${decision.delayMs} ms`, { attempt: decision.attempt });
+    this.#options.log(
+      `worker ${slot.index} exited (${signal ?? `code ${code}`}) after ${uptime} ms: restarting in ${decision.delayMs} ms`,
+      { attempt: decision.attempt },
+    );
     this.emit('crash', { slot: slot.index, code, signal, delayMs: decision.delayMs });
     slot.restartTimer = setTimeout(() => {
       slot.restartTimer = null;
@@ -312,7 +358,9 @@ export class Supervisor extends EventEmitter {
     void handle.exited.then(() => this.#draining.delete(handle));
     handle.worker.process.kill('SIGTERM');
     const killer = setTimeout(() => {
-      this.#options.log(`worker ${handle.slot} (pid ${handle.worker.process.pid}) still running after ${this.#options.graceMs} ms: SIGKILL`);
+      this.#options.log(
+        `worker ${handle.slot} (pid ${handle.worker.process.pid}) still running after ${this.#options.graceMs} ms: SIGKILL`,
+      );
       handle.worker.process.kill('SIGKILL');
     }, this.#options.graceMs);
     const { signal } = await handle.exited;
@@ -330,7 +378,8 @@ export class Supervisor extends EventEmitter {
     const generation = ++this.#generation;
     let replaced = 0;
     this.#lastReload = { generation, state: 'replacing', reason: null };
-    const settle = (state: ReloadStatus['state'], reason: string | null) => (this.#lastReload = { generation, state, reason });
+    const settle = (state: ReloadStatus['state'], reason: string | null) =>
+      (this.#lastReload = { generation, state, reason });
     this.#options.log(`reload: generation ${generation}`);
     const fresh: Handle[] = [];
     for (const slot of this.#slots) {
@@ -349,12 +398,16 @@ export class Supervisor extends EventEmitter {
       fresh.push(slot.current!);
       replaced++;
     }
-    this.#options.log(`reload: ${replaced} worker(s) replaced; generation ${generation} on probation for ${this.#options.probationMs} ms`);
+    this.#options.log(
+      `reload: ${replaced} worker(s) replaced; generation ${generation} on probation for ${this.#options.probationMs} ms`,
+    );
     settle('probation', null);
     const crash = await this.#probation(fresh);
     if (crash !== null) {
       const reason = `generation ${generation} failed its probation: ${crash}`;
-      this.#options.log(`reload failed: ${reason}; the slot restarts under the crash policy (the old workers are gone)`);
+      this.#options.log(
+        `reload failed: ${reason}; the slot restarts under the crash policy (the old workers are gone)`,
+      );
       settle(this.#stopping ? 'interrupted' : 'failed-probation', reason);
       return { ok: false, reason, replaced, failure: this.#stopping ? 'stopping' : 'probation' };
     }
@@ -369,12 +422,17 @@ export class Supervisor extends EventEmitter {
     // A worker drained on purpose during probation (a scale down, a memory replacement) is not a failure.
     const deaths = handles.map((h) =>
       h.exited.then(({ code, signal }) =>
-        h.drained ? never : `worker ${h.slot} (pid ${h.worker.process.pid}) exited (${signal ?? `code ${code}`}) ${Date.now() - (h.readyAt ?? h.startedAt)} ms after it was ready`,
+        h.drained
+          ? never
+          : `worker ${h.slot} (pid ${h.worker.process.pid}) exited (${signal ?? `code ${code}`}) ${Date.now() - (h.readyAt ?? h.startedAt)} ms after it was ready`,
       ),
     );
     let timer: NodeJS.Timeout | undefined;
     const lastReady = Math.max(0, ...handles.map((h) => h.readyAt ?? Date.now()));
-    const passed = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), Math.max(0, lastReady + this.#options.probationMs - Date.now()))));
+    const passed = new Promise<null>(
+      (resolve) =>
+        (timer = setTimeout(() => resolve(null), Math.max(0, lastReady + this.#options.probationMs - Date.now()))),
+    );
     const verdict = await Promise.race([passed, ...deaths, this.#stopped.then(() => 'the supervisor is stopping')]);
     clearTimeout(timer);
     return verdict;
@@ -396,14 +454,18 @@ export class Supervisor extends EventEmitter {
     try {
       await fresh.ready;
       // Ready is not enough: it must stay up for the stability window.
-      const crashed = await Promise.race([fresh.exited.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), this.#options.stabilityMs))]);
+      const crashed = await Promise.race([
+        fresh.exited.then(() => true),
+        new Promise<false>((r) => setTimeout(() => r(false), this.#options.stabilityMs)),
+      ]);
       if (crashed) throw new Error(`the new worker exited within ${this.#options.stabilityMs} ms of being ready`);
     } catch (error) {
       slot.replacing = null;
       fresh.state = 'stopping';
       fresh.worker.process.kill('SIGKILL');
       // The old worker died meanwhile: nothing serves in this slot, so it restarts as after a crash.
-      if (old !== null && old.state === 'exited' && slot.current === old && !this.#stopping) this.#restartAfterCrash(slot, old, null, 'its replacement failed');
+      if (old !== null && old.state === 'exited' && slot.current === old && !this.#stopping)
+        this.#restartAfterCrash(slot, old, null, 'its replacement failed');
       return `worker ${slot.index} of generation ${generation} failed: ${(error as Error).message}`;
     }
     slot.replacing = null;
@@ -428,7 +490,12 @@ export class Supervisor extends EventEmitter {
       this.#options.log(`scaled to ${this.#slots.length} worker(s)`);
       return { ok: true as const, replaced: 0 };
     });
-    this.#changes = next.catch((error: Error): ReloadOutcome => ({ ok: false, reason: error.message, replaced: 0, failure: 'scale' }));
+    this.#changes = next.catch((error: Error): ReloadOutcome => ({
+      ok: false,
+      reason: error.message,
+      replaced: 0,
+      failure: 'scale',
+    }));
     return next.then(() => ({ workers: this.#slots.length }));
   }
 
@@ -437,10 +504,15 @@ export class Supervisor extends EventEmitter {
     this.#stopRequested();
     if (this.#memoryTimer !== null) clearInterval(this.#memoryTimer);
     for (const slot of this.#slots) if (slot.restartTimer !== null) clearTimeout(slot.restartTimer);
-    const handles = this.#slots.flatMap((slot) => [slot.current, slot.replacing]).filter((h): h is Handle => h !== null);
+    const handles = this.#slots
+      .flatMap((slot) => [slot.current, slot.replacing])
+      .filter((h): h is Handle => h !== null);
     // Workers already draining get their own grace period to finish; a second SIGTERM would force them.
     const draining = [...this.#draining].filter((h) => !handles.includes(h));
-    const results = await Promise.all([...handles.map((h) => this.#stopWorker(h)), ...draining.map((h) => h.exited.then(() => 'clean' as const))]);
+    const results = await Promise.all([
+      ...handles.map((h) => this.#stopWorker(h)),
+      ...draining.map((h) => h.exited.then(() => 'clean' as const)),
+    ]);
     // Anything left (a new worker of a reload that was cut short): no orphans.
     for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGKILL');
     return { killed: results.filter((r) => r === 'killed').length };
@@ -448,7 +520,9 @@ export class Supervisor extends EventEmitter {
 
   /** Every worker that is a child of this supervisor: each slot's current one, a replacement starting, those draining. */
   status(): WorkerStatus[] {
-    const handles = [...this.#slots.flatMap((slot) => [slot.current, slot.replacing]), ...this.#draining].filter((h): h is Handle => h !== null && h.state !== 'exited');
+    const handles = [...this.#slots.flatMap((slot) => [slot.current, slot.replacing]), ...this.#draining].filter(
+      (h): h is Handle => h !== null && h.state !== 'exited',
+    );
     return [...new Set(handles)]
       .sort((a, b) => a.slot - b.slot || a.generation - b.generation)
       .map((h) => {
@@ -472,7 +546,9 @@ export class Supervisor extends EventEmitter {
    * `timeoutMs` is reported with null, never waited for longer: a slow or stuck worker does not hold up the scrape.
    */
   workerMetrics(timeoutMs: number): Promise<WorkerMetrics[]> {
-    const handles = this.#slots.map((slot) => slot.current).filter((h): h is Handle => h !== null && h.state !== 'exited');
+    const handles = this.#slots
+      .map((slot) => slot.current)
+      .filter((h): h is Handle => h !== null && h.state !== 'exited');
     return Promise.all(
       handles.map(async (h) => {
         const pid = h.worker.process.pid!;
@@ -496,9 +572,12 @@ export class Supervisor extends EventEmitter {
   /** The admin console socket of the worker in `slot`, or why there is none. */
   workerConsole(slot: number): { socketPath: string; pid: number } | { error: string } {
     const handle = this.#slots[slot]?.current;
-    if (handle === undefined || handle === null) return { error: `there is no worker ${slot} (workers: 0 to ${this.#slots.length - 1})` };
-    if (this.#options.consoleSocketPrefix === null) return { error: 'the workers have no console: start nodescale run with --console' };
-    if (handle.adminSocket === null) return { error: `worker ${slot} has no console: it does not run nodescale/runtime, or it is not listening yet` };
+    if (handle === undefined || handle === null)
+      return { error: `there is no worker ${slot} (workers: 0 to ${this.#slots.length - 1})` };
+    if (this.#options.consoleSocketPrefix === null)
+      return { error: 'the workers have no console: start nodescale run with --console' };
+    if (handle.adminSocket === null)
+      return { error: `worker ${slot} has no console: it does not run nodescale/runtime, or it is not listening yet` };
     return { socketPath: handle.adminSocket, pid: handle.worker.process.pid! };
   }
 

@@ -38,7 +38,10 @@ export function ipv6Bytes(address: string): Uint8Array | null {
   const text = address.replace(/%.*$/, '');
   if (!net.isIPv6(text)) return null;
   // A dotted-quad tail (::ffff:127.0.0.1) as its two hexadecimal groups.
-  const hex = text.replace(/(\d+)\.(\d+)\.(\d+)\.(\d+)$/, (_, a, b, c, d) => `${((+a << 8) | +b).toString(16)}:${((+c << 8) | +d).toString(16)}`);
+  const hex = text.replace(
+    /(\d+)\.(\d+)\.(\d+)\.(\d+)$/,
+    (_, a, b, c, d) => `${((+a << 8) | +b).toString(16)}:${((+c << 8) | +d).toString(16)}`,
+  );
   const [head = '', tail] = hex.split('::');
   const groups = (part: string) => (part === '' ? [] : part.split(':').map((g) => parseInt(g, 16)));
   const left = groups(head);
@@ -107,13 +110,19 @@ export class AddressPolicy {
 
   /** Why the address may not be fetched from, or null when it may. */
   refusal(address: string): string | null {
-    if (net.isIPv4(address)) return this.#refusal(address, 'ipv4') ? `${address} is a private, loopback, link-local or metadata address` : null;
+    if (net.isIPv4(address))
+      return this.#refusal(address, 'ipv4')
+        ? `${address} is a private, loopback, link-local or metadata address`
+        : null;
     // An IPv6 address is judged as itself and as every IPv4 address it carries (translators deliver to those).
     const embedded = embeddedIPv4(address);
     if (embedded.length === 1 && this.#allowed.check(embedded[0]!, 'ipv4')) return null;
-    if (this.#refusal(address.replace(/%.*$/, ''), 'ipv6')) return `${address} is a private, loopback, link-local or metadata address`;
+    if (this.#refusal(address.replace(/%.*$/, ''), 'ipv6'))
+      return `${address} is a private, loopback, link-local or metadata address`;
     const carried = embedded.find((ip) => this.#refusal(ip, 'ipv4'));
-    return carried === undefined ? null : `${address} carries the IPv4 address ${carried}, a private, loopback, link-local or metadata address`;
+    return carried === undefined
+      ? null
+      : `${address} carries the IPv4 address ${carried}, a private, loopback, link-local or metadata address`;
   }
 
   #refusal(ip: string, family: 'ipv4' | 'ipv6'): boolean {

@@ -25,7 +25,12 @@ export interface ExtractOptions {
   keywordWeight?: number;
 }
 
-export const EXTRACT_DEFAULTS = Object.freeze({ maxWords: 10, maxPhrases: 5, minPhraseCount: 2, keywordWeight: 3 } satisfies Required<ExtractOptions>);
+export const EXTRACT_DEFAULTS = Object.freeze({
+  maxWords: 10,
+  maxPhrases: 5,
+  minPhraseCount: 2,
+  keywordWeight: 3,
+} satisfies Required<ExtractOptions>);
 
 export interface PageText {
   title: string;
@@ -43,8 +48,11 @@ const WORD = /^[a-z][a-z-]*[a-z]$/;
 /** The readable parts of a page. */
 export function pageText(html: string, url: string): PageText {
   // linkedom wants a whole document: a fragment (or nothing) is wrapped in one.
-  const { document } = parseHTML(/<html[\s>]/i.test(html) ? html : `<!doctype html><html><head></head><body>${html}</body></html>`);
-  const meta = (name: string): string => document.querySelector(`meta[name="${name}" i]`)?.getAttribute('content')?.trim() ?? '';
+  const { document } = parseHTML(
+    /<html[\s>]/i.test(html) ? html : `<!doctype html><html><head></head><body>${html}</body></html>`,
+  );
+  const meta = (name: string): string =>
+    document.querySelector(`meta[name="${name}" i]`)?.getAttribute('content')?.trim() ?? '';
   const title = document.querySelector('title')?.textContent?.trim() ?? '';
   const description = meta('description');
   const keywords = meta('keywords')
@@ -55,7 +63,10 @@ export function pageText(html: string, url: string): PageText {
   Object.defineProperty(document, 'baseURI', { value: url, configurable: true });
   let body = '';
   try {
-    body = new Readability(document as unknown as ConstructorParameters<typeof Readability>[0], { charThreshold: 200 }).parse()?.textContent ?? '';
+    body =
+      new Readability(document as unknown as ConstructorParameters<typeof Readability>[0], {
+        charThreshold: 200,
+      }).parse()?.textContent ?? '';
   } catch {
     // Readability gives up on some malformed documents: the body's text is the fallback below.
   }
@@ -74,7 +85,10 @@ function singular(word: string, known: Map<string, number>): string {
 function mergePlurals(counts: Map<string, number>): Map<string, number> {
   const merged = new Map<string, number>();
   for (const [word, count] of counts) {
-    const key = word.split(' ').map((part, i, parts) => (i === parts.length - 1 ? singular(part, counts) : part)).join(' ');
+    const key = word
+      .split(' ')
+      .map((part, i, parts) => (i === parts.length - 1 ? singular(part, counts) : part))
+      .join(' ');
     merged.set(key, (merged.get(key) ?? 0) + count);
   }
   return merged;
@@ -97,7 +111,8 @@ export function extractTags(html: string, url: string, options: ExtractOptions =
       const pos = token.out(its.pos);
       const lower = text.toLowerCase();
       const capitalised = text !== lower && index > 0;
-      const usable = WORD.test(lower) && lower.length >= 3 && !token.out(its.stopWordFlag) && pos !== 'PROPN' && !capitalised;
+      const usable =
+        WORD.test(lower) && lower.length >= 3 && !token.out(its.stopWordFlag) && pos !== 'PROPN' && !capitalised;
       if (!usable) {
         previous = null;
         return;
@@ -121,6 +136,9 @@ export function extractTags(html: string, url: string, options: ExtractOptions =
     target.set(keyword, (target.get(keyword) ?? 0) + o.keywordWeight);
   }
   const topWords = [...mergePlurals(words)].sort(byCountThenName).slice(0, o.maxWords);
-  const topPhrases = [...mergePlurals(phrases)].filter(([, count]) => count >= o.minPhraseCount).sort(byCountThenName).slice(0, o.maxPhrases);
+  const topPhrases = [...mergePlurals(phrases)]
+    .filter(([, count]) => count >= o.minPhraseCount)
+    .sort(byCountThenName)
+    .slice(0, o.maxPhrases);
   return [...new Set([...topWords, ...topPhrases].map(([tag]) => tag))].sort();
 }

@@ -39,11 +39,17 @@ const fail = (code: ErrorCode, message: string) => new NodescaleError(code, mess
 function checkedLookup(policy: AddressPolicy): LookupFunction {
   return (hostname, options, callback) => {
     dns.lookup(hostname, { all: true, family: options.family ?? 0 }, (error, addresses) => {
-      if (error) return callback(fail('NS_ERR_FETCH_FAILED', `cannot resolve ${hostname}: ${error.code ?? error.message}`), '', 0);
+      if (error)
+        return callback(
+          fail('NS_ERR_FETCH_FAILED', `cannot resolve ${hostname}: ${error.code ?? error.message}`),
+          '',
+          0,
+        );
       // Refused if any answer is: a name that resolves to a public and a private address is not trusted either.
       for (const { address } of addresses) {
         const refusal = policy.refusal(address);
-        if (refusal !== null) return callback(fail('NS_ERR_FETCH_REFUSED', `${hostname} resolves to ${refusal}`), '', 0);
+        if (refusal !== null)
+          return callback(fail('NS_ERR_FETCH_REFUSED', `${hostname} resolves to ${refusal}`), '', 0);
       }
       if (options.all) (callback as unknown as (e: null, a: dns.LookupAddress[]) => void)(null, addresses);
       else callback(null, addresses[0]!.address, addresses[0]!.family);
@@ -58,8 +64,10 @@ function pageUrl(raw: string, base?: URL): URL {
   } catch {
     throw fail('NS_ERR_FETCH_URL', `not a URL: ${JSON.stringify(raw.slice(0, 200))}`);
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw fail('NS_ERR_FETCH_URL', `only http: and https: URLs are fetched, not ${url.protocol}`);
-  if (url.username !== '' || url.password !== '') throw fail('NS_ERR_FETCH_URL', 'URLs with credentials are not fetched');
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw fail('NS_ERR_FETCH_URL', `only http: and https: URLs are fetched, not ${url.protocol}`);
+  if (url.username !== '' || url.password !== '')
+    throw fail('NS_ERR_FETCH_URL', 'URLs with credentials are not fetched');
   return url;
 }
 
@@ -71,7 +79,19 @@ function request(url: URL, policy: AddressPolicy, signal: AbortSignal): Promise<
   }
   const get = url.protocol === 'https:' ? https.get : http.get;
   return new Promise((resolve, reject) => {
-    const req = get(url, { lookup: checkedLookup(policy), signal, headers: { accept: 'text/html,application/xhtml+xml', 'accept-encoding': 'identity', 'user-agent': 'nodescale-tagger' } }, resolve);
+    const req = get(
+      url,
+      {
+        lookup: checkedLookup(policy),
+        signal,
+        headers: {
+          accept: 'text/html,application/xhtml+xml',
+          'accept-encoding': 'identity',
+          'user-agent': 'nodescale-tagger',
+        },
+      },
+      resolve,
+    );
     req.on('error', reject);
   });
 }
@@ -108,7 +128,11 @@ export async function fetchPage(raw: string, options: FetchOptions): Promise<Fet
       const status = res.statusCode ?? 0;
       if (status >= 300 && status < 400 && res.headers.location !== undefined) {
         res.resume();
-        if (redirects === o.maxRedirects) throw fail('NS_ERR_FETCH_REDIRECTS', `more than ${o.maxRedirects} redirects (the last to ${res.headers.location})`);
+        if (redirects === o.maxRedirects)
+          throw fail(
+            'NS_ERR_FETCH_REDIRECTS',
+            `more than ${o.maxRedirects} redirects (the last to ${res.headers.location})`,
+          );
         url = pageUrl(res.headers.location, url);
         continue;
       }
@@ -129,8 +153,12 @@ export async function fetchPage(raw: string, options: FetchOptions): Promise<Fet
       return { url: url.href, html: await readPage(res, o.maxBytes, url) };
     }
   } catch (error) {
-    if (signal.aborted) throw fail('NS_ERR_FETCH_TIMEOUT', `no complete page from ${url.host} within ${o.timeoutMs} ms`);
+    if (signal.aborted)
+      throw fail('NS_ERR_FETCH_TIMEOUT', `no complete page from ${url.host} within ${o.timeoutMs} ms`);
     if (error instanceof NodescaleError) throw error;
-    throw fail('NS_ERR_FETCH_FAILED', `cannot fetch from ${url.host}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    throw fail(
+      'NS_ERR_FETCH_FAILED',
+      `cannot fetch from ${url.host}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+    );
   }
 }

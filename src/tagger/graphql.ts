@@ -61,7 +61,13 @@ interface Cost {
  * (graphql-js's NoFragmentCycles rule reports it).
  */
 function complexityRule(context: ValidationContext): ASTVisitor {
-  const definitions = new Map(context.getDocument().definitions.flatMap((d) => (d.kind === Kind.FRAGMENT_DEFINITION ? [[d.name.value, d.selectionSet] as const] : [])));
+  const definitions = new Map(
+    context
+      .getDocument()
+      .definitions.flatMap((d) =>
+        d.kind === Kind.FRAGMENT_DEFINITION ? [[d.name.value, d.selectionSet] as const] : [],
+      ),
+  );
   const costs = new Map<string, Cost>();
   const measuring = new Set<string>();
   const cap = (fields: number) => Math.min(fields, GRAPHQL_LIMITS.fields + 1);
@@ -86,7 +92,8 @@ function complexityRule(context: ValidationContext): ASTVisitor {
         depth = Math.max(depth, 1 + inner.depth);
         fields = cap(fields + 1 + inner.fields);
       } else {
-        const inner = selection.kind === Kind.INLINE_FRAGMENT ? measure(selection.selectionSet) : fragment(selection.name.value);
+        const inner =
+          selection.kind === Kind.INLINE_FRAGMENT ? measure(selection.selectionSet) : fragment(selection.name.value);
         depth = Math.max(depth, inner.depth);
         fields = cap(fields + inner.fields);
       }
@@ -96,9 +103,14 @@ function complexityRule(context: ValidationContext): ASTVisitor {
   return {
     OperationDefinition(node) {
       const { depth, fields } = measure(node.selectionSet);
-      const tooComplex = (message: string) => context.reportError(new GraphQLError(message, { nodes: node, extensions: { code: 'NS_ERR_GRAPHQL_TOO_COMPLEX' } }));
-      if (depth > GRAPHQL_LIMITS.depth) tooComplex(`the query is ${depth} levels deep; the limit is ${GRAPHQL_LIMITS.depth}`);
-      if (fields > GRAPHQL_LIMITS.fields) tooComplex(`the query asks for more than ${GRAPHQL_LIMITS.fields} fields, the limit`);
+      const tooComplex = (message: string) =>
+        context.reportError(
+          new GraphQLError(message, { nodes: node, extensions: { code: 'NS_ERR_GRAPHQL_TOO_COMPLEX' } }),
+        );
+      if (depth > GRAPHQL_LIMITS.depth)
+        tooComplex(`the query is ${depth} levels deep; the limit is ${GRAPHQL_LIMITS.depth}`);
+      if (fields > GRAPHQL_LIMITS.fields)
+        tooComplex(`the query asks for more than ${GRAPHQL_LIMITS.fields} fields, the limit`);
     },
   };
 }
@@ -115,7 +127,11 @@ const badRequest = (message: string) => new NodescaleError('NS_ERR_GRAPHQL_BAD_R
 
 async function readQueryBody(req: IncomingMessage): Promise<string> {
   const body = await readAtMost(req, GRAPHQL_LIMITS.bodyBytes);
-  if (body === null) throw new NodescaleError('NS_ERR_GRAPHQL_BODY_TOO_LARGE', `the request body passes ${GRAPHQL_LIMITS.bodyBytes} bytes`);
+  if (body === null)
+    throw new NodescaleError(
+      'NS_ERR_GRAPHQL_BODY_TOO_LARGE',
+      `the request body passes ${GRAPHQL_LIMITS.bodyBytes} bytes`,
+    );
   return body.toString('utf8');
 }
 
@@ -126,43 +142,70 @@ function jsonObject(text: string, what: string): Record<string, unknown> {
   } catch {
     throw badRequest(`${what} is not valid JSON`);
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw badRequest(`${what} must be a JSON object`);
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw badRequest(`${what} must be a JSON object`);
   return value as Record<string, unknown>;
 }
 
 function graphqlRequest(fields: Record<string, unknown>): GraphQLRequest {
   const { query, variables, operationName } = fields;
   if (typeof query !== 'string' || query.trim() === '') throw badRequest('no query: send {"query": "…"}');
-  if (variables !== undefined && variables !== null && (typeof variables !== 'object' || Array.isArray(variables))) throw badRequest('variables must be an object');
-  if (operationName !== undefined && operationName !== null && typeof operationName !== 'string') throw badRequest('operationName must be a string');
-  return { query, ...(variables ? { variables: variables as Record<string, unknown> } : {}), ...(typeof operationName === 'string' ? { operationName } : {}) };
+  if (variables !== undefined && variables !== null && (typeof variables !== 'object' || Array.isArray(variables)))
+    throw badRequest('variables must be an object');
+  if (operationName !== undefined && operationName !== null && typeof operationName !== 'string')
+    throw badRequest('operationName must be a string');
+  return {
+    query,
+    ...(variables ? { variables: variables as Record<string, unknown> } : {}),
+    ...(typeof operationName === 'string' ? { operationName } : {}),
+  };
 }
 
 async function readRequest(req: IncomingMessage, url: URL): Promise<GraphQLRequest> {
   if (req.method === 'GET') {
     const variables = url.searchParams.get('variables');
-    return graphqlRequest({ query: url.searchParams.get('query'), variables: variables === null ? undefined : jsonObject(variables, 'variables'), operationName: url.searchParams.get('operationName') ?? undefined });
+    return graphqlRequest({
+      query: url.searchParams.get('query'),
+      variables: variables === null ? undefined : jsonObject(variables, 'variables'),
+      operationName: url.searchParams.get('operationName') ?? undefined,
+    });
   }
-  if (req.method !== 'POST') throw new NodescaleError('NS_ERR_GRAPHQL_METHOD', `${req.method} is not supported: use GET or POST`);
+  if (req.method !== 'POST')
+    throw new NodescaleError('NS_ERR_GRAPHQL_METHOD', `${req.method} is not supported: use GET or POST`);
   const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
   if (type === 'application/json') return graphqlRequest(jsonObject(await readQueryBody(req), 'the body'));
   if (type === 'application/graphql') return { query: await readQueryBody(req) };
-  throw new NodescaleError('NS_ERR_GRAPHQL_MEDIA_TYPE', `content-type ${JSON.stringify(type || 'none')} is not supported: use application/json or application/graphql`);
+  throw new NodescaleError(
+    'NS_ERR_GRAPHQL_MEDIA_TYPE',
+    `content-type ${JSON.stringify(type || 'none')} is not supported: use application/json or application/graphql`,
+  );
 }
 
 /**
  * A request that fails as a whole: its errors, each with the code, answered with the code's status (errors.ts).
  * An error's own extensions stay, below the code (graphql-js puts the complexity rule's details there).
  */
-function sendErrors(res: ServerResponse, code: ErrorCode, errors: { message: string; extensions?: Record<string, unknown> }[], headers: Record<string, string> = {}): void {
-  sendJson(res, httpStatus(code), { errors: errors.map((e) => ({ ...e, extensions: { code, ...e.extensions } })) }, headers);
+function sendErrors(
+  res: ServerResponse,
+  code: ErrorCode,
+  errors: { message: string; extensions?: Record<string, unknown> }[],
+  headers: Record<string, string> = {},
+): void {
+  sendJson(
+    res,
+    httpStatus(code),
+    { errors: errors.map((e) => ({ ...e, extensions: { code, ...e.extensions } })) },
+    headers,
+  );
 }
 
 /** A resolver's NodescaleError keeps its code; anything else is internal (and its message is not leaked). */
 function formatError(error: GraphQLError): Record<string, unknown> {
   const original = error.originalError;
-  if (original instanceof NodescaleError) return { message: original.message, path: error.path, extensions: { code: original.code } };
-  if (original !== undefined && !(original instanceof GraphQLError)) return { message: 'internal error', path: error.path, extensions: { code: 'NS_ERR_INTERNAL' } };
+  if (original instanceof NodescaleError)
+    return { message: original.message, path: error.path, extensions: { code: original.code } };
+  if (original !== undefined && !(original instanceof GraphQLError))
+    return { message: 'internal error', path: error.path, extensions: { code: 'NS_ERR_INTERNAL' } };
   return { ...error.toJSON() };
 }
 
@@ -170,7 +213,12 @@ export function graphqlHandler(tagger: Tagger) {
   const root = {
     tags: ({ url }: { url: string }) => tagger.tags(url),
     urls: ({ tag }: { tag: string }) => tagger.urls(tag),
-    health: () => ({ status: 'ok', compute: tagger.compute.transport, indexedUrls: tagger.index.size.urls, indexedTags: tagger.index.size.tags }),
+    health: () => ({
+      status: 'ok',
+      compute: tagger.compute.transport,
+      indexedUrls: tagger.index.size.urls,
+      indexedTags: tagger.index.size.tags,
+    }),
   };
   return async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> => {
     let request: GraphQLRequest;
@@ -178,10 +226,17 @@ export function graphqlHandler(tagger: Tagger) {
       request = await readRequest(req, url);
     } catch (error) {
       if (!(error instanceof NodescaleError)) throw error;
-      return sendErrors(res, error.code, [{ message: error.message }], error.code === 'NS_ERR_GRAPHQL_METHOD' ? { allow: 'GET, POST' } : {});
+      return sendErrors(
+        res,
+        error.code,
+        [{ message: error.message }],
+        error.code === 'NS_ERR_GRAPHQL_METHOD' ? { allow: 'GET, POST' } : {},
+      );
     }
     if (request.query.length > GRAPHQL_LIMITS.queryChars) {
-      return sendErrors(res, 'NS_ERR_GRAPHQL_TOO_COMPLEX', [{ message: `the query is ${request.query.length} characters; the limit is ${GRAPHQL_LIMITS.queryChars}` }]);
+      return sendErrors(res, 'NS_ERR_GRAPHQL_TOO_COMPLEX', [
+        { message: `the query is ${request.query.length} characters; the limit is ${GRAPHQL_LIMITS.queryChars}` },
+      ]);
     }
     let document: DocumentNode;
     try {
@@ -191,13 +246,27 @@ export function graphqlHandler(tagger: Tagger) {
     }
     const invalid = validate(schema, document, RULES);
     if (invalid.length > 0) {
-      return sendErrors(res, 'NS_ERR_GRAPHQL_INVALID', invalid.map((e) => ({ ...e.toJSON(), extensions: e.extensions })));
+      return sendErrors(
+        res,
+        'NS_ERR_GRAPHQL_INVALID',
+        invalid.map((e) => ({ ...e.toJSON(), extensions: e.extensions })),
+      );
     }
-    const result = (await execute({ schema, document, rootValue: root, variableValues: request.variables ?? null, operationName: request.operationName ?? null })) as ExecutionResult;
+    const result = (await execute({
+      schema,
+      document,
+      rootValue: root,
+      variableValues: request.variables ?? null,
+      operationName: request.operationName ?? null,
+    })) as ExecutionResult;
     if (result.errors && result.data == null && result.errors.every((e) => e.path === undefined)) {
       // Errors of the request, not of a field (no path): variables that do not fit the operation, an unknown operation
       // name, a mutation or subscription (the schema has neither). graphql-js answers them with data undefined or null.
-      return sendErrors(res, 'NS_ERR_GRAPHQL_INVALID', result.errors.map((e) => e.toJSON()));
+      return sendErrors(
+        res,
+        'NS_ERR_GRAPHQL_INVALID',
+        result.errors.map((e) => e.toJSON()),
+      );
     }
     sendJson(res, 200, { data: result.data, ...(result.errors ? { errors: result.errors.map(formatError) } : {}) });
   };

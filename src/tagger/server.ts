@@ -19,7 +19,6 @@ import { graphqlHandler, GRAPHQL_LIMITS } from './graphql.ts';
 import { TAGGER_DEFAULTS, type TaggerServerOptions } from './options.ts';
 import { Tagger } from './tagger.ts';
 
-
 export interface TaggerServer {
   url: string;
   server: http.Server;
@@ -30,7 +29,8 @@ export interface TaggerServer {
 }
 
 function sendError(res: ServerResponse, error: unknown): void {
-  if (error instanceof NodescaleError) return sendJson(res, error.status, { error: { code: error.code, message: error.message } });
+  if (error instanceof NodescaleError)
+    return sendJson(res, error.status, { error: { code: error.code, message: error.message } });
   sendJson(res, 500, { error: { code: 'NS_ERR_INTERNAL', message: 'internal error' } });
 }
 
@@ -39,7 +39,10 @@ function sendError(res: ServerResponse, error: unknown): void {
  * route fetches what the operator configured, so the corpus host's own addresses are allowed for it (a corpus on
  * loopback works out of the box), while tags(url) from clients keeps the tagger's policy.
  */
-async function corpusAccess(raw: string | undefined, allow: readonly string[]): Promise<{ url: string; policy: AddressPolicy }> {
+async function corpusAccess(
+  raw: string | undefined,
+  allow: readonly string[],
+): Promise<{ url: string; policy: AddressPolicy }> {
   const text = raw ?? TAGGER_DEFAULTS.corpusUrl;
   let url: URL;
   try {
@@ -47,13 +50,17 @@ async function corpusAccess(raw: string | undefined, allow: readonly string[]): 
   } catch {
     throw invalidOption('corpusUrl', 'an http: or https: URL', text);
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw invalidOption('corpusUrl', 'an http: or https: URL', text);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw invalidOption('corpusUrl', 'an http: or https: URL', text);
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
   let addresses: string[];
   try {
     addresses = net.isIP(host) ? [host] : (await lookup(host, { all: true })).map((a) => a.address);
   } catch (error) {
-    throw new NodescaleError('NS_ERR_INVALID_OPTION', `corpusUrl ${text}: its host does not resolve (${(error as NodeJS.ErrnoException).code})`);
+    throw new NodescaleError(
+      'NS_ERR_INVALID_OPTION',
+      `corpusUrl ${text}: its host does not resolve (${(error as NodeJS.ErrnoException).code})`,
+    );
   }
   return { url: url.href.replace(/\/$/, ''), policy: new AddressPolicy([...allow, ...addresses]) };
 }
@@ -77,7 +84,13 @@ export async function startTaggerServer(options: TaggerServerOptions = {}): Prom
       const tag = url.searchParams.get('tag') ?? benchmarkTag;
       sendJson(res, 200, { tag, urls: tagger.urls(tag) });
     },
-    '/': (_req, res) => sendJson(res, 200, { service: 'nodescale tagger', graphql: '/graphql', benchmarks: ['/benchmark/get-tags', '/benchmark/get-urls'], compute: tagger.compute.transport }),
+    '/': (_req, res) =>
+      sendJson(res, 200, {
+        service: 'nodescale tagger',
+        graphql: '/graphql',
+        benchmarks: ['/benchmark/get-tags', '/benchmark/get-urls'],
+        compute: tagger.compute.transport,
+      }),
   };
 
   const server = http.createServer((req, res) => {
@@ -96,7 +109,12 @@ export async function startTaggerServer(options: TaggerServerOptions = {}): Prom
   if (runtime.options.shutdown) runtime.onShutdown(() => tagger.close());
   let address: AddressInfo;
   try {
-    address = await listen(server, options.port ?? TAGGER_DEFAULTS.port, options.host ?? TAGGER_DEFAULTS.host, 'the tagger');
+    address = await listen(
+      server,
+      options.port ?? TAGGER_DEFAULTS.port,
+      options.host ?? TAGGER_DEFAULTS.host,
+      'the tagger',
+    );
   } catch (error) {
     // Nothing may outlive a failed start: the pool's threads would keep the process alive.
     runtime.close();

@@ -11,7 +11,6 @@ import { fetchPage } from './fetch-page.ts';
 import { TAGGER_DEFAULTS, type TaggerOptions } from './options.ts';
 import { TagIndex } from './tag-index.ts';
 
-
 const TASKS = sibling('./tasks', import.meta.url);
 
 export class Tagger {
@@ -24,8 +23,14 @@ export class Tagger {
 
   private constructor(compute: Compute, policy: AddressPolicy, options: TaggerOptions) {
     this.compute = compute;
-    this.#cache = options.cacheSize === 0 ? null : new LRUCache({ max: options.cacheSize ?? TAGGER_DEFAULTS.cacheSize });
-    this.#fetch = { policy, maxBytes: options.maxPageBytes, timeoutMs: options.fetchTimeoutMs, maxRedirects: options.maxRedirects };
+    this.#cache =
+      options.cacheSize === 0 ? null : new LRUCache({ max: options.cacheSize ?? TAGGER_DEFAULTS.cacheSize });
+    this.#fetch = {
+      policy,
+      maxBytes: options.maxPageBytes,
+      timeoutMs: options.fetchTimeoutMs,
+      maxRedirects: options.maxRedirects,
+    };
     this.#deadlineMs = options.extractDeadlineMs ?? TAGGER_DEFAULTS.extractDeadlineMs;
   }
 
@@ -40,7 +45,10 @@ export class Tagger {
    * The page's tags; `cache: false` extracts again (the benchmark route measures extraction). `policy`: the addresses
    * this fetch may reach instead of the tagger's own (the benchmark's corpus, which the operator configured).
    */
-  async tags(url: string, { cache = true, policy }: { cache?: boolean; policy?: AddressPolicy } = {}): Promise<string[]> {
+  async tags(
+    url: string,
+    { cache = true, policy }: { cache?: boolean; policy?: AddressPolicy } = {},
+  ): Promise<string[]> {
     const cached = cache ? this.#cache?.get(url) : undefined;
     if (cached !== undefined) return cached;
     const key = `${cache}:${url}`;
@@ -54,7 +62,11 @@ export class Tagger {
 
   async #tag(url: string, policy = this.#fetch.policy): Promise<string[]> {
     const page = await fetchPage(url, { ...this.#fetch, policy });
-    const tags = await this.compute.call<string[]>('extract', { html: page.html, url: page.url }, { deadlineMs: this.#deadlineMs });
+    const tags = await this.compute.call<string[]>(
+      'extract',
+      { html: page.html, url: page.url },
+      { deadlineMs: this.#deadlineMs },
+    );
     this.index.update(url, tags);
     // What a wider policy fetched is not cached: a client's tags(url) must not read a page it could not fetch.
     if (policy === this.#fetch.policy) this.#cache?.set(url, tags);

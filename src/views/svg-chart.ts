@@ -35,7 +35,10 @@ export interface ChartSpec {
 const MARGIN = { top: 64, right: 24, bottom: 56, left: 76 };
 
 export function escapeXml(text: string): string {
-  return text.replace(/[<>&"']/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[c]!);
+  return text.replace(
+    /[<>&"']/g,
+    (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[c]!,
+  );
 }
 
 /** Short tick labels: 1.5k, 2M, 0.25. */
@@ -80,7 +83,10 @@ function axis(values: number[], log: boolean, from: number, to: number, zeroBase
     max = Math.max(max, min * 1.0001);
     const lo = Math.log10(min) - 0.05 * (Math.log10(max) - Math.log10(min) || 1);
     const hi = Math.log10(max) + 0.05 * (Math.log10(max) - Math.log10(min) || 1);
-    return { scale: (v) => from + ((Math.log10(Math.max(v, 1e-9)) - lo) / (hi - lo)) * (to - from), ticks: logTicks(10 ** lo, 10 ** hi) };
+    return {
+      scale: (v) => from + ((Math.log10(Math.max(v, 1e-9)) - lo) / (hi - lo)) * (to - from),
+      ticks: logTicks(10 ** lo, 10 ** hi),
+    };
   }
   if (zeroBased) min = Math.min(0, min);
   if (max === min) max = min + 1;
@@ -116,31 +122,50 @@ export function renderChart(spec: ChartSpec): string {
   for (const t of y.ticks) {
     const py = y.scale(t).toFixed(1);
     out.push(`<line x1="${plot.left}" x2="${plot.right}" y1="${py}" y2="${py}" stroke="#eee"/>`);
-    out.push(`<text x="${plot.left - 8}" y="${py}" text-anchor="end" dominant-baseline="middle" fill="#444">${tickLabel(t)}</text>`);
+    out.push(
+      `<text x="${plot.left - 8}" y="${py}" text-anchor="end" dominant-baseline="middle" fill="#444">${tickLabel(t)}</text>`,
+    );
   }
-  out.push(`<rect x="${plot.left}" y="${plot.top}" width="${plot.right - plot.left}" height="${plot.bottom - plot.top}" fill="none" stroke="#999"/>`);
-  out.push(`<text x="${(plot.left + plot.right) / 2}" y="${height - 14}" text-anchor="middle">${escapeXml(spec.xLabel)}</text>`);
+  out.push(
+    `<rect x="${plot.left}" y="${plot.top}" width="${plot.right - plot.left}" height="${plot.bottom - plot.top}" fill="none" stroke="#999"/>`,
+  );
+  out.push(
+    `<text x="${(plot.left + plot.right) / 2}" y="${height - 14}" text-anchor="middle">${escapeXml(spec.xLabel)}</text>`,
+  );
   out.push(
     `<text transform="translate(18 ${(plot.top + plot.bottom) / 2}) rotate(-90)" text-anchor="middle">${escapeXml(spec.yLabel)}</text>`,
   );
   for (const series of spec.series) {
     if (series.points.length === 0) continue;
-    const path = series.points.map(([px, py], i) => `${i === 0 ? 'M' : 'L'}${x.scale(px).toFixed(1)},${y.scale(py).toFixed(1)}`).join(' ');
-    out.push(`<path d="${path}" fill="none" stroke="${series.color}" stroke-width="2"${series.dashed ? ' stroke-dasharray="6 4"' : ''}/>`);
+    const path = series.points
+      .map(([px, py], i) => `${i === 0 ? 'M' : 'L'}${x.scale(px).toFixed(1)},${y.scale(py).toFixed(1)}`)
+      .join(' ');
+    out.push(
+      `<path d="${path}" fill="none" stroke="${series.color}" stroke-width="2"${series.dashed ? ' stroke-dasharray="6 4"' : ''}/>`,
+    );
     if (series.dots ?? true) {
-      for (const [px, py] of series.points) out.push(`<circle cx="${x.scale(px).toFixed(1)}" cy="${y.scale(py).toFixed(1)}" r="3" fill="${series.color}"/>`);
+      for (const [px, py] of series.points)
+        out.push(
+          `<circle cx="${x.scale(px).toFixed(1)}" cy="${y.scale(py).toFixed(1)}" r="3" fill="${series.color}"/>`,
+        );
     }
   }
   for (const marker of spec.markers ?? []) {
     const color = marker.color ?? '#d62728';
     const px = x.scale(marker.x).toFixed(1);
     if (marker.y === undefined) {
-      out.push(`<line x1="${px}" x2="${px}" y1="${plot.top}" y2="${plot.bottom}" stroke="${color}" stroke-dasharray="3 3"/>`);
-      out.push(`<text x="${px}" y="${plot.top - 6}" text-anchor="middle" fill="${color}">${escapeXml(marker.label)}</text>`);
+      out.push(
+        `<line x1="${px}" x2="${px}" y1="${plot.top}" y2="${plot.bottom}" stroke="${color}" stroke-dasharray="3 3"/>`,
+      );
+      out.push(
+        `<text x="${px}" y="${plot.top - 6}" text-anchor="middle" fill="${color}">${escapeXml(marker.label)}</text>`,
+      );
     } else {
       const py = y.scale(marker.y).toFixed(1);
       out.push(`<circle cx="${px}" cy="${py}" r="7" fill="none" stroke="${color}" stroke-width="2"/>`);
-      out.push(`<text x="${px}" y="${Number(py) - 12}" text-anchor="middle" fill="${color}" font-weight="600">${escapeXml(marker.label)}</text>`);
+      out.push(
+        `<text x="${px}" y="${Number(py) - 12}" text-anchor="middle" fill="${color}" font-weight="600">${escapeXml(marker.label)}</text>`,
+      );
     }
   }
   // Legend: one row under the title, outside the plot, so it never hides data or markers.

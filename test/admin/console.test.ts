@@ -21,7 +21,10 @@ const code = (expected: string) => (e: unknown) => e instanceof NodescaleError &
 const quiet = { shutdown: false, postMortem: false, logger: () => {} } as const;
 
 function adminFixture(t: Parameters<typeof startFixture>[0], admin: object, extra: object = {}) {
-  return startFixture(t, 'protected-server.ts', { NS_TEST_OPTIONS: JSON.stringify({ sampleIntervalMs: 100, ...extra, admin }), NS_TEST_SECRET: 'hunter2-do-not-leak' });
+  return startFixture(t, 'protected-server.ts', {
+    NS_TEST_OPTIONS: JSON.stringify({ sampleIntervalMs: 100, ...extra, admin }),
+    NS_TEST_SECRET: 'hunter2-do-not-leak',
+  });
 }
 
 test('Unix socket: 0700 directory, 0600 socket; commands answer; every command is audited', async (t) => {
@@ -74,7 +77,10 @@ test('Unix socket: 0700 directory, 0600 socket; commands answer; every command i
   assert.equal(logged[0]!.status, 200);
   assert.ok(logged[0]!.ms >= 4);
 
-  const lines = readFileSync(audit, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const lines = readFileSync(audit, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   assert.ok(lines.some((l) => l.cmd === 'instrument' && l.ok === true && l.args.on === false));
   assert.ok(lines.some((l) => l.cmd === 'eval' && l.ok === false && l.error === 'NS_ERR_ADMIN_UNKNOWN_COMMAND'));
   assert.equal(statSync(audit).mode & 0o777, 0o600);
@@ -105,7 +111,10 @@ test('the console CLI: stats --json, a heap snapshot that parses, a CPU profile 
   assert.equal(profile.code, 0, profile.stderr);
   const cpu = JSON.parse(readFileSync(profileFile, 'utf8'));
   assert.ok(cpu.nodes.length > 1 && cpu.samples.length > 10 && cpu.timeDeltas.length === cpu.samples.length);
-  assert.ok(cpu.nodes.some((n: { callFrame: { url: string } }) => n.callFrame.url.endsWith('protected-server.ts')), 'the busy route shows up');
+  assert.ok(
+    cpu.nodes.some((n: { callFrame: { url: string } }) => n.callFrame.url.endsWith('protected-server.ts')),
+    'the busy route shows up',
+  );
   const flame = readFileSync(path.join(dir, 'p.svg'), 'utf8');
   assert.match(profile.stdout, /flame graph .*p\.svg/);
   assert.match(flame, /<title>[^<]*protected-server\.ts/, 'the flame graph names the busy route');
@@ -117,12 +126,23 @@ test('the console CLI: stats --json, a heap snapshot that parses, a CPU profile 
   // Output that cannot be written: one line with a code, no stack, no file left behind.
   const missing = await runCli(['console', socketPath, 'heap-snapshot', '-o', '/no-such-dir/x.heapsnapshot']);
   assert.equal(missing.code, 1);
-  assert.match(missing.stderr, /^error NS_ERR_OUTPUT: cannot write -o \/no-such-dir\/x\.heapsnapshot: no directory \/no-such-dir\n$/);
+  assert.match(
+    missing.stderr,
+    /^error NS_ERR_OUTPUT: cannot write -o \/no-such-dir\/x\.heapsnapshot: no directory \/no-such-dir\n$/,
+  );
   const intoDir = await runCli(['console', socketPath, 'heap-snapshot', '-o', dir, '--json']);
   assert.equal(intoDir.code, 0, intoDir.stderr);
   assert.equal(path.dirname(JSON.parse(intoDir.stdout).file), dir, 'a directory gets a file of its own inside');
   const before = readdirSync(dir).length;
-  const tooLong = await runCli(['console', socketPath, 'cpu-profile', '--seconds', '1000', '-o', path.join(dir, 'never.cpuprofile')]);
+  const tooLong = await runCli([
+    'console',
+    socketPath,
+    'cpu-profile',
+    '--seconds',
+    '1000',
+    '-o',
+    path.join(dir, 'never.cpuprofile'),
+  ]);
   assert.equal(tooLong.code, 2, tooLong.stderr);
   assert.match(tooLong.stderr, /NS_ERR_INVALID_OPTION: seconds must be a number of seconds above 0, at most 300/);
   assert.equal(readdirSync(dir).length, before, 'a refused profile leaves no file');
@@ -145,18 +165,30 @@ test('shutdown from the console drains in-flight requests, then the process exit
 });
 
 test('TCP: TLS and a token; no token and a wrong token are refused, slowly; a guesser does not lock the operator out', async (t) => {
-  const server = await adminFixture(t, { noSocket: true, token: TOKEN, tcp: { port: 0, tls: { key: pem('server.key'), cert: pem('server.pem') } } });
+  const server = await adminFixture(t, {
+    noSocket: true,
+    token: TOKEN,
+    tcp: { port: 0, tls: { key: pem('server.key'), cert: pem('server.pem') } },
+  });
   const listening = await server.waitFor((e) => e.msg === 'admin console listening');
   const target = `127.0.0.1:${(listening.tcp as { port: number }).port}`;
   const ca = pem('ca.pem');
 
   const anonymous = await AdminClient.connect(target, { ca });
-  await assert.rejects(anonymous.request('ping'), (e: unknown) => code('NS_ERR_ADMIN_AUTH')(e) && /authentication required/.test((e as Error).message));
+  await assert.rejects(
+    anonymous.request('ping'),
+    (e: unknown) => code('NS_ERR_ADMIN_AUTH')(e) && /authentication required/.test((e as Error).message),
+  );
   // Guesses from the operator's own address, over the minute's budget: wrong ones are refused (rate limited past the
   // budget), and the right token is still accepted at once, from the same address.
-  const guesses = await Promise.allSettled(Array.from({ length: 34 }, () => AdminClient.connect(target, { ca, token: 'wrong-token-wrong-token' })));
+  const guesses = await Promise.allSettled(
+    Array.from({ length: 34 }, () => AdminClient.connect(target, { ca, token: 'wrong-token-wrong-token' })),
+  );
   const codes = guesses.map((g) => (g.status === 'rejected' ? (g.reason as { code?: string }).code : 'accepted'));
-  assert.ok(codes.every((c) => c === 'NS_ERR_ADMIN_AUTH' || c === 'NS_ERR_ADMIN_RATE_LIMITED' || c === 'NS_ERR_ADMIN_CONNECT'), codes.join());
+  assert.ok(
+    codes.every((c) => c === 'NS_ERR_ADMIN_AUTH' || c === 'NS_ERR_ADMIN_RATE_LIMITED' || c === 'NS_ERR_ADMIN_CONNECT'),
+    codes.join(),
+  );
   assert.ok(codes.includes('NS_ERR_ADMIN_RATE_LIMITED'), `over 30 failures in a minute: ${codes.join()}`);
   const client = await AdminClient.connect(target, { ca, token: TOKEN });
   t.after(() => client.close());
@@ -167,17 +199,24 @@ test('TCP: TLS and a token; no token and a wrong token are refused, slowly; a gu
 });
 
 test('before authentication: a small line limit, a fixed deadline, a bounded number of connections', async (t) => {
-  const server = await adminFixture(t, { noSocket: true, token: TOKEN, tcp: { port: 0, tls: { key: pem('server.key'), cert: pem('server.pem') } } });
+  const server = await adminFixture(t, {
+    noSocket: true,
+    token: TOKEN,
+    tcp: { port: 0, tls: { key: pem('server.key'), cert: pem('server.pem') } },
+  });
   const listening = await server.waitFor((e) => e.msg === 'admin console listening');
   const port = (listening.tcp as { port: number }).port;
   const ca = pem('ca.pem');
   const open = (): Promise<tls.TLSSocket> =>
     new Promise((resolve, reject) => {
       // Reading what comes (resume) lets the server's end arrive, and 'close' fire.
-      const socket = tls.connect({ host: '127.0.0.1', port, ca, servername: 'localhost' }, () => resolve(socket.resume()));
+      const socket = tls.connect({ host: '127.0.0.1', port, ca, servername: 'localhost' }, () =>
+        resolve(socket.resume()),
+      );
       socket.on('error', reject);
     });
-  const closed = (socket: tls.TLSSocket) => new Promise<void>((resolve) => (socket.destroyed ? resolve() : socket.once('close', () => resolve())));
+  const closed = (socket: tls.TLSSocket) =>
+    new Promise<void>((resolve) => (socket.destroyed ? resolve() : socket.once('close', () => resolve())));
   // 5 KiB without a newline, before auth: refused and closed (after auth the limit is 1 MiB).
   const long = await open();
   long.write('x'.repeat(5 * 1024));
@@ -201,7 +240,11 @@ test('TCP with client certificates: a verified client needs no token; one withou
   });
   const listening = await server.waitFor((e) => e.msg === 'admin console listening');
   const target = `localhost:${(listening.tcp as { port: number }).port}`;
-  const client = await AdminClient.connect(target, { ca: pem('ca.pem'), cert: pem('client.pem'), key: pem('client.key') });
+  const client = await AdminClient.connect(target, {
+    ca: pem('ca.pem'),
+    cert: pem('client.pem'),
+    key: pem('client.key'),
+  });
   t.after(() => client.close());
   assert.equal(((await client.request('ping')) as { pong: boolean }).pong, true);
   await assert.rejects(
@@ -214,9 +257,16 @@ test('TCP with client certificates: a verified client needs no token; one withou
 });
 
 test('insecure setups are refused: plain TCP, TCP without authentication, a socket directory others can reach', async () => {
-  assert.throws(() => createRuntime({ ...quiet, admin: { tcp: { port: 0 } as never } }), (e: unknown) => code('NS_ERR_ADMIN_INSECURE')(e) && /refuses plain TCP/.test((e as Error).message));
   assert.throws(
-    () => createRuntime({ ...quiet, admin: { tcp: { port: 0, tls: { key: pem('server.key'), cert: pem('server.pem') } } } }),
+    () => createRuntime({ ...quiet, admin: { tcp: { port: 0 } as never } }),
+    (e: unknown) => code('NS_ERR_ADMIN_INSECURE')(e) && /refuses plain TCP/.test((e as Error).message),
+  );
+  assert.throws(
+    () =>
+      createRuntime({
+        ...quiet,
+        admin: { tcp: { port: 0, tls: { key: pem('server.key'), cert: pem('server.pem') } } },
+      }),
     (e: unknown) => code('NS_ERR_ADMIN_INSECURE')(e) && /without authentication/.test((e as Error).message),
   );
   assert.throws(() => createRuntime({ ...quiet, admin: { token: 'short' } }), code('NS_ERR_INVALID_OPTION'));
@@ -224,8 +274,15 @@ test('insecure setups are refused: plain TCP, TCP without authentication, a sock
   mkdirSync(open, { mode: 0o755 });
   chmodSync(open, 0o755);
   // Refused by the constructor (protect() throws), not logged once the app runs without its console.
-  assert.throws(() => createRuntime({ ...quiet, admin: { socketPath: path.join(open, 'api.sock') } }), (e: unknown) => code('NS_ERR_ADMIN_INSECURE')(e) && /must be a directory of mode 0700/.test((e as Error).message));
-  assert.throws(() => protect(http.createServer(), { ...quiet, admin: { socketPath: path.join(tmpdir(), `ns-${process.pid}.sock`) } }), code('NS_ERR_ADMIN_INSECURE'));
+  assert.throws(
+    () => createRuntime({ ...quiet, admin: { socketPath: path.join(open, 'api.sock') } }),
+    (e: unknown) => code('NS_ERR_ADMIN_INSECURE')(e) && /must be a directory of mode 0700/.test((e as Error).message),
+  );
+  assert.throws(
+    () =>
+      protect(http.createServer(), { ...quiet, admin: { socketPath: path.join(tmpdir(), `ns-${process.pid}.sock`) } }),
+    code('NS_ERR_ADMIN_INSECURE'),
+  );
   rmSync(path.dirname(open), { recursive: true, force: true });
 });
 
@@ -235,7 +292,10 @@ test('the client refuses a socket whose mode lets others in', async (t) => {
   await new Promise((r) => loose.once('listening', r));
   t.after(() => loose.close());
   chmodSync(socketPath, 0o666);
-  await assert.rejects(AdminClient.connect(socketPath), (e: unknown) => code('NS_ERR_ADMIN_INSECURE')(e) && /mode is 666/.test((e as Error).message));
+  await assert.rejects(
+    AdminClient.connect(socketPath),
+    (e: unknown) => code('NS_ERR_ADMIN_INSECURE')(e) && /mode is 666/.test((e as Error).message),
+  );
 });
 
 test('malformed, oversized and half-open connections are answered or closed; the app keeps serving', async (t) => {
@@ -255,8 +315,14 @@ test('malformed, oversized and half-open connections are answered or closed; the
       }, wait);
     });
   assert.match(await exchange('not json\n'), /"code":"NS_ERR_ADMIN_BAD_MESSAGE","message":"not JSON"/);
-  assert.match(await exchange('[1,2]\n{"id":"x","cmd":"ping"}\n'), /a message must be a JSON object[\s\S]*integer \\"id\\"/);
-  assert.match(await exchange(`{"id":1,"cmd":"ping","args":{"pad":"${'x'.repeat(2 * 1024 * 1024)}"}}\n`, 1000), /limited to 1048576 bytes/);
+  assert.match(
+    await exchange('[1,2]\n{"id":"x","cmd":"ping"}\n'),
+    /a message must be a JSON object[\s\S]*integer \\"id\\"/,
+  );
+  assert.match(
+    await exchange(`{"id":1,"cmd":"ping","args":{"pad":"${'x'.repeat(2 * 1024 * 1024)}"}}\n`, 1000),
+    /limited to 1048576 bytes/,
+  );
   await exchange('{"id":1,"cmd":"pi'); // half a message, then gone
   assert.equal((await fetch(server.url)).status, 200, 'the app still serves');
   assert.match(await exchange('{"id":7,"cmd":"ping"}\n'), /"id":7,"ok":true/);
@@ -277,11 +343,22 @@ test('eval exists only when the app allows it, only on the Unix socket, and is a
   const local = await AdminClient.connect(socketPath, { token: TOKEN });
   t.after(() => local.close());
   assert.deepEqual(await local.request('eval', { code: '6 * 7' }), { result: '42' });
-  assert.deepEqual(await local.request('eval', { code: 'Promise.resolve(process.pid)' }), { result: String(server.pid) });
-  const remote = await AdminClient.connect(`127.0.0.1:${(listening.tcp as { port: number }).port}`, { ca: pem('ca.pem'), token: TOKEN });
+  assert.deepEqual(await local.request('eval', { code: 'Promise.resolve(process.pid)' }), {
+    result: String(server.pid),
+  });
+  const remote = await AdminClient.connect(`127.0.0.1:${(listening.tcp as { port: number }).port}`, {
+    ca: pem('ca.pem'),
+    token: TOKEN,
+  });
   t.after(() => remote.close());
-  await assert.rejects(remote.request('eval', { code: '1' }), (e: unknown) => code('NS_ERR_ADMIN_INSECURE')(e) && /never allowed over TCP/.test((e as Error).message));
-  const entries = readFileSync(audit, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  await assert.rejects(
+    remote.request('eval', { code: '1' }),
+    (e: unknown) => code('NS_ERR_ADMIN_INSECURE')(e) && /never allowed over TCP/.test((e as Error).message),
+  );
+  const entries = readFileSync(audit, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   assert.deepEqual(entries.find((e) => e.cmd === 'eval' && e.ok)?.args, { codeLength: 5 });
   assert.doesNotMatch(readFileSync(audit, 'utf8'), /6 \* 7/);
 

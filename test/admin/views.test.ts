@@ -12,7 +12,12 @@ const frame = (id: number, functionName: string, url: string, children: number[]
 
 // root → (idle) 50 samples; root → handler 30 (self 10) → parse 20.
 const profile: CpuProfile = {
-  nodes: [frame(1, '(root)', '', [2, 3]), frame(2, '(idle)', '', [], 50), frame(3, 'handler', 'file:///app/server.js', [4], 10), frame(4, 'parse', 'node:internal/url', [], 20)],
+  nodes: [
+    frame(1, '(root)', '', [2, 3]),
+    frame(2, '(idle)', '', [], 50),
+    frame(3, 'handler', 'file:///app/server.js', [4], 10),
+    frame(4, 'parse', 'node:internal/url', [], 20),
+  ],
   samples: [...Array(50).fill(2), ...Array(10).fill(3), ...Array(20).fill(4)],
   timeDeltas: Array(80).fill(1000),
 };
@@ -42,7 +47,16 @@ test('sparklines scale to the window maximum; charts show the latest value', () 
     eventLoop: { delayP50Ms: 0, delayP99Ms: p99, delayMaxMs: p99, utilization: 0.5 },
     cpu: { percent: 40 },
     memory: { rss: 0, heapUsed: 1024 * 1024, heapTotal: 0, heapLimit: 1, external: 0, arrayBuffers: 0 },
-    gc: { count: 0, pauseMs: 0, byKind: { minor: { count: 0, pauseMs: 0 }, major: { count: 0, pauseMs: 0 }, incremental: { count: 0, pauseMs: 0 }, weakcb: { count: 0, pauseMs: 0 } } },
+    gc: {
+      count: 0,
+      pauseMs: 0,
+      byKind: {
+        minor: { count: 0, pauseMs: 0 },
+        major: { count: 0, pauseMs: 0 },
+        incremental: { count: 0, pauseMs: 0 },
+        weakcb: { count: 0, pauseMs: 0 },
+      },
+    },
     activeResources: 0,
     http: { requestsPerSecond: 100, shedPerSecond: 0, inFlight: 2 },
   });
@@ -50,8 +64,13 @@ test('sparklines scale to the window maximum; charts show the latest value', () 
   assert.match(charts, /^event-loop p99\s+▂█\s+12\.0ms\s+max 12\.0ms$/m);
   assert.match(charts, /^heap used .* 1\.00 MiB/m);
   // In a narrow terminal every line fits (a wrapped line breaks the redraw in place), however large the values.
-  const big = { ...sample(123_456), memory: { ...sample(1).memory, heapUsed: 1023 * 1024 ** 3 }, http: { requestsPerSecond: 1_234_567, shedPerSecond: 0, inFlight: 123_456 } };
+  const big = {
+    ...sample(123_456),
+    memory: { ...sample(1).memory, heapUsed: 1023 * 1024 ** 3 },
+    http: { requestsPerSecond: 1_234_567, shedPerSecond: 0, inFlight: 123_456 },
+  };
   for (const columns of [60, 80, 200]) {
-    for (const line of renderCharts([big, big], chartWidth(columns)).split('\n')) assert.ok([...line].length < columns, `${columns} columns: ${line}`);
+    for (const line of renderCharts([big, big], chartWidth(columns)).split('\n'))
+      assert.ok([...line].length < columns, `${columns} columns: ${line}`);
   }
 });

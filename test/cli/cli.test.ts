@@ -10,7 +10,30 @@ import { runBin, runCli } from '../helpers/cli.ts';
 const usage = (code: string) => (error: unknown) => error instanceof NodescaleError && error.code === code;
 
 test('bench flags parse into options, in human units', () => {
-  const { options, json } = parseBenchArgs(['http://h:1/x', '-c', '64', '-d', '1.5s', '-p', '10', '-w', '2', '--warmup', '500ms', '-H', 'a: b', '--header', 'C:d', '-m', 'POST', '-b', 'hi', '-t', '2s', '--json']);
+  const { options, json } = parseBenchArgs([
+    'http://h:1/x',
+    '-c',
+    '64',
+    '-d',
+    '1.5s',
+    '-p',
+    '10',
+    '-w',
+    '2',
+    '--warmup',
+    '500ms',
+    '-H',
+    'a: b',
+    '--header',
+    'C:d',
+    '-m',
+    'POST',
+    '-b',
+    'hi',
+    '-t',
+    '2s',
+    '--json',
+  ]);
   assert.deepEqual(options, {
     url: 'http://h:1/x',
     connections: 64,
@@ -24,7 +47,11 @@ test('bench flags parse into options, in human units', () => {
     timeoutMs: 2000,
   });
   assert.equal(json, true);
-  assert.deepEqual(parseBenchArgs(['http://h/', '-n', '100', '-R', '250.5']).options, { url: 'http://h/', amount: 100, rate: 250.5 });
+  assert.deepEqual(parseBenchArgs(['http://h/', '-n', '100', '-R', '250.5']).options, {
+    url: 'http://h/',
+    amount: 100,
+    rate: 250.5,
+  });
 });
 
 test('bad flags are usage errors that name the flag', () => {
@@ -32,28 +59,58 @@ test('bad flags are usage errors that name the flag', () => {
   assert.throws(() => parseBenchArgs([]), usage('NS_ERR_USAGE'));
   assert.throws(() => parseBenchArgs(['http://h/', 'extra']), usage('NS_ERR_USAGE'));
   assert.throws(() => parseBenchArgs(['http://h/', '-c']), usage('NS_ERR_USAGE'));
-  assert.throws(() => parseBenchArgs(['http://h/', '-c', 'abc']), (e: unknown) => usage('NS_ERR_INVALID_OPTION')(e) && /--connections/.test((e as Error).message));
+  assert.throws(
+    () => parseBenchArgs(['http://h/', '-c', 'abc']),
+    (e: unknown) => usage('NS_ERR_INVALID_OPTION')(e) && /--connections/.test((e as Error).message),
+  );
   assert.throws(() => parseBenchArgs(['http://h/', '-d', '10 parsecs']), usage('NS_ERR_INVALID_OPTION'));
   assert.throws(() => parseBenchArgs(['http://h/', '-H', 'no-colon']), usage('NS_ERR_INVALID_OPTION'));
-  assert.throws(() => parseBenchArgs(['http://h/', '-R', '0']), (e: unknown) => usage('NS_ERR_INVALID_OPTION')(e) && /--rate must be a number > 0/.test((e as Error).message));
+  assert.throws(
+    () => parseBenchArgs(['http://h/', '-R', '0']),
+    (e: unknown) => usage('NS_ERR_INVALID_OPTION')(e) && /--rate must be a number > 0/.test((e as Error).message),
+  );
   assert.throws(() => parseBenchArgs(['http://h/', '--body-file', '/nonexistent/file']), usage('NS_ERR_BODY_FILE'));
   assert.throws(() => parseSweepArgs(['http://h/', '--levels', '1,x']), usage('NS_ERR_INVALID_OPTION'));
   assert.throws(() => parseSweepArgs(['http://h/', '--levels', '1,2', '--from', '1']), usage('NS_ERR_USAGE'));
   assert.throws(() => parseSweepArgs(['http://h/', '--max-errors', '150%']), usage('NS_ERR_INVALID_OPTION'));
   assert.throws(() => parseSweepArgs(['http://h/', '-c', '5']), usage('NS_ERR_USAGE'));
   // A negative number is the option's value, refused for what the option expects (parseArgs would call it ambiguous).
-  for (const argv of [['-c', '-5'], ['--connections', '-5']]) {
-    assert.throws(() => parseBenchArgs(['http://h/', ...argv]), (e: unknown) => usage('NS_ERR_INVALID_OPTION')(e) && (e as Error).message === '--connections must be a whole number, got "-5"');
+  for (const argv of [
+    ['-c', '-5'],
+    ['--connections', '-5'],
+  ]) {
+    assert.throws(
+      () => parseBenchArgs(['http://h/', ...argv]),
+      (e: unknown) =>
+        usage('NS_ERR_INVALID_OPTION')(e) && (e as Error).message === '--connections must be a whole number, got "-5"',
+    );
   }
   // parseArgs' own complaints are one line.
-  assert.throws(() => parseBenchArgs(['http://h/', '-c', '-x']), (e: unknown) => usage('NS_ERR_USAGE')(e) && !(e as Error).message.includes('\n'));
+  assert.throws(
+    () => parseBenchArgs(['http://h/', '-c', '-x']),
+    (e: unknown) => usage('NS_ERR_USAGE')(e) && !(e as Error).message.includes('\n'),
+  );
 });
 
 test('sweep levels come from --levels or a geometric range', () => {
   assert.deepEqual(parseSweepArgs(['http://h/', '--levels', '1,4,16']).options.levels, [1, 4, 16]);
-  assert.deepEqual(parseSweepArgs(['http://h/', '--from', '1', '--to', '100', '--factor', '3']).options.levels, [1, 3, 9, 27, 81, 100]);
+  assert.deepEqual(
+    parseSweepArgs(['http://h/', '--from', '1', '--to', '100', '--factor', '3']).options.levels,
+    [1, 3, 9, 27, 81, 100],
+  );
   assert.deepEqual(parseSweepArgs(['http://h/']).options.levels, [1, 2, 4, 8, 16, 32, 64, 128, 256]);
-  const rate = parseSweepArgs(['http://h/', '--rate-sweep', '--levels', '100,200', '-c', '16', '--max-errors', '5%', '--max-p99', '50ms']).options;
+  const rate = parseSweepArgs([
+    'http://h/',
+    '--rate-sweep',
+    '--levels',
+    '100,200',
+    '-c',
+    '16',
+    '--max-errors',
+    '5%',
+    '--max-p99',
+    '50ms',
+  ]).options;
   assert.equal(rate.mode, 'rate');
   assert.equal(rate.connections, 16);
   assert.equal(rate.maxErrorRatio, 0.05);
@@ -106,7 +163,8 @@ test('bench prints a wrk-like table, or one JSON object with --json', async (t) 
   const json = await runCli(['bench', server.url, '-c', '4', '-n', '500', '--json']);
   const result = JSON.parse(json.stdout);
   assert.equal(result.requests.total, 500);
-  for (const key of ['p50', 'p90', 'p99', 'p999', 'max', 'mean']) assert.equal(typeof result.latencyMs[key], 'number', key);
+  for (const key of ['p50', 'p90', 'p99', 'p999', 'max', 'mean'])
+    assert.equal(typeof result.latencyMs[key], 'number', key);
   assert.deepEqual(result.statusCodes, { '200': 500 });
   assert.equal(result.errors.total, 0);
   assert.equal(typeof result.bytes.total, 'number');

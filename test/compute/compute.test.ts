@@ -5,9 +5,10 @@ import { createCompute, resolveComputeOptions } from '../../src/compute/compute.
 
 const TASKS = new URL('../fixtures/compute-tasks.ts', import.meta.url);
 
-const rejectsWith = (promise: Promise<unknown>, code: string) => assert.rejects(promise, (error: { code?: string }) => error.code === code);
+const rejectsWith = (promise: Promise<unknown>, code: string) =>
+  assert.rejects(promise, (error: { code?: string }) => error.code === code);
 
-test('the pool runs tasks off the caller\'s thread; inline runs them on it', async (t) => {
+test("the pool runs tasks off the caller's thread; inline runs them on it", async (t) => {
   const pool = await createCompute({ tasks: TASKS, threads: 2 });
   t.after(() => pool.close());
   assert.deepEqual(await pool.call('echo', { a: [1, 2] }), { a: [1, 2] });
@@ -66,7 +67,10 @@ test('inline: a call already past its deadline never starts', async (t) => {
 });
 
 test('options are validated with the option named', () => {
-  assert.throws(() => resolveComputeOptions({ tasks: TASKS, transport: 'carrier-pigeon' }), /transport must be inline or pool, got "carrier-pigeon"/);
+  assert.throws(
+    () => resolveComputeOptions({ tasks: TASKS, transport: 'carrier-pigeon' }),
+    /transport must be inline or pool, got "carrier-pigeon"/,
+  );
   assert.throws(() => resolveComputeOptions({ tasks: TASKS, threads: 0 }), /threads must be a whole number ≥ 1/);
   assert.throws(() => resolveComputeOptions({ tasks: '' }), /tasks must be/);
 });

@@ -84,7 +84,10 @@ test('a port in use is NS_ERR_LISTEN', async (t) => {
   const first = await startHello('http', { port: 0 });
   t.after(() => first.close());
   const port = Number(new URL(first.url).port);
-  await assert.rejects(startHello('tcp', { port }), (e: unknown) => e instanceof NodescaleError && e.code === 'NS_ERR_LISTEN');
+  await assert.rejects(
+    startHello('tcp', { port }),
+    (e: unknown) => e instanceof NodescaleError && e.code === 'NS_ERR_LISTEN',
+  );
 });
 
 test('nodescale hello http --protect: the runtime in front (metrics, health), Hello World! unchanged; not for tcp', async () => {
@@ -92,7 +95,12 @@ test('nodescale hello http --protect: the runtime in front (metrics, health), He
   const { PassThrough } = await import('node:stream');
   const stdout = new PassThrough();
   const stop = new AbortController();
-  const exited = main(['hello', 'http', '--port', '0', '--protect'], { stdout, stderr: new PassThrough(), interactive: false, signal: stop.signal });
+  const exited = main(['hello', 'http', '--port', '0', '--protect'], {
+    stdout,
+    stderr: new PassThrough(),
+    interactive: false,
+    signal: stop.signal,
+  });
   const line = await new Promise<string>((resolve) => stdout.on('data', (chunk: Buffer) => resolve(String(chunk))));
   assert.match(line, /^http hello server \(protected\) listening on http:\/\/127\.0\.0\.1:\d+\/$/m);
   const url = line.trim().split(' ').at(-1)!;

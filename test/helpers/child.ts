@@ -14,21 +14,36 @@ export interface Child {
   stderr: () => string;
   waitFor(predicate: (event: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
   /** Resolves once `count` events match (and `predicate` counts from the start of the run). */
-  waitForCount(predicate: (event: Record<string, unknown>) => boolean, count: number, timeoutMs?: number): Promise<void>;
+  waitForCount(
+    predicate: (event: Record<string, unknown>) => boolean,
+    count: number,
+    timeoutMs?: number,
+  ): Promise<void>;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   kill(signal?: NodeJS.Signals): void;
 }
 
 const FIXTURES = new URL('../fixtures/', import.meta.url);
 
-export function startFixture(t: TestContext, name: string, env: Record<string, string> = {}, nodeArgs: string[] = [], appArgs: string[] = []): Promise<Child> {
-  const child = spawn(process.execPath, [...nodeArgs, new URL(name, FIXTURES).pathname, ...appArgs], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+export function startFixture(
+  t: TestContext,
+  name: string,
+  env: Record<string, string> = {},
+  nodeArgs: string[] = [],
+  appArgs: string[] = [],
+): Promise<Child> {
+  const child = spawn(process.execPath, [...nodeArgs, new URL(name, FIXTURES).pathname, ...appArgs], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   let err = '';
   const events: Record<string, unknown>[] = [];
   const waiters = new Set<() => void>();
   child.stderr.on('data', (chunk) => (err += chunk));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })),
+  );
   t.after(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });
@@ -60,7 +75,11 @@ export function startFixture(t: TestContext, name: string, env: Record<string, s
                 };
                 const timer = setTimeout(() => {
                   waiters.delete(check);
-                  fail(new Error(`fewer than ${count} matching events within ${timeoutMs} ms; events: ${JSON.stringify(events).slice(-2000)}`));
+                  fail(
+                    new Error(
+                      `fewer than ${count} matching events within ${timeoutMs} ms; events: ${JSON.stringify(events).slice(-2000)}`,
+                    ),
+                  );
                 }, timeoutMs);
                 waiters.add(check);
                 check();
@@ -78,7 +97,11 @@ export function startFixture(t: TestContext, name: string, env: Record<string, s
                 };
                 const timer = setTimeout(() => {
                   waiters.delete(check);
-                  fail(new Error(`no matching event within ${timeoutMs} ms; events: ${JSON.stringify(events).slice(0, 2000)}; stderr: ${err.slice(-1000)}`));
+                  fail(
+                    new Error(
+                      `no matching event within ${timeoutMs} ms; events: ${JSON.stringify(events).slice(0, 2000)}; stderr: ${err.slice(-1000)}`,
+                    ),
+                  );
                 }, timeoutMs);
                 waiters.add(check);
                 check();
@@ -95,6 +118,8 @@ export function startFixture(t: TestContext, name: string, env: Record<string, s
         }
       }
     });
-    void exited.then(({ code, signal }) => reject(new Error(`fixture exited (${signal ?? code}) before listening: ${err}`)));
+    void exited.then(({ code, signal }) =>
+      reject(new Error(`fixture exited (${signal ?? code}) before listening: ${err}`)),
+    );
   });
 }

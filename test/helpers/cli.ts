@@ -9,14 +9,22 @@ export interface CliRun {
   stderr: string;
 }
 
-export async function runCli(argv: string[], options: { interactive?: boolean; signal?: AbortSignal } = {}): Promise<CliRun> {
+export async function runCli(
+  argv: string[],
+  options: { interactive?: boolean; signal?: AbortSignal } = {},
+): Promise<CliRun> {
   const stdout = new PassThrough();
   const stderr = new PassThrough();
   let out = '';
   let err = '';
   stdout.on('data', (chunk) => (out += chunk));
   stderr.on('data', (chunk) => (err += chunk));
-  const code = await main(argv, { stdout, stderr, interactive: options.interactive ?? false, signal: options.signal ?? new AbortController().signal });
+  const code = await main(argv, {
+    stdout,
+    stderr,
+    interactive: options.interactive ?? false,
+    signal: options.signal ?? new AbortController().signal,
+  });
   return { code, stdout: out, stderr: err };
 }
 

@@ -44,7 +44,10 @@ export async function countingServer(
 }
 
 /** A raw server: `onData` gets each chunk a client sends and may write anything back. */
-export async function rawServer(t: TestContext, onData: (socket: net.Socket, chunk: Buffer) => void): Promise<Listening> {
+export async function rawServer(
+  t: TestContext,
+  onData: (socket: net.Socket, chunk: Buffer) => void,
+): Promise<Listening> {
   const server = net.createServer((socket) => {
     socket.on('data', (chunk) => onData(socket, chunk));
     socket.on('error', () => {});

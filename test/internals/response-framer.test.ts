@@ -2,10 +2,16 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ParseError, ResponseFramer } from '../../src/loadtest/response-framer.ts';
 
-function frame(chunks: (string | Buffer)[], head = false): { statuses: number[]; closes: boolean[]; framer: ResponseFramer } {
+function frame(
+  chunks: (string | Buffer)[],
+  head = false,
+): { statuses: number[]; closes: boolean[]; framer: ResponseFramer } {
   const statuses: number[] = [];
   const closes: boolean[] = [];
-  const framer = new ResponseFramer({ onResponse: (status, close) => (statuses.push(status), closes.push(close)) }, head);
+  const framer = new ResponseFramer(
+    { onResponse: (status, close) => (statuses.push(status), closes.push(close)) },
+    head,
+  );
   // The generator reuses one read buffer: copy every chunk into the same buffer, as it does.
   const shared = Buffer.alloc(65536);
   for (const chunk of chunks) {
@@ -25,7 +31,8 @@ function everySplit(text: string, expected: number[], head = false): void {
   }
 }
 
-const cl = (status: number, body: string, extra = '') => `HTTP/1.1 ${status} X\r\nContent-Length: ${body.length}\r\n${extra}\r\n${body}`;
+const cl = (status: number, body: string, extra = '') =>
+  `HTTP/1.1 ${status} X\r\nContent-Length: ${body.length}\r\n${extra}\r\n${body}`;
 
 test('Content-Length responses, pipelined in one read and split at every byte', () => {
   const two = cl(200, 'Hello World!') + cl(404, 'nope');
@@ -34,7 +41,8 @@ test('Content-Length responses, pipelined in one read and split at every byte', 
 });
 
 test('chunked responses with extensions and trailers, split at every byte', () => {
-  const chunked = 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nHello\r\nA\r\n0123456789\r\n0\r\nX-Trailer: yes\r\n\r\n';
+  const chunked =
+    'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nHello\r\nA\r\n0123456789\r\n0\r\nX-Trailer: yes\r\n\r\n';
   everySplit(chunked + cl(201, 'x'), [200, 201]);
 });
 
@@ -45,11 +53,21 @@ test('header names and values are case-insensitive; Connection: close is reporte
 });
 
 test('1xx interim responses are skipped; 204, 304 and HEAD have no body', () => {
-  assert.deepEqual(frame(['HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n' + cl(200, 'ok')]).statuses, [200]);
-  assert.deepEqual(frame(['HTTP/1.1 204 No Content\r\nContent-Length: 10\r\n\r\n' + cl(200, 'ok')]).statuses, [204, 200]);
+  assert.deepEqual(
+    frame(['HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n' + cl(200, 'ok')]).statuses,
+    [200],
+  );
+  assert.deepEqual(
+    frame(['HTTP/1.1 204 No Content\r\nContent-Length: 10\r\n\r\n' + cl(200, 'ok')]).statuses,
+    [204, 200],
+  );
   assert.deepEqual(frame(['HTTP/1.1 304 Not Modified\r\n\r\n' + cl(200, 'ok')]).statuses, [304, 200]);
   // A HEAD response announces a length but carries no body.
-  assert.deepEqual(frame(['HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n'], true).statuses, [200, 200]);
+  assert.deepEqual(
+    frame(['HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n'], true)
+      .statuses,
+    [200, 200],
+  );
 });
 
 test('a response without length ends when the connection closes', () => {
@@ -64,7 +82,12 @@ test('HTTP/1.0 responses close unless keep-alive is said', () => {
 });
 
 test('garbage is a ParseError, not a crash or a hang', () => {
-  for (const garbage of ['SSH-2.0-OpenSSH_9.2\r\n\r\n', 'HTTP/2 200\r\n\r\n', 'HTTP/1.1 2x0 OK\r\n\r\n', 'HTTP/1.1 200 OK\r\nno colon here\r\n\r\n']) {
+  for (const garbage of [
+    'SSH-2.0-OpenSSH_9.2\r\n\r\n',
+    'HTTP/2 200\r\n\r\n',
+    'HTTP/1.1 2x0 OK\r\n\r\n',
+    'HTTP/1.1 200 OK\r\nno colon here\r\n\r\n',
+  ]) {
     assert.throws(() => frame([garbage]), ParseError, garbage);
   }
   assert.throws(() => frame(['HTTP/1.1 200 OK\r\nContent-Length: 1x\r\n\r\n']), ParseError);
@@ -72,5 +95,8 @@ test('garbage is a ParseError, not a crash or a hang', () => {
   assert.throws(() => frame(['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n']), ParseError);
   assert.throws(() => frame(['HTTP/1.1 101 Switching Protocols\r\n\r\n']), ParseError);
   // A head that never ends is refused past 64 KiB instead of buffered forever.
-  assert.throws(() => frame(['HTTP/1.1 200 OK\r\n', ...Array.from({ length: 70 }, () => `X: ${'a'.repeat(1020)}\r\n`)]), ParseError);
+  assert.throws(
+    () => frame(['HTTP/1.1 200 OK\r\n', ...Array.from({ length: 70 }, () => `X: ${'a'.repeat(1020)}\r\n`)]),
+    ParseError,
+  );
 });

@@ -13,7 +13,8 @@ import { RingBuffer } from '../../src/runtime/ring-buffer.ts';
 import { Runtime } from '../../src/runtime/runtime.ts';
 import type { RuntimeSample } from '../../src/runtime/sampler.ts';
 
-const invalid = (name: RegExp) => (e: unknown) => e instanceof NodescaleError && e.code === 'NS_ERR_INVALID_OPTION' && name.test(e.message);
+const invalid = (name: RegExp) => (e: unknown) =>
+  e instanceof NodescaleError && e.code === 'NS_ERR_INVALID_OPTION' && name.test(e.message);
 
 test('options: defaults filled in, bad values named', () => {
   const o = resolveRuntimeOptions();
@@ -23,11 +24,20 @@ test('options: defaults filled in, bad values named', () => {
   assert.equal(o.metricsPath, '/metrics');
   assert.equal(resolveRuntimeOptions({ overload: false, metricsPath: false }).overload, null);
   assert.throws(() => resolveRuntimeOptions({ sampleIntervalMs: 0 }), invalid(/^sampleIntervalMs must be/));
-  assert.throws(() => resolveRuntimeOptions({ overload: { maxEventLoopUtilization: 2 } }), invalid(/^overload\.maxEventLoopUtilization must be a number from 0 to 1/));
-  assert.throws(() => resolveRuntimeOptions({ overload: { maxInFlight: 1.5 } }), invalid(/^overload\.maxInFlight must be an integer/));
+  assert.throws(
+    () => resolveRuntimeOptions({ overload: { maxEventLoopUtilization: 2 } }),
+    invalid(/^overload\.maxEventLoopUtilization must be a number from 0 to 1/),
+  );
+  assert.throws(
+    () => resolveRuntimeOptions({ overload: { maxInFlight: 1.5 } }),
+    invalid(/^overload\.maxInFlight must be an integer/),
+  );
   assert.throws(() => resolveRuntimeOptions({ metricsPath: 'metrics' }), invalid(/^metricsPath must be a path/));
   assert.throws(() => resolveRuntimeOptions({ latencyBuckets: [1, 0.5] }), invalid(/^latencyBuckets/));
-  assert.throws(() => resolveRuntimeOptions({ shutdown: { signals: ['TERM' as NodeJS.Signals] } }), invalid(/^shutdown\.signals/));
+  assert.throws(
+    () => resolveRuntimeOptions({ shutdown: { signals: ['TERM' as NodeJS.Signals] } }),
+    invalid(/^shutdown\.signals/),
+  );
   assert.throws(() => resolveRuntimeOptions({ readyWhen: 'later' as 'manual' }), invalid(/^readyWhen/));
   assert.throws(() => resolveRuntimeOptions({ route: 'x' as never }), invalid(/^route must be a function/));
 });
@@ -39,7 +49,16 @@ function sample(delayP99Ms: number, extra: Partial<{ heapUsed: number; inFlight:
     eventLoop: { delayP50Ms: 0, delayP99Ms, delayMaxMs: delayP99Ms, utilization: 0.5 },
     cpu: { percent: 50 },
     memory: { rss: 1e8, heapUsed: extra.heapUsed ?? 1e7, heapTotal: 2e7, heapLimit: 1e9, external: 0, arrayBuffers: 0 },
-    gc: { count: 0, pauseMs: 0, byKind: { minor: { count: 0, pauseMs: 0 }, major: { count: 0, pauseMs: 0 }, incremental: { count: 0, pauseMs: 0 }, weakcb: { count: 0, pauseMs: 0 } } },
+    gc: {
+      count: 0,
+      pauseMs: 0,
+      byKind: {
+        minor: { count: 0, pauseMs: 0 },
+        major: { count: 0, pauseMs: 0 },
+        incremental: { count: 0, pauseMs: 0 },
+        weakcb: { count: 0, pauseMs: 0 },
+      },
+    },
     activeResources: 3,
     http: { requestsPerSecond: 0, shedPerSecond: 0, inFlight: extra.inFlight ?? 0 },
   };
@@ -48,7 +67,10 @@ function sample(delayP99Ms: number, extra: Partial<{ heapUsed: number; inFlight:
 const req = (url: string) => ({ url, method: 'GET', headers: {} }) as IncomingMessage;
 
 test('overload: enters over the threshold, leaves only after calm samples below the recover ratio', () => {
-  const guard = new OverloadGuard(resolveRuntimeOptions({ overload: { maxEventLoopDelayMs: 100, enterAfterSamples: 1, exitAfterSamples: 2 } }).overload!);
+  const guard = new OverloadGuard(
+    resolveRuntimeOptions({ overload: { maxEventLoopDelayMs: 100, enterAfterSamples: 1, exitAfterSamples: 2 } })
+      .overload!,
+  );
   assert.equal(guard.observe(sample(50), 0), null);
   assert.equal(guard.shouldShed(req('/'), 0), null);
   assert.deepEqual(guard.observe(sample(150), 1000), { type: 'overload', reasons: ['event-loop-delay'] });
@@ -80,7 +102,9 @@ test('overload, defaults: one slow second is not overload, two in a row are; one
 });
 
 test('overload: Retry-After comes from how long the last overload took to clear', () => {
-  const guard = new OverloadGuard(resolveRuntimeOptions({ overload: { maxEventLoopDelayMs: 100, enterAfterSamples: 1 } }).overload!);
+  const guard = new OverloadGuard(
+    resolveRuntimeOptions({ overload: { maxEventLoopDelayMs: 100, enterAfterSamples: 1 } }).overload!,
+  );
   guard.observe(sample(500), 0);
   assert.equal(guard.retryAfterSeconds(2500), 3, 'first overload: its length so far');
   guard.observe(sample(0), 7200);
@@ -195,7 +219,13 @@ test('flights: the oldest response on a connection finishes first; a response is
   assert.equal(theirs.count, 1);
   assert.equal(mine.finish(socket, b), -1, 'only the oldest can finish');
   assert.equal(mine.finish(socket, a), 1);
-  assert.deepEqual([...mine.entries()].map(([res, start]) => [(res as unknown as { name: string }).name, start]), [['b', 2], ['c', 3]]);
+  assert.deepEqual(
+    [...mine.entries()].map(([res, start]) => [(res as unknown as { name: string }).name, start]),
+    [
+      ['b', 2],
+      ['c', 3],
+    ],
+  );
   assert.equal(mine.finish(socket, b), 2);
   mine.sweep();
   assert.equal(mine.count, 1, 'an open connection is kept');
@@ -207,18 +237,27 @@ test('flights: the oldest response on a connection finishes first; a response is
 
 test('options: a name the runtime does not know is refused, with the nearest known name', () => {
   const refused = (options: object, message: RegExp) =>
-    assert.throws(() => resolveRuntimeOptions(options as never), (e: unknown) => (e as { code?: string }).code === 'NS_ERR_INVALID_OPTION' && message.test((e as Error).message));
-  refused({ overload: { maxEventLoopDelay: 100 } }, /^unknown option overload\.maxEventLoopDelay; did you mean overload\.maxEventLoopDelayMs\?$/);
+    assert.throws(
+      () => resolveRuntimeOptions(options as never),
+      (e: unknown) => (e as { code?: string }).code === 'NS_ERR_INVALID_OPTION' && message.test((e as Error).message),
+    );
+  refused(
+    { overload: { maxEventLoopDelay: 100 } },
+    /^unknown option overload\.maxEventLoopDelay; did you mean overload\.maxEventLoopDelayMs\?$/,
+  );
   refused({ metricPath: '/m' }, /^unknown option metricPath; did you mean metricsPath\?$/);
   refused({ shutdown: { grace: 5000 } }, /did you mean shutdown\.graceMs\?/);
-  refused({ overload: { colour: 'red' } }, /^unknown option overload\.colour; the options are overload\.maxEventLoopDelayMs, /);
+  refused(
+    { overload: { colour: 'red' } },
+    /^unknown option overload\.colour; the options are overload\.maxEventLoopDelayMs, /,
+  );
   assert.doesNotThrow(() => resolveRuntimeOptions({ overload: { maxEventLoopDelayMs: 100 }, shutdown: false }));
 });
 
-test('/metrics serves what the app registered on prom-client\'s default registry, once', async () => {
+test("/metrics serves what the app registered on prom-client's default registry, once", async () => {
   const counter = new Counter({ name: 'app_orders_total', help: 'Orders taken.' });
   // What an app that also calls collectDefaultMetrics() has: a name the runtime serves too.
-  new Gauge({ name: 'nodescale_ready', help: 'Not the runtime\'s.' });
+  new Gauge({ name: 'nodescale_ready', help: "Not the runtime's." });
   try {
     counter.inc(3);
     const runtime = new Runtime({ logger: () => {}, postMortem: false, shutdown: false });
@@ -230,7 +269,10 @@ test('/metrics serves what the app registered on prom-client\'s default registry
     const own = new Registry();
     const alone = new Runtime({ logger: () => {}, postMortem: false, shutdown: false, registries: [own] });
     assert.doesNotMatch(await alone.metrics.served.text(), /app_orders_total/);
-    assert.throws(() => new Runtime({ registries: [{}] as never }), (e: unknown) => (e as { code?: string }).code === 'NS_ERR_INVALID_OPTION');
+    assert.throws(
+      () => new Runtime({ registries: [{}] as never }),
+      (e: unknown) => (e as { code?: string }).code === 'NS_ERR_INVALID_OPTION',
+    );
     runtime.close();
     alone.close();
   } finally {

@@ -32,7 +32,16 @@ test('latency is reported in fractional milliseconds from a microsecond histogra
   const server = await countingServer(t);
   const result = await runBench({ url: server.url, amount: 2000, connections: 4 });
   const l = result.latencyMs;
-  assert.ok(l.min > 0 && l.min <= l.p50 && l.p50 <= l.p75 && l.p75 <= l.p90 && l.p90 <= l.p99 && l.p99 <= l.p999 && l.p999 <= l.p9999 && l.p9999 <= l.max);
+  assert.ok(
+    l.min > 0 &&
+      l.min <= l.p50 &&
+      l.p50 <= l.p75 &&
+      l.p75 <= l.p90 &&
+      l.p90 <= l.p99 &&
+      l.p99 <= l.p999 &&
+      l.p999 <= l.p9999 &&
+      l.p9999 <= l.max,
+  );
   assert.ok(l.mean > 0 && l.stdev >= 0);
   // Figures carry microseconds: they are not rounded to whole milliseconds (at most one of seven may happen to be).
   const whole = [l.min, l.p50, l.p75, l.p90, l.p99, l.mean, l.max].filter((v) => v === Math.round(v));
@@ -85,18 +94,31 @@ test('chunked responses, Connection: close with reconnects, HEAD and request bod
       res.end();
     });
   });
-  await runBench({ url: echo.url, amount: 10, connections: 1, method: 'post', headers: { 'content-type': 'application/json' }, body: '{"a":1}' });
+  await runBench({
+    url: echo.url,
+    amount: 10,
+    connections: 1,
+    method: 'post',
+    headers: { 'content-type': 'application/json' },
+    body: '{"a":1}',
+  });
   assert.deepEqual(new Set(bodies), new Set(['POST application/json {"a":1}']));
 });
 
 test('an unreachable target fails fast with NS_ERR_TARGET_UNREACHABLE', async () => {
   const port = await closedPort();
-  await assert.rejects(runBench({ url: `http://127.0.0.1:${port}/`, connections: 4, durationMs: 30_000 }), rejectsWith('NS_ERR_TARGET_UNREACHABLE'));
+  await assert.rejects(
+    runBench({ url: `http://127.0.0.1:${port}/`, connections: 4, durationMs: 30_000 }),
+    rejectsWith('NS_ERR_TARGET_UNREACHABLE'),
+  );
 });
 
 test('a target that answers garbage is counted as parse errors and reported as not HTTP', async (t) => {
   const server = await rawServer(t, (socket) => socket.write('SSH-2.0-OpenSSH_9.2\r\n'));
-  await assert.rejects(runBench({ url: server.url, connections: 2, durationMs: 30_000 }), rejectsWith('NS_ERR_TARGET_NOT_HTTP'));
+  await assert.rejects(
+    runBench({ url: server.url, connections: 2, durationMs: 30_000 }),
+    rejectsWith('NS_ERR_TARGET_NOT_HTTP'),
+  );
 });
 
 test('a server that closes mid-response, or sometimes answers garbage, costs errors, not the run', async (t) => {
@@ -104,7 +126,8 @@ test('a server that closes mid-response, or sometimes answers garbage, costs err
   const server = await rawServer(t, (socket, chunk) => {
     for (let i = countRequests(chunk.toString('latin1')); i > 0; i--) {
       n++;
-      if (n % 10 === 0) socket.destroy(); // hang up with the response half sent
+      if (n % 10 === 0)
+        socket.destroy(); // hang up with the response half sent
       else if (n % 10 === 5) socket.write('HTTP/1.1 abc\r\n\r\n');
       else socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
       if (socket.destroyed) return;
@@ -114,7 +137,10 @@ test('a server that closes mid-response, or sometimes answers garbage, costs err
   assert.ok(result.requests.total > 0);
   assert.ok(result.errors.parse > 0, 'parse errors counted');
   assert.ok(result.errors.reset > 0, 'resets counted');
-  assert.equal(result.errors.total, result.errors.parse + result.errors.reset + result.errors.timeout + result.errors.connect + result.errors.non2xx);
+  assert.equal(
+    result.errors.total,
+    result.errors.parse + result.errors.reset + result.errors.timeout + result.errors.connect + result.errors.non2xx,
+  );
 });
 
 test('requests without a response within the timeout are counted as timeouts', async (t) => {
@@ -132,7 +158,10 @@ test('requests without a response within the timeout are counted as timeouts', a
 
 test('a silent target is reported as NS_ERR_TARGET_TIMEOUT', async (t) => {
   const server = await rawServer(t, () => {});
-  await assert.rejects(runBench({ url: server.url, connections: 2, durationMs: 400, timeoutMs: 100 }), rejectsWith('NS_ERR_TARGET_TIMEOUT'));
+  await assert.rejects(
+    runBench({ url: server.url, connections: 2, durationMs: 400, timeoutMs: 100 }),
+    rejectsWith('NS_ERR_TARGET_TIMEOUT'),
+  );
 });
 
 test('open model: latency is measured from the intended send time, so a stall shows in the tail', async (t) => {

@@ -18,10 +18,19 @@ test('geometric levels are whole, unique, and end at --to', () => {
 test('a concurrency sweep measures every level and finds the knee', async (t) => {
   const server = await countingServer(t);
   const seen: number[] = [];
-  const result = await runSweep({ url: server.url, levels: [1, 2, 4, 8], durationMs: 250, warmupMs: 50 }, { onLevelDone: (_i, level) => seen.push(level.level) });
+  const result = await runSweep(
+    { url: server.url, levels: [1, 2, 4, 8], durationMs: 250, warmupMs: 50 },
+    { onLevelDone: (_i, level) => seen.push(level.level) },
+  );
   assert.deepEqual(seen, [1, 2, 4, 8]);
-  assert.deepEqual(result.levels.map((l) => l.level), [1, 2, 4, 8]);
-  assert.deepEqual(result.levels.map((l) => l.concurrency), [1, 2, 4, 8]);
+  assert.deepEqual(
+    result.levels.map((l) => l.level),
+    [1, 2, 4, 8],
+  );
+  assert.deepEqual(
+    result.levels.map((l) => l.concurrency),
+    [1, 2, 4, 8],
+  );
   for (const level of result.levels) {
     assert.ok(level.throughput > 0);
     assert.ok(level.latencyMs.p99 >= level.latencyMs.p50);
@@ -47,9 +56,16 @@ test('a sweep stops early when p99 or errors pass their limits', async (t) => {
   assert.match(byErrors.stoppedEarly!, /errors reached 100\.00%/);
 });
 
-test('a rate sweep runs the open model at each rate, with concurrency from Little\'s law', async (t) => {
+test("a rate sweep runs the open model at each rate, with concurrency from Little's law", async (t) => {
   const server = await countingServer(t);
-  const result = await runSweep({ url: server.url, mode: 'rate', levels: [200, 400, 800], connections: 8, durationMs: 300, warmupMs: 0 });
+  const result = await runSweep({
+    url: server.url,
+    mode: 'rate',
+    levels: [200, 400, 800],
+    connections: 8,
+    durationMs: 300,
+    warmupMs: 0,
+  });
   assert.equal(result.mode, 'rate');
   assert.equal(result.connections, 8);
   for (const level of result.levels) {

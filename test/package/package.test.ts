@@ -30,11 +30,20 @@ interface Ran {
   stderr: string;
 }
 
-function run(command: string, args: string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<Ran> {
+function run(
+  command: string,
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+): Promise<Ran> {
   return new Promise((resolve) => {
-    execFile(command, args, { cwd: project, env: options.env ?? userEnv, timeout: options.timeoutMs ?? 120_000, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
-      resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : null, stdout, stderr });
-    });
+    execFile(
+      command,
+      args,
+      { cwd: project, env: options.env ?? userEnv, timeout: options.timeoutMs ?? 120_000, maxBuffer: 64 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : null, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -68,7 +77,8 @@ function start(command: string, args: string[], env: NodeJS.ProcessEnv = userEnv
       for (;;) {
         const match = pattern.exec(output);
         if (match) return match;
-        if (child.exitCode !== null || child.signalCode !== null) throw new Error(`exited before ${pattern}:\n${output}`);
+        if (child.exitCode !== null || child.signalCode !== null)
+          throw new Error(`exited before ${pattern}:\n${output}`);
         await once(changed, 'output');
       }
     },
@@ -132,20 +142,55 @@ before(async () => {
   project = path.join(work, 'project');
   mkdirSync(project);
   // prepack builds dist/ first; --json lists what went into the tarball.
-  const packed = JSON.parse(execFileSync(NPM, ['pack', '--json', '--pack-destination', work], { cwd: REPO, env: userEnv, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })) as [
-    { filename: string; size: number; files: { path: string }[] },
-  ];
-  tarball = { file: path.join(work, packed[0].filename), size: packed[0].size, files: packed[0].files.map((f) => f.path) };
-  writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'user-project', version: '1.0.0', type: 'module', private: true }));
+  const packed = JSON.parse(
+    execFileSync(NPM, ['pack', '--json', '--pack-destination', work], {
+      cwd: REPO,
+      env: userEnv,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  ) as [{ filename: string; size: number; files: { path: string }[] }];
+  tarball = {
+    file: path.join(work, packed[0].filename),
+    size: packed[0].size,
+    files: packed[0].files.map((f) => f.path),
+  };
+  writeFileSync(
+    path.join(project, 'package.json'),
+    JSON.stringify({ name: 'user-project', version: '1.0.0', type: 'module', private: true }),
+  );
   writeFileSync(path.join(project, 'app.mjs'), APP);
   writeFileSync(path.join(project, 'tasks.mjs'), TASKS);
   writeFileSync(path.join(project, 'consumer.ts'), CONSUMER);
   writeFileSync(
     path.join(project, 'tsconfig.json'),
-    JSON.stringify({ compilerOptions: { target: 'es2024', module: 'nodenext', strict: true, noEmit: true, types: ['node'], skipLibCheck: false }, files: ['consumer.ts'] }),
+    JSON.stringify({
+      compilerOptions: {
+        target: 'es2024',
+        module: 'nodenext',
+        strict: true,
+        noEmit: true,
+        types: ['node'],
+        skipLibCheck: false,
+      },
+      files: ['consumer.ts'],
+    }),
   );
   // What a user types. The node@22 devDependency gives the project its own Node 22: npx and npm scripts run on it.
-  const install = await run(NPM, ['install', '--no-audit', '--no-fund', '--prefer-offline', tarball.file, 'node@22', '@types/node@24', 'typescript@6'], { timeoutMs: 300_000 });
+  const install = await run(
+    NPM,
+    [
+      'install',
+      '--no-audit',
+      '--no-fund',
+      '--prefer-offline',
+      tarball.file,
+      'node@22',
+      '@types/node@24',
+      'typescript@6',
+    ],
+    { timeoutMs: 300_000 },
+  );
   assert.equal(install.code, 0, install.stderr);
 });
 
@@ -156,10 +201,24 @@ after(() => {
 describe('the packed package', () => {
   test('holds the compiled code, its declarations and source maps, the sources they point at, and nothing for us alone', () => {
     console.log(`packed: ${(tarball.size / 1024).toFixed(0)} KiB, ${tarball.files.length} files`);
-    for (const file of ['bin/nodescale.js', 'dist/index.js', 'dist/index.d.ts', 'dist/index.js.map', 'dist/runtime/index.d.ts.map', 'dist/compute/pool-worker.js', 'dist/loadtest/worker.js', 'src/index.ts', 'package.json', 'README.md', 'LICENSE']) {
+    for (const file of [
+      'bin/nodescale.js',
+      'dist/index.js',
+      'dist/index.d.ts',
+      'dist/index.js.map',
+      'dist/runtime/index.d.ts.map',
+      'dist/compute/pool-worker.js',
+      'dist/loadtest/worker.js',
+      'src/index.ts',
+      'package.json',
+      'README.md',
+      'LICENSE',
+    ]) {
       assert.ok(tarball.files.includes(file), `${file} is not in the package`);
     }
-    const strays = tarball.files.filter((file) => /^(test|bench|docs|\.ci)\//.test(file) || /\.(png|svg|tgz)$/.test(file));
+    const strays = tarball.files.filter(
+      (file) => /^(test|bench|docs|\.ci)\//.test(file) || /\.(png|svg|tgz)$/.test(file),
+    );
     assert.deepEqual(strays, []);
     assert.ok(tarball.size < 1024 * 1024, `the package packs to ${tarball.size} bytes`);
   });
@@ -181,15 +240,34 @@ describe('the packed package', () => {
 for (const node of ['22', '24'] as const) {
   describe(`installed, on Node ${node}`, () => {
     // Node 22: npx, which runs the project's node@22 (first on its PATH). Node 24: the bin run by this suite's Node.
-    const nodescale = (args: string[]) => (node === '22' ? ['npx', ['--no-install', 'nodescale', ...args]] : [process.execPath, [path.join(project, 'node_modules/nodescale/bin/nodescale.js'), ...args]]) as [string, string[]];
+    const nodescale = (args: string[]) =>
+      (node === '22'
+        ? ['npx', ['--no-install', 'nodescale', ...args]]
+        : [process.execPath, [path.join(project, 'node_modules/nodescale/bin/nodescale.js'), ...args]]) as [
+        string,
+        string[],
+      ];
 
     test('the library imports from compiled JavaScript', async () => {
       const script = `import * as root from 'nodescale'; import { protect } from 'nodescale/runtime'; import { createCompute } from 'nodescale/compute';
 console.log(process.version, typeof root.runBench, typeof protect, typeof createCompute, import.meta.resolve('nodescale/runtime'));`;
-      const ran = node === '22' ? await run('npx', ['--no-install', 'node', '--input-type=module', '-e', script]) : await run(process.execPath, ['--input-type=module', '-e', script]);
+      const ran =
+        node === '22'
+          ? await run('npx', ['--no-install', 'node', '--input-type=module', '-e', script])
+          : await run(process.execPath, ['--input-type=module', '-e', script]);
       assert.equal(ran.code, 0, ran.stderr);
-      assert.match(ran.stdout, new RegExp(`^v${node}\\.\\S+ function function function file://\\S+/node_modules/nodescale/dist/runtime/index\\.js$`, 'm'));
-      const required = await run(node === '22' ? 'npx' : process.execPath, [...(node === '22' ? ['--no-install', 'node'] : []), '-e', `console.log(typeof require('nodescale/runtime').protect)`]);
+      assert.match(
+        ran.stdout,
+        new RegExp(
+          `^v${node}\\.\\S+ function function function file://\\S+/node_modules/nodescale/dist/runtime/index\\.js$`,
+          'm',
+        ),
+      );
+      const required = await run(node === '22' ? 'npx' : process.execPath, [
+        ...(node === '22' ? ['--no-install', 'node'] : []),
+        '-e',
+        `console.log(typeof require('nodescale/runtime').protect)`,
+      ]);
       assert.equal(required.stdout, 'function\n', `CommonJS require(): ${required.stderr}`);
     });
 
@@ -212,11 +290,17 @@ console.log(process.version, typeof root.runBench, typeof protect, typeof create
 
     test('nodescale run app.js: the supervisor forks the user app on this Node; its compute pool runs from the package', async (t) => {
       const port = await freePort();
-      const supervised = start(...nodescale(['run', 'app.mjs', '--name', `pkg-${process.pid}-${node}`, '-w', '1']), { ...userEnv, PORT: String(port) });
+      const supervised = start(...nodescale(['run', 'app.mjs', '--name', `pkg-${process.pid}-${node}`, '-w', '1']), {
+        ...userEnv,
+        PORT: String(port),
+      });
       t.after(() => supervised.stop());
       await supervised.waitFor(/1 worker\(s\) ready/);
       const response = await fetch(`http://127.0.0.1:${port}/`);
-      assert.equal(await response.text(), `square 49 on ${node === '22' ? (await run('npx', ['--no-install', 'node', '--version'])).stdout.trim() : process.version}`);
+      assert.equal(
+        await response.text(),
+        `square 49 on ${node === '22' ? (await run('npx', ['--no-install', 'node', '--version'])).stdout.trim() : process.version}`,
+      );
       const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
       assert.match(metrics, /nodejs_eventloop_lag|nodescale_/);
       await supervised.stop();
@@ -228,15 +312,26 @@ console.log(process.version, typeof root.runBench, typeof protect, typeof create
 describe('on a Node older than 22.18', () => {
   const old = olderNode();
 
-  test('the CLI and the library say which Node they need, in one line with NS_ERR_NODE_VERSION', { skip: old === null && 'no Node older than 22 on this machine' }, async () => {
-    const cli = await run(old!, [path.join(project, 'node_modules/nodescale/bin/nodescale.js'), '--help']);
-    assert.equal(cli.code, 1);
-    assert.match(cli.stderr, /^error NS_ERR_NODE_VERSION: nodescale needs Node >= 22\.18 .*npm install --save-dev node@24.*\n$/);
-    assert.equal(cli.stderr.split('\n').length, 2, cli.stderr);
-    const lib = await run(old!, ['--input-type=module', '-e', `try { await import('nodescale/runtime'); } catch (e) { console.log(e.code + ': ' + e.message); }`]);
-    assert.equal(lib.code, 0, lib.stderr);
-    assert.equal(lib.stdout, cli.stderr.replace(/^error /, ''));
-  });
+  test(
+    'the CLI and the library say which Node they need, in one line with NS_ERR_NODE_VERSION',
+    { skip: old === null && 'no Node older than 22 on this machine' },
+    async () => {
+      const cli = await run(old!, [path.join(project, 'node_modules/nodescale/bin/nodescale.js'), '--help']);
+      assert.equal(cli.code, 1);
+      assert.match(
+        cli.stderr,
+        /^error NS_ERR_NODE_VERSION: nodescale needs Node >= 22\.18 .*npm install --save-dev node@24.*\n$/,
+      );
+      assert.equal(cli.stderr.split('\n').length, 2, cli.stderr);
+      const lib = await run(old!, [
+        '--input-type=module',
+        '-e',
+        `try { await import('nodescale/runtime'); } catch (e) { console.log(e.code + ': ' + e.message); }`,
+      ]);
+      assert.equal(lib.code, 0, lib.stderr);
+      assert.equal(lib.stdout, cli.stderr.replace(/^error /, ''));
+    },
+  );
 });
 
 test('the compiled output is never committed', () => {

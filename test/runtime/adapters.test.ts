@@ -71,7 +71,11 @@ test('oversized bodies get 413 before the app reads them; malformed requests nev
   assert.equal(appSaw, 1);
   // Garbage, a half request, and a bogus Content-Length: the server answers 400 or closes, and keeps serving.
   const { port } = new URL(base);
-  for (const payload of ['\x16\x03\x01 not http\r\n\r\n', 'GET / HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n', 'GET /half HTTP/1.1\r\nHo']) {
+  for (const payload of [
+    '\x16\x03\x01 not http\r\n\r\n',
+    'GET / HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n',
+    'GET /half HTTP/1.1\r\nHo',
+  ]) {
     await new Promise<void>((resolve) => {
       const socket = net.connect(Number(port), '127.0.0.1', () => socket.end(payload));
       socket.on('data', () => {});
@@ -118,7 +122,10 @@ test('express: routes label the HTTP metrics by pattern', async (t) => {
   for (const id of [1, 2, 3]) assert.equal(await (await fetch(`${base}/users/${id}`)).text(), `user ${id}`);
   assert.equal((await fetch(`${base}/nope`)).status, 404);
   const metrics = await metricsOf(base);
-  assert.match(metrics, /nodescale_http_request_duration_seconds_count\{route="\/users\/:id",method="GET",status="200"\} 3/);
+  assert.match(
+    metrics,
+    /nodescale_http_request_duration_seconds_count\{route="\/users\/:id",method="GET",status="200"\} 3/,
+  );
   assert.match(metrics, /route="unmatched",method="GET",status="404"/);
 });
 
@@ -159,7 +166,11 @@ test('in-flight tracking: pipelined requests on one socket are timed in order; a
   const { port } = new URL(base);
   // Three pipelined requests on one connection, a shed-free mix of slow and fast.
   const replies = await new Promise<string>((resolve) => {
-    const socket = net.connect(Number(port), '127.0.0.1', () => socket.write('GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\nGET /a HTTP/1.1\r\nHost: x\r\n\r\n'));
+    const socket = net.connect(Number(port), '127.0.0.1', () =>
+      socket.write(
+        'GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\nGET /a HTTP/1.1\r\nHost: x\r\n\r\n',
+      ),
+    );
     let got = '';
     socket.on('data', (chunk) => {
       got += chunk;
@@ -170,7 +181,10 @@ test('in-flight tracking: pipelined requests on one socket are timed in order; a
     });
   });
   assert.equal(replies.split('HTTP/1.1 200').length - 1, 3);
-  assert.match(await metricsOf(base), /nodescale_http_request_duration_seconds_count\{route="\*",method="GET",status="200"\} 3/);
+  assert.match(
+    await metricsOf(base),
+    /nodescale_http_request_duration_seconds_count\{route="\*",method="GET",status="200"\} 3/,
+  );
   // A request whose client goes away is in flight until the connection closes, then forgotten.
   const socket = net.connect(Number(port), '127.0.0.1', () => socket.write('GET /hang HTTP/1.1\r\nHost: x\r\n\r\n'));
   await waitUntil(() => runtime.inFlightCount === 1, 'the hanging request is in flight');

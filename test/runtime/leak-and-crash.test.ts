@@ -12,7 +12,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function leakOptions(snapshotDir: string): string {
   // Judged over a short window for the test; 50 MB/min is far above the noise of a steady process.
-  return JSON.stringify({ leak: { windowMs: 60_000, minSamples: 5, minGrowthBytesPerMinute: 50 * 1024 * 1024, horizonMs: 1e12, snapshotDir } });
+  return JSON.stringify({
+    leak: { windowMs: 60_000, minSamples: 5, minGrowthBytesPerMinute: 50 * 1024 * 1024, horizonMs: 1e12, snapshotDir },
+  });
 }
 
 async function drive(url: string, route: string, rounds: number): Promise<void> {
@@ -34,7 +36,9 @@ test('a leaking route makes the detector fire and write a 0600 heap snapshot', a
   assert.ok(report.r2 >= 0.6);
   assert.ok(report.snapshot.startsWith(dir));
   assert.equal(statSync(report.snapshot).mode & 0o777, 0o600);
-  const snapshot = JSON.parse(readFileSync(report.snapshot, 'utf8')) as { snapshot: { meta: { node_fields: string[] }; node_count: number } };
+  const snapshot = JSON.parse(readFileSync(report.snapshot, 'utf8')) as {
+    snapshot: { meta: { node_fields: string[] }; node_count: number };
+  };
   assert.ok(snapshot.snapshot.meta.node_fields.includes('self_size'), 'a V8 heap snapshot');
   assert.ok(snapshot.snapshot.node_count > 1000);
   const metrics = await (await fetch(`${server.url}metrics`)).text();
@@ -62,9 +66,19 @@ for (const [route, origin, message] of [
     const server = await startFixture(
       t,
       'protected-server.ts',
-      { NS_TEST_OPTIONS: JSON.stringify({ sampleIntervalMs: 50, postMortem: { dir } }), NS_TEST_SECRET: 'hunter2-do-not-leak' },
+      {
+        NS_TEST_OPTIONS: JSON.stringify({ sampleIntervalMs: 50, postMortem: { dir } }),
+        NS_TEST_SECRET: 'hunter2-do-not-leak',
+      },
       [],
-      ['--db-password=arg-do-not-leak', '--api-token', 'token-do-not-leak', 'postgres://app:url-do-not-leak@db/x', '--port', '3000'],
+      [
+        '--db-password=arg-do-not-leak',
+        '--api-token',
+        'token-do-not-leak',
+        'postgres://app:url-do-not-leak@db/x',
+        '--port',
+        '3000',
+      ],
     );
     await server.waitForCount((e) => e.event === 'sample', 3);
     await (await fetch(`${server.url}${route}`)).text();
@@ -80,7 +94,14 @@ for (const [route, origin, message] of [
     assert.match(error.stack, /protected-server\.ts/);
     const report = read('report.json');
     assert.doesNotMatch(report, /do-not-leak/);
-    assert.deepEqual(JSON.parse(report).header.commandLine.slice(-6), ['--db-password=[redacted]', '--api-token', '[redacted]', 'postgres://app:[redacted]@db/x', '--port', '3000']);
+    assert.deepEqual(JSON.parse(report).header.commandLine.slice(-6), [
+      '--db-password=[redacted]',
+      '--api-token',
+      '[redacted]',
+      'postgres://app:[redacted]@db/x',
+      '--port',
+      '3000',
+    ]);
     assert.equal(JSON.parse(report).environmentVariables.NS_TEST_SECRET, '[redacted]');
     const samples = JSON.parse(read('samples.json'));
     assert.ok(Array.isArray(samples) && samples.length > 0 && 'eventLoop' in samples[0]);
@@ -91,8 +112,38 @@ for (const [route, origin, message] of [
 
 test('secrets on a command line are redacted by name and in URLs; the rest is kept', () => {
   assert.deepEqual(
-    redactArgv(['node', 'app.js', '--password', 'p1', '--client-secret=s1', '--AUTH=a1', '--apikey', 'k1', '--key', 'server.key', 'redis://:r1@h:6379', '--verbose', '--token', '--next']),
-    ['node', 'app.js', '--password', '[redacted]', '--client-secret=[redacted]', '--AUTH=[redacted]', '--apikey', '[redacted]', '--key', 'server.key', 'redis://:[redacted]@h:6379', '--verbose', '--token', '--next'],
+    redactArgv([
+      'node',
+      'app.js',
+      '--password',
+      'p1',
+      '--client-secret=s1',
+      '--AUTH=a1',
+      '--apikey',
+      'k1',
+      '--key',
+      'server.key',
+      'redis://:r1@h:6379',
+      '--verbose',
+      '--token',
+      '--next',
+    ]),
+    [
+      'node',
+      'app.js',
+      '--password',
+      '[redacted]',
+      '--client-secret=[redacted]',
+      '--AUTH=[redacted]',
+      '--apikey',
+      '[redacted]',
+      '--key',
+      'server.key',
+      'redis://:[redacted]@h:6379',
+      '--verbose',
+      '--token',
+      '--next',
+    ],
   );
 });
 
@@ -100,6 +151,10 @@ test('a crash-bundle directory that others can write is refused by protect(); th
   const shared = mkdtempSync(path.join(tmpdir(), 'ns-crash-'));
   t.after(() => rmSync(shared, { recursive: true, force: true }));
   chmodSync(shared, 0o777);
-  assert.throws(() => new Runtime({ logger: () => {}, postMortem: { dir: shared } }), (e: unknown) => (e as { code?: string }).code === 'NS_ERR_INVALID_OPTION' && /others cannot write/.test((e as Error).message));
+  assert.throws(
+    () => new Runtime({ logger: () => {}, postMortem: { dir: shared } }),
+    (e: unknown) =>
+      (e as { code?: string }).code === 'NS_ERR_INVALID_OPTION' && /others cannot write/.test((e as Error).message),
+  );
   assert.equal(RUNTIME_DEFAULTS.postMortem.dir, path.join(tmpdir(), `nodescale-${process.getuid!()}`, 'crash'));
 });

@@ -29,8 +29,14 @@ test('a CPU-bound route under concurrent load: shedding starts, health and metri
   await server.waitFor((e) => e.event === 'overload');
   const during = probes.filter((p) => p.path !== 'readyz');
   assert.ok(during.length > 0);
-  assert.ok(during.every((p) => p.status === 200), `liveness and metrics kept answering 200: ${JSON.stringify(during.filter((p) => p.status !== 200))}`);
-  assert.ok(probes.some((p) => p.path === 'readyz' && p.status === 503), 'readiness went false while shedding');
+  assert.ok(
+    during.every((p) => p.status === 200),
+    `liveness and metrics kept answering 200: ${JSON.stringify(during.filter((p) => p.status !== 200))}`,
+  );
+  assert.ok(
+    probes.some((p) => p.path === 'readyz' && p.status === 503),
+    'readiness went false while shedding',
+  );
 
   // The load is over: shedding stops, readiness comes back, requests are served again. On a busy machine a sample may
   // still cross the 40 ms threshold now and then, so this polls (bounded) instead of racing one sample.
@@ -55,7 +61,9 @@ test('a CPU-bound route under concurrent load: shedding starts, health and metri
 });
 
 test('a shed response carries Retry-After and a JSON error code', async (t) => {
-  const server = await startFixture(t, 'protected-server.ts', { NS_TEST_OPTIONS: JSON.stringify({ overload: { maxInFlight: 1 } }) });
+  const server = await startFixture(t, 'protected-server.ts', {
+    NS_TEST_OPTIONS: JSON.stringify({ overload: { maxInFlight: 1 } }),
+  });
   const slow = fetch(`${server.url}slow?ms=500`);
   await server.waitFor((e) => e.event === 'slow-started');
   const refused = await fetch(server.url);
@@ -92,10 +100,16 @@ async function probeWhile(url: string, during: Promise<unknown>): Promise<number
 }
 
 test('defaults, a CPU-bound route at many times its capacity: a turn of the loop is bounded, so liveness is answered; readiness is false', async (t) => {
-  const server = await startFixture(t, 'protected-server.ts', { NS_TEST_OPTIONS: JSON.stringify({ postMortem: false }) });
+  const server = await startFixture(t, 'protected-server.ts', {
+    NS_TEST_OPTIONS: JSON.stringify({ postMortem: false }),
+  });
   // 32 connections on a 25 ms route: 800 ms of work each turn of the loop if every connection were served.
   const load = runBench({ url: `${server.url}block?ms=25`, connections: 32, durationMs: 3000, timeoutMs: 30_000 });
-  const [result, health, ready] = await Promise.all([load, probeWhile(`${server.url}healthz`, load), probeWhile(`${server.url}readyz`, load)]);
+  const [result, health, ready] = await Promise.all([
+    load,
+    probeWhile(`${server.url}healthz`, load),
+    probeWhile(`${server.url}readyz`, load),
+  ]);
   assert.ok(result.statusCodes['503']! > 0, `some requests were shed: ${JSON.stringify(result.statusCodes)}`);
   assert.ok(result.statusCodes['200']! > 0, 'some were served');
   // maxLagMs (200 ms by default) ends a turn's serving after ~200 ms: at most 200 / 25 + 1 requests of 25 ms. A probe
@@ -109,7 +123,9 @@ test('defaults, a CPU-bound route at many times its capacity: a turn of the loop
 });
 
 test('readiness is false while requests are shed by the lag limit alone', async (t) => {
-  const server = await startFixture(t, 'protected-server.ts', { NS_TEST_OPTIONS: JSON.stringify({ postMortem: false, overload: { maxEventLoopDelayMs: 0, maxLagMs: 50 } }) });
+  const server = await startFixture(t, 'protected-server.ts', {
+    NS_TEST_OPTIONS: JSON.stringify({ postMortem: false, overload: { maxEventLoopDelayMs: 0, maxLagMs: 50 } }),
+  });
   const load = runBench({ url: `${server.url}block?ms=20`, connections: 16, durationMs: 2000, timeoutMs: 30_000 });
   const [result, ready] = await Promise.all([load, probeWhile(`${server.url}readyz`, load)]);
   assert.ok(result.statusCodes['503']! > 0, `some requests were shed: ${JSON.stringify(result.statusCodes)}`);

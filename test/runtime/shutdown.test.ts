@@ -4,7 +4,10 @@ import { test } from 'node:test';
 import { startFixture } from '../helpers/child.ts';
 
 /** A GET on a keep-alive agent, resolving with status, body and the Connection header. */
-function get(url: string, agent: http.Agent): Promise<{ status: number; body: string; connection: string | undefined }> {
+function get(
+  url: string,
+  agent: http.Agent,
+): Promise<{ status: number; body: string; connection: string | undefined }> {
   return new Promise((resolve, reject) => {
     http
       .get(url, { agent }, (res) => {
@@ -17,7 +20,10 @@ function get(url: string, agent: http.Agent): Promise<{ status: number; body: st
 }
 
 test('SIGTERM drains in-flight requests, closes keep-alive, runs cleanup hooks, exits 0', async (t) => {
-  const server = await startFixture(t, 'protected-server.ts', { NS_TEST_OPTIONS: JSON.stringify({ shutdown: { graceMs: 5000 } }), NS_TEST_HOOK: '100' });
+  const server = await startFixture(t, 'protected-server.ts', {
+    NS_TEST_OPTIONS: JSON.stringify({ shutdown: { graceMs: 5000 } }),
+    NS_TEST_HOOK: '100',
+  });
   const agent = new http.Agent({ keepAlive: true, maxSockets: 10 });
   t.after(() => agent.destroy());
   // An idle keep-alive connection, and five requests in flight when the signal comes.
@@ -36,13 +42,18 @@ test('SIGTERM drains in-flight requests, closes keep-alive, runs cleanup hooks, 
   }
   const { code } = await server.exited;
   assert.equal(code, 0);
-  assert.ok(server.events.some((e) => e.event === 'hook-ran'), 'the cleanup hook ran');
+  assert.ok(
+    server.events.some((e) => e.event === 'hook-ran'),
+    'the cleanup hook ran',
+  );
   assert.ok(server.events.some((e) => e.msg === 'graceful shutdown complete'));
   await assert.rejects(fetch(server.url), 'no longer accepting');
 });
 
 test('the grace period running out forces exit 1 and names what was still open', async (t) => {
-  const server = await startFixture(t, 'protected-server.ts', { NS_TEST_OPTIONS: JSON.stringify({ shutdown: { graceMs: 300 } }) });
+  const server = await startFixture(t, 'protected-server.ts', {
+    NS_TEST_OPTIONS: JSON.stringify({ shutdown: { graceMs: 300 } }),
+  });
   const stuck = fetch(`${server.url}slow?ms=5000`).catch(() => null);
   await server.waitFor((e) => e.event === 'slow-started');
   server.kill('SIGTERM');
@@ -56,7 +67,9 @@ test('the grace period running out forces exit 1 and names what was still open',
 });
 
 test('a second signal forces the exit at once', async (t) => {
-  const server = await startFixture(t, 'protected-server.ts', { NS_TEST_OPTIONS: JSON.stringify({ shutdown: { graceMs: 30_000 } }) });
+  const server = await startFixture(t, 'protected-server.ts', {
+    NS_TEST_OPTIONS: JSON.stringify({ shutdown: { graceMs: 30_000 } }),
+  });
   const stuck = fetch(`${server.url}slow?ms=10000`).catch(() => null);
   await server.waitFor((e) => e.event === 'slow-started');
   server.kill('SIGTERM');

@@ -31,7 +31,10 @@ interface Run {
 
 function startRun(t: TestContext, args: string[], env: Record<string, string> = {}): Run {
   const name = uniqueName();
-  const child = spawn(process.execPath, [BIN, 'run', APP, '--name', name, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, 'run', APP, '--name', name, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let err = '';
   let out = '';
   child.stderr.on('data', (c) => (err += c));
@@ -63,7 +66,12 @@ function startRun(t: TestContext, args: string[], env: Record<string, string> = 
 /** The pids of a process's children, sorted. */
 function children(pid: number): number[] {
   try {
-    return execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number).sort();
+    return execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map(Number)
+      .sort();
   } catch {
     return [];
   }
@@ -72,7 +80,10 @@ function children(pid: number): number[] {
 /** Processes still running the fixture app (orphans, if the supervisor is gone). */
 function appProcesses(): string[] {
   try {
-    return execFileSync('pgrep', ['-f', 'fixtures/supervised-app.ts'], { encoding: 'utf8' }).trim().split('\n').filter(Boolean);
+    return execFileSync('pgrep', ['-f', 'fixtures/supervised-app.ts'], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .filter(Boolean);
   } catch {
     return [];
   }
@@ -83,8 +94,15 @@ test('restart policy: the delay grows with each crash in a row, has jitter, rese
   const low = new RestartPolicy(options, () => 0);
   const high = new RestartPolicy(options, () => 1);
   const delays = [0, 1, 2, 3].map(() => [low.onCrash(10), high.onCrash(10)]);
-  assert.deepEqual(delays.map(([l]) => (l as { delayMs: number }).delayMs), [50, 100, 200, 400], 'half of the doubling ceiling, at the least');
-  assert.deepEqual(delays.map(([, h]) => (h as { delayMs: number }).delayMs), [100, 200, 400, 800]);
+  assert.deepEqual(
+    delays.map(([l]) => (l as { delayMs: number }).delayMs),
+    [50, 100, 200, 400],
+    'half of the doubling ceiling, at the least',
+  );
+  assert.deepEqual(
+    delays.map(([, h]) => (h as { delayMs: number }).delayMs),
+    [100, 200, 400, 800],
+  );
   // A worker that stayed up past stableMs starts the count again.
   assert.equal((low.onCrash(6000) as { attempt: number }).attempt, 1);
   for (let i = 0; i < 4; i++) assert.equal(low.onCrash(10).restart, true);
@@ -117,8 +135,14 @@ test('restart policy, defaults: an app that exits at once is given up on, howeve
 });
 
 test('usable CPUs honour the cgroup quota', () => {
-  assert.equal(cgroupCpuLimit(() => '200000 100000\n'), 2);
-  assert.equal(cgroupCpuLimit(() => 'max 100000\n'), null);
+  assert.equal(
+    cgroupCpuLimit(() => '200000 100000\n'),
+    2,
+  );
+  assert.equal(
+    cgroupCpuLimit(() => 'max 100000\n'),
+    null,
+  );
   assert.equal(usableCpus(1.5, 8), 1);
   assert.equal(usableCpus(null, 8), 8);
   assert.equal(usableCpus(16, 4), 4);
@@ -149,7 +173,10 @@ test('reload under continuous load drops no request; status shows the new genera
   const run = startRun(t, ['-w', '2', '--stability', '300ms', '--probation', '300ms'], { APP_PORT: String(port) });
   await run.waitFor(/2 worker\(s\) ready/);
   let completed = 0;
-  const load = runBench({ url: `http://127.0.0.1:${port}/`, connections: 8, durationMs: 4000 }, { onProgress: (p) => (completed = p.completed) });
+  const load = runBench(
+    { url: `http://127.0.0.1:${port}/`, connections: 8, durationMs: 4000 },
+    { onProgress: (p) => (completed = p.completed) },
+  );
   await waitUntil(() => completed > 0, 'the load is running');
   const first = await runBin(['reload', '--name', run.name]);
   assert.equal(first.code, 0, first.stderr);
@@ -159,7 +186,13 @@ test('reload under continuous load drops no request; status shows the new genera
   assert.ok(result.requests.total > 1000);
   assert.equal(result.errors.total, 0, `no failed request during two reloads: ${JSON.stringify(result.errors)}`);
   const status = JSON.parse((await runBin(['status', '--name', run.name, '--json'])).stdout);
-  assert.deepEqual(status.workers.map((w: { generation: number; state: string }) => [w.generation, w.state]), [[3, 'ready'], [3, 'ready']]);
+  assert.deepEqual(
+    status.workers.map((w: { generation: number; state: string }) => [w.generation, w.state]),
+    [
+      [3, 'ready'],
+      [3, 'ready'],
+    ],
+  );
   // Scale up and down.
   assert.deepEqual(JSON.parse((await runBin(['scale', '3', '--name', run.name, '--json'])).stdout), { workers: 3 });
   assert.equal(JSON.parse((await runBin(['status', '--name', run.name, '--json'])).stdout).workers.length, 3);
@@ -176,7 +209,10 @@ test('a reload whose new version fails is rolled back: exit 1, and the old worke
   const versionFile = path.join(dir, 'version');
   writeFileSync(versionFile, 'v1');
   const port = await closedPort();
-  const run = startRun(t, ['-w', '2', '--stability', '200ms', '--probation', '300ms'], { APP_PORT: String(port), APP_VERSION_FILE: versionFile });
+  const run = startRun(t, ['-w', '2', '--stability', '200ms', '--probation', '300ms'], {
+    APP_PORT: String(port),
+    APP_VERSION_FILE: versionFile,
+  });
   await run.waitFor(/2 worker\(s\) ready/);
   writeFileSync(versionFile, 'broken-v2');
   const reload = await runBin(['reload', '--name', run.name]);
@@ -193,12 +229,18 @@ test('a reload whose new version fails is rolled back: exit 1, and the old worke
 
 test('a plain node:http app (server.close on SIGTERM) loses no request over reloads under keep-alive load', async (t) => {
   const port = await closedPort();
-  const run = startRun(t, ['-w', '2', '--stability', '200ms', '--probation', '100ms'], { APP_PORT: String(port), APP_MODE: 'plain' });
+  const run = startRun(t, ['-w', '2', '--stability', '200ms', '--probation', '100ms'], {
+    APP_PORT: String(port),
+    APP_MODE: 'plain',
+  });
   await run.waitFor(/2 worker\(s\) ready/);
   const abort = new AbortController();
   let measuring!: () => void;
   const started = new Promise<void>((resolve) => (measuring = resolve));
-  const load = runBench({ url: `http://127.0.0.1:${port}/`, connections: 16, durationMs: 120_000, timeoutMs: 10_000 }, { signal: abort.signal, onProgress: () => measuring() });
+  const load = runBench(
+    { url: `http://127.0.0.1:${port}/`, connections: 16, durationMs: 120_000, timeoutMs: 10_000 },
+    { signal: abort.signal, onProgress: () => measuring() },
+  );
   await started;
   for (let i = 0; i < 3; i++) {
     const reload = await runBin(['reload', '--name', run.name]);
@@ -230,13 +272,19 @@ test('a graceful stop drains in-flight requests; apps without the runtime say re
 test('a worker that never says ready is killed after --ready-timeout and counts as a crash', async (t) => {
   const run = startRun(t, ['-w', '1', '--ready-timeout', '300ms', '--max-restarts', '1'], { APP_MODE: 'never-ready' });
   assert.equal(await run.exited, 1);
-  assert.match(run.stderr(), /not ready within 300 ms \(a worker is ready when it calls process\.send\('ready'\) or runs nodescale\/runtime; --ready-on listening counts listening as ready\): killing it/);
+  assert.match(
+    run.stderr(),
+    /not ready within 300 ms \(a worker is ready when it calls process\.send\('ready'\) or runs nodescale\/runtime; --ready-on listening counts listening as ready\): killing it/,
+  );
   assert.match(run.stderr(), /NS_ERR_APP_CRASH_LOOP/);
 });
 
 test('--ready-on listening: an app that listens and says nothing is ready once it listens', async (t) => {
   const port = await closedPort();
-  const run = startRun(t, ['-w', '1', '--ready-on', 'listening', '--ready-timeout', '20s'], { APP_PORT: String(port), APP_MODE: 'never-ready' });
+  const run = startRun(t, ['-w', '1', '--ready-on', 'listening', '--ready-timeout', '20s'], {
+    APP_PORT: String(port),
+    APP_MODE: 'never-ready',
+  });
   await run.waitFor(/1 worker\(s\) ready/);
   assert.match(await (await fetch(`http://127.0.0.1:${port}/`)).text(), /^v1 /);
   assert.equal((await runBin(['run', APP, '--ready-on', 'soon'])).code, 2);
@@ -262,19 +310,28 @@ test('a worker killed while its replacement starts is not restarted beside it: t
   const port = await closedPort();
   const run = startRun(t, ['-w', '2', '--stability', '2s', '--probation', '200ms'], { APP_PORT: String(port) });
   const [, supervisorPid] = await run.waitFor(/2 worker\(s\) ready; control socket \S+ \{"pid":(\d+)\}/);
-  const before = JSON.parse((await runBin(['status', '--name', run.name, '--json'])).stdout) as { workers: { slot: number; pid: number }[] };
+  const before = JSON.parse((await runBin(['status', '--name', run.name, '--json'])).stdout) as {
+    workers: { slot: number; pid: number }[];
+  };
   const old0 = before.workers.find((w) => w.slot === 0)!.pid;
   const reload = runBin(['reload', '--name', run.name]);
   await run.waitFor(/worker 0 ready \{"pid":\d+,"generation":2\}/);
   // Mid-reload, every child is listed: the two old workers and the new one on probation for slot 0.
-  const during = JSON.parse((await runBin(['status', '--name', run.name, '--json'])).stdout) as { workers: { pid: number }[] };
+  const during = JSON.parse((await runBin(['status', '--name', run.name, '--json'])).stdout) as {
+    workers: { pid: number }[];
+  };
   assert.deepEqual(during.workers.map((w) => w.pid).sort(), children(Number(supervisorPid)));
   process.kill(old0, 'SIGKILL');
   await run.waitFor(/exited \(SIGKILL\) while its replacement starts: not restarted/);
   const outcome = await reload;
   assert.equal(outcome.code, 0, outcome.stderr);
-  const after = JSON.parse((await runBin(['status', '--name', run.name, '--json'])).stdout) as { workers: { pid: number; generation: number }[] };
-  assert.deepEqual(after.workers.map((w) => w.generation), [2, 2]);
+  const after = JSON.parse((await runBin(['status', '--name', run.name, '--json'])).stdout) as {
+    workers: { pid: number; generation: number }[];
+  };
+  assert.deepEqual(
+    after.workers.map((w) => w.generation),
+    [2, 2],
+  );
   assert.deepEqual(after.workers.map((w) => w.pid).sort(), children(Number(supervisorPid)));
   await runBin(['stop', '--name', run.name]);
   assert.equal(await run.exited, 0);
@@ -285,22 +342,42 @@ test('a version that crashes after the stability window fails the reload in its 
   const versionFile = path.join(dir, 'version');
   writeFileSync(versionFile, 'v1');
   const port = await closedPort();
-  const run = startRun(t, ['-w', '1', '--stability', '200ms', '--probation', '20s'], { APP_PORT: String(port), APP_VERSION_FILE: versionFile, APP_CRASH_MS: '2500' });
+  const run = startRun(t, ['-w', '1', '--stability', '200ms', '--probation', '20s'], {
+    APP_PORT: String(port),
+    APP_VERSION_FILE: versionFile,
+    APP_CRASH_MS: '2500',
+  });
   await run.waitFor(/1 worker\(s\) ready/);
   writeFileSync(versionFile, 'unstable-v2');
   const reload = await runBin(['reload', '--name', run.name]);
   assert.equal(reload.code, 1);
-  assert.match(reload.stderr, /^error NS_ERR_RELOAD_UNSTABLE: reload failed after replacing 1 worker\(s\): generation 2 failed its probation: worker 0 \(pid \d+\) exited \(code 3\)/);
-  const status = JSON.parse((await runBin(['status', '--name', run.name, '--json'])).stdout) as { reload: { generation: number; state: string } };
+  assert.match(
+    reload.stderr,
+    /^error NS_ERR_RELOAD_UNSTABLE: reload failed after replacing 1 worker\(s\): generation 2 failed its probation: worker 0 \(pid \d+\) exited \(code 3\)/,
+  );
+  const status = JSON.parse((await runBin(['status', '--name', run.name, '--json'])).stdout) as {
+    reload: { generation: number; state: string };
+  };
   assert.deepEqual([status.reload.generation, status.reload.state], [2, 'failed-probation']);
   assert.match((await runBin(['status', '--name', run.name])).stdout, /last reload: generation 2, failed-probation: /);
   await runBin(['stop', '--name', run.name]);
   assert.equal(await run.exited, 0);
 });
 
-test('--log-format json merges a worker\'s JSON log line instead of quoting it', () => {
-  const line = jsonOutputLine('{"level":"info","time":"2026-01-01T00:00:00.000Z","msg":"ready","pid":1}', { slot: 1, pid: 42, stream: 'stderr' });
-  assert.deepEqual(line, { level: 'info', time: '2026-01-01T00:00:00.000Z', msg: 'ready', pid: 42, worker: 1, stream: 'stderr' });
+test("--log-format json merges a worker's JSON log line instead of quoting it", () => {
+  const line = jsonOutputLine('{"level":"info","time":"2026-01-01T00:00:00.000Z","msg":"ready","pid":1}', {
+    slot: 1,
+    pid: 42,
+    stream: 'stderr',
+  });
+  assert.deepEqual(line, {
+    level: 'info',
+    time: '2026-01-01T00:00:00.000Z',
+    msg: 'ready',
+    pid: 42,
+    worker: 1,
+    stream: 'stderr',
+  });
   const plain = jsonOutputLine('app v1 listening', { slot: 0, pid: 7, stream: 'stdout' });
   assert.deepEqual([plain.message, plain.worker, plain.pid], ['app v1 listening', 0, 7]);
   assert.equal(jsonOutputLine('{not json', { slot: 0, pid: 7, stream: 'stdout' }).message, '{not json');
@@ -329,7 +406,10 @@ test('bad input: a missing app, a bad flag, a control socket in use, no supervis
 
 test('--max-memory replaces a bloated worker by rolling replacement, without a failed request', async (t) => {
   const port = await closedPort();
-  const run = startRun(t, ['-w', '1', '--max-memory', '120mb', '--memory-check', '100ms', '--stability', '200ms'], { APP_PORT: String(port), APP_BLOAT_MB: '160' });
+  const run = startRun(t, ['-w', '1', '--max-memory', '120mb', '--memory-check', '100ms', '--stability', '200ms'], {
+    APP_PORT: String(port),
+    APP_BLOAT_MB: '160',
+  });
   await run.waitFor(/1 worker\(s\) ready/);
   const before = (await (await fetch(`http://127.0.0.1:${port}/`)).text()).split(' ')[1];
   const load = runBench({ url: `http://127.0.0.1:${port}/`, connections: 4, durationMs: 2500 });
@@ -352,7 +432,12 @@ test('--metrics: every worker on one endpoint, labelled by worker; a stuck worke
   await Promise.all(Array.from({ length: 20 }, () => fetch(`http://127.0.0.1:${port}/`).then((r) => r.text())));
   // The scrape asks each worker for its registry: once both have counted all 20, the series are complete.
   let text = '';
-  const counted = () => [...text.matchAll(/^nodescale_http_request_duration_seconds_count\{route="\*",method="GET",status="200",worker="\d"\} (\d+)$/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
+  const counted = () =>
+    [
+      ...text.matchAll(
+        /^nodescale_http_request_duration_seconds_count\{route="\*",method="GET",status="200",worker="\d"\} (\d+)$/gm,
+      ),
+    ].reduce((sum, m) => sum + Number(m[1]), 0);
   await waitUntil(async () => {
     text = await (await fetch(url!)).text();
     return counted() === 20;
@@ -362,9 +447,16 @@ test('--metrics: every worker on one endpoint, labelled by worker; a stuck worke
     assert.match(text, new RegExp(`^process_resident_memory_bytes\\{worker="${worker}"\\} \\d+`, 'm'));
   }
   // Each worker's own series, not summed: the request counts of the two add up to what was sent.
-  const counts = [...text.matchAll(/^nodescale_http_request_duration_seconds_count\{route="\*",method="GET",status="200",worker="(\d)"\} (\d+)$/gm)];
+  const counts = [
+    ...text.matchAll(
+      /^nodescale_http_request_duration_seconds_count\{route="\*",method="GET",status="200",worker="(\d)"\} (\d+)$/gm,
+    ),
+  ];
   assert.equal(counts.length, 2, text);
-  assert.equal(counts.reduce((sum, m) => sum + Number(m[2]), 0), 20);
+  assert.equal(
+    counts.reduce((sum, m) => sum + Number(m[2]), 0),
+    20,
+  );
   // One worker stuck for 2 s: the scrape answers before it is free, with that worker down and the other up.
   let blockDone = false;
   const block = fetch(`http://127.0.0.1:${port}/block`).then(async (r) => {
@@ -382,11 +474,13 @@ test('--metrics: every worker on one endpoint, labelled by worker; a stuck worke
   assert.equal(await run.exited, 0);
 });
 
-test('--console: a worker\'s admin console through the control socket; --log-format json', async (t) => {
+test("--console: a worker's admin console through the control socket; --log-format json", async (t) => {
   const port = await closedPort();
   const run = startRun(t, ['-w', '2', '--console', '--log-format', 'json'], { APP_PORT: String(port) });
   await run.waitFor(/"message":"2 worker\(s\) ready/);
-  const status = JSON.parse((await runBin(['status', '--name', run.name, '--json'])).stdout) as { workers: { slot: number; pid: number }[] };
+  const status = JSON.parse((await runBin(['status', '--name', run.name, '--json'])).stdout) as {
+    workers: { slot: number; pid: number }[];
+  };
   const info = await runBin(['console', '--name', run.name, '--worker', '1', 'info', '--json']);
   assert.equal(info.code, 0, info.stderr);
   assert.equal(JSON.parse(info.stdout).pid, status.workers.find((w) => w.slot === 1)!.pid);
@@ -394,9 +488,17 @@ test('--console: a worker\'s admin console through the control socket; --log-for
   assert.equal(none.code, 1);
   assert.match(none.stderr, /^error NS_ERR_WORKER_NO_CONSOLE: there is no worker 7/);
   // Worker output, one JSON object a line, with the worker and its pid.
-  const lines = run.stdout().trim().split('\n').map((line) => JSON.parse(line) as { worker: number; pid: number; stream: string; message: string });
+  const lines = run
+    .stdout()
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as { worker: number; pid: number; stream: string; message: string });
   assert.deepEqual(lines.map((l) => l.worker).sort(), [0, 1]);
-  assert.ok(lines.every((l) => l.stream === 'stdout' && l.message === 'app v1 listening' && status.workers.some((w) => w.pid === l.pid)));
+  assert.ok(
+    lines.every(
+      (l) => l.stream === 'stdout' && l.message === 'app v1 listening' && status.workers.some((w) => w.pid === l.pid),
+    ),
+  );
   await runBin(['stop', '--name', run.name]);
   assert.equal(await run.exited, 0);
 });
@@ -406,7 +508,10 @@ test('a worker without --console has none', async (t) => {
   await run.waitFor(/1 worker\(s\) ready/);
   const none = await runBin(['console', '--name', run.name, '--worker', '0', 'info']);
   assert.equal(none.code, 1);
-  assert.match(none.stderr, /NS_ERR_WORKER_NO_CONSOLE: the workers have no console: start nodescale run with --console/);
+  assert.match(
+    none.stderr,
+    /NS_ERR_WORKER_NO_CONSOLE: the workers have no console: start nodescale run with --console/,
+  );
   assert.equal((await runBin(['run', APP, '--log-format', 'xml'])).code, 2);
   assert.equal((await runBin(['run', APP, '--metrics', 'nope'])).code, 2);
   await runBin(['stop', '--name', run.name]);

@@ -9,13 +9,26 @@ async function start(t: TestContext, compute: 'pool' | 'inline' = 'pool') {
   // A page server for the bad cases: not HTML, huge, slow.
   const odd = http.createServer((req, res) => {
     if (req.url === '/json') return void res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
-    if (req.url === '/huge') return void res.writeHead(200, { 'content-type': 'text/html' }).end(`<p>${'word '.repeat(600_000)}</p>`);
-    if (req.url === '/slow') return void setTimeout(() => res.writeHead(200, { 'content-type': 'text/html' }).end('<p>late</p>'), 2000).unref();
+    if (req.url === '/huge')
+      return void res.writeHead(200, { 'content-type': 'text/html' }).end(`<p>${'word '.repeat(600_000)}</p>`);
+    if (req.url === '/slow')
+      return void setTimeout(
+        () => res.writeHead(200, { 'content-type': 'text/html' }).end('<p>late</p>'),
+        2000,
+      ).unref();
     res.writeHead(302, { location: req.url ?? '/' }).end();
   });
   await new Promise<void>((resolve) => odd.listen(0, '127.0.0.1', resolve));
   // Shedding is not under test here (shedding.test.ts): on a loaded machine a stalled loop would shed a request.
-  const api = await startTaggerServer({ port: 0, compute, threads: 1, corpusUrl: corpus.url, allow: ['127.0.0.1'], fetchTimeoutMs: 500, runtime: { logger: () => {}, shutdown: false, postMortem: false, overload: false } });
+  const api = await startTaggerServer({
+    port: 0,
+    compute,
+    threads: 1,
+    corpusUrl: corpus.url,
+    allow: ['127.0.0.1'],
+    fetchTimeoutMs: 500,
+    runtime: { logger: () => {}, shutdown: false, postMortem: false, overload: false },
+  });
   t.after(async () => {
     await api.close();
     await corpus.close();
@@ -24,8 +37,18 @@ async function start(t: TestContext, compute: 'pool' | 'inline' = 'pool') {
   });
   const oddUrl = `http://127.0.0.1:${(odd.address() as { port: number }).port}`;
   const post = async (body: unknown, type = 'application/json') => {
-    const res = await fetch(`${api.url}/graphql`, { method: 'POST', headers: { 'content-type': type }, body: typeof body === 'string' ? body : JSON.stringify(body) });
-    return { status: res.status, body: (await res.json()) as { data?: Record<string, unknown> | null; errors?: { message: string; extensions?: { code?: string } }[] } };
+    const res = await fetch(`${api.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': type },
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    return {
+      status: res.status,
+      body: (await res.json()) as {
+        data?: Record<string, unknown> | null;
+        errors?: { message: string; extensions?: { code?: string } }[];
+      },
+    };
   };
   return { api, corpus, oddUrl, post };
 }
@@ -38,8 +61,12 @@ test('tags(url) fetches, extracts and indexes; urls(tag) answers from the index;
   const tagged = await post({ query: 'query Tags($url: String!) { tags(url: $url) }', variables: { url: page } });
   assert.equal(tagged.status, 200);
   assert.ok((tagged.body.data!.tags as string[]).includes('telescope'));
-  const urls = await fetch(`${api.url}/graphql?query=${encodeURIComponent('{ urls(tag: "telescope") health { status compute indexedUrls } }')}`);
-  assert.deepEqual(await urls.json(), { data: { urls: [page], health: { status: 'ok', compute: 'pool', indexedUrls: 1 } } });
+  const urls = await fetch(
+    `${api.url}/graphql?query=${encodeURIComponent('{ urls(tag: "telescope") health { status compute indexedUrls } }')}`,
+  );
+  assert.deepEqual(await urls.json(), {
+    data: { urls: [page], health: { status: 'ok', compute: 'pool', indexedUrls: 1 } },
+  });
   const raw = await post(`{ urls(tag: "galaxy") }`, 'application/graphql');
   assert.deepEqual(raw.body, { data: { urls: [page] } });
   // The benchmark routes.
@@ -49,7 +76,10 @@ test('tags(url) fetches, extracts and indexes; urls(tag) answers from the index;
   assert.deepEqual(await (await fetch(`${api.url}/benchmark/get-urls`)).json(), { tag: 'telescope', urls: [page] });
   assert.equal((await fetch(`${api.url}/nowhere`)).status, 404);
   // And the runtime is in front: metrics count the requests by route.
-  assert.match(await (await fetch(`${api.url}/metrics`)).text(), /nodescale_http_request_duration_seconds_count\{[^}]*status="200"[^}]*\} \d+/);
+  assert.match(
+    await (await fetch(`${api.url}/metrics`)).text(),
+    /nodescale_http_request_duration_seconds_count\{[^}]*status="200"[^}]*\} \d+/,
+  );
 });
 
 test('refused, non-HTML, huge, slow and looping pages are GraphQL errors with codes; the pool keeps serving', async (t) => {
@@ -83,19 +113,31 @@ function doublingFragments(levels: number): string {
 
 // If the complexity check walked every path, the 150-level query would not finish before the sun goes out: the
 // timeout turns that into a failure rather than a hung suite. No timing is asserted.
-test('a query whose fragments each spread the next twice is refused in time linear in its size; health answers meanwhile', { timeout: 120_000 }, async (t) => {
-  const { api, post } = await start(t, 'inline');
-  for (const levels of [22, 150]) {
-    const query = doublingFragments(levels);
-    const [res, health] = await Promise.all([post({ query }), fetch(`${api.url}/healthz`)]);
-    assert.equal(res.status, 400, `${levels} levels`);
-    assert.equal(codeOf(res.body), 'NS_ERR_GRAPHQL_TOO_COMPLEX', `${levels} levels: ${JSON.stringify(res.body).slice(0, 300)}`);
-    assert.equal(health.status, 200);
-  }
-  // Spread twice but within the limits: measured right, not refused.
-  assert.deepEqual((await post({ query: doublingFragments(3) })).body, { data: { health: { status: 'ok' } } });
-  assert.equal(codeOf((await post({ query: doublingFragments(6) })).body), 'NS_ERR_GRAPHQL_TOO_COMPLEX', '2^6 = 64 fields');
-});
+test(
+  'a query whose fragments each spread the next twice is refused in time linear in its size; health answers meanwhile',
+  { timeout: 120_000 },
+  async (t) => {
+    const { api, post } = await start(t, 'inline');
+    for (const levels of [22, 150]) {
+      const query = doublingFragments(levels);
+      const [res, health] = await Promise.all([post({ query }), fetch(`${api.url}/healthz`)]);
+      assert.equal(res.status, 400, `${levels} levels`);
+      assert.equal(
+        codeOf(res.body),
+        'NS_ERR_GRAPHQL_TOO_COMPLEX',
+        `${levels} levels: ${JSON.stringify(res.body).slice(0, 300)}`,
+      );
+      assert.equal(health.status, 200);
+    }
+    // Spread twice but within the limits: measured right, not refused.
+    assert.deepEqual((await post({ query: doublingFragments(3) })).body, { data: { health: { status: 'ok' } } });
+    assert.equal(
+      codeOf((await post({ query: doublingFragments(6) })).body),
+      'NS_ERR_GRAPHQL_TOO_COMPLEX',
+      '2^6 = 64 fields',
+    );
+  },
+);
 
 test('malformed, invalid, deep, wide and oversized queries are 4xx GraphQL errors with codes', async (t) => {
   const { api, post } = await start(t, 'inline');
@@ -104,8 +146,16 @@ test('malformed, invalid, deep, wide and oversized queries are 4xx GraphQL error
     [{ query: '{ nope }' }, 'NS_ERR_GRAPHQL_INVALID', 400],
     [{ query: '{ tags }' }, 'NS_ERR_GRAPHQL_INVALID', 400],
     [{ query: 'query($u: String!) { tags(url: $u) }' }, 'NS_ERR_GRAPHQL_INVALID', 400],
-    [{ query: '{ __schema { types { fields { type { ofType { ofType { name } } } } } } }' }, 'NS_ERR_GRAPHQL_TOO_COMPLEX', 400],
-    [{ query: `{ ${Array.from({ length: 40 }, (_, i) => `a${i}: urls(tag: "x")`).join(' ')} }` }, 'NS_ERR_GRAPHQL_TOO_COMPLEX', 400],
+    [
+      { query: '{ __schema { types { fields { type { ofType { ofType { name } } } } } } }' },
+      'NS_ERR_GRAPHQL_TOO_COMPLEX',
+      400,
+    ],
+    [
+      { query: `{ ${Array.from({ length: 40 }, (_, i) => `a${i}: urls(tag: "x")`).join(' ')} }` },
+      'NS_ERR_GRAPHQL_TOO_COMPLEX',
+      400,
+    ],
     [{ query: `{ urls(tag: "${'x'.repeat(9000)}") }` }, 'NS_ERR_GRAPHQL_TOO_COMPLEX', 400],
     [{ query: 'fragment A on Query { ...B } fragment B on Query { ...A } { ...A }' }, 'NS_ERR_GRAPHQL_INVALID', 400],
     [{}, 'NS_ERR_GRAPHQL_BAD_REQUEST', 400],
@@ -117,7 +167,11 @@ test('malformed, invalid, deep, wide and oversized queries are 4xx GraphQL error
   for (const [body, code, status, type] of cases) {
     const res = await post(body, type);
     assert.equal(res.status, status, JSON.stringify(body).slice(0, 80));
-    assert.equal(codeOf(res.body), code, `${JSON.stringify(body).slice(0, 80)}: ${JSON.stringify(res.body).slice(0, 300)}`);
+    assert.equal(
+      codeOf(res.body),
+      code,
+      `${JSON.stringify(body).slice(0, 80)}: ${JSON.stringify(res.body).slice(0, 300)}`,
+    );
   }
   const put = await fetch(`${api.url}/graphql`, { method: 'PUT', body: '{}' });
   assert.equal(put.status, 405);
@@ -128,14 +182,25 @@ test('malformed, invalid, deep, wide and oversized queries are 4xx GraphQL error
     assert.equal(res.status, 400, operation);
     assert.equal(codeOf(res.body), 'NS_ERR_GRAPHQL_INVALID', `${operation}: ${JSON.stringify(res.body)}`);
   }
-  const huge = await fetch(`${api.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: `{ health { status } } # ${'x'.repeat(100_000)}` }) });
+  const huge = await fetch(`${api.url}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ query: `{ health { status } } # ${'x'.repeat(100_000)}` }),
+  });
   assert.equal(huge.status, 413, 'the runtime refuses bodies over the limit');
-  assert.deepEqual((await post({ query: '{ health { status compute } }' })).body, { data: { health: { status: 'ok', compute: 'inline' } } });
+  assert.deepEqual((await post({ query: '{ health { status compute } }' })).body, {
+    data: { health: { status: 'ok', compute: 'inline' } },
+  });
 });
 
 test('the benchmark route fetches its configured corpus on loopback without --allow; clients still cannot reach loopback', async (t) => {
   const corpus = await startCorpusServer({ port: 0 });
-  const api = await startTaggerServer({ port: 0, compute: 'inline', corpusUrl: corpus.url, runtime: { logger: () => {}, shutdown: false, postMortem: false } });
+  const api = await startTaggerServer({
+    port: 0,
+    compute: 'inline',
+    corpusUrl: corpus.url,
+    runtime: { logger: () => {}, shutdown: false, postMortem: false },
+  });
   t.after(async () => {
     await api.close();
     await corpus.close();
@@ -143,12 +208,25 @@ test('the benchmark route fetches its configured corpus on loopback without --al
   const bench = await fetch(`${api.url}/benchmark/get-tags`);
   assert.equal(bench.status, 200);
   assert.ok(((await bench.json()) as { tags: string[] }).tags.length > 0);
-  const res = await fetch(`${api.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: `{ tags(url: "${corpus.url}/articles/astronomy-1.html") }` }) });
+  const res = await fetch(`${api.url}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ query: `{ tags(url: "${corpus.url}/articles/astronomy-1.html") }` }),
+  });
   assert.equal(codeOf((await res.json()) as { errors?: { extensions?: { code?: string } }[] }), 'NS_ERR_FETCH_REFUSED');
 });
 
 test('a corpus URL that is not an http(s) URL is refused before anything starts', async () => {
   for (const corpusUrl of ['notaurl', 'ftp://127.0.0.1/', 'http://no-such-host.invalid/']) {
-    await assert.rejects(startTaggerServer({ port: 0, compute: 'inline', corpusUrl, runtime: { logger: () => {}, shutdown: false, postMortem: false } }), (e: unknown) => (e as { code?: string }).code === 'NS_ERR_INVALID_OPTION', corpusUrl);
+    await assert.rejects(
+      startTaggerServer({
+        port: 0,
+        compute: 'inline',
+        corpusUrl,
+        runtime: { logger: () => {}, shutdown: false, postMortem: false },
+      }),
+      (e: unknown) => (e as { code?: string }).code === 'NS_ERR_INVALID_OPTION',
+      corpusUrl,
+    );
   }
 });

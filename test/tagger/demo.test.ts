@@ -10,7 +10,11 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 test('nodescale demo: corpus and supervised API answer, a worker console is reachable, Ctrl-C stops everything', async (t) => {
   const name = `demo-test-${process.pid}`;
-  const demo = spawn(process.execPath, [BIN, 'demo', '--port', '0', '--corpus-port', '0', '--metrics-port', '0', '--name', name], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const demo = spawn(
+    process.execPath,
+    [BIN, 'demo', '--port', '0', '--corpus-port', '0', '--metrics-port', '0', '--name', name],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   t.after(() => demo.exitCode === null && demo.kill('SIGKILL'));
   let out = '';
   demo.stdout.on('data', (c) => (out += c));
@@ -25,7 +29,11 @@ test('nodescale demo: corpus and supervised API answer, a worker console is reac
   const sweepOut = / --out (\S+)/.exec(out)?.[1];
   assert.ok(sweepOut?.startsWith(tmpdir()), `the suggested sweep writes under ${tmpdir()}: ${sweepOut}`);
   const query = { query: `{ tags(url: "${corpus}/articles/music-2.html") }` };
-  const res = await fetch(`${api}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(query) });
+  const res = await fetch(`${api}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(query),
+  });
   const body = (await res.json()) as { data: { tags: string[] } };
   assert.ok(body.data.tags.includes('music'), JSON.stringify(body));
   assert.match(await (await fetch(metrics)).text(), /nodescale_supervisor_worker_up\{worker="0"\} 1/);
@@ -47,11 +55,22 @@ test('nodescale tagger, corpus and demo: bad flags are usage errors; a port in u
   const busy = net.createServer().listen(0, '127.0.0.1');
   await once(busy, 'listening');
   t.after(() => busy.close());
-  const inUse = await runBin(['demo', '--port', String((busy.address() as net.AddressInfo).port), '--corpus-port', '0', '--metrics-port', '0']);
+  const inUse = await runBin([
+    'demo',
+    '--port',
+    String((busy.address() as net.AddressInfo).port),
+    '--corpus-port',
+    '0',
+    '--metrics-port',
+    '0',
+  ]);
   assert.equal(inUse.code, 1);
   assert.match(inUse.stderr, /^error NS_ERR_LISTEN: the API cannot listen on 127\.0\.0\.1:\d+: EADDRINUSE/);
   assert.equal((await runBin(['tagger', '--compute', 'gpu'])).code, 2);
-  assert.match((await runBin(['tagger', '--allow', 'nonsense', '--port', '0'])).stderr, /NS_ERR_INVALID_OPTION: --allow must be IP addresses or CIDR ranges/);
+  assert.match(
+    (await runBin(['tagger', '--allow', 'nonsense', '--port', '0'])).stderr,
+    /NS_ERR_INVALID_OPTION: --allow must be IP addresses or CIDR ranges/,
+  );
   assert.equal((await runBin(['corpus', 'burn'])).code, 2);
   assert.equal((await runBin(['demo', '--workers', '0'])).code, 2);
   const list = await runBin(['corpus', 'list', '--json']);

@@ -8,11 +8,26 @@ const TOMATOES = readFileSync(new URL('../fixtures/pages/tomatoes.html', import.
 
 test('a hand-written page: its topic nouns and repeated phrases, plurals merged, names and boilerplate skipped', () => {
   const tags = extractTags(TOMATOES, 'https://example.org/tomatoes');
-  assert.deepEqual(tags, ['balcony', 'balcony garden', 'cage', 'compost', 'container', 'disease', 'fertilizer', 'fruit', 'plant', 'root', 'small container', 'tomato']);
+  assert.deepEqual(tags, [
+    'balcony',
+    'balcony garden',
+    'cage',
+    'compost',
+    'container',
+    'disease',
+    'fertilizer',
+    'fruit',
+    'plant',
+    'root',
+    'small container',
+    'tomato',
+  ]);
   // The rules, one by one.
   assert.ok(tags.includes('tomato') && !tags.includes('tomatoes'), 'plural merged into the singular');
-  for (const name of ['maria', 'rossi', 'milan']) assert.ok(!tags.some((t) => t.includes(name)), `capitalised ${name} skipped`);
-  for (const boilerplate of ['newsletter', 'privacy', 'cookie', 'login']) assert.ok(!tags.some((t) => t.includes(boilerplate)), `${boilerplate}: navigation and footer skipped`);
+  for (const name of ['maria', 'rossi', 'milan'])
+    assert.ok(!tags.some((t) => t.includes(name)), `capitalised ${name} skipped`);
+  for (const boilerplate of ['newsletter', 'privacy', 'cookie', 'login'])
+    assert.ok(!tags.some((t) => t.includes(boilerplate)), `${boilerplate}: navigation and footer skipped`);
   assert.ok(tags.includes('balcony garden'), 'the meta keywords seed the tags');
   assert.deepEqual(tags, [...new Set(tags)].sort(), 'sorted and unique');
   assert.ok(tags.every((t) => t === t.toLowerCase()));
@@ -34,11 +49,26 @@ test('the corpus: at least 50 distinct pages, the same on every run, tagged with
   assert.equal(new Set(pages.map((p) => p.html)).size, pages.length, 'no two pages alike');
   const astronomy = pages.find((p) => p.path === '/articles/astronomy-1.html')!;
   assert.deepEqual(extractTags(astronomy.html, 'http://corpus/'), [
-    'astronomy', 'bright meteor', 'comet', 'distant meteor', 'distant star', 'faint telescope', 'galaxy', 'meteor', 'nebula', 'night sky', 'observatory', 'planet', 'star', 'telescope', 'time',
+    'astronomy',
+    'bright meteor',
+    'comet',
+    'distant meteor',
+    'distant star',
+    'faint telescope',
+    'galaxy',
+    'meteor',
+    'nebula',
+    'night sky',
+    'observatory',
+    'planet',
+    'star',
+    'telescope',
+    'time',
   ]);
   const networking = pages.find((p) => p.path === '/articles/networking-3.html')!;
   const tags = extractTags(networking.html, 'http://corpus/');
-  for (const expected of ['latency', 'packet', 'packet loss', 'firewall', 'router']) assert.ok(tags.includes(expected), `${expected} in ${tags}`);
+  for (const expected of ['latency', 'packet', 'packet loss', 'firewall', 'router'])
+    assert.ok(tags.includes(expected), `${expected} in ${tags}`);
   // Deterministic: the same page, the same tags.
   assert.deepEqual(extractTags(networking.html, 'http://corpus/'), tags);
 });
@@ -47,6 +77,9 @@ test('pages that are not articles still give an answer, never a crash', () => {
   assert.deepEqual(extractTags('', 'http://x/'), []);
   assert.deepEqual(extractTags('<html><body><p>', 'http://x/'), []);
   assert.ok(Array.isArray(extractTags('<<<>>> not html at all & < > " \u0000', 'http://x/')));
-  const bare = extractTags('<p>Compilers turn source code into machine code. Good compilers optimise the code.</p>', 'http://x/');
+  const bare = extractTags(
+    '<p>Compilers turn source code into machine code. Good compilers optimise the code.</p>',
+    'http://x/',
+  );
   assert.ok(bare.includes('compiler') && bare.includes('code'), `${bare}`);
 });

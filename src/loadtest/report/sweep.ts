@@ -7,9 +7,17 @@ import type { SweepResult } from '../sweep.ts';
 import { escapeXml, renderChart, type Marker, type Series } from '../../views/svg-chart.ts';
 import { renderColumns } from '../../views/columns.ts';
 
-const COLORS = { p50: '#1f77b4', p90: '#2ca02c', p99: '#ff7f0e', p999: '#9467bd', model: '#7f7f7f', measured: '#1f77b4' };
+const COLORS = {
+  p50: '#1f77b4',
+  p90: '#2ca02c',
+  p99: '#ff7f0e',
+  p999: '#9467bd',
+  model: '#7f7f7f',
+  measured: '#1f77b4',
+};
 
-const levelName = (result: SweepResult) => (result.mode === 'rate' ? 'offered rate (req/s)' : 'concurrency (connections)');
+const levelName = (result: SweepResult) =>
+  result.mode === 'rate' ? 'offered rate (req/s)' : 'concurrency (connections)';
 
 export function formatSweepTable(result: SweepResult): string {
   const rows = [['level', 'req/s', 'p50', 'p90', 'p99', 'p99.9', 'max', 'errors', 'CPU µs/req']];
@@ -35,7 +43,8 @@ export function formatKnee(result: SweepResult): string {
   if (power !== null) {
     const level = result.levels[power.index]!;
     lines.push(
-      `Knee (max power, throughput ÷ latency): level ${formatCount(level.level)} — ${formatCount(Math.round(power.throughput))} req/s at ${formatMs(power.latencyMs)} mean, ${formatMs(level.latencyMs.p99)} p99`,
+      `Knee (max power, throughput ÷ latency): level ${formatCount(level.level)} — ` +
+        `${formatCount(Math.round(power.throughput))} req/s at ${formatMs(power.latencyMs)} mean, ${formatMs(level.latencyMs.p99)} p99`,
     );
   }
   if (usl !== null) {
@@ -43,7 +52,9 @@ export function formatKnee(result: SweepResult): string {
       usl.peakConcurrency === null
         ? 'no peak (κ = 0: throughput does not fall with concurrency)'
         : `peak at N* = ${usl.peakConcurrency.toFixed(1)}, ${formatCount(Math.round(usl.peakThroughput!))} req/s`;
-    lines.push(`USL fit: σ = ${usl.sigma.toPrecision(3)}, κ = ${usl.kappa.toPrecision(3)}, λ = ${formatCount(Math.round(usl.lambda))} req/s; ${peak}; R² = ${usl.r2.toFixed(3)}`);
+    lines.push(
+      `USL fit: σ = ${usl.sigma.toPrecision(3)}, κ = ${usl.kappa.toPrecision(3)}, λ = ${formatCount(Math.round(usl.lambda))} req/s; ${peak}; R² = ${usl.r2.toFixed(3)}`,
+    );
   } else if (uslSkipped !== null) {
     lines.push(`USL fit: skipped — ${uslSkipped}`);
   }
@@ -51,14 +62,48 @@ export function formatKnee(result: SweepResult): string {
   return lines.join('\n');
 }
 
-const CSV_COLUMNS = ['level', 'concurrency', 'throughput', 'p50', 'p75', 'p90', 'p99', 'p999', 'p9999', 'max', 'mean', 'stdev', 'errors', 'errorRatio', 'notSentOnTime', 'cpuMicrosPerRequest'];
+const CSV_COLUMNS = [
+  'level',
+  'concurrency',
+  'throughput',
+  'p50',
+  'p75',
+  'p90',
+  'p99',
+  'p999',
+  'p9999',
+  'max',
+  'mean',
+  'stdev',
+  'errors',
+  'errorRatio',
+  'notSentOnTime',
+  'cpuMicrosPerRequest',
+];
 
 export function sweepCsv(result: SweepResult): string {
   const lines = [CSV_COLUMNS.join(',')];
   for (const l of result.levels) {
     const m = l.latencyMs;
     lines.push(
-      [l.level, l.concurrency, l.throughput, m.p50, m.p75, m.p90, m.p99, m.p999, m.p9999, m.max, m.mean, m.stdev, l.errors.total, l.errorRatio, l.notSentOnTime ?? '', l.cpuMicrosPerRequest]
+      [
+        l.level,
+        l.concurrency,
+        l.throughput,
+        m.p50,
+        m.p75,
+        m.p90,
+        m.p99,
+        m.p999,
+        m.p9999,
+        m.max,
+        m.mean,
+        m.stdev,
+        l.errors.total,
+        l.errorRatio,
+        l.notSentOnTime ?? '',
+        l.cpuMicrosPerRequest,
+      ]
         .map((v) => (typeof v === 'number' ? +v.toPrecision(10) : v))
         .join(','),
     );
@@ -79,7 +124,9 @@ export function sweepCharts(result: SweepResult): SweepCharts {
     knee.power === null ? [] : [{ x: x(knee.power.index), y: y(knee.power.index), label: 'knee' }];
   const logX = levels.length > 2 && levels.at(-1)!.level / levels[0]!.level >= 8;
 
-  const throughputSeries: Series[] = [{ name: 'measured throughput', color: COLORS.measured, points: levels.map((l) => [l.level, l.throughput]) }];
+  const throughputSeries: Series[] = [
+    { name: 'measured throughput', color: COLORS.measured, points: levels.map((l) => [l.level, l.throughput]) },
+  ];
   const throughputMarkers = kneeMarkers((i) => levels[i]!.throughput);
   if (knee.usl !== null && result.mode === 'concurrency') {
     const usl = knee.usl;
@@ -90,9 +137,19 @@ export function sweepCharts(result: SweepResult): SweepCharts {
       const n = logX ? lo * (hi / lo) ** (i / 60) : lo + ((hi - lo) * i) / 60;
       model.push([n / result.pipelining, uslThroughput(usl, n)]);
     }
-    throughputSeries.push({ name: `USL fit (R² ${usl.r2.toFixed(3)})`, color: COLORS.model, dashed: true, dots: false, points: model });
+    throughputSeries.push({
+      name: `USL fit (R² ${usl.r2.toFixed(3)})`,
+      color: COLORS.model,
+      dashed: true,
+      dots: false,
+      points: model,
+    });
     if (usl.peakConcurrency !== null && usl.peakConcurrency >= lo / 2 && usl.peakConcurrency <= hi * 2) {
-      throughputMarkers.push({ x: usl.peakConcurrency / result.pipelining, label: `USL N* ${usl.peakConcurrency.toFixed(0)}`, color: COLORS.model });
+      throughputMarkers.push({
+        x: usl.peakConcurrency / result.pipelining,
+        label: `USL N* ${usl.peakConcurrency.toFixed(0)}`,
+        color: COLORS.model,
+      });
     }
   }
   const throughput = renderChart({
@@ -116,7 +173,11 @@ export function sweepCharts(result: SweepResult): SweepCharts {
     yLabel: 'latency (ms, log scale)',
     logX,
     logY: true,
-    series: percentiles.map(([key, name]) => ({ name, color: COLORS[key], points: levels.map((l) => [l.level, Math.max(l.latencyMs[key], 0.001)] as const) })),
+    series: percentiles.map(([key, name]) => ({
+      name,
+      color: COLORS[key],
+      points: levels.map((l) => [l.level, Math.max(l.latencyMs[key], 0.001)] as const),
+    })),
     markers: knee.power === null ? [] : [{ x: x(knee.power.index), label: 'knee' }],
   });
 
@@ -130,7 +191,16 @@ export function sweepCharts(result: SweepResult): SweepCharts {
       color: COLORS[key],
       points: levels.map((l) => [l.throughput, Math.max(l.latencyMs[key], 0.001)] as const),
     })),
-    markers: knee.power === null ? [] : [{ x: levels[knee.power.index]!.throughput, y: Math.max(levels[knee.power.index]!.latencyMs.p99, 0.001), label: 'knee' }],
+    markers:
+      knee.power === null
+        ? []
+        : [
+            {
+              x: levels[knee.power.index]!.throughput,
+              y: Math.max(levels[knee.power.index]!.latencyMs.p99, 0.001),
+              label: 'knee',
+            },
+          ],
   });
   return { throughput, latency, latencyVsThroughput };
 }

@@ -6,8 +6,14 @@ import type { BenchResult } from '../aggregate.ts';
 import { PERCENTILES } from '../histogram.ts';
 import { renderColumns } from '../../views/columns.ts';
 
-
-const PERCENTILE_LABEL: Record<string, string> = { p50: 'p50', p75: 'p75', p90: 'p90', p99: 'p99', p999: 'p99.9', p9999: 'p99.99' };
+const PERCENTILE_LABEL: Record<string, string> = {
+  p50: 'p50',
+  p75: 'p75',
+  p90: 'p90',
+  p99: 'p99',
+  p999: 'p99.9',
+  p9999: 'p99.99',
+};
 
 export function describeLoad(result: BenchResult): string {
   const parts = [`${result.connections} connection${result.connections === 1 ? '' : 's'}`];
@@ -25,24 +31,37 @@ export function formatBenchResult(result: BenchResult): string {
   lines.push(
     renderColumns([
       ['Latency', ...keys.map((key) => PERCENTILE_LABEL[key]!), 'max', 'mean', 'stdev'],
-      ['', ...keys.map((key) => formatMs(latency[key])), formatMs(latency.max), formatMs(latency.mean), formatMs(latency.stdev)],
+      [
+        '',
+        ...keys.map((key) => formatMs(latency[key])),
+        formatMs(latency.max),
+        formatMs(latency.mean),
+        formatMs(latency.stdev),
+      ],
     ]),
     '',
   );
-  const statuses = Object.entries(result.statusCodes).map(([code, count]) => `${code}: ${count}`).join('  ');
+  const statuses = Object.entries(result.statusCodes)
+    .map(([code, count]) => `${code}: ${count}`)
+    .join('  ');
   const { errors } = result;
   const errorDetail = (['connect', 'reset', 'timeout', 'parse', 'non2xx'] as const)
     .filter((kind) => errors[kind] > 0)
     .map((kind) => `${kind === 'non2xx' ? 'non-2xx' : kind} ${errors[kind]}`)
     .join(', ');
   const rows = [
-    ['Requests', `${formatCount(result.requests.total)} total`, `${formatCount(Math.round(result.requests.perSecond))}/s`],
+    [
+      'Requests',
+      `${formatCount(result.requests.total)} total`,
+      `${formatCount(Math.round(result.requests.perSecond))}/s`,
+    ],
     ['Bytes', formatBytes(result.bytes.total), `${formatBytes(Math.round(result.bytes.perSecond))}/s`],
   ];
   lines.push(renderColumns(rows));
   lines.push(`Status      ${statuses || 'none'}`);
   lines.push(`Errors      ${errors.total === 0 ? 'none' : `${errors.total} (${errorDetail})`}`);
-  if (result.notSentOnTime !== null) lines.push(`Late        ${result.notSentOnTime} requests not sent on time (of ${result.requests.sent} sent)`);
+  if (result.notSentOnTime !== null)
+    lines.push(`Late        ${result.notSentOnTime} requests not sent on time (of ${result.requests.sent} sent)`);
   lines.push(`LoadGenerator   ${result.generator.cpuMicrosPerRequest.toFixed(1)} µs CPU per request`);
   return lines.join('\n');
 }
