@@ -86,6 +86,17 @@ function untilStopped(ctx: CommandContext, id: number, cleanup: () => void): Pro
   });
 }
 
+/** A command that streams the runtime's `event` until unwatched; its result is `{ [resultKey]: id }`. */
+function streamCommand(summary: string, event: 'sample' | 'request', resultKey: string): AdminCommand {
+  return {
+    summary,
+    run: async (ctx, id) => {
+      await streamEvents(ctx, id, event);
+      return { [resultKey]: id };
+    },
+  };
+}
+
 export const ADMIN_COMMANDS: ReadonlyMap<string, AdminCommand> = new Map<string, AdminCommand>([
   ['ping', { summary: 'check the process answers', run: async () => ({ pong: true, time: new Date().toISOString() }) }],
   [
@@ -142,16 +153,7 @@ export const ADMIN_COMMANDS: ReadonlyMap<string, AdminCommand> = new Map<string,
       },
     },
   ],
-  [
-    'watch',
-    {
-      summary: 'stream every new sample as an event until "unwatch" or disconnect',
-      run: async (ctx, id) => {
-        await streamEvents(ctx, id, 'sample');
-        return { watched: id };
-      },
-    },
-  ],
+  ['watch', streamCommand('stream every new sample as an event until "unwatch" or disconnect', 'sample', 'watched')],
   [
     'unwatch',
     {
@@ -166,13 +168,7 @@ export const ADMIN_COMMANDS: ReadonlyMap<string, AdminCommand> = new Map<string,
   ],
   [
     'log-requests',
-    {
-      summary: 'stream a log line for every completed request until "unwatch" or disconnect',
-      run: async (ctx, id) => {
-        await streamEvents(ctx, id, 'request');
-        return { logged: id };
-      },
-    },
+    streamCommand('stream a log line for every completed request until "unwatch" or disconnect', 'request', 'logged'),
   ],
   [
     'instrument',

@@ -357,23 +357,12 @@ async function control(command: ControlCommand, argv: string[], io: Io): Promise
   return 0;
 }
 
-export const statusCommand: Command = {
-  name: 'status',
-  help: 'Usage: nodescale status [--name NAME | --control PATH] [--json]',
-  run: (argv, io) => control('status', argv, io),
-};
-export const reloadCommand: Command = {
-  name: 'reload',
-  help: 'Usage: nodescale reload [--name NAME | --control PATH] [--json]',
-  run: (argv, io) => control('reload', argv, io),
-};
-export const stopCommand: Command = {
-  name: 'stop',
-  help: 'Usage: nodescale stop [--name NAME | --control PATH]',
-  run: (argv, io) => control('stop', argv, io),
-};
-export const scaleCommand: Command = {
-  name: 'scale',
-  help: 'Usage: nodescale scale N [--name NAME | --control PATH] [--json]',
-  run: (argv, io) => control('scale', argv, io),
-};
+/** A control command: `nodescale <name> [N] [--name NAME | --control PATH] [--json]`. */
+function controlCommand(name: ControlCommand, usage: string): Command {
+  return { name, help: `Usage: nodescale ${usage}`, run: (argv, io) => control(name, argv, io) };
+}
+
+export const statusCommand = controlCommand('status', 'status [--name NAME | --control PATH] [--json]');
+export const reloadCommand = controlCommand('reload', 'reload [--name NAME | --control PATH] [--json]');
+export const stopCommand = controlCommand('stop', 'stop [--name NAME | --control PATH]');
+export const scaleCommand = controlCommand('scale', 'scale N [--name NAME | --control PATH] [--json]');

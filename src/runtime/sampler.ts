@@ -52,7 +52,8 @@ const GC_KINDS: Record<number, GcKind> = {
   [constants.NODE_PERFORMANCE_GC_WEAKCB]: 'weakcb',
 };
 
-const emptyGc = (): RuntimeSample['gc'] => ({
+/** A sample's GC figures before any collection (a new interval starts from these). */
+export const emptyGc = (): RuntimeSample['gc'] => ({
   count: 0,
   pauseMs: 0,
   byKind: {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { buildFrames, renderFlameGraph, type CpuProfile } from '../../src/admin/flamegraph.ts';
 import { chartWidth, renderCharts, sparkline } from '../../src/cli/charts.ts';
+import { emptyGc } from '../../src/runtime/sampler.ts';
 
 const frame = (id: number, functionName: string, url: string, children: number[] = [], hitCount = 0) => ({
   id,
@@ -47,16 +48,7 @@ test('sparklines scale to the window maximum; charts show the latest value', () 
     eventLoop: { delayP50Ms: 0, delayP99Ms: p99, delayMaxMs: p99, utilization: 0.5 },
     cpu: { percent: 40 },
     memory: { rss: 0, heapUsed: 1024 * 1024, heapTotal: 0, heapLimit: 1, external: 0, arrayBuffers: 0 },
-    gc: {
-      count: 0,
-      pauseMs: 0,
-      byKind: {
-        minor: { count: 0, pauseMs: 0 },
-        major: { count: 0, pauseMs: 0 },
-        incremental: { count: 0, pauseMs: 0 },
-        weakcb: { count: 0, pauseMs: 0 },
-      },
-    },
+    gc: emptyGc(),
     activeResources: 0,
     http: { requestsPerSecond: 100, shedPerSecond: 0, inFlight: 2 },
   });

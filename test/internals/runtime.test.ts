@@ -11,7 +11,7 @@ import { resolveRuntimeOptions, RUNTIME_DEFAULTS } from '../../src/runtime/optio
 import { OverloadGuard } from '../../src/runtime/overload.ts';
 import { RingBuffer } from '../../src/runtime/ring-buffer.ts';
 import { Runtime } from '../../src/runtime/runtime.ts';
-import type { RuntimeSample } from '../../src/runtime/sampler.ts';
+import { emptyGc, type RuntimeSample } from '../../src/runtime/sampler.ts';
 
 const invalid = (name: RegExp) => (e: unknown) =>
   e instanceof NodescaleError && e.code === 'NS_ERR_INVALID_OPTION' && name.test(e.message);
@@ -49,16 +49,7 @@ function sample(delayP99Ms: number, extra: Partial<{ heapUsed: number; inFlight:
     eventLoop: { delayP50Ms: 0, delayP99Ms, delayMaxMs: delayP99Ms, utilization: 0.5 },
     cpu: { percent: 50 },
     memory: { rss: 1e8, heapUsed: extra.heapUsed ?? 1e7, heapTotal: 2e7, heapLimit: 1e9, external: 0, arrayBuffers: 0 },
-    gc: {
-      count: 0,
-      pauseMs: 0,
-      byKind: {
-        minor: { count: 0, pauseMs: 0 },
-        major: { count: 0, pauseMs: 0 },
-        incremental: { count: 0, pauseMs: 0 },
-        weakcb: { count: 0, pauseMs: 0 },
-      },
-    },
+    gc: emptyGc(),
     activeResources: 3,
     http: { requestsPerSecond: 0, shedPerSecond: 0, inFlight: extra.inFlight ?? 0 },
   };
