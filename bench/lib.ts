@@ -6,8 +6,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
-import { ANNOUNCE_FD_ENV, readAnnouncements } from '../src/ipc.ts';
+import { listenForAnnouncements } from '../src/ipc.ts';
 
 export const BENCH_DIR = path.dirname(new URL(import.meta.url).pathname);
 export const ROOT = path.dirname(BENCH_DIR);
@@ -93,40 +92,44 @@ export async function startServer(args: string[]): Promise<Server> {
 }
 
 /**
- * Starts a nodescale command that announces where it listens (src/ipc.ts: one JSON line on the descriptor
- * NODESCALE_ANNOUNCE_FD names), and waits for the announcement of `service`.
+ * Starts a nodescale command that announces where it listens (src/ipc.ts: a JSON line to the socket
+ * NODESCALE_ANNOUNCE names), and waits for the announcement of `service`.
  */
-export function startNodescaleService(
+export async function startNodescaleService(
   args: string[],
   service: string,
   { pin = true } = {},
 ): Promise<Started & { url: string }> {
-  const started = startProcess(args, null, { pin, announce: service });
-  return started.then((s) => ({ ...s, url: s.match[1]! }));
+  let announced!: (url: string) => void;
+  const url = new Promise<string>((resolve) => (announced = resolve));
+  const listener = await listenForAnnouncements((a) => a.service === service && announced(a.url));
+  try {
+    const started = await startProcess(args, url, { pin, env: listener.env });
+    return { ...started, url: await url };
+  } finally {
+    listener.close();
+  }
 }
 
 export interface Started {
   child: ChildProcess;
-  /** The match of `ready` in its output. */
-  match: RegExpExecArray;
+  /** The match of `ready` in its output (empty when it was an announcement). */
+  match: RegExpExecArray | string[];
   /** SIGTERM, and resolves once it exited. */
   stop(): Promise<void>;
 }
 
 /**
  * Starts `node <args>` (pinned to the servers' core unless `pin` is false) and waits until its output (stdout and
- * stderr together) matches `ready`.
+ * stderr together) matches `ready`, or until `ready` resolves.
  */
 export function startProcess(
   args: string[],
-  ready: RegExp | null,
-  { pin = true, announce = '' } = {},
+  ready: RegExp | Promise<unknown>,
+  { pin = true, env = {} as Record<string, string> } = {},
 ): Promise<Started> {
   const [command, ...rest] = [...(pin ? PIN : []), process.execPath, ...args];
-  const child = spawn(command!, rest, {
-    stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
-    env: { ...process.env, [ANNOUNCE_FD_ENV]: announce ? '3' : '' },
-  });
+  const child = spawn(command!, rest, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   const stop = async () => {
     if (child.exitCode !== null) return;
     const exited = new Promise((resolve) => child.once('exit', resolve));
@@ -137,14 +140,10 @@ export function startProcess(
     let seen = '';
     const onData = (chunk: Buffer) => {
       seen += chunk;
-      const match = ready?.exec(seen);
+      const match = ready instanceof RegExp ? ready.exec(seen) : null;
       if (match) resolve({ child, match, stop });
     };
-    // The announced URL stands where a regular expression's first group would.
-    readAnnouncements(child.stdio[3] as Readable, ({ service, url }) => {
-      if (service === announce)
-        resolve({ child, match: Object.assign([url, url], { index: 0, input: url }) as RegExpExecArray, stop });
-    });
+    if (!(ready instanceof RegExp)) void ready.then(() => resolve({ child, match: [], stop }));
     child.stdout!.on('data', onData);
     // Its errors still reach the terminal.
     child.stderr!.on('data', (chunk: Buffer) => {

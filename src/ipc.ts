@@ -8,12 +8,16 @@
  *   are objects `{ nodescale: <kind>, … }`; the string 'ready' is accepted too, for apps without nodescale/runtime.
  *   Anything else on the channel is the app's and left alone. Stop is not a message: it is SIGTERM, which every app
  *   understands.
- * - **announcements**: a process that must say where it listens writes one JSON line per address on the descriptor
- *   named by NODESCALE_ANNOUNCE_FD (a pipe its parent opened for it), never in its human log lines, which may change
- *   wording. A supervised worker sends them to its supervisor, which passes them on with the worker's slot.
+ * - **announcements**: a process that must say where it listens sends one JSON line per address to the Unix socket
+ *   named by NODESCALE_ANNOUNCE (its parent listens there, in a private directory: listenForAnnouncements), never in
+ *   its human log lines, which may change wording. A socket path, not an inherited descriptor: it survives whatever
+ *   starts the process (npx, a shell), and a descriptor number that was not passed on would name one of libuv's own.
+ *   A supervised worker sends its announcements to its supervisor, which passes them on with the worker's slot.
  */
-import { writeSync } from 'node:fs';
-import type { Readable } from 'node:stream';
+import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import type { MetricObjectWithValues, MetricValue } from 'prom-client';
 import { eachLine } from './lines.ts';
 
@@ -27,8 +31,8 @@ export const WORKER_ENV = {
   adminSocket: 'NODESCALE_ADMIN_SOCKET',
 } as const;
 
-/** The descriptor a child writes its announcements on (set by the parent that opened it; '' or unset: none). */
-export const ANNOUNCE_FD_ENV = 'NODESCALE_ANNOUNCE_FD';
+/** The Unix socket a child sends its announcements to (set by the parent that listens there; '' or unset: none). */
+export const ANNOUNCE_ENV = 'NODESCALE_ANNOUNCE';
 
 export type WorkerMetricObject = MetricObjectWithValues<MetricValue<string>>;
 
@@ -124,8 +128,8 @@ export function tellSupervisor(message: WorkerMessage): void {
 }
 
 /**
- * Says where a service of this process listens: to the supervisor when supervised (which passes it on), and on the
- * descriptor NODESCALE_ANNOUNCE_FD names when the parent gave one. A parent that went away costs nothing.
+ * Says where a service of this process listens: to the supervisor when supervised (which passes it on), and to the
+ * socket NODESCALE_ANNOUNCE names when the parent gave one. A parent that went away costs nothing.
  */
 export function announceListening(service: string, url: string): void {
   const announcement: ListeningAnnouncement = { nodescale: 'listening', service, url, pid: process.pid };
@@ -133,29 +137,49 @@ export function announceListening(service: string, url: string): void {
   else writeAnnouncement(announcement);
 }
 
-/** Writes an announcement on this process's announce descriptor, if it has one. */
+/** Sends an announcement to this process's parent, if it listens for them. */
 export function writeAnnouncement(announcement: ListeningAnnouncement): void {
-  const fd = Number(process.env[ANNOUNCE_FD_ENV] || Number.NaN);
-  if (!Number.isInteger(fd) || fd < 3) return;
-  try {
-    writeSync(fd, `${JSON.stringify(announcement)}\n`);
-  } catch {
-    // EPIPE, EBADF: nobody reads any more.
-  }
+  const socketPath = process.env[ANNOUNCE_ENV];
+  if (!socketPath) return;
+  const socket = net.createConnection(socketPath);
+  socket.on('error', () => {}); // the parent is gone: nobody listens any more
+  socket.end(`${JSON.stringify(announcement)}\n`);
 }
 
-/** The parent's side: each announcement a child writes on `stream` (its announce descriptor); other lines ignored. */
-export function readAnnouncements(
-  stream: Readable,
+export interface AnnouncementListener {
+  /** The environment that makes a child announce here: { NODESCALE_ANNOUNCE: <socket path> }. */
+  env: Record<string, string>;
+  close(): void;
+}
+
+/** The parent's side: a private socket (a 0700 directory of its own) that calls `onAnnouncement` for each one. */
+export async function listenForAnnouncements(
   onAnnouncement: (announcement: ListeningAnnouncement) => void,
-): void {
-  eachLine(stream, (line) => {
-    let value: unknown;
-    try {
-      value = JSON.parse(line);
-    } catch {
-      return;
-    }
-    if (isListeningAnnouncement(value)) onAnnouncement(value);
+): Promise<AnnouncementListener> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'nodescale-announce-'));
+  const socketPath = path.join(dir, 'announce.sock');
+  const server = net.createServer((socket) => {
+    socket.on('error', () => socket.destroy());
+    eachLine(socket, (line) => {
+      let value: unknown;
+      try {
+        value = JSON.parse(line);
+      } catch {
+        return;
+      }
+      if (isListeningAnnouncement(value)) onAnnouncement(value);
+    });
   });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(socketPath, () => resolve());
+  });
+  server.unref();
+  return {
+    env: { [ANNOUNCE_ENV]: socketPath },
+    close: () => {
+      server.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }

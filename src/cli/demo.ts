@@ -7,12 +7,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { TRANSPORT_NAMES } from '../compute/compute.ts';
 import { startCorpusServer } from '../corpus/server.ts';
 import { invalidOption } from '../errors.ts';
-import { ANNOUNCE_FD_ENV, readAnnouncements } from '../ipc.ts';
+import { listenForAnnouncements, type ListeningAnnouncement } from '../ipc.ts';
 import { eachLine } from '../lines.ts';
 import { listen } from '../listen.ts';
 import { COMMON_FLAGS, portFlag, intFlag, parseCommandLine, textFlag } from './args.ts';
@@ -97,6 +96,8 @@ async function run(argv: string[], io: Io): Promise<number> {
   // The API's port is checked first: a worker that cannot listen would otherwise crash-loop for a while.
   if (args.port !== 0) await assertPortFree(args.port);
   const corpus = await startCorpusServer({ port: args.corpusPort });
+  let onAnnouncement: (announcement: ListeningAnnouncement) => void = () => {};
+  const announcements = await listenForAnnouncements((announcement) => onAnnouncement(announcement));
   const supervisor: ChildProcess = spawn(
     process.execPath,
     // A short probation so that the banner's `reload` answers in seconds (a deployment keeps the default, 30 s).
@@ -128,8 +129,8 @@ async function run(argv: string[], io: Io): Promise<number> {
         corpus.url,
       ],
     ],
-    // fd 3: the supervisor's announce descriptor (ipc.ts): the API's and the metrics' addresses, as JSON lines.
-    { stdio: ['ignore', 'pipe', 'pipe', 'pipe'], env: { ...process.env, [ANNOUNCE_FD_ENV]: '3' } },
+    // The supervisor announces the API's and the metrics' addresses on a socket of ours (ipc.ts).
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...announcements.env } },
   );
   const exited = new Promise<number>((resolve) => supervisor.once('exit', (code) => resolve(code ?? 1)));
   let api: string | null = null;
@@ -142,11 +143,11 @@ async function run(argv: string[], io: Io): Promise<number> {
   };
   eachLine(supervisor.stdout!, (line) => io.stdout.write(`${line}\n`));
   eachLine(supervisor.stderr!, (line) => io.stderr.write(`${line}\n`));
-  readAnnouncements(supervisor.stdio[3] as Readable, ({ service, url }) => {
+  onAnnouncement = ({ service, url }) => {
     if (service === 'tagger') api ??= url;
     if (service === 'metrics') metrics ??= url;
     show();
-  });
+  };
   // Ctrl-C reaches the supervisor too (one process group); a SIGTERM covers a stop from elsewhere.
   const stop = () => supervisor.exitCode === null && supervisor.kill('SIGTERM');
   io.signal.addEventListener('abort', stop, { once: true });
@@ -154,6 +155,7 @@ async function run(argv: string[], io: Io): Promise<number> {
   const code = await exited;
   io.signal.removeEventListener('abort', stop);
   process.off('SIGTERM', stop);
+  announcements.close();
   await corpus.close();
   io.stderr.write('nodescale demo: stopped\n');
   return io.signal.aborted ? 0 : code;

@@ -3,9 +3,8 @@
  * slices) with the load generator measuring it.
  */
 import { spawn } from 'node:child_process';
-import type { Readable } from 'node:stream';
 import { NodescaleError } from '../errors.ts';
-import { ANNOUNCE_FD_ENV, readAnnouncements } from '../ipc.ts';
+import { listenForAnnouncements } from '../ipc.ts';
 import type { HelloKind } from './index.ts';
 
 export interface SpawnedServer {
@@ -18,7 +17,10 @@ export interface SpawnedServer {
 const BIN = new URL('../../bin/nodescale.js', import.meta.url);
 const START_TIMEOUT_MS = 15_000;
 
-export function spawnHello(kind: HelloKind, options: { host?: string; port?: number } = {}): Promise<SpawnedServer> {
+export async function spawnHello(
+  kind: HelloKind,
+  options: { host?: string; port?: number } = {},
+): Promise<SpawnedServer> {
   const args = [
     BIN.pathname,
     'hello',
@@ -28,13 +30,16 @@ export function spawnHello(kind: HelloKind, options: { host?: string; port?: num
     '--host',
     options.host ?? '127.0.0.1',
   ];
-  // fd 3: the child's announce descriptor (ipc.ts), where it says where it listens.
+  // The child says where it listens on a socket of ours (ipc.ts), not in a log line.
+  let announced!: (url: string) => void;
+  const url = new Promise<string>((resolve) => (announced = resolve));
+  const listener = await listenForAnnouncements((announcement) => announced(announcement.url));
   const child = spawn(process.execPath, args, {
-    stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
-    env: { ...process.env, [ANNOUNCE_FD_ENV]: '3' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, ...listener.env },
   });
   let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-2000)));
+  child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-2000)));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
@@ -42,26 +47,26 @@ export function spawnHello(kind: HelloKind, options: { host?: string; port?: num
     await exited;
     clearTimeout(killer);
   };
-  return new Promise((resolve, reject) => {
-    const fail = (why: string) => {
-      clearTimeout(timer);
-      void stop();
-      reject(
-        new NodescaleError(
-          'NS_ERR_SERVER_START',
-          `the ${kind} hello server ${why}${stderr ? `: ${stderr.trim()}` : ''}`,
-        ),
+  try {
+    return await new Promise<SpawnedServer>((resolve, reject) => {
+      const fail = (why: string) => {
+        clearTimeout(timer);
+        void stop();
+        const detail = stderr ? `: ${stderr.trim()}` : '';
+        reject(new NodescaleError('NS_ERR_SERVER_START', `the ${kind} hello server ${why}${detail}`));
+      };
+      const timer = setTimeout(
+        () => fail(`did not report its address within ${START_TIMEOUT_MS / 1000}s`),
+        START_TIMEOUT_MS,
       );
-    };
-    const timer = setTimeout(
-      () => fail(`did not report its address within ${START_TIMEOUT_MS / 1000}s`),
-      START_TIMEOUT_MS,
-    );
-    readAnnouncements(child.stdio[3] as Readable, (announcement) => {
-      clearTimeout(timer);
-      resolve({ kind, url: announcement.url, pid: child.pid!, stop });
+      void url.then((address) => {
+        clearTimeout(timer);
+        resolve({ kind, url: address, pid: child.pid!, stop });
+      });
+      child.once('exit', (code, signal) => fail(`exited (${signal ?? `code ${code}`}) before listening`));
+      child.once('error', (error) => fail(`could not be started (${error.message})`));
     });
-    child.once('exit', (code, signal) => fail(`exited (${signal ?? `code ${code}`}) before listening`));
-    child.once('error', (error) => fail(`could not be started (${error.message})`));
-  });
+  } finally {
+    listener.close();
+  }
 }

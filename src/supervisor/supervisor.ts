@@ -23,7 +23,7 @@ import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { removeSocket } from '../admin/unix-socket.ts';
 import {
-  ANNOUNCE_FD_ENV,
+  ANNOUNCE_ENV,
   WORKER_ENV,
   workerMessage,
   writeAnnouncement,
@@ -219,11 +219,11 @@ export class Supervisor extends EventEmitter {
   }
 
   #fork(slot: Slot, generation: number): Handle {
-    // The announce descriptor is the supervisor's own: a worker announces over IPC (ipc.ts).
+    // The announce socket is the supervisor's own: a worker announces over IPC (ipc.ts).
     const env: Record<string, string> = {
       [WORKER_ENV.slot]: String(slot.index),
       [WORKER_ENV.supervised]: '1',
-      [ANNOUNCE_FD_ENV]: '',
+      [ANNOUNCE_ENV]: '',
     };
     const adminSocket =
       this.#options.consoleSocketPrefix === null

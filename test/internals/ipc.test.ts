@@ -1,14 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import type { Readable } from 'node:stream';
 import { test } from 'node:test';
-import {
-  ANNOUNCE_FD_ENV,
-  isMetricsRequest,
-  readAnnouncements,
-  workerMessage,
-  type ListeningAnnouncement,
-} from '../../src/ipc.ts';
+import { isMetricsRequest, listenForAnnouncements, workerMessage, type ListeningAnnouncement } from '../../src/ipc.ts';
 
 test("a worker message is recognised only when every field has its type; the app's own messages are left alone", () => {
   assert.deepEqual(workerMessage({ nodescale: 'ready', pid: 12 }), { nodescale: 'ready', pid: 12 });
@@ -25,21 +18,21 @@ test("a worker message is recognised only when every field has its type; the app
   assert.ok(!isMetricsRequest({ nodescale: 'metrics', id: 3, metrics: [] }), 'an answer is not a request');
 });
 
-test('a child announces where it listens on the descriptor its parent gave, not in its log lines', async (t) => {
-  const child = spawn(
-    process.execPath,
-    [new URL('../../bin/nodescale.js', import.meta.url).pathname, 'hello', 'http', '--port', '0'],
-    {
-      stdio: ['ignore', 'pipe', 'inherit', 'pipe'],
-      env: { ...process.env, [ANNOUNCE_FD_ENV]: '3' },
-    },
-  );
-  const announced = await new Promise<ListeningAnnouncement>((resolve) =>
-    readAnnouncements(child.stdio[3] as Readable, resolve),
-  );
+test('a child announces where it listens on the socket its parent named, not in its log lines', async (t) => {
+  let announced!: (announcement: ListeningAnnouncement) => void;
+  const announcement = new Promise<ListeningAnnouncement>((resolve) => (announced = resolve));
+  const listener = await listenForAnnouncements((a) => announced(a));
+  t.after(() => listener.close());
+  const bin = new URL('../../bin/nodescale.js', import.meta.url).pathname;
+  // Through a shell, as npx would start it: no descriptor is passed on, the socket's path is.
+  const child = spawn('sh', ['-c', `exec "${process.execPath}" "${bin}" hello http --port 0`], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: { ...process.env, ...listener.env },
+  });
   t.after(() => child.kill('SIGTERM'));
-  assert.equal(announced.service, 'hello');
-  assert.equal(announced.pid, child.pid);
-  assert.match(announced.url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
-  assert.equal((await fetch(announced.url)).status, 200);
+  const { service, pid, url } = await announcement;
+  assert.equal(service, 'hello');
+  assert.equal(pid, child.pid);
+  assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
+  assert.equal((await fetch(url)).status, 200);
 });
