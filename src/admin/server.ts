@@ -48,6 +48,8 @@ export interface AdminOptions {
    * over TCP whatever this says), every use audited. Default false: there is no eval.
    */
   allowEval?: boolean;
+  /** How long a connection that must authenticate may take to, from connecting (ms). Default 10 000. */
+  authDeadlineMs?: number;
 }
 
 export interface AdminAddress {
@@ -61,7 +63,7 @@ const MAX_BAD_MESSAGES = 10;
 /**
  * Limits that hold before a connection has authenticated, so that nobody without the token can make the process grow
  * or lock the operator out:
- * - a connection must authenticate within AUTH_DEADLINE_MS of connecting, however it trickles bytes;
+ * - a connection must authenticate within authDeadlineMs (AUTH_DEADLINE_MS) of connecting, however it trickles bytes;
  * - it may send PRE_AUTH_MAX_LINE_BYTES a line (the auth message is tiny);
  * - at most MAX_UNAUTHENTICATED such connections are open: a new one closes the oldest, so a flood cannot keep the
  *   operator's own connection out (it authenticates in its first round trip);
@@ -117,6 +119,10 @@ export class AdminServer {
       }
     }
     if (options.noSocket && tcp === undefined) throw invalidOption('admin.noSocket', 'used only with admin.tcp', true);
+    const deadline = options.authDeadlineMs;
+    if (deadline !== undefined && (typeof deadline !== 'number' || !(deadline >= 100) || deadline > 600_000)) {
+      throw invalidOption('admin.authDeadlineMs', 'a number of ms from 100 to 600000', deadline);
+    }
     if (options.allowEval !== undefined && typeof options.allowEval !== 'boolean')
       throw invalidOption('admin.allowEval', 'a boolean', options.allowEval);
     // A socket in a directory others can reach is refused here, by protect() itself, not logged later.
@@ -189,7 +195,7 @@ export class AdminServer {
     if (!authenticated) {
       if (this.#unauthenticated.size >= MAX_UNAUTHENTICATED) this.#unauthenticated.values().next().value?.destroy();
       this.#unauthenticated.add(socket);
-      deadline = setTimeout(() => socket.destroy(), AUTH_DEADLINE_MS);
+      deadline = setTimeout(() => socket.destroy(), this.#options.authDeadlineMs ?? AUTH_DEADLINE_MS);
       socket.on('close', () => {
         clearTimeout(deadline);
         this.#unauthenticated.delete(socket);
