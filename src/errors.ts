@@ -49,6 +49,10 @@ export const ERROR_CODES = {
     kind: 'failure',
     summary: 'A server could not listen on the requested host and port (in use, not permitted, no such address).',
   },
+  NS_ERR_NOT_INSTALLED: {
+    kind: 'failure',
+    summary: 'A server nodescale starts from the PATH (rabbitmq-server, redis-server) is not installed; the message names the package.',
+  },
   NS_ERR_SERVER_START: {
     kind: 'failure',
     summary: 'A server that nodescale starts as a child process exited or did not report its address in time.',
@@ -197,6 +201,20 @@ export const ERROR_CODES = {
     kind: 'http',
     status: 500,
     summary: 'A compute task threw, or its worker crashed; the worker is replaced and the pool keeps serving.',
+  },
+  NS_ERR_COMPUTE_UNAVAILABLE: {
+    kind: 'http',
+    status: 503,
+    summary: 'The broker of the compute service cannot be reached (down, restarting, refused): the call was refused at once, or lost with the connection. Retryable.',
+  },
+  NS_ERR_COMPUTE_POISON: {
+    kind: 'http',
+    status: 500,
+    summary: 'The task was dead-lettered: it was delivered the maximum number of times (it kills or stalls the services that run it) and is parked, not retried.',
+  },
+  NS_ERR_BROKER_AUTH: {
+    kind: 'failure',
+    summary: 'The broker refused the credentials of the URL (user, password, or virtual host).',
   },
   NS_ERR_COMPUTE_CLOSED: {
     kind: 'http',

@@ -100,6 +100,16 @@ export function portFlag(values: Values, name: string, fallback: number): number
   return port;
 }
 
+/** `--metrics 9100` or `--metrics 0.0.0.0:9100` (host 127.0.0.1 unless given), or null when absent. */
+export function hostPortFlag(values: Values, name: string): { host: string; port: number } | null {
+  const raw = stringValue(values, name);
+  if (raw === undefined) return null;
+  const match = /^(?:(.+):)?(\d{1,5})$/.exec(raw);
+  const port = match ? Number(match[2]) : NaN;
+  if (!match || port > 65535) throw invalidOption(`--${name}`, 'a port or host:port', raw);
+  return { host: match[1]?.replace(/^\[(.*)\]$/, '$1') ?? '127.0.0.1', port };
+}
+
 /** A number flag (≥ 0, or > 0 with `positive`), or undefined when absent. */
 export function numberFlag(values: Values, name: string, positive = false): number | undefined {
   const raw = stringValue(values, name);

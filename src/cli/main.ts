@@ -58,6 +58,11 @@ export const CLI_COMMANDS: readonly { name: string; summary: string; load: () =>
     load: async () => (await import('./supervise.ts')).stopCommand,
   },
   {
+    name: 'compute-worker',
+    summary: 'a compute service: runs tasks from a RabbitMQ queue on worker threads',
+    load: async () => (await import('./compute-worker.ts')).computeWorkerCommand,
+  },
+  {
     name: 'demo',
     summary: "the talk's tagging API, supervised and instrumented, with its corpus",
     load: async () => (await import('./demo.ts')).demoCommand,

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { invalidOption, NodescaleError } from '../errors.ts';
 import { writeAnnouncement } from '../ipc.ts';
 import { connectSupervisor, defaultControlPath, startControl } from '../supervisor/control.ts';
-import { startMetricsServer, type MetricsAddress } from '../supervisor/metrics.ts';
+import { startMetricsServer } from '../supervisor/metrics.ts';
 import { usableCpus } from '../supervisor/cpus.ts';
 import { SUPERVISOR_DEFAULTS } from '../supervisor/options.ts';
 import { Supervisor, type ReloadOutcome, type ReloadStatus, type WorkerStatus } from '../supervisor/supervisor.ts';
@@ -17,6 +17,7 @@ import {
   boolFlag,
   COMMON_FLAGS,
   durationFlag,
+  hostPortFlag,
   intFlag,
   listFlag,
   parseCommandLine,
@@ -109,16 +110,6 @@ export function controlPath(values: Values, fallbackName: string | null): string
   return defaultControlPath(name);
 }
 
-/** `--metrics 9100` or `--metrics 0.0.0.0:9100`. */
-function metricsAddress(values: Values): MetricsAddress | null {
-  const raw = textFlag(values, 'metrics');
-  if (raw === undefined) return null;
-  const match = /^(?:(.+):)?(\d{1,5})$/.exec(raw);
-  const port = match ? Number(match[2]) : NaN;
-  if (!match || port > 65535) throw invalidOption('--metrics', 'a port or host:port', raw);
-  return { host: match[1]?.replace(/^\[(.*)\]$/, '$1') ?? '127.0.0.1', port };
-}
-
 function readyOn(raw: string): 'message' | 'listening' {
   if (raw !== 'message' && raw !== 'listening') throw invalidOption('--ready-on', 'message or listening', raw);
   return raw;
@@ -159,7 +150,7 @@ export function parseRunArgs(argv: string[]) {
     maxRestarts,
     maxMemoryBytes: sizeFlag(values, 'max-memory') ?? defaults.maxMemoryBytes,
     memoryCheckMs: durationFlag(values, 'memory-check') ?? defaults.memoryCheckMs,
-    metrics: metricsAddress(values),
+    metrics: hostPortFlag(values, 'metrics'),
     metricsTimeoutMs: durationFlag(values, 'metrics-timeout') ?? defaults.metricsTimeoutMs,
     console: boolFlag(values, 'console'),
     logFormat: logFormat(textFlag(values, 'log-format') ?? 'text'),

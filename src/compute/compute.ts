@@ -6,10 +6,12 @@
  *
  * A task module exports `tasks`, a record of named functions (input → output, or a promise of it). Transports are
  * one file each: `inline` runs tasks on the caller's event loop (the monolith, to compare with), `pool` on a pool of
- * worker threads (piscina). A broker transport (RabbitMQ) is one more file and one more line in TRANSPORTS.
+ * worker threads (piscina), `amqp` on compute services behind a RabbitMQ broker (amqp.ts; the services:
+ * amqp-service.ts, `nodescale compute-worker`).
  */
 import { availableParallelism } from 'node:os';
 import { invalidOption, NodescaleError } from '../errors.ts';
+import { AMQP_DEFAULTS, brokerUrl } from './amqp-wire.ts';
 
 export type Task<I = unknown, O = unknown> = (input: I) => O | Promise<O>;
 export type TaskModule = { tasks: Record<string, Task> };
@@ -38,13 +40,26 @@ export interface Compute {
 }
 
 export interface ComputeOptions {
-  /** 'pool' (default) or 'inline'. */
+  /** 'pool' (default), 'inline', or 'amqp' (compute services behind a RabbitMQ broker). */
   transport?: string;
-  /** The module exporting `tasks`: a file URL or path. */
-  tasks: URL | string;
+  /** The module exporting `tasks`: a file URL or path (the amqp transport's services load it, not the caller). */
+  tasks?: URL | string;
+  /** amqp: the broker, amqp://user:pass@host:5672/vhost. */
+  url?: string;
+  /** amqp: the task queue. Default nodescale.compute. */
+  queue?: string;
+  /** amqp: 'quorum' (default: replicated, delivery counting) or 'classic' (faster, one node). */
+  queueType?: 'quorum' | 'classic';
+  /** amqp: deliveries of one task before it is dead-lettered as poison. Default 5. */
+  maxDeliveries?: number;
+  /** amqp: publisher confirms (a call is accepted once the broker has it). Default true. */
+  confirm?: boolean;
   /** Pool: worker threads. Default: usable CPUs − 1 (the event loop keeps one), at least 1. */
   threads?: number;
-  /** Pool: tasks waiting for a thread before calls are refused with NS_ERR_COMPUTE_QUEUE_FULL. Default 256. */
+  /**
+   * Pool: tasks waiting for a thread, amqp: calls in flight, before calls are refused with NS_ERR_COMPUTE_QUEUE_FULL.
+   * Default 256.
+   */
   maxQueue?: number;
   /** The deadline of calls that give none, ms. Default 30 000. */
   deadlineMs?: number;
@@ -52,10 +67,16 @@ export interface ComputeOptions {
 
 export interface ResolvedComputeOptions {
   transport: string;
+  /** '' for amqp when no module was given (the services load theirs). */
   tasks: string;
   threads: number;
   maxQueue: number;
   deadlineMs: number;
+  url: string | null;
+  queue: string;
+  queueType: 'quorum' | 'classic';
+  maxDeliveries: number;
+  confirm: boolean;
 }
 
 export const COMPUTE_DEFAULTS = Object.freeze({ transport: 'pool', maxQueue: 256, deadlineMs: 30_000 });
@@ -66,6 +87,7 @@ type Transport = (options: ResolvedComputeOptions) => Promise<Compute>;
 const TRANSPORTS: Record<string, () => Promise<Transport>> = {
   inline: async () => (await import('./inline.ts')).createInlineCompute,
   pool: async () => (await import('./pool.ts')).createPoolCompute,
+  amqp: async () => (await import('./amqp.ts')).createAmqpCompute,
 };
 
 export const TRANSPORT_NAMES = Object.keys(TRANSPORTS);
@@ -80,15 +102,27 @@ const whole = (name: string, value: unknown, fallback: number, min: number): num
 export function resolveComputeOptions(options: ComputeOptions): ResolvedComputeOptions {
   const transport = options.transport ?? COMPUTE_DEFAULTS.transport;
   if (!(transport in TRANSPORTS)) throw invalidOption('transport', TRANSPORT_NAMES.join(' or '), transport);
-  const tasks = options.tasks instanceof URL ? options.tasks.href : options.tasks;
-  if (typeof tasks !== 'string' || tasks === '')
+  const amqp = transport === 'amqp';
+  const tasks = options.tasks instanceof URL ? options.tasks.href : (options.tasks ?? (amqp ? '' : undefined));
+  if (typeof tasks !== 'string' || (tasks === '' && !amqp))
     throw invalidOption('tasks', 'the URL or path of a module exporting tasks', options.tasks);
+  if (amqp && options.url === undefined) throw invalidOption('url', 'the broker URL (amqp://…) with the amqp transport', undefined);
+  const queueType = options.queueType ?? AMQP_DEFAULTS.queueType;
+  if (queueType !== 'quorum' && queueType !== 'classic') throw invalidOption('queueType', 'quorum or classic', queueType);
+  const queue = options.queue ?? AMQP_DEFAULTS.queue;
+  if (typeof queue !== 'string' || !/^[\w.:-]{1,200}$/.test(queue)) throw invalidOption('queue', 'a queue name of letters, digits and . _ : -', queue);
+  if (options.confirm !== undefined && typeof options.confirm !== 'boolean') throw invalidOption('confirm', 'a boolean', options.confirm);
   return {
     transport,
-    tasks: tasks.includes(':') ? tasks : new URL(tasks, `file://${process.cwd()}/`).href,
+    tasks: tasks === '' || tasks.includes(':') ? tasks : new URL(tasks, `file://${process.cwd()}/`).href,
     threads: whole('threads', options.threads, Math.max(1, availableParallelism() - 1), 1),
     maxQueue: whole('maxQueue', options.maxQueue, COMPUTE_DEFAULTS.maxQueue, 0),
     deadlineMs: whole('deadlineMs', options.deadlineMs, COMPUTE_DEFAULTS.deadlineMs, 1),
+    url: options.url === undefined ? null : brokerUrl('url', options.url),
+    queue,
+    queueType,
+    maxDeliveries: whole('maxDeliveries', options.maxDeliveries, AMQP_DEFAULTS.maxDeliveries, 1),
+    confirm: options.confirm ?? AMQP_DEFAULTS.confirm,
   };
 }
 

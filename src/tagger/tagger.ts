@@ -11,7 +11,8 @@ import { fetchPage } from './fetch-page.ts';
 import { TAGGER_DEFAULTS, type TaggerOptions } from './options.ts';
 import { TagIndex } from './tag-index.ts';
 
-const TASKS = sibling('./tasks', import.meta.url);
+/** The tagger's extraction tasks (a compute service runs them: `nodescale compute-worker tagger`). */
+export const TAGGER_TASKS = sibling('./tasks', import.meta.url);
 
 export class Tagger {
   readonly compute: Compute;
@@ -37,7 +38,7 @@ export class Tagger {
   static async create(options: TaggerOptions = {}): Promise<Tagger> {
     // The address policy validates `allow` before any thread starts.
     const policy = new AddressPolicy(options.allow);
-    const compute = await createCompute({ transport: options.compute, tasks: TASKS, threads: options.threads });
+    const compute = await createCompute({ transport: options.compute, tasks: TAGGER_TASKS, threads: options.threads });
     return new Tagger(compute, policy, options);
   }
 

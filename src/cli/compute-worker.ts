@@ -1,0 +1,108 @@
+/**
+ * `nodescale compute-worker <tasks-module | tagger> --broker URL`: a compute service (src/compute/amqp-service.ts)
+ * on nodescale/runtime — ready once it consumes, graceful on SIGTERM (no new tasks; what it holds is finished and
+ * acknowledged), metrics of its tasks beside the runtime's. Runs under `nodescale run` like any app.
+ */
+import { existsSync } from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { AMQP_DEFAULTS } from '../compute/amqp-wire.ts';
+import { NodescaleError } from '../errors.ts';
+import { announceListening } from '../ipc.ts';
+import { listen, origin } from '../listen.ts';
+import { createRuntime } from '../runtime/protect.ts';
+import { jsonLogger } from '../runtime/options.ts';
+import { TAGGER_TASKS } from '../tagger/tagger.ts';
+import { COMMON_FLAGS, hostPortFlag, intFlag, parseCommandLine, requirePositional, textFlag } from './args.ts';
+import type { Command, Io } from './io.ts';
+
+const FLAGS = {
+  broker: { type: 'string' },
+  queue: { type: 'string' },
+  'queue-type': { type: 'string' },
+  prefetch: { type: 'string' },
+  threads: { type: 'string' },
+  'max-deliveries': { type: 'string' },
+  metrics: { type: 'string' },
+  ...COMMON_FLAGS,
+} as const;
+
+const A = AMQP_DEFAULTS;
+
+export const help = `Usage: nodescale compute-worker <tasks-module | tagger> --broker URL [options]
+
+A compute service: takes tasks from a RabbitMQ queue and runs them on its own worker threads, so that the API's
+event loop never does CPU-bound work and each tier scales on its own (createCompute({ transport: 'amqp' }) is the
+caller's side). <tasks-module> exports \`tasks\`, a record of functions; "tagger" runs the tagger's extraction.
+At-least-once: a task is acknowledged after its reply; a service killed mid-task loses nothing (docs/compute.md).
+
+Options:
+      --broker URL          the broker: amqp://user:pass@host:5672/vhost (required)
+      --queue NAME          the task queue (default ${A.queue})
+      --queue-type T        quorum (default: replicated, counts deliveries) or classic (faster, one node)
+      --prefetch N          tasks held at once (default ${A.prefetch})
+      --threads N           worker threads (default: usable CPUs - 1, at least 1)
+      --max-deliveries N    deliveries of one task before it is parked as poison (default ${A.maxDeliveries})
+      --metrics [HOST:]PORT /metrics, /healthz, /readyz on this port (host 127.0.0.1 unless given)
+  -h, --help                this help
+
+SIGTERM (or Ctrl-C) stops it gracefully.
+
+Example:
+  nodescale compute-worker tagger --broker amqp://guest:guest@127.0.0.1:5672 --metrics 9200`;
+
+/** The tasks module: "tagger", or a file that exists (a path, or a file: URL). */
+function tasksModule(raw: string): string {
+  if (raw === 'tagger') return TAGGER_TASKS.href;
+  const file = raw.startsWith('file:') ? fileURLToPath(raw) : path.resolve(raw);
+  if (!existsSync(file)) throw new NodescaleError('NS_ERR_INVALID_OPTION', `compute-worker: no tasks module at ${file}`);
+  return pathToFileURL(file).href;
+}
+
+export function parseComputeWorkerArgs(argv: string[]) {
+  const { values, positionals } = parseCommandLine('compute-worker', argv, FLAGS, 1);
+  const tasks = tasksModule(requirePositional('compute-worker', positionals, 'the tasks module (or "tagger")'));
+  const broker = textFlag(values, 'broker');
+  if (broker === undefined) throw new NodescaleError('NS_ERR_USAGE', 'compute-worker: give --broker amqp://…');
+  const queueType = textFlag(values, 'queue-type');
+  return {
+    tasks,
+    url: broker,
+    queue: textFlag(values, 'queue'),
+    queueType: queueType as 'quorum' | 'classic' | undefined,
+    prefetch: intFlag(values, 'prefetch'),
+    threads: intFlag(values, 'threads'),
+    maxDeliveries: intFlag(values, 'max-deliveries'),
+    metrics: hostPortFlag(values, 'metrics'),
+  };
+}
+
+async function run(argv: string[], io: Io): Promise<number> {
+  const { metrics, ...args } = parseComputeWorkerArgs(argv);
+  const { startComputeService } = await import('../compute/amqp-service.ts');
+  const logger = jsonLogger;
+  // Options are checked (and the broker reached) before anything else starts.
+  const service = await startComputeService({
+    ...Object.fromEntries(Object.entries(args).filter(([, v]) => v !== undefined)),
+    url: args.url,
+    tasks: args.tasks,
+    log: logger,
+  });
+  const runtime = createRuntime({ readyWhen: 'manual', registries: [service.registry], logger });
+  // The runtime's graceful shutdown (SIGTERM) ends with the service's: what it holds is answered first.
+  runtime.onShutdown(() => service.stop());
+  if (metrics !== null) {
+    const server = http.createServer((_req, res) => res.writeHead(404).end());
+    runtime.attach(server);
+    const address = await listen(server, metrics.port, metrics.host, 'the compute worker metrics');
+    announceListening('metrics', `${origin(address)}/metrics`);
+    io.stderr.write(`compute-worker: metrics on ${origin(address)}/metrics\n`);
+  } else runtime.start();
+  runtime.setReady();
+  io.stderr.write(`compute-worker: consuming ${args.queue ?? AMQP_DEFAULTS.queue}\n`);
+  await new Promise<never>(() => {});
+  return 0;
+}
+
+export const computeWorkerCommand: Command = { name: 'compute-worker', help, run };

@@ -1,0 +1,283 @@
+/**
+ * The amqp transport, service's side (`nodescale compute-worker`): consumes the task queue and runs each task on its
+ * own worker-thread pool (the pool transport), so one service uses every core of its machine.
+ *
+ * - **At-least-once execution, one answer.** A task is acknowledged only after its reply is published (both on one
+ *   channel, in that order). A service that dies holding tasks leaves them unacknowledged: the broker redelivers them
+ *   to another service. `prefetch` bounds what one service holds.
+ * - **Poison ends.** A task delivered `maxDeliveries` times is dead-lettered (a quorum queue counts deliveries; on a
+ *   classic queue this service counts them in a header, republishing a redelivered task with its count), and the
+ *   dead-letter consumer answers its caller NS_ERR_COMPUTE_POISON and parks it.
+ * - **Expired work never starts**: past the deadline the message carries, a task is acknowledged and dropped.
+ * - **The broker may restart**, or close the channel (a consumer acknowledgement timeout): the service reconnects with
+ *   backoff and jitter, declares its queues and consumes again. What it held is redelivered by the broker; results of
+ *   tasks that finish after their channel went are dropped, never acknowledged on another.
+ * - **stop()**: cancels the consumers (no new deliveries), finishes and acknowledges what it holds, then closes.
+ */
+import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { isNodescaleError, type ErrorCode } from '../errors.ts';
+import {
+  AMQP_DEFAULTS,
+  DEADLINE_HEADER,
+  deadQueue,
+  declareTopology,
+  DELIVERIES_HEADER,
+  openConnection,
+  parkedQueue,
+  parseJson,
+  reconnectDelay,
+  redactUrl,
+  type QueueType,
+  type ReplyMessage,
+  type TaskMessage,
+} from './amqp-wire.ts';
+import { resolveComputeOptions, type Compute } from './compute.ts';
+import { createPoolCompute } from './pool.ts';
+
+export interface ComputeServiceOptions {
+  /** The broker, amqp://… */
+  url: string;
+  /** The module exporting `tasks` (URL or path). */
+  tasks: URL | string;
+  queue?: string;
+  queueType?: QueueType;
+  maxDeliveries?: number;
+  /** Tasks held unacknowledged at once. Default 32. */
+  prefetch?: number;
+  /** Worker threads. Default: usable CPUs − 1, at least 1. */
+  threads?: number;
+  /** Where the compute metrics are registered (a registry of its own by default). */
+  registry?: Registry;
+  log?: (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
+}
+
+export interface ComputeServiceStats {
+  consuming: boolean;
+  inFlight: number;
+  completed: number;
+  failed: number;
+  expired: number;
+  redelivered: number;
+  deadLettered: number;
+}
+
+export interface ComputeService {
+  /** True while it consumes the task queue. */
+  readonly consuming: boolean;
+  readonly registry: Registry;
+  stats(): ComputeServiceStats;
+  /** Resolves once it consumes (again, after a reconnection). */
+  whenConsuming(): Promise<void>;
+  /** Graceful: no new tasks, what it holds is finished, answered and acknowledged; then it closes. */
+  stop(): Promise<void>;
+}
+
+interface Link {
+  connection: ChannelModel;
+  channel: Channel;
+  consumers: string[];
+}
+
+function computeMetrics(registry: Registry) {
+  return {
+    tasks: new Counter({ name: 'nodescale_compute_tasks_total', help: 'Tasks run, by task and outcome.', labelNames: ['task', 'outcome'], registers: [registry] }),
+    inFlight: new Gauge({ name: 'nodescale_compute_tasks_in_flight', help: 'Tasks held (running or waiting for a thread).', registers: [registry] }),
+    duration: new Histogram({
+      name: 'nodescale_compute_task_duration_seconds',
+      help: 'How long tasks ran, from delivery to reply.',
+      labelNames: ['task'],
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [registry],
+    }),
+    redelivered: new Counter({ name: 'nodescale_compute_redeliveries_total', help: 'Tasks delivered again (a service died, or a connection was lost, holding them).', registers: [registry] }),
+    deadLettered: new Counter({ name: 'nodescale_compute_dead_lettered_total', help: 'Tasks dead-lettered as poison and answered NS_ERR_COMPUTE_POISON.', registers: [registry] }),
+    expired: new Counter({ name: 'nodescale_compute_expired_total', help: 'Tasks dropped unstarted: their deadline had passed.', registers: [registry] }),
+  };
+}
+
+const header = (message: ConsumeMessage, name: string): unknown => (message.properties.headers ?? {})[name];
+
+export async function startComputeService(options: ComputeServiceOptions): Promise<ComputeService> {
+  const resolved = resolveComputeOptions({ ...options, transport: 'amqp', maxQueue: options.prefetch ?? AMQP_DEFAULTS.prefetch });
+  const url = resolved.url!;
+  const prefetch = resolved.maxQueue;
+  const log = options.log ?? (() => {});
+  const registry = options.registry ?? new Registry();
+  const metrics = computeMetrics(registry);
+  // The threads run the tasks; its queue holds what the broker hands over (prefetch), never more.
+  const pool: Compute = await createPoolCompute({ ...resolved, transport: 'pool' });
+  let link: Link | null = null;
+  let stopping = false;
+  let attempt = 0;
+  let reconnectTimer: NodeJS.Timeout | null = null;
+  const counts = { completed: 0, failed: 0, expired: 0, redelivered: 0, deadLettered: 0 };
+  const inHand = new Set<ConsumeMessage>();
+  let idle: (() => void) | null = null;
+  let consumingWaiters: (() => void)[] = [];
+
+  const release = (message: ConsumeMessage) => {
+    inHand.delete(message);
+    metrics.inFlight.set(inHand.size);
+    if (inHand.size === 0) idle?.();
+  };
+
+  /** Publishes a reply then acknowledges, on the channel the task came on, if that channel is still ours. */
+  const answer = (from: Link, message: ConsumeMessage, reply: ReplyMessage) => {
+    if (link !== from) return; // its channel is gone: the broker redelivers the task; this result is dropped
+    const replyTo = message.properties.replyTo as string | undefined;
+    if (replyTo) {
+      from.channel.sendToQueue(replyTo, Buffer.from(JSON.stringify(reply)), {
+        correlationId: message.properties.correlationId,
+        contentType: 'application/json',
+      });
+    }
+    from.channel.ack(message);
+  };
+
+  const onTask = (from: Link) => async (message: ConsumeMessage | null) => {
+    if (message === null) return; // cancelled by the broker (the queue was deleted): the channel is reopened on close
+    const deadline = Number(header(message, DEADLINE_HEADER));
+    if (Number.isFinite(deadline) && Date.now() >= deadline) {
+      counts.expired++;
+      metrics.expired.inc();
+      return from.channel.ack(message);
+    }
+    if (message.fields.redelivered) {
+      counts.redelivered++;
+      metrics.redelivered.inc();
+      if (resolved.queueType === 'classic') {
+        // A classic queue does not count deliveries: this service does, in a header of a copy of the task.
+        const deliveries = (Number(header(message, DELIVERIES_HEADER)) || 1) + 1;
+        if (deliveries > resolved.maxDeliveries) return from.channel.nack(message, false, false);
+        from.channel.sendToQueue(resolved.queue, message.content, {
+          ...message.properties,
+          headers: { ...message.properties.headers, [DELIVERIES_HEADER]: deliveries },
+        });
+        return from.channel.ack(message);
+      }
+    }
+    const body = parseJson<TaskMessage>(message.content);
+    if (body === null || typeof body.task !== 'string') {
+      return answer(from, message, { ok: false, code: 'NS_ERR_COMPUTE_FAILED', message: 'the task message is not JSON { task, input }' });
+    }
+    inHand.add(message);
+    metrics.inFlight.set(inHand.size);
+    const started = performance.now();
+    try {
+      const remaining = Number.isFinite(deadline) ? Math.max(1, deadline - Date.now()) : resolved.deadlineMs;
+      const output = await pool.call(body.task, body.input, { deadlineMs: remaining });
+      counts.completed++;
+      metrics.tasks.inc({ task: body.task, outcome: 'ok' });
+      answer(from, message, { ok: true, output });
+    } catch (error) {
+      counts.failed++;
+      const code: ErrorCode = isNodescaleError(error) ? error.code : 'NS_ERR_COMPUTE_FAILED';
+      metrics.tasks.inc({ task: body.task, outcome: code });
+      answer(from, message, { ok: false, code, message: (error as Error).message });
+    } finally {
+      metrics.duration.observe({ task: body.task }, (performance.now() - started) / 1000);
+      release(message);
+    }
+  };
+
+  /** Dead letters: poison is answered and parked; an expired task's caller gave up already. */
+  const onDead = (from: Link) => (message: ConsumeMessage | null) => {
+    if (message === null || link !== from) return;
+    const reason = String(header(message, 'x-first-death-reason') ?? 'rejected');
+    if (reason !== 'expired') {
+      counts.deadLettered++;
+      metrics.deadLettered.inc();
+      const task = parseJson<TaskMessage>(message.content)?.task ?? '(unreadable)';
+      const { expiration: _expiration, ...kept } = message.properties;
+      from.channel.sendToQueue(parkedQueue(resolved.queue), message.content, kept);
+      log('warn', 'compute: a poison task was dead-lettered and parked', { task, queue: parkedQueue(resolved.queue), reason });
+      answer(from, message, {
+        ok: false,
+        code: 'NS_ERR_COMPUTE_POISON',
+        message: `task ${task} was delivered ${resolved.maxDeliveries} times without an answer (it kills or stalls the services that run it): it is parked in ${parkedQueue(resolved.queue)}`,
+      });
+      return;
+    }
+    from.channel.ack(message);
+  };
+
+  const lost = (from: Link, why: string) => {
+    if (link !== from) return;
+    link = null;
+    log('warn', 'compute: lost the broker; reconnecting', { why, holding: inHand.size });
+    // What it held is redelivered by the broker; the results are dropped as they come (answer() checks the link).
+    for (const message of inHand) inHand.delete(message);
+    metrics.inFlight.set(0);
+    idle?.();
+    if (!stopping) scheduleReconnect();
+  };
+
+  const open = async (): Promise<void> => {
+    const connection = await openConnection(url);
+    try {
+      const channel = await connection.createChannel();
+      const current: Link = { connection, channel, consumers: [] };
+      connection.on('error', () => {});
+      connection.on('close', (error?: Error) => lost(current, error?.message ?? 'closed'));
+      channel.on('error', () => {});
+      // The broker closes a channel that broke a rule (an acknowledgement timeout): start again on a fresh connection.
+      channel.on('close', () => {
+        lost(current, 'the channel was closed');
+        void connection.close().catch(() => {});
+      });
+      await declareTopology(channel, resolved);
+      await channel.prefetch(prefetch);
+      link = current;
+      current.consumers.push((await channel.consume(resolved.queue, onTask(current))).consumerTag);
+      current.consumers.push((await channel.consume(deadQueue(resolved.queue), onDead(current))).consumerTag);
+      attempt = 0;
+      log('info', 'compute: consuming', { broker: redactUrl(url), queue: resolved.queue, prefetch, threads: resolved.threads });
+      for (const resolve of consumingWaiters) resolve();
+      consumingWaiters = [];
+    } catch (error) {
+      await connection.close().catch(() => {});
+      throw error;
+    }
+  };
+
+  const scheduleReconnect = () => {
+    if (reconnectTimer !== null || stopping) return;
+    reconnectTimer = setTimeout(() => {
+      reconnectTimer = null;
+      open().catch((error: Error) => {
+        log('warn', 'compute: reconnection failed', { error: error.message });
+        scheduleReconnect();
+      });
+    }, reconnectDelay(++attempt));
+  };
+
+  try {
+    await open();
+  } catch (error) {
+    await pool.close();
+    throw error;
+  }
+
+  return {
+    get consuming() {
+      return link !== null && !stopping;
+    },
+    registry,
+    stats: () => ({ consuming: link !== null && !stopping, inFlight: inHand.size, ...counts }),
+    whenConsuming: () => (link !== null ? Promise.resolve() : new Promise<void>((resolve) => consumingWaiters.push(resolve))),
+    async stop() {
+      stopping = true;
+      if (reconnectTimer !== null) clearTimeout(reconnectTimer);
+      const current = link;
+      if (current !== null) {
+        // No new deliveries; what is held is finished, answered and acknowledged on this channel.
+        for (const tag of current.consumers) await current.channel.cancel(tag).catch(() => {});
+        if (inHand.size > 0) await new Promise<void>((resolve) => (idle = resolve));
+        link = null;
+        await current.connection.close().catch(() => {});
+      }
+      await pool.close();
+    },
+  };
+}

@@ -1,0 +1,183 @@
+/**
+ * The amqp transport, caller's side: `createCompute({ transport: 'amqp', url, queue })`. Tasks go to a queue on a
+ * RabbitMQ broker; compute services (`nodescale compute-worker`, amqp-service.ts) on any machine run them and reply.
+ * The broker does the queueing, persistence and redelivery; this file does the RPC semantics (docs/compute.md):
+ *
+ * - **One answer per call.** Replies come over direct reply-to, matched by correlation id; a reply whose call has
+ *   ended (its deadline passed, or a duplicate after a redelivery) finds no call and is dropped.
+ * - **Deadlines cross the wire** (amqp-wire.ts): the broker drops a task whose time ran out, a service never starts
+ *   one; the caller rejects with NS_ERR_COMPUTE_TIMEOUT at the deadline whatever the broker does.
+ * - **Backpressure at once.** With publisher confirms (the default) a call is accepted when the broker has it; a nack
+ *   is NS_ERR_COMPUTE_QUEUE_FULL. So are more than `maxQueue` calls in flight, and broker flow control
+ *   (connection.blocked): refused at once, never queued in this process without bound.
+ * - **The broker may restart.** Calls in flight when the connection goes fail at once with NS_ERR_COMPUTE_UNAVAILABLE
+ *   (retryable): their replies cannot reach this connection any more (direct reply-to is bound to it). New calls are
+ *   refused with it while disconnected. The caller reconnects with backoff and jitter and declares its queues again;
+ *   nothing needs a restart.
+ */
+import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
+import { NodescaleError } from '../errors.ts';
+import {
+  AMQP_DEFAULTS,
+  DEADLINE_HEADER,
+  declareTopology,
+  DIRECT_REPLY_TO,
+  openConnection,
+  parseJson,
+  reconnectDelay,
+  redactUrl,
+  type ReplyMessage,
+  type Topology,
+} from './amqp-wire.ts';
+import { abortError, callSignal, type CallOptions, type Compute, type ResolvedComputeOptions } from './compute.ts';
+
+interface Pending {
+  task: string;
+  resolve(output: unknown): void;
+  reject(error: Error): void;
+}
+
+interface Link {
+  connection: ChannelModel;
+  /** A confirm channel with publisher confirms on, else a plain one. */
+  channel: ConfirmChannel | Channel;
+}
+
+export async function createAmqpCompute(options: ResolvedComputeOptions): Promise<Compute> {
+  const url = options.url!;
+  const topology: Topology = { queue: options.queue, queueType: options.queueType, maxDeliveries: options.maxDeliveries };
+  const pending = new Map<string, Pending>();
+  let link: Link | null = null;
+  let blocked = false;
+  let closed = false;
+  let attempt = 0;
+  let reconnectTimer: NodeJS.Timeout | null = null;
+  let nextId = 0;
+  let completed = 0;
+  let failed = 0;
+  const idPrefix = `${process.pid}.${Date.now().toString(36)}.`;
+
+  const unavailable = (why: string) =>
+    new NodescaleError('NS_ERR_COMPUTE_UNAVAILABLE', `the compute broker at ${redactUrl(url)} is unavailable: ${why}`, {
+      retryable: true,
+    });
+
+  const onReply = (message: ConsumeMessage | null) => {
+    if (message === null) return; // the broker cancelled the consumer: the channel closes next, and is reopened
+    const id = message.properties.correlationId as string | undefined;
+    const call = id === undefined ? undefined : pending.get(id);
+    if (call === undefined) return; // a late or duplicate reply: its call has ended
+    pending.delete(id!);
+    const reply = parseJson<ReplyMessage>(message.content);
+    if (reply === null) return call.reject(new NodescaleError('NS_ERR_COMPUTE_FAILED', `task ${call.task}: a reply that is not JSON`));
+    if (reply.ok) return call.resolve(reply.output);
+    call.reject(new NodescaleError(reply.code, reply.message, { retryable: reply.code === 'NS_ERR_COMPUTE_QUEUE_FULL' }));
+  };
+
+  const lost = (why: string) => {
+    if (link === null) return;
+    link = null;
+    blocked = false;
+    const error = unavailable(`the connection was lost (${why}) with the call in flight`);
+    for (const call of pending.values()) call.reject(error);
+    pending.clear();
+    if (!closed) scheduleReconnect();
+  };
+
+  const open = async (): Promise<void> => {
+    const connection = await openConnection(url);
+    try {
+      const channel = options.confirm ? await connection.createConfirmChannel() : await connection.createChannel();
+      await declareTopology(channel, topology);
+      await channel.consume(DIRECT_REPLY_TO, onReply, { noAck: true });
+      connection.on('error', () => {}); // 'close' follows, with the reason
+      connection.on('close', (error?: Error) => lost(error?.message ?? 'closed'));
+      connection.on('blocked', () => (blocked = true));
+      connection.on('unblocked', () => (blocked = false));
+      channel.on('error', () => {});
+      // A channel closed by the broker (a precondition failed): the connection is closed too, and reopened whole.
+      channel.on('close', () => void connection.close().catch(() => {}));
+      link = { connection, channel };
+      attempt = 0;
+    } catch (error) {
+      await connection.close().catch(() => {});
+      throw error;
+    }
+  };
+
+  const scheduleReconnect = () => {
+    if (reconnectTimer !== null || closed) return;
+    reconnectTimer = setTimeout(() => {
+      reconnectTimer = null;
+      open().catch(() => scheduleReconnect());
+    }, reconnectDelay(++attempt));
+    reconnectTimer.unref();
+  };
+
+  // The first connection is made now: a bad URL, refused credentials or a broker that is not there fail createCompute.
+  await open();
+
+  return {
+    transport: 'amqp',
+    async call<O>(task: string, input: unknown, callOptions: CallOptions = {}): Promise<O> {
+      if (closed) throw new NodescaleError('NS_ERR_COMPUTE_CLOSED', 'the compute client is closed');
+      const current = link;
+      if (current === null) throw unavailable('reconnecting');
+      if (blocked) throw new NodescaleError('NS_ERR_COMPUTE_QUEUE_FULL', 'the broker is blocking publishers (flow control: memory or disk alarm)', { retryable: true });
+      if (pending.size >= options.maxQueue) {
+        throw new NodescaleError('NS_ERR_COMPUTE_QUEUE_FULL', `${options.maxQueue} calls are in flight already (maxQueue)`, { retryable: true });
+      }
+      const deadlineMs = callOptions.deadlineMs ?? options.deadlineMs;
+      const signal = callSignal(callOptions, deadlineMs);
+      const id = idPrefix + ++nextId;
+      const body = Buffer.from(JSON.stringify({ task, input }));
+      try {
+        return (await new Promise<unknown>((resolve, reject) => {
+          const onAbort = () => {
+            pending.delete(id);
+            reject(abortError(task, signal, deadlineMs));
+          };
+          if (signal.aborted) return onAbort();
+          signal.addEventListener('abort', onAbort, { once: true });
+          const settle = <A extends unknown[]>(fn: (...args: A) => void) => (...args: A) => {
+            signal.removeEventListener('abort', onAbort);
+            fn(...args);
+          };
+          pending.set(id, { task, resolve: settle(resolve), reject: settle(reject) });
+          const onConfirm = (error: unknown) => {
+            if (error === null || error === undefined || !pending.has(id)) return;
+            pending.get(id)!.reject(new NodescaleError('NS_ERR_COMPUTE_QUEUE_FULL', `the broker refused task ${task} (nack)`, { retryable: true }));
+            pending.delete(id);
+          };
+          const properties = {
+            persistent: true,
+            contentType: 'application/json',
+            correlationId: id,
+            replyTo: DIRECT_REPLY_TO,
+            expiration: String(deadlineMs),
+            headers: { [DEADLINE_HEADER]: Date.now() + deadlineMs },
+          };
+          if (options.confirm) (current.channel as ConfirmChannel).sendToQueue(options.queue, body, properties, onConfirm);
+          else current.channel.sendToQueue(options.queue, body, properties);
+        })) as O;
+      } catch (error) {
+        failed++;
+        throw error;
+      } finally {
+        completed++;
+      }
+    },
+    stats: () => ({ transport: 'amqp', threads: 0, queued: pending.size, completed: completed - failed, failed }),
+    async close() {
+      closed = true;
+      if (reconnectTimer !== null) clearTimeout(reconnectTimer);
+      // Calls in flight get their answers first (or their deadlines), then the connection goes.
+      while (pending.size > 0) await new Promise((resolve) => setTimeout(resolve, 10));
+      const current = link;
+      link = null;
+      await current?.connection.close().catch(() => {});
+    },
+  };
+}
+
+export { AMQP_DEFAULTS };
