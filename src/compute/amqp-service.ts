@@ -81,8 +81,17 @@ interface Link {
 
 function computeMetrics(registry: Registry) {
   return {
-    tasks: new Counter({ name: 'nodescale_compute_tasks_total', help: 'Tasks run, by task and outcome.', labelNames: ['task', 'outcome'], registers: [registry] }),
-    inFlight: new Gauge({ name: 'nodescale_compute_tasks_in_flight', help: 'Tasks held (running or waiting for a thread).', registers: [registry] }),
+    tasks: new Counter({
+      name: 'nodescale_compute_tasks_total',
+      help: 'Tasks run, by task and outcome.',
+      labelNames: ['task', 'outcome'],
+      registers: [registry],
+    }),
+    inFlight: new Gauge({
+      name: 'nodescale_compute_tasks_in_flight',
+      help: 'Tasks held (running or waiting for a thread).',
+      registers: [registry],
+    }),
     duration: new Histogram({
       name: 'nodescale_compute_task_duration_seconds',
       help: 'How long tasks ran, from delivery to reply.',
@@ -90,16 +99,32 @@ function computeMetrics(registry: Registry) {
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers: [registry],
     }),
-    redelivered: new Counter({ name: 'nodescale_compute_redeliveries_total', help: 'Tasks delivered again (a service died, or a connection was lost, holding them).', registers: [registry] }),
-    deadLettered: new Counter({ name: 'nodescale_compute_dead_lettered_total', help: 'Tasks dead-lettered as poison and answered NS_ERR_COMPUTE_POISON.', registers: [registry] }),
-    expired: new Counter({ name: 'nodescale_compute_expired_total', help: 'Tasks dropped unstarted: their deadline had passed.', registers: [registry] }),
+    redelivered: new Counter({
+      name: 'nodescale_compute_redeliveries_total',
+      help: 'Tasks delivered again (a service died, or a connection was lost, holding them).',
+      registers: [registry],
+    }),
+    deadLettered: new Counter({
+      name: 'nodescale_compute_dead_lettered_total',
+      help: 'Tasks dead-lettered as poison and answered NS_ERR_COMPUTE_POISON.',
+      registers: [registry],
+    }),
+    expired: new Counter({
+      name: 'nodescale_compute_expired_total',
+      help: 'Tasks dropped unstarted because their deadline had passed (in the queue, or when delivered).',
+      registers: [registry],
+    }),
   };
 }
 
 const header = (message: ConsumeMessage, name: string): unknown => (message.properties.headers ?? {})[name];
 
 export async function startComputeService(options: ComputeServiceOptions): Promise<ComputeService> {
-  const resolved = resolveComputeOptions({ ...options, transport: 'amqp', maxQueue: options.prefetch ?? AMQP_DEFAULTS.prefetch });
+  const resolved = resolveComputeOptions({
+    ...options,
+    transport: 'amqp',
+    maxQueue: options.prefetch ?? AMQP_DEFAULTS.prefetch,
+  });
   const url = resolved.url!;
   const prefetch = resolved.maxQueue;
   const log = options.log ?? (() => {});
@@ -159,7 +184,11 @@ export async function startComputeService(options: ComputeServiceOptions): Promi
     }
     const body = parseJson<TaskMessage>(message.content);
     if (body === null || typeof body.task !== 'string') {
-      return answer(from, message, { ok: false, code: 'NS_ERR_COMPUTE_FAILED', message: 'the task message is not JSON { task, input }' });
+      return answer(from, message, {
+        ok: false,
+        code: 'NS_ERR_COMPUTE_FAILED',
+        message: 'the task message is not JSON { task, input }',
+      });
     }
     inHand.add(message);
     metrics.inFlight.set(inHand.size);
@@ -191,7 +220,11 @@ export async function startComputeService(options: ComputeServiceOptions): Promi
       const task = parseJson<TaskMessage>(message.content)?.task ?? '(unreadable)';
       const { expiration: _expiration, ...kept } = message.properties;
       from.channel.sendToQueue(parkedQueue(resolved.queue), message.content, kept);
-      log('warn', 'compute: a poison task was dead-lettered and parked', { task, queue: parkedQueue(resolved.queue), reason });
+      log('warn', 'compute: a poison task was dead-lettered and parked', {
+        task,
+        queue: parkedQueue(resolved.queue),
+        reason,
+      });
       answer(from, message, {
         ok: false,
         code: 'NS_ERR_COMPUTE_POISON',
@@ -199,6 +232,9 @@ export async function startComputeService(options: ComputeServiceOptions): Promi
       });
       return;
     }
+    // Expired in the queue: the broker dropped it unstarted, and its caller has timed out already.
+    counts.expired++;
+    metrics.expired.inc();
     from.channel.ack(message);
   };
 
@@ -232,7 +268,12 @@ export async function startComputeService(options: ComputeServiceOptions): Promi
       current.consumers.push((await channel.consume(resolved.queue, onTask(current))).consumerTag);
       current.consumers.push((await channel.consume(deadQueue(resolved.queue), onDead(current))).consumerTag);
       attempt = 0;
-      log('info', 'compute: consuming', { broker: redactUrl(url), queue: resolved.queue, prefetch, threads: resolved.threads });
+      log('info', 'compute: consuming', {
+        broker: redactUrl(url),
+        queue: resolved.queue,
+        prefetch,
+        threads: resolved.threads,
+      });
       for (const resolve of consumingWaiters) resolve();
       consumingWaiters = [];
     } catch (error) {
@@ -265,7 +306,8 @@ export async function startComputeService(options: ComputeServiceOptions): Promi
     },
     registry,
     stats: () => ({ consuming: link !== null && !stopping, inFlight: inHand.size, ...counts }),
-    whenConsuming: () => (link !== null ? Promise.resolve() : new Promise<void>((resolve) => consumingWaiters.push(resolve))),
+    whenConsuming: () =>
+      link !== null ? Promise.resolve() : new Promise<void>((resolve) => consumingWaiters.push(resolve)),
     async stop() {
       stopping = true;
       if (reconnectTimer !== null) clearTimeout(reconnectTimer);

@@ -48,6 +48,19 @@ export interface Topology {
   maxDeliveries: number;
 }
 
+/** True when the queue exists (checked on a channel of its own: a missing queue closes the channel it is asked on). */
+export async function queueExists(connection: ChannelModel, queue: string): Promise<boolean> {
+  const probe = await connection.createChannel();
+  probe.on('error', () => {});
+  try {
+    await probe.checkQueue(queue);
+    await probe.close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Declares the three queues (see above). */
 export async function declareTopology(
   channel: { assertQueue(name: string, options: object): Promise<unknown> },
@@ -119,7 +132,11 @@ export async function openConnection(url: string): Promise<ChannelModel> {
   // Loaded on first use: the pool and inline transports never load the AMQP client.
   const { connect } = await import('amqplib');
   try {
-    return await connect(url, { noDelay: true, timeout: 5000, clientProperties: { connection_name: `nodescale ${process.pid}` } });
+    return await connect(url, {
+      noDelay: true,
+      timeout: 5000,
+      clientProperties: { connection_name: `nodescale ${process.pid}` },
+    });
   } catch (error) {
     throw connectError(url, error);
   }

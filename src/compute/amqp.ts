@@ -24,6 +24,7 @@ import {
   DIRECT_REPLY_TO,
   openConnection,
   parseJson,
+  queueExists,
   reconnectDelay,
   redactUrl,
   type ReplyMessage,
@@ -45,7 +46,11 @@ interface Link {
 
 export async function createAmqpCompute(options: ResolvedComputeOptions): Promise<Compute> {
   const url = options.url!;
-  const topology: Topology = { queue: options.queue, queueType: options.queueType, maxDeliveries: options.maxDeliveries };
+  const topology: Topology = {
+    queue: options.queue,
+    queueType: options.queueType,
+    maxDeliveries: options.maxDeliveries,
+  };
   const pending = new Map<string, Pending>();
   let link: Link | null = null;
   let blocked = false;
@@ -69,9 +74,12 @@ export async function createAmqpCompute(options: ResolvedComputeOptions): Promis
     if (call === undefined) return; // a late or duplicate reply: its call has ended
     pending.delete(id!);
     const reply = parseJson<ReplyMessage>(message.content);
-    if (reply === null) return call.reject(new NodescaleError('NS_ERR_COMPUTE_FAILED', `task ${call.task}: a reply that is not JSON`));
+    if (reply === null)
+      return call.reject(new NodescaleError('NS_ERR_COMPUTE_FAILED', `task ${call.task}: a reply that is not JSON`));
     if (reply.ok) return call.resolve(reply.output);
-    call.reject(new NodescaleError(reply.code, reply.message, { retryable: reply.code === 'NS_ERR_COMPUTE_QUEUE_FULL' }));
+    call.reject(
+      new NodescaleError(reply.code, reply.message, { retryable: reply.code === 'NS_ERR_COMPUTE_QUEUE_FULL' }),
+    );
   };
 
   const lost = (why: string) => {
@@ -88,7 +96,8 @@ export async function createAmqpCompute(options: ResolvedComputeOptions): Promis
     const connection = await openConnection(url);
     try {
       const channel = options.confirm ? await connection.createConfirmChannel() : await connection.createChannel();
-      await declareTopology(channel, topology);
+      // The services own the queues' settings: a caller declares them only when they do not exist yet.
+      if (!(await queueExists(connection, topology.queue))) await declareTopology(channel, topology);
       await channel.consume(DIRECT_REPLY_TO, onReply, { noAck: true });
       connection.on('error', () => {}); // 'close' follows, with the reason
       connection.on('close', (error?: Error) => lost(error?.message ?? 'closed'));
@@ -123,9 +132,18 @@ export async function createAmqpCompute(options: ResolvedComputeOptions): Promis
       if (closed) throw new NodescaleError('NS_ERR_COMPUTE_CLOSED', 'the compute client is closed');
       const current = link;
       if (current === null) throw unavailable('reconnecting');
-      if (blocked) throw new NodescaleError('NS_ERR_COMPUTE_QUEUE_FULL', 'the broker is blocking publishers (flow control: memory or disk alarm)', { retryable: true });
+      if (blocked)
+        throw new NodescaleError(
+          'NS_ERR_COMPUTE_QUEUE_FULL',
+          'the broker is blocking publishers (flow control: memory or disk alarm)',
+          { retryable: true },
+        );
       if (pending.size >= options.maxQueue) {
-        throw new NodescaleError('NS_ERR_COMPUTE_QUEUE_FULL', `${options.maxQueue} calls are in flight already (maxQueue)`, { retryable: true });
+        throw new NodescaleError(
+          'NS_ERR_COMPUTE_QUEUE_FULL',
+          `${options.maxQueue} calls are in flight already (maxQueue)`,
+          { retryable: true },
+        );
       }
       const deadlineMs = callOptions.deadlineMs ?? options.deadlineMs;
       const signal = callSignal(callOptions, deadlineMs);
@@ -139,14 +157,26 @@ export async function createAmqpCompute(options: ResolvedComputeOptions): Promis
           };
           if (signal.aborted) return onAbort();
           signal.addEventListener('abort', onAbort, { once: true });
-          const settle = <A extends unknown[]>(fn: (...args: A) => void) => (...args: A) => {
-            signal.removeEventListener('abort', onAbort);
-            fn(...args);
-          };
+          const settle =
+            <A extends unknown[]>(fn: (...args: A) => void) =>
+            (...args: A) => {
+              signal.removeEventListener('abort', onAbort);
+              fn(...args);
+            };
           pending.set(id, { task, resolve: settle(resolve), reject: settle(reject) });
           const onConfirm = (error: unknown) => {
             if (error === null || error === undefined || !pending.has(id)) return;
-            pending.get(id)!.reject(new NodescaleError('NS_ERR_COMPUTE_QUEUE_FULL', `the broker refused task ${task} (nack)`, { retryable: true }));
+            // A nack is the broker refusing the task (a queue length limit); any other error is the channel closing.
+            const nacked = (error as Error).message === 'message nacked';
+            pending
+              .get(id)!
+              .reject(
+                nacked
+                  ? new NodescaleError('NS_ERR_COMPUTE_QUEUE_FULL', `the broker refused task ${task} (nack)`, {
+                      retryable: true,
+                    })
+                  : unavailable('the connection was lost before the broker confirmed the call'),
+              );
             pending.delete(id);
           };
           const properties = {
@@ -157,7 +187,8 @@ export async function createAmqpCompute(options: ResolvedComputeOptions): Promis
             expiration: String(deadlineMs),
             headers: { [DEADLINE_HEADER]: Date.now() + deadlineMs },
           };
-          if (options.confirm) (current.channel as ConfirmChannel).sendToQueue(options.queue, body, properties, onConfirm);
+          if (options.confirm)
+            (current.channel as ConfirmChannel).sendToQueue(options.queue, body, properties, onConfirm);
           else current.channel.sendToQueue(options.queue, body, properties);
         })) as O;
       } catch (error) {

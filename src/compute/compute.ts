@@ -106,12 +106,16 @@ export function resolveComputeOptions(options: ComputeOptions): ResolvedComputeO
   const tasks = options.tasks instanceof URL ? options.tasks.href : (options.tasks ?? (amqp ? '' : undefined));
   if (typeof tasks !== 'string' || (tasks === '' && !amqp))
     throw invalidOption('tasks', 'the URL or path of a module exporting tasks', options.tasks);
-  if (amqp && options.url === undefined) throw invalidOption('url', 'the broker URL (amqp://…) with the amqp transport', undefined);
+  if (amqp && options.url === undefined)
+    throw invalidOption('url', 'the broker URL (amqp://…) with the amqp transport', undefined);
   const queueType = options.queueType ?? AMQP_DEFAULTS.queueType;
-  if (queueType !== 'quorum' && queueType !== 'classic') throw invalidOption('queueType', 'quorum or classic', queueType);
+  if (queueType !== 'quorum' && queueType !== 'classic')
+    throw invalidOption('queueType', 'quorum or classic', queueType);
   const queue = options.queue ?? AMQP_DEFAULTS.queue;
-  if (typeof queue !== 'string' || !/^[\w.:-]{1,200}$/.test(queue)) throw invalidOption('queue', 'a queue name of letters, digits and . _ : -', queue);
-  if (options.confirm !== undefined && typeof options.confirm !== 'boolean') throw invalidOption('confirm', 'a boolean', options.confirm);
+  if (typeof queue !== 'string' || !/^[\w.:-]{1,200}$/.test(queue))
+    throw invalidOption('queue', 'a queue name of letters, digits and . _ : -', queue);
+  if (options.confirm !== undefined && typeof options.confirm !== 'boolean')
+    throw invalidOption('confirm', 'a boolean', options.confirm);
   return {
     transport,
     tasks: tasks === '' || tasks.includes(':') ? tasks : new URL(tasks, `file://${process.cwd()}/`).href,

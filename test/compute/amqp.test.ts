@@ -1,0 +1,265 @@
+/**
+ * The amqp transport against a real RabbitMQ (Debian's rabbitmq-server, a private node for this file): answers,
+ * a service killed or stopped under load, poison, a broker restart, deadlines, bad input.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { connect } from 'amqplib';
+import { startComputeService } from '../../src/compute/amqp-service.ts';
+import { createCompute, type Compute } from '../../src/compute/compute.ts';
+import { startRabbitMq, type RabbitMqNode } from '../../src/servers/rabbitmq.ts';
+import { runBin } from '../helpers/cli.ts';
+import { COMPUTE_TASKS, startWorker } from '../helpers/compute-worker.ts';
+import { waitUntil } from '../helpers/wait.ts';
+
+let broker: RabbitMqNode;
+before(async () => {
+  broker = await startRabbitMq();
+});
+after(() => broker?.stop());
+
+let queues = 0;
+/** A queue of its own for each test: nothing one test leaves behind reaches another. */
+const queue = () => `test.${process.pid}.${++queues}`;
+
+const codeOf = (error: unknown) => (error as { code?: string }).code;
+
+async function caller(t: { after(fn: () => unknown): void }, q: string, options: object = {}): Promise<Compute> {
+  const compute = await createCompute({ transport: 'amqp', url: broker.url, queue: q, ...options });
+  t.after(() => compute.close());
+  return compute;
+}
+
+/** Calls `task` over and over with `concurrency` in flight until `stop()`; every outcome is kept. */
+function load(compute: Compute, task: string, input: unknown, concurrency: number) {
+  const outcomes: { ok: boolean; code?: string }[] = [];
+  let running = true;
+  const done = Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (running) {
+        try {
+          await compute.call(task, input, { deadlineMs: 60_000 });
+          outcomes.push({ ok: true });
+        } catch (error) {
+          outcomes.push({ ok: false, code: codeOf(error) });
+          // A refused call comes back at once: a client waits before it tries again (and lets timers run).
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+      }
+    }),
+  );
+  return {
+    outcomes,
+    stop: async () => {
+      running = false;
+      await done;
+      return outcomes;
+    },
+  };
+}
+
+test('calls are answered across two compute services; stats count them', async (t) => {
+  const q = queue();
+  const services = await Promise.all(
+    [1, 2].map(() => startComputeService({ url: broker.url, tasks: COMPUTE_TASKS, queue: q, threads: 1, prefetch: 2 })),
+  );
+  t.after(() => Promise.all(services.map((s) => s.stop())));
+  const compute = await caller(t, q);
+  assert.deepEqual(await compute.call('echo', { a: [1, 'b'] }), { a: [1, 'b'] });
+  // Slow tasks, more than one service holds at once: both take some.
+  await Promise.all(Array.from({ length: 8 }, () => compute.call('spin', { ms: 50 })));
+  const served = services.map((s) => s.stats().completed);
+  assert.ok(
+    served.every((n) => n > 0),
+    `both services ran tasks: ${served}`,
+  );
+  await assert.rejects(
+    compute.call('fail', null),
+    (e) => codeOf(e) === 'NS_ERR_COMPUTE_FAILED' && /bad input/.test((e as Error).message),
+  );
+  await assert.rejects(
+    compute.call('nope', null),
+    (e) => codeOf(e) === 'NS_ERR_COMPUTE_FAILED' && /no task named "nope"/.test((e as Error).message),
+  );
+  const stats = compute.stats();
+  assert.deepEqual([stats.transport, stats.completed, stats.failed, stats.queued], ['amqp', 9, 2, 0]);
+});
+
+test('a compute service killed (SIGKILL) with tasks in flight under load: every call is answered, none lost', async (t) => {
+  const q = queue();
+  const [victim] = await Promise.all([
+    startWorker(t, broker.url, ['--queue', q, '--threads', '1', '--prefetch', '4']),
+    startWorker(t, broker.url, ['--queue', q, '--threads', '1', '--prefetch', '4']),
+  ]);
+  const compute = await caller(t, q);
+  const running = load(compute, 'spin', { ms: 20 }, 8);
+  await waitUntil(() => running.outcomes.length >= 20, 'calls are being answered');
+  victim!.kill('SIGKILL');
+  await victim!.exited;
+  const before = running.outcomes.length;
+  await waitUntil(() => running.outcomes.length >= before + 40, 'the other service answers the rest');
+  const outcomes = await running.stop();
+  assert.deepEqual(
+    outcomes.filter((o) => !o.ok),
+    [],
+    'no call failed',
+  );
+  assert.ok(outcomes.length > 60);
+});
+
+test('a graceful stop (SIGTERM) of a compute service under load: it finishes what it holds, nothing is lost', async (t) => {
+  const q = queue();
+  const [stopping] = await Promise.all([
+    startWorker(t, broker.url, ['--queue', q, '--threads', '1', '--prefetch', '4']),
+    startWorker(t, broker.url, ['--queue', q, '--threads', '1', '--prefetch', '4']),
+  ]);
+  const compute = await caller(t, q);
+  const running = load(compute, 'spin', { ms: 20 }, 8);
+  await waitUntil(() => running.outcomes.length >= 20, 'calls are being answered');
+  stopping!.kill('SIGTERM');
+  assert.deepEqual(await stopping!.exited, { code: 0, signal: null }, stopping!.stderr());
+  const before = running.outcomes.length;
+  await waitUntil(() => running.outcomes.length >= before + 20, 'the other service answers the rest');
+  const outcomes = await running.stop();
+  assert.deepEqual(
+    outcomes.filter((o) => !o.ok),
+    [],
+    'no call failed',
+  );
+});
+
+test('a poison task is dead-lettered after --max-deliveries: its call fails with its code; the services keep serving', async (t) => {
+  const q = queue();
+  const workers = await Promise.all(
+    [1, 2, 3].map(() =>
+      startWorker(t, broker.url, ['--queue', q, '--threads', '1', '--prefetch', '1', '--max-deliveries', '2']),
+    ),
+  );
+  const compute = await caller(t, q);
+  await assert.rejects(
+    compute.call('die', null, { deadlineMs: 60_000 }),
+    (e) => codeOf(e) === 'NS_ERR_COMPUTE_POISON' && /delivered 2 times/.test((e as Error).message),
+  );
+  const killed = (
+    await Promise.all(
+      workers.map((w) =>
+        Promise.race([w.exited.then(() => 1), new Promise<number>((r) => setTimeout(() => r(0), 100))]),
+      ),
+    )
+  ).reduce((a, b) => a + b, 0);
+  assert.equal(killed, 2, 'two deliveries, two services killed; then it was dead-lettered');
+  assert.equal(await compute.call('echo', 'still'), 'still', 'the third service still serves');
+  // The poison is parked for people to look at.
+  const connection = await connect(broker.url);
+  t.after(() => connection.close());
+  const channel = await connection.createChannel();
+  const parked = await channel.checkQueue(`${q}.parked`);
+  assert.equal(parked.messageCount, 1);
+});
+
+test('the broker stopped and started again under load: calls fail fast with the retryable code, then all recovers', async (t) => {
+  const q = queue();
+  const service = await startWorker(t, broker.url, ['--queue', q, '--threads', '1']);
+  const compute = await caller(t, q);
+  const running = load(compute, 'echo', 'x', 4);
+  await waitUntil(() => running.outcomes.length >= 50, 'calls are being answered');
+  await broker.stop({ keepData: true });
+  const started = Date.now();
+  await assert.rejects(
+    compute.call('echo', 'down', { deadlineMs: 30_000 }),
+    (e) => codeOf(e) === 'NS_ERR_COMPUTE_UNAVAILABLE' && (e as { retryable?: boolean }).retryable === true,
+  );
+  assert.ok(Date.now() - started < 30_000, 'refused long before its deadline');
+  await broker.start();
+  const back = running.outcomes.length;
+  await waitUntil(
+    () => running.outcomes.filter((o) => o.ok).length > back && running.outcomes.at(-1)!.ok,
+    'calls succeed again',
+    60_000,
+  );
+  const outcomes = await running.stop();
+  const codes = new Set(outcomes.filter((o) => !o.ok).map((o) => o.code));
+  assert.deepEqual(
+    [...codes].filter((c) => c !== 'NS_ERR_COMPUTE_UNAVAILABLE'),
+    [],
+    'the outage shows as one retryable code only',
+  );
+  assert.equal(service.stderr().includes('Error'), false, 'the service did not crash');
+  assert.equal(await compute.call('echo', 'after'), 'after');
+});
+
+test('a task whose deadline passes while it waits in the queue is never run', async (t) => {
+  const q = queue();
+  const service = await startComputeService({
+    url: broker.url,
+    tasks: COMPUTE_TASKS,
+    queue: q,
+    threads: 1,
+    prefetch: 1,
+  });
+  t.after(() => service.stop());
+  const compute = await caller(t, q);
+  const busy = compute.call('spin', { ms: 600 });
+  await assert.rejects(
+    compute.call('echo', 'late', { deadlineMs: 100 }),
+    (e) => codeOf(e) === 'NS_ERR_COMPUTE_TIMEOUT',
+  );
+  await busy;
+  await waitUntil(() => service.stats().expired === 1, 'the expired task was dropped', 10_000);
+  assert.equal(service.stats().completed, 1, 'only the spin ran');
+});
+
+test('a duplicate reply is dropped by correlation id: each call gets its own answer once', async (t) => {
+  const q = queue();
+  const compute = await caller(t, q);
+  // A service that answers every task twice, as a redelivery after a slow acknowledgement would.
+  const connection = await connect(broker.url);
+  t.after(() => connection.close());
+  const channel = await connection.createChannel();
+  await channel.consume(q, (message) => {
+    if (message === null) return;
+    const { input } = JSON.parse(message.content.toString()) as { input: unknown };
+    for (let i = 0; i < 2; i++) {
+      channel.sendToQueue(message.properties.replyTo, Buffer.from(JSON.stringify({ ok: true, output: [input, i] })), {
+        correlationId: message.properties.correlationId,
+      });
+    }
+    channel.ack(message);
+  });
+  assert.deepEqual(await compute.call('echo', 'a'), ['a', 0]);
+  assert.deepEqual(await compute.call('echo', 'b'), ['b', 0], "not the first call's second answer");
+});
+
+test('bad input: a malformed or unreachable broker, wrong credentials, a missing tasks module: one line, a code, no stack', async () => {
+  const port = broker.port;
+  const cases: [string[], number, RegExp][] = [
+    [
+      ['compute-worker', COMPUTE_TASKS, '--broker', 'http://x'],
+      2,
+      /^error NS_ERR_INVALID_OPTION: url must be an amqp:\/\/ or amqps:\/\/ URL/,
+    ],
+    [['compute-worker', COMPUTE_TASKS], 2, /^error NS_ERR_USAGE: compute-worker: give --broker/],
+    [
+      ['compute-worker', '/nonexistent/tasks.ts', '--broker', broker.url],
+      2,
+      /^error NS_ERR_INVALID_OPTION: compute-worker: no tasks module at \/nonexistent\/tasks\.ts/,
+    ],
+    [
+      ['compute-worker', COMPUTE_TASKS, '--broker', 'amqp://127.0.0.1:1'],
+      1,
+      /^error NS_ERR_COMPUTE_UNAVAILABLE: cannot connect to the broker at amqp:\/\/127\.0\.0\.1:1/,
+    ],
+    [
+      ['compute-worker', COMPUTE_TASKS, '--broker', `amqp://guest:wrong@127.0.0.1:${port}`],
+      1,
+      /^error NS_ERR_BROKER_AUTH: cannot connect to the broker at amqp:\/\/guest:\*\*\*@127\.0\.0\.1:\d+: the credentials were refused/,
+    ],
+  ];
+  for (const [argv, code, message] of cases) {
+    const run = await runBin(argv);
+    assert.equal(run.code, code, `${argv.join(' ')}: ${run.stderr}`);
+    assert.match(run.stderr, message);
+    assert.equal(run.stderr.trim().split('\n').length, 1, `one line: ${run.stderr}`);
+    assert.doesNotMatch(run.stderr, /wrong/, 'the password is not printed');
+  }
+});
