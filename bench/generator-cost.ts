@@ -1,5 +1,5 @@
 /**
- * LoadGenerator cost: CPU time per completed request of nodescale bench, wrk (-t1) and autocannon, against the same raw
+ * Generator cost: CPU time per completed request of nodescale bench, wrk (-t1) and autocannon, against the same raw
  * `net` hello server, side by side in one run, in alternating rounds. Ratios to wrk are the figures; absolute µs
  * depend on the machine.
  */

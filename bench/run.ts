@@ -36,7 +36,7 @@ if (wanted('generator')) {
   const costs = await generatorCost({ seconds: quick ? 2 : 8, rounds: quick ? 1 : 3 });
   report.generator = costs;
   lines.push(
-    'LoadGenerator CPU per completed request, 64 connections, `nodescale hello tcp` target (median of rounds):',
+    'Generator CPU per completed request, 64 connections, `nodescale hello tcp` target (median of rounds):',
     '',
   );
   lines.push('| mode | tool | µs CPU / request | ÷ wrk |', '|---|---|---|---|');

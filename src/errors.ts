@@ -51,7 +51,8 @@ export const ERROR_CODES = {
   },
   NS_ERR_NOT_INSTALLED: {
     kind: 'failure',
-    summary: 'A server nodescale starts from the PATH (rabbitmq-server, redis-server) is not installed; the message names the package.',
+    summary:
+      'A server nodescale starts from the PATH (rabbitmq-server, redis-server) is not installed; the message names the package.',
   },
   NS_ERR_SERVER_START: {
     kind: 'failure',
@@ -205,12 +206,14 @@ export const ERROR_CODES = {
   NS_ERR_COMPUTE_UNAVAILABLE: {
     kind: 'http',
     status: 503,
-    summary: 'The broker of the compute service cannot be reached (down, restarting, refused): the call was refused at once, or lost with the connection. Retryable.',
+    summary:
+      'The broker of the compute service cannot be reached (down, restarting, refused): the call was refused at once, or lost with the connection. Retryable.',
   },
   NS_ERR_COMPUTE_POISON: {
     kind: 'http',
     status: 500,
-    summary: 'The task was dead-lettered: it was delivered the maximum number of times (it kills or stalls the services that run it) and is parked, not retried.',
+    summary:
+      'The task was dead-lettered: it was delivered the maximum number of times (it kills or stalls the services that run it) and is parked, not retried.',
   },
   NS_ERR_BROKER_AUTH: {
     kind: 'failure',

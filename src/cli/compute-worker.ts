@@ -56,7 +56,8 @@ Example:
 function tasksModule(raw: string): string {
   if (raw === 'tagger') return TAGGER_TASKS.href;
   const file = raw.startsWith('file:') ? fileURLToPath(raw) : path.resolve(raw);
-  if (!existsSync(file)) throw new NodescaleError('NS_ERR_INVALID_OPTION', `compute-worker: no tasks module at ${file}`);
+  if (!existsSync(file))
+    throw new NodescaleError('NS_ERR_INVALID_OPTION', `compute-worker: no tasks module at ${file}`);
   return pathToFileURL(file).href;
 }
 

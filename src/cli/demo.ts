@@ -8,7 +8,6 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { TRANSPORT_NAMES } from '../compute/compute.ts';
 import { startCorpusServer } from '../corpus/server.ts';
 import { invalidOption } from '../errors.ts';
 import { listenForAnnouncements, type ListeningAnnouncement } from '../ipc.ts';
@@ -18,6 +17,8 @@ import { COMMON_FLAGS, portFlag, intFlag, parseCommandLine, textFlag } from './a
 import type { Command, Io } from './io.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/nodescale.js', import.meta.url));
+
+const DEMO_COMPUTE = ['pool', 'inline'];
 
 const FLAGS = {
   port: { type: 'string' },
@@ -47,7 +48,8 @@ Options:
 export function parseDemoArgs(argv: string[]) {
   const { values } = parseCommandLine('demo', argv, FLAGS, 0);
   const compute = textFlag(values, 'compute') ?? 'pool';
-  if (!TRANSPORT_NAMES.includes(compute)) throw invalidOption('--compute', TRANSPORT_NAMES.join(' or '), compute);
+  // The broker transport runs in `demo --scale-out` (its broker and compute services started with it).
+  if (!DEMO_COMPUTE.includes(compute)) throw invalidOption('--compute', DEMO_COMPUTE.join(' or '), compute);
   const workers = intFlag(values, 'workers') ?? 1;
   if (workers < 1) throw invalidOption('--workers', 'a whole number ≥ 1', workers);
   const name = textFlag(values, 'name') ?? 'demo';

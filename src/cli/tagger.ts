@@ -1,7 +1,7 @@
 /**
  * `nodescale tagger`: the reference tagging API (src/tagger/), one process; `nodescale demo` runs it supervised.
  */
-import { invalidOption } from '../errors.ts';
+import { invalidOption, NodescaleError } from '../errors.ts';
 import { announceListening } from '../ipc.ts';
 import { TRANSPORT_NAMES } from '../compute/compute.ts';
 import { parseAllowList } from '../tagger/address-policy.ts';
@@ -26,6 +26,8 @@ const FLAGS = {
   port: { type: 'string' },
   host: { type: 'string' },
   compute: { type: 'string' },
+  broker: { type: 'string' },
+  queue: { type: 'string' },
   threads: { type: 'string' },
   allow: { type: 'string', multiple: true },
   'corpus-url': { type: 'string' },
@@ -50,7 +52,10 @@ allowed with --allow.
 Options:
       --port N              port (default ${T.port}; 0 picks a free one)
       --host H              address (default ${T.host})
-      --compute T           where extraction runs: pool (worker threads, default) or inline (on the event loop)
+      --compute T           where extraction runs: pool (worker threads, default), inline (on the event loop), or
+                            amqp (compute services behind a broker: nodescale compute-worker tagger)
+      --broker URL          with --compute amqp: the broker, amqp://user:pass@host:5672
+      --queue NAME          with --compute amqp: the task queue (default nodescale.compute)
       --threads N           pool threads (default: usable CPUs - 1, at least 1)
       --allow LIST          addresses or CIDR ranges that may be fetched from although private (repeatable, or
                             comma-separated): --allow 127.0.0.1 for the local corpus
@@ -71,6 +76,9 @@ export function parseTaggerArgs(argv: string[]): TaggerServerOptions & { port: n
   const port = portFlag(values, 'port', T.port);
   const compute = textFlag(values, 'compute') ?? T.compute;
   if (!TRANSPORT_NAMES.includes(compute)) throw invalidOption('--compute', TRANSPORT_NAMES.join(' or '), compute);
+  if ((compute === 'amqp') !== (textFlag(values, 'broker') !== undefined)) {
+    throw new NodescaleError('NS_ERR_USAGE', 'tagger: --compute amqp and --broker URL go together');
+  }
   const threads = intFlag(values, 'threads');
   if (threads !== undefined && threads < 1) throw invalidOption('--threads', 'a whole number ≥ 1', threads);
   const adminSocket = textFlag(values, 'admin-socket');
@@ -87,6 +95,8 @@ export function parseTaggerArgs(argv: string[]): TaggerServerOptions & { port: n
     ...defined({
       host: textFlag(values, 'host'),
       threads,
+      broker: textFlag(values, 'broker'),
+      queue: textFlag(values, 'queue'),
       corpusUrl: textFlag(values, 'corpus-url'),
       maxPageBytes: sizeFlag(values, 'max-page-size'),
       fetchTimeoutMs: durationFlag(values, 'fetch-timeout'),

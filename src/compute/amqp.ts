@@ -168,15 +168,13 @@ export async function createAmqpCompute(options: ResolvedComputeOptions): Promis
             if (error === null || error === undefined || !pending.has(id)) return;
             // A nack is the broker refusing the task (a queue length limit); any other error is the channel closing.
             const nacked = (error as Error).message === 'message nacked';
-            pending
-              .get(id)!
-              .reject(
-                nacked
-                  ? new NodescaleError('NS_ERR_COMPUTE_QUEUE_FULL', `the broker refused task ${task} (nack)`, {
-                      retryable: true,
-                    })
-                  : unavailable('the connection was lost before the broker confirmed the call'),
-              );
+            pending.get(id)!.reject(
+              nacked
+                ? new NodescaleError('NS_ERR_COMPUTE_QUEUE_FULL', `the broker refused task ${task} (nack)`, {
+                    retryable: true,
+                  })
+                : unavailable('the connection was lost before the broker confirmed the call'),
+            );
             pending.delete(id);
           };
           const properties = {

@@ -57,7 +57,11 @@ export async function waitForPort(port: number, timeoutMs: number, failed: () =>
     if (await accepts(port)) return;
     const why = failed();
     if (why !== null) throw new NodescaleError('NS_ERR_SERVER_START', why);
-    if (Date.now() > deadline) throw new NodescaleError('NS_ERR_SERVER_START', `nothing accepted connections on port ${port} within ${timeoutMs / 1000} s`);
+    if (Date.now() > deadline)
+      throw new NodescaleError(
+        'NS_ERR_SERVER_START',
+        `nothing accepted connections on port ${port} within ${timeoutMs / 1000} s`,
+      );
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }

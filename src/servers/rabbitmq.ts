@@ -9,7 +9,17 @@
  * the same port with its queues: a broker restart, for the tests that need one.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chownSync, chmodSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chownSync,
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { findExecutable, freePort, systemUser, terminate, waitForPort } from './process.ts';
@@ -19,6 +29,8 @@ export interface RabbitMqOptions {
   port?: number;
   /** How long to wait for it to accept connections. Default 90 s (a busy machine). */
   startTimeoutMs?: number;
+  /** More lines of rabbitmq.conf (`consumer_timeout = 5000`, say). */
+  config?: string[];
 }
 
 export interface RabbitMqNode {
@@ -38,7 +50,9 @@ const LIB_BIN = '/usr/lib/rabbitmq/bin';
 
 export async function startRabbitMq(options: RabbitMqOptions = {}): Promise<RabbitMqNode> {
   const root = process.getuid?.() === 0;
-  const script = root ? findExecutable('rabbitmq-server', 'rabbitmq-server', ['/usr/sbin']) : findExecutable('rabbitmq-server', 'rabbitmq-server', [LIB_BIN]);
+  const script = root
+    ? findExecutable('rabbitmq-server', 'rabbitmq-server', ['/usr/sbin'])
+    : findExecutable('rabbitmq-server', 'rabbitmq-server', [LIB_BIN]);
   const port = options.port ?? (await freePort());
   const distPort = await freePort();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'nodescale-rabbitmq-'));
@@ -46,9 +60,13 @@ export async function startRabbitMq(options: RabbitMqOptions = {}): Promise<Rabb
   for (const sub of ['mnesia', 'log']) mkdirSync(path.join(dir, sub));
   writeFileSync(path.join(dir, 'enabled_plugins'), '[].\n');
   // Loopback only; nothing else differs from a default node.
-  writeFileSync(path.join(dir, 'rabbitmq.conf'), `listeners.tcp.default = 127.0.0.1:${port}\n`);
+  writeFileSync(
+    path.join(dir, 'rabbitmq.conf'),
+    [`listeners.tcp.default = 127.0.0.1:${port}`, ...(options.config ?? [])].join('\n') + '\n',
+  );
   if (owner !== null) {
-    for (const entry of ['', 'mnesia', 'log', 'enabled_plugins', 'rabbitmq.conf']) chownSync(path.join(dir, entry), owner.uid, owner.gid);
+    for (const entry of ['', 'mnesia', 'log', 'enabled_plugins', 'rabbitmq.conf'])
+      chownSync(path.join(dir, entry), owner.uid, owner.gid);
     chmodSync(dir, 0o755);
   }
   const env: Record<string, string> = {
@@ -77,7 +95,11 @@ export async function startRabbitMq(options: RabbitMqOptions = {}): Promise<Rabb
     child = spawn(script, [], { env, stdio: ['ignore', out, out], detached: true });
     child.unref();
     let exited: string | null = null;
-    child.once('exit', (code, signal) => (exited = `rabbitmq-server exited (${signal ?? `code ${code}`}) before it accepted connections; its logs are in ${dir}`));
+    child.once(
+      'exit',
+      (code, signal) =>
+        (exited = `rabbitmq-server exited (${signal ?? `code ${code}`}) before it accepted connections; its logs are in ${dir}`),
+    );
     await waitForPort(port, options.startTimeoutMs ?? 90_000, () => exited);
   };
   const node: RabbitMqNode = {

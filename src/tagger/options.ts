@@ -6,8 +6,15 @@ import type { RuntimeOptions } from '../runtime/options.ts';
 import { FETCH_DEFAULTS } from './fetch-page.ts';
 
 export interface TaggerOptions {
-  /** Where extraction runs: 'pool' (worker threads) or 'inline' (on the event loop, the talk's monolith). */
+  /**
+   * Where extraction runs: 'pool' (worker threads), 'inline' (on the event loop, the talk's monolith), or 'amqp'
+   * (compute services behind a RabbitMQ broker: `nodescale compute-worker tagger`).
+   */
   compute?: string;
+  /** amqp: the broker's URL. */
+  broker?: string;
+  /** amqp: the task queue (default nodescale.compute). */
+  queue?: string;
   /** Pool threads (default: usable CPUs − 1, at least 1). */
   threads?: number;
   /** Addresses or CIDR ranges that may be fetched from although private (the corpus on 127.0.0.1, say). */

@@ -38,7 +38,11 @@ export class Tagger {
   static async create(options: TaggerOptions = {}): Promise<Tagger> {
     // The address policy validates `allow` before any thread starts.
     const policy = new AddressPolicy(options.allow);
-    const compute = await createCompute({ transport: options.compute, tasks: TAGGER_TASKS, threads: options.threads });
+    const compute = await createCompute({
+      transport: options.compute,
+      tasks: TAGGER_TASKS,
+      ...(options.compute === 'amqp' ? { url: options.broker, queue: options.queue } : { threads: options.threads }),
+    });
     return new Tagger(compute, policy, options);
   }
 

@@ -6,6 +6,8 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { connect } from 'amqplib';
 import { startComputeService } from '../../src/compute/amqp-service.ts';
+import { startCorpusServer } from '../../src/corpus/server.ts';
+import { startTaggerServer } from '../../src/tagger/server.ts';
 import { createCompute, type Compute } from '../../src/compute/compute.ts';
 import { startRabbitMq, type RabbitMqNode } from '../../src/servers/rabbitmq.ts';
 import { runBin } from '../helpers/cli.ts';
@@ -228,6 +230,38 @@ test('a duplicate reply is dropped by correlation id: each call gets its own ans
   });
   assert.deepEqual(await compute.call('echo', 'a'), ['a', 0]);
   assert.deepEqual(await compute.call('echo', 'b'), ['b', 0], "not the first call's second answer");
+});
+
+test('the tagger over amqp: tags(url) extracted by `nodescale compute-worker tagger`, health names the transport', async (t) => {
+  const q = queue();
+  await startWorker(t, broker.url, ['--queue', q, '--threads', '1'], 'tagger');
+  const corpus = await startCorpusServer({ port: 0 });
+  t.after(() => corpus.close());
+  const api = await startTaggerServer({
+    port: 0,
+    compute: 'amqp',
+    broker: broker.url,
+    queue: q,
+    allow: ['127.0.0.1'],
+    runtime: { logger: () => {}, shutdown: false, postMortem: false },
+  });
+  t.after(() => api.close());
+  const graphql = async (query: string) =>
+    (await (
+      await fetch(`${api.url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ query }),
+      })
+    ).json()) as {
+      data: { tags?: string[]; health?: { compute: string } };
+    };
+  const { data } = await graphql(`{ tags(url: "${corpus.url}/articles/astronomy-1.html") }`);
+  assert.ok(data.tags!.length > 0, JSON.stringify(data));
+  assert.equal((await graphql('{ health { compute } }')).data.health!.compute, 'amqp');
+  const bad = await runBin(['tagger', '--compute', 'amqp']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /NS_ERR_USAGE: tagger: --compute amqp and --broker URL go together/);
 });
 
 test('bad input: a malformed or unreachable broker, wrong credentials, a missing tasks module: one line, a code, no stack', async () => {

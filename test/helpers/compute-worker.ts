@@ -16,8 +16,13 @@ export interface Worker {
 
 export const COMPUTE_TASKS = new URL('../fixtures/compute-tasks.ts', import.meta.url).pathname;
 
-export async function startWorker(t: TestContext, broker: string, args: string[] = []): Promise<Worker> {
-  const child = spawn(process.execPath, [BIN, 'compute-worker', COMPUTE_TASKS, '--broker', broker, ...args], {
+export async function startWorker(
+  t: TestContext,
+  broker: string,
+  args: string[] = [],
+  tasks = COMPUTE_TASKS,
+): Promise<Worker> {
+  const child = spawn(process.execPath, [BIN, 'compute-worker', tasks, '--broker', broker, ...args], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let err = '';

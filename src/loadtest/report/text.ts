@@ -62,6 +62,6 @@ export function formatBenchResult(result: BenchResult): string {
   lines.push(`Errors      ${errors.total === 0 ? 'none' : `${errors.total} (${errorDetail})`}`);
   if (result.notSentOnTime !== null)
     lines.push(`Late        ${result.notSentOnTime} requests not sent on time (of ${result.requests.sent} sent)`);
-  lines.push(`LoadGenerator   ${result.generator.cpuMicrosPerRequest.toFixed(1)} µs CPU per request`);
+  lines.push(`Generator   ${result.generator.cpuMicrosPerRequest.toFixed(1)} µs CPU per request`);
   return lines.join('\n');
 }
