@@ -47,13 +47,19 @@ const amqplib: ClientSetup = async (url, queue, type) => {
   await server.prefetch(64);
   await server.consume(queue, (message) => {
     if (message === null) return;
-    server.sendToQueue(message.properties.replyTo, message.content, { correlationId: message.properties.correlationId });
+    server.sendToQueue(message.properties.replyTo, message.content, {
+      correlationId: message.properties.correlationId,
+    });
     server.ack(message);
   });
   const clientConnection = await connect(url, { noDelay: true });
   const client = await clientConnection.createChannel();
   const calls = pending();
-  await client.consume(REPLY_TO, (message) => message && calls.settle(message.properties.correlationId, message.content), { noAck: true });
+  await client.consume(
+    REPLY_TO,
+    (message) => message && calls.settle(message.properties.correlationId, message.content),
+    { noAck: true },
+  );
   return {
     call(body) {
       const [correlationId, reply] = calls.add();
@@ -78,7 +84,9 @@ const cloudamqp: ClientSetup = async (url, queue, type) => {
   await server.queueDeclare(queue, { durable: true }, queueArgs(type));
   await server.basicQos(64);
   await server.basicConsume(queue, { noAck: false }, async (message) => {
-    await server.basicPublish('', message.properties.replyTo!, message.body, { correlationId: message.properties.correlationId });
+    await server.basicPublish('', message.properties.replyTo!, message.body, {
+      correlationId: message.properties.correlationId,
+    });
     await message.ack();
   });
   const clientConnection = await open();
@@ -123,10 +131,18 @@ const rabbitmqClient: ClientSetup = async (url, queue, type) => {
   };
 };
 
-export const CLIENTS: Record<string, ClientSetup> = { amqplib, '@cloudamqp/amqp-client': cloudamqp, 'rabbitmq-client': rabbitmqClient };
+export const CLIENTS: Record<string, ClientSetup> = {
+  amqplib,
+  '@cloudamqp/amqp-client': cloudamqp,
+  'rabbitmq-client': rabbitmqClient,
+};
 
 /** Calls per second with `inFlight` calls outstanding for `ms`, and the median latency of a call. */
-export async function rpcLoad(rpc: Rpc, inFlight: number, ms: number): Promise<{ perSecond: number; p50Ms: number }> {
+export async function rpcLoad(
+  rpc: Pick<Rpc, 'call'>,
+  inFlight: number,
+  ms: number,
+): Promise<{ perSecond: number; p50Ms: number }> {
   const body = randomBytes(50).toString('hex'); // 100 bytes
   const payload = Buffer.from(body);
   const latencies: number[] = [];
@@ -181,6 +197,8 @@ export async function amqpClients(options: { seconds: number }): Promise<ClientF
 if (import.meta.main) {
   const figures = await amqpClients({ seconds: Number(process.argv[2] ?? 3) });
   for (const f of figures) {
-    console.log(`${f.queue.padEnd(8)} ${f.client.padEnd(24)} ${String(f.inFlight).padStart(2)} in flight: ${Math.round(f.perSecond).toString().padStart(6)} calls/s, p50 ${f.p50Ms.toFixed(2)} ms`);
+    console.log(
+      `${f.queue.padEnd(8)} ${f.client.padEnd(24)} ${String(f.inFlight).padStart(2)} in flight: ${Math.round(f.perSecond).toString().padStart(6)} calls/s, p50 ${f.p50Ms.toFixed(2)} ms`,
+    );
   }
 }

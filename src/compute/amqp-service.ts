@@ -10,8 +10,8 @@
  *   dead-letter consumer answers its caller NS_ERR_COMPUTE_POISON and parks it.
  * - **Expired work never starts**: past the deadline the message carries, a task is acknowledged and dropped.
  * - **The broker may restart**, or close the channel (a consumer acknowledgement timeout): the service reconnects with
- *   backoff and jitter, declares its queues and consumes again. What it held is redelivered by the broker; results of
- *   tasks that finish after their channel went are dropped, never acknowledged on another.
+ *   backoff and jitter, declares its queues and consumes again. What it held is redelivered by the broker, so its
+ *   tasks here are cancelled (their threads freed); nothing is ever acknowledged on another channel.
  * - **stop()**: cancels the consumers (no new deliveries), finishes and acknowledges what it holds, then closes.
  */
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
@@ -137,7 +137,8 @@ export async function startComputeService(options: ComputeServiceOptions): Promi
   let attempt = 0;
   let reconnectTimer: NodeJS.Timeout | null = null;
   const counts = { completed: 0, failed: 0, expired: 0, redelivered: 0, deadLettered: 0 };
-  const inHand = new Set<ConsumeMessage>();
+  /** The tasks held, each with what cancels it (when its channel is lost, its result can never be delivered). */
+  const inHand = new Map<ConsumeMessage, AbortController>();
   let idle: (() => void) | null = null;
   let consumingWaiters: (() => void)[] = [];
 
@@ -190,16 +191,18 @@ export async function startComputeService(options: ComputeServiceOptions): Promi
         message: 'the task message is not JSON { task, input }',
       });
     }
-    inHand.add(message);
+    const cancel = new AbortController();
+    inHand.set(message, cancel);
     metrics.inFlight.set(inHand.size);
     const started = performance.now();
     try {
       const remaining = Number.isFinite(deadline) ? Math.max(1, deadline - Date.now()) : resolved.deadlineMs;
-      const output = await pool.call(body.task, body.input, { deadlineMs: remaining });
+      const output = await pool.call(body.task, body.input, { deadlineMs: remaining, signal: cancel.signal });
       counts.completed++;
       metrics.tasks.inc({ task: body.task, outcome: 'ok' });
       answer(from, message, { ok: true, output });
     } catch (error) {
+      if (cancel.signal.aborted) return; // cancelled with its lost channel: redelivered, counted where it runs
       counts.failed++;
       const code: ErrorCode = isNodescaleError(error) ? error.code : 'NS_ERR_COMPUTE_FAILED';
       metrics.tasks.inc({ task: body.task, outcome: code });
@@ -242,8 +245,12 @@ export async function startComputeService(options: ComputeServiceOptions): Promi
     if (link !== from) return;
     link = null;
     log('warn', 'compute: lost the broker; reconnecting', { why, holding: inHand.size });
-    // What it held is redelivered by the broker; the results are dropped as they come (answer() checks the link).
-    for (const message of inHand) inHand.delete(message);
+    // What it held is redelivered by the broker: running it on here would only hold threads for results that can
+    // never be delivered (answer() checks the link), so it is cancelled; the pool replaces the threads it stops.
+    for (const [message, cancel] of inHand) {
+      cancel.abort(new Error('the channel it came on was lost'));
+      inHand.delete(message);
+    }
     metrics.inFlight.set(0);
     idle?.();
     if (!stopping) scheduleReconnect();

@@ -130,34 +130,47 @@ test('a graceful stop (SIGTERM) of a compute service under load: it finishes wha
   );
 });
 
-test('a poison task is dead-lettered after --max-deliveries: its call fails with its code; the services keep serving', async (t) => {
-  const q = queue();
-  const workers = await Promise.all(
-    [1, 2, 3].map(() =>
-      startWorker(t, broker.url, ['--queue', q, '--threads', '1', '--prefetch', '1', '--max-deliveries', '2']),
-    ),
-  );
-  const compute = await caller(t, q);
-  await assert.rejects(
-    compute.call('die', null, { deadlineMs: 60_000 }),
-    (e) => codeOf(e) === 'NS_ERR_COMPUTE_POISON' && /delivered 2 times/.test((e as Error).message),
-  );
-  const killed = (
-    await Promise.all(
-      workers.map((w) =>
-        Promise.race([w.exited.then(() => 1), new Promise<number>((r) => setTimeout(() => r(0), 100))]),
+for (const queueType of ['quorum', 'classic'] as const) {
+  test(`a poison task is dead-lettered after --max-deliveries (${queueType} queue): its call fails with its code; the services keep serving`, async (t) => {
+    const q = queue();
+    const workers = await Promise.all(
+      [1, 2, 3].map(() =>
+        startWorker(t, broker.url, [
+          '--queue',
+          q,
+          '--queue-type',
+          queueType,
+          '--threads',
+          '1',
+          '--prefetch',
+          '1',
+          '--max-deliveries',
+          '2',
+        ]),
       ),
-    )
-  ).reduce((a, b) => a + b, 0);
-  assert.equal(killed, 2, 'two deliveries, two services killed; then it was dead-lettered');
-  assert.equal(await compute.call('echo', 'still'), 'still', 'the third service still serves');
-  // The poison is parked for people to look at.
-  const connection = await connect(broker.url);
-  t.after(() => connection.close());
-  const channel = await connection.createChannel();
-  const parked = await channel.checkQueue(`${q}.parked`);
-  assert.equal(parked.messageCount, 1);
-});
+    );
+    const compute = await caller(t, q, { queueType });
+    await assert.rejects(
+      compute.call('die', null, { deadlineMs: 60_000 }),
+      (e) => codeOf(e) === 'NS_ERR_COMPUTE_POISON' && /delivered 2 times/.test((e as Error).message),
+    );
+    const killed = (
+      await Promise.all(
+        workers.map((w) =>
+          Promise.race([w.exited.then(() => 1), new Promise<number>((r) => setTimeout(() => r(0), 100))]),
+        ),
+      )
+    ).reduce((a, b) => a + b, 0);
+    assert.equal(killed, 2, 'two deliveries, two services killed; then it was dead-lettered');
+    assert.equal(await compute.call('echo', 'still'), 'still', 'the third service still serves');
+    // The poison is parked for people to look at.
+    const connection = await connect(broker.url);
+    t.after(() => connection.close());
+    const channel = await connection.createChannel();
+    const parked = await channel.checkQueue(`${q}.parked`);
+    assert.equal(parked.messageCount, 1);
+  });
+}
 
 test('the broker stopped and started again under load: calls fail fast with the retryable code, then all recovers', async (t) => {
   const q = queue();
