@@ -164,7 +164,12 @@ export function which(command: string): string | null {
 
 /** The tools we compare with (autocannon, pm2) live in bench/node_modules only: installed on first use. */
 export function installBenchTools(): boolean {
-  const bins = ['autocannon', 'pm2'].map((tool) => path.join(BENCH_DIR, 'node_modules', '.bin', tool));
+  const bins = [
+    ...['autocannon', 'pm2'].map((tool) => path.join(BENCH_DIR, 'node_modules', '.bin', tool)),
+    ...['@cloudamqp/amqp-client', 'rabbitmq-client'].map((pkg) =>
+      path.join(BENCH_DIR, 'node_modules', pkg, 'package.json'),
+    ),
+  ];
   if (!bins.every((bin) => existsSync(bin))) {
     try {
       execFileSync('npm', ['install', '--no-audit', '--no-fund', '--prefix', BENCH_DIR], { stdio: 'inherit' });

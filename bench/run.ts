@@ -4,13 +4,16 @@
  *
  *   npm run bench                  all benchmarks, default lengths
  *   npm run bench -- --quick       shorter runs (a smoke test of the harness, not figures to quote)
- *   npm run bench -- generator     one benchmark by name (generator, servers, runtime, supervisor, tagger)
+ *   npm run bench -- generator     one benchmark by name (generator, servers, runtime, supervisor, tagger, amqp,
+ *                                  amqp-clients)
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { compareServers } from '../src/compare/servers.ts';
 import { formatCompareTable } from '../src/compare/report.ts';
-import { BENCH_DIR } from './lib.ts';
+import { amqpTransport, type AmqpFigures } from './amqp.ts';
+import { amqpClients } from './amqp-clients.ts';
+import { BENCH_DIR, installBenchTools } from './lib.ts';
 import { generatorCost } from './generator-cost.ts';
 import {
   defaultsUnderStress,
@@ -170,6 +173,42 @@ if (wanted('tagger')) {
     ),
     '',
     `get-urls p99 inline ÷ pool: **${split.p99Ratio.toFixed(1)}** (goal ≥ 10); event-loop delay p99 with the pool, worst second: **${split.modes[1]!.eventLoopP99Ms.max.toFixed(1)} ms** (goal < 20 ms)`,
+    '',
+  );
+}
+
+if (wanted('amqp')) {
+  console.error('amqp: the compute transport vs the bare amqplib RPC loop, one private rabbitmq-server');
+  const figures = await amqpTransport({ seconds: quick ? 1 : 5 });
+  report.amqp = figures;
+  const bare = (f: AmqpFigures) =>
+    figures.find((b) => b.variant === 'bare amqplib' && b.queue === f.queue && b.inFlight === f.inFlight)!;
+  lines.push(
+    'RPC over RabbitMQ, echo of 100 bytes, direct reply-to, prefetch 64 (`npm run bench -- amqp`):',
+    '',
+    '| queue | variant | in flight | calls/s | ÷ bare amqplib | p50 |',
+    '|---|---|---|---|---|---|',
+    ...figures.map(
+      (f) =>
+        `| ${f.queue} | ${f.variant} | ${f.inFlight} | ${f.perSecond.toFixed(0)} | ${(f.perSecond / bare(f).perSecond).toFixed(2)} | ${f.p50Ms.toFixed(2)} ms |`,
+    ),
+    '',
+  );
+}
+
+if (wanted('amqp-clients')) {
+  console.error('amqp-clients: amqplib vs @cloudamqp/amqp-client vs rabbitmq-client, bare RPC loops');
+  installBenchTools();
+  const figures = await amqpClients({ seconds: quick ? 1 : 5 });
+  report.amqpClients = figures;
+  lines.push(
+    'Bare RPC loops of three AMQP clients (`npm run bench -- amqp-clients`):',
+    '',
+    '| queue | client | in flight | calls/s | p50 |',
+    '|---|---|---|---|---|',
+    ...figures.map(
+      (f) => `| ${f.queue} | ${f.client} | ${f.inFlight} | ${f.perSecond.toFixed(0)} | ${f.p50Ms.toFixed(2)} ms |`,
+    ),
     '',
   );
 }
