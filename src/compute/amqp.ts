@@ -146,7 +146,7 @@ export async function createAmqpCompute(options: ResolvedComputeOptions): Promis
         );
       }
       const deadlineMs = callOptions.deadlineMs ?? options.deadlineMs;
-      const signal = callSignal(callOptions, deadlineMs);
+      const { signal, dispose } = callSignal(callOptions, deadlineMs);
       const id = idPrefix + ++nextId;
       const body = Buffer.from(JSON.stringify({ task, input }));
       try {
@@ -193,6 +193,7 @@ export async function createAmqpCompute(options: ResolvedComputeOptions): Promis
         failed++;
         throw error;
       } finally {
+        dispose();
         completed++;
       }
     },

@@ -101,7 +101,7 @@ const whole = (name: string, value: unknown, fallback: number, min: number): num
 
 export function resolveComputeOptions(options: ComputeOptions): ResolvedComputeOptions {
   const transport = options.transport ?? COMPUTE_DEFAULTS.transport;
-  if (!(transport in TRANSPORTS)) throw invalidOption('transport', TRANSPORT_NAMES.join(' or '), transport);
+  if (!(transport in TRANSPORTS)) throw invalidOption('transport', `${TRANSPORT_NAMES.slice(0, -1).join(', ')} or ${TRANSPORT_NAMES.at(-1)}`, transport);
   const amqp = transport === 'amqp';
   const tasks = options.tasks instanceof URL ? options.tasks.href : (options.tasks ?? (amqp ? '' : undefined));
   if (typeof tasks !== 'string' || (tasks === '' && !amqp))
@@ -136,9 +136,35 @@ export async function createCompute(options: ComputeOptions): Promise<Compute> {
 }
 
 /** The signal of one call: its deadline and the caller's signal, whichever comes first. */
-export function callSignal(options: CallOptions, fallbackDeadlineMs: number): AbortSignal {
-  const deadline = AbortSignal.timeout(options.deadlineMs ?? fallbackDeadlineMs);
-  return options.signal === undefined ? deadline : AbortSignal.any([deadline, options.signal]);
+export interface CallSignal {
+  signal: AbortSignal;
+  /** Clears the deadline's timer and the listener on the caller's signal: call it when the call settles. */
+  dispose(): void;
+}
+
+/**
+ * The signal of one call: its deadline and the caller's signal, whichever comes first. One AbortController and one
+ * timer, cleared by dispose(): AbortSignal.timeout() and AbortSignal.any() cost several times more per call (they
+ * showed in the profile of the amqp transport at 10 000 calls/s).
+ */
+export function callSignal(options: CallOptions, fallbackDeadlineMs: number): CallSignal {
+  const controller = new AbortController();
+  const timer = setTimeout(
+    () => controller.abort(new DOMException('the deadline passed', 'TimeoutError')),
+    options.deadlineMs ?? fallbackDeadlineMs,
+  );
+  timer.unref();
+  const outer = options.signal;
+  const follow = () => controller.abort(outer!.reason);
+  if (outer?.aborted) follow();
+  else outer?.addEventListener('abort', follow, { once: true });
+  return {
+    signal: controller.signal,
+    dispose: () => {
+      clearTimeout(timer);
+      outer?.removeEventListener('abort', follow);
+    },
+  };
 }
 
 /** The error a call rejects with when its signal fired. */

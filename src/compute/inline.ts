@@ -25,7 +25,8 @@ export async function createInlineCompute(options: ResolvedComputeOptions): Prom
       if (closed) throw new NodescaleError('NS_ERR_COMPUTE_CLOSED', 'the compute transport is closed');
       const run = tasks[task];
       if (run === undefined) throw unknownTask(task, Object.keys(tasks));
-      const signal = callSignal(callOptions, options.deadlineMs);
+      const { signal, dispose } = callSignal(callOptions, options.deadlineMs);
+      dispose(); // inline runs at once, or not at all: only a signal aborted already stops it
       if (signal.aborted) throw abortError(task, signal, callOptions.deadlineMs ?? options.deadlineMs);
       try {
         const output = (await run(input)) as O;

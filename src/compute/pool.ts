@@ -39,7 +39,7 @@ export async function createPoolCompute(options: ResolvedComputeOptions): Promis
       const deadlineMs = callOptions.deadlineMs ?? options.deadlineMs;
       // Refused here, before a deadline timer exists; piscina's own refusal (below) covers maxQueue 0.
       if (pool.queueSize > 0 && pool.queueSize >= options.maxQueue) throw queueFull();
-      const signal = callSignal(callOptions, deadlineMs);
+      const { signal, dispose } = callSignal(callOptions, deadlineMs);
       try {
         return (await pool.run({ task, input }, { signal })) as O;
       } catch (error) {
@@ -48,6 +48,8 @@ export async function createPoolCompute(options: ResolvedComputeOptions): Promis
         const message = (error as Error).message;
         if (message === 'Task queue is at limit') throw queueFull();
         throw new NodescaleError('NS_ERR_COMPUTE_FAILED', `task ${task} failed: ${message}`, { cause: error });
+      } finally {
+        dispose();
       }
     },
     stats: () => ({

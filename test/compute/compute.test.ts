@@ -69,7 +69,7 @@ test('inline: a call already past its deadline never starts', async (t) => {
 test('options are validated with the option named', () => {
   assert.throws(
     () => resolveComputeOptions({ tasks: TASKS, transport: 'carrier-pigeon' }),
-    /transport must be inline or pool, got "carrier-pigeon"/,
+    /transport must be inline, pool or amqp, got "carrier-pigeon"/,
   );
   assert.throws(() => resolveComputeOptions({ tasks: TASKS, threads: 0 }), /threads must be a whole number ≥ 1/);
   assert.throws(() => resolveComputeOptions({ tasks: '' }), /tasks must be/);
