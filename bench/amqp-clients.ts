@@ -17,7 +17,8 @@ interface Rpc {
   close(): Promise<void>;
 }
 
-type ClientSetup = (url: string, queue: string, type: QueueType) => Promise<Rpc>;
+/** `persistent`: the caller's messages are persistent, as the amqp transport's are (amqplib only). */
+type ClientSetup = (url: string, queue: string, type: QueueType, persistent?: boolean) => Promise<Rpc>;
 
 const REPLY_TO = 'amq.rabbitmq.reply-to';
 
@@ -51,7 +52,7 @@ function pending() {
   };
 }
 
-const amqplib: ClientSetup = async (url, queue, type) => {
+const amqplib: ClientSetup = async (url, queue, type, persistent = false) => {
   const { connect } = await import('amqplib');
   const serverConnection = await connect(url, { noDelay: true });
   const server = await serverConnection.createChannel();
@@ -75,7 +76,7 @@ const amqplib: ClientSetup = async (url, queue, type) => {
   return {
     call(body) {
       const [correlationId, reply] = calls.add();
-      client.sendToQueue(queue, body, { correlationId, replyTo: REPLY_TO });
+      client.sendToQueue(queue, body, { correlationId, replyTo: REPLY_TO, persistent });
       return reply;
     },
     async close() {

@@ -5,7 +5,8 @@
  *   npm run bench -- amqp
  *
  * Each configuration: an echo of 100 bytes, calls/s at 1 and at 32 in flight, and the median latency at 1.
- * - bare: amqplib's loop (bench/amqp-clients.ts): an echo consumer on the event loop, no confirms, direct reply-to;
+ * - bare: amqplib's loop (bench/amqp-clients.ts): an echo consumer on the event loop, no confirms, direct reply-to,
+ *   persistent messages (as the transport's);
  * - ours: createCompute({ transport: 'amqp' }) and startComputeService() (its tasks on a worker thread), confirms on
  *   and off, with the same queue type.
  */
@@ -31,7 +32,8 @@ export async function amqpTransport(options: { seconds: number }): Promise<AmqpF
   let n = 0;
   try {
     for (const queue of ['classic', 'quorum'] as const) {
-      const bare = await CLIENTS.amqplib!(broker.url, `bench.bare.${queue}`, queue);
+      // The same message settings as the transport's: persistent, on the same queue type.
+      const bare = await CLIENTS.amqplib!(broker.url, `bench.bare.${queue}`, queue, true);
       const measure = async (variant: string, rpc: { call(body: Buffer): Promise<Buffer> }) => {
         await rpcLoad(rpc, 8, 500);
         for (const inFlight of [1, 32])
