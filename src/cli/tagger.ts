@@ -75,7 +75,12 @@ export function parseTaggerArgs(argv: string[]): TaggerServerOptions & { port: n
   const { values } = parseCommandLine('tagger', argv, FLAGS, 0);
   const port = portFlag(values, 'port', T.port);
   const compute = textFlag(values, 'compute') ?? T.compute;
-  if (!TRANSPORT_NAMES.includes(compute)) throw invalidOption('--compute', `${TRANSPORT_NAMES.slice(0, -1).join(', ')} or ${TRANSPORT_NAMES.at(-1)}`, compute);
+  if (!TRANSPORT_NAMES.includes(compute))
+    throw invalidOption(
+      '--compute',
+      `${TRANSPORT_NAMES.slice(0, -1).join(', ')} or ${TRANSPORT_NAMES.at(-1)}`,
+      compute,
+    );
   if ((compute === 'amqp') !== (textFlag(values, 'broker') !== undefined)) {
     throw new NodescaleError('NS_ERR_USAGE', 'tagger: --compute amqp and --broker URL go together');
   }

@@ -101,7 +101,12 @@ const whole = (name: string, value: unknown, fallback: number, min: number): num
 
 export function resolveComputeOptions(options: ComputeOptions): ResolvedComputeOptions {
   const transport = options.transport ?? COMPUTE_DEFAULTS.transport;
-  if (!(transport in TRANSPORTS)) throw invalidOption('transport', `${TRANSPORT_NAMES.slice(0, -1).join(', ')} or ${TRANSPORT_NAMES.at(-1)}`, transport);
+  if (!(transport in TRANSPORTS))
+    throw invalidOption(
+      'transport',
+      `${TRANSPORT_NAMES.slice(0, -1).join(', ')} or ${TRANSPORT_NAMES.at(-1)}`,
+      transport,
+    );
   const amqp = transport === 'amqp';
   const tasks = options.tasks instanceof URL ? options.tasks.href : (options.tasks ?? (amqp ? '' : undefined));
   if (typeof tasks !== 'string' || (tasks === '' && !amqp))
