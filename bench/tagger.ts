@@ -10,13 +10,14 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { runBench } from '../src/loadtest/run.ts';
-import { median, NODESCALE, startNodescaleService } from './lib.ts';
+import { startRabbitMq } from '../src/servers/rabbitmq.ts';
+import { median, NODESCALE, startNodescaleService, startProcess } from './lib.ts';
 
 const run = promisify(execFile);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export interface TaggerModeFigures {
-  compute: 'inline' | 'pool';
+  compute: 'inline' | 'pool' | 'amqp';
   getTagsPerSecond: number;
   getTagsErrors: number;
   getUrlsP99Ms: number;
@@ -30,6 +31,10 @@ export interface TaggerModeFigures {
 
 export interface TaggerFigures {
   modes: TaggerModeFigures[];
+  /** get-urls p99, inline ÷ amqp. */
+  amqpP99Ratio: number;
+  /** get-tags req/s, amqp ÷ pool. */
+  amqpThroughputRatio: number;
   /** get-urls p99, inline ÷ pool. */
   p99Ratio: number;
 }
@@ -43,7 +48,12 @@ async function eventLoopP99(api: string): Promise<number | null> {
   return match ? Number(match[1]) * 1000 : null;
 }
 
-async function measureMode(compute: 'inline' | 'pool', corpusUrl: string, seconds: number): Promise<TaggerModeFigures> {
+async function measureMode(
+  compute: TaggerModeFigures['compute'],
+  corpusUrl: string,
+  seconds: number,
+  extra: string[] = [],
+): Promise<TaggerModeFigures> {
   const { url: api, stop } = await startNodescaleService(
     // No shedding in either mode: with it, the runtime answers the monolith's overload with 503s (the point of
     // nodescale/runtime, measured in `npm run bench -- runtime`); here the event loop itself is watched.
@@ -59,6 +69,7 @@ async function measureMode(compute: 'inline' | 'pool', corpusUrl: string, second
       '--corpus-url',
       corpusUrl,
       '--no-shedding',
+      ...extra,
     ],
     'tagger',
     // Not pinned: the pool's thread gets the other core, as it would in production.
@@ -135,7 +146,31 @@ export async function taggerSplit(options: { seconds: number }): Promise<TaggerF
       modes.push(await measureMode(compute, corpus.url, options.seconds));
       await sleep(500);
     }
-    return { modes, p99Ratio: modes[0]!.getUrlsP99Ms / modes[1]!.getUrlsP99Ms };
+    // The talk's split across processes: the API and one compute service (one thread, as the pool has here) behind
+    // a private RabbitMQ.
+    console.error(`  --compute amqp: the same, extraction on \`nodescale compute-worker tagger --threads 1\``);
+    const broker = await startRabbitMq();
+    try {
+      const worker = await startProcess(
+        [NODESCALE, 'compute-worker', 'tagger', '--broker', broker.url, '--threads', '1'],
+        /compute-worker: consuming/,
+        { pin: false },
+      );
+      try {
+        modes.push(await measureMode('amqp', corpus.url, options.seconds, ['--broker', broker.url]));
+      } finally {
+        await worker.stop();
+      }
+    } finally {
+      await broker.stop();
+    }
+    const [inline, pool, amqp] = modes as [TaggerModeFigures, TaggerModeFigures, TaggerModeFigures];
+    return {
+      modes,
+      p99Ratio: inline.getUrlsP99Ms / pool.getUrlsP99Ms,
+      amqpP99Ratio: inline.getUrlsP99Ms / amqp.getUrlsP99Ms,
+      amqpThroughputRatio: amqp.getTagsPerSecond / pool.getTagsPerSecond,
+    };
   } finally {
     await corpus.stop();
   }
