@@ -90,7 +90,7 @@ const amqplib: ClientSetup = async (url, queue, type, persistent = false) => {
  * The two clients we compare with live in bench/node_modules only (installed by `npm run bench`): loaded by a name
  * the type checker does not resolve, so that a clone without them still type-checks. Typed by what is used here.
  */
-const load = (name: string): Promise<any> => import(name); // eslint-disable-line @typescript-eslint/no-explicit-any
+export const load = (name: string): Promise<any> => import(name); // eslint-disable-line @typescript-eslint/no-explicit-any
 
 const cloudamqp: ClientSetup = async (url, queue, type) => {
   const { AMQPClient } = await load('@cloudamqp/amqp-client');

@@ -13,16 +13,57 @@
 import { startComputeService } from '../src/compute/amqp-service.ts';
 import { createCompute } from '../src/compute/compute.ts';
 import { startRabbitMq } from '../src/servers/rabbitmq.ts';
-import { CLIENTS, rpcLoad } from './amqp-clients.ts';
+import { spawn } from 'node:child_process';
+import { findExecutable, freePort, terminate, waitForPort } from '../src/servers/process.ts';
+import { CLIENTS, load, rpcLoad } from './amqp-clients.ts';
 
 const TASKS = new URL('../test/fixtures/compute-tasks.ts', import.meta.url);
 
 export interface AmqpFigures {
-  queue: 'classic' | 'quorum';
+  queue: 'classic' | 'quorum' | 'none';
   variant: string;
   inFlight: number;
   perSecond: number;
   p50Ms: number;
+}
+
+/**
+ * The reference for a lightweight bus: NATS core request-reply (Debian's nats-server, the `nats` client in
+ * bench/node_modules), an echo subscriber and a requester on two connections. No persistence, no acknowledgements:
+ * what a bus without a broker's guarantees costs.
+ */
+async function natsReference(ms: number): Promise<AmqpFigures[]> {
+  const binary = findExecutable('nats-server', 'nats-server', ['/usr/sbin']);
+  const port = await freePort();
+  const server = spawn(binary, ['-a', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
+  try {
+    await waitForPort(port, 10_000, () => (server.exitCode === null ? null : 'nats-server exited'));
+    const { connect } = await load('nats');
+    const responder = await connect({ servers: `127.0.0.1:${port}` });
+    responder.subscribe('echo', {
+      callback: (_error: unknown, message: { respond(data: Uint8Array): void; data: Uint8Array }) =>
+        message.respond(message.data),
+    });
+    await responder.flush();
+    const requester = await connect({ servers: `127.0.0.1:${port}`, noEcho: true });
+    const rpc = {
+      call: async (body: Buffer) => Buffer.from((await requester.request('echo', body, { timeout: 30_000 })).data),
+    };
+    await rpcLoad(rpc, 8, 500);
+    const figures: AmqpFigures[] = [];
+    for (const inFlight of [1, 32])
+      figures.push({
+        queue: 'none',
+        variant: 'NATS core request-reply',
+        inFlight,
+        ...(await rpcLoad(rpc, inFlight, ms)),
+      });
+    await requester.close();
+    await responder.close();
+    return figures;
+  } finally {
+    await terminate(server.pid!, 5000);
+  }
 }
 
 export async function amqpTransport(options: { seconds: number }): Promise<AmqpFigures[]> {
@@ -74,6 +115,7 @@ export async function amqpTransport(options: { seconds: number }): Promise<AmqpF
   } finally {
     await broker.stop();
   }
+  figures.push(...(await natsReference(ms)));
   return figures;
 }
 

@@ -181,19 +181,21 @@ if (wanted('tagger')) {
 
 if (wanted('amqp')) {
   console.error('amqp: the compute transport vs the bare amqplib RPC loop, one private rabbitmq-server');
+  installBenchTools(); // the nats client, for the reference row
   const figures = await amqpTransport({ seconds: quick ? 1 : 5 });
   report.amqp = figures;
   const bare = (f: AmqpFigures) =>
-    figures.find((b) => b.variant === 'bare amqplib' && b.queue === f.queue && b.inFlight === f.inFlight)!;
+    figures.find((b) => b.variant === 'bare amqplib' && b.queue === f.queue && b.inFlight === f.inFlight);
+  const nats = (f: AmqpFigures) => figures.find((b) => b.queue === 'none' && b.inFlight === f.inFlight)!;
   lines.push(
     'RPC over RabbitMQ, echo of 100 bytes, direct reply-to, prefetch 64 (`npm run bench -- amqp`):',
     '',
-    '| queue | variant | in flight | calls/s | ÷ bare amqplib | p50 |',
-    '|---|---|---|---|---|---|',
-    ...figures.map(
-      (f) =>
-        `| ${f.queue} | ${f.variant} | ${f.inFlight} | ${f.perSecond.toFixed(0)} | ${(f.perSecond / bare(f).perSecond).toFixed(2)} | ${f.p50Ms.toFixed(2)} ms |`,
-    ),
+    '| queue | variant | in flight | calls/s | ÷ bare amqplib | ÷ NATS | p50 |',
+    '|---|---|---|---|---|---|---|',
+    ...figures.map((f) => {
+      const vsBare = bare(f);
+      return `| ${f.queue} | ${f.variant} | ${f.inFlight} | ${f.perSecond.toFixed(0)} | ${vsBare ? (f.perSecond / vsBare.perSecond).toFixed(2) : '—'} | ${(f.perSecond / nats(f).perSecond).toFixed(2)} | ${f.p50Ms.toFixed(2)} ms |`;
+    }),
     '',
   );
 }
