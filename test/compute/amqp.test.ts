@@ -3,6 +3,7 @@
  * a service killed or stopped under load, poison, a broker restart, deadlines, bad input.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { after, before, test } from 'node:test';
 import { connect } from 'amqplib';
 import { startComputeService } from '../../src/compute/amqp-service.ts';
@@ -10,7 +11,7 @@ import { startCorpusServer } from '../../src/corpus/server.ts';
 import { startTaggerServer } from '../../src/tagger/server.ts';
 import { createCompute, type Compute } from '../../src/compute/compute.ts';
 import { startRabbitMq, type RabbitMqNode } from '../../src/servers/rabbitmq.ts';
-import { runBin } from '../helpers/cli.ts';
+import { BIN, runBin } from '../helpers/cli.ts';
 import { COMPUTE_TASKS, startWorker } from '../helpers/compute-worker.ts';
 import { waitUntil } from '../helpers/wait.ts';
 
@@ -275,6 +276,69 @@ test('the tagger over amqp: tags(url) extracted by `nodescale compute-worker tag
   const bad = await runBin(['tagger', '--compute', 'amqp']);
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /NS_ERR_USAGE: tagger: --compute amqp and --broker URL go together/);
+});
+
+test('more calls in flight than maxQueue are refused at once with NS_ERR_COMPUTE_QUEUE_FULL', async (t) => {
+  const q = queue();
+  const service = await startComputeService({
+    url: broker.url,
+    tasks: COMPUTE_TASKS,
+    queue: q,
+    threads: 1,
+    prefetch: 1,
+  });
+  t.after(() => service.stop());
+  const compute = await caller(t, q, { maxQueue: 2 });
+  const held = [compute.call('spin', { ms: 300 }), compute.call('spin', { ms: 300 })];
+  const started = Date.now();
+  await assert.rejects(
+    compute.call('echo', 'third'),
+    (e) => codeOf(e) === 'NS_ERR_COMPUTE_QUEUE_FULL' && (e as { retryable?: boolean }).retryable === true,
+  );
+  assert.ok(Date.now() - started < 250, 'refused before the calls ahead of it ended');
+  await Promise.all(held);
+  assert.equal(await compute.call('echo', 'room again'), 'room again');
+});
+
+test("compute-worker under nodescale run: ready once it consumes, its task metrics on the supervisor's /metrics, a graceful stop", async (t) => {
+  const q = queue();
+  const name = `compute-${process.pid}`;
+  const child = spawn(
+    process.execPath,
+    [
+      BIN,
+      'run',
+      BIN,
+      '-w',
+      '1',
+      '--name',
+      name,
+      '--metrics',
+      '0',
+      '--',
+      'compute-worker',
+      COMPUTE_TASKS,
+      '--broker',
+      broker.url,
+      '--queue',
+      q,
+      '--threads',
+      '1',
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let err = '';
+  child.stderr.on('data', (chunk) => (err += chunk));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  t.after(() => child.exitCode === null && child.kill('SIGKILL'));
+  await waitUntil(() => /1 worker\(s\) ready/.test(err), 'the supervised compute worker is ready', 60_000);
+  const metricsUrl = /metrics (http:\S+)/.exec(err)![1]!;
+  const compute = await caller(t, q);
+  for (let i = 0; i < 5; i++) assert.equal(await compute.call('echo', i), i);
+  const metrics = await (await fetch(metricsUrl)).text();
+  assert.match(metrics, /^nodescale_compute_tasks_total\{task="echo",outcome="ok",worker="0"\} 5$/m);
+  child.kill('SIGTERM');
+  assert.equal(await exited, 0, err);
 });
 
 test('bad input: a malformed or unreachable broker, wrong credentials, a missing tasks module: one line, a code, no stack', async () => {
