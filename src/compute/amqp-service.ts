@@ -26,7 +26,7 @@ import {
   openConnection,
   parkedQueue,
   parseJson,
-  reconnectDelay,
+  reconnector,
   redactUrl,
   type QueueType,
   type ReplyMessage,
@@ -134,8 +134,6 @@ export async function startComputeService(options: ComputeServiceOptions): Promi
   const pool: Compute = await createPoolCompute({ ...resolved, transport: 'pool' });
   let link: Link | null = null;
   let stopping = false;
-  let attempt = 0;
-  let reconnectTimer: NodeJS.Timeout | null = null;
   const counts = { completed: 0, failed: 0, expired: 0, redelivered: 0, deadLettered: 0 };
   /** The tasks held, each with what cancels it (when its channel is lost, its result can never be delivered). */
   const inHand = new Map<ConsumeMessage, AbortController>();
@@ -253,7 +251,7 @@ export async function startComputeService(options: ComputeServiceOptions): Promi
     }
     metrics.inFlight.set(0);
     idle?.();
-    if (!stopping) scheduleReconnect();
+    if (!stopping) reconnect.schedule();
   };
 
   const open = async (): Promise<void> => {
@@ -274,7 +272,7 @@ export async function startComputeService(options: ComputeServiceOptions): Promi
       link = current;
       current.consumers.push((await channel.consume(resolved.queue, onTask(current))).consumerTag);
       current.consumers.push((await channel.consume(deadQueue(resolved.queue), onDead(current))).consumerTag);
-      attempt = 0;
+      reconnect.succeeded();
       log('info', 'compute: consuming', {
         broker: redactUrl(url),
         queue: resolved.queue,
@@ -289,16 +287,7 @@ export async function startComputeService(options: ComputeServiceOptions): Promi
     }
   };
 
-  const scheduleReconnect = () => {
-    if (reconnectTimer !== null || stopping) return;
-    reconnectTimer = setTimeout(() => {
-      reconnectTimer = null;
-      open().catch((error: Error) => {
-        log('warn', 'compute: reconnection failed', { error: error.message });
-        scheduleReconnect();
-      });
-    }, reconnectDelay(++attempt));
-  };
+  const reconnect = reconnector(open, (error) => log('warn', 'compute: reconnection failed', { error: error.message }));
 
   try {
     await open();
@@ -317,7 +306,7 @@ export async function startComputeService(options: ComputeServiceOptions): Promi
       link !== null ? Promise.resolve() : new Promise<void>((resolve) => consumingWaiters.push(resolve)),
     async stop() {
       stopping = true;
-      if (reconnectTimer !== null) clearTimeout(reconnectTimer);
+      reconnect.cancel();
       const current = link;
       if (current !== null) {
         // No new deliveries; what is held is finished, answered and acknowledged on this channel.

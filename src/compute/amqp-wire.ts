@@ -147,3 +147,37 @@ export function reconnectDelay(attempt: number, random = Math.random): number {
   const ceiling = Math.min(AMQP_DEFAULTS.reconnectMaxMs, AMQP_DEFAULTS.reconnectInitialMs * 2 ** (attempt - 1));
   return ceiling / 2 + random() * (ceiling / 2);
 }
+
+/**
+ * Reconnection, for both sides: `schedule()` tries `open` after a backoff with jitter, again and again until it
+ * succeeds (`onFailure` hears each failure); `succeeded()` starts the backoff over; `cancel()` stops trying. A caller's
+ * timer is unref'd (`unref`): reconnecting alone does not keep an API process alive.
+ */
+export function reconnector(
+  open: () => Promise<void>,
+  onFailure: (error: Error) => void = () => {},
+  { unref = false } = {},
+) {
+  let attempt = 0;
+  let timer: NodeJS.Timeout | null = null;
+  let cancelled = false;
+  const schedule = (): void => {
+    if (timer !== null || cancelled) return;
+    timer = setTimeout(() => {
+      timer = null;
+      open().catch((error: Error) => {
+        onFailure(error);
+        schedule();
+      });
+    }, reconnectDelay(++attempt));
+    if (unref) timer.unref();
+  };
+  return {
+    schedule,
+    succeeded: () => (attempt = 0),
+    cancel: () => {
+      cancelled = true;
+      if (timer !== null) clearTimeout(timer);
+    },
+  };
+}

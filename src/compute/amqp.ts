@@ -25,7 +25,7 @@ import {
   openConnection,
   parseJson,
   queueExists,
-  reconnectDelay,
+  reconnector,
   redactUrl,
   type ReplyMessage,
   type Topology,
@@ -55,8 +55,6 @@ export async function createAmqpCompute(options: ResolvedComputeOptions): Promis
   let link: Link | null = null;
   let blocked = false;
   let closed = false;
-  let attempt = 0;
-  let reconnectTimer: NodeJS.Timeout | null = null;
   let nextId = 0;
   let completed = 0;
   let failed = 0;
@@ -89,7 +87,7 @@ export async function createAmqpCompute(options: ResolvedComputeOptions): Promis
     const error = unavailable(`the connection was lost (${why}) with the call in flight`);
     for (const call of pending.values()) call.reject(error);
     pending.clear();
-    if (!closed) scheduleReconnect();
+    if (!closed) reconnect.schedule();
   };
 
   const open = async (): Promise<void> => {
@@ -107,21 +105,14 @@ export async function createAmqpCompute(options: ResolvedComputeOptions): Promis
       // A channel closed by the broker (a precondition failed): the connection is closed too, and reopened whole.
       channel.on('close', () => void connection.close().catch(() => {}));
       link = { connection, channel };
-      attempt = 0;
+      reconnect.succeeded();
     } catch (error) {
       await connection.close().catch(() => {});
       throw error;
     }
   };
 
-  const scheduleReconnect = () => {
-    if (reconnectTimer !== null || closed) return;
-    reconnectTimer = setTimeout(() => {
-      reconnectTimer = null;
-      open().catch(() => scheduleReconnect());
-    }, reconnectDelay(++attempt));
-    reconnectTimer.unref();
-  };
+  const reconnect = reconnector(open, () => {}, { unref: true });
 
   // The first connection is made now: a bad URL, refused credentials or a broker that is not there fail createCompute.
   await open();
@@ -200,7 +191,7 @@ export async function createAmqpCompute(options: ResolvedComputeOptions): Promis
     stats: () => ({ transport: 'amqp', threads: 0, queued: pending.size, completed: completed - failed, failed }),
     async close() {
       closed = true;
-      if (reconnectTimer !== null) clearTimeout(reconnectTimer);
+      reconnect.cancel();
       // Calls in flight get their answers first (or their deadlines), then the connection goes.
       while (pending.size > 0) await new Promise((resolve) => setTimeout(resolve, 10));
       const current = link;

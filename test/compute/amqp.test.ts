@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { after, before, test } from 'node:test';
+import { after, before, test, type TestContext } from 'node:test';
 import { connect } from 'amqplib';
 import { startComputeService } from '../../src/compute/amqp-service.ts';
 import { startCorpusServer } from '../../src/corpus/server.ts';
@@ -88,17 +88,20 @@ test('calls are answered across two compute services; stats count them', async (
   assert.deepEqual([stats.transport, stats.completed, stats.failed, stats.queued], ['amqp', 9, 2, 0]);
 });
 
-test('a compute service killed (SIGKILL) with tasks in flight under load: every call is answered, none lost', async (t) => {
+/** Two compute services and a caller keeping 8 calls of 20 ms in flight, answered already. */
+async function twoServicesUnderLoad(t: TestContext) {
   const q = queue();
-  const [victim] = await Promise.all([
-    startWorker(t, broker.url, ['--queue', q, '--threads', '1', '--prefetch', '4']),
-    startWorker(t, broker.url, ['--queue', q, '--threads', '1', '--prefetch', '4']),
-  ]);
-  const compute = await caller(t, q);
-  const running = load(compute, 'spin', { ms: 20 }, 8);
+  const args = ['--queue', q, '--threads', '1', '--prefetch', '4'];
+  const [first] = await Promise.all([startWorker(t, broker.url, args), startWorker(t, broker.url, args)]);
+  const running = load(await caller(t, q), 'spin', { ms: 20 }, 8);
   await waitUntil(() => running.outcomes.length >= 20, 'calls are being answered');
-  victim!.kill('SIGKILL');
-  await victim!.exited;
+  return { service: first!, running };
+}
+
+test('a compute service killed (SIGKILL) with tasks in flight under load: every call is answered, none lost', async (t) => {
+  const { service, running } = await twoServicesUnderLoad(t);
+  service.kill('SIGKILL');
+  await service.exited;
   const before = running.outcomes.length;
   await waitUntil(() => running.outcomes.length >= before + 40, 'the other service answers the rest');
   const outcomes = await running.stop();
@@ -111,16 +114,9 @@ test('a compute service killed (SIGKILL) with tasks in flight under load: every 
 });
 
 test('a graceful stop (SIGTERM) of a compute service under load: it finishes what it holds, nothing is lost', async (t) => {
-  const q = queue();
-  const [stopping] = await Promise.all([
-    startWorker(t, broker.url, ['--queue', q, '--threads', '1', '--prefetch', '4']),
-    startWorker(t, broker.url, ['--queue', q, '--threads', '1', '--prefetch', '4']),
-  ]);
-  const compute = await caller(t, q);
-  const running = load(compute, 'spin', { ms: 20 }, 8);
-  await waitUntil(() => running.outcomes.length >= 20, 'calls are being answered');
-  stopping!.kill('SIGTERM');
-  assert.deepEqual(await stopping!.exited, { code: 0, signal: null }, stopping!.stderr());
+  const { service, running } = await twoServicesUnderLoad(t);
+  service.kill('SIGTERM');
+  assert.deepEqual(await service.exited, { code: 0, signal: null }, service.stderr());
   const before = running.outcomes.length;
   await waitUntil(() => running.outcomes.length >= before + 20, 'the other service answers the rest');
   const outcomes = await running.stop();
