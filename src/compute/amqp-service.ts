@@ -258,10 +258,9 @@ export async function startComputeService(options: ComputeServiceOptions): Promi
     const connection = await openConnection(url);
     try {
       const channel = await connection.createChannel();
+      channel.on('error', () => {}); // 'close' follows (below)
       const current: Link = { connection, channel, consumers: [] };
-      connection.on('error', () => {});
       connection.on('close', (error?: Error) => lost(current, error?.message ?? 'closed'));
-      channel.on('error', () => {});
       // The broker closes a channel that broke a rule (an acknowledgement timeout): start again on a fresh connection.
       channel.on('close', () => {
         lost(current, 'the channel was closed');

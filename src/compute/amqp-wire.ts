@@ -132,11 +132,14 @@ export async function openConnection(url: string): Promise<ChannelModel> {
   // Loaded on first use: the pool and inline transports never load the AMQP client.
   const { connect } = await import('amqplib');
   try {
-    return await connect(url, {
+    const connection = await connect(url, {
       noDelay: true,
       timeout: 5000,
       clientProperties: { connection_name: `nodescale ${process.pid}` },
     });
+    // From the first moment: an 'error' without a listener would throw; 'close' follows it, with the reason.
+    connection.on('error', () => {});
+    return connection;
   } catch (error) {
     throw connectError(url, error);
   }

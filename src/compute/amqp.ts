@@ -94,14 +94,13 @@ export async function createAmqpCompute(options: ResolvedComputeOptions): Promis
     const connection = await openConnection(url);
     try {
       const channel = options.confirm ? await connection.createConfirmChannel() : await connection.createChannel();
+      channel.on('error', () => {}); // 'close' follows, and closes the connection (below)
       // The services own the queues' settings: a caller declares them only when they do not exist yet.
       if (!(await queueExists(connection, topology.queue))) await declareTopology(channel, topology);
       await channel.consume(DIRECT_REPLY_TO, onReply, { noAck: true });
-      connection.on('error', () => {}); // 'close' follows, with the reason
       connection.on('close', (error?: Error) => lost(error?.message ?? 'closed'));
       connection.on('blocked', () => (blocked = true));
       connection.on('unblocked', () => (blocked = false));
-      channel.on('error', () => {});
       // A channel closed by the broker (a precondition failed): the connection is closed too, and reopened whole.
       channel.on('close', () => void connection.close().catch(() => {}));
       link = { connection, channel };
