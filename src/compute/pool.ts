@@ -11,10 +11,19 @@ import { Piscina } from 'piscina';
 import { NodescaleError } from '../errors.ts';
 import { sibling } from '../module-file.ts';
 import { abortError, callSignal, type CallOptions, type Compute, type ResolvedComputeOptions } from './compute.ts';
+import type { BatchItem, BatchResult } from './pool-worker.ts';
 
 const WORKER = sibling('./pool-worker', import.meta.url);
 
-export async function createPoolCompute(options: ResolvedComputeOptions): Promise<Compute> {
+export interface PoolCompute extends Compute {
+  /**
+   * Runs several tasks on one thread, in order, in one hop between threads (the compute service's batches). Each
+   * result is the task's own; the promise rejects only when the thread itself fails or `signal` aborts.
+   */
+  runBatch(batch: BatchItem[], signal: AbortSignal): Promise<BatchResult[]>;
+}
+
+export async function createPoolCompute(options: ResolvedComputeOptions): Promise<PoolCompute> {
   const pool = new Piscina({
     filename: WORKER.href,
     workerData: { tasks: options.tasks },
@@ -52,6 +61,7 @@ export async function createPoolCompute(options: ResolvedComputeOptions): Promis
         dispose();
       }
     },
+    runBatch: async (batch, signal) => (await pool.run({ batch }, { signal })) as BatchResult[],
     stats: () => ({
       transport: 'pool',
       threads: pool.threads.length,

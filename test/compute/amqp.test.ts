@@ -274,6 +274,28 @@ test('the tagger over amqp: tags(url) extracted by `nodescale compute-worker tag
   assert.match(bad.stderr, /NS_ERR_USAGE: tagger: --compute amqp and --broker URL go together/);
 });
 
+test('tasks delivered together share a thread hop, and a task that crashes its thread still fails alone', async (t) => {
+  const q = queue();
+  const service = await startComputeService({
+    url: broker.url,
+    tasks: COMPUTE_TASKS,
+    queue: q,
+    threads: 1,
+    prefetch: 16,
+  });
+  t.after(() => service.stop());
+  const compute = await caller(t, q);
+  // Published at once, delivered together: small tasks are handed to the thread in one share.
+  const calls = [...Array.from({ length: 6 }, (_, i) => compute.call('echo', i)), compute.call('exit', null)];
+  const outcomes = await Promise.allSettled(calls);
+  assert.deepEqual(
+    outcomes.slice(0, 6).map((o) => (o.status === 'fulfilled' ? o.value : codeOf(o.reason))),
+    [0, 1, 2, 3, 4, 5],
+  );
+  assert.equal(outcomes[6]!.status === 'rejected' && codeOf(outcomes[6]!.reason), 'NS_ERR_COMPUTE_FAILED');
+  assert.equal(await compute.call('echo', 'after'), 'after', 'the thread was replaced');
+});
+
 test('more calls in flight than maxQueue are refused at once with NS_ERR_COMPUTE_QUEUE_FULL', async (t) => {
   const q = queue();
   const service = await startComputeService({
