@@ -174,7 +174,7 @@ if (wanted('tagger')) {
     '',
     `get-urls p99 inline ÷ pool: **${split.p99Ratio.toFixed(1)}** (goal ≥ 10); event-loop delay p99 with the pool, worst second: **${split.modes[1]!.eventLoopP99Ms.max.toFixed(1)} ms** (goal < 20 ms)`,
     '',
-    `over amqp: get-urls p99 inline ÷ amqp **${split.amqpP99Ratio.toFixed(1)}** (goal ≥ 10); get-tags req/s amqp ÷ pool **${split.amqpThroughputRatio.toFixed(2)}** (goal ≥ 0.9)`,
+    `over amqp: get-urls p99 inline ÷ amqp (quorum) **${split.amqpP99Ratio.toFixed(1)}** (goal ≥ 10); get-tags req/s amqp ÷ pool **${split.amqpThroughputRatio.toFixed(2)}** on a quorum queue, **${split.amqpClassicThroughputRatio.toFixed(2)}** on a classic one (goal ≥ 0.9)`,
     '',
   );
 }

@@ -17,7 +17,7 @@ const run = promisify(execFile);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export interface TaggerModeFigures {
-  compute: 'inline' | 'pool' | 'amqp';
+  compute: string;
   getTagsPerSecond: number;
   getTagsErrors: number;
   getUrlsP99Ms: number;
@@ -31,7 +31,9 @@ export interface TaggerModeFigures {
 
 export interface TaggerFigures {
   modes: TaggerModeFigures[];
-  /** get-urls p99, inline ÷ amqp. */
+  /** get-tags req/s, amqp on a classic queue ÷ pool. */
+  amqpClassicThroughputRatio: number;
+  /** get-urls p99, inline ÷ amqp (quorum). */
   amqpP99Ratio: number;
   /** get-tags req/s, amqp ÷ pool. */
   amqpThroughputRatio: number;
@@ -49,7 +51,7 @@ async function eventLoopP99(api: string): Promise<number | null> {
 }
 
 async function measureMode(
-  compute: TaggerModeFigures['compute'],
+  compute: 'inline' | 'pool' | 'amqp',
   corpusUrl: string,
   seconds: number,
   extra: string[] = [],
@@ -147,29 +149,58 @@ export async function taggerSplit(options: { seconds: number }): Promise<TaggerF
       await sleep(500);
     }
     // The talk's split across processes: the API and one compute service (one thread, as the pool has here) behind
-    // a private RabbitMQ.
-    console.error(`  --compute amqp: the same, extraction on \`nodescale compute-worker tagger --threads 1\``);
+    // a private RabbitMQ, its task queue a quorum queue (the default) and a classic one.
     const broker = await startRabbitMq();
     try {
-      const worker = await startProcess(
-        [NODESCALE, 'compute-worker', 'tagger', '--broker', broker.url, '--threads', '1'],
-        /compute-worker: consuming/,
-        { pin: false },
-      );
-      try {
-        modes.push(await measureMode('amqp', corpus.url, options.seconds, ['--broker', broker.url]));
-      } finally {
-        await worker.stop();
+      for (const queueType of ['quorum', 'classic'] as const) {
+        console.error(
+          `  --compute amqp: the same, extraction on \`nodescale compute-worker tagger\`, ${queueType} queue`,
+        );
+        const queue = `tagger.${queueType}`;
+        const worker = await startProcess(
+          [
+            NODESCALE,
+            'compute-worker',
+            'tagger',
+            '--broker',
+            broker.url,
+            '--threads',
+            '1',
+            '--queue',
+            queue,
+            '--queue-type',
+            queueType,
+          ],
+          /compute-worker: consuming/,
+          { pin: false },
+        );
+        try {
+          const figures = await measureMode('amqp', corpus.url, options.seconds, [
+            '--broker',
+            broker.url,
+            '--queue',
+            queue,
+          ]);
+          modes.push({ ...figures, compute: `amqp ${queueType}` });
+        } finally {
+          await worker.stop();
+        }
       }
     } finally {
       await broker.stop();
     }
-    const [inline, pool, amqp] = modes as [TaggerModeFigures, TaggerModeFigures, TaggerModeFigures];
+    const [inline, pool, quorum, classic] = modes as [
+      TaggerModeFigures,
+      TaggerModeFigures,
+      TaggerModeFigures,
+      TaggerModeFigures,
+    ];
     return {
       modes,
       p99Ratio: inline.getUrlsP99Ms / pool.getUrlsP99Ms,
-      amqpP99Ratio: inline.getUrlsP99Ms / amqp.getUrlsP99Ms,
-      amqpThroughputRatio: amqp.getTagsPerSecond / pool.getTagsPerSecond,
+      amqpP99Ratio: inline.getUrlsP99Ms / quorum.getUrlsP99Ms,
+      amqpThroughputRatio: quorum.getTagsPerSecond / pool.getTagsPerSecond,
+      amqpClassicThroughputRatio: classic.getTagsPerSecond / pool.getTagsPerSecond,
     };
   } finally {
     await corpus.stop();
