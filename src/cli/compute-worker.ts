@@ -84,13 +84,16 @@ async function run(argv: string[], io: Io): Promise<number> {
   const { startComputeService } = await import('../compute/amqp-service.ts');
   const logger = jsonLogger;
   // Options are checked (and the broker reached) before anything else starts.
+  let runtime: ReturnType<typeof createRuntime> | null = null;
   const service = await startComputeService({
     ...Object.fromEntries(Object.entries(args).filter(([, v]) => v !== undefined)),
     url: args.url,
     tasks: args.tasks,
     log: logger,
+    // While the broker is away, /readyz says so ('unavailable').
+    onConsuming: (consuming) => runtime?.setUnavailable(!consuming),
   });
-  const runtime = createRuntime({ readyWhen: 'manual', registries: [service.registry], logger });
+  runtime = createRuntime({ readyWhen: 'manual', registries: [service.registry], logger });
   // The runtime's graceful shutdown (SIGTERM) ends with the service's: what it holds is answered first.
   runtime.onShutdown(() => service.stop());
   if (metrics !== null) {

@@ -51,6 +51,8 @@ export interface ComputeServiceOptions {
   /** Where the compute metrics are registered (a registry of its own by default). */
   registry?: Registry;
   log?: (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
+  /** Told each time it starts or stops consuming (a lost broker, and when it is back). */
+  onConsuming?: (consuming: boolean) => void;
 }
 
 export interface ComputeServiceStats {
@@ -317,6 +319,7 @@ export async function startComputeService(options: ComputeServiceOptions): Promi
   const lost = (from: Link, why: string) => {
     if (link !== from) return;
     link = null;
+    options.onConsuming?.(false);
     log('warn', 'compute: lost the broker; reconnecting', { why, holding: inHand.size });
     // What it held is redelivered by the broker: running it on here would only hold threads for results that can
     // never be delivered (answer() checks the link), so it is cancelled; the pool replaces the threads it stops.
@@ -353,6 +356,7 @@ export async function startComputeService(options: ComputeServiceOptions): Promi
         prefetch,
         threads: resolved.threads,
       });
+      options.onConsuming?.(true);
       for (const resolve of consumingWaiters) resolve();
       consumingWaiters = [];
     } catch (error) {

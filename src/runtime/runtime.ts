@@ -40,7 +40,7 @@ export const ROUTE = Symbol.for('nodescale.route');
 
 type Labelled = IncomingMessage & { [ROUTE]?: string | (() => string | undefined) };
 
-export type Readiness = 'starting' | 'ready' | 'overloaded' | 'shutting-down';
+export type Readiness = 'starting' | 'ready' | 'unavailable' | 'overloaded' | 'shutting-down';
 
 /** One completed request, as 'request' events (the console's log-requests) carry it. */
 export interface RequestLogEntry {
@@ -85,6 +85,8 @@ export class Runtime extends EventEmitter {
   #console: { close(): Promise<void> } | null = null;
   #started = false;
   #ready = false;
+  /** setUnavailable(true): a dependency is down (a compute service's broker): not ready until it is back. */
+  #unavailable = false;
   #shuttingDown = false;
   /** Whether the guard checks the lag limit per request (it needs the time). */
   readonly #lagLimit: boolean;
@@ -404,7 +406,16 @@ export class Runtime extends EventEmitter {
     if (this.#shuttingDown) return 'shutting-down';
     if (this.#guard?.overloaded || this.#shed > 0 || (this.#history.latest()?.http.shedPerSecond ?? 0) > 0)
       return 'overloaded';
+    if (this.#unavailable) return 'unavailable';
     return this.#ready ? 'ready' : 'starting';
+  }
+
+  /**
+   * Not ready for a while after it was: `true` while something it needs is down (the broker of a compute service,
+   * reconnecting), `false` once it is back. A supervisor's ready is not taken back; a balancer's /readyz is.
+   */
+  setUnavailable(unavailable: boolean): void {
+    this.#unavailable = unavailable;
   }
 
   /** Marks the process ready (readyWhen 'manual': after the database is connected, say). */

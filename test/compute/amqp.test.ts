@@ -171,11 +171,18 @@ for (const queueType of ['quorum', 'classic'] as const) {
 
 test('the broker stopped and started again under load: calls fail fast with the retryable code, then all recovers', async (t) => {
   const q = queue();
-  const service = await startWorker(t, broker.url, ['--queue', q, '--threads', '1']);
+  const service = await startWorker(t, broker.url, ['--queue', q, '--threads', '1', '--metrics', '0']);
+  const readyz = `${/metrics on (http:\S+)\/metrics/.exec(service.stderr())![1]}/readyz`;
+  const readiness = async () => {
+    const response = await fetch(readyz);
+    return `${response.status} ${((await response.json()) as { reason?: string }).reason ?? ''}`.trim();
+  };
+  assert.equal(await readiness(), '200');
   const compute = await caller(t, q);
   const running = load(compute, 'echo', 'x', 4);
   await waitUntil(() => running.outcomes.length >= 50, 'calls are being answered');
   await broker.stop({ keepData: true });
+  await waitUntil(async () => (await readiness()) === '503 unavailable', 'the compute service says it is not ready');
   const started = Date.now();
   await assert.rejects(
     compute.call('echo', 'down', { deadlineMs: 30_000 }),
@@ -183,6 +190,7 @@ test('the broker stopped and started again under load: calls fail fast with the 
   );
   assert.ok(Date.now() - started < 30_000, 'refused long before its deadline');
   await broker.start();
+  await waitUntil(async () => (await readiness()) === '200', 'the compute service is ready again', 60_000);
   const back = running.outcomes.length;
   await waitUntil(
     () => running.outcomes.filter((o) => o.ok).length > back && running.outcomes.at(-1)!.ok,
