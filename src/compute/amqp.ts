@@ -11,8 +11,8 @@
  *   is NS_ERR_COMPUTE_QUEUE_FULL. So are more than `maxQueue` calls in flight, and broker flow control
  *   (connection.blocked): refused at once, never queued in this process without bound.
  * - **The broker may restart.** Calls in flight when the connection goes fail at once with NS_ERR_COMPUTE_UNAVAILABLE
- *   (retryable): their replies cannot reach this connection any more (direct reply-to is bound to it). New calls are
- *   refused with it while disconnected. The caller reconnects with backoff and jitter and declares its queues again;
+ *   (retryable): their replies cannot reach this connection any more (direct reply-to is bound to it) — or, declared
+ *   idempotent, are sent again once when the connection is back. New calls are refused with it while disconnected. The caller reconnects with backoff and jitter and declares its queues again;
  *   nothing needs a restart.
  */
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
@@ -36,6 +36,8 @@ interface Pending {
   task: string;
   resolve(output: unknown): void;
   reject(error: Error): void;
+  /** An idempotent call not sent again yet: what sends it on the next connection. */
+  resend: ((link: Link) => void) | null;
 }
 
 interface Link {
@@ -85,8 +87,12 @@ export async function createAmqpCompute(options: ResolvedComputeOptions): Promis
     link = null;
     blocked = false;
     const error = unavailable(`the connection was lost (${why}) with the call in flight`);
-    for (const call of pending.values()) call.reject(error);
-    pending.clear();
+    // Idempotent calls wait for the next connection (their deadlines still run); the others fail now.
+    for (const [id, call] of pending) {
+      if (call.resend !== null && !closed) continue;
+      pending.delete(id);
+      call.reject(error);
+    }
     if (!closed) reconnect.schedule();
   };
 
@@ -103,8 +109,14 @@ export async function createAmqpCompute(options: ResolvedComputeOptions): Promis
       connection.on('unblocked', () => (blocked = false));
       // A channel closed by the broker (a precondition failed): the connection is closed too, and reopened whole.
       channel.on('close', () => void connection.close().catch(() => {}));
-      link = { connection, channel };
+      const current: Link = { connection, channel };
+      link = current;
       reconnect.succeeded();
+      for (const call of pending.values()) {
+        const resend = call.resend;
+        call.resend = null;
+        resend?.(current);
+      }
     } catch (error) {
       await connection.close().catch(() => {});
       throw error;
@@ -153,11 +165,31 @@ export async function createAmqpCompute(options: ResolvedComputeOptions): Promis
               signal.removeEventListener('abort', onAbort);
               fn(...args);
             };
-          pending.set(id, { task, resolve: settle(resolve), reject: settle(reject) });
+          const deadlineAt = Date.now() + deadlineMs;
+          const send = (target: Link) => {
+            const properties = {
+              persistent: true,
+              contentType: 'application/json',
+              correlationId: id,
+              replyTo: DIRECT_REPLY_TO,
+              expiration: String(Math.max(1, deadlineAt - Date.now())),
+              headers: { [DEADLINE_HEADER]: deadlineAt },
+            };
+            if (options.confirm)
+              (target.channel as ConfirmChannel).sendToQueue(options.queue, body, properties, onConfirm);
+            else target.channel.sendToQueue(options.queue, body, properties);
+          };
+          pending.set(id, {
+            task,
+            resolve: settle(resolve),
+            reject: settle(reject),
+            resend: callOptions.idempotent === true ? send : null,
+          });
           const onConfirm = (error: unknown) => {
             if (error === null || error === undefined || !pending.has(id)) return;
             // A nack is the broker refusing the task (a queue length limit); any other error is the channel closing.
             const nacked = (error as Error).message === 'message nacked';
+            if (!nacked && pending.get(id)!.resend !== null) return; // it is sent again on the next connection
             pending.get(id)!.reject(
               nacked
                 ? new NodescaleError('NS_ERR_COMPUTE_QUEUE_FULL', `the broker refused task ${task} (nack)`, {
@@ -167,17 +199,7 @@ export async function createAmqpCompute(options: ResolvedComputeOptions): Promis
             );
             pending.delete(id);
           };
-          const properties = {
-            persistent: true,
-            contentType: 'application/json',
-            correlationId: id,
-            replyTo: DIRECT_REPLY_TO,
-            expiration: String(deadlineMs),
-            headers: { [DEADLINE_HEADER]: Date.now() + deadlineMs },
-          };
-          if (options.confirm)
-            (current.channel as ConfirmChannel).sendToQueue(options.queue, body, properties, onConfirm);
-          else current.channel.sendToQueue(options.queue, body, properties);
+          send(current);
         })) as O;
       } catch (error) {
         failed++;
@@ -191,6 +213,12 @@ export async function createAmqpCompute(options: ResolvedComputeOptions): Promis
     async close() {
       closed = true;
       reconnect.cancel();
+      if (link === null) {
+        // Idempotent calls waiting for a connection that will not come back now.
+        for (const call of pending.values())
+          call.reject(new NodescaleError('NS_ERR_COMPUTE_CLOSED', 'the compute client was closed'));
+        pending.clear();
+      }
       // Calls in flight get their answers first (or their deadlines), then the connection goes.
       while (pending.size > 0) await new Promise((resolve) => setTimeout(resolve, 10));
       const current = link;

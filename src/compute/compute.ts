@@ -21,6 +21,11 @@ export interface CallOptions {
   deadlineMs?: number;
   /** Cancels the call: a queued task never runs, a running one is stopped (pool: its worker is replaced). */
   signal?: AbortSignal;
+  /**
+   * amqp: the task may safely run twice. A call in flight when the connection to the broker is lost is sent again,
+   * once, when it is back (within the call's deadline), instead of failing with NS_ERR_COMPUTE_UNAVAILABLE.
+   */
+  idempotent?: boolean;
 }
 
 export interface ComputeStats {

@@ -208,6 +208,26 @@ test('the broker stopped and started again under load: calls fail fast with the 
   assert.equal(await compute.call('echo', 'after'), 'after');
 });
 
+test('a call declared idempotent survives a broker restart: sent again once the connection is back', async (t) => {
+  const q = queue();
+  const service = await startComputeService({
+    url: broker.url,
+    tasks: COMPUTE_TASKS,
+    queue: q,
+    threads: 2,
+    prefetch: 4,
+  });
+  t.after(() => service.stop());
+  const compute = await caller(t, q);
+  const idempotent = compute.call('sleep', { ms: 1000 }, { deadlineMs: 90_000, idempotent: true });
+  const plain = compute.call('sleep', { ms: 1000 }, { deadlineMs: 90_000 }).catch((error: unknown) => error);
+  await waitUntil(() => service.stats().inFlight === 2, 'the service holds both calls');
+  await broker.stop({ keepData: true });
+  assert.equal(codeOf(await plain), 'NS_ERR_COMPUTE_UNAVAILABLE', 'the other call fails at once');
+  await broker.start();
+  assert.equal(await idempotent, 1000);
+});
+
 test('a task whose deadline passes while it waits in the queue is never run', async (t) => {
   const q = queue();
   const service = await startComputeService({
