@@ -165,11 +165,15 @@ if (wanted('tagger')) {
   lines.push(
     'The tagging API: `/benchmark/get-urls` (an index lookup) probed at 50 req/s (open model) while `/benchmark/get-tags` (fetch + extraction) runs at 8 connections:',
     '',
-    '| --compute | get-tags req/s | get-urls p50 | get-urls p99 | event-loop delay p99 (median s / worst s) | errors |',
-    '|---|---|---|---|---|---|',
+    '| --compute | get-tags req/s | get-urls p50 | get-urls p99 | event-loop delay p99 (median s / worst s) | errors | CPU per get-tags |',
+    '|---|---|---|---|---|---|---|',
     ...split.modes.map(
       (m) =>
-        `| ${m.compute} | ${m.getTagsPerSecond.toFixed(0)} | ${m.getUrlsP50Ms} ms | ${m.getUrlsP99Ms} ms | ${m.eventLoopP99Ms.median.toFixed(1)} / ${m.eventLoopP99Ms.max.toFixed(1)} ms | ${m.getTagsErrors + m.getUrlsErrors} |`,
+        `| ${m.compute} | ${m.getTagsPerSecond.toFixed(0)} | ${m.getUrlsP50Ms} ms | ${m.getUrlsP99Ms} ms | ${m.eventLoopP99Ms.median.toFixed(1)} / ${m.eventLoopP99Ms.max.toFixed(1)} ms | ${m.getTagsErrors + m.getUrlsErrors} | ${Object.entries(
+          m.cpuMsPerGetTags,
+        )
+          .map(([name, ms]) => `${name} ${ms.toFixed(1)} ms`)
+          .join(', ')} |`,
     ),
     '',
     `get-urls p99 inline ÷ pool: **${split.p99Ratio.toFixed(1)}** (goal ≥ 10); event-loop delay p99 with the pool, worst second: **${split.modes[1]!.eventLoopP99Ms.max.toFixed(1)} ms** (goal < 20 ms)`,

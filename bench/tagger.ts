@@ -11,7 +11,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { runBench } from '../src/loadtest/run.ts';
 import { startRabbitMq } from '../src/servers/rabbitmq.ts';
-import { median, NODESCALE, startNodescaleService, startProcess } from './lib.ts';
+import { median, NODESCALE, processCpuMs, startNodescaleService, startProcess } from './lib.ts';
 
 const run = promisify(execFile);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -27,6 +27,11 @@ export interface TaggerModeFigures {
   getUrlsErrorKinds: Record<string, number>;
   /** Per-second event-loop delay p99 of the API, ms: the median and the worst second. */
   eventLoopP99Ms: { median: number; max: number };
+  /**
+   * CPU time per get-tags request, ms, by process (the API, and with amqp the compute service and the broker),
+   * measured over the loaded window: where the machine's two cores go.
+   */
+  cpuMsPerGetTags: Record<string, number>;
 }
 
 export interface TaggerFigures {
@@ -55,8 +60,13 @@ async function measureMode(
   corpusUrl: string,
   seconds: number,
   extra: string[] = [],
+  others: Record<string, number> = {},
 ): Promise<TaggerModeFigures> {
-  const { url: api, stop } = await startNodescaleService(
+  const {
+    url: api,
+    stop,
+    child,
+  } = await startNodescaleService(
     // No shedding in either mode: with it, the runtime answers the monolith's overload with 503s (the point of
     // nodescale/runtime, measured in `npm run bench -- runtime`); here the event loop itself is watched.
     [
@@ -80,6 +90,9 @@ async function measureMode(
   try {
     // Warm up: JIT, the NLP model in each thread, the index (get-urls has URLs to return).
     await runBench({ url: `${api}/benchmark/get-tags`, connections: 4, durationMs: 3000 });
+    const processes: Record<string, number> = { api: child.pid!, ...others };
+    const cpu = () => Object.fromEntries(Object.entries(processes).map(([name, pid]) => [name, processCpuMs(pid)]));
+    const cpuBefore = cpu();
     const loops: number[] = [];
     const sampling = setInterval(() => void eventLoopP99(api).then((v) => v !== null && loops.push(v)), 1000);
     const probe = run(
@@ -107,6 +120,7 @@ async function measureMode(
       timeoutMs: 30_000,
     });
     const [probeResult, loadResult] = await Promise.all([probe, load]);
+    const cpuAfter = cpu();
     clearInterval(sampling);
     const urls = JSON.parse(probeResult.stdout) as {
       latencyMs: { p50: number; p99: number };
@@ -131,6 +145,12 @@ async function measureMode(
         }).filter(([kind, n]) => kind !== 'total' && n > 0),
       ),
       eventLoopP99Ms: { median: median(loops), max: Math.max(...loops) },
+      cpuMsPerGetTags: Object.fromEntries(
+        Object.keys(processes).map((name) => [
+          name,
+          (cpuAfter[name]! - cpuBefore[name]!) / Math.max(1, loadResult.requests.total),
+        ]),
+      ),
     };
   } finally {
     await stop();
@@ -175,12 +195,13 @@ export async function taggerSplit(options: { seconds: number }): Promise<TaggerF
           { pin: false },
         );
         try {
-          const figures = await measureMode('amqp', corpus.url, options.seconds, [
-            '--broker',
-            broker.url,
-            '--queue',
-            queue,
-          ]);
+          const figures = await measureMode(
+            'amqp',
+            corpus.url,
+            options.seconds,
+            ['--broker', broker.url, '--queue', queue],
+            { 'compute service': worker.child.pid!, broker: broker.pid()! },
+          );
           modes.push({ ...figures, compute: `amqp ${queueType}` });
         } finally {
           await worker.stop();
