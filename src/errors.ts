@@ -219,6 +219,12 @@ export const ERROR_CODES = {
     kind: 'failure',
     summary: 'The broker refused the credentials of the URL (user, password, or virtual host).',
   },
+  NS_ERR_STORE_UNAVAILABLE: {
+    kind: 'http',
+    status: 503,
+    summary:
+      "The tagger's shared store (Redis) cannot be reached or did not answer in time: the index cannot be read. Retryable.",
+  },
   NS_ERR_COMPUTE_CLOSED: {
     kind: 'http',
     status: 503,

@@ -33,6 +33,11 @@ export function redactArgv(argv: readonly string[]): string[] {
   return out;
 }
 
+/** A URL without its password (amqp://guest:***@host), for messages and logs. */
+export function redactUrl(raw: string): string {
+  return raw.replace(/(\/\/[^:/@]*:)[^@/]*@/, '$1***@');
+}
+
 /** The diagnostic report as JSON, every environment variable's value replaced and secrets in the command line too. */
 export function redactedReport(error?: Error): Record<string, unknown> {
   const report = (error ? process.report.getReport(error) : process.report.getReport()) as unknown as Record<

@@ -6,6 +6,7 @@ import { announceListening } from '../ipc.ts';
 import { TRANSPORT_NAMES } from '../compute/compute.ts';
 import { parseAllowList } from '../tagger/address-policy.ts';
 import { TAGGER_DEFAULTS, type TaggerServerOptions } from '../tagger/options.ts';
+import { checkStore, checkStorePrefix } from '../tagger/store.ts';
 import { startTaggerServer } from '../tagger/server.ts';
 import { formatBytes, formatDuration } from '../units.ts';
 import {
@@ -35,6 +36,10 @@ const FLAGS = {
   'fetch-timeout': { type: 'string' },
   'max-redirects': { type: 'string' },
   cache: { type: 'string' },
+  'cache-ttl': { type: 'string' },
+  store: { type: 'string' },
+  'store-prefix': { type: 'string' },
+  'max-indexed': { type: 'string' },
   'admin-socket': { type: 'string' },
   'no-shedding': { type: 'boolean' },
   ...COMMON_FLAGS,
@@ -63,7 +68,12 @@ Options:
       --max-page-size SIZE  (default ${formatBytes(T.maxPageBytes)})
       --fetch-timeout DUR   for a whole fetch, redirects included (default ${formatDuration(T.fetchTimeoutMs)})
       --max-redirects N     (default ${T.maxRedirects})
-      --cache N             URLs whose tags are cached (default ${T.cacheSize}; 0: none)
+      --store S             where the tags cache and the reverse index live: embedded (in this process, default)
+                            or redis://host:6379, shared by every API worker (docs/tagger.md)
+      --store-prefix P      with --store redis: the prefix of every key (default ${T.storePrefix})
+      --cache-ttl DUR       how long a URL's tags stay cached (default ${formatDuration(T.cacheTtlMs)})
+      --cache N             embedded store: URLs whose tags are cached (default ${T.cacheSize}; 0: none)
+      --max-indexed N       URLs in the reverse index at most, the oldest dropped (default ${T.maxIndexedUrls})
       --admin-socket PATH   open the admin console on this Unix socket (nodescale console PATH)
       --no-shedding         never answer 503 under overload (to watch the event loop itself drown)
   -h, --help                this help
@@ -92,6 +102,13 @@ export function parseTaggerArgs(argv: string[]): TaggerServerOptions & { port: n
     .map((a) => a.trim())
     .filter(Boolean);
   parseAllowList(allow, '--allow');
+  const store = textFlag(values, 'store');
+  const prefix = textFlag(values, 'store-prefix');
+  if (prefix !== undefined && store === undefined)
+    throw new NodescaleError('NS_ERR_USAGE', 'tagger: --store-prefix goes with --store redis://…');
+  const maxIndexed = intFlag(values, 'max-indexed');
+  if (maxIndexed !== undefined && maxIndexed < 1)
+    throw invalidOption('--max-indexed', 'a whole number ≥ 1', maxIndexed);
   // Flags not given are left out: the defaults live with the options (src/tagger/).
   return {
     port,
@@ -107,6 +124,10 @@ export function parseTaggerArgs(argv: string[]): TaggerServerOptions & { port: n
       fetchTimeoutMs: durationFlag(values, 'fetch-timeout'),
       maxRedirects: intFlag(values, 'max-redirects'),
       cacheSize: intFlag(values, 'cache'),
+      cacheTtlMs: durationFlag(values, 'cache-ttl'),
+      store: store === undefined ? undefined : checkStore(store, '--store'),
+      storePrefix: prefix === undefined ? undefined : checkStorePrefix(prefix, '--store-prefix'),
+      maxIndexedUrls: maxIndexed,
     }),
     runtime: {
       ...(adminSocket === undefined ? {} : { admin: { socketPath: adminSocket } }),
@@ -120,7 +141,7 @@ async function run(argv: string[], io: Io): Promise<number> {
   const api = await startTaggerServer(options);
   const { threads } = api.tagger.compute.stats();
   io.stdout.write(
-    `tagger listening on ${api.url}/graphql (compute ${api.tagger.compute.transport}${threads > 0 ? `, ${threads} thread${threads === 1 ? '' : 's'}` : ''})\n`,
+    `tagger listening on ${api.url}/graphql (compute ${api.tagger.compute.transport}${threads > 0 ? `, ${threads} thread${threads === 1 ? '' : 's'}` : ''}, store ${api.tagger.store.kind})\n`,
   );
   announceListening('tagger', api.url);
   // The runtime owns the end: SIGTERM (or SIGINT, unsupervised) drains, closes the pool, and exits.

@@ -17,6 +17,7 @@
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { isNodescaleError, NodescaleError, type ErrorCode } from '../errors.ts';
+import { redactUrl } from '../redact.ts';
 import {
   AMQP_DEFAULTS,
   DEADLINE_HEADER,
@@ -27,7 +28,6 @@ import {
   parkedQueue,
   parseJson,
   reconnector,
-  redactUrl,
   type QueueType,
   type ReplyMessage,
   type TaskMessage,

@@ -17,6 +17,7 @@
  */
 import type { ChannelModel } from 'amqplib';
 import { invalidOption, NodescaleError, type ErrorCode } from '../errors.ts';
+import { redactUrl } from '../redact.ts';
 
 export type QueueType = 'quorum' | 'classic';
 
@@ -109,11 +110,6 @@ export function brokerUrl(name: string, raw: unknown): string {
     throw invalidOption(name, 'an amqp:// or amqps:// URL', redactUrl(raw));
   }
   return raw;
-}
-
-/** The URL without its password, for messages and logs. */
-export function redactUrl(raw: string): string {
-  return raw.replace(/(\/\/[^:/@]*:)[^@/]*@/, '$1***@');
 }
 
 /** What a failed connection attempt means, as one of our errors. */

@@ -17,6 +17,7 @@
  */
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
 import { NodescaleError } from '../errors.ts';
+import { redactUrl } from '../redact.ts';
 import {
   AMQP_DEFAULTS,
   DEADLINE_HEADER,
@@ -26,7 +27,6 @@ import {
   parseJson,
   queueExists,
   reconnector,
-  redactUrl,
   type ReplyMessage,
   type Topology,
 } from './amqp-wire.ts';

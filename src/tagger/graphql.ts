@@ -38,10 +38,16 @@ type Query {
 }
 
 type Health {
+  "ok, or degraded while the shared store (Redis) cannot be reached: tags(url) still answers, urls(tag) cannot."
   status: String!
   compute: String!
-  indexedUrls: Int!
-  indexedTags: Int!
+  "embedded (in this process) or redis (shared by every worker)."
+  store: String!
+  "null while the store cannot say."
+  indexedUrls: Int
+  indexedTags: Int
+  "The process that answered: which API worker, behind a balancer or nodescale run."
+  pid: Int!
 }
 `;
 
@@ -213,12 +219,17 @@ export function graphqlHandler(tagger: Tagger) {
   const root = {
     tags: ({ url }: { url: string }) => tagger.tags(url),
     urls: ({ tag }: { tag: string }) => tagger.urls(tag),
-    health: () => ({
-      status: 'ok',
-      compute: tagger.compute.transport,
-      indexedUrls: tagger.index.size.urls,
-      indexedTags: tagger.index.size.tags,
-    }),
+    health: async () => {
+      const size = await tagger.store.size();
+      return {
+        status: tagger.store.status(),
+        compute: tagger.compute.transport,
+        store: tagger.store.kind,
+        indexedUrls: size?.urls ?? null,
+        indexedTags: size?.tags ?? null,
+        pid: process.pid,
+      };
+    },
   };
   return async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> => {
     let request: GraphQLRequest;

@@ -4,8 +4,10 @@
  */
 import type { RuntimeOptions } from '../runtime/options.ts';
 import { FETCH_DEFAULTS } from './fetch-page.ts';
+import { STORE_DEFAULTS, type StoreOptions } from './store.ts';
 
-export interface TaggerOptions {
+/** Where the cache and the index live (store.ts): `store`, `storePrefix`, `cacheTtlMs`, `cacheSize`, `maxIndexedUrls`. */
+export interface TaggerOptions extends Omit<StoreOptions, 'singleFlightWaitMs'> {
   /**
    * Where extraction runs: 'pool' (worker threads), 'inline' (on the event loop, the talk's monolith), or 'amqp'
    * (compute services behind a RabbitMQ broker: `nodescale compute-worker tagger`).
@@ -26,8 +28,6 @@ export interface TaggerOptions {
   maxRedirects?: number;
   /** Extraction deadline, ms. */
   extractDeadlineMs?: number;
-  /** URLs whose tags are cached; 0: no cache. */
-  cacheSize?: number;
 }
 
 export interface TaggerServerOptions extends TaggerOptions {
@@ -48,7 +48,7 @@ export const TAGGER_DEFAULTS = Object.freeze({
   fetchTimeoutMs: FETCH_DEFAULTS.timeoutMs,
   maxRedirects: FETCH_DEFAULTS.maxRedirects,
   extractDeadlineMs: 10_000,
-  cacheSize: 10_000,
+  ...STORE_DEFAULTS,
   port: 3000,
   host: '127.0.0.1',
   corpusUrl: 'http://127.0.0.1:8080',

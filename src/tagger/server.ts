@@ -67,7 +67,9 @@ async function corpusAccess(
 
 export async function startTaggerServer(options: TaggerServerOptions = {}): Promise<TaggerServer> {
   const corpus = await corpusAccess(options.corpusUrl, options.allow ?? []);
-  const tagger = await Tagger.create(options);
+  // The store's warnings (Redis lost, back) go to the runtime's logger, which exists once the server does.
+  let logger: Runtime['options']['logger'] | null = null;
+  const tagger = await Tagger.create({ log: (...entry) => logger?.(...entry), ...options });
   const graphql = graphqlHandler(tagger);
   const corpusUrl = corpus.url;
   const pages = corpusPaths().map((path) => `${corpusUrl}${path}`);
@@ -80,9 +82,9 @@ export async function startTaggerServer(options: TaggerServerOptions = {}): Prom
       const page = pages[next++ % pages.length]!;
       sendJson(res, 200, { url: page, tags: await tagger.tags(page, { cache: false, policy: corpus.policy }) });
     },
-    '/benchmark/get-urls': (_req, res, url) => {
+    '/benchmark/get-urls': async (_req, res, url) => {
       const tag = url.searchParams.get('tag') ?? benchmarkTag;
-      sendJson(res, 200, { tag, urls: tagger.urls(tag) });
+      sendJson(res, 200, { tag, urls: await tagger.urls(tag) });
     },
     '/': (_req, res) =>
       sendJson(res, 200, {
@@ -90,6 +92,7 @@ export async function startTaggerServer(options: TaggerServerOptions = {}): Prom
         graphql: '/graphql',
         benchmarks: ['/benchmark/get-tags', '/benchmark/get-urls'],
         compute: tagger.compute.transport,
+        store: tagger.store.kind,
       }),
   };
 
@@ -106,6 +109,7 @@ export async function startTaggerServer(options: TaggerServerOptions = {}): Prom
   server.requestTimeout = TAGGER_DEFAULTS.requestTimeoutMs;
   server.headersTimeout = TAGGER_DEFAULTS.headersTimeoutMs;
   const runtime = protect(server, { maxBodyBytes: GRAPHQL_LIMITS.bodyBytes, ...options.runtime });
+  logger = runtime.options.logger;
   if (runtime.options.shutdown) runtime.onShutdown(() => tagger.close());
   let address: AddressInfo;
   try {

@@ -1,31 +1,38 @@
 /**
  * The tagging service's core, without HTTP: tags(url) fetches the page safely, extracts its tags on the compute
- * transport (off the event loop with the pool), caches them (LRU) and updates the reverse index; urls(tag) answers
- * from the index. Concurrent calls for the same URL share one fetch and one extraction.
+ * transport (off the event loop with the pool, or on compute services over a broker), and records them in the store
+ * (the cache and the reverse index: in the process, or in Redis for the whole fleet); urls(tag) answers from the index.
+ * Concurrent calls for the same URL share one fetch and one extraction: within the process always, and across every
+ * process sharing a Redis store.
  */
-import { LRUCache } from 'lru-cache';
 import { createCompute, type Compute } from '../compute/compute.ts';
 import { sibling } from '../module-file.ts';
 import { AddressPolicy } from './address-policy.ts';
-import { fetchPage } from './fetch-page.ts';
+import { EmbeddedStore } from './embedded-store.ts';
+import { FETCH_DEFAULTS, fetchPage } from './fetch-page.ts';
 import { TAGGER_DEFAULTS, type TaggerOptions } from './options.ts';
-import { TagIndex } from './tag-index.ts';
+import { RedisStore } from './redis-store.ts';
+import { checkStore, STORE_DEFAULTS, type StoreOptions, type TagStore } from './store.ts';
 
 /** The tagger's extraction tasks (a compute service runs them: `nodescale compute-worker tagger`). */
 export const TAGGER_TASKS = sibling('./tasks', import.meta.url);
 
+/** The store `options.store` names: embedded, or Redis (one that cannot be reached yet is degraded, not an error). */
+export async function openStore(options: StoreOptions): Promise<TagStore> {
+  const store = checkStore(options.store ?? STORE_DEFAULTS.store);
+  return store === 'embedded' ? new EmbeddedStore(options) : RedisStore.open(store, options);
+}
+
 export class Tagger {
   readonly compute: Compute;
-  readonly index = new TagIndex();
-  readonly #cache: LRUCache<string, string[]> | null;
+  readonly store: TagStore;
   readonly #inFlight = new Map<string, Promise<string[]>>();
   readonly #fetch: Parameters<typeof fetchPage>[1];
   readonly #deadlineMs: number;
 
-  private constructor(compute: Compute, policy: AddressPolicy, options: TaggerOptions) {
+  private constructor(compute: Compute, store: TagStore, policy: AddressPolicy, options: TaggerOptions) {
     this.compute = compute;
-    this.#cache =
-      options.cacheSize === 0 ? null : new LRUCache({ max: options.cacheSize ?? TAGGER_DEFAULTS.cacheSize });
+    this.store = store;
     this.#fetch = {
       policy,
       maxBytes: options.maxPageBytes,
@@ -38,12 +45,24 @@ export class Tagger {
   static async create(options: TaggerOptions = {}): Promise<Tagger> {
     // The address policy validates `allow` before any thread starts.
     const policy = new AddressPolicy(options.allow);
-    const compute = await createCompute({
-      transport: options.compute,
-      tasks: TAGGER_TASKS,
-      ...(options.compute === 'amqp' ? { url: options.broker, queue: options.queue } : { threads: options.threads }),
+    const store = await openStore({
+      ...options,
+      // Another worker's extraction is waited for as long as this one's own fetch and extraction could take.
+      singleFlightWaitMs:
+        (options.fetchTimeoutMs ?? FETCH_DEFAULTS.timeoutMs) +
+        (options.extractDeadlineMs ?? TAGGER_DEFAULTS.extractDeadlineMs),
     });
-    return new Tagger(compute, policy, options);
+    try {
+      const compute = await createCompute({
+        transport: options.compute,
+        tasks: TAGGER_TASKS,
+        ...(options.compute === 'amqp' ? { url: options.broker, queue: options.queue } : { threads: options.threads }),
+      });
+      return new Tagger(compute, store, policy, options);
+    } catch (error) {
+      await store.close();
+      throw error;
+    }
   }
 
   /**
@@ -54,36 +73,44 @@ export class Tagger {
     url: string,
     { cache = true, policy }: { cache?: boolean; policy?: AddressPolicy } = {},
   ): Promise<string[]> {
-    const cached = cache ? this.#cache?.get(url) : undefined;
-    if (cached !== undefined) return cached;
+    if (cache) {
+      const cached = await this.store.cached(url);
+      if (cached !== undefined) return cached;
+    }
     const key = `${cache}:${url}`;
     let pending = this.#inFlight.get(key);
     if (pending === undefined) {
-      pending = this.#tag(url, policy).finally(() => this.#inFlight.delete(key));
+      pending = this.#tag(url, cache, policy ?? this.#fetch.policy).finally(() => this.#inFlight.delete(key));
       this.#inFlight.set(key, pending);
     }
     return pending;
   }
 
-  async #tag(url: string, policy = this.#fetch.policy): Promise<string[]> {
-    const page = await fetchPage(url, { ...this.#fetch, policy });
-    const tags = await this.compute.call<string[]>(
-      'extract',
-      { html: page.html, url: page.url },
-      { deadlineMs: this.#deadlineMs },
-    );
-    this.index.update(url, tags);
+  #tag(url: string, cache: boolean, policy: AddressPolicy): Promise<string[]> {
     // What a wider policy fetched is not cached: a client's tags(url) must not read a page it could not fetch.
-    if (policy === this.#fetch.policy) this.#cache?.set(url, tags);
-    return tags;
+    const own = policy === this.#fetch.policy;
+    const extract = async () => {
+      const page = await fetchPage(url, { ...this.#fetch, policy });
+      const tags = await this.compute.call<string[]>(
+        'extract',
+        { html: page.html, url: page.url },
+        { deadlineMs: this.#deadlineMs },
+      );
+      await this.store.record(url, tags, { cache: own });
+      return tags;
+    };
+    // The fleet shares one extraction of a URL that clients ask for; the benchmark's re-extractions are not shared.
+    return cache && own ? this.store.once(url, extract) : extract();
   }
 
-  urls(tag: string): string[] {
-    return this.index.urls(tag);
+  /** The URLs tagged with tag, sorted; NS_ERR_STORE_UNAVAILABLE while a shared store cannot answer. */
+  urls(tag: string): Promise<string[]> {
+    return this.store.urls(tag);
   }
 
-  close(): Promise<void> {
-    return this.compute.close();
+  async close(): Promise<void> {
+    await this.compute.close();
+    await this.store.close();
   }
 }
 

@@ -1,0 +1,73 @@
+/**
+ * A private Redis, started from Debian's `redis-server` on a free loopback port with a directory of its own and no
+ * persistence (`--save ''`, no append-only file): for the tests, the benches and `nodescale demo --scale-out`. Never
+ * the machine's own Redis, never its data. `stop()` sends SIGTERM and removes the directory; `stop()` then `start()`
+ * restarts the same server on the same port (empty: nothing is persisted), for the tests that need Redis to go away.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, openSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { findExecutable, freePort, terminate, waitForPort } from './process.ts';
+
+export interface RedisOptions {
+  /** Default: a free one. */
+  port?: number;
+  /** How long to wait for it to accept connections. Default 30 s. */
+  startTimeoutMs?: number;
+}
+
+export interface RedisServer {
+  /** redis://127.0.0.1:<port> */
+  readonly url: string;
+  readonly port: number;
+  readonly dir: string;
+  /** Its process, or null while stopped. */
+  pid(): number | null;
+  /** Starts it again after stop({ keepDir: true }). */
+  start(): Promise<void>;
+  /** Stops it; removes its directory unless keepDir. */
+  stop(options?: { keepDir?: boolean }): Promise<void>;
+}
+
+export async function startRedis(options: RedisOptions = {}): Promise<RedisServer> {
+  const executable = findExecutable('redis-server', 'redis-server', ['/usr/sbin']);
+  const port = options.port ?? (await freePort());
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'nodescale-redis-'));
+  let child: ChildProcess | null = null;
+  const start = async () => {
+    const out = openSync(path.join(dir, 'redis.log'), 'a');
+    const started = spawn(
+      executable,
+      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
+      { stdio: ['ignore', out, out] },
+    );
+    child = started;
+    let exited: string | null = null;
+    started.once('exit', (code, signal) => {
+      exited = `redis-server exited (${signal ?? `code ${code}`}) before it accepted connections; its log is in ${dir}`;
+      if (child === started) child = null;
+    });
+    await waitForPort(port, options.startTimeoutMs ?? 30_000, () => exited);
+  };
+  const server: RedisServer = {
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    dir,
+    pid: () => child?.pid ?? null,
+    start,
+    async stop({ keepDir = false } = {}) {
+      const pid = child?.pid;
+      child = null;
+      if (pid !== undefined) await terminate(pid, 5_000);
+      if (!keepDir) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  try {
+    await start();
+  } catch (error) {
+    await server.stop();
+    throw error;
+  }
+  return server;
+}

@@ -1,0 +1,328 @@
+/**
+ * The shared store: the tags cache and the reverse index in Redis, so that every API worker on every host answers
+ * `urls(tag)` alike and a reload or a restart loses nothing. node-redis (@redis/client), the client Redis's
+ * maintainers recommend for new projects (chosen by measurement too: docs/demo.md).
+ *
+ * Keys, all under the prefix P (`--store-prefix`, default nodescale:tagger):
+ *   P:cache:<url>       the URL's tags, JSON, with a TTL (`--cache-ttl`)             one key each: spread over a cluster
+ *   P:lock:<url>        who extracts the URL now (SET NX PX, renewed while it works)
+ *   P:extracted         the channel on which the extraction's outcome is published
+ *   {P}:tag:<tag>       a set: the URLs carrying the tag
+ *   {P}:url:<url>       a set: the URL's tags, so that removing a URL is O(its tags)
+ *   {P}:urls            a sorted set: every indexed URL by the time it was tagged (the oldest is dropped past the bound)
+ *   {P}:tags            a set: every tag that leads somewhere
+ * The index's keys share the hash tag {P}: one script updates them together, atomically, which a cluster allows only
+ * within one slot. The index lives on one shard; the cache and the locks spread over all of them.
+ *
+ * Redis is allowed to fail. Commands are never queued while it is away (they fail at once) and each has a deadline:
+ * `cached()` is a miss, `record()` is skipped, `once()` extracts without the fleet, `urls()` throws
+ * NS_ERR_STORE_UNAVAILABLE (retryable), `status()` is 'degraded'. The client reconnects by itself (backoff with
+ * jitter) and everything is used again without a restart.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import { createClient } from '@redis/client';
+import { ERROR_CODES, isNodescaleError, NodescaleError, type ErrorCode } from '../errors.ts';
+import { redactUrl } from '../redact.ts';
+import { checkStorePrefix, STORE_DEFAULTS, type StoreLog, type StoreOptions, type TagStore } from './store.ts';
+
+/** A connection that never queues a command while Redis is away (it fails at once) and gives each a deadline. */
+const connection = (url: string, timeoutMs: number) =>
+  createClient({
+    url,
+    disableOfflineQueue: true,
+    commandOptions: { timeout: timeoutMs },
+    socket: { connectTimeout: Math.max(timeoutMs, 1_000) },
+  });
+type Client = ReturnType<typeof connection>;
+type Outcome = { tags: string[] } | { error: { code: string; message: string } };
+
+/** How long a lock lives without its owner renewing it: a worker that dies holding one delays the others this long. */
+const LOCK_MS = 3_000;
+/** How often a waiting worker checks that the lock still has an owner (a lost notification costs no more). */
+const POLL_MS = 100;
+/** How long opening waits for a first connection before starting degraded. */
+const CONNECT_WAIT_MS = 5_000;
+
+/** Drops url from the index (KEYS: urls, tags; ARGV: base, url). Shared by RECORD. */
+const REMOVE = `
+local function remove(base, url)
+  local key = base .. ':url:' .. url
+  for _, tag in ipairs(redis.call('SMEMBERS', key)) do
+    local tagKey = base .. ':tag:' .. tag
+    redis.call('SREM', tagKey, url)
+    if redis.call('SCARD', tagKey) == 0 then redis.call('SREM', KEYS[2], tag) end
+  end
+  redis.call('DEL', key)
+  redis.call('ZREM', KEYS[1], url)
+end`;
+
+/** KEYS: {P}:urls, {P}:tags. ARGV: {P}, url, now, maxUrls, tags… */
+const RECORD = `${REMOVE}
+local base, url = ARGV[1], ARGV[2]
+remove(base, url)
+local key = base .. ':url:' .. url
+for i = 5, #ARGV do
+  redis.call('SADD', base .. ':tag:' .. ARGV[i], url)
+  redis.call('SADD', KEYS[2], ARGV[i])
+  redis.call('SADD', key, ARGV[i])
+end
+redis.call('ZADD', KEYS[1], tonumber(ARGV[3]), url)
+local over = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[4])
+if over > 0 then
+  for _, old in ipairs(redis.call('ZRANGE', KEYS[1], 0, over - 1)) do remove(base, old) end
+end
+return over`;
+
+/** KEYS: the lock. ARGV: its token, ms. Extends it only if it is still ours. */
+const RENEW = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0`;
+/** KEYS: the lock. ARGV: its token. Deletes it only if it is still ours. */
+const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+
+const sha1 = (text: string) => createHash('sha1').update(text).digest('hex');
+
+export class RedisStore implements TagStore {
+  readonly kind = 'redis';
+  readonly #client: Client;
+  readonly #subscriber: Client;
+  readonly #prefix: string;
+  readonly #index: string;
+  readonly #cacheTtlMs: number;
+  readonly #maxUrls: number;
+  readonly #waitMs: number;
+  readonly #log: StoreLog;
+  readonly #waiters = new Map<string, Set<(outcome: Outcome | null) => void>>();
+  #down = false;
+  #closed = false;
+
+  private constructor(client: Client, subscriber: Client, options: StoreOptions & { url: string }) {
+    this.#client = client;
+    this.#subscriber = subscriber;
+    this.#prefix = options.storePrefix ?? STORE_DEFAULTS.storePrefix;
+    this.#index = `{${this.#prefix}}`;
+    this.#cacheTtlMs = options.cacheTtlMs ?? STORE_DEFAULTS.cacheTtlMs;
+    this.#maxUrls = options.maxIndexedUrls ?? STORE_DEFAULTS.maxIndexedUrls;
+    this.#waitMs = options.singleFlightWaitMs ?? 30_000;
+    this.#log = options.log ?? (() => {});
+    const where = redactUrl(options.url);
+    // An 'error' without a listener would throw. Each failed reconnection emits one: say it once per outage.
+    const onError = (error: Error) => {
+      if (this.#down || this.#closed) return;
+      this.#down = true;
+      this.#log('warn', 'store: lost Redis; reconnecting', { store: where, error: error.message });
+    };
+    client.on('error', onError);
+    subscriber.on('error', () => {});
+    client.on('ready', () => {
+      if (!this.#down) return;
+      this.#down = false;
+      this.#log('info', 'store: Redis is back', { store: where });
+    });
+  }
+
+  static async open(url: string, options: StoreOptions): Promise<RedisStore> {
+    checkStorePrefix(options.storePrefix ?? STORE_DEFAULTS.storePrefix);
+    const timeout = options.storeTimeoutMs ?? STORE_DEFAULTS.storeTimeoutMs;
+    const client = connection(url, timeout);
+    // Notifications come on a connection of their own (a subscribed connection can do nothing else).
+    const subscriber = connection(url, timeout);
+    const store = new RedisStore(client, subscriber, { ...options, url });
+    // Both keep trying in the background; a Redis that is down at start is a degraded store, not a failed start.
+    const connected = Promise.all([
+      client.connect(),
+      subscriber.connect().then(() => subscriber.subscribe(store.#channel, (message) => store.#onOutcome(message))),
+    ]);
+    connected.catch(() => {});
+    const waited = await Promise.race([
+      connected.then(() => true),
+      new Promise<false>((resolve) => setTimeout(resolve, CONNECT_WAIT_MS, false).unref()),
+    ]);
+    if (!waited) store.#log('warn', 'store: Redis does not answer yet; starting degraded', { store: redactUrl(url) });
+    return store;
+  }
+
+  get #channel(): string {
+    return `${this.#prefix}:extracted`;
+  }
+
+  async cached(url: string): Promise<string[] | undefined> {
+    try {
+      const text = await this.#client.sendCommand<string | null>(['GET', `${this.#prefix}:cache:${url}`]);
+      return text === null ? undefined : (JSON.parse(text) as string[]);
+    } catch {
+      return undefined;
+    }
+  }
+
+  async record(url: string, tags: readonly string[], { cache }: { cache: boolean }): Promise<void> {
+    const unique = [...new Set(tags)];
+    try {
+      await Promise.all([
+        this.#script(
+          RECORD,
+          [`${this.#index}:urls`, `${this.#index}:tags`],
+          [this.#index, url, String(Date.now()), String(this.#maxUrls), ...unique],
+        ),
+        cache
+          ? this.#client.sendCommand([
+              'SET',
+              `${this.#prefix}:cache:${url}`,
+              JSON.stringify(unique),
+              'PX',
+              String(this.#cacheTtlMs),
+            ])
+          : null,
+      ]);
+    } catch {
+      // Degraded: the caller has its tags; the index catches up with the next extraction of this URL.
+    }
+  }
+
+  async urls(tag: string): Promise<string[]> {
+    try {
+      const urls = await this.#client.sendCommand<string[]>([
+        'SMEMBERS',
+        `${this.#index}:tag:${tag.trim().toLowerCase()}`,
+      ]);
+      return urls.sort();
+    } catch (error) {
+      throw unavailable(error);
+    }
+  }
+
+  async once(url: string, extract: () => Promise<string[]>): Promise<string[]> {
+    const lock = `${this.#prefix}:lock:${url}`;
+    const token = randomUUID();
+    const deadline = Date.now() + this.#waitMs;
+    for (;;) {
+      let acquired: boolean;
+      try {
+        const reply = await this.#client.sendCommand(['SET', lock, token, 'NX', 'PX', String(LOCK_MS)]);
+        acquired = String(reply) === 'OK';
+      } catch {
+        return extract(); // no Redis, no fleet: this worker extracts
+      }
+      if (acquired) return this.#lead(url, lock, token, extract);
+      if (Date.now() >= deadline) return extract();
+      const outcome = await this.#follow(url, lock, deadline);
+      if (outcome !== null) {
+        if ('tags' in outcome) return outcome.tags;
+        const { code, message } = outcome.error;
+        throw new NodescaleError(Object.hasOwn(ERROR_CODES, code) ? (code as ErrorCode) : 'NS_ERR_INTERNAL', message);
+      }
+      // The lock is gone without a word (its owner died, or the notification was lost): cached, or try again.
+      const hit = await this.cached(url);
+      if (hit !== undefined) return hit;
+    }
+  }
+
+  async size(): Promise<{ urls: number; tags: number } | null> {
+    try {
+      const [urls, tags] = await Promise.all([
+        this.#client.sendCommand<number>(['ZCARD', `${this.#index}:urls`]),
+        this.#client.sendCommand<number>(['SCARD', `${this.#index}:tags`]),
+      ]);
+      return { urls, tags };
+    } catch {
+      return null;
+    }
+  }
+
+  status(): 'ok' | 'degraded' {
+    return this.#client.isReady ? 'ok' : 'degraded';
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    for (const waiters of this.#waiters.values()) for (const resolve of waiters) resolve(null);
+    this.#waiters.clear();
+    // close() waits for the replies in flight; destroy() when there is no connection to wait on.
+    await Promise.all(
+      [this.#client, this.#subscriber].map((client) =>
+        client.isReady ? client.close().catch(() => client.destroy()) : client.isOpen ? client.destroy() : null,
+      ),
+    );
+  }
+
+  /** This worker extracts: it keeps its lock alive meanwhile, then tells the waiting ones and lets go. */
+  async #lead(url: string, lock: string, token: string, extract: () => Promise<string[]>): Promise<string[]> {
+    const renew = setInterval(
+      () => void this.#script(RENEW, [lock], [token, String(LOCK_MS)]).catch(() => {}),
+      LOCK_MS / 3,
+    );
+    renew.unref();
+    let outcome: Outcome;
+    try {
+      const tags = await extract();
+      outcome = { tags };
+      return tags;
+    } catch (error) {
+      outcome = isNodescaleError(error)
+        ? { error: { code: error.code, message: error.message } }
+        : { error: { code: 'NS_ERR_INTERNAL', message: 'internal error' } };
+      throw error;
+    } finally {
+      clearInterval(renew);
+      await this.#client.sendCommand(['PUBLISH', this.#channel, JSON.stringify({ url, ...outcome! })]).catch(() => {});
+      await this.#script(RELEASE, [lock], [token]).catch(() => {});
+    }
+  }
+
+  /** Another worker extracts: its outcome, or null once its lock is gone or the wait is over. */
+  #follow(url: string, lock: string, deadline: number): Promise<Outcome | null> {
+    return new Promise((resolve) => {
+      let waiters = this.#waiters.get(url);
+      if (waiters === undefined) this.#waiters.set(url, (waiters = new Set()));
+      const done = (outcome: Outcome | null) => {
+        clearInterval(poll);
+        waiters.delete(done);
+        if (waiters.size === 0 && this.#waiters.get(url) === waiters) this.#waiters.delete(url);
+        resolve(outcome);
+      };
+      waiters.add(done);
+      const poll = setInterval(() => {
+        if (Date.now() >= deadline) return done(null);
+        this.#client.sendCommand<number>(['EXISTS', lock]).then(
+          (exists) => exists === 0 && done(null),
+          () => done(null),
+        );
+      }, POLL_MS);
+    });
+  }
+
+  #onOutcome(message: string): void {
+    let parsed: { url?: unknown; tags?: string[]; error?: { code: string; message: string } };
+    try {
+      parsed = JSON.parse(message) as typeof parsed;
+    } catch {
+      return; // not ours
+    }
+    if (typeof parsed.url !== 'string') return;
+    const waiters = this.#waiters.get(parsed.url);
+    if (waiters === undefined) return;
+    const outcome: Outcome | null = Array.isArray(parsed.tags)
+      ? { tags: parsed.tags }
+      : parsed.error !== undefined
+        ? { error: parsed.error }
+        : null;
+    for (const resolve of [...waiters]) resolve(outcome);
+  }
+
+  /** EVALSHA, and EVAL the first time a server has not seen the script (after a restart, say). */
+  async #script(script: string, keys: string[], args: string[]): Promise<unknown> {
+    const rest = [String(keys.length), ...keys, ...args];
+    try {
+      return await this.#client.sendCommand(['EVALSHA', sha1(script), ...rest]);
+    } catch (error) {
+      if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
+      return this.#client.sendCommand(['EVAL', script, ...rest]);
+    }
+  }
+}
+
+function unavailable(error: unknown): NodescaleError {
+  const why = error instanceof Error ? error.message : String(error);
+  return new NodescaleError('NS_ERR_STORE_UNAVAILABLE', `the store (Redis) cannot answer now: ${why}`, {
+    cause: error,
+    retryable: true,
+  });
+}

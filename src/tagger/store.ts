@@ -1,0 +1,84 @@
+/**
+ * Where the tagger keeps what it learned: the tags cache (URL → tags) and the reverse index (tag → URLs). One small
+ * interface, one file per store: `embedded-store.ts` (in the process: an LRU and a Map, the default) and
+ * `redis-store.ts` (shared by every API worker on every host: `--store redis://…`).
+ */
+import { invalidOption } from '../errors.ts';
+import { redactUrl } from '../redact.ts';
+
+export type StoreLog = (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
+
+export interface StoreOptions {
+  /** 'embedded' (default) or a redis:// or rediss:// URL. */
+  store?: string;
+  /** Redis: every key starts with it, so that several deployments share one Redis. Default nodescale:tagger. */
+  storePrefix?: string;
+  /** How long a URL's tags stay cached, ms (Redis: the key's TTL; embedded: the LRU's). Default 1 h. */
+  cacheTtlMs?: number;
+  /** URLs whose tags are cached (embedded only: Redis bounds the cache by TTL); 0: no cache. */
+  cacheSize?: number;
+  /** URLs in the index at most; past it, the URL tagged longest ago is dropped with its tags. Default 100 000. */
+  maxIndexedUrls?: number;
+  /** Redis: how long one command may take before the store counts as unavailable, ms. Default 1 s. */
+  storeTimeoutMs?: number;
+  /**
+   * Fleet-wide single flight: how long a worker waits for another one's extraction of the same URL before doing it
+   * itself, ms (the fetch's and the extraction's deadlines, by default).
+   */
+  singleFlightWaitMs?: number;
+  log?: StoreLog;
+}
+
+export interface TagStore {
+  /** 'embedded' or 'redis', as health reports it. */
+  readonly kind: string;
+  /** The cached tags of url; undefined on a miss, and while the store is unreachable (the caller extracts). */
+  cached(url: string): Promise<string[] | undefined>;
+  /**
+   * Records url's tags: in the index (its old tags no longer lead to it), and in the cache when `cache`. Never throws:
+   * a store that cannot be written to is degraded, and the caller still has its tags.
+   */
+  record(url: string, tags: readonly string[], options: { cache: boolean }): Promise<void>;
+  /** The URLs tagged with tag, sorted. NS_ERR_STORE_UNAVAILABLE when the store cannot answer. */
+  urls(tag: string): Promise<string[]>;
+  /**
+   * Runs `extract` for url, unless another process sharing the store is extracting it: then waits for its tags (or
+   * its error), and extracts after all if that process dies or takes too long. The embedded store just runs it (the
+   * tagger already shares one extraction per URL within a process).
+   */
+  once(url: string, extract: () => Promise<string[]>): Promise<string[]>;
+  /** How many URLs and tags the index holds; null when the store cannot say. */
+  size(): Promise<{ urls: number; tags: number } | null>;
+  /** 'ok', or 'degraded' while a shared store is unreachable. */
+  status(): 'ok' | 'degraded';
+  close(): Promise<void>;
+}
+
+export const STORE_DEFAULTS = Object.freeze({
+  store: 'embedded',
+  storePrefix: 'nodescale:tagger',
+  cacheTtlMs: 60 * 60_000,
+  cacheSize: 10_000,
+  maxIndexedUrls: 100_000,
+  storeTimeoutMs: 1_000,
+});
+
+/** `store` checked: 'embedded', or a redis:// or rediss:// URL with a host (NS_ERR_INVALID_OPTION otherwise). */
+export function checkStore(store: string, name = 'store'): string {
+  if (store === 'embedded') return store;
+  let url: URL | null = null;
+  try {
+    url = new URL(store);
+  } catch {
+    // refused below
+  }
+  if (url === null || (url.protocol !== 'redis:' && url.protocol !== 'rediss:') || url.hostname === '')
+    throw invalidOption(name, 'embedded, or a redis:// or rediss:// URL', redactUrl(store));
+  return store;
+}
+
+/** `storePrefix` checked: braces would change the hash tag, and spaces have no place in a key. */
+export function checkStorePrefix(prefix: string, name = 'storePrefix'): string {
+  if (!/^[\w:.-]{1,100}$/.test(prefix)) throw invalidOption(name, 'letters, digits, ":", ".", "_" or "-"', prefix);
+  return prefix;
+}

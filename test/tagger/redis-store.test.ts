@@ -1,0 +1,171 @@
+/**
+ * The tagger's Redis store against a real redis-server (one per file, on a free port, stopped after): the index kept
+ * in step, bounded, under its prefix; the cache's TTL; single flight across stores; and Redis going away and coming
+ * back under the tagging API.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test, type TestContext } from 'node:test';
+import { createClient } from '@redis/client';
+import { NodescaleError } from '../../src/errors.ts';
+import { startRedis, type RedisServer } from '../../src/servers/redis.ts';
+import { startTaggerServer } from '../../src/tagger/server.ts';
+import { openStore } from '../../src/tagger/tagger.ts';
+import type { StoreOptions, TagStore } from '../../src/tagger/store.ts';
+import { countingServer } from '../helpers/servers.ts';
+import { waitUntil } from '../helpers/wait.ts';
+
+let redis: RedisServer;
+before(async () => {
+  redis = await startRedis();
+});
+after(() => redis.stop());
+
+let prefixes = 0;
+async function store(t: TestContext, options: StoreOptions = {}): Promise<TagStore> {
+  const opened = await openStore({ store: redis.url, storePrefix: `test${++prefixes}`, ...options });
+  t.after(() => opened.close());
+  return opened;
+}
+
+const PAGE = (topic: string) =>
+  `<html><head><title>${topic}</title></head><body><article><p>${`The ${topic} and the ${topic} again. `.repeat(20)}</p></article></body></html>`;
+
+test('the index follows each URL: its old tags no longer lead to it; sizes; URLs sorted', async (t) => {
+  const s = await store(t);
+  await s.record('http://b.example/', ['telescope', 'mirror'], { cache: true });
+  await s.record('http://a.example/', ['telescope'], { cache: true });
+  assert.deepEqual(await s.urls('telescope'), ['http://a.example/', 'http://b.example/']);
+  assert.deepEqual(await s.urls(' Mirror '), ['http://b.example/']);
+  assert.deepEqual(await s.size(), { urls: 2, tags: 2 });
+  // The page changed: b's tags are now others.
+  await s.record('http://b.example/', ['lens'], { cache: true });
+  assert.deepEqual(await s.urls('telescope'), ['http://a.example/']);
+  assert.deepEqual(await s.urls('mirror'), []);
+  assert.deepEqual(await s.urls('lens'), ['http://b.example/']);
+  assert.deepEqual(await s.size(), { urls: 2, tags: 2 });
+  assert.deepEqual(await s.cached('http://b.example/'), ['lens']);
+  assert.equal(s.status(), 'ok');
+});
+
+test('bounded: past maxIndexedUrls the URL tagged longest ago goes, with its tags; the cache expires by TTL', async (t) => {
+  const s = await store(t, { maxIndexedUrls: 2, cacheTtlMs: 300 });
+  await s.record('http://1.example/', ['one', 'shared'], { cache: true });
+  await s.record('http://2.example/', ['shared'], { cache: false });
+  await new Promise((resolve) => setTimeout(resolve, 5)); // a later score than the first two
+  await s.record('http://3.example/', ['shared'], { cache: true });
+  assert.deepEqual(await s.urls('shared'), ['http://2.example/', 'http://3.example/']);
+  assert.deepEqual(await s.urls('one'), []);
+  assert.deepEqual(await s.size(), { urls: 2, tags: 1 });
+  assert.equal(await s.cached('http://2.example/'), undefined, 'cache: false is not cached');
+  assert.deepEqual(await s.cached('http://3.example/'), ['shared']);
+  await waitUntil(async () => (await s.cached('http://3.example/')) === undefined, 'the cached tags expire');
+  assert.deepEqual(await s.urls('shared'), ['http://2.example/', 'http://3.example/'], 'the index outlives the cache');
+});
+
+test('deployments under different prefixes share one Redis without seeing each other', async (t) => {
+  const blue = await store(t);
+  const green = await store(t);
+  await blue.record('http://blue.example/', ['colour'], { cache: true });
+  assert.deepEqual(await green.urls('colour'), []);
+  assert.equal(await green.cached('http://blue.example/'), undefined);
+  await assert.rejects(openStore({ store: redis.url, storePrefix: '{all}' }), { code: 'NS_ERR_INVALID_OPTION' });
+  await assert.rejects(openStore({ store: 'http://127.0.0.1:6379' }), { code: 'NS_ERR_INVALID_OPTION' });
+});
+
+test('single flight: stores sharing Redis run one extraction of a URL; the others get its tags, or its error', async (t) => {
+  const prefix = `flight${process.pid}`;
+  const stores = [await store(t, { storePrefix: prefix }), await store(t, { storePrefix: prefix })];
+  let runs = 0;
+  const extract = async () => {
+    runs++;
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    return ['answer'];
+  };
+  const results = await Promise.all([0, 1, 0, 1].map((i) => stores[i]!.once('http://one.example/', extract)));
+  assert.deepEqual(results, [['answer'], ['answer'], ['answer'], ['answer']]);
+  assert.equal(runs, 1);
+  // A failed extraction fails its waiters with the same code, and releases the URL.
+  const failing = async () => {
+    runs++;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    throw new NodescaleError('NS_ERR_FETCH_FAILED', 'HTTP 404');
+  };
+  const failed = await Promise.allSettled([0, 1].map((i) => stores[i]!.once('http://gone.example/', failing)));
+  assert.equal(runs, 2);
+  for (const outcome of failed)
+    assert.equal(outcome.status === 'rejected' && outcome.reason.code, 'NS_ERR_FETCH_FAILED');
+});
+
+test('single flight: a worker that dies holding the lock delays the others by the lock time, no longer', async (t) => {
+  const s = await store(t, { storePrefix: 'dead-owner' });
+  // A lock that nobody renews, as a SIGKILLed worker leaves it.
+  const raw = createClient({ url: redis.url });
+  await raw.connect();
+  await raw.sendCommand(['SET', 'dead-owner:lock:http://orphan.example/', 'gone', 'PX', '500']);
+  await raw.close();
+  let runs = 0;
+  const tags = await s.once('http://orphan.example/', async () => {
+    runs++;
+    return ['taken-over'];
+  });
+  assert.deepEqual(tags, ['taken-over']);
+  assert.equal(runs, 1);
+});
+
+test('Redis stopped under load: tags(url) keeps answering, urls(tag) fails with its code, health degraded; back without a restart', async (t) => {
+  const pages = await countingServer(t, (req, res) =>
+    res.writeHead(200, { 'content-type': 'text/html' }).end(PAGE(req.url!.includes('comet') ? 'comet' : 'planet')),
+  );
+  const api = await startTaggerServer({
+    port: 0,
+    compute: 'pool',
+    threads: 1,
+    store: redis.url,
+    storePrefix: 'outage',
+    corpusUrl: 'http://127.0.0.1:1',
+    allow: ['127.0.0.1'],
+    runtime: { logger: () => {}, shutdown: false, postMortem: false, overload: false },
+  });
+  t.after(() => api.close());
+  const query = async (q: string) => {
+    const res = await fetch(`${api.url}/graphql?query=${encodeURIComponent(q)}`);
+    return {
+      status: res.status,
+      body: (await res.json()) as { data?: Record<string, unknown>; errors?: { extensions?: { code?: string } }[] },
+    };
+  };
+  const tagsOf = (n: number) => query(`{ tags(url: "${pages.url}comet-${n}") }`);
+  assert.deepEqual((await tagsOf(0)).body.data, { tags: ['comet'] });
+  assert.deepEqual((await query('{ urls(tag: "comet") }')).body.data, { urls: [`${pages.url}comet-0`] });
+
+  // Load: a steady stream of new URLs while Redis goes away.
+  let n = 1;
+  let failures = 0;
+  let running = true;
+  const load = (async () => {
+    while (running) {
+      const { body } = await tagsOf(n++);
+      if (body.data?.tags === undefined) failures++;
+    }
+  })();
+  await redis.stop({ keepDir: true });
+  await waitUntil(async () => api.tagger.store.status() === 'degraded', 'the store is degraded');
+  const during = n;
+  await waitUntil(() => n > during + 5, 'tags(url) answers while Redis is down');
+  const urls = await query('{ urls(tag: "comet") }');
+  assert.equal(urls.body.errors?.[0]?.extensions?.code, 'NS_ERR_STORE_UNAVAILABLE');
+  const health = await query('{ health { status store indexedUrls } }');
+  assert.deepEqual(health.body.data, { health: { status: 'degraded', store: 'redis', indexedUrls: null } });
+
+  await redis.start();
+  await waitUntil(async () => api.tagger.store.status() === 'ok', 'the store is back');
+  const back = n;
+  await waitUntil(() => n > back + 3, 'more tags after Redis is back');
+  running = false;
+  await load;
+  assert.equal(failures, 0, 'every tags(url) answered');
+  // Redis came back empty (no persistence): what was tagged since is indexed again.
+  const again = (await query('{ urls(tag: "comet") }')).body.data?.urls as string[];
+  assert.ok(again.length >= 3, `indexed again after the outage: ${again.length}`);
+  assert.deepEqual((await query('{ health { status } }')).body.data, { health: { status: 'ok' } });
+});
