@@ -10,6 +10,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { AMQP_DEFAULTS } from '../compute/amqp-wire.ts';
 import { NodescaleError } from '../errors.ts';
 import { announceListening } from '../ipc.ts';
+import { redactUrl } from '../redact.ts';
 import { listen, origin } from '../listen.ts';
 import { createRuntime } from '../runtime/protect.ts';
 import { jsonLogger } from '../runtime/options.ts';
@@ -104,7 +105,10 @@ async function run(argv: string[], io: Io): Promise<number> {
     io.stderr.write(`compute-worker: metrics on ${origin(address)}/metrics\n`);
   } else runtime.start();
   runtime.setReady();
-  io.stderr.write(`compute-worker: consuming ${args.queue ?? AMQP_DEFAULTS.queue}\n`);
+  const queue = args.queue ?? AMQP_DEFAULTS.queue;
+  // Where it serves, for whoever started it (`demo --scale-out` waits for every compute service): broker#queue.
+  announceListening('compute-worker', `${redactUrl(args.url)}#${queue}`);
+  io.stderr.write(`compute-worker: consuming ${queue}\n`);
   await new Promise<never>(() => {});
   return 0;
 }

@@ -9,12 +9,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startCorpusServer } from '../corpus/server.ts';
-import { invalidOption } from '../errors.ts';
+import { brokerUrl } from '../compute/amqp-wire.ts';
+import { invalidOption, NodescaleError } from '../errors.ts';
+import { checkStore } from '../tagger/store.ts';
 import { listenForAnnouncements, type ListeningAnnouncement } from '../ipc.ts';
 import { eachLine } from '../lines.ts';
 import { listen } from '../listen.ts';
-import { COMMON_FLAGS, portFlag, intFlag, parseCommandLine, textFlag } from './args.ts';
+import { boolFlag, COMMON_FLAGS, defined, portFlag, intFlag, parseCommandLine, textFlag } from './args.ts';
 import type { Command, Io } from './io.ts';
+import { runScaleOut } from './scale-out.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/nodescale.js', import.meta.url));
 
@@ -27,6 +30,11 @@ const FLAGS = {
   workers: { type: 'string', short: 'w' },
   compute: { type: 'string' },
   name: { type: 'string' },
+  'scale-out': { type: 'boolean' },
+  'compute-workers': { type: 'string' },
+  'compute-metrics-port': { type: 'string' },
+  broker: { type: 'string' },
+  store: { type: 'string' },
   ...COMMON_FLAGS,
 } as const;
 
@@ -40,18 +48,44 @@ Options:
       --port N          the API's port (default 3000)
       --corpus-port N   the corpus's port (default 8080)
       --metrics-port N  the supervisor's /metrics port (default 9100)
-  -w, --workers N       API workers (default 1: with the compute pool, the other cores extract tags)
+  -w, --workers N       API workers (default 1: with the compute pool, the other cores extract tags;
+                        2 with --scale-out)
       --compute T       pool (default) or inline: extraction off or on the API's event loop
       --name NAME       the supervisor's name, for nodescale status/reload/console (default demo)
-  -h, --help            this help`;
+  -h, --help            this help
+
+The talk's final picture, split across processes (docs/demo.md):
+      --scale-out               the API tier (tagger workers, --compute amqp --store redis) and the compute tier
+                                (nodescale compute-worker tagger), each under its own nodescale run, with a private
+                                redis-server and rabbitmq-server (apt-get install redis-server rabbitmq-server)
+      --compute-workers N       compute services (default 1; each uses every core but one)
+      --compute-metrics-port N  the compute tier's /metrics port (default 9101)
+      --broker URL              use this RabbitMQ instead of starting one (amqp://user:pass@host:5672)
+      --store URL               use this Redis instead of starting one (redis://host:6379)`;
 
 export function parseDemoArgs(argv: string[]) {
   const { values } = parseCommandLine('demo', argv, FLAGS, 0);
+  const scaleOut = boolFlag(values, 'scale-out');
+  for (const flag of ['compute-workers', 'compute-metrics-port', 'broker', 'store'] as const)
+    if (!scaleOut && values[flag] !== undefined)
+      throw new NodescaleError('NS_ERR_USAGE', `demo: --${flag} goes with --scale-out`);
+  if (scaleOut && values.compute !== undefined)
+    throw new NodescaleError(
+      'NS_ERR_USAGE',
+      'demo: --scale-out extracts on compute services (amqp); leave out --compute',
+    );
   const compute = textFlag(values, 'compute') ?? 'pool';
   // The broker transport runs in `demo --scale-out` (its broker and compute services started with it).
   if (!DEMO_COMPUTE.includes(compute)) throw invalidOption('--compute', DEMO_COMPUTE.join(' or '), compute);
-  const workers = intFlag(values, 'workers') ?? 1;
+  const workers = intFlag(values, 'workers') ?? (scaleOut ? 2 : 1);
   if (workers < 1) throw invalidOption('--workers', 'a whole number ≥ 1', workers);
+  const computeWorkers = intFlag(values, 'compute-workers') ?? 1;
+  if (computeWorkers < 1) throw invalidOption('--compute-workers', 'a whole number ≥ 1', computeWorkers);
+  const broker = textFlag(values, 'broker');
+  const store = textFlag(values, 'store');
+  if (broker !== undefined) brokerUrl('--broker', broker);
+  if (store !== undefined && checkStore(store, '--store') === 'embedded')
+    throw invalidOption('--store', 'a redis:// or rediss:// URL', store);
   const name = textFlag(values, 'name') ?? 'demo';
   if (!/^[\w.-]+$/.test(name)) throw invalidOption('--name', 'letters, digits, ".", "_" or "-"', name);
   return {
@@ -61,6 +95,10 @@ export function parseDemoArgs(argv: string[]) {
     workers,
     compute,
     name,
+    scaleOut,
+    computeWorkers,
+    computeMetricsPort: portFlag(values, 'compute-metrics-port', 9101),
+    ...defined({ broker, store }),
   };
 }
 
@@ -97,6 +135,7 @@ async function run(argv: string[], io: Io): Promise<number> {
   const args = parseDemoArgs(argv);
   // The API's port is checked first: a worker that cannot listen would otherwise crash-loop for a while.
   if (args.port !== 0) await assertPortFree(args.port);
+  if (args.scaleOut) return runScaleOut(args, BIN, io);
   const corpus = await startCorpusServer({ port: args.corpusPort });
   let onAnnouncement: (announcement: ListeningAnnouncement) => void = () => {};
   const announcements = await listenForAnnouncements((announcement) => onAnnouncement(announcement));

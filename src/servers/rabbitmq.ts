@@ -8,7 +8,7 @@
  * about a second) and removes the directory; `stop({ keepData: true })` and `start()` again restart the same node on
  * the same port with its queues: a broker restart, for the tests that need one.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import {
   chownSync,
   chmodSync,
@@ -22,7 +22,7 @@ import {
 } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { findExecutable, freePort, systemUser, terminate, waitForPort } from './process.ts';
+import { accepts, findExecutable, freePort, systemUser, terminate, waitForPort } from './process.ts';
 
 export interface RabbitMqOptions {
   /** The AMQP port. Default: a free one. */
@@ -47,12 +47,30 @@ export interface RabbitMqNode {
 }
 
 const LIB_BIN = '/usr/lib/rabbitmq/bin';
+const EPMD_PORT = 4369;
+
+/** Debian's script as root (it drops to the `rabbitmq` user), the node's own start script otherwise. */
+export function rabbitMqExecutable(): string {
+  return process.getuid?.() === 0
+    ? findExecutable('rabbitmq-server', 'rabbitmq-server', ['/usr/sbin'])
+    : findExecutable('rabbitmq-server', 'rabbitmq-server', [LIB_BIN]);
+}
+
+/** Whether Erlang's port mapper (epmd, port 4369) runs: a node starts one if none does, and leaves it behind. */
+export const epmdRunning = (): Promise<boolean> => accepts(EPMD_PORT);
+
+/** Stops epmd unless an Erlang node still uses it (`epmd -kill` refuses then); for who started it. */
+export function stopEpmd(): void {
+  try {
+    execFileSync('epmd', ['-kill'], { stdio: 'ignore' });
+  } catch {
+    // not installed, not running, or still in use: left alone
+  }
+}
 
 export async function startRabbitMq(options: RabbitMqOptions = {}): Promise<RabbitMqNode> {
   const root = process.getuid?.() === 0;
-  const script = root
-    ? findExecutable('rabbitmq-server', 'rabbitmq-server', ['/usr/sbin'])
-    : findExecutable('rabbitmq-server', 'rabbitmq-server', [LIB_BIN]);
+  const script = rabbitMqExecutable();
   const port = options.port ?? (await freePort());
   const distPort = await freePort();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'nodescale-rabbitmq-'));

@@ -30,8 +30,10 @@ export interface RedisServer {
   stop(options?: { keepDir?: boolean }): Promise<void>;
 }
 
+export const redisExecutable = (): string => findExecutable('redis-server', 'redis-server');
+
 export async function startRedis(options: RedisOptions = {}): Promise<RedisServer> {
-  const executable = findExecutable('redis-server', 'redis-server', ['/usr/sbin']);
+  const executable = redisExecutable();
   const port = options.port ?? (await freePort());
   const dir = mkdtempSync(path.join(os.tmpdir(), 'nodescale-redis-'));
   let child: ChildProcess | null = null;
