@@ -166,7 +166,7 @@ export function which(command: string): string | null {
 export function installBenchTools(): boolean {
   const bins = [
     ...['autocannon', 'pm2'].map((tool) => path.join(BENCH_DIR, 'node_modules', '.bin', tool)),
-    ...['@cloudamqp/amqp-client', 'rabbitmq-client', 'nats'].map((pkg) =>
+    ...['@cloudamqp/amqp-client', 'rabbitmq-client', 'nats', 'ioredis'].map((pkg) =>
       path.join(BENCH_DIR, 'node_modules', pkg, 'package.json'),
     ),
   ];

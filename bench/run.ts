@@ -5,7 +5,7 @@
  *   npm run bench                  all benchmarks, default lengths
  *   npm run bench -- --quick       shorter runs (a smoke test of the harness, not figures to quote)
  *   npm run bench -- generator     one benchmark by name (generator, servers, runtime, supervisor, tagger, amqp,
- *                                  amqp-clients)
+ *                                  amqp-clients, redis, scale-out)
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -23,6 +23,7 @@ import {
   type PairedFigures,
 } from './runtime.ts';
 import { reloadUnderLoad, runOverhead } from './supervisor.ts';
+import { redisClients, scaleOutSplit, storeGetUrls } from './redis.ts';
 import { taggerSplit } from './tagger.ts';
 
 const args = process.argv.slice(2);
@@ -217,6 +218,55 @@ if (wanted('amqp-clients')) {
     ...figures.map(
       (f) => `| ${f.queue} | ${f.client} | ${f.inFlight} | ${f.perSecond.toFixed(0)} | ${f.p50Ms.toFixed(2)} ms |`,
     ),
+    '',
+  );
+}
+
+if (wanted('redis')) {
+  console.error('redis: node-redis vs ioredis (get-urls command), and get-urls through the tagger, redis vs embedded');
+  installBenchTools(); // ioredis
+  const clients = await redisClients({ seconds: quick ? 1 : 3, rounds: quick ? 1 : 3 });
+  const store = await storeGetUrls({ seconds: quick ? 2 : 10 });
+  report.redis = { clients, store };
+  lines.push(
+    "The Redis clients on get-urls' command (SMEMBERS of 20 URLs), medians of alternating rounds (`npm run bench -- redis`):",
+    '',
+    '| client | 1 in flight | p50 | 32 in flight |',
+    '|---|---|---|---|',
+    ...clients.map(
+      (c) => `| ${c.client} | ${c.one.toFixed(0)} | ${c.p50Ms.toFixed(3)} ms | ${c.thirtyTwo.toFixed(0)} |`,
+    ),
+    '',
+    `node-redis ÷ ioredis: **${(clients[0]!.one / clients[1]!.one).toFixed(2)}** at 1 in flight, **${(clients[0]!.thirtyTwo / clients[1]!.thirtyTwo).toFixed(2)}** at 32`,
+    '',
+    '`/benchmark/get-urls` through one tagger process, 8 connections, closed model:',
+    '',
+    '| store | req/s | p50 | p99 | errors |',
+    '|---|---|---|---|---|',
+    ...store.stores.map(
+      (f) => `| ${f.store} | ${f.getUrlsPerSecond.toFixed(0)} | ${f.p50Ms} ms | ${f.p99Ms} ms | ${f.errors} |`,
+    ),
+    '',
+    `get-urls req/s, redis ÷ embedded: **${store.ratio.toFixed(2)}**`,
+    '',
+  );
+}
+
+if (wanted('scale-out')) {
+  console.error('scale-out: get-urls p99 under get-tags load, demo --scale-out vs the monolith (--compute inline)');
+  const split = await scaleOutSplit({ seconds: quick ? 4 : 15 });
+  report.scaleOut = split;
+  lines.push(
+    'get-urls probed at 50 req/s (open model) while get-tags runs at 8 connections (`npm run bench -- scale-out`):',
+    '',
+    '| | get-tags req/s | get-urls p50 | get-urls p99 | errors |',
+    '|---|---|---|---|---|',
+    ...split.modes.map(
+      (m) =>
+        `| ${m.compute === 'inline' ? 'monolith (--compute inline)' : 'demo --scale-out'} | ${m.getTagsPerSecond.toFixed(0)} | ${m.getUrlsP50Ms} ms | ${m.getUrlsP99Ms} ms | ${m.getTagsErrors + m.getUrlsErrors} |`,
+    ),
+    '',
+    `get-urls p99, monolith ÷ scale-out: **${split.p99Ratio.toFixed(1)}** (goal ≥ 10)`,
     '',
   );
 }

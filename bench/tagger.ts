@@ -55,7 +55,7 @@ async function eventLoopP99(api: string): Promise<number | null> {
   return match ? Number(match[1]) * 1000 : null;
 }
 
-async function measureMode(
+export async function measureMode(
   compute: 'inline' | 'pool' | 'amqp',
   corpusUrl: string,
   seconds: number,
@@ -88,73 +88,85 @@ async function measureMode(
     { pin: false },
   );
   try {
-    // Warm up: JIT, the NLP model in each thread, the index (get-urls has URLs to return).
-    await runBench({ url: `${api}/benchmark/get-tags`, connections: 4, durationMs: 3000 });
-    const processes: Record<string, number> = { api: child.pid!, ...others };
-    const cpu = () => Object.fromEntries(Object.entries(processes).map(([name, pid]) => [name, processCpuMs(pid)]));
-    const cpuBefore = cpu();
-    const loops: number[] = [];
-    const sampling = setInterval(() => void eventLoopP99(api).then((v) => v !== null && loops.push(v)), 1000);
-    const probe = run(
-      process.execPath,
-      [
-        NODESCALE,
-        'bench',
-        `${api}/benchmark/get-urls`,
-        '-R',
-        '50',
-        '-c',
-        '8',
-        '-d',
-        `${seconds}s`,
-        '--timeout',
-        '30s',
-        '--json',
-      ],
-      { maxBuffer: 16 * 1024 * 1024 },
-    );
-    const load = runBench({
-      url: `${api}/benchmark/get-tags`,
-      connections: 8,
-      durationMs: (seconds + 2) * 1000,
-      timeoutMs: 30_000,
-    });
-    const [probeResult, loadResult] = await Promise.all([probe, load]);
-    const cpuAfter = cpu();
-    clearInterval(sampling);
-    const urls = JSON.parse(probeResult.stdout) as {
-      latencyMs: { p50: number; p99: number };
-      errors: Record<string, number> & { total: number };
-      statusCodes: Record<string, number>;
-    };
-    return {
-      compute,
-      getTagsPerSecond: loadResult.requests.perSecond,
-      getTagsErrors: loadResult.errors.total,
-      getUrlsP99Ms: urls.latencyMs.p99,
-      getUrlsP50Ms: urls.latencyMs.p50,
-      getUrlsErrors: urls.errors.total,
-      getUrlsErrorKinds: Object.fromEntries(
-        Object.entries({
-          ...urls.errors,
-          ...Object.fromEntries(
-            Object.entries(urls.statusCodes)
-              .filter(([code]) => code !== '200')
-              .map(([code, n]) => [`status ${code}`, n]),
-          ),
-        }).filter(([kind, n]) => kind !== 'total' && n > 0),
-      ),
-      eventLoopP99Ms: { median: median(loops), max: Math.max(...loops) },
-      cpuMsPerGetTags: Object.fromEntries(
-        Object.keys(processes).map((name) => [
-          name,
-          (cpuAfter[name]! - cpuBefore[name]!) / Math.max(1, loadResult.requests.total),
-        ]),
-      ),
-    };
+    return await measureUnderLoad(compute, api, seconds, { api: child.pid!, ...others });
   } finally {
     await stop();
   }
+}
+
+/**
+ * The measurement itself, on an API that runs: get-tags load at 8 connections, get-urls probed at 50 req/s (open
+ * model) by a separate `nodescale bench`, the API's event-loop p99 each second, and the CPU of `processes`.
+ */
+export async function measureUnderLoad(
+  compute: string,
+  api: string,
+  seconds: number,
+  processes: Record<string, number>,
+): Promise<TaggerModeFigures> {
+  // Warm up: JIT, the NLP model in each thread, the index (get-urls has URLs to return).
+  await runBench({ url: `${api}/benchmark/get-tags`, connections: 4, durationMs: 3000 });
+  const cpu = () => Object.fromEntries(Object.entries(processes).map(([name, pid]) => [name, processCpuMs(pid)]));
+  const cpuBefore = cpu();
+  const loops: number[] = [];
+  const sampling = setInterval(() => void eventLoopP99(api).then((v) => v !== null && loops.push(v)), 1000);
+  const probe = run(
+    process.execPath,
+    [
+      NODESCALE,
+      'bench',
+      `${api}/benchmark/get-urls`,
+      '-R',
+      '50',
+      '-c',
+      '8',
+      '-d',
+      `${seconds}s`,
+      '--timeout',
+      '30s',
+      '--json',
+    ],
+    { maxBuffer: 16 * 1024 * 1024 },
+  );
+  const load = runBench({
+    url: `${api}/benchmark/get-tags`,
+    connections: 8,
+    durationMs: (seconds + 2) * 1000,
+    timeoutMs: 30_000,
+  });
+  const [probeResult, loadResult] = await Promise.all([probe, load]);
+  const cpuAfter = cpu();
+  clearInterval(sampling);
+  const urls = JSON.parse(probeResult.stdout) as {
+    latencyMs: { p50: number; p99: number };
+    errors: Record<string, number> & { total: number };
+    statusCodes: Record<string, number>;
+  };
+  return {
+    compute,
+    getTagsPerSecond: loadResult.requests.perSecond,
+    getTagsErrors: loadResult.errors.total,
+    getUrlsP99Ms: urls.latencyMs.p99,
+    getUrlsP50Ms: urls.latencyMs.p50,
+    getUrlsErrors: urls.errors.total,
+    getUrlsErrorKinds: Object.fromEntries(
+      Object.entries({
+        ...urls.errors,
+        ...Object.fromEntries(
+          Object.entries(urls.statusCodes)
+            .filter(([code]) => code !== '200')
+            .map(([code, n]) => [`status ${code}`, n]),
+        ),
+      }).filter(([kind, n]) => kind !== 'total' && n > 0),
+    ),
+    eventLoopP99Ms: { median: median(loops), max: Math.max(...loops) },
+    cpuMsPerGetTags: Object.fromEntries(
+      Object.keys(processes).map((name) => [
+        name,
+        (cpuAfter[name]! - cpuBefore[name]!) / Math.max(1, loadResult.requests.total),
+      ]),
+    ),
+  };
 }
 
 export async function taggerSplit(options: { seconds: number }): Promise<TaggerFigures> {

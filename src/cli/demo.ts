@@ -12,7 +12,7 @@ import { startCorpusServer } from '../corpus/server.ts';
 import { brokerUrl } from '../compute/amqp-wire.ts';
 import { invalidOption, NodescaleError } from '../errors.ts';
 import { checkStore } from '../tagger/store.ts';
-import { listenForAnnouncements, type ListeningAnnouncement } from '../ipc.ts';
+import { announceListening, listenForAnnouncements, type ListeningAnnouncement } from '../ipc.ts';
 import { eachLine } from '../lines.ts';
 import { listen } from '../listen.ts';
 import { boolFlag, COMMON_FLAGS, defined, portFlag, intFlag, parseCommandLine, textFlag } from './args.ts';
@@ -181,6 +181,8 @@ async function run(argv: string[], io: Io): Promise<number> {
     if (shown || api === null || metrics === null) return;
     shown = true;
     io.stdout.write(banner(api, corpus.url, metrics, args.name, args.compute));
+    // For a program that started the demo (the benches): where the API answers.
+    announceListening('demo', api);
   };
   eachLine(supervisor.stdout!, (line) => io.stdout.write(`${line}\n`));
   eachLine(supervisor.stderr!, (line) => io.stderr.write(`${line}\n`));

@@ -8,7 +8,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { startCorpusServer, type CorpusServer } from '../corpus/server.ts';
 import { NodescaleError } from '../errors.ts';
-import { listenForAnnouncements, type AnnouncementListener, type ListeningAnnouncement } from '../ipc.ts';
+import {
+  announceListening,
+  listenForAnnouncements,
+  type AnnouncementListener,
+  type ListeningAnnouncement,
+} from '../ipc.ts';
 import { eachLine } from '../lines.ts';
 import { redactUrl } from '../redact.ts';
 import { epmdRunning, rabbitMqExecutable, startRabbitMq, stopEpmd, type RabbitMqNode } from '../servers/rabbitmq.ts';
@@ -226,6 +231,8 @@ export async function runScaleOut(args: ScaleOutArgs, bin: string, io: Io): Prom
     let outcome = await Promise.race([allReady, stopped, tierEnded]);
     if (outcome === 'ready') {
       io.stdout.write(banner(args, at));
+      // For a program that started the demo (the benches): where the API answers, once everything does.
+      announceListening('demo', at.api!);
       outcome = await Promise.race([stopped, tierEnded]);
     }
     if (outcome === 'tier ended') io.stderr.write('nodescale demo --scale-out: a tier exited; stopping the rest\n');
