@@ -169,3 +169,29 @@ test('Redis stopped under load: tags(url) keeps answering, urls(tag) fails with 
   assert.ok(again.length >= 3, `indexed again after the outage: ${again.length}`);
   assert.deepEqual((await query('{ health { status } }')).body.data, { health: { status: 'ok' } });
 });
+
+test('a page whose tags change, tagged again once its cache expires: the index drops it from its old tags', async (t) => {
+  let topic = 'comet';
+  const pages = await countingServer(t, (_req, res) =>
+    res.writeHead(200, { 'content-type': 'text/html' }).end(PAGE(topic)),
+  );
+  const api = await startTaggerServer({
+    port: 0,
+    compute: 'inline',
+    store: redis.url,
+    storePrefix: 'changing',
+    cacheTtlMs: 200,
+    corpusUrl: 'http://127.0.0.1:1',
+    allow: ['127.0.0.1'],
+    runtime: { logger: () => {}, shutdown: false, postMortem: false, overload: false },
+  });
+  t.after(() => api.close());
+  const page = `${pages.url}news.html`;
+  assert.deepEqual(await api.tagger.tags(page), ['comet']);
+  assert.deepEqual(await api.tagger.urls('comet'), [page]);
+  topic = 'planet';
+  assert.deepEqual(await api.tagger.tags(page), ['comet'], 'cached while the TTL lasts');
+  await waitUntil(async () => (await api.tagger.tags(page))[0] === 'planet', 'tagged again after the TTL');
+  assert.deepEqual(await api.tagger.urls('comet'), []);
+  assert.deepEqual(await api.tagger.urls('planet'), [page]);
+});
