@@ -69,7 +69,7 @@ Options:
       --fetch-timeout DUR   for a whole fetch, redirects included (default ${formatDuration(T.fetchTimeoutMs)})
       --max-redirects N     (default ${T.maxRedirects})
       --store S             where the tags cache and the reverse index live: embedded (in this process, default)
-                            or redis://host:6379, shared by every API worker (docs/tagger.md)
+                            or redis://host:6379, shared by every API worker (docs/demo.md)
       --store-prefix P      with --store redis: the prefix of every key (default ${T.storePrefix})
       --cache-ttl DUR       how long a URL's tags stay cached (default ${formatDuration(T.cacheTtlMs)})
       --cache N             embedded store: URLs whose tags are cached (default ${T.cacheSize}; 0: none)

@@ -108,7 +108,7 @@ export class RedisStore implements TagStore {
     const onError = (error: Error) => {
       if (this.#down || this.#closed) return;
       this.#down = true;
-      this.#log('warn', 'store: lost Redis; reconnecting', { store: where, error: error.message });
+      this.#log('warn', 'store: Redis is unreachable; reconnecting', { store: where, error: error.message });
     };
     client.on('error', onError);
     subscriber.on('error', () => {});

@@ -12,6 +12,7 @@ import { corpusPaths } from '../corpus/generate.ts';
 import { invalidOption, NodescaleError } from '../errors.ts';
 import { sendJson } from '../json-response.ts';
 import { listen, origin } from '../listen.ts';
+import { jsonLogger } from '../runtime/options.ts';
 import { protect } from '../runtime/protect.ts';
 import type { Runtime } from '../runtime/runtime.ts';
 import { AddressPolicy } from './address-policy.ts';
@@ -67,9 +68,9 @@ async function corpusAccess(
 
 export async function startTaggerServer(options: TaggerServerOptions = {}): Promise<TaggerServer> {
   const corpus = await corpusAccess(options.corpusUrl, options.allow ?? []);
-  // The store's warnings (Redis lost, back) go to the runtime's logger, which exists once the server does.
-  let logger: Runtime['options']['logger'] | null = null;
-  const tagger = await Tagger.create({ log: (...entry) => logger?.(...entry), ...options });
+  // The store's warnings (Redis lost, back, not there at start) go to the runtime's logger.
+  const logger = options.runtime?.logger ?? jsonLogger;
+  const tagger = await Tagger.create({ log: logger, ...options });
   const graphql = graphqlHandler(tagger);
   const corpusUrl = corpus.url;
   const pages = corpusPaths().map((path) => `${corpusUrl}${path}`);
@@ -109,7 +110,6 @@ export async function startTaggerServer(options: TaggerServerOptions = {}): Prom
   server.requestTimeout = TAGGER_DEFAULTS.requestTimeoutMs;
   server.headersTimeout = TAGGER_DEFAULTS.headersTimeoutMs;
   const runtime = protect(server, { maxBodyBytes: GRAPHQL_LIMITS.bodyBytes, ...options.runtime });
-  logger = runtime.options.logger;
   if (runtime.options.shutdown) runtime.onShutdown(() => tagger.close());
   let address: AddressInfo;
   try {
