@@ -225,6 +225,10 @@ export const ERROR_CODES = {
     summary:
       "The tagger's shared store (Redis) cannot be reached or did not answer in time: the index cannot be read. Retryable.",
   },
+  NS_ERR_STORE_AUTH: {
+    kind: 'failure',
+    summary: 'Redis refused the credentials of the --store URL (user or password).',
+  },
   NS_ERR_COMPUTE_CLOSED: {
     kind: 'http',
     status: 503,

@@ -15,6 +15,8 @@ export interface RedisOptions {
   port?: number;
   /** How long to wait for it to accept connections. Default 30 s. */
   startTimeoutMs?: number;
+  /** More arguments of redis-server (`--requirepass`, say). */
+  args?: string[];
 }
 
 export interface RedisServer {
@@ -41,7 +43,10 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
     const out = openSync(path.join(dir, 'redis.log'), 'a');
     const started = spawn(
       executable,
-      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
+      [
+        ...['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
+        ...(options.args ?? []),
+      ],
       { stdio: ['ignore', out, out] },
     );
     child = started;

@@ -42,6 +42,8 @@ const LOCK_MS = 3_000;
 const POLL_MS = 100;
 /** How long opening waits for a first connection before starting degraded. */
 const CONNECT_WAIT_MS = 5_000;
+/** Redis's answers to credentials it refuses (AUTH, or a command without them). */
+const AUTH_REFUSED = /^(WRONGPASS|NOAUTH|NOPERM)\b/;
 
 /** Drops url from the index (KEYS: urls, tags; ARGV: base, url). Shared by RECORD. */
 const REMOVE = `
@@ -131,12 +133,27 @@ export class RedisStore implements TagStore {
       client.connect(),
       subscriber.connect().then(() => subscriber.subscribe(store.#channel, (message) => store.#onOutcome(message))),
     ]);
-    connected.catch(() => {});
-    const waited = await Promise.race([
-      connected.then(() => true),
-      new Promise<false>((resolve) => setTimeout(resolve, CONNECT_WAIT_MS, false).unref()),
+    // Refused credentials will not get better by retrying: the start fails, with what to fix.
+    let onRefused!: (error: Error) => void;
+    const refused = new Promise<'refused'>((resolve) => {
+      onRefused = (error) => AUTH_REFUSED.test(error.message) && resolve('refused');
+      client.on('error', onRefused);
+    });
+    const outcome = await Promise.race([
+      connected.then(
+        () => 'connected' as const,
+        () => 'waiting' as const,
+      ),
+      refused,
+      new Promise<'waiting'>((resolve) => setTimeout(resolve, CONNECT_WAIT_MS, 'waiting').unref()),
     ]);
-    if (!waited) store.#log('warn', 'store: Redis does not answer yet; starting degraded', { store: redactUrl(url) });
+    client.off('error', onRefused);
+    if (outcome === 'refused') {
+      await store.close();
+      throw new NodescaleError('NS_ERR_STORE_AUTH', `Redis at ${redactUrl(url)} refused the credentials of the URL`);
+    }
+    if (outcome === 'waiting')
+      store.#log('warn', 'store: Redis does not answer yet; starting degraded', { store: redactUrl(url) });
     return store;
   }
 

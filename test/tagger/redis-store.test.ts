@@ -72,6 +72,19 @@ test('deployments under different prefixes share one Redis without seeing each o
   await assert.rejects(openStore({ store: 'http://127.0.0.1:6379' }), { code: 'NS_ERR_INVALID_OPTION' });
 });
 
+test('credentials Redis refuses fail the start with NS_ERR_STORE_AUTH, the password not printed', async (t) => {
+  const guarded = await startRedis({ args: ['--requirepass', 'right-one'] });
+  t.after(() => guarded.stop());
+  const url = `redis://:not-it@127.0.0.1:${guarded.port}`;
+  await assert.rejects(openStore({ store: url }), (error: NodescaleError) => {
+    assert.equal(error.code, 'NS_ERR_STORE_AUTH');
+    assert.doesNotMatch(error.message, /not-it/);
+    return true;
+  });
+  const right = await store(t, { store: `redis://:right-one@127.0.0.1:${guarded.port}` });
+  assert.equal(right.status(), 'ok');
+});
+
 test('single flight: stores sharing Redis run one extraction of a URL; the others get its tags, or its error', async (t) => {
   const prefix = `flight${process.pid}`;
   const stores = [await store(t, { storePrefix: prefix }), await store(t, { storePrefix: prefix })];
