@@ -151,12 +151,14 @@ export async function runScaleOut(args: ScaleOutArgs, bin: string, io: Io): Prom
   let compute: Tier | null = null;
   // A RabbitMQ node starts Erlang's port mapper if none runs, and leaves it: the demo stops what it started.
   const epmdBefore = args.broker === undefined ? await epmdRunning() : true;
-  const stopAll = async (): Promise<number> => {
-    const codes = [await stopTier(api), await stopTier(compute)];
-    await Promise.all([broker?.stop(), redis?.stop(), corpus?.close()]);
-    if (broker !== null && !epmdBefore) stopEpmd();
-    return codes.every((code) => code === 0) ? 0 : 1;
-  };
+  let stopping: Promise<number> | null = null;
+  const stopAll = (): Promise<number> =>
+    (stopping ??= (async () => {
+      const codes = [await stopTier(api), await stopTier(compute)];
+      await Promise.all([broker?.stop(), redis?.stop(), corpus?.close()]);
+      if (broker !== null && !epmdBefore) stopEpmd();
+      return codes.every((code) => code === 0) ? 0 : 1;
+    })());
   let stop!: () => void;
   const stopped = new Promise<'stopped'>((resolve) => (stop = () => resolve('stopped')));
   io.signal.addEventListener('abort', stop, { once: true });
