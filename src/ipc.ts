@@ -36,6 +36,14 @@ export const ANNOUNCE_ENV = 'NODESCALE_ANNOUNCE';
 
 export type WorkerMetricObject = MetricObjectWithValues<MetricValue<string>>;
 
+/**
+ * Worker → supervisor: this worker runs nodescale/runtime (sent when the runtime starts, before it listens), so it is
+ * ready when the runtime says so, not when it listens (the supervisor's readyOn 'auto').
+ */
+export interface RuntimeMessage {
+  nodescale: 'runtime';
+  pid: number;
+}
 /** Worker → supervisor: ready to serve (nodescale/runtime sends it when its readiness first turns true). */
 export interface ReadyMessage {
   nodescale: 'ready';
@@ -70,7 +78,8 @@ export interface ListeningAnnouncement {
   slot?: number;
 }
 
-export type WorkerMessage = ReadyMessage | SampleMessage | MetricsAnswer | AdminSocketMessage | ListeningAnnouncement;
+export type WorkerMessage =
+  RuntimeMessage | ReadyMessage | SampleMessage | MetricsAnswer | AdminSocketMessage | ListeningAnnouncement;
 
 /** Supervisor → worker: send your metrics, answering with the same id. */
 export interface MetricsRequest {
@@ -84,6 +93,8 @@ const isObject = (value: unknown): value is Record<string, unknown> =>
 const isFiniteNumber = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value);
 const isId = (value: unknown): value is number => Number.isSafeInteger(value);
 
+export const isRuntimeMessage = (m: unknown): m is RuntimeMessage =>
+  isObject(m) && m.nodescale === 'runtime' && isId(m.pid);
 export const isReadyMessage = (m: unknown): m is ReadyMessage => isObject(m) && m.nodescale === 'ready' && isId(m.pid);
 export const isSampleMessage = (m: unknown): m is SampleMessage =>
   isObject(m) &&
@@ -107,6 +118,7 @@ export const isMetricsRequest = (m: unknown): m is MetricsRequest =>
 /** A worker's message, checked; null for anything else (the app's own messages, or a malformed one). */
 export function workerMessage(value: unknown): WorkerMessage | null {
   for (const guard of [
+    isRuntimeMessage,
     isReadyMessage,
     isSampleMessage,
     isMetricsAnswer,

@@ -10,7 +10,23 @@ export interface Io {
   terminal?: { stdin: NodeJS.ReadStream | null; columns(): number };
 }
 
+/**
+ * A command never dies of its own output: once the reader of stdout or stderr is gone (EPIPE: `nodescale run app.js
+ * | head`, a `| tee` stopped by Ctrl-C, a log collector restarting; EIO: the terminal closed), what is written there
+ * is dropped and the command goes on (a supervisor keeps its app serving). Without a listener, that 'error' would end
+ * the process with a stack trace.
+ */
+export function survivesClosedReader(stream: NodeJS.WritableStream): void {
+  if (stream.listeners('error').includes(dropOutput)) return;
+  stream.on('error', dropOutput);
+}
+
+/** The stream is errored from then on: later writes are dropped (their ERR_STREAM_DESTROYED comes here too). */
+const dropOutput = (): void => {};
+
 export function processIo(signal: AbortSignal): Io {
+  survivesClosedReader(process.stdout);
+  survivesClosedReader(process.stderr);
   const terminal = process.stdout.isTTY
     ? { stdin: process.stdin.isTTY ? process.stdin : null, columns: () => process.stdout.columns }
     : undefined;

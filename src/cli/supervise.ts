@@ -10,7 +10,7 @@ import { writeAnnouncement } from '../ipc.ts';
 import { connectSupervisor, defaultControlPath, startControl } from '../supervisor/control.ts';
 import { startMetricsServer } from '../supervisor/metrics.ts';
 import { usableCpus } from '../supervisor/cpus.ts';
-import { SUPERVISOR_DEFAULTS } from '../supervisor/options.ts';
+import { READY_ON, SUPERVISOR_DEFAULTS, type ReadyOn } from '../supervisor/options.ts';
 import { Supervisor, type ReloadOutcome, type ReloadStatus, type WorkerStatus } from '../supervisor/supervisor.ts';
 import { formatBytes, formatDuration, formatMs } from '../units.ts';
 import {
@@ -61,13 +61,13 @@ const sd = formatDuration;
 export const runHelp = `Usage: nodescale run <app.js> [options] [-- app args]
 
 Keep N workers of an app alive on one port (node:cluster), restart them when they crash, reload them without
-dropping a request, and stop them gracefully. A worker is ready when the runtime layer says so (protect()), or when
-the app calls process.send('ready').
+dropping a request, and stop them gracefully. A worker that runs nodescale/runtime (protect()) is ready when the
+runtime says so; any other app once it listens (or when it calls process.send('ready')).
 
 Options:
   -w, --workers N|auto     how many workers; auto = usable CPUs, honouring the cgroup CPU quota (default auto)
-      --ready-on WHEN      message: ready when the worker says so, through nodescale/runtime or process.send('ready')
-                           (the default); listening: ready once it listens, as pm2 assumes
+      --ready-on WHEN      auto (the default): as above, and the log says which rule applied; message: only when the
+                           worker says so (nodescale/runtime or process.send('ready')); listening: once it listens
       --ready-timeout DUR  a worker not ready by then is killed and counts as a crash (default ${sd(defaults.readyTimeoutMs)})
       --grace DUR          how long a stopping worker may drain before SIGKILL (default ${sd(defaults.graceMs)})
       --stability DUR      reload: how long a new worker must stay up after ready before an old one stops (default ${sd(defaults.stabilityMs)})
@@ -110,9 +110,9 @@ export function controlPath(values: Values, fallbackName: string | null): string
   return defaultControlPath(name);
 }
 
-function readyOn(raw: string): 'message' | 'listening' {
-  if (raw !== 'message' && raw !== 'listening') throw invalidOption('--ready-on', 'message or listening', raw);
-  return raw;
+function readyOn(raw: string): ReadyOn {
+  if (!(READY_ON as string[]).includes(raw)) throw invalidOption('--ready-on', READY_ON.join(', '), raw);
+  return raw as ReadyOn;
 }
 
 function logFormat(raw: string): 'text' | 'json' {

@@ -183,6 +183,8 @@ export class Runtime extends EventEmitter {
     subscribe(FINISH_CHANNEL, this.#onFinish);
     this.#shutdown?.install();
     if (isSupervisedWorker()) {
+      // Before the server listens (protect() starts the runtime first): the supervisor then waits for our 'ready'.
+      tellSupervisor({ nodescale: 'runtime', pid: process.pid });
       const stopAnswering = answerMetricsRequests(this.metrics.served);
       const restoreSigint = leaveSigintToSupervisor();
       this.#unlinkSupervisor = () => {

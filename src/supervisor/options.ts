@@ -8,6 +8,9 @@ import { refuseUnknownOptions } from '../unknown-options.ts';
 import { usableCpus } from './cpus.ts';
 import { RESTART_DEFAULTS, type RestartPolicyOptions } from './restart-policy.ts';
 
+export type ReadyOn = 'auto' | 'message' | 'listening';
+export const READY_ON: readonly ReadyOn[] = ['auto', 'message', 'listening'];
+
 export type OutputLine = (line: string, from: { slot: number; pid: number; stream: 'stdout' | 'stderr' }) => void;
 export type SupervisorLog = (message: string, fields?: Record<string, unknown>) => void;
 
@@ -24,8 +27,12 @@ export interface SupervisorOptions {
   workers?: number | 'auto';
   /** A worker not ready by then is killed and counts as a crash. */
   readyTimeoutMs?: number;
-  /** 'message': ready when the worker says so (the runtime, or process.send('ready')); 'listening': once it listens. */
-  readyOn?: 'message' | 'listening';
+  /**
+   * When a worker is ready. 'auto': a worker that runs nodescale/runtime is ready when the runtime says so; any other
+   * once it listens, or when it calls process.send('ready') first. 'message': only when it says so (the runtime, or
+   * process.send('ready')). 'listening': once it listens.
+   */
+  readyOn?: ReadyOn;
   /** How long a new worker must stay up after it is ready before an old one is stopped (reload). */
   stabilityMs?: number;
   /** After a reload, how long each new worker must live after it was ready for the reload to succeed. */
@@ -62,7 +69,7 @@ export const SUPERVISOR_DEFAULTS = Object.freeze({
   httpDrain: true,
   workers: 'auto' as const,
   readyTimeoutMs: 30_000,
-  readyOn: 'message' as const,
+  readyOn: 'auto' as ReadyOn,
   stabilityMs: 2000,
   probationMs: 30_000,
   graceMs: 30_000,
@@ -94,7 +101,7 @@ export function resolveSupervisorOptions(options: SupervisorOptions): ResolvedSu
   const count = workers === 'auto' ? usableCpus() : workers;
   if (!Number.isInteger(count) || count < 1) throw invalidOption('workers', 'a whole number ≥ 1 or auto', workers);
   const readyOn = options.readyOn ?? defaults.readyOn;
-  if (readyOn !== 'message' && readyOn !== 'listening') throw invalidOption('readyOn', 'message or listening', readyOn);
+  if (!READY_ON.includes(readyOn)) throw invalidOption('readyOn', READY_ON.join(', ') + ' (or omitted)', readyOn);
   const restart = { ...defaults.restart, ...options.restart };
   if (!Number.isInteger(restart.maxRestarts) || restart.maxRestarts < 0)
     throw invalidOption('restart.maxRestarts', 'a whole number ≥ 0', restart.maxRestarts);

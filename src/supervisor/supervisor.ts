@@ -1,7 +1,8 @@
 /**
  * The supervisor: a node:cluster primary that keeps N workers of an app alive and replaces them without dropping a
- * request. Workers share the listening port (cluster). A worker is ready only when it says so: the runtime layer
- * sends { nodescale: 'ready' } when its readiness turns true, an app without it calls process.send('ready').
+ * request. Workers share the listening port (cluster). By default (readyOn 'auto') a worker that runs the runtime
+ * layer is ready when it says so ({ nodescale: 'ready' }, once its readiness turns true); any other app once it
+ * listens, or when it calls process.send('ready') first.
  *
  * - Crashes are restarted per slot with exponential backoff and jitter (restart-policy.ts); a crash loop stops the
  *   slot and is reported. If every slot is stopped, the supervisor exits 1.
@@ -33,7 +34,12 @@ import {
 import { NodescaleError } from '../errors.ts';
 import { eachLine } from '../lines.ts';
 import { sibling } from '../module-file.ts';
-import { resolveSupervisorOptions, type ResolvedSupervisorOptions, type SupervisorOptions } from './options.ts';
+import {
+  resolveSupervisorOptions,
+  type ReadyOn,
+  type ResolvedSupervisorOptions,
+  type SupervisorOptions,
+} from './options.ts';
 import { RestartPolicy } from './restart-policy.ts';
 
 const DRAIN_PRELOAD = sibling('./drain-preload', import.meta.url);
@@ -65,7 +71,7 @@ interface Handle {
   ready: Promise<void>;
   exited: Promise<{ code: number | null; signal: string | null }>;
   lastSample: { eventLoopDelayP99Ms: number; requestsPerSecond: number } | null;
-  /** Whether the worker runs nodescale/runtime (it said ready the runtime's way): it answers metrics requests. */
+  /** Whether the worker runs nodescale/runtime (it said so, or said ready the runtime's way): it answers metrics requests. */
   runtime: boolean;
   /** Its admin console's socket, once it listens. */
   adminSocket: string | null;
@@ -104,6 +110,26 @@ export interface ReloadStatus {
   reason: string | null;
 }
 
+/** What made a worker ready: its runtime, its process.send('ready'), or listening. */
+type ReadyRule = 'runtime' | 'message' | 'listening';
+
+/** The line that names a rule of readyOn 'auto', the first time it applies. */
+const READY_RULES: Record<ReadyRule, string> = {
+  runtime: 'readiness: the workers run nodescale/runtime, ready when it says so (its readiness turned true)',
+  message: "readiness: a worker is ready when it calls process.send('ready')",
+  listening:
+    "readiness: a worker without nodescale/runtime is ready once it listens (--ready-on message waits for process.send('ready'))",
+};
+
+function notReadyWhy(readyOn: ReadyOn, runtime: boolean): string {
+  if (readyOn === 'listening') return 'it never listened';
+  if (readyOn === 'message')
+    return "with --ready-on message, a worker is ready when it calls process.send('ready') or its nodescale/runtime says so";
+  return runtime
+    ? 'its nodescale/runtime never said ready: see its readiness (readyWhen, setUnavailable)'
+    : "it neither listened nor called process.send('ready')";
+}
+
 function rssOf(pid: number): number | null {
   try {
     const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -132,6 +158,8 @@ export class Supervisor extends EventEmitter {
   /** Metrics requests waiting for a worker's answer, by id. */
   readonly #metricsRequests = new Map<number, (metrics: WorkerMetricObject[] | null) => void>();
   #metricsRequestId = 0;
+  /** The readiness rules already named in the log (each once). */
+  readonly #rulesSaid = new Set<ReadyRule>();
 
   constructor(options: SupervisorOptions) {
     super();
@@ -255,26 +283,30 @@ export class Supervisor extends EventEmitter {
     };
     this.#pipe(worker.process.stdout, slot.index, worker.process.pid!, 'stdout');
     this.#pipe(worker.process.stderr, slot.index, worker.process.pid!, 'stderr');
+    const readyOn = this.#options.readyOn;
     const timer = setTimeout(() => {
       if (handle.state !== 'starting') return;
-      const how =
-        this.#options.readyOn === 'listening'
-          ? 'it never listened'
-          : "a worker is ready when it calls process.send('ready') or runs nodescale/runtime; --ready-on listening counts listening as ready";
       this.#options.log(
-        `worker ${slot.index} (pid ${worker.process.pid}) not ready within ${this.#options.readyTimeoutMs} ms (${how}): killing it`,
+        `worker ${slot.index} (pid ${worker.process.pid}) not ready within ${this.#options.readyTimeoutMs} ms (${notReadyWhy(readyOn, handle.runtime)}): killing it`,
       );
       markFailed(new Error('ready timeout'));
       worker.process.kill('SIGKILL');
     }, this.#options.readyTimeoutMs);
-    if (this.#options.readyOn === 'listening') worker.once('listening', () => this.#onReady(handle, markReady, timer));
+    const becomeReady = (rule: ReadyRule) => this.#onReady(handle, markReady, timer, rule);
+    // 'auto': a worker that started nodescale/runtime said so before it listened (ipc.ts RuntimeMessage); the cluster's
+    // 'listening' comes after the app's own listen callback, so a runtime started there is seen first too.
+    if (readyOn !== 'message')
+      worker.once('listening', () => (readyOn === 'listening' || !handle.runtime) && becomeReady('listening'));
     worker.on('message', (value: unknown) => {
-      if (value === 'ready') return this.#onReady(handle, markReady, timer);
+      if (value === 'ready') return becomeReady('message');
       const message = workerMessage(value);
       switch (message?.nodescale) {
+        case 'runtime':
+          handle.runtime = true;
+          return;
         case 'ready':
           handle.runtime = true;
-          return this.#onReady(handle, markReady, timer);
+          return becomeReady('runtime');
         case 'sample':
           handle.lastSample = {
             eventLoopDelayP99Ms: message.eventLoopDelayP99Ms,
@@ -304,11 +336,19 @@ export class Supervisor extends EventEmitter {
     return handle;
   }
 
-  #onReady(handle: Handle, markReady: () => void, timer: NodeJS.Timeout): void {
+  #onReady(handle: Handle, markReady: () => void, timer: NodeJS.Timeout, rule: ReadyRule): void {
     if (handle.state !== 'starting') return;
     clearTimeout(timer);
     handle.state = 'ready';
     handle.readyAt = Date.now();
+    if (!this.#rulesSaid.has(rule)) {
+      this.#rulesSaid.add(rule);
+      this.#options.log(
+        this.#options.readyOn === 'auto'
+          ? READY_RULES[rule]
+          : `readiness (--ready-on ${this.#options.readyOn}): ${rule}`,
+      );
+    }
     this.#options.log(`worker ${handle.slot} ready`, { pid: handle.worker.process.pid, generation: handle.generation });
     markReady();
   }
