@@ -17,7 +17,7 @@ const SECRET_FLAG =
 export function redactArgv(argv: readonly string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!.replace(/(\w+:\/\/[^:/@\s]*:)[^@/\s]+@/g, `$1${REDACTED}@`);
+    const arg = redactUrls(argv[i]!, REDACTED);
     const eq = arg.indexOf('=');
     const name = eq === -1 ? arg : arg.slice(0, eq);
     if (!SECRET_FLAG.test(name)) out.push(arg);
@@ -33,20 +33,45 @@ export function redactArgv(argv: readonly string[]): string[] {
   return out;
 }
 
-/** A URL without its password (amqp://guest:***@host), for messages and logs. */
-export function redactUrl(raw: string): string {
-  return raw.replace(/(\/\/[^:/@]*:)[^@/]*@/, '$1***@');
+/**
+ * The credentials of every URL in `text` replaced by `mask`: `amqp://guest:p@ss/w@host` → `amqp://guest:***@host`
+ * (the password up to the last `@` of the URL, so a raw `@` or `/` in it is no way out), `https://TOKEN@host` →
+ * `https://***@host`. Erring on the safe side: an `@` later in a URL's path masks its host too.
+ */
+function redactUrls(text: string, mask: string): string {
+  return text.replace(/(\b[a-z][\w+.-]*:\/\/)(\S*)@/gi, (_all, scheme: string, userinfo: string) => {
+    const colon = userinfo.indexOf(':');
+    return colon === -1 ? `${scheme}${mask}@` : `${scheme}${userinfo.slice(0, colon)}:${mask}@`;
+  });
 }
 
-/** The diagnostic report as JSON, every environment variable's value replaced and secrets in the command line too. */
+/** A URL (or any text holding URLs) without its credentials (amqp://guest:***@host), for messages and logs. */
+export function redactUrl(raw: string): string {
+  return redactUrls(raw, '***');
+}
+
+/**
+ * The diagnostic report as JSON, every environment variable's value replaced and secrets in the command line too:
+ * in the process's own section and in each worker thread's (`workers[]`, reports of their own, with the same
+ * environment and command line).
+ */
 export function redactedReport(error?: Error): Record<string, unknown> {
   const report = (error ? process.report.getReport(error) : process.report.getReport()) as unknown as Record<
     string,
     unknown
   >;
+  return redactReportSection(report);
+}
+
+/** Redacts one report section in place, and the sections of its worker threads. */
+export function redactReportSection(report: Record<string, unknown>): Record<string, unknown> {
   const env = report.environmentVariables as Record<string, string> | undefined;
-  if (env) report.environmentVariables = Object.fromEntries(Object.keys(env).map((key) => [key, REDACTED]));
+  if (env !== null && typeof env === 'object')
+    report.environmentVariables = Object.fromEntries(Object.keys(env).map((key) => [key, REDACTED]));
   const header = report.header as { commandLine?: string[] } | undefined;
   if (Array.isArray(header?.commandLine)) header.commandLine = redactArgv(header.commandLine);
+  if (Array.isArray(report.workers))
+    for (const worker of report.workers as unknown[])
+      if (worker !== null && typeof worker === 'object') redactReportSection(worker as Record<string, unknown>);
   return report;
 }
