@@ -14,7 +14,11 @@
  * The index's keys share the hash tag {P}: one script updates them together, atomically, which a cluster allows only
  * within one slot. The index lives on one shard; the cache and the locks spread over all of them.
  *
- * Redis is allowed to fail. Commands are never queued while it is away (they fail at once) and each has a deadline:
+ * Redis is allowed to fail, and to freeze. Commands are never queued while it is away (they fail at once) and each
+ * has a deadline of ours (`#command`): node-redis's own `timeout` stops counting once a command is written, so it is
+ * no deadline against a Redis that stopped answering (SIGSTOP, a stalled host). When one expires the store is
+ * degraded and the connection replaced, since replies come in order and one stuck reply blocks every one behind it;
+ * commands fail at once until the new connection is ready, which is when Redis answers again. While degraded:
  * `cached()` is a miss, `record()` is skipped, `once()` extracts without the fleet, `urls()` throws
  * NS_ERR_STORE_UNAVAILABLE (retryable), `status()` is 'degraded'. The client reconnects by itself (backoff with
  * jitter) and everything is used again without a restart.
@@ -25,12 +29,15 @@ import { ERROR_CODES, isNodescaleError, NodescaleError, type ErrorCode } from '.
 import { redactUrl } from '../redact.ts';
 import { checkStorePrefix, STORE_DEFAULTS, type StoreLog, type StoreOptions, type TagStore } from './store.ts';
 
-/** A connection that never queues a command while Redis is away (it fails at once) and gives each a deadline. */
+/**
+ * A connection that never queues a command while Redis is away (it fails at once). The deadline of each command is
+ * ours (RedisStore#command), not node-redis's `timeout`: that one stops counting once the command is written, and
+ * it fires before a reply that arrived while the event loop was blocked is read.
+ */
 const connection = (url: string, timeoutMs: number) =>
   createClient({
     url,
     disableOfflineQueue: true,
-    commandOptions: { timeout: timeoutMs },
     socket: { connectTimeout: Math.max(timeoutMs, 1_000) },
   });
 type Client = ReturnType<typeof connection>;
@@ -40,6 +47,8 @@ type Outcome = { tags: string[] } | { error: { code: string; message: string } }
 const LOCK_MS = 3_000;
 /** How often a waiting worker checks that the lock still has an owner (a lost notification costs no more). */
 const POLL_MS = 100;
+/** How long a replacement connection may take to be ready before it is replaced in turn (a handshake that hangs). */
+const REPLACE_AFTER_MS = 5_000;
 /** How long opening waits for a first connection before starting degraded. */
 const CONNECT_WAIT_MS = 5_000;
 /** Redis's answers to credentials it refuses (AUTH, or a command without them). */
@@ -84,8 +93,11 @@ const sha1 = (text: string) => createHash('sha1').update(text).digest('hex');
 
 export class RedisStore implements TagStore {
   readonly kind = 'redis';
-  readonly #client: Client;
+  #client: Client;
   readonly #subscriber: Client;
+  readonly #url: string;
+  readonly #where: string;
+  readonly #timeoutMs: number;
   readonly #prefix: string;
   readonly #index: string;
   readonly #cacheTtlMs: number;
@@ -94,31 +106,98 @@ export class RedisStore implements TagStore {
   readonly #log: StoreLog;
   readonly #waiters = new Map<string, Set<(outcome: Outcome | null) => void>>();
   #down = false;
+  /** A command outlived its deadline: the connection was replaced, and the store is degraded until it is ready. */
+  #stalled: NodeJS.Timeout | null = null;
   #closed = false;
 
   private constructor(client: Client, subscriber: Client, options: StoreOptions & { url: string }) {
     this.#client = client;
     this.#subscriber = subscriber;
+    this.#url = options.url;
+    this.#where = redactUrl(options.url);
+    this.#timeoutMs = options.storeTimeoutMs ?? STORE_DEFAULTS.storeTimeoutMs;
     this.#prefix = options.storePrefix ?? STORE_DEFAULTS.storePrefix;
     this.#index = `{${this.#prefix}}`;
     this.#cacheTtlMs = options.cacheTtlMs ?? STORE_DEFAULTS.cacheTtlMs;
     this.#maxUrls = options.maxIndexedUrls ?? STORE_DEFAULTS.maxIndexedUrls;
     this.#waitMs = options.singleFlightWaitMs ?? 30_000;
     this.#log = options.log ?? (() => {});
-    const where = redactUrl(options.url);
-    // An 'error' without a listener would throw. Each failed reconnection emits one: say it once per outage.
-    const onError = (error: Error) => {
-      if (this.#down || this.#closed) return;
-      this.#down = true;
-      this.#log('warn', 'store: Redis is unreachable; reconnecting', { store: where, error: error.message });
-    };
-    client.on('error', onError);
+    this.#watch(client);
     subscriber.on('error', () => {});
-    client.on('ready', () => {
-      if (!this.#down) return;
-      this.#down = false;
-      this.#log('info', 'store: Redis is back', { store: where });
+  }
+
+  /** The listeners of a command connection: one line when Redis is lost, one when it is back. */
+  #watch(client: Client): void {
+    // An 'error' without a listener would throw. Each failed reconnection emits one: say it once per outage.
+    client.on('error', (error: Error) => {
+      if (client !== this.#client || this.#down || this.#closed) return;
+      this.#down = true;
+      this.#log('warn', 'store: Redis is unreachable; reconnecting', { store: this.#where, error: error.message });
     });
+    client.on('ready', () => {
+      if (client !== this.#client || (!this.#down && this.#stalled === null)) return;
+      this.#down = false;
+      if (this.#stalled !== null) clearTimeout(this.#stalled);
+      this.#stalled = null;
+      this.#log('info', 'store: Redis is back', { store: this.#where });
+    });
+  }
+
+  /**
+   * One command with our deadline. Past it, the connection is replaced (see the file's comment) and the command
+   * fails; while the replacement is not ready, commands fail at once (disableOfflineQueue).
+   */
+  #command<T = unknown>(args: string[]): Promise<T> {
+    const client = this.#client;
+    return new Promise<T>((resolve, reject) => {
+      let settled = false;
+      // Timers run before I/O in a turn of the loop: after a block longer than the deadline, the timer would beat a
+      // reply that is already in the socket. The verdict waits for that turn's I/O (setImmediate runs after it).
+      const timer = setTimeout(
+        () =>
+          setImmediate(() => {
+            if (settled) return;
+            settled = true;
+            reject(new Error(`Redis did not answer within ${this.#timeoutMs} ms`));
+            if (client === this.#client) this.#replace('a command outlived its deadline');
+          }),
+        this.#timeoutMs,
+      );
+      client.sendCommand<T>(args).then(
+        (reply) => {
+          clearTimeout(timer);
+          if (settled) return;
+          settled = true;
+          resolve(reply);
+        },
+        (error: unknown) => {
+          clearTimeout(timer);
+          if (settled) return;
+          settled = true;
+          reject(error as Error);
+        },
+      );
+    });
+  }
+
+  /** A new command connection in place of one that stopped answering; its pending commands fail with it. */
+  #replace(why: string): void {
+    if (this.#closed) return;
+    const old = this.#client;
+    if (this.#stalled === null && !this.#down)
+      this.#log('warn', `store: Redis does not answer (${why}); degraded, connection replaced`, {
+        store: this.#where,
+        timeoutMs: this.#timeoutMs,
+      });
+    if (this.#stalled !== null) clearTimeout(this.#stalled);
+    // A replacement whose handshake hangs too (a host that accepts and never answers) is replaced in its turn.
+    this.#stalled = setTimeout(() => this.#replace('the new connection is not ready'), REPLACE_AFTER_MS);
+    this.#stalled.unref();
+    const client = connection(this.#url, this.#timeoutMs);
+    this.#client = client;
+    this.#watch(client);
+    client.connect().catch(() => {});
+    old.destroy();
   }
 
   static async open(url: string, options: StoreOptions): Promise<RedisStore> {
@@ -163,7 +242,7 @@ export class RedisStore implements TagStore {
 
   async cached(url: string): Promise<string[] | undefined> {
     try {
-      const text = await this.#client.sendCommand<string | null>(['GET', `${this.#prefix}:cache:${url}`]);
+      const text = await this.#command<string | null>(['GET', `${this.#prefix}:cache:${url}`]);
       return text === null ? undefined : (JSON.parse(text) as string[]);
     } catch {
       return undefined;
@@ -180,7 +259,7 @@ export class RedisStore implements TagStore {
           [this.#index, url, String(Date.now()), String(this.#maxUrls), ...unique],
         ),
         cache
-          ? this.#client.sendCommand([
+          ? this.#command([
               'SET',
               `${this.#prefix}:cache:${url}`,
               JSON.stringify(unique),
@@ -196,10 +275,7 @@ export class RedisStore implements TagStore {
 
   async urls(tag: string): Promise<string[]> {
     try {
-      const urls = await this.#client.sendCommand<string[]>([
-        'SMEMBERS',
-        `${this.#index}:tag:${tag.trim().toLowerCase()}`,
-      ]);
+      const urls = await this.#command<string[]>(['SMEMBERS', `${this.#index}:tag:${tag.trim().toLowerCase()}`]);
       return urls.sort();
     } catch (error) {
       throw unavailable(error);
@@ -213,7 +289,7 @@ export class RedisStore implements TagStore {
     for (;;) {
       let acquired: boolean;
       try {
-        const reply = await this.#client.sendCommand(['SET', lock, token, 'NX', 'PX', String(LOCK_MS)]);
+        const reply = await this.#command(['SET', lock, token, 'NX', 'PX', String(LOCK_MS)]);
         acquired = String(reply) === 'OK';
       } catch {
         return extract(); // no Redis, no fleet: this worker extracts
@@ -235,8 +311,8 @@ export class RedisStore implements TagStore {
   async size(): Promise<{ urls: number; tags: number } | null> {
     try {
       const [urls, tags] = await Promise.all([
-        this.#client.sendCommand<number>(['ZCARD', `${this.#index}:urls`]),
-        this.#client.sendCommand<number>(['SCARD', `${this.#index}:tags`]),
+        this.#command<number>(['ZCARD', `${this.#index}:urls`]),
+        this.#command<number>(['SCARD', `${this.#index}:tags`]),
       ]);
       return { urls, tags };
     } catch {
@@ -245,18 +321,31 @@ export class RedisStore implements TagStore {
   }
 
   status(): 'ok' | 'degraded' {
-    return this.#client.isReady ? 'ok' : 'degraded';
+    return this.#client.isReady && this.#stalled === null ? 'ok' : 'degraded';
   }
 
   async close(): Promise<void> {
     this.#closed = true;
+    if (this.#stalled !== null) clearTimeout(this.#stalled);
     for (const waiters of this.#waiters.values()) for (const resolve of waiters) resolve(null);
     this.#waiters.clear();
-    // close() waits for the replies in flight; destroy() when there is no connection to wait on.
+    // close() waits for the replies in flight, within the deadline (a frozen Redis never sends them); destroy() when
+    // there is no connection to wait on, or past the deadline.
     await Promise.all(
-      [this.#client, this.#subscriber].map((client) =>
-        client.isReady ? client.close().catch(() => client.destroy()) : client.isOpen ? client.destroy() : null,
-      ),
+      [this.#client, this.#subscriber].map(async (client) => {
+        if (!client.isReady) return client.isOpen ? client.destroy() : undefined;
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise<'late'>((resolve) => (timer = setTimeout(resolve, this.#timeoutMs, 'late')));
+        const closed = await Promise.race([
+          client.close().then(
+            () => 'closed',
+            () => 'late',
+          ),
+          late,
+        ]);
+        clearTimeout(timer);
+        if (closed === 'late' && client.isOpen) client.destroy();
+      }),
     );
   }
 
@@ -279,7 +368,7 @@ export class RedisStore implements TagStore {
       throw error;
     } finally {
       clearInterval(renew);
-      await this.#client.sendCommand(['PUBLISH', this.#channel, JSON.stringify({ url, ...outcome! })]).catch(() => {});
+      await this.#command(['PUBLISH', this.#channel, JSON.stringify({ url, ...outcome! })]).catch(() => {});
       await this.#script(RELEASE, [lock], [token]).catch(() => {});
     }
   }
@@ -298,7 +387,7 @@ export class RedisStore implements TagStore {
       waiters.add(done);
       const poll = setInterval(() => {
         if (Date.now() >= deadline) return done(null);
-        this.#client.sendCommand<number>(['EXISTS', lock]).then(
+        this.#command<number>(['EXISTS', lock]).then(
           (exists) => exists === 0 && done(null),
           () => done(null),
         );
@@ -328,10 +417,10 @@ export class RedisStore implements TagStore {
   async #script(script: string, keys: string[], args: string[]): Promise<unknown> {
     const rest = [String(keys.length), ...keys, ...args];
     try {
-      return await this.#client.sendCommand(['EVALSHA', sha1(script), ...rest]);
+      return await this.#command(['EVALSHA', sha1(script), ...rest]);
     } catch (error) {
       if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
-      return this.#client.sendCommand(['EVAL', script, ...rest]);
+      return this.#command(['EVAL', script, ...rest]);
     }
   }
 }
