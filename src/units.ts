@@ -68,3 +68,6 @@ export function formatBytes(n: number): string {
   if (n >= 1024) return `${(n / 1024).toFixed(1)} KiB`;
   return `${n} B`;
 }
+
+/** The longest timer Node honours: setTimeout turns a longer one into 1 ms. Every deadline is at most this. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;

@@ -8,7 +8,11 @@
  * - **Poison ends.** A task delivered `maxDeliveries` times is dead-lettered (a quorum queue counts deliveries; on a
  *   classic queue this service counts them in a header, republishing a redelivered task with its count), and the
  *   dead-letter consumer answers its caller NS_ERR_COMPUTE_POISON and parks it.
- * - **Expired work never starts**: past the deadline the message carries, a task is acknowledged and dropped.
+ * - **Expired work never starts**: past its deadline (set on receipt from the time the caller had left: no two clocks
+ *   need agree), a task is acknowledged and dropped.
+ * - **Messages are untrusted input.** Task names are looked up among the module's own tasks and labelled in metrics
+ *   only when they are one (others count under `(unknown)`); deadlines and delivery counts are clamped; replies go
+ *   only to direct reply-to addresses; a parked poison task keeps no reply address.
  * - **The broker may restart**, or close the channel (a consumer acknowledgement timeout): the service reconnects with
  *   backoff and jitter, declares its queues and consumes again. What it held is redelivered by the broker, so its
  *   tasks here are cancelled (their threads freed); nothing is ever acknowledged on another channel.
@@ -16,18 +20,20 @@
  */
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { isNodescaleError, NodescaleError, type ErrorCode } from '../errors.ts';
+import { invalidOption, isNodescaleError, NodescaleError, type ErrorCode } from '../errors.ts';
 import { redactUrl } from '../redact.ts';
 import {
   AMQP_DEFAULTS,
-  DEADLINE_HEADER,
   deadQueue,
   declareTopology,
   DELIVERIES_HEADER,
+  deliveriesOf,
+  isReplyAddress,
   openConnection,
   parkedQueue,
   parseJson,
   reconnector,
+  taskDeadline,
   type QueueType,
   type ReplyMessage,
   type TaskMessage,
@@ -44,7 +50,7 @@ export interface ComputeServiceOptions {
   queue?: string;
   queueType?: QueueType;
   maxDeliveries?: number;
-  /** Tasks held unacknowledged at once. Default 32. */
+  /** Tasks held unacknowledged at once, 1 to 65 535. Default 32. */
   prefetch?: number;
   /** Worker threads. Default: usable CPUs − 1, at least 1. */
   threads?: number;
@@ -196,10 +202,14 @@ function batcher(pool: PoolCompute, threads: number) {
 const header = (message: ConsumeMessage, name: string): unknown => (message.properties.headers ?? {})[name];
 
 export async function startComputeService(options: ComputeServiceOptions): Promise<ComputeService> {
+  const prefetchOption = options.prefetch ?? AMQP_DEFAULTS.prefetch;
+  // 0 would mean unlimited to the broker: one such service would take the whole queue from the healthy ones.
+  if (!Number.isInteger(prefetchOption) || prefetchOption < 1 || prefetchOption > 65_535)
+    throw invalidOption('prefetch', 'a whole number from 1 to 65535', prefetchOption);
   const resolved = resolveComputeOptions({
     ...options,
     transport: 'amqp',
-    maxQueue: options.prefetch ?? AMQP_DEFAULTS.prefetch,
+    maxQueue: prefetchOption,
   });
   const url = resolved.url!;
   const prefetch = resolved.maxQueue;
@@ -209,6 +219,10 @@ export async function startComputeService(options: ComputeServiceOptions): Promi
   // The threads run the tasks; its queue holds what the broker hands over (prefetch), never more.
   const pool = await createPoolCompute({ ...resolved, transport: 'pool' });
   const runTask = batcher(pool, resolved.threads);
+  // The metrics' task label takes the module's own names only: names from messages are not a label set to grow.
+  const taskNames = new Set(await pool.taskNames().catch(() => [] as string[]));
+  const label = (task: string) => (taskNames.has(task) ? task : '(unknown)');
+  let lastSkewLog = -Infinity;
   let link: Link | null = null;
   let stopping = false;
   const counts = { completed: 0, failed: 0, expired: 0, redelivered: 0, deadLettered: 0 };
@@ -226,8 +240,8 @@ export async function startComputeService(options: ComputeServiceOptions): Promi
   /** Publishes a reply then acknowledges, on the channel the task came on, if that channel is still ours. */
   const answer = (from: Link, message: ConsumeMessage, reply: ReplyMessage) => {
     if (link !== from) return; // its channel is gone: the broker redelivers the task; this result is dropped
-    const replyTo = message.properties.replyTo as string | undefined;
-    if (replyTo) {
+    const replyTo: unknown = message.properties.replyTo;
+    if (isReplyAddress(replyTo)) {
       from.channel.sendToQueue(replyTo, Buffer.from(JSON.stringify(reply)), {
         correlationId: message.properties.correlationId,
         contentType: 'application/json',
@@ -238,8 +252,19 @@ export async function startComputeService(options: ComputeServiceOptions): Promi
 
   const onTask = (from: Link) => async (message: ConsumeMessage | null) => {
     if (message === null) return; // cancelled by the broker (the queue was deleted): the channel is reopened on close
-    const deadline = Number(header(message, DEADLINE_HEADER));
-    if (Number.isFinite(deadline) && Date.now() >= deadline) {
+    const now = Date.now();
+    const { deadline, skewMs } = taskDeadline(message.properties.headers, now, resolved.deadlineMs);
+    if (skewMs > 1000 && now - lastSkewLog > 60_000) {
+      lastSkewLog = now;
+      log(
+        'warn',
+        "compute: a task arrived past its caller's deadline by this host's clock, within its time left: the clocks disagree",
+        {
+          skewMs,
+        },
+      );
+    }
+    if (now >= deadline) {
       counts.expired++;
       metrics.expired.inc();
       return from.channel.ack(message);
@@ -249,7 +274,7 @@ export async function startComputeService(options: ComputeServiceOptions): Promi
       metrics.redelivered.inc();
       if (resolved.queueType === 'classic') {
         // A classic queue does not count deliveries: this service does, in a header of a copy of the task.
-        const deliveries = (Number(header(message, DELIVERIES_HEADER)) || 1) + 1;
+        const deliveries = deliveriesOf(header(message, DELIVERIES_HEADER), resolved.maxDeliveries) + 1;
         if (deliveries > resolved.maxDeliveries) return from.channel.nack(message, false, false);
         from.channel.sendToQueue(resolved.queue, message.content, {
           ...message.properties,
@@ -271,19 +296,18 @@ export async function startComputeService(options: ComputeServiceOptions): Promi
     metrics.inFlight.set(inHand.size);
     const started = performance.now();
     try {
-      const taskDeadline = Number.isFinite(deadline) ? deadline : Date.now() + resolved.deadlineMs;
-      const output = await runTask(body.task, body.input, taskDeadline, cancel.signal);
+      const output = await runTask(body.task, body.input, deadline, cancel.signal);
       counts.completed++;
-      metrics.tasks.inc({ task: body.task, outcome: 'ok' });
+      metrics.tasks.inc({ task: label(body.task), outcome: 'ok' });
       answer(from, message, { ok: true, output });
     } catch (error) {
       if (cancel.signal.aborted) return; // cancelled with its lost channel: redelivered, counted where it runs
       counts.failed++;
       const code: ErrorCode = isNodescaleError(error) ? error.code : 'NS_ERR_COMPUTE_FAILED';
-      metrics.tasks.inc({ task: body.task, outcome: code });
+      metrics.tasks.inc({ task: label(body.task), outcome: code });
       answer(from, message, { ok: false, code, message: (error as Error).message });
     } finally {
-      metrics.duration.observe({ task: body.task }, (performance.now() - started) / 1000);
+      metrics.duration.observe({ task: label(body.task) }, (performance.now() - started) / 1000);
       release(message);
     }
   };
@@ -295,8 +319,10 @@ export async function startComputeService(options: ComputeServiceOptions): Promi
     if (reason !== 'expired') {
       counts.deadLettered++;
       metrics.deadLettered.inc();
-      const task = parseJson<TaskMessage>(message.content)?.task ?? '(unreadable)';
-      const { expiration: _expiration, ...kept } = message.properties;
+      const named = parseJson<TaskMessage>(message.content)?.task;
+      const task = typeof named === 'string' ? named.slice(0, 200) : '(unreadable)';
+      // Parked for people to look at: no expiry, and no reply address (nothing may answer from the parked queue).
+      const { expiration: _expiration, replyTo: _replyTo, ...kept } = message.properties;
       from.channel.sendToQueue(parkedQueue(resolved.queue), message.content, kept);
       log('warn', 'compute: a poison task was dead-lettered and parked', {
         task,

@@ -10,19 +10,24 @@
  *                    task's caller timed out already: it is dropped) and moves the message to <queue>.parked
  *   <queue>.parked   poison tasks, kept for people to look at (at most 10 000, oldest dropped)
  *
- * A call is one persistent message: body JSON { task, input }; correlationId; replyTo (direct reply-to by default);
- * `expiration`, the milliseconds left of its deadline (the broker drops it when they run out), and the header
- * x-nodescale-deadline, the deadline as epoch ms (a service never starts a task past it). The reply is JSON
- * { ok: true, output } or { ok: false, code, message }.
+ * A call is one persistent message: body JSON { task, input }; correlationId (random: a reply for a guessed id
+ * cannot resolve another's call); replyTo (direct reply-to); `expiration`, the milliseconds left of its deadline (the
+ * broker drops it when they run out), and the header x-nodescale-remaining-ms, the same milliseconds: the service sets
+ * its deadline on receipt from them, so no two clocks need agree (the broker's TTL bounds the time in the queue). The
+ * header x-nodescale-deadline (epoch ms) is sent too, for services of earlier versions, and used only to notice a
+ * skewed clock. The reply is JSON { ok: true, output } or { ok: false, code, message }; every field of a message is
+ * checked on receipt (parseReply, taskDeadline): a message from another process is untrusted input.
  */
 import type { ChannelModel } from 'amqplib';
-import { invalidOption, NodescaleError, type ErrorCode } from '../errors.ts';
+import { ERROR_CODES, invalidOption, NodescaleError, type ErrorCode } from '../errors.ts';
 import { redactUrl } from '../redact.ts';
+import { MAX_TIMER_MS } from '../units.ts';
 
 export type QueueType = 'quorum' | 'classic';
 
 export const DIRECT_REPLY_TO = 'amq.rabbitmq.reply-to';
 export const DEADLINE_HEADER = 'x-nodescale-deadline';
+export const REMAINING_HEADER = 'x-nodescale-remaining-ms';
 /** Classic queues count deliveries here (quorum queues count them themselves: x-delivery-count). */
 export const DELIVERIES_HEADER = 'x-nodescale-deliveries';
 
@@ -35,6 +40,12 @@ export const AMQP_DEFAULTS = Object.freeze({
   prefetch: 32,
   /** Publisher confirms: a call counts as accepted once the broker has it. */
   confirm: true,
+  /**
+   * Heartbeat, seconds, asked of the broker unless the URL sets one: a peer that stops answering (frozen, SIGSTOP; a
+   * dead host) is dropped after two missed beats, and what it held is redelivered, rather than after the broker's
+   * 60 s default. A caller's connection beats too.
+   */
+  heartbeatSeconds: 5,
   /** Reconnection backoff. */
   reconnectInitialMs: 100,
   reconnectMaxMs: 5000,
@@ -89,6 +100,56 @@ export interface TaskMessage {
 
 export type ReplyMessage = { ok: true; output: unknown } | { ok: false; code: ErrorCode; message: string };
 
+const MAX_REPLY_MESSAGE = 2000;
+
+/**
+ * A reply, checked: null when it is not one. A code this version does not know (a newer service's, in a rolling
+ * upgrade) is NS_ERR_COMPUTE_FAILED with the code named in the message; a message that is not a string is replaced.
+ */
+export function parseReply(content: Buffer): ReplyMessage | null {
+  const reply = parseJson<Record<string, unknown>>(content);
+  if (reply === null || typeof reply !== 'object' || Array.isArray(reply) || typeof reply.ok !== 'boolean') return null;
+  if (reply.ok) return { ok: true, output: reply.output };
+  const raw = typeof reply.message === 'string' ? reply.message.slice(0, MAX_REPLY_MESSAGE) : 'the task failed';
+  const code = reply.code;
+  if (typeof code === 'string' && Object.hasOwn(ERROR_CODES, code))
+    return { ok: false, code: code as ErrorCode, message: raw };
+  const named = typeof code === 'string' ? ` (${code.slice(0, 64)})` : '';
+  return { ok: false, code: 'NS_ERR_COMPUTE_FAILED', message: `${raw}${named}` };
+}
+
+/**
+ * When a delivered task's time is up, by this host's clock: receipt + the milliseconds the caller had left when it
+ * sent it (clamped to what a timer can hold), else (a caller of an earlier version) its epoch deadline, else
+ * receipt + `fallbackMs`. `skewMs`: how far past its epoch deadline the task arrived while its remaining time said it
+ * was alive, a sign that the two clocks disagree (0 when they agree, or when it cannot be told).
+ */
+export function taskDeadline(
+  headers: Record<string, unknown> | undefined,
+  now: number,
+  fallbackMs: number,
+): { deadline: number; skewMs: number } {
+  const remaining = Number(headers?.[REMAINING_HEADER]);
+  const epoch = Number(headers?.[DEADLINE_HEADER]);
+  if (Number.isFinite(remaining)) {
+    const left = Math.min(MAX_TIMER_MS, Math.max(0, Math.floor(remaining)));
+    const skewMs = Number.isFinite(epoch) && left > 0 && now > epoch ? now - epoch : 0;
+    return { deadline: now + left, skewMs };
+  }
+  if (Number.isFinite(epoch)) return { deadline: Math.min(epoch, now + MAX_TIMER_MS), skewMs: 0 };
+  return { deadline: now + Math.min(MAX_TIMER_MS, fallbackMs), skewMs: 0 };
+}
+
+/** The deliveries a classic queue's header counts, clamped: a forged one (negative, huge, not a number) counts as 1. */
+export function deliveriesOf(value: unknown, maxDeliveries: number): number {
+  const n = Number(value);
+  return Number.isInteger(n) && n >= 1 ? Math.min(n, maxDeliveries + 1) : 1;
+}
+
+/** Direct reply-to addresses only: a service never publishes into whatever queue a message names. */
+export const isReplyAddress = (replyTo: unknown): replyTo is string =>
+  typeof replyTo === 'string' && replyTo.startsWith(`${DIRECT_REPLY_TO}.`) && replyTo.length <= 255;
+
 export function parseJson<T>(content: Buffer): T | null {
   try {
     return JSON.parse(content.toString('utf8')) as T;
@@ -128,7 +189,7 @@ export async function openConnection(url: string): Promise<ChannelModel> {
   // Loaded on first use: the pool and inline transports never load the AMQP client.
   const { connect } = await import('amqplib');
   try {
-    const connection = await connect(url, {
+    const connection = await connect(withHeartbeat(url), {
       noDelay: true,
       timeout: 5000,
       clientProperties: { connection_name: `nodescale ${process.pid}` },
@@ -139,6 +200,13 @@ export async function openConnection(url: string): Promise<ChannelModel> {
   } catch (error) {
     throw connectError(url, error);
   }
+}
+
+/** The URL with `heartbeat` set to the default unless it sets one. */
+function withHeartbeat(raw: string): string {
+  const url = new URL(raw);
+  if (!url.searchParams.has('heartbeat')) url.searchParams.set('heartbeat', String(AMQP_DEFAULTS.heartbeatSeconds));
+  return url.href;
 }
 
 /** The delay before reconnection attempt `attempt` (1, 2, …): exponential, with equal jitter. */

@@ -3,18 +3,24 @@
  * RabbitMQ broker; compute services (`nodescale compute-worker`, amqp-service.ts) on any machine run them and reply.
  * The broker does the queueing, persistence and redelivery; this file does the RPC semantics (docs/compute.md):
  *
- * - **One answer per call.** Replies come over direct reply-to, matched by correlation id; a reply whose call has
- *   ended (its deadline passed, or a duplicate after a redelivery) finds no call and is dropped.
+ * - **One answer per call.** Replies come over direct reply-to, matched by a random correlation id; a reply whose
+ *   call has ended (its deadline passed, a duplicate after a redelivery, the loser of a hedge) finds no call and is
+ *   dropped. Every reply is checked (amqp-wire.ts parseReply): a malformed one fails its call, never this process.
+ * - **A frozen service does not keep a call.** A call declared idempotent that has no answer after `hedgeAfter` of
+ *   its deadline (half, by default) is published once more: another service takes the copy, the first answer wins.
+ *   Heartbeats (5 s) make the broker drop a frozen service's connection and redeliver what it held.
  * - **Deadlines cross the wire** (amqp-wire.ts): the broker drops a task whose time ran out, a service never starts
  *   one; the caller rejects with NS_ERR_COMPUTE_TIMEOUT at the deadline whatever the broker does.
  * - **Backpressure at once.** With publisher confirms (the default) a call is accepted when the broker has it; a nack
  *   is NS_ERR_COMPUTE_QUEUE_FULL. So are more than `maxQueue` calls in flight, and broker flow control
- *   (connection.blocked): refused at once, never queued in this process without bound.
+ *   (connection.blocked): refused at once, never queued in this process without bound. When the broker blocks, the
+ *   calls in flight fail at once with NS_ERR_COMPUTE_UNAVAILABLE (retryable): it blocks the services' replies too.
  * - **The broker may restart.** Calls in flight when the connection goes fail at once with NS_ERR_COMPUTE_UNAVAILABLE
  *   (retryable): their replies cannot reach this connection any more (direct reply-to is bound to it) — or, declared
  *   idempotent, are sent again once when the connection is back. New calls are refused with it while disconnected. The caller reconnects with backoff and jitter and declares its queues again;
  *   nothing needs a restart.
  */
+import { randomUUID } from 'node:crypto';
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
 import { NodescaleError } from '../errors.ts';
 import { redactUrl } from '../redact.ts';
@@ -24,10 +30,10 @@ import {
   declareTopology,
   DIRECT_REPLY_TO,
   openConnection,
-  parseJson,
+  parseReply,
   queueExists,
   reconnector,
-  type ReplyMessage,
+  REMAINING_HEADER,
   type Topology,
 } from './amqp-wire.ts';
 import { abortError, callSignal, type CallOptions, type Compute, type ResolvedComputeOptions } from './compute.ts';
@@ -57,10 +63,8 @@ export async function createAmqpCompute(options: ResolvedComputeOptions): Promis
   let link: Link | null = null;
   let blocked = false;
   let closed = false;
-  let nextId = 0;
   let completed = 0;
   let failed = 0;
-  const idPrefix = `${process.pid}.${Date.now().toString(36)}.`;
 
   const unavailable = (why: string) =>
     new NodescaleError('NS_ERR_COMPUTE_UNAVAILABLE', `the compute broker at ${redactUrl(url)} is unavailable: ${why}`, {
@@ -69,17 +73,27 @@ export async function createAmqpCompute(options: ResolvedComputeOptions): Promis
 
   const onReply = (message: ConsumeMessage | null) => {
     if (message === null) return; // the broker cancelled the consumer: the channel closes next, and is reopened
-    const id = message.properties.correlationId as string | undefined;
-    const call = id === undefined ? undefined : pending.get(id);
+    const id: unknown = message.properties.correlationId;
+    const call = typeof id === 'string' ? pending.get(id) : undefined;
     if (call === undefined) return; // a late or duplicate reply: its call has ended
-    pending.delete(id!);
-    const reply = parseJson<ReplyMessage>(message.content);
+    pending.delete(id as string);
+    const reply = parseReply(message.content);
     if (reply === null)
-      return call.reject(new NodescaleError('NS_ERR_COMPUTE_FAILED', `task ${call.task}: a reply that is not JSON`));
+      return call.reject(new NodescaleError('NS_ERR_COMPUTE_FAILED', `task ${call.task}: a reply that is not one`));
     if (reply.ok) return call.resolve(reply.output);
     call.reject(
-      new NodescaleError(reply.code, reply.message, { retryable: reply.code === 'NS_ERR_COMPUTE_QUEUE_FULL' }),
+      new NodescaleError(reply.code, reply.message, {
+        retryable: reply.code === 'NS_ERR_COMPUTE_QUEUE_FULL' || reply.code === 'NS_ERR_COMPUTE_UNAVAILABLE',
+      }),
     );
+  };
+
+  /** Fails every call in flight (the broker blocks: no reply can come until it unblocks). */
+  const failPending = (error: NodescaleError) => {
+    for (const [id, call] of pending) {
+      pending.delete(id);
+      call.reject(error);
+    }
   };
 
   const lost = (why: string) => {
@@ -105,7 +119,14 @@ export async function createAmqpCompute(options: ResolvedComputeOptions): Promis
       if (!(await queueExists(connection, topology.queue))) await declareTopology(channel, topology);
       await channel.consume(DIRECT_REPLY_TO, onReply, { noAck: true });
       connection.on('close', (error?: Error) => lost(error?.message ?? 'closed'));
-      connection.on('blocked', () => (blocked = true));
+      connection.on('blocked', (reason?: string) => {
+        blocked = true;
+        // The broker blocks every publisher on the connection, the services' replies included: calls in flight would
+        // hang to their deadlines. They fail now, with the retryable code, as new calls do.
+        failPending(
+          unavailable(`the broker is blocking publishers (${reason ?? 'flow control'}) with the call in flight`),
+        );
+      });
       connection.on('unblocked', () => (blocked = false));
       // A channel closed by the broker (a precondition failed): the connection is closed too, and reopened whole.
       channel.on('close', () => void connection.close().catch(() => {}));
@@ -149,7 +170,7 @@ export async function createAmqpCompute(options: ResolvedComputeOptions): Promis
       }
       const deadlineMs = callOptions.deadlineMs ?? options.deadlineMs;
       const { signal, dispose } = callSignal(callOptions, deadlineMs);
-      const id = idPrefix + ++nextId;
+      const id = randomUUID();
       const body = Buffer.from(JSON.stringify({ task, input }));
       try {
         return (await new Promise<unknown>((resolve, reject) => {
@@ -167,13 +188,14 @@ export async function createAmqpCompute(options: ResolvedComputeOptions): Promis
             };
           const deadlineAt = Date.now() + deadlineMs;
           const send = (target: Link) => {
+            const left = Math.max(1, deadlineAt - Date.now());
             const properties = {
               persistent: true,
               contentType: 'application/json',
               correlationId: id,
               replyTo: DIRECT_REPLY_TO,
-              expiration: String(Math.max(1, deadlineAt - Date.now())),
-              headers: { [DEADLINE_HEADER]: deadlineAt },
+              expiration: String(left),
+              headers: { [REMAINING_HEADER]: left, [DEADLINE_HEADER]: deadlineAt },
             };
             if (options.confirm)
               (target.channel as ConfirmChannel).sendToQueue(options.queue, body, properties, onConfirm);
@@ -200,6 +222,19 @@ export async function createAmqpCompute(options: ResolvedComputeOptions): Promis
             pending.delete(id);
           };
           send(current);
+          // A hedge: past hedgeAfter of its deadline with no answer, an idempotent call is published once more (a
+          // service that froze holding it keeps the first copy; another takes this one). The first answer wins.
+          if (callOptions.idempotent === true && options.hedgeAfter < 1) {
+            const hedge = setTimeout(() => {
+              if (pending.has(id) && link !== null && !blocked) send(link);
+            }, deadlineMs * options.hedgeAfter);
+            hedge.unref();
+            signal.addEventListener('abort', () => clearTimeout(hedge), { once: true });
+            const clear = pending.get(id)!;
+            const { resolve: done, reject: failed } = clear;
+            clear.resolve = (output) => (clearTimeout(hedge), done(output));
+            clear.reject = (error) => (clearTimeout(hedge), failed(error));
+          }
         })) as O;
       } catch (error) {
         failed++;

@@ -11,6 +11,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { invalidOption, NodescaleError } from '../errors.ts';
+import { MAX_TIMER_MS } from '../units.ts';
 import { AMQP_DEFAULTS, brokerUrl } from './amqp-wire.ts';
 
 export type Task<I = unknown, O = unknown> = (input: I) => O | Promise<O>;
@@ -23,7 +24,8 @@ export interface CallOptions {
   signal?: AbortSignal;
   /**
    * amqp: the task may safely run twice. A call in flight when the connection to the broker is lost is sent again,
-   * once, when it is back (within the call's deadline), instead of failing with NS_ERR_COMPUTE_UNAVAILABLE.
+   * once, when it is back (within the call's deadline), instead of failing with NS_ERR_COMPUTE_UNAVAILABLE; and a call
+   * unanswered after `hedgeAfter` of its deadline is published once more (the first answer wins).
    */
   idempotent?: boolean;
 }
@@ -66,8 +68,13 @@ export interface ComputeOptions {
    * Default 256.
    */
   maxQueue?: number;
-  /** The deadline of calls that give none, ms. Default 30 000. */
+  /** The deadline of calls that give none, ms (at most 2³¹−1). Default 30 000. */
   deadlineMs?: number;
+  /**
+   * amqp: an idempotent call unanswered after this fraction of its deadline is published once more (a hedge: a
+   * service frozen holding the first copy does not keep the call; the first answer wins). 1: never. Default 0.5.
+   */
+  hedgeAfter?: number;
 }
 
 export interface ResolvedComputeOptions {
@@ -82,9 +89,15 @@ export interface ResolvedComputeOptions {
   queueType: 'quorum' | 'classic';
   maxDeliveries: number;
   confirm: boolean;
+  hedgeAfter: number;
 }
 
-export const COMPUTE_DEFAULTS = Object.freeze({ transport: 'pool', maxQueue: 256, deadlineMs: 30_000 });
+export const COMPUTE_DEFAULTS = Object.freeze({
+  transport: 'pool',
+  maxQueue: 256,
+  deadlineMs: 30_000,
+  hedgeAfter: 0.5,
+});
 
 type Transport = (options: ResolvedComputeOptions) => Promise<Compute>;
 
@@ -103,6 +116,20 @@ const whole = (name: string, value: unknown, fallback: number, min: number): num
     throw invalidOption(name, `a whole number ≥ ${min}`, value);
   return value;
 };
+
+function fraction(name: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !(value > 0 && value <= 1))
+    throw invalidOption(name, 'a fraction of the deadline, more than 0 and at most 1 (1: never)', value);
+  return value;
+}
+
+/** A deadline, ms: a whole number from 1 to 2³¹−1 (a longer timer would fire at once). */
+export function deadline(name: string, value: unknown, fallback: number): number {
+  const ms = whole(name, value, fallback, 1);
+  if (ms > MAX_TIMER_MS) throw invalidOption(name, `a deadline of at most ${MAX_TIMER_MS} ms (about 24.8 days)`, value);
+  return ms;
+}
 
 export function resolveComputeOptions(options: ComputeOptions): ResolvedComputeOptions {
   const transport = options.transport ?? COMPUTE_DEFAULTS.transport;
@@ -131,12 +158,13 @@ export function resolveComputeOptions(options: ComputeOptions): ResolvedComputeO
     tasks: tasks === '' || tasks.includes(':') ? tasks : new URL(tasks, `file://${process.cwd()}/`).href,
     threads: whole('threads', options.threads, Math.max(1, availableParallelism() - 1), 1),
     maxQueue: whole('maxQueue', options.maxQueue, COMPUTE_DEFAULTS.maxQueue, 0),
-    deadlineMs: whole('deadlineMs', options.deadlineMs, COMPUTE_DEFAULTS.deadlineMs, 1),
+    deadlineMs: deadline('deadlineMs', options.deadlineMs, COMPUTE_DEFAULTS.deadlineMs),
     url: options.url === undefined ? null : brokerUrl('url', options.url),
     queue,
     queueType,
     maxDeliveries: whole('maxDeliveries', options.maxDeliveries, AMQP_DEFAULTS.maxDeliveries, 1),
     confirm: options.confirm ?? AMQP_DEFAULTS.confirm,
+    hedgeAfter: fraction('hedgeAfter', options.hedgeAfter, COMPUTE_DEFAULTS.hedgeAfter),
   };
 }
 
@@ -158,6 +186,7 @@ export interface CallSignal {
  * showed in the profile of the amqp transport at 10 000 calls/s).
  */
 export function callSignal(options: CallOptions, fallbackDeadlineMs: number): CallSignal {
+  if (options.deadlineMs !== undefined) deadline('deadlineMs', options.deadlineMs, fallbackDeadlineMs);
   const controller = new AbortController();
   const timer = setTimeout(
     () => controller.abort(new DOMException('the deadline passed', 'TimeoutError')),
@@ -191,8 +220,22 @@ export function abortError(task: string, signal: AbortSignal, deadlineMs: number
 }
 
 export function unknownTask(task: string, names: readonly string[]): NodescaleError {
+  const shown = task.length > MAX_TASK_NAME ? `${task.slice(0, MAX_TASK_NAME)}…` : task;
   return new NodescaleError(
     'NS_ERR_COMPUTE_FAILED',
-    `no task named ${JSON.stringify(task)}; the tasks are ${names.join(', ')}`,
+    `no task named ${JSON.stringify(shown)}; the tasks are ${names.join(', ')}`,
   );
+}
+
+/** The longest task name: a longer one is no task (names come from messages of other processes). */
+export const MAX_TASK_NAME = 200;
+
+/**
+ * The task of that name: an own property of the module's `tasks` that is a function, never one inherited from
+ * Object.prototype (`constructor`, `toString`), since the name may come from another process.
+ */
+export function findTask(tasks: Record<string, Task>, task: unknown): Task | undefined {
+  if (typeof task !== 'string' || task.length > MAX_TASK_NAME || !Object.hasOwn(tasks, task)) return undefined;
+  const fn = tasks[task];
+  return typeof fn === 'function' ? fn : undefined;
 }

@@ -8,6 +8,7 @@ import {
   abortError,
   callSignal,
   type CallOptions,
+  findTask,
   unknownTask,
   type Compute,
   type ResolvedComputeOptions,
@@ -23,8 +24,8 @@ export async function createInlineCompute(options: ResolvedComputeOptions): Prom
     transport: 'inline',
     async call<O>(task: string, input: unknown, callOptions: CallOptions = {}): Promise<O> {
       if (closed) throw new NodescaleError('NS_ERR_COMPUTE_CLOSED', 'the compute transport is closed');
-      const run = tasks[task];
-      if (run === undefined) throw unknownTask(task, Object.keys(tasks));
+      const run = findTask(tasks, task);
+      if (run === undefined) throw unknownTask(String(task), Object.keys(tasks));
       const { signal, dispose } = callSignal(callOptions, options.deadlineMs);
       dispose(); // inline runs at once, or not at all: only a signal aborted already stops it
       if (signal.aborted) throw abortError(task, signal, callOptions.deadlineMs ?? options.deadlineMs);

@@ -3,7 +3,7 @@
  * (the compute service hands a thread the tasks that arrived together: one hop between threads for several tasks).
  */
 import { workerData } from 'node:worker_threads';
-import { unknownTask, type TaskModule } from './compute.ts';
+import { findTask, unknownTask, type TaskModule } from './compute.ts';
 
 const { tasks } = (await import((workerData as { tasks: string }).tasks)) as TaskModule;
 
@@ -17,8 +17,8 @@ export interface BatchItem {
 export type BatchResult = { ok: true; output: unknown } | { ok: false; expired: boolean; message: string };
 
 function run(task: string, input: unknown): unknown {
-  const fn = tasks[task];
-  if (fn === undefined) throw unknownTask(task, Object.keys(tasks));
+  const fn = findTask(tasks, task);
+  if (fn === undefined) throw unknownTask(String(task), Object.keys(tasks));
   return fn(input);
 }
 
@@ -38,6 +38,9 @@ async function runBatch(batch: BatchItem[]): Promise<BatchResult[]> {
   return results;
 }
 
-export default function runTask(message: { task: string; input: unknown } | { batch: BatchItem[] }): unknown {
+export default function runTask(
+  message: { task: string; input: unknown } | { batch: BatchItem[] } | { names: true },
+): unknown {
+  if ('names' in message) return Object.keys(tasks).filter((name) => findTask(tasks, name) !== undefined);
   return 'batch' in message ? runBatch(message.batch) : run(message.task, message.input);
 }

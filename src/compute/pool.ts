@@ -21,6 +21,8 @@ export interface PoolCompute extends Compute {
    * result is the task's own; the promise rejects only when the thread itself fails or `signal` aborts.
    */
   runBatch(batch: BatchItem[], signal: AbortSignal): Promise<BatchResult[]>;
+  /** The names of the module's tasks, as a thread loaded it. */
+  taskNames(): Promise<string[]>;
 }
 
 export async function createPoolCompute(options: ResolvedComputeOptions): Promise<PoolCompute> {
@@ -62,6 +64,7 @@ export async function createPoolCompute(options: ResolvedComputeOptions): Promis
       }
     },
     runBatch: async (batch, signal) => (await pool.run({ batch }, { signal })) as BatchResult[],
+    taskNames: async () => (await pool.run({ names: true })) as string[],
     stats: () => ({
       transport: 'pool',
       threads: pool.threads.length,

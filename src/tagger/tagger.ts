@@ -94,7 +94,9 @@ export class Tagger {
       const tags = await this.compute.call<string[]>(
         'extract',
         { html: page.html, url: page.url },
-        { deadlineMs: this.#deadlineMs },
+        // Extraction is a pure function of the page: safe to run twice, so over a broker it is resent after a
+        // reconnection and hedged when a service froze holding it.
+        { deadlineMs: this.#deadlineMs, idempotent: true },
       );
       await this.store.record(url, tags, { cache: own });
       return tags;
