@@ -42,7 +42,8 @@ Options:
       --broker URL          the broker: amqp://user:pass@host:5672/vhost (required)
       --queue NAME          the task queue (default ${A.queue})
       --queue-type T        quorum (default: replicated, counts deliveries) or classic (faster, one node)
-      --prefetch N          tasks held at once (default ${A.prefetch})
+      --prefetch N          tasks held at once, 1 to 65535 (default ${A.prefetchPerThread} per thread: a frozen service
+                            keeps no more; raise it for tasks of microseconds)
       --threads N           worker threads (default: usable CPUs - 1, at least 1)
       --max-deliveries N    deliveries of one task before it is parked as poison (default ${A.maxDeliveries})
       --metrics [HOST:]PORT /metrics, /healthz, /readyz on this port (host 127.0.0.1 unless given)
@@ -100,7 +101,14 @@ async function run(argv: string[], io: Io): Promise<number> {
   if (metrics !== null) {
     const server = http.createServer((_req, res) => res.writeHead(404).end());
     runtime.attach(server);
-    const address = await listen(server, metrics.port, metrics.host, 'the compute worker metrics');
+    let address;
+    try {
+      address = await listen(server, metrics.port, metrics.host, 'the compute worker metrics');
+    } catch (error) {
+      // A service without the metrics it was asked for does not run on: it stops, and the error is the exit.
+      await service.stop();
+      throw error;
+    }
     announceListening('metrics', `${origin(address)}/metrics`);
     io.stderr.write(`compute-worker: metrics on ${origin(address)}/metrics\n`);
   } else runtime.start();

@@ -50,7 +50,7 @@ export interface ComputeServiceOptions {
   queue?: string;
   queueType?: QueueType;
   maxDeliveries?: number;
-  /** Tasks held unacknowledged at once, 1 to 65 535. Default 32. */
+  /** Tasks held unacknowledged at once, 1 to 65 535. Default 4 per worker thread. */
   prefetch?: number;
   /** Worker threads. Default: usable CPUs − 1, at least 1. */
   threads?: number;
@@ -202,7 +202,8 @@ function batcher(pool: PoolCompute, threads: number) {
 const header = (message: ConsumeMessage, name: string): unknown => (message.properties.headers ?? {})[name];
 
 export async function startComputeService(options: ComputeServiceOptions): Promise<ComputeService> {
-  const prefetchOption = options.prefetch ?? AMQP_DEFAULTS.prefetch;
+  const threads = resolveComputeOptions({ ...options, transport: 'amqp' }).threads;
+  const prefetchOption = options.prefetch ?? AMQP_DEFAULTS.prefetchPerThread * threads;
   // 0 would mean unlimited to the broker: one such service would take the whole queue from the healthy ones.
   if (!Number.isInteger(prefetchOption) || prefetchOption < 1 || prefetchOption > 65_535)
     throw invalidOption('prefetch', 'a whole number from 1 to 65535', prefetchOption);

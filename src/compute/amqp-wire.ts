@@ -36,8 +36,12 @@ export const AMQP_DEFAULTS = Object.freeze({
   queueType: 'quorum' as QueueType,
   /** Deliveries of one task before it is dead-lettered as poison (a task that kills its service, again and again). */
   maxDeliveries: 5,
-  /** Tasks a compute service holds unacknowledged at once. */
-  prefetch: 32,
+  /**
+   * Tasks a compute service holds unacknowledged at once, per worker thread (its prefetch is this × its threads). Few:
+   * a service that freezes keeps what it holds until the broker drops it (heartbeats), and the broker hands it new
+   * tasks while it has room. Tasks of microseconds go faster with more (they share a thread hop): --prefetch.
+   */
+  prefetchPerThread: 4,
   /** Publisher confirms: a call counts as accepted once the broker has it. */
   confirm: true,
   /**

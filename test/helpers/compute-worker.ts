@@ -21,9 +21,11 @@ export async function startWorker(
   broker: string,
   args: string[] = [],
   tasks = COMPUTE_TASKS,
+  env: Record<string, string> = {},
 ): Promise<Worker> {
   const child = spawn(process.execPath, [BIN, 'compute-worker', tasks, '--broker', broker, ...args], {
     stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, ...env },
   });
   let err = '';
   child.stderr.on('data', (chunk) => (err += chunk));
@@ -31,7 +33,10 @@ export async function startWorker(
     child.once('exit', (code, signal) => resolve({ code, signal })),
   );
   t.after(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGCONT'); // a test may have frozen it
+      child.kill('SIGKILL');
+    }
   });
   let gone = false;
   void exited.then(() => (gone = true));
