@@ -116,6 +116,11 @@ export const ERROR_CODES = {
     summary:
       'Every slot was replaced, but a new worker exited within its probation: the new version is not stable, and the old workers are gone.',
   },
+  NS_ERR_STOP_FORCED: {
+    kind: 'failure',
+    summary:
+      'The supervisor stopped, but some workers did not drain within the grace period and were killed (their requests in flight were lost).',
+  },
   NS_ERR_SUPERVISOR_UNREACHABLE: {
     kind: 'failure',
     summary: 'No supervisor answers on the control socket (is nodescale run running with that --name?).',

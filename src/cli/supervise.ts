@@ -1,13 +1,13 @@
 /**
  * `nodescale run <app>` (the supervisor) and `nodescale status | reload | stop` (its control commands).
  */
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { invalidOption, NodescaleError } from '../errors.ts';
 import { writeAnnouncement } from '../ipc.ts';
-import { connectSupervisor, defaultControlPath, startControl } from '../supervisor/control.ts';
+import { connectSupervisor, defaultControlPath, startControl, type StopOutcome } from '../supervisor/control.ts';
 import { startMetricsServer } from '../supervisor/metrics.ts';
 import { usableCpus } from '../supervisor/cpus.ts';
 import { READY_ON, SUPERVISOR_DEFAULTS, type ReadyOn } from '../supervisor/options.ts';
@@ -33,6 +33,7 @@ import { renderColumns } from '../views/columns.ts';
 const CONTROL_FLAGS = {
   name: { type: 'string' },
   control: { type: 'string' },
+  'no-wait': { type: 'boolean' },
   ...COMMON_FLAGS,
 } as const satisfies OptionSpecs;
 
@@ -108,6 +109,61 @@ export function controlPath(values: Values, fallbackName: string | null): string
     );
   if (!/^[\w.-]+$/.test(name)) throw invalidOption('--name', 'letters, digits, ".", "_" or "-"', name);
   return defaultControlPath(name);
+}
+
+/**
+ * The control socket to talk to: --control, --name, or without either the one supervisor this user runs. None, or
+ * several (the error lists their names), is an error. A socket left by a supervisor that died does not count.
+ */
+export async function findControl(values: Values): Promise<string> {
+  if (textFlag(values, 'control') !== undefined || textFlag(values, 'name') !== undefined)
+    return controlPath(values, null);
+  const dir = path.dirname(defaultControlPath('x'));
+  let files: string[] = [];
+  try {
+    // run-<name>.sock; the workers' consoles (run-<name>-w<slot>.<n>.sock) are not supervisors.
+    files = readdirSync(dir).filter((file) => /^run-[\w.-]+\.sock$/.test(file) && !/-w\d+\.\d+\.sock$/.test(file));
+  } catch {
+    // no directory: nobody runs
+  }
+  const live = await Promise.all(files.map((file) => socketAnswers(path.join(dir, file))));
+  const names = files.filter((_, i) => live[i]).map((file) => file.slice('run-'.length, -'.sock'.length));
+  if (names.length === 1) return defaultControlPath(names[0]!);
+  if (names.length === 0)
+    throw new NodescaleError(
+      'NS_ERR_SUPERVISOR_UNREACHABLE',
+      'no supervisor of this user runs (start one with nodescale run), or give --name NAME or --control PATH',
+    );
+  throw new NodescaleError(
+    'NS_ERR_USAGE',
+    `${names.length} supervisors run (${names.sort().join(', ')}): say which with --name NAME`,
+  );
+}
+
+/** Resolves once the process is gone (or after 10 s: then it is someone else's, a reused pid, or a zombie). */
+async function untilGone(pid: number): Promise<void> {
+  const end = Date.now() + 10_000;
+  for (;;) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return;
+    }
+    if (Date.now() > end) return;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** Whether a process listens on the Unix socket (a stale socket file refuses the connection). */
+function socketAnswers(file: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(file);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
 }
 
 function readyOn(raw: string): ReadyOn {
@@ -192,7 +248,7 @@ async function run(argv: string[], io: Io): Promise<number> {
   // Every way of stopping (a signal, `nodescale stop`, every worker given up) settles `done`, which run() returns.
   let finish!: (code: number) => void;
   const done = new Promise<number>((resolve) => (finish = resolve));
-  let stopping: Promise<number> | null = null;
+  let stopping: Promise<StopOutcome> | null = null;
   const stop = (code: number) => {
     stopping ??= supervisor.stop().then(({ killed }) => {
       if (killed > 0) log(`${killed} worker(s) did not drain within the grace period and were killed`);
@@ -200,12 +256,19 @@ async function run(argv: string[], io: Io): Promise<number> {
       metricsServer?.close();
       log('stopped');
       finish(code);
-      return code;
+      return { code: killed > 0 ? 1 : code, killed };
     });
     return stopping;
   };
   // The control socket first: one already in use fails before any worker starts (no orphans).
-  const control = await startControl(args.control, supervisor, () => void stop(0));
+  const control = await startControl(args.control, supervisor, () => stop(0)).catch((error: unknown) => {
+    if ((error as NodescaleError).code !== 'NS_ERR_ADMIN_IN_USE') throw error;
+    // Two apps called server.js in two projects share the default name: say how to tell them apart.
+    throw new NodescaleError(
+      'NS_ERR_ADMIN_IN_USE',
+      `another nodescale run already uses the name "${path.basename(args.control, '.sock').replace(/^run-/, '')}" (its control socket ${args.control}): give this one --name NAME`,
+    );
+  });
   let metricsServer: Server | null = null;
   if (args.metrics !== null) {
     try {
@@ -322,8 +385,24 @@ const CONTROL_VIEWS: Record<ControlCommand, (result: never) => string> = {
   status: statusView,
   reload: reloadView,
   scale: (result: { workers: number }) => `${result.workers} worker(s)\n`,
-  stop: () => 'stopping\n',
+  stop: (result: { stopping?: boolean; stopped?: boolean; pid: number; killed?: number }) => {
+    if (result.stopped !== true) return `stopping (pid ${result.pid})\n`;
+    if ((result.killed ?? 0) > 0)
+      throw new NodescaleError(
+        'NS_ERR_STOP_FORCED',
+        `stopped (pid ${result.pid}), but ${result.killed} worker(s) did not drain within the grace period and were killed`,
+      );
+    return `stopped (pid ${result.pid}): every worker drained\n`;
+  },
 };
+
+/** A reload's progress, as it comes: each slot replaced, then the probation's length. */
+function reloadProgressView(event: unknown): string {
+  const e = event as { slot?: number; pid?: number; replaced?: number; of?: number; probationLeftMs?: number };
+  if (e.probationLeftMs !== undefined)
+    return `reload: every slot replaced; on probation for ${Math.ceil(e.probationLeftMs / 1000)} s (a new worker that exits then fails the reload)\n`;
+  return `reload: worker ${e.slot} replaced (pid ${e.pid}), ${e.replaced} of ${e.of}\n`;
+}
 
 /** Asks the supervisor, then prints: the answer as JSON with --json, else its view (which may throw its failure). */
 async function control(command: ControlCommand, argv: string[], io: Io): Promise<number> {
@@ -334,13 +413,18 @@ async function control(command: ControlCommand, argv: string[], io: Io): Promise
     if (!/^\d+$/.test(raw) || Number(raw) < 1) throw invalidOption('workers', 'a whole number ≥ 1', raw);
     args = { workers: Number(raw) };
   }
-  const client = await connectSupervisor(controlPath(values, null));
+  if (command === 'stop' && boolFlag(values, 'no-wait')) args = { wait: false };
+  const client = await connectSupervisor(await findControl(values));
   let result: unknown;
   try {
-    result = await client.request(command, args);
+    const onEvent = command === 'reload' ? (event: unknown) => io.stderr.write(reloadProgressView(event)) : undefined;
+    result = await client.request(command, args, onEvent ? { onEvent } : {});
   } finally {
     client.close();
   }
+  // A stop that waited: the supervisor has answered and closed everything; its process is gone moments later.
+  if (command === 'stop' && (result as { stopped?: boolean }).stopped === true)
+    await untilGone((result as { pid: number }).pid);
   const json = boolFlag(values, 'json');
   if (json) io.stdout.write(`${JSON.stringify(result)}\n`);
   const text = CONTROL_VIEWS[command](result as never);
@@ -353,7 +437,20 @@ function controlCommand(name: ControlCommand, usage: string): Command {
   return { name, help: `Usage: nodescale ${usage}`, run: (argv, io) => control(name, argv, io) };
 }
 
-export const statusCommand = controlCommand('status', 'status [--name NAME | --control PATH] [--json]');
-export const reloadCommand = controlCommand('reload', 'reload [--name NAME | --control PATH] [--json]');
-export const stopCommand = controlCommand('stop', 'stop [--name NAME | --control PATH]');
+export const statusCommand = controlCommand(
+  'status',
+  'status [--name NAME | --control PATH] [--json]\n\nWithout --name or --control: the one supervisor this user runs.',
+);
+export const reloadCommand = controlCommand(
+  'reload',
+  'reload [--name NAME | --control PATH] [--json]\n\nRolling reload; prints each slot replaced and the probation on stderr while it waits.',
+);
+export const stopCommand = controlCommand(
+  'stop',
+  `stop [--name NAME | --control PATH] [--no-wait] [--json]
+
+Stops the supervisor gracefully and waits until it has exited: exit 0 when every worker drained, 1 with
+NS_ERR_STOP_FORCED when some were killed at the end of --grace. --no-wait returns once the stop has begun.
+Without --name or --control: the one supervisor this user runs (several: the error lists them).`,
+);
 export const scaleCommand = controlCommand('scale', 'scale N [--name NAME | --control PATH] [--json]');

@@ -150,7 +150,11 @@ export function resolveComputeOptions(options: ComputeOptions): ResolvedComputeO
     throw invalidOption('queueType', 'quorum or classic', queueType);
   const queue = options.queue ?? AMQP_DEFAULTS.queue;
   if (typeof queue !== 'string' || !/^[\w.:-]{1,200}$/.test(queue) || queue.startsWith('amq.'))
-    throw invalidOption('queue', 'a queue name of letters, digits and . _ : - (not amq.…, the broker keeps those)', queue);
+    throw invalidOption(
+      'queue',
+      'a queue name of letters, digits and . _ : - (not amq.…, the broker keeps those)',
+      queue,
+    );
   if (options.confirm !== undefined && typeof options.confirm !== 'boolean')
     throw invalidOption('confirm', 'a boolean', options.confirm);
   return {

@@ -32,9 +32,17 @@ export interface ControlServer {
   close(): void;
 }
 
+/** How a stop ended: 0 when every worker drained, 1 when some were killed at the end of the grace period. */
+export interface StopOutcome {
+  code: number;
+  killed: number;
+}
+
 interface ControlContext {
   supervisor: Supervisor;
-  onStop: () => void;
+  onStop: () => Promise<StopOutcome>;
+  /** Streams an event of request `id` (reload progress) to the connection that asked. */
+  send: (id: number, event: unknown) => void;
 }
 
 /** The control socket's commands; each throws a NodescaleError with its code when it cannot do what was asked. */
@@ -53,7 +61,21 @@ export const CONTROL_COMMANDS: ReadonlyMap<string, SocketCommand<ControlContext>
       }),
     },
   ],
-  ['reload', { run: ({ supervisor }) => supervisor.reload() }],
+  [
+    'reload',
+    {
+      // The progress is streamed as events of the request while it runs: each slot replaced, the probation begun.
+      run: async ({ supervisor, send }, id) => {
+        const onProgress = (progress: unknown) => send(id, progress);
+        supervisor.on('reload-progress', onProgress);
+        try {
+          return await supervisor.reload();
+        } finally {
+          supervisor.off('reload-progress', onProgress);
+        }
+      },
+    },
+  ],
   [
     'scale',
     {
@@ -80,10 +102,12 @@ export const CONTROL_COMMANDS: ReadonlyMap<string, SocketCommand<ControlContext>
   [
     'stop',
     {
-      run: ({ onStop }) => {
-        // Answered first: the supervisor's stop closes this socket.
-        setImmediate(onStop);
-        return { stopping: true };
+      // Answered once the supervisor has stopped (its workers drained or killed, its sockets closed), so that
+      // `nodescale stop && nodescale run` finds the name free; { wait: false } answers at once.
+      run: async ({ onStop }, _id, { wait }) => {
+        const stopped = onStop();
+        if (wait === false) return { stopping: true, pid: process.pid };
+        return { stopped: true, pid: process.pid, ...(await stopped) };
       },
     },
   ],
@@ -92,10 +116,14 @@ export const CONTROL_COMMANDS: ReadonlyMap<string, SocketCommand<ControlContext>
 export async function startControl(
   socketPath: string,
   supervisor: Supervisor,
-  onStop: () => void,
+  onStop: () => Promise<StopOutcome>,
 ): Promise<ControlServer> {
-  const context: ControlContext = { supervisor, onStop };
   const server = await listenPrivateSocket(socketPath, (socket) => {
+    const context: ControlContext = {
+      supervisor,
+      onStop,
+      send: (id, event) => connection.send({ id, event }),
+    };
     const connection = serveConnection(socket, {
       maxLineBytes: 64 * 1024,
       maxBadMessages: 10,

@@ -103,6 +103,11 @@ export type ReloadOutcome =
   | { ok: true; replaced: number }
   | { ok: false; reason: string; replaced: number; failure: 'rolled-back' | 'probation' | 'stopping' | 'scale' };
 
+/** Emitted as 'reload-progress' while a reload runs: a slot replaced, then the probation begun. */
+export type ReloadProgress =
+  | { generation: number; slot: number; pid: number | undefined; replaced: number; of: number }
+  | { generation: number; probationLeftMs: number };
+
 /** The last reload, as status() shows it: replacing slot by slot, then on probation until each new worker has lived probationMs since ready. */
 export interface ReloadStatus {
   generation: number;
@@ -437,11 +442,23 @@ export class Supervisor extends EventEmitter {
       }
       fresh.push(slot.current!);
       replaced++;
+      this.emit('reload-progress', {
+        generation,
+        slot: slot.index,
+        pid: slot.current!.worker.process.pid,
+        replaced,
+        of: this.#slots.filter((s) => s.failed === null).length,
+      } satisfies ReloadProgress);
     }
     this.#options.log(
       `reload: ${replaced} worker(s) replaced; generation ${generation} on probation for ${this.#options.probationMs} ms`,
     );
     settle('probation', null);
+    const lastReady = Math.max(0, ...fresh.map((h) => h.readyAt ?? Date.now()));
+    this.emit('reload-progress', {
+      generation,
+      probationLeftMs: Math.max(0, lastReady + this.#options.probationMs - Date.now()),
+    } satisfies ReloadProgress);
     const crash = await this.#probation(fresh);
     if (crash !== null) {
       const reason = `generation ${generation} failed its probation: ${crash}`;

@@ -31,9 +31,10 @@ export async function runCli(
 export const BIN = new URL('../../bin/nodescale.js', import.meta.url).pathname;
 
 /** Runs bin/nodescale.js in a child process with the current Node. */
-export function runBin(argv: string[]): Promise<CliRun> {
+export function runBin(argv: string[], env: Record<string, string> = {}): Promise<CliRun> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...argv], { timeout: 60_000 }, (error, stdout, stderr) => {
+    const options = { timeout: 60_000, env: { ...process.env, ...env } };
+    execFile(process.execPath, [BIN, ...argv], options, (error, stdout, stderr) => {
       const code = error === null ? 0 : typeof error.code === 'number' ? error.code : 1;
       resolve({ code, stdout, stderr });
     });

@@ -9,6 +9,7 @@ import { defaultControlPath } from '../../src/supervisor/control.ts';
 import { runBin } from '../helpers/cli.ts';
 import { closedPort } from '../helpers/servers.ts';
 import { PLAIN_APP, startRun } from '../helpers/supervisor.ts';
+import { tempDir } from '../helpers/temp.ts';
 import { waitUntil } from '../helpers/wait.ts';
 
 interface Status {
@@ -69,4 +70,56 @@ test('a supervisor whose stdout and stderr readers are gone keeps its app servin
   assert.equal((await runBin(['stop', '--name', run.name])).code, 0);
   assert.equal(await run.exited, 0);
   assert.equal(existsSync(defaultControlPath(run.name)), false, 'the control socket is removed');
+});
+
+test('stop waits until the supervisor has exited (the name is free at once); reload prints its progress; one supervisor needs no --name', async (t) => {
+  // A private TMPDIR: the supervisors other test files run are not this user's only ones here.
+  const tmp = tempDir(t, 'ns-names-');
+  const env = { TMPDIR: tmp };
+  const port = await closedPort();
+  const args = ['-w', '2', '--stability', '100ms', '--probation', '300ms'];
+  const first = startRun(t, args, { ...env, APP_PORT: String(port) }, PLAIN_APP);
+  await first.waitFor(/2 worker\(s\) ready/);
+  // Exactly one supervisor of this user: status, reload and stop find it without --name.
+  const status = await runBin(['status', '--json'], env);
+  assert.equal(status.code, 0, status.stderr);
+  assert.equal((JSON.parse(status.stdout) as Status).workers.length, 2);
+  const reload = await runBin(['reload'], env);
+  assert.equal(reload.code, 0, reload.stderr);
+  assert.match(reload.stderr, /reload: worker 0 replaced \(pid \d+\), 1 of 2/);
+  assert.match(reload.stderr, /reload: worker 1 replaced \(pid \d+\), 2 of 2/);
+  assert.match(reload.stderr, /reload: every slot replaced; on probation for \d/);
+  // Two: the error names both.
+  const second = startRun(t, ['-w', '1'], env, PLAIN_APP);
+  await second.waitFor(/1 worker\(s\) ready/);
+  const which = await runBin(['status'], env);
+  assert.equal(which.code, 2);
+  assert.match(
+    which.stderr,
+    new RegExp(
+      `2 supervisors run \\((${first.name}, ${second.name}|${second.name}, ${first.name})\\): say which with --name`,
+    ),
+  );
+  // The same name twice: the message says to pass --name.
+  const twin = await runBin(['run', PLAIN_APP, '--name', first.name, '-w', '1'], env);
+  assert.equal(twin.code, 1);
+  assert.match(
+    twin.stderr,
+    /NS_ERR_ADMIN_IN_USE: another nodescale run already uses the name .*give this one --name NAME/,
+  );
+  // stop returns once the supervisor is gone: its name can be used again at once.
+  const stop = await runBin(['stop', '--name', first.name], env);
+  assert.equal(stop.code, 0, stop.stderr);
+  assert.match(stop.stdout, /^stopped \(pid (\d+)\): every worker drained/);
+  const pid = Number(/pid (\d+)/.exec(stop.stdout)![1]);
+  assert.throws(() => process.kill(pid, 0), 'the supervisor has exited');
+  const again = startRun(t, ['-w', '1', '--name', first.name], { ...env, APP_PORT: String(port) }, PLAIN_APP);
+  await again.waitFor(/1 worker\(s\) ready/);
+  assert.equal(
+    (await runBin(['stop', '--name', first.name, '--no-wait'], env)).stdout,
+    `stopping (pid ${again.child.pid})\n`,
+  );
+  assert.equal(await again.exited, 0);
+  assert.equal((await runBin(['stop', '--name', second.name], env)).code, 0);
+  assert.equal(await second.exited, 0);
 });

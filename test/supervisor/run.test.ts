@@ -245,7 +245,7 @@ test('a version that crashes after the stability window fails the reload in its 
   assert.equal(reload.code, 1);
   assert.match(
     reload.stderr,
-    /^error NS_ERR_RELOAD_UNSTABLE: reload failed after replacing 1 worker\(s\): generation 2 failed its probation: worker 0 \(pid \d+\) exited \(code 3\)/,
+    /^error NS_ERR_RELOAD_UNSTABLE: reload failed after replacing 1 worker\(s\): generation 2 failed its probation: worker 0 \(pid \d+\) exited \(code 3\)/m,
   );
   const status = JSON.parse((await runBin(['status', '--name', run.name, '--json'])).stdout) as {
     reload: { generation: number; state: string };
