@@ -205,6 +205,24 @@ function sendErrors(
   );
 }
 
+/** What a 503 (or 504) of a retryable failure tells a client to wait, seconds. */
+const RETRY_AFTER_SECONDS = 1;
+
+/**
+ * The status of an operation none of whose fields answered, every error a retryable NodescaleError (a full compute
+ * queue, a deadline, an unavailable store or broker): its code's status when it is a 5xx, else 503. Null otherwise
+ * (a partial answer, or an error a retry will not fix, stays a 200 with its errors).
+ */
+function retryableFailure(result: ExecutionResult): number | null {
+  if (!result.errors?.length) return null;
+  const data = result.data as Record<string, unknown> | null | undefined;
+  if (data != null && Object.values(data).some((value) => value !== null)) return null;
+  const originals = result.errors.map((e) => e.originalError);
+  if (!originals.every((e) => e instanceof NodescaleError && e.retryable)) return null;
+  const status = httpStatus((originals[0] as NodescaleError).code);
+  return status >= 500 ? status : 503;
+}
+
 /** A resolver's NodescaleError keeps its code; anything else is internal (and its message is not leaked). */
 function formatError(error: GraphQLError): Record<string, unknown> {
   const original = error.originalError;
@@ -279,6 +297,11 @@ export function graphqlHandler(tagger: Tagger) {
         result.errors.map((e) => e.toJSON()),
       );
     }
-    sendJson(res, 200, { data: result.data, ...(result.errors ? { errors: result.errors.map(formatError) } : {}) });
+    const body = { data: result.data, ...(result.errors ? { errors: result.errors.map(formatError) } : {}) };
+    const retry = retryableFailure(result);
+    // The whole operation failed for a reason that passes (overload, a dependency away): a balancer and a client see
+    // it in the status, as for any HTTP API, and know when to try again. The GraphQL-over-HTTP media type allows it.
+    if (retry !== null) return sendJson(res, retry, body, { 'retry-after': String(RETRY_AFTER_SECONDS) });
+    sendJson(res, 200, body);
   };
 }

@@ -145,6 +145,7 @@ for (const outage of ['stopped', 'frozen'] as const)
       const res = await fetch(`${api.url}/graphql?query=${encodeURIComponent(q)}`);
       return {
         status: res.status,
+        retryAfter: res.headers.get('retry-after'),
         body: (await res.json()) as { data?: Record<string, unknown>; errors?: { extensions?: { code?: string } }[] },
       };
     };
@@ -174,7 +175,10 @@ for (const outage of ['stopped', 'frozen'] as const)
     await waitUntil(() => n > during + 5, 'tags(url) answers while Redis is down');
     const urls = await query('{ urls(tag: "comet") }');
     assert.equal(urls.body.errors?.[0]?.extensions?.code, 'NS_ERR_STORE_UNAVAILABLE');
+    // The whole operation failed for a retryable reason: a 503 with Retry-After, which a balancer understands.
+    assert.deepEqual([urls.status, urls.retryAfter], [503, '1']);
     const health = await query('{ health { status store indexedUrls } }');
+    assert.equal(health.status, 200, 'an operation that answers is a 200');
     assert.deepEqual(health.body.data, { health: { status: 'degraded', store: 'redis', indexedUrls: null } });
 
     if (outage === 'stopped') await redis.start();
