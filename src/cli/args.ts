@@ -2,6 +2,7 @@
  * Command-line parsing on node:util's parseArgs, strict: an unknown flag or a flag without its value is a usage
  * error (exit 2) with the command's name in the message. Values are converted and checked here, once.
  */
+import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
 import { invalidOption, NodescaleError } from '../errors.ts';
 import { parseDuration, parseSize } from '../units.ts';
@@ -159,4 +160,40 @@ export function requirePositional(command: string, positionals: string[], what: 
 /** The entries of `values` that are not undefined: flags that were given, ready to spread into options. */
 export function defined<T extends object>(values: T): Partial<T> {
   return Object.fromEntries(Object.entries(values).filter(([, value]) => value !== undefined)) as Partial<T>;
+}
+
+/** Where a URL that may hold a password can come from, besides its flag (which every local user can read in ps). */
+export const SECRET_URL_ENV = { broker: 'NODESCALE_BROKER_URL', store: 'NODESCALE_STORE_URL' } as const;
+
+/**
+ * A URL that may carry a password: `--<name> URL`, else the first line of the file `--<name>-file FILE`, else the
+ * environment variable (NODESCALE_BROKER_URL, NODESCALE_STORE_URL). The flag is readable by every local user in
+ * /proc/PID/cmdline; the file and the environment are not.
+ */
+export function secretUrlFlag(
+  values: Values,
+  name: keyof typeof SECRET_URL_ENV,
+  env = process.env,
+): string | undefined {
+  const given = textFlag(values, name);
+  const file = textFlag(values, `${name}-file`);
+  if (given !== undefined && file !== undefined)
+    throw new NodescaleError('NS_ERR_USAGE', `give --${name} or --${name}-file, not both`);
+  if (given !== undefined) return given;
+  if (file !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (error) {
+      throw new NodescaleError(
+        'NS_ERR_USAGE',
+        `--${name}-file: cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+      );
+    }
+    const url = text.split('\n')[0]!.trim();
+    if (url === '') throw new NodescaleError('NS_ERR_USAGE', `--${name}-file: ${file} is empty`);
+    return url;
+  }
+  const fromEnv = env[SECRET_URL_ENV[name]];
+  return fromEnv === undefined || fromEnv === '' ? undefined : fromEnv;
 }

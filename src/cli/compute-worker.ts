@@ -15,11 +15,20 @@ import { listen, origin } from '../listen.ts';
 import { createRuntime } from '../runtime/protect.ts';
 import { jsonLogger } from '../runtime/options.ts';
 import { TAGGER_TASKS } from '../tagger/tagger.ts';
-import { COMMON_FLAGS, hostPortFlag, intFlag, parseCommandLine, requirePositional, textFlag } from './args.ts';
+import {
+  COMMON_FLAGS,
+  hostPortFlag,
+  intFlag,
+  parseCommandLine,
+  requirePositional,
+  secretUrlFlag,
+  textFlag,
+} from './args.ts';
 import type { Command, Io } from './io.ts';
 
 const FLAGS = {
   broker: { type: 'string' },
+  'broker-file': { type: 'string' },
   queue: { type: 'string' },
   'queue-type': { type: 'string' },
   prefetch: { type: 'string' },
@@ -39,7 +48,9 @@ caller's side). <tasks-module> exports \`tasks\`, a record of functions; "tagger
 At-least-once: a task is acknowledged after its reply; a service killed mid-task loses nothing (docs/compute.md).
 
 Options:
-      --broker URL          the broker: amqp://user:pass@host:5672/vhost (required)
+      --broker URL          the broker: amqp://user:pass@host:5672/vhost (required: the flag, or
+                            --broker-file FILE, or NODESCALE_BROKER_URL; a password on the command line is
+                            readable by every local user)
       --queue NAME          the task queue (default ${A.queue})
       --queue-type T        quorum (default: replicated, counts deliveries) or classic (faster, one node)
       --prefetch N          tasks held at once, 1 to 65535 (default ${A.prefetchPerThread} per thread: a frozen service
@@ -66,8 +77,12 @@ function tasksModule(raw: string): string {
 export function parseComputeWorkerArgs(argv: string[]) {
   const { values, positionals } = parseCommandLine('compute-worker', argv, FLAGS, 1);
   const tasks = tasksModule(requirePositional('compute-worker', positionals, 'the tasks module (or "tagger")'));
-  const broker = textFlag(values, 'broker');
-  if (broker === undefined) throw new NodescaleError('NS_ERR_USAGE', 'compute-worker: give --broker amqp://…');
+  const broker = secretUrlFlag(values, 'broker');
+  if (broker === undefined)
+    throw new NodescaleError(
+      'NS_ERR_USAGE',
+      'compute-worker: give the broker: --broker amqp://…, --broker-file FILE or NODESCALE_BROKER_URL',
+    );
   const queueType = textFlag(values, 'queue-type');
   return {
     tasks,

@@ -18,6 +18,7 @@ import { eachLine } from '../lines.ts';
 import { redactUrl } from '../redact.ts';
 import { epmdRunning, rabbitMqExecutable, startRabbitMq, stopEpmd, type RabbitMqNode } from '../servers/rabbitmq.ts';
 import { redisExecutable, startRedis, type RedisServer } from '../servers/redis.ts';
+import { SECRET_URL_ENV } from './args.ts';
 import type { Io } from './io.ts';
 
 export interface ScaleOutArgs {
@@ -94,6 +95,8 @@ Ctrl-C stops everything: the API tier, then the compute tier, then the broker an
 async function startTier(
   label: string,
   argv: string[],
+  /** The broker's and the store's URLs, in the environment: never on a command line others can read. */
+  secrets: Record<string, string>,
   io: Io,
   onAnnouncement: (announcement: ListeningAnnouncement) => void,
 ): Promise<Tier> {
@@ -106,7 +109,7 @@ async function startTier(
     // A process group of its own: Ctrl-C reaches only the demo, which stops the tiers in order.
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...announcements.env },
+    env: { ...process.env, ...announcements.env, ...secrets },
   });
   eachLine(child.stdout!, (line) => io.stdout.write(`[${label}] ${line}\n`));
   eachLine(child.stderr!, (line) => io.stderr.write(`[${label}] ${line}\n`));
@@ -195,9 +198,8 @@ export async function runScaleOut(args: ScaleOutArgs, bin: string, io: Io): Prom
       supervise(bin, `${args.name}-compute`, args.computeWorkers, args.computeMetricsPort, [
         'compute-worker',
         'tagger',
-        '--broker',
-        brokerUrl,
       ]),
+      { [SECRET_URL_ENV.broker]: brokerUrl },
       io,
       (a) => {
         if (a.service === 'metrics') at.computeMetrics ??= a.url;
@@ -212,15 +214,12 @@ export async function runScaleOut(args: ScaleOutArgs, bin: string, io: Io): Prom
         String(args.port),
         '--compute',
         'amqp',
-        '--broker',
-        brokerUrl,
-        '--store',
-        storeUrl,
         '--allow',
         '127.0.0.1',
         '--corpus-url',
         corpus.url,
       ]),
+      { [SECRET_URL_ENV.broker]: brokerUrl, [SECRET_URL_ENV.store]: storeUrl },
       io,
       (a) => {
         if (a.service === 'tagger') at.api ??= a.url;

@@ -19,6 +19,7 @@ import {
   listFlag,
   parseCommandLine,
   sizeFlag,
+  secretUrlFlag,
   textFlag,
 } from './args.ts';
 import type { Command, Io } from './io.ts';
@@ -28,6 +29,8 @@ const FLAGS = {
   host: { type: 'string' },
   compute: { type: 'string' },
   broker: { type: 'string' },
+  'broker-file': { type: 'string' },
+  'store-file': { type: 'string' },
   queue: { type: 'string' },
   threads: { type: 'string' },
   allow: { type: 'string', multiple: true },
@@ -59,7 +62,8 @@ Options:
       --host H              address (default ${T.host})
       --compute T           where extraction runs: pool (worker threads, default), inline (on the event loop), or
                             amqp (compute services behind a broker: nodescale compute-worker tagger)
-      --broker URL          with --compute amqp: the broker, amqp://user:pass@host:5672
+      --broker URL          with --compute amqp: the broker, amqp://user:pass@host:5672; or --broker-file FILE, or
+                            NODESCALE_BROKER_URL (a password on the command line is readable by every local user)
       --queue NAME          with --compute amqp: the task queue (default nodescale.compute)
       --threads N           pool threads (default: usable CPUs - 1, at least 1)
       --allow LIST          addresses or CIDR ranges that may be fetched from although private (repeatable, or
@@ -69,7 +73,8 @@ Options:
       --fetch-timeout DUR   for a whole fetch, redirects included (default ${formatDuration(T.fetchTimeoutMs)})
       --max-redirects N     (default ${T.maxRedirects})
       --store S             where the tags cache and the reverse index live: embedded (in this process, default)
-                            or redis://host:6379, shared by every API worker (docs/demo.md)
+                            or redis://host:6379, shared by every API worker (docs/demo.md); or --store-file FILE,
+                            or NODESCALE_STORE_URL
       --store-prefix P      with --store redis: the prefix of every key (default ${T.storePrefix})
       --cache-ttl DUR       how long a URL's tags stay cached (default ${formatDuration(T.cacheTtlMs)})
       --cache N             embedded store: URLs whose tags are cached (default ${T.cacheSize}; 0: none)
@@ -91,9 +96,14 @@ export function parseTaggerArgs(argv: string[]): TaggerServerOptions & { port: n
       `${TRANSPORT_NAMES.slice(0, -1).join(', ')} or ${TRANSPORT_NAMES.at(-1)}`,
       compute,
     );
-  if ((compute === 'amqp') !== (textFlag(values, 'broker') !== undefined)) {
-    throw new NodescaleError('NS_ERR_USAGE', 'tagger: --compute amqp and --broker URL go together');
-  }
+  const broker = secretUrlFlag(values, 'broker');
+  if (compute === 'amqp' && broker === undefined)
+    throw new NodescaleError(
+      'NS_ERR_USAGE',
+      'tagger: --compute amqp needs the broker: --broker URL, --broker-file FILE or NODESCALE_BROKER_URL',
+    );
+  if (compute !== 'amqp' && (textFlag(values, 'broker') ?? textFlag(values, 'broker-file')) !== undefined)
+    throw new NodescaleError('NS_ERR_USAGE', 'tagger: --broker goes with --compute amqp');
   const threads = intFlag(values, 'threads');
   if (threads !== undefined && threads < 1) throw invalidOption('--threads', 'a whole number ≥ 1', threads);
   const adminSocket = textFlag(values, 'admin-socket');
@@ -102,7 +112,7 @@ export function parseTaggerArgs(argv: string[]): TaggerServerOptions & { port: n
     .map((a) => a.trim())
     .filter(Boolean);
   parseAllowList(allow, '--allow');
-  const store = textFlag(values, 'store');
+  const store = secretUrlFlag(values, 'store');
   const prefix = textFlag(values, 'store-prefix');
   if (prefix !== undefined && store === undefined)
     throw new NodescaleError('NS_ERR_USAGE', 'tagger: --store-prefix goes with --store redis://…');
@@ -117,7 +127,7 @@ export function parseTaggerArgs(argv: string[]): TaggerServerOptions & { port: n
     ...defined({
       host: textFlag(values, 'host'),
       threads,
-      broker: textFlag(values, 'broker'),
+      broker: compute === 'amqp' ? broker : undefined,
       queue: textFlag(values, 'queue'),
       corpusUrl: textFlag(values, 'corpus-url'),
       maxPageBytes: sizeFlag(values, 'max-page-size'),

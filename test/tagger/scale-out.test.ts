@@ -27,6 +27,35 @@ function processesWith(text: string): number[] {
   return found;
 }
 
+/** The command lines of every process under `root`, by pid. */
+function descendantCommandLines(root: number): Map<number, string> {
+  const parents = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // pid (comm) state ppid …: comm may hold spaces and parentheses, so read after the last ')'.
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      parents.set(Number(entry), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const found = new Map<number, string>();
+  const visit = (pid: number) => {
+    for (const [child, parent] of parents)
+      if (parent === pid && !found.has(child)) {
+        try {
+          found.set(child, readFileSync(`/proc/${child}/cmdline`, 'utf8').split('\0').join(' '));
+        } catch {
+          continue;
+        }
+        visit(child);
+      }
+  };
+  visit(root);
+  return found;
+}
+
 test('demo --scale-out: the banner, its commands, and Ctrl-C stopping everything in order', async (t) => {
   const name = `so${process.pid}`;
   const demo = spawn(
@@ -66,6 +95,15 @@ test('demo --scale-out: the banner, its commands, and Ctrl-C stopping everything
   const brokerPort = Number(/broker\s+amqp:\/\/[^@]+@127\.0\.0\.1:(\d+)/.exec(out)![1]);
   const storePort = Number(/store\s+redis:\/\/127\.0\.0\.1:(\d+)/.exec(out)![1]);
   assert.doesNotMatch(out, /guest:guest/, 'no password in the banner');
+  // The tiers get the broker's and the store's URLs in their environment: no command line other users can read
+  // (/proc/PID/cmdline) carries them.
+  const lines = descendantCommandLines(demo.pid!);
+  assert.ok(
+    [...lines.values()].some((line) => line.includes(' tagger')),
+    'the tiers are found',
+  );
+  for (const [pid, line] of lines)
+    assert.doesNotMatch(line, /(amqp|redis):\/\//, `process ${pid} has a URL on its command line: ${line}`);
 
   // The banner's first two commands: tags through the broker, urls from Redis.
   const post = await fetch(`${api}/graphql`, {
