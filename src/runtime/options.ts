@@ -99,6 +99,13 @@ export interface RuntimeOptions {
   historySize?: number;
   /** Path of the Prometheus endpoint; false serves none. Default '/metrics'. */
   metricsPath?: string | false;
+  /**
+   * Who the metrics endpoint answers on the app's own port. 'private' (default): clients on loopback and private
+   * addresses (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7, link-local), and not through a proxy (a request
+   * carrying X-Forwarded-For, Forwarded or X-Real-IP goes to the app, as for any other path): heap sizes, versions
+   * and route names do not reach the internet. 'any': every client, for a port only a scraper can reach.
+   */
+  metricsAccess?: 'private' | 'any';
   /** Include prom-client's default metrics (process_*, nodejs_*). Default true. */
   defaultMetrics?: boolean;
   /**
@@ -156,6 +163,7 @@ export interface ResolvedRuntimeOptions {
   sampleIntervalMs: number;
   historySize: number;
   metricsPath: string | null;
+  metricsAccess: 'private' | 'any';
   defaultMetrics: boolean;
   registries: Registry[];
   latencyBuckets: number[];
@@ -176,6 +184,7 @@ export const RUNTIME_DEFAULTS = Object.freeze({
   sampleIntervalMs: 1000,
   historySize: 300,
   metricsPath: '/metrics',
+  metricsAccess: 'private' as 'private' | 'any',
   defaultMetrics: true,
   latencyBuckets: Object.freeze([0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]),
   livenessPath: '/healthz',
@@ -266,12 +275,18 @@ function section<T extends object>(
   return value;
 }
 
+function metricsAccessOption(value: unknown): 'private' | 'any' {
+  if (value !== 'private' && value !== 'any') throw invalidOption('metricsAccess', 'private or any', value);
+  return value;
+}
+
 /** The names each options object knows: anything else is refused (a typo would otherwise be ignored). */
 const KNOWN = {
   runtime: [
     'sampleIntervalMs',
     'historySize',
     'metricsPath',
+    'metricsAccess',
     'defaultMetrics',
     'registries',
     'latencyBuckets',
@@ -452,6 +467,7 @@ export function resolveRuntimeOptions(options: RuntimeOptions = {}): ResolvedRun
     historySize: num('historySize', options.historySize, defaults.historySize, 1, 1_000_000, true),
     metricsPath:
       options.metricsPath === false ? null : pathOption('metricsPath', options.metricsPath, defaults.metricsPath),
+    metricsAccess: metricsAccessOption(options.metricsAccess ?? defaults.metricsAccess),
     defaultMetrics: options.defaultMetrics ?? defaults.defaultMetrics,
     registries: registriesOption(options.registries),
     latencyBuckets: buckets,

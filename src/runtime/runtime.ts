@@ -30,6 +30,7 @@ import {
   leaveSigintToSupervisor,
   tellSupervisor,
 } from './supervisor-client.ts';
+import { isPrivateClient } from './private-client.ts';
 import { RingBuffer } from './ring-buffer.ts';
 import { Sampler, type RuntimeSample } from './sampler.ts';
 import { Flights, type Tracked } from './flights.ts';
@@ -252,8 +253,12 @@ export class Runtime extends EventEmitter {
   }
 
   #answerEndpoint(url: string, req: IncomingMessage, res: ServerResponse): boolean {
-    const endpoint = this.#endpoints.get(url.includes('?') ? pathOf(url) : url);
+    const path = url.includes('?') ? pathOf(url) : url;
+    const endpoint = this.#endpoints.get(path);
     if (endpoint === undefined) return false;
+    // Not the runtime's to answer for this client: the request goes to the app, as for any path it does not serve.
+    if (path === this.options.metricsPath && this.options.metricsAccess === 'private' && !isPrivateClient(req))
+      return false;
     if (this.#shuttingDown) res.setHeader('connection', 'close');
     endpoint(req, res);
     return true;

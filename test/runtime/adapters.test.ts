@@ -191,3 +191,21 @@ test('in-flight tracking: pipelined requests on one socket are timed in order; a
   socket.destroy();
   await waitUntil(() => runtime.inFlightCount === 0, 'the aborted request is forgotten');
 });
+
+test('/metrics on the app port answers private clients only by default; a proxied request goes to the app; metricsAccess any opens it', async (t) => {
+  const server = http.createServer((_req, res) => res.writeHead(404).end('app 404'));
+  const runtime = protect(server, quiet);
+  t.after(() => runtime.close());
+  const base = await listen(t, server);
+  assert.equal((await fetch(`${base}/metrics`)).status, 200, 'loopback: served');
+  for (const header of ['x-forwarded-for', 'forwarded', 'x-real-ip']) {
+    const proxied = await fetch(`${base}/metrics`, { headers: { [header]: '203.0.113.9' } });
+    assert.deepEqual([proxied.status, await proxied.text()], [404, 'app 404'], header);
+  }
+  const open = http.createServer((_req, res) => res.writeHead(404).end('app 404'));
+  const openRuntime = protect(open, { ...quiet, metricsAccess: 'any' });
+  t.after(() => openRuntime.close());
+  const openBase = await listen(t, open);
+  assert.equal((await fetch(`${openBase}/metrics`, { headers: { 'x-forwarded-for': '203.0.113.9' } })).status, 200);
+  assert.throws(() => protect(http.createServer(), { ...quiet, metricsAccess: 'public' as 'any' }), /metricsAccess/);
+});
