@@ -124,8 +124,22 @@ if (wanted('runtime')) {
     '|---|---|---|',
     `| one 1 s stall at ${defaults.oneSlowSecond.rate} req/s (half the knee): requests refused | ${defaults.oneSlowSecond.old.shed} | **${defaults.oneSlowSecond.now.shed}** |`,
     `| the same: p99 of served requests | ${defaults.oneSlowSecond.old.p99Ms} ms | ${defaults.oneSlowSecond.now.p99Ms} ms |`,
-    `| ten times the knee (${defaults.tenTimes.rate} req/s): /healthz probes answered within 1 s | ${defaults.tenTimes.old.answered} of ${defaults.tenTimes.old.probes} | **${defaults.tenTimes.now.answered} of ${defaults.tenTimes.now.probes}** |`,
-    `| the same: requests refused | ${defaults.tenTimes.old.shed} | ${defaults.tenTimes.now.shed} |`,
+    '',
+    `Overload over 200 connections, /healthz probed every 200 ms on a new connection with a 1 s timeout (a Kubernetes liveness probe); before: without the smaller turn budget while shedding (shedLagMs 0), now: the defaults (shedLagMs 50):`,
+    '',
+    '| | before | now |',
+    '|---|---|---|',
+    ...(
+      [
+        ['ten times the knee', defaults.tenTimes],
+        ['four times the knee', defaults.fourTimes],
+      ] as const
+    ).flatMap(([what, f]) => [
+      `| ${what} (${f.rate} req/s): probes answered within 1 s | ${f.old.answered} of ${f.old.probes} | **${f.now.answered} of ${f.now.probes}** |`,
+      `| the same: probe p50 | ${f.old.probeP50Ms.toFixed(0)} ms | ${f.now.probeP50Ms.toFixed(0)} ms |`,
+      `| the same: served, p99 of served | ${f.old.served}, ${f.old.p99Ms} ms | ${f.now.served}, ${f.now.p99Ms} ms |`,
+    ]),
+    `| four times: served p99 ÷ the knee's p99 (${defaults.fourTimes.kneeP99Ms} ms) | ${(defaults.fourTimes.old.p99Ms / defaults.fourTimes.kneeP99Ms).toFixed(2)} | **${(defaults.fourTimes.now.p99Ms / defaults.fourTimes.kneeP99Ms).toFixed(2)}** |`,
     '',
   );
 }

@@ -307,30 +307,54 @@ const OLD_DEFAULTS = { overload: { enterAfterSamples: 1, exitAfterSamples: 2, ma
 export interface DefaultsFigures {
   /** One 1 s stall under a load at half the knee: requests refused, old defaults and now. */
   oneSlowSecond: { rate: number; old: { shed: number; p99Ms: number }; now: { shed: number; p99Ms: number } };
-  /** A 5 ms route at 10× its knee throughput: /healthz probes (1 s timeout) answered in time, old defaults and now. */
-  tenTimes: {
-    rate: number;
-    old: { answered: number; probes: number; shed: number };
-    now: { answered: number; probes: number; shed: number };
-  };
+  /**
+   * A 5 ms route at 10× its knee throughput over 200 connections, /healthz probed every 200 ms on a new connection
+   * with a 1 s timeout (a Kubernetes liveness probe): probes answered in time, their p50, what was served and its p99;
+   * `old` without the smaller turn budget while shedding (shedLagMs 0), `now` with the defaults.
+   */
+  tenTimes: { rate: number; old: HeavyFigures; now: HeavyFigures };
+  /** The same at 4× the knee, with the knee's own p99 to compare the served p99 with (goal ≤ 2×). */
+  fourTimes: { rate: number; kneeP99Ms: number; old: HeavyFigures; now: HeavyFigures };
 }
 
-/** /healthz every 250 ms with a 1 s timeout while `during` runs: how many were answered 200 in time, of how many. */
-async function probeLiveness(url: string, during: Promise<unknown>): Promise<{ answered: number; probes: number }> {
+export interface HeavyFigures {
+  answered: number;
+  probes: number;
+  probeP50Ms: number;
+  shed: number;
+  served: number;
+  p99Ms: number;
+}
+
+/**
+ * /healthz every 200 ms on a new connection with a 1 s timeout while `during` runs, as a Kubernetes liveness probe
+ * does: how many were answered 200 in time, of how many, and their median time.
+ */
+async function probeLiveness(
+  url: string,
+  during: Promise<unknown>,
+): Promise<{ answered: number; probes: number; probeP50Ms: number }> {
   let running = true;
   void during.finally(() => (running = false));
   let answered = 0;
   let probes = 0;
+  const times: number[] = [];
   while (running) {
     probes++;
-    const ok = await fetch(`${url}healthz`, { signal: AbortSignal.timeout(1000) }).then(
+    const started = performance.now();
+    const ok = await fetch(`${url}healthz`, {
+      signal: AbortSignal.timeout(1000),
+      headers: { connection: 'close' },
+    }).then(
       async (r) => (await r.arrayBuffer(), r.status === 200),
       () => false,
     );
+    times.push(performance.now() - started);
     if (ok) answered++;
-    await new Promise((r) => setTimeout(r, 250));
+    await new Promise((r) => setTimeout(r, 200));
   }
-  return { answered, probes };
+  times.sort((a, b) => a - b);
+  return { answered, probes, probeP50Ms: times[times.length >> 1] ?? 0 };
 }
 
 /**
@@ -341,13 +365,15 @@ export async function defaultsUnderStress(options: { seconds: number }): Promise
   const blockMs = 5;
   const plain = await startServer([SERVER, '--block', String(blockMs)]);
   let kneeThroughput: number;
+  let kneeP99Ms: number;
   try {
     const sweep = await runSweep({ url: plain.url, levels: [1, 2, 4, 8], durationMs: 2000, warmupMs: 500 });
     kneeThroughput = sweep.levels[sweep.knee.power!.index]!.throughput;
+    kneeP99Ms = sweep.levels[sweep.knee.power!.index]!.latencyMs.p99;
   } finally {
     plain.stop();
   }
-  const run = async (protect: object, extra: string[], rate: number, probe: boolean) => {
+  const run = async (protect: object, extra: string[], rate: number, probe: boolean, connections = 64) => {
     const server = await startServer([
       SERVER,
       '--block',
@@ -360,13 +386,20 @@ export async function defaultsUnderStress(options: { seconds: number }): Promise
       const load = runBench({
         url: server.url,
         rate,
-        connections: 64,
+        connections,
         durationMs: options.seconds * 1000,
         timeoutMs: 60_000,
       });
-      const liveness = probe ? probeLiveness(server.url, load) : Promise.resolve({ answered: 0, probes: 0 });
+      const liveness = probe
+        ? probeLiveness(server.url, load)
+        : Promise.resolve({ answered: 0, probes: 0, probeP50Ms: 0 });
       const [result, health] = await Promise.all([load, liveness]);
-      return { shed: result.statusCodes['503'] ?? 0, p99Ms: result.latencyMs2xx.p99, ...health };
+      return {
+        shed: result.statusCodes['503'] ?? 0,
+        served: result.statusCodes['200'] ?? 0,
+        p99Ms: result.latencyMs2xx.p99,
+        ...health,
+      };
     } finally {
       server.stop();
     }
@@ -376,18 +409,31 @@ export async function defaultsUnderStress(options: { seconds: number }): Promise
   console.error(`  one slow second at ${calm} req/s: old defaults, then the new`);
   const [slowOld, slowNow] = [await run(OLD_DEFAULTS, stall, calm, false), await run({}, stall, calm, false)];
   const heavy = Math.round(kneeThroughput * 10);
-  console.error(`  ten times the knee, ${heavy} req/s: old defaults, then the new`);
-  const [heavyOld, heavyNow] = [await run(OLD_DEFAULTS, [], heavy, true), await run({}, [], heavy, true)];
+  const noTurnBudget = { overload: { shedLagMs: 0 } };
+  console.error(
+    `  ten times the knee, ${heavy} req/s over 200 connections: without the turn budget, then the defaults`,
+  );
+  const heavyOld = await run(noTurnBudget, [], heavy, true, 200);
+  const heavyNow = await run({}, [], heavy, true, 200);
+  const four = Math.round(kneeThroughput * 4);
+  console.error(`  four times the knee, ${four} req/s over 200 connections: the same two`);
+  const fourOld = await run(noTurnBudget, [], four, true, 200);
+  const fourNow = await run({}, [], four, true, 200);
+  const heavyFigures = (r: Awaited<ReturnType<typeof run>>): HeavyFigures => ({
+    answered: r.answered,
+    probes: r.probes,
+    probeP50Ms: r.probeP50Ms,
+    shed: r.shed,
+    served: r.served,
+    p99Ms: r.p99Ms,
+  });
   return {
     oneSlowSecond: {
       rate: calm,
       old: { shed: slowOld.shed, p99Ms: slowOld.p99Ms },
       now: { shed: slowNow.shed, p99Ms: slowNow.p99Ms },
     },
-    tenTimes: {
-      rate: heavy,
-      old: { answered: heavyOld.answered, probes: heavyOld.probes, shed: heavyOld.shed },
-      now: { answered: heavyNow.answered, probes: heavyNow.probes, shed: heavyNow.shed },
-    },
+    tenTimes: { rate: heavy, old: heavyFigures(heavyOld), now: heavyFigures(heavyNow) },
+    fourTimes: { rate: four, kneeP99Ms, old: heavyFigures(fourOld), now: heavyFigures(fourNow) },
   };
 }

@@ -35,6 +35,14 @@ export interface OverloadOptions {
    * Default: maxEventLoopDelayMs (200); 0 turns it off.
    */
   maxLagMs?: number;
+  /**
+   * The lag limit while the loop is shedding (in the overload state, or within a second of shedding a request for
+   * lag), ms, when lower than maxLagMs: a smaller turn budget once the loop is known to be overrun, so that turns stay
+   * short and a liveness probe on a new connection is answered within a fraction of a second, even at ten times a
+   * CPU-bound route's capacity; what is accepted then waits less too. A busy loop that is not overrun keeps
+   * maxLagMs. Default 50; 0: maxLagMs always.
+   */
+  shedLagMs?: number;
   /** Leave overload when every measure is below this fraction of its threshold. Default 0.8. */
   recoverRatio?: number;
   /**
@@ -142,6 +150,7 @@ export interface ResolvedOverload {
   maxRssBytes: number;
   maxInFlight: number;
   maxLagMs: number;
+  shedLagMs: number;
   recoverRatio: number;
   enterAfterSamples: number;
   exitAfterSamples: number;
@@ -199,6 +208,7 @@ export const RUNTIME_DEFAULTS = Object.freeze({
     maxInFlight: 0,
     /** null: the same as maxEventLoopDelayMs. */
     maxLagMs: null as number | null,
+    shedLagMs: 50,
     recoverRatio: 0.8,
     enterAfterSamples: 2,
     exitAfterSamples: 1,
@@ -309,6 +319,7 @@ const KNOWN = {
     'maxRssBytes',
     'maxInFlight',
     'maxLagMs',
+    'shedLagMs',
     'recoverRatio',
     'enterAfterSamples',
     'exitAfterSamples',
@@ -362,6 +373,7 @@ function resolveOverload(value: OverloadOptions | false | undefined): ResolvedOv
     maxRssBytes: num('overload.maxRssBytes', given.maxRssBytes, defaults.maxRssBytes, 0),
     maxInFlight: num('overload.maxInFlight', given.maxInFlight, defaults.maxInFlight, 0, Infinity, true),
     maxLagMs: num('overload.maxLagMs', given.maxLagMs, defaults.maxLagMs ?? maxEventLoopDelayMs, 0),
+    shedLagMs: num('overload.shedLagMs', given.shedLagMs, defaults.shedLagMs, 0),
     recoverRatio: num('overload.recoverRatio', given.recoverRatio, defaults.recoverRatio, 0.01, 1),
     enterAfterSamples: num(
       'overload.enterAfterSamples',
