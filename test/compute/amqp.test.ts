@@ -299,7 +299,10 @@ test('the tagger over amqp: tags(url) extracted by `nodescale compute-worker tag
   assert.equal((await graphql('{ health { compute } }')).data.health!.compute, 'amqp');
   const bad = await runBin(['tagger', '--compute', 'amqp']);
   assert.equal(bad.code, 2);
-  assert.match(bad.stderr, /NS_ERR_USAGE: tagger: --compute amqp and --broker URL go together/);
+  assert.match(
+    bad.stderr,
+    /NS_ERR_USAGE: tagger: --compute amqp needs the broker: --broker URL, --broker-file FILE or NODESCALE_BROKER_URL/,
+  );
 });
 
 test('tasks delivered together share a thread hop, and a task that crashes its thread still fails alone', async (t) => {
@@ -395,7 +398,11 @@ test('bad input: a malformed or unreachable broker, wrong credentials, a missing
       2,
       /^error NS_ERR_INVALID_OPTION: url must be an amqp:\/\/ or amqps:\/\/ URL/,
     ],
-    [['compute-worker', COMPUTE_TASKS], 2, /^error NS_ERR_USAGE: compute-worker: give --broker/],
+    [
+      ['compute-worker', COMPUTE_TASKS],
+      2,
+      /^error NS_ERR_USAGE: compute-worker: give the broker: --broker amqp:\/\/…, --broker-file FILE or NODESCALE_BROKER_URL/,
+    ],
     [
       ['compute-worker', '/nonexistent/tasks.ts', '--broker', broker.url],
       2,

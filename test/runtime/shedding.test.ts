@@ -116,13 +116,16 @@ test('defaults, a CPU-bound route at many times its capacity: a turn of the loop
   // that arrives during a turn is answered in it (health is never shed).
   const most = Number(await eventually200(`${server.url}turns`));
   assert.ok(most >= 1 && most <= 9, `at most 9 requests of 25 ms served in one turn of the loop, saw ${most}`);
-  // Once it sheds, the turn budget is shedLagMs (50 ms): at most 50 / 25 + 1 = 3 requests a turn. Only the turns
-  // before the first shed may serve more (with turns of 200 ms a liveness probe on a new connection waited ~0.4 s).
+  // Once it sheds, the turn budget is shedLagMs (50 ms): at most 50 / 25 + 1 = 3 requests a turn. The turns before
+  // the first shed may serve more; the later half of the run is deep in shedding (with turns of 200 ms there, a
+  // liveness probe on a new connection waited ~0.4 s).
   const turns = JSON.parse(await eventually200(`${server.url}turns?list=1`)) as number[];
-  const firstShort = turns.findIndex((n) => n <= 3);
-  const longAfter = turns.slice(firstShort).filter((n) => n > 3);
   assert.ok(turns.length > 10, `turns that served: ${turns.length}`);
-  assert.ok(longAfter.length <= 2, `turns serving more than 3 once shedding: ${JSON.stringify(turns)}`);
+  const later = turns.slice(Math.floor(turns.length / 2));
+  assert.ok(
+    later.every((n) => n <= 3),
+    `turns of the later half serving more than 3: ${JSON.stringify(turns)}`,
+  );
   assert.ok(health.length > 0 && health.every((s) => s === 200), `liveness answered 200 throughout: ${health}`);
   assert.ok(ready.includes(503), `readiness false while shedding: ${ready}`);
   const metrics = await (await fetch(`${server.url}metrics`)).text();
