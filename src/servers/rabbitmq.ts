@@ -7,8 +7,13 @@
  * several seconds to accept connections; `start()` polls the port. `stop()` sends the node SIGTERM (a clean shutdown,
  * about a second) and removes the directory; `stop({ keepData: true })` and `start()` again restart the same node on
  * the same port with its queues: a broker restart, for the tests that need one.
+ *
+ * Private to this machine's other users too: AMQP, Erlang distribution and epmd listen on loopback only; the data
+ * directory (queues, messages: page URLs) is 0700; no `guest`, but a user with a random password, which is in the
+ * URL and in the 0700 directory's rabbitmq.conf, never on a command line.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import {
   chownSync,
   chmodSync,
@@ -34,7 +39,7 @@ export interface RabbitMqOptions {
 }
 
 export interface RabbitMqNode {
-  /** amqp://guest:guest@127.0.0.1:<port> (guest may connect from loopback only). */
+  /** amqp://nodescale:<random password>@127.0.0.1:<port> */
   readonly url: string;
   readonly port: number;
   readonly dir: string;
@@ -77,21 +82,32 @@ export async function startRabbitMq(options: RabbitMqOptions = {}): Promise<Rabb
   const owner = root ? systemUser('rabbitmq') : null;
   for (const sub of ['mnesia', 'log']) mkdirSync(path.join(dir, sub));
   writeFileSync(path.join(dir, 'enabled_plugins'), '[].\n');
-  // Loopback only; nothing else differs from a default node.
+  // Loopback only, and a user of its own with a random password (the default user is made at first boot, instead of
+  // guest); nothing else differs from a default node.
+  const password = randomBytes(18).toString('base64url');
   writeFileSync(
     path.join(dir, 'rabbitmq.conf'),
-    [`listeners.tcp.default = 127.0.0.1:${port}`, ...(options.config ?? [])].join('\n') + '\n',
+    [
+      `listeners.tcp.default = 127.0.0.1:${port}`,
+      'default_user = nodescale',
+      `default_pass = ${password}`,
+      ...(options.config ?? []),
+    ].join('\n') + '\n',
+    { mode: 0o600 },
   );
   if (owner !== null) {
     for (const entry of ['', 'mnesia', 'log', 'enabled_plugins', 'rabbitmq.conf'])
       chownSync(path.join(dir, entry), owner.uid, owner.gid);
-    chmodSync(dir, 0o755);
+    chmodSync(dir, 0o700);
   }
   const env: Record<string, string> = {
     ...(process.env as Record<string, string>),
     RABBITMQ_NODE_PORT: String(port),
     RABBITMQ_NODE_IP_ADDRESS: '127.0.0.1',
     RABBITMQ_DIST_PORT: String(distPort),
+    // Erlang distribution and the port mapper on loopback: by default both listen on every address.
+    RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS: '-kernel inet_dist_use_interface {127,0,0,1}',
+    ERL_EPMD_ADDRESS: '127.0.0.1',
     RABBITMQ_NODENAME: `nodescale-${port}@localhost`,
     RABBITMQ_MNESIA_BASE: path.join(dir, 'mnesia'),
     RABBITMQ_LOG_BASE: path.join(dir, 'log'),
@@ -121,7 +137,7 @@ export async function startRabbitMq(options: RabbitMqOptions = {}): Promise<Rabb
     await waitForPort(port, options.startTimeoutMs ?? 90_000, () => exited);
   };
   const node: RabbitMqNode = {
-    url: `amqp://guest:guest@127.0.0.1:${port}`,
+    url: `amqp://nodescale:${password}@127.0.0.1:${port}`,
     port,
     dir,
     pid: readPid,

@@ -1,11 +1,13 @@
 /**
  * A private Redis, started from Debian's `redis-server` on a free loopback port with a directory of its own and no
  * persistence (`--save ''`, no append-only file): for the tests, the benches and `nodescale demo --scale-out`. Never
- * the machine's own Redis, never its data. `stop()` sends SIGTERM and removes the directory; `stop()` then `start()`
+ * the machine's own Redis, never its data. It requires a random password (in a 0600 config file, never on its command
+ * line, which every local user can read): another user of the machine cannot write a cache entry the API would serve. `stop()` sends SIGTERM and removes the directory; `stop()` then `start()`
  * restarts the same server on the same port (empty: nothing is persisted), for the tests that need Redis to go away.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, openSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { findExecutable, freePort, terminate, waitForPort } from './process.ts';
@@ -15,12 +17,14 @@ export interface RedisOptions {
   port?: number;
   /** How long to wait for it to accept connections. Default 30 s. */
   startTimeoutMs?: number;
-  /** More arguments of redis-server (`--requirepass`, say). */
+  /** More arguments of redis-server (`--requirepass`, say: then it is that password, and the URL has none). */
   args?: string[];
+  /** The password it requires: default a random one; null: none. */
+  password?: string | null;
 }
 
 export interface RedisServer {
-  /** redis://127.0.0.1:<port> */
+  /** redis://:<password>@127.0.0.1:<port> (redis://127.0.0.1:<port> without a password) */
   readonly url: string;
   readonly port: number;
   readonly dir: string;
@@ -38,12 +42,21 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
   const executable = redisExecutable();
   const port = options.port ?? (await freePort());
   const dir = mkdtempSync(path.join(os.tmpdir(), 'nodescale-redis-'));
+  const explicit = options.args?.includes('--requirepass') ?? false;
+  const password = explicit
+    ? null
+    : options.password === undefined
+      ? randomBytes(18).toString('base64url')
+      : options.password;
+  const config = path.join(dir, 'redis.conf');
+  writeFileSync(config, password === null ? '' : `requirepass ${password}\n`, { mode: 0o600 });
   let child: ChildProcess | null = null;
   const start = async () => {
     const out = openSync(path.join(dir, 'redis.log'), 'a');
     const started = spawn(
       executable,
       [
+        config,
         ...['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
         ...(options.args ?? []),
       ],
@@ -58,7 +71,7 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
     await waitForPort(port, options.startTimeoutMs ?? 30_000, () => exited);
   };
   const server: RedisServer = {
-    url: `redis://127.0.0.1:${port}`,
+    url: `redis://${password === null ? '' : `:${password}@`}127.0.0.1:${port}`,
     port,
     dir,
     pid: () => child?.pid ?? null,

@@ -4,6 +4,8 @@
  * tasks a service must not trust). A private RabbitMQ node for this file.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { statSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { connect, type ConsumeMessage } from 'amqplib';
 import { startComputeService } from '../../src/compute/amqp-service.ts';
@@ -162,4 +164,16 @@ test('hostile tasks: prototype names never run, unknown names share one metrics 
   const stolen = await channel.get(victim);
   assert.equal(stolen, false, 'nothing was published into the queue that reply_to named');
   assert.ok(service.stats().expired === 0, 'no honest task expired');
+});
+
+test("the private broker is private to this machine's other users: loopback only, a 0700 directory, no guest", async () => {
+  assert.equal(statSync(broker.dir).mode & 0o777, 0o700);
+  assert.doesNotMatch(broker.url, /guest/);
+  await assert.rejects(connect(broker.url.replace(/\/\/[^@]+@/, '//guest:guest@')), /ACCESS_REFUSED|403/);
+  // Every port of the node (AMQP, Erlang distribution) and of epmd listens on loopback.
+  const listening = execFileSync('ss', ['-ltnpH'], { encoding: 'utf8' })
+    .split('\n')
+    .filter((line) => line.includes(`pid=${broker.pid()},`) || line.includes('"epmd"'));
+  assert.ok(listening.length >= 3, listening.join('\n'));
+  for (const line of listening) assert.match(line.split(/\s+/)[3]!, /^(127\.0\.0\.1|\[::1\]):\d+$/, line);
 });

@@ -4,6 +4,7 @@
  * back under the tagging API.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { after, before, test, type TestContext } from 'node:test';
 import { createClient } from '@redis/client';
 import { NodescaleError } from '../../src/errors.ts';
@@ -70,6 +71,18 @@ test('deployments under different prefixes share one Redis without seeing each o
   assert.equal(await green.cached('http://blue.example/'), undefined);
   await assert.rejects(openStore({ store: redis.url, storePrefix: '{all}' }), { code: 'NS_ERR_INVALID_OPTION' });
   await assert.rejects(openStore({ store: 'http://127.0.0.1:6379' }), { code: 'NS_ERR_INVALID_OPTION' });
+});
+
+test('the private Redis requires its random password, kept off its command line', async (t) => {
+  const password = decodeURIComponent(new URL(redis.url).password);
+  assert.ok(password.length >= 20, 'a random password is in the URL');
+  const anonymous = createClient({ url: `redis://127.0.0.1:${redis.port}` });
+  anonymous.on('error', () => {});
+  t.after(() => anonymous.destroy());
+  await anonymous.connect().catch(() => {});
+  await assert.rejects(anonymous.sendCommand(['GET', 'x']), /NOAUTH/);
+  const cmdline = readFileSync(`/proc/${redis.pid()}/cmdline`, 'utf8');
+  assert.doesNotMatch(cmdline, new RegExp(password));
 });
 
 test('credentials Redis refuses fail the start with NS_ERR_STORE_AUTH, the password not printed', async (t) => {

@@ -93,8 +93,9 @@ test('demo --scale-out: the banner, its commands, and Ctrl-C stopping everything
   const api = /(http:\/\/127\.0\.0\.1:\d+)\/graphql/.exec(out)![1]!;
   const corpus = /corpus\s+(http:\S+)\//.exec(out)![1]!;
   const brokerPort = Number(/broker\s+amqp:\/\/[^@]+@127\.0\.0\.1:(\d+)/.exec(out)![1]);
-  const storePort = Number(/store\s+redis:\/\/127\.0\.0\.1:(\d+)/.exec(out)![1]);
-  assert.doesNotMatch(out, /guest:guest/, 'no password in the banner');
+  const storePort = Number(/store\s+redis:\/\/:\*\*\*@127\.0\.0\.1:(\d+)/.exec(out)![1]);
+  assert.doesNotMatch(out, /guest/, 'no guest user');
+  assert.doesNotMatch(out, /:\/\/[^\s*]*:[^\s*]+@/, 'no password in the banner');
   // The tiers get the broker's and the store's URLs in their environment: no command line other users can read
   // (/proc/PID/cmdline) carries them.
   const lines = descendantCommandLines(demo.pid!);
@@ -156,7 +157,8 @@ test('demo --scale-out: the banner, its commands, and Ctrl-C stopping everything
   assert.equal(await accepts(brokerPort), false, 'the broker is stopped');
   assert.equal(await accepts(storePort), false, 'Redis is stopped');
   assert.equal(await accepts(Number(new URL(api).port)), false, 'the API is stopped');
-  assert.deepEqual(processesWith(`--port ${storePort}`), [], 'no redis-server left');
+  // redis-server names itself "redis-server 127.0.0.1:<port>" in ps.
+  assert.deepEqual(processesWith(`127.0.0.1:${storePort}`), [], 'no redis-server left');
 });
 
 test('demo --scale-out without redis-server installed: one line with its code, exit 1, nothing started', async () => {
