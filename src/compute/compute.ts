@@ -190,7 +190,9 @@ export interface CallSignal {
  * showed in the profile of the amqp transport at 10 000 calls/s).
  */
 export function callSignal(options: CallOptions, fallbackDeadlineMs: number): CallSignal {
-  if (options.deadlineMs !== undefined) deadline('deadlineMs', options.deadlineMs, fallbackDeadlineMs);
+  // A deadline that cannot be honoured is refused (a longer timer would fire at once); 0 or less times out at once.
+  if (options.deadlineMs !== undefined && !(options.deadlineMs <= MAX_TIMER_MS))
+    throw invalidOption('deadlineMs', `a deadline of at most ${MAX_TIMER_MS} ms (about 24.8 days)`, options.deadlineMs);
   const controller = new AbortController();
   const timer = setTimeout(
     () => controller.abort(new DOMException('the deadline passed', 'TimeoutError')),

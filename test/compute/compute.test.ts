@@ -73,4 +73,21 @@ test('options are validated with the option named', () => {
   );
   assert.throws(() => resolveComputeOptions({ tasks: TASKS, threads: 0 }), /threads must be a whole number ≥ 1/);
   assert.throws(() => resolveComputeOptions({ tasks: '' }), /tasks must be/);
+  // setTimeout turns a longer timer into 1 ms: a deadline that cannot be honoured is refused, not shortened.
+  assert.throws(
+    () => resolveComputeOptions({ tasks: TASKS, deadlineMs: 2 ** 31 }),
+    /deadlineMs must be a deadline of at most 2147483647 ms/,
+  );
+  assert.throws(() => resolveComputeOptions({ tasks: TASKS, hedgeAfter: 0 }), /hedgeAfter must be a fraction/);
+  assert.throws(
+    () => resolveComputeOptions({ tasks: TASKS, queue: 'amq.x', transport: 'amqp', url: 'amqp://h' }),
+    /not amq\./,
+  );
+});
+
+test('a call whose deadline is over what a timer holds is refused, not timed out at once', async (t) => {
+  const compute = await createCompute({ tasks: TASKS, threads: 1 });
+  t.after(() => compute.close());
+  await assert.rejects(compute.call('echo', 1, { deadlineMs: 2 ** 31 }), /deadlineMs must be a deadline of at most/);
+  assert.equal(await compute.call('echo', 1, { deadlineMs: 2 ** 31 - 1 }), 1);
 });
