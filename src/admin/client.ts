@@ -31,10 +31,23 @@ export function isSocketTarget(target: string): boolean {
   return target.includes('/') || target.endsWith('.sock');
 }
 
+/** What to do about a TLS verification failure, in a person's words. */
+const TLS_HINTS: Record<string, string> = {
+  DEPTH_ZERO_SELF_SIGNED_CERT: 'its certificate is self-signed: pass it as --ca FILE',
+  SELF_SIGNED_CERT_IN_CHAIN: 'its certificate is signed by a CA this machine does not trust: pass that CA as --ca FILE',
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+    'its certificate is signed by a CA this machine does not trust: pass that CA as --ca FILE',
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+    'its certificate is signed by a CA this machine does not trust: pass that CA as --ca FILE',
+  ERR_TLS_CERT_ALTNAME_INVALID: 'its certificate does not name that host: connect by a name or address it lists',
+  CERT_HAS_EXPIRED: 'its certificate has expired',
+};
+
 function connectError(target: string, error: NodeJS.ErrnoException): NodescaleError {
+  const hint = error.code === undefined ? undefined : TLS_HINTS[error.code];
   return new NodescaleError(
     'NS_ERR_ADMIN_CONNECT',
-    `cannot reach the admin console at ${target}: ${error.code ?? error.message}`,
+    `cannot reach the admin console at ${target}: ${hint === undefined ? (error.code ?? error.message) : `${hint} (${error.code})`}`,
     { cause: error },
   );
 }

@@ -47,7 +47,7 @@ const FLAGS = {
 
 /** How each command is written on this command line (its arguments are flags); null: not a command for the CLI. */
 const CLI_FORMS: Record<string, string | null> = {
-  samples: 'samples [--count N]',
+  samples: 'samples [N | --count N]',
   'cpu-profile': 'cpu-profile [--seconds D] [-o F]',
   'heap-snapshot': 'heap-snapshot [-o F]',
   instrument: 'instrument on|off',
@@ -105,6 +105,10 @@ function commandArgs(command: string, values: Values, rest: string[]): Record<st
     if (rest[0] !== 'on' && rest[0] !== 'off')
       throw new NodescaleError('NS_ERR_USAGE', 'console: instrument takes on or off');
     args.on = rest[0] === 'on';
+  } else if (command === 'samples' && rest.length === 1 && values.count === undefined) {
+    // `samples 5`, as the command's help reads (args: count), as well as `samples --count 5`.
+    if (!/^\d+$/.test(rest[0]!) || Number(rest[0]) < 1) throw invalidOption('samples', 'a whole number ≥ 1', rest[0]);
+    args.count = Number(rest[0]);
   } else if (rest.length > 0) {
     throw new NodescaleError('NS_ERR_USAGE', `console: unexpected argument "${rest[0]}"`);
   }
@@ -430,6 +434,20 @@ async function workerConsole(control: string, worker: number): Promise<string> {
 
 async function run(argv: string[], io: Io): Promise<number> {
   const args = parseConsoleArgs(argv);
+  try {
+    return await connectAndRun(args, io);
+  } catch (error) {
+    // The protocol's words (send {"cmd":"auth"} first) are for programs; a person is told which flag to pass.
+    if ((error as NodescaleError).code === 'NS_ERR_ADMIN_AUTH' && args.connect.token === undefined)
+      throw new NodescaleError(
+        'NS_ERR_ADMIN_AUTH',
+        'this admin console requires a token: pass --token-file FILE (or --token T, or set NODESCALE_ADMIN_TOKEN)',
+      );
+    throw error;
+  }
+}
+
+async function connectAndRun(args: ConsoleArgs, io: Io): Promise<number> {
   const target =
     typeof args.target === 'string' ? args.target : await workerConsole(args.target.control, args.target.worker);
   const client = await AdminClient.connect(target, args.connect);

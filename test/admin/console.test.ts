@@ -94,6 +94,17 @@ test('the console CLI: stats --json, a heap snapshot that parses, a CPU profile 
   const stats = await runCli(['console', socketPath, 'stats', '--json']);
   assert.equal(stats.code, 0, stats.stderr);
   assert.equal(JSON.parse(stats.stdout).readiness, 'ready');
+  // `samples N` as its help says (args: count), and --count N.
+  await server.waitFor((e) => e.event === 'sample');
+  for (const form of [
+    ['samples', '1'],
+    ['samples', '--count', '1'],
+  ]) {
+    const samples = await runCli(['console', socketPath, ...form, '--json']);
+    assert.equal(samples.code, 0, samples.stderr);
+    assert.equal((JSON.parse(samples.stdout) as unknown[]).length, 1, form.join(' '));
+  }
+  assert.equal((await runCli(['console', socketPath, 'samples', 'many'])).code, 2);
 
   const heapFile = path.join(dir, 'h.heapsnapshot');
   const heap = await runCli(['console', socketPath, 'heap-snapshot', '-o', heapFile]);
@@ -179,6 +190,10 @@ test('TCP: TLS and a token; no token and a wrong token are refused, slowly; a gu
     anonymous.request('ping'),
     (e: unknown) => code('NS_ERR_ADMIN_AUTH')(e) && /authentication required/.test((e as Error).message),
   );
+  // The CLI says which flag is missing, not the protocol's words (before the guesses: they exhaust the budget).
+  const noToken = await runCli(['console', target, 'ping', '--ca', path.join(TLS, 'ca.pem')]);
+  assert.equal(noToken.code, 1);
+  assert.match(noToken.stderr, /NS_ERR_ADMIN_AUTH: this admin console requires a token: pass --token-file FILE/);
   // Guesses from the operator's own address, over the minute's budget: wrong ones are refused (rate limited past the
   // budget), and the right token is still accepted at once, from the same address.
   const guesses = await Promise.allSettled(
@@ -195,6 +210,9 @@ test('TCP: TLS and a token; no token and a wrong token are refused, slowly; a gu
   assert.equal(((await client.request('ping')) as { pong: boolean }).pong, true);
   // Without the CA the server's certificate is not trusted.
   await assert.rejects(AdminClient.connect(target, { token: TOKEN }), code('NS_ERR_ADMIN_CONNECT'));
+  const noCa = await runCli(['console', target, 'ping', '--token', TOKEN]);
+  assert.equal(noCa.code, 1);
+  assert.match(noCa.stderr, /NS_ERR_ADMIN_CONNECT: .*pass that CA as --ca FILE/);
   assert.ok(server.events.some((e) => e.msg === 'admin console: failed authentication'));
 });
 
