@@ -98,6 +98,11 @@ export interface PostMortemOptions {
   dir?: string;
   /** Add a heap snapshot to the bundle (when memory allows). Default false. */
   heapSnapshot?: boolean;
+  /**
+   * Crash bundles kept in `dir`: writing one removes the oldest beyond this many (a crash loop must not fill the
+   * disk; heap snapshots are large). Default 20; 0 keeps every one.
+   */
+  keep?: number;
 }
 
 export interface RuntimeOptions {
@@ -232,6 +237,7 @@ export const RUNTIME_DEFAULTS = Object.freeze({
   postMortem: Object.freeze({
     dir: path.join(os.tmpdir(), `nodescale-${process.getuid?.() ?? 'user'}`, 'crash'),
     heapSnapshot: false,
+    keep: 20,
   }),
 });
 
@@ -329,7 +335,7 @@ const KNOWN = {
   ],
   shutdown: ['graceMs', 'signals', 'exit', 'idleDrainMs'],
   leak: ['windowMs', 'minSamples', 'minGrowthBytesPerMinute', 'horizonMs', 'snapshotDir', 'snapshotCooldownMs'],
-  postMortem: ['dir', 'heapSnapshot'],
+  postMortem: ['dir', 'heapSnapshot', 'keep'],
 } as const satisfies {
   runtime: readonly (keyof RuntimeOptions)[];
   overload: readonly (keyof OverloadOptions)[];
@@ -454,7 +460,11 @@ function resolvePostMortem(value: PostMortemOptions | false | undefined): Resolv
     throw invalidOption('postMortem.dir', 'a directory path', given.dir);
   if (given.heapSnapshot !== undefined && typeof given.heapSnapshot !== 'boolean')
     throw invalidOption('postMortem.heapSnapshot', 'a boolean', given.heapSnapshot);
-  return { dir: given.dir ?? RUNTIME_DEFAULTS.postMortem.dir, heapSnapshot: given.heapSnapshot ?? false };
+  return {
+    dir: given.dir ?? RUNTIME_DEFAULTS.postMortem.dir,
+    heapSnapshot: given.heapSnapshot ?? false,
+    keep: num('postMortem.keep', given.keep, RUNTIME_DEFAULTS.postMortem.keep, 0, 1_000_000, true),
+  };
 }
 
 export function resolveRuntimeOptions(options: RuntimeOptions = {}): ResolvedRuntimeOptions {

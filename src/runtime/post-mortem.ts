@@ -10,7 +10,7 @@
  *
  * --abort-on-uncaught-exception makes V8 abort before any of this runs: a core dump instead of a bundle (docs/runtime.md).
  */
-import { lstatSync, mkdirSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { invalidOption } from '../errors.ts';
 import path from 'node:path';
 import v8 from 'node:v8';
@@ -62,7 +62,21 @@ export function writeCrashBundle(
     // Synchronous: there is no event loop left to stream it on. v8 names the file; move it under the bundle.
     v8.writeHeapSnapshot(path.join(dir, 'heap.heapsnapshot'));
   }
+  if (options.keep > 0) pruneBundles(options.dir, options.keep);
   return dir;
+}
+
+/**
+ * Removes the oldest crash bundles beyond `keep` (by name: crash-<ISO time>-<pid> sorts by time). Only directories
+ * named as bundles are touched, never anything else in the directory.
+ */
+export function pruneBundles(dir: string, keep: number): void {
+  const bundles = readdirSync(dir, { withFileTypes: true })
+    .filter((entry) => entry.isDirectory() && /^crash-\d{4}-\d\d-\d\dT[\d-]+Z-\d+$/.test(entry.name))
+    .map((entry) => entry.name)
+    .sort();
+  for (const name of bundles.slice(0, Math.max(0, bundles.length - keep)))
+    rmSync(path.join(dir, name), { recursive: true, force: true });
 }
 
 /** Installs the crash-bundle writer; returns the function that removes it. */
