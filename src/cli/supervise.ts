@@ -217,16 +217,19 @@ export function parseRunArgs(argv: string[]) {
 async function run(argv: string[], io: Io): Promise<number> {
   const args = parseRunArgs(argv);
   const json = args.logFormat === 'json';
-  const log = (message: string, fields?: Record<string, unknown>) =>
+  const log = (message: string, fields?: Record<string, unknown>, level: 'info' | 'warn' | 'error' = 'info') =>
     io.stderr.write(
       json
-        ? `${JSON.stringify({ time: new Date().toISOString(), source: 'supervisor', message, ...fields })}\n`
+        ? `${JSON.stringify({ time: new Date().toISOString(), level, source: 'supervisor', message, ...fields })}\n`
         : `nodescale run: ${message}${fields && Object.keys(fields).length > 0 ? ` ${JSON.stringify(fields)}` : ''}\n`,
     );
+  const joined = stackJoiner((record, stream) =>
+    (stream === 'stdout' ? io.stdout : io.stderr).write(`${JSON.stringify(record)}\n`),
+  );
   const output = (line: string, from: { slot: number; pid: number; stream: 'stdout' | 'stderr' }) =>
-    (from.stream === 'stdout' ? io.stdout : io.stderr).write(
-      json ? `${JSON.stringify(jsonOutputLine(line, from))}\n` : `[w${from.slot} ${from.pid}] ${line}\n`,
-    );
+    json
+      ? joined(line, from)
+      : (from.stream === 'stdout' ? io.stdout : io.stderr).write(`[w${from.slot} ${from.pid}] ${line}\n`);
   const supervisor = new Supervisor({
     app: args.app,
     args: args.appArgs,
@@ -307,6 +310,41 @@ async function run(argv: string[], io: Io): Promise<number> {
     pid: process.pid,
   });
   return done;
+}
+
+/**
+ * --log-format json for worker output, one record per message: an indented line that follows another of the same
+ * worker and stream within 50 ms (the `    at …` lines of a stack trace) is added to that record's message, so a crash
+ * stack is one record, not ten. A record is written when the next one starts, or 50 ms after its last line.
+ */
+export function stackJoiner(
+  write: (record: Record<string, unknown>, stream: 'stdout' | 'stderr') => void,
+  waitMs = 50,
+): (line: string, from: { slot: number; pid: number; stream: 'stdout' | 'stderr' }) => void {
+  const open = new Map<
+    string,
+    { record: Record<string, unknown>; stream: 'stdout' | 'stderr'; timer: NodeJS.Timeout }
+  >();
+  const flush = (key: string) => {
+    const entry = open.get(key);
+    if (entry === undefined) return;
+    open.delete(key);
+    clearTimeout(entry.timer);
+    write(entry.record, entry.stream);
+  };
+  return (line, from) => {
+    const key = `${from.pid}:${from.stream}`;
+    const entry = open.get(key);
+    if (entry !== undefined && /^\s+\S/.test(line) && typeof entry.record.message === 'string') {
+      entry.record.message = `${entry.record.message}\n${line}`;
+      entry.timer.refresh();
+      return;
+    }
+    flush(key);
+    // Not unref'd: a supervisor that is exiting still writes its workers' last record.
+    const timer = setTimeout(() => flush(key), waitMs);
+    open.set(key, { record: jsonOutputLine(line, from), stream: from.stream, timer });
+  };
 }
 
 /**

@@ -12,7 +12,12 @@ export type ReadyOn = 'auto' | 'message' | 'listening';
 export const READY_ON: readonly ReadyOn[] = ['auto', 'message', 'listening'];
 
 export type OutputLine = (line: string, from: { slot: number; pid: number; stream: 'stdout' | 'stderr' }) => void;
-export type SupervisorLog = (message: string, fields?: Record<string, unknown>) => void;
+/** The supervisor's own log lines; `level` is 'info' unless it says otherwise. */
+export type SupervisorLog = (
+  message: string,
+  fields?: Record<string, unknown>,
+  level?: 'info' | 'warn' | 'error',
+) => void;
 
 export interface SupervisorOptions {
   /** The app's entry file. */

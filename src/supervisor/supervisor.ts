@@ -215,6 +215,8 @@ export class Supervisor extends EventEmitter {
       if (handle.strikes !== 3) continue;
       this.#options.log(
         `worker ${slot.index} (pid ${handle.worker.process.pid}) uses ${Math.round(rss / 1048576)} MiB, over --max-memory: replacing it`,
+        undefined,
+        'warn',
       );
       this.emit('memory', { slot: slot.index, rss });
       this.#changes = this.#changes.then(async () => {
@@ -224,6 +226,8 @@ export class Supervisor extends EventEmitter {
           outcome === null
             ? `worker ${slot.index} replaced (memory): pid ${slot.current?.worker.process.pid}`
             : `worker ${slot.index} not replaced (memory): ${outcome}`,
+          undefined,
+          outcome === null ? 'info' : 'warn',
         );
         return outcome === null
           ? { ok: true, replaced: 1 }
@@ -293,6 +297,8 @@ export class Supervisor extends EventEmitter {
       if (handle.state !== 'starting') return;
       this.#options.log(
         `worker ${slot.index} (pid ${worker.process.pid}) not ready within ${this.#options.readyTimeoutMs} ms (${notReadyWhy(readyOn, handle.runtime)}): killing it`,
+        undefined,
+        'error',
       );
       markFailed(new Error('ready timeout'));
       worker.process.kill('SIGKILL');
@@ -364,6 +370,8 @@ export class Supervisor extends EventEmitter {
       // Its replacement is already starting: it takes the slot, or #replaceSlot restarts the slot if it fails.
       this.#options.log(
         `worker ${slot.index} (pid ${handle.worker.process.pid}) exited (${signal ?? `code ${code}`}) while its replacement starts: not restarted`,
+        undefined,
+        'warn',
       );
       return;
     }
@@ -376,7 +384,11 @@ export class Supervisor extends EventEmitter {
     if (!decision.restart) {
       slot.failed = decision.reason;
       slot.current = null;
-      this.#options.log(`worker ${slot.index} stopped restarting: ${decision.reason}`, { exit: signal ?? code });
+      this.#options.log(
+        `worker ${slot.index} stopped restarting: ${decision.reason}`,
+        { exit: signal ?? code },
+        'error',
+      );
       this.emit('crash-loop', { slot: slot.index, reason: decision.reason });
       if (this.#slots.every((s) => s.failed !== null)) this.emit('all-failed');
       return;
@@ -384,6 +396,7 @@ export class Supervisor extends EventEmitter {
     this.#options.log(
       `worker ${slot.index} exited (${signal ?? `code ${code}`}) after ${uptime} ms: restarting in ${decision.delayMs} ms`,
       { attempt: decision.attempt },
+      'warn',
     );
     this.emit('crash', { slot: slot.index, code, signal, delayMs: decision.delayMs });
     slot.restartTimer = setTimeout(() => {
@@ -405,6 +418,8 @@ export class Supervisor extends EventEmitter {
     const killer = setTimeout(() => {
       this.#options.log(
         `worker ${handle.slot} (pid ${handle.worker.process.pid}) still running after ${this.#options.graceMs} ms: SIGKILL`,
+        undefined,
+        'warn',
       );
       handle.worker.process.kill('SIGKILL');
     }, this.#options.graceMs);
@@ -435,7 +450,7 @@ export class Supervisor extends EventEmitter {
       if (slot.failed !== null) continue;
       const failure = await this.#replaceSlot(slot, generation);
       if (failure !== null) {
-        this.#options.log(`reload rolled back: ${failure}; the old workers keep serving`);
+        this.#options.log(`reload rolled back: ${failure}; the old workers keep serving`, undefined, 'warn');
         this.#generation--;
         settle('rolled-back', failure);
         return { ok: false, reason: failure, replaced, failure: 'rolled-back' };
@@ -464,6 +479,8 @@ export class Supervisor extends EventEmitter {
       const reason = `generation ${generation} failed its probation: ${crash}`;
       this.#options.log(
         `reload failed: ${reason}; the slot restarts under the crash policy (the old workers are gone)`,
+        undefined,
+        'error',
       );
       settle(this.#stopping ? 'interrupted' : 'failed-probation', reason);
       return { ok: false, reason, replaced, failure: this.#stopping ? 'stopping' : 'probation' };

@@ -354,6 +354,13 @@ test("--console: a worker's admin console through the control socket; --log-form
   const port = await closedPort();
   const run = startRun(t, ['-w', '2', '--console', '--log-format', 'json'], { APP_PORT: String(port) });
   await run.waitFor(/"message":"2 worker\(s\) ready/);
+  // The supervisor's own records carry a level, as a log pipeline expects.
+  const own = run
+    .stderr()
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as { source?: string; level?: string });
+  assert.ok(own.length > 0 && own.every((r) => r.source !== 'supervisor' || r.level === 'info'), run.stderr());
   const status = JSON.parse((await runBin(['status', '--name', run.name, '--json'])).stdout) as {
     workers: { slot: number; pid: number }[];
   };
