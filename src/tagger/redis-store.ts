@@ -197,7 +197,8 @@ export class RedisStore implements TagStore {
     this.#client = client;
     this.#watch(client);
     client.connect().catch(() => {});
-    old.destroy();
+    // Its pending commands fail with it (their callers have failed already, at their deadlines).
+    if (old.isOpen) old.destroy();
   }
 
   static async open(url: string, options: StoreOptions): Promise<RedisStore> {

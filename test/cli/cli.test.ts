@@ -197,7 +197,7 @@ test('help and usage say what the command takes: sweep, console, scale, console 
   assert.equal(sweepHelp.match(/--warmup/g)?.length, 1, 'one --warmup, the per-level one');
   assert.match(sweepHelp, /with --rate-sweep: connections kept open \(default 64\)/);
   const consoleHelp = (await runCli(['console', '--help'])).stdout;
-  assert.match(consoleHelp, /^ {2}samples \[--count N\] /m);
+  assert.match(consoleHelp, /^ {2}samples \[N \| --count N\] /m);
   assert.doesNotMatch(consoleHelp, /unwatch|\(args:/);
   const scale = await runCli(['scale', '-1', '--name', 'x']);
   assert.equal(scale.code, 2);
