@@ -188,7 +188,7 @@ class Connection {
   #onResponse(status: number, close: boolean): void {
     if (this.inflight === 0) throw new ParseError('a response arrived for no request');
     const first = this.#first;
-    this.#gen.recordResponse(status, this.#readAt - this.#baseAt[first]!);
+    this.#gen.recordResponse(status, this.#readAt - this.#baseAt[first]!, this.#sentAt[first]!);
     this.#first = (first + 1) % this.#sentAt.length;
     this.inflight--;
     this.#completedInRead++;
@@ -297,9 +297,9 @@ export class LoadGenerator {
     this.non2xxHistogram.reset();
     this.#phase = 'measure';
     this.#measureStart = performance.now();
-    // Requests of the warm-up still in flight (or due and not yet sent) complete inside the measured phase, so they
-    // count against the amount.
-    const carried = this.#inflight + this.#backlog.length - this.#backlogHead;
+    // Requests of the warm-up still in flight are not measured when they end (recordResponse), nor counted as sent;
+    // those due and not yet sent leave in the measured phase, are counted, and so count against the amount.
+    const carried = this.#backlog.length - this.#backlogHead;
     if (this.plan.amount !== null) this.#budget = Math.max(0, this.plan.amount - carried);
     if (this.plan.durationMs !== null) this.#timers.push(setTimeout(() => this.#drain(), this.plan.durationMs));
     else if (this.#budget === 0) this.#drain();
@@ -325,10 +325,11 @@ export class LoadGenerator {
     }
   }
 
-  recordResponse(status: number, latencyMs: number): void {
+  /** One response; `sentAt` is when its request left: one sent during the warm-up is not measured, whenever it ends. */
+  recordResponse(status: number, latencyMs: number, sentAt: number): void {
     this.#inflight--;
     this.#everCompleted = true;
-    if (this.#phase === 'warmup') return;
+    if (this.#phase === 'warmup' || sentAt < this.#measureStart) return;
     const counters = this.counters;
     counters.completed++;
     counters.statusCodes[status]!++;

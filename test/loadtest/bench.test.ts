@@ -223,3 +223,17 @@ test('latencyMs2xx is the latency of served (2xx) requests only', async (t) => {
   assert.ok(result.latencyMs.p50 < result.latencyMs2xx.p50, 'all responses together are faster');
   assert.ok(result.latencyMs2xx.min >= 35, `2xx min ${result.latencyMs2xx.min}`);
 });
+
+test('--warmup: responses to requests sent during the warm-up are not counted, however late they come', async (t) => {
+  // Each response takes 150 ms: at the end of a 200 ms warm-up, every connection has a request in flight.
+  const server = await countingServer(t, (_req, res) => setTimeout(() => res.end('ok'), 150));
+  const result = await runBench({ url: server.url, connections: 8, warmupMs: 200, durationMs: 600 });
+  assert.ok(result.requests.total > 0, JSON.stringify(result.requests));
+  assert.ok(
+    result.requests.total <= result.requests.sent,
+    `no more responses than requests sent while measuring: ${JSON.stringify(result.requests)}`,
+  );
+  // With an amount, the measured requests are that amount, the warm-up's stragglers aside.
+  const amount = await runBench({ url: server.url, connections: 8, warmupMs: 200, amount: 40 });
+  assert.deepEqual([amount.requests.sent, amount.requests.total], [40, 40]);
+});
