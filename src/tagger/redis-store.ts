@@ -25,7 +25,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { createClient } from '@redis/client';
-import { ERROR_CODES, isNodescaleError, NodescaleError, type ErrorCode } from '../errors.ts';
+import { ERROR_CODES, invalidOption, isNodescaleError, NodescaleError, type ErrorCode } from '../errors.ts';
 import { redactUrl } from '../redact.ts';
 import { checkStorePrefix, STORE_DEFAULTS, type StoreLog, type StoreOptions, type TagStore } from './store.ts';
 
@@ -213,10 +213,14 @@ export class RedisStore implements TagStore {
       client.connect(),
       subscriber.connect().then(() => subscriber.subscribe(store.#channel, (message) => store.#onOutcome(message))),
     ]);
-    // Refused credentials will not get better by retrying: the start fails, with what to fix.
+    // Refused credentials, or a database Redis does not have, will not get better by retrying: the start fails,
+    // with what to fix.
     let onRefused!: (error: Error) => void;
-    const refused = new Promise<'refused'>((resolve) => {
-      onRefused = (error) => AUTH_REFUSED.test(error.message) && resolve('refused');
+    const refused = new Promise<'refused' | 'no-database'>((resolve) => {
+      onRefused = (error) => {
+        if (AUTH_REFUSED.test(error.message)) resolve('refused');
+        else if (/DB index is out of range/.test(error.message)) resolve('no-database');
+      };
       client.on('error', onRefused);
     });
     const outcome = await Promise.race([
@@ -231,6 +235,14 @@ export class RedisStore implements TagStore {
     if (outcome === 'refused') {
       await store.close();
       throw new NodescaleError('NS_ERR_STORE_AUTH', `Redis at ${redactUrl(url)} refused the credentials of the URL`);
+    }
+    if (outcome === 'no-database') {
+      await store.close();
+      throw invalidOption(
+        'store',
+        `a database that Redis has (its "databases" setting; 0 to 15 by default): Redis at ${redactUrl(url)} has no database ${new URL(url).pathname.slice(1)}`,
+        redactUrl(url),
+      );
     }
     if (outcome === 'waiting')
       store.#log('warn', 'store: Redis does not answer yet; starting degraded', { store: redactUrl(url) });

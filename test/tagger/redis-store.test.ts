@@ -96,6 +96,16 @@ test('credentials Redis refuses fail the start with NS_ERR_STORE_AUTH, the passw
   });
   const right = await store(t, { store: `redis://:right-one@127.0.0.1:${guarded.port}` });
   assert.equal(right.status(), 'ok');
+  // A database Redis does not have fails the start at once too (it was retried forever, degraded).
+  await assert.rejects(
+    openStore({ store: `redis://:right-one@127.0.0.1:${guarded.port}/99` }),
+    (error: NodescaleError) => {
+      assert.equal(error.code, 'NS_ERR_INVALID_OPTION');
+      assert.match(error.message, /has no database 99/);
+      assert.doesNotMatch(error.message, /right-one/);
+      return true;
+    },
+  );
 });
 
 test('single flight: stores sharing Redis run one extraction of a URL; the others get its tags, or its error', async (t) => {
