@@ -191,7 +191,13 @@ export const ERROR_CODES = {
   NS_ERR_GRAPHQL_TOO_COMPLEX: {
     kind: 'http',
     status: 400,
-    summary: 'The GraphQL query is too long, too deep, or asks for too many fields.',
+    summary:
+      'The GraphQL query is too long, too deep, asks for too many fields, or may answer too many list items (the pages of its urls fields).',
+  },
+  NS_ERR_INVALID_PAGE: {
+    kind: 'http',
+    status: 400,
+    summary: 'A page of urls(tag) out of range: `first` is an integer from 1 to 500.',
   },
   NS_ERR_COMPUTE_TIMEOUT: {
     kind: 'http',

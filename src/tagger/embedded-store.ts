@@ -3,8 +3,8 @@
  * worker has its own, and a restart starts empty (`--store redis://…` shares one).
  */
 import { LRUCache } from 'lru-cache';
-import type { StoreOptions, TagStore } from './store.ts';
-import { STORE_DEFAULTS } from './store.ts';
+import type { StoreOptions, TagStore, UrlPage } from './store.ts';
+import { STORE_DEFAULTS, URL_PAGE } from './store.ts';
 import { TagIndex } from './tag-index.ts';
 
 export class EmbeddedStore implements TagStore {
@@ -27,8 +27,8 @@ export class EmbeddedStore implements TagStore {
     if (cache) this.#cache?.set(url, [...tags]);
   }
 
-  async urls(tag: string): Promise<string[]> {
-    return this.index.urls(tag);
+  async urls(tag: string, page: UrlPage = { first: URL_PAGE.first }): Promise<string[]> {
+    return this.index.urls(tag, page);
   }
 
   once(_url: string, extract: () => Promise<string[]>): Promise<string[]> {

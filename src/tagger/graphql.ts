@@ -2,8 +2,9 @@
  * The tagging API over GraphQL (graphql-js), HTTP handling included:
  *   POST /graphql   application/json {"query", "variables", "operationName"}, or application/graphql (the query)
  *   GET  /graphql?query=…&variables=…
- * Limits, each a GraphQL error with its code and a 4xx: the body (64 KiB), the query text (8 KiB), its depth (6)
- * and its field count (32, aliases included: one query cannot ask for a thousand pages at once).
+ * Limits, each a GraphQL error with its code and a 4xx: the body (64 KiB), the query text (8 KiB), its depth (6),
+ * its field count (32, aliases included: one query cannot ask for a thousand pages at once) and the list items it
+ * may answer (1 000: each urls field weighs its page, 100 URLs unless `first` says otherwise).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
@@ -17,22 +18,33 @@ import {
   type ASTVisitor,
   type DocumentNode,
   type ExecutionResult,
+  type FieldNode,
   type SelectionSetNode,
   type ValidationContext,
 } from 'graphql';
 import { httpStatus, NodescaleError, type ErrorCode } from '../errors.ts';
 import { sendJson } from '../json-response.ts';
 import { readAtMost } from '../read-body.ts';
+import { URL_PAGE } from './store.ts';
 import type { Tagger } from './tagger.ts';
 
-export const GRAPHQL_LIMITS = Object.freeze({ bodyBytes: 64 * 1024, queryChars: 8 * 1024, depth: 6, fields: 32 });
+export const GRAPHQL_LIMITS = Object.freeze({
+  bodyBytes: 64 * 1024,
+  queryChars: 8 * 1024,
+  depth: 6,
+  fields: 32,
+  listItems: 1_000,
+});
 
 export const SCHEMA_SDL = `
 type Query {
   "The topic tags of the page at url: fetched, extracted, cached, and added to the index."
   tags(url: String!): [String!]!
-  "The URLs tagged with tag so far."
-  urls(tag: String!): [String!]!
+  """
+  A page of the URLs tagged with tag, in URL order: first of them (1 to ${URL_PAGE.max}), after the URL after. The next
+  page: after = the last URL of this one. Fewer than first: the last page.
+  """
+  urls(tag: String!, first: Int = ${URL_PAGE.first}, after: String): [String!]!
   "Whether the service is up, and what it holds."
   health: Health!
 }
@@ -53,11 +65,17 @@ type Health {
 
 const schema = buildSchema(SCHEMA_SDL);
 
-/** What a selection set asks for: the levels of fields below it, and how many fields (capped just past the limit). */
+/**
+ * What a selection set asks for: the levels of fields below it, how many fields, and how many list items they may
+ * answer (counts capped just past their limits).
+ */
 interface Cost {
   depth: number;
   fields: number;
+  items: number;
 }
+
+const NOTHING: Cost = Object.freeze({ depth: 0, fields: 0, items: 0 });
 
 /**
  * Depth and field count over fragments too, in time linear in the document: each fragment is measured once and its
@@ -65,63 +83,105 @@ interface Cost {
  * if walked, and was: 6–21 s of a blocked event loop for an 899-byte query). Counts saturate just past the limits,
  * so numbers stay small however a query multiplies them. A fragment cycle counts as nothing here
  * (graphql-js's NoFragmentCycles rule reports it).
+ *
+ * A paged list weighs its page: `urls` answers up to `first` URLs, so 32 aliases of a popular tag were 221 MB in one
+ * answer. `first` is read from the query, or from the request's variables (the rule is made per request).
  */
-function complexityRule(context: ValidationContext): ASTVisitor {
-  const definitions = new Map(
-    context
-      .getDocument()
-      .definitions.flatMap((d) =>
-        d.kind === Kind.FRAGMENT_DEFINITION ? [[d.name.value, d.selectionSet] as const] : [],
-      ),
-  );
-  const costs = new Map<string, Cost>();
-  const measuring = new Set<string>();
-  const cap = (fields: number) => Math.min(fields, GRAPHQL_LIMITS.fields + 1);
-  const fragment = (name: string): Cost => {
-    const known = costs.get(name);
-    if (known !== undefined) return known;
-    const set = definitions.get(name);
-    if (set === undefined || measuring.has(name)) return { depth: 0, fields: 0 };
-    measuring.add(name);
-    const cost = measure(set);
-    measuring.delete(name);
-    costs.set(name, cost);
-    return cost;
-  };
-  function measure(set: SelectionSetNode): Cost {
-    let depth = 0;
-    let fields = 0;
-    for (const selection of set.selections) {
-      if (selection.kind === Kind.FIELD) {
-        // A field counts, and is one level above what it selects.
-        const inner = selection.selectionSet === undefined ? { depth: 0, fields: 0 } : measure(selection.selectionSet);
-        depth = Math.max(depth, 1 + inner.depth);
-        fields = cap(fields + 1 + inner.fields);
-      } else {
-        const inner =
-          selection.kind === Kind.INLINE_FRAGMENT ? measure(selection.selectionSet) : fragment(selection.name.value);
-        depth = Math.max(depth, inner.depth);
-        fields = cap(fields + inner.fields);
+const complexityRule =
+  (variables: Readonly<Record<string, unknown>>) =>
+  (context: ValidationContext): ASTVisitor => {
+    const definitions = new Map(
+      context
+        .getDocument()
+        .definitions.flatMap((d) =>
+          d.kind === Kind.FRAGMENT_DEFINITION ? [[d.name.value, d.selectionSet] as const] : [],
+        ),
+    );
+    // A variable's default, where its value is not given (the first operation declaring it, if several do).
+    const defaults = new Map<string, unknown>();
+    for (const d of context.getDocument().definitions) {
+      if (d.kind !== Kind.OPERATION_DEFINITION) continue;
+      for (const v of d.variableDefinitions ?? []) {
+        const name = v.variable.name.value;
+        if (!defaults.has(name) && v.defaultValue?.kind === Kind.INT) defaults.set(name, Number(v.defaultValue.value));
       }
     }
-    return { depth, fields };
-  }
-  return {
-    OperationDefinition(node) {
-      const { depth, fields } = measure(node.selectionSet);
-      const tooComplex = (message: string) =>
-        context.reportError(
-          new GraphQLError(message, { nodes: node, extensions: { code: 'NS_ERR_GRAPHQL_TOO_COMPLEX' } }),
-        );
-      if (depth > GRAPHQL_LIMITS.depth)
-        tooComplex(`the query is ${depth} levels deep; the limit is ${GRAPHQL_LIMITS.depth}`);
-      if (fields > GRAPHQL_LIMITS.fields)
-        tooComplex(`the query asks for more than ${GRAPHQL_LIMITS.fields} fields, the limit`);
-    },
+    const costs = new Map<string, Cost>();
+    const measuring = new Set<string>();
+    const cap = (fields: number) => Math.min(fields, GRAPHQL_LIMITS.fields + 1);
+    const capItems = (items: number) => Math.min(items, GRAPHQL_LIMITS.listItems + 1);
+    /** How many items the field may answer: its page for urls, nothing for any other field (none is a list). */
+    const pageOf = (field: FieldNode): number => {
+      if (field.name.value !== 'urls') return 0;
+      const value = field.arguments?.find((a) => a.name.value === 'first')?.value;
+      let first: unknown = URL_PAGE.first;
+      if (value?.kind === Kind.INT) first = Number(value.value);
+      else if (value?.kind === Kind.VARIABLE) {
+        const name = value.name.value;
+        first = variables[name] ?? defaults.get(name) ?? URL_PAGE.first;
+      }
+      // A value of the wrong type is refused by graphql-js (validation, or the coercion of variables).
+      if (typeof first !== 'number') return 0;
+      if (Number.isInteger(first) && first >= 1 && first <= URL_PAGE.max) return first;
+      context.reportError(
+        new GraphQLError(`first must be an integer from 1 to ${URL_PAGE.max}, got ${first}`, {
+          nodes: field,
+          extensions: { code: 'NS_ERR_INVALID_PAGE' },
+        }),
+      );
+      return 0;
+    };
+    const fragment = (name: string): Cost => {
+      const known = costs.get(name);
+      if (known !== undefined) return known;
+      const set = definitions.get(name);
+      if (set === undefined || measuring.has(name)) return NOTHING;
+      measuring.add(name);
+      const cost = measure(set);
+      measuring.delete(name);
+      costs.set(name, cost);
+      return cost;
+    };
+    function measure(set: SelectionSetNode): Cost {
+      let depth = 0;
+      let fields = 0;
+      let items = 0;
+      for (const selection of set.selections) {
+        if (selection.kind === Kind.FIELD) {
+          // A field counts, and is one level above what it selects.
+          const inner = selection.selectionSet === undefined ? NOTHING : measure(selection.selectionSet);
+          depth = Math.max(depth, 1 + inner.depth);
+          fields = cap(fields + 1 + inner.fields);
+          items = capItems(items + pageOf(selection) + inner.items);
+        } else {
+          const inner =
+            selection.kind === Kind.INLINE_FRAGMENT ? measure(selection.selectionSet) : fragment(selection.name.value);
+          depth = Math.max(depth, inner.depth);
+          fields = cap(fields + inner.fields);
+          items = capItems(items + inner.items);
+        }
+      }
+      return { depth, fields, items };
+    }
+    return {
+      OperationDefinition(node) {
+        const { depth, fields, items } = measure(node.selectionSet);
+        const tooComplex = (message: string) =>
+          context.reportError(
+            new GraphQLError(message, { nodes: node, extensions: { code: 'NS_ERR_GRAPHQL_TOO_COMPLEX' } }),
+          );
+        if (depth > GRAPHQL_LIMITS.depth)
+          tooComplex(`the query is ${depth} levels deep; the limit is ${GRAPHQL_LIMITS.depth}`);
+        if (fields > GRAPHQL_LIMITS.fields)
+          tooComplex(`the query asks for more than ${GRAPHQL_LIMITS.fields} fields, the limit`);
+        if (items > GRAPHQL_LIMITS.listItems)
+          tooComplex(
+            `the query may answer more than ${GRAPHQL_LIMITS.listItems} list items, the limit (each urls field ` +
+              `counts its page: first, ${URL_PAGE.first} by default); ask for smaller pages, or fewer of them`,
+          );
+      },
+    };
   };
-}
-
-const RULES = [...specifiedRules, complexityRule];
 
 interface GraphQLRequest {
   query: string;
@@ -236,7 +296,8 @@ function formatError(error: GraphQLError): Record<string, unknown> {
 export function graphqlHandler(tagger: Tagger) {
   const root = {
     tags: ({ url }: { url: string }) => tagger.tags(url),
-    urls: ({ tag }: { tag: string }) => tagger.urls(tag),
+    urls: ({ tag, first, after }: { tag: string; first?: number | null; after?: string | null }) =>
+      tagger.urls(tag, { ...(first == null ? {} : { first }), ...(after == null ? {} : { after }) }),
     health: async () => {
       const size = await tagger.store.size();
       return {
@@ -273,7 +334,7 @@ export function graphqlHandler(tagger: Tagger) {
     } catch (error) {
       return sendErrors(res, 'NS_ERR_GRAPHQL_INVALID', [(error as GraphQLError).toJSON()]);
     }
-    const invalid = validate(schema, document, RULES);
+    const invalid = validate(schema, document, [...specifiedRules, complexityRule(request.variables ?? {})]);
     if (invalid.length > 0) {
       return sendErrors(
         res,

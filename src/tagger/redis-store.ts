@@ -7,7 +7,8 @@
  *   P:cache:<url>       the URL's tags, JSON, with a TTL (`--cache-ttl`)             one key each: spread over a cluster
  *   P:lock:<url>        who extracts the URL now (SET NX PX, renewed while it works)
  *   P:extracted         the channel on which the extraction's outcome is published
- *   {P}:tag:<tag>       a set: the URLs carrying the tag
+ *   {P}:tagged:<tag>    a sorted set, every score 0 so that it is ordered by URL: the URLs carrying the tag, read a
+ *                       page at a time (ZRANGE … BYLEX LIMIT: O(log n + page), where SMEMBERS sent them all)
  *   {P}:url:<url>       a set: the URL's tags, so that removing a URL is O(its tags)
  *   {P}:urls            a sorted set: every indexed URL by the time it was tagged (the oldest is dropped past the bound)
  *   {P}:tags            a set: every tag that leads somewhere
@@ -27,7 +28,15 @@ import { createHash, randomUUID } from 'node:crypto';
 import { createClient } from '@redis/client';
 import { ERROR_CODES, invalidOption, isNodescaleError, NodescaleError, type ErrorCode } from '../errors.ts';
 import { redactUrl } from '../redact.ts';
-import { checkStorePrefix, STORE_DEFAULTS, type StoreLog, type StoreOptions, type TagStore } from './store.ts';
+import {
+  checkStorePrefix,
+  STORE_DEFAULTS,
+  type StoreLog,
+  type StoreOptions,
+  type TagStore,
+  type UrlPage,
+  URL_PAGE,
+} from './store.ts';
 
 /**
  * A connection that never queues a command while Redis is away (it fails at once). The deadline of each command is
@@ -59,9 +68,9 @@ const REMOVE = `
 local function remove(base, url)
   local key = base .. ':url:' .. url
   for _, tag in ipairs(redis.call('SMEMBERS', key)) do
-    local tagKey = base .. ':tag:' .. tag
-    redis.call('SREM', tagKey, url)
-    if redis.call('SCARD', tagKey) == 0 then redis.call('SREM', KEYS[2], tag) end
+    local tagKey = base .. ':tagged:' .. tag
+    redis.call('ZREM', tagKey, url)
+    if redis.call('ZCARD', tagKey) == 0 then redis.call('SREM', KEYS[2], tag) end
   end
   redis.call('DEL', key)
   redis.call('ZREM', KEYS[1], url)
@@ -73,7 +82,7 @@ local base, url = ARGV[1], ARGV[2]
 remove(base, url)
 local key = base .. ':url:' .. url
 for i = 5, #ARGV do
-  redis.call('SADD', base .. ':tag:' .. ARGV[i], url)
+  redis.call('ZADD', base .. ':tagged:' .. ARGV[i], 0, url)
   redis.call('SADD', KEYS[2], ARGV[i])
   redis.call('SADD', key, ARGV[i])
 end
@@ -286,10 +295,19 @@ export class RedisStore implements TagStore {
     }
   }
 
-  async urls(tag: string): Promise<string[]> {
+  async urls(tag: string, { first, after }: UrlPage = { first: URL_PAGE.first }): Promise<string[]> {
+    const key = `${this.#index}:tagged:${tag.trim().toLowerCase()}`;
     try {
-      const urls = await this.#command<string[]>(['SMEMBERS', `${this.#index}:tag:${tag.trim().toLowerCase()}`]);
-      return urls.sort();
+      return await this.#command<string[]>([
+        'ZRANGE',
+        key,
+        after === undefined ? '-' : `(${after}`,
+        '+',
+        'BYLEX',
+        'LIMIT',
+        '0',
+        String(first),
+      ]);
     } catch (error) {
       throw unavailable(error);
     }

@@ -85,7 +85,10 @@ export async function startTaggerServer(options: TaggerServerOptions = {}): Prom
     },
     '/benchmark/get-urls': async (_req, res, url) => {
       const tag = url.searchParams.get('tag') ?? benchmarkTag;
-      sendJson(res, 200, { tag, urls: await tagger.urls(tag) });
+      const first = url.searchParams.get('first');
+      const after = url.searchParams.get('after');
+      const page = { ...(first === null ? {} : { first: Number(first) }), ...(after === null ? {} : { after }) };
+      sendJson(res, 200, { tag, urls: await tagger.urls(tag, page) });
     },
     '/': (_req, res) =>
       sendJson(res, 200, {

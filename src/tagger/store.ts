@@ -3,7 +3,7 @@
  * interface, one file per store: `embedded-store.ts` (in the process: an LRU and a Map, the default) and
  * `redis-store.ts` (shared by every API worker on every host: `--store redis://…`).
  */
-import { invalidOption } from '../errors.ts';
+import { invalidOption, NodescaleError } from '../errors.ts';
 import { redactUrl } from '../redact.ts';
 
 export type StoreLog = (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
@@ -39,8 +39,12 @@ export interface TagStore {
    * a store that cannot be written to is degraded, and the caller still has its tags.
    */
   record(url: string, tags: readonly string[], options: { cache: boolean }): Promise<void>;
-  /** The URLs tagged with tag, sorted. NS_ERR_STORE_UNAVAILABLE when the store cannot answer. */
-  urls(tag: string): Promise<string[]>;
+  /**
+   * A page of the URLs tagged with tag, in URL order: at most `page.first` (default URL_PAGE.first), those after
+   * `page.after` (exclusive).
+   * NS_ERR_STORE_UNAVAILABLE when the store cannot answer.
+   */
+  urls(tag: string, page?: UrlPage): Promise<string[]>;
   /**
    * Runs `extract` for url, unless another process sharing the store is extracting it: then waits for its tags (or
    * its error), and extracts after all if that process dies or takes too long. The embedded store just runs it (the
@@ -52,6 +56,31 @@ export interface TagStore {
   /** 'ok', or 'degraded' while a shared store is unreachable. */
   status(): 'ok' | 'degraded';
   close(): Promise<void>;
+}
+
+/**
+ * A page of urls(tag). The cursor is a URL: the last one of the page before, so a client asks for the next page with
+ * `after` = the last URL it got, and a URL added or dropped in between moves no other one (an offset would).
+ */
+export interface UrlPage {
+  /** How many URLs at most, 1 to URL_PAGE.max. */
+  first: number;
+  /** Only the URLs sorted after this one. */
+  after?: string | undefined;
+}
+
+/** urls(tag)'s page: 100 URLs unless asked for fewer or more, 500 at most (a page costs its size: graphql.ts). */
+export const URL_PAGE = Object.freeze({ first: 100, max: 500 });
+
+/** The page checked: `first` an integer from 1 to URL_PAGE.max (NS_ERR_INVALID_PAGE otherwise). */
+export function checkUrlPage(page: Partial<UrlPage> = {}): UrlPage {
+  const first = page.first ?? URL_PAGE.first;
+  if (!Number.isInteger(first) || first < 1 || first > URL_PAGE.max)
+    throw new NodescaleError(
+      'NS_ERR_INVALID_PAGE',
+      `first must be an integer from 1 to ${URL_PAGE.max}, got ${JSON.stringify(first)}`,
+    );
+  return page.after === undefined ? { first } : { first, after: page.after };
 }
 
 export const STORE_DEFAULTS = Object.freeze({

@@ -12,7 +12,7 @@ import { EmbeddedStore } from './embedded-store.ts';
 import { FETCH_DEFAULTS, fetchPage } from './fetch-page.ts';
 import { TAGGER_DEFAULTS, type TaggerOptions } from './options.ts';
 import { RedisStore } from './redis-store.ts';
-import { checkStore, STORE_DEFAULTS, type StoreOptions, type TagStore } from './store.ts';
+import { checkStore, checkUrlPage, STORE_DEFAULTS, type StoreOptions, type TagStore, type UrlPage } from './store.ts';
 
 /** The tagger's extraction tasks (a compute service runs them: `nodescale compute-worker tagger`). */
 export const TAGGER_TASKS = sibling('./tasks', import.meta.url);
@@ -105,9 +105,12 @@ export class Tagger {
     return cache && own ? this.store.once(url, extract) : extract();
   }
 
-  /** The URLs tagged with tag, sorted; NS_ERR_STORE_UNAVAILABLE while a shared store cannot answer. */
-  urls(tag: string): Promise<string[]> {
-    return this.store.urls(tag);
+  /**
+   * A page of the URLs tagged with tag, in URL order: `first` of them (default 100, at most 500) after `after`.
+   * NS_ERR_INVALID_PAGE for a page out of range; NS_ERR_STORE_UNAVAILABLE while a shared store cannot answer.
+   */
+  async urls(tag: string, page: Partial<UrlPage> = {}): Promise<string[]> {
+    return this.store.urls(tag, checkUrlPage(page));
   }
 
   async close(): Promise<void> {

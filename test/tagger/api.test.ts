@@ -230,3 +230,81 @@ test('a corpus URL that is not an http(s) URL is refused before anything starts'
     );
   }
 });
+
+test('urls(tag) is paged: 100 URLs by default, first/after page on; a query weighs its pages, so a popular tag cannot be asked for 32 times', async (t) => {
+  const { api, post } = await start(t, 'inline');
+  // 1 200 pages carry the tag (indexed directly: what tags(url) records).
+  const all = Array.from({ length: 1_200 }, (_, i) => `http://site.example/page-${String(i).padStart(4, '0')}`);
+  for (const url of [...all].reverse()) await api.tagger.store.record(url, ['popular'], { cache: false });
+
+  const first = await post({ query: '{ urls(tag: "popular") }' });
+  assert.deepEqual(first.body, { data: { urls: all.slice(0, 100) } });
+  // The next pages, after the last URL of each: every URL once, in order, and a short last page.
+  const seen: string[] = [];
+  let after: string | null = null;
+  for (;;) {
+    const page = await post({
+      query: 'query Page($after: String) { urls(tag: "popular", first: 500, after: $after) }',
+      variables: { after },
+    });
+    assert.equal(page.status, 200, JSON.stringify(page.body).slice(0, 200));
+    const urls = page.body.data!.urls as string[];
+    seen.push(...urls);
+    if (urls.length < 500) break;
+    after = urls.at(-1)!;
+  }
+  assert.deepEqual(seen, all);
+
+  // Ten default pages are 1 000 URLs, the limit; the issue's 32 aliases of a popular tag are refused before any runs.
+  const aliases = (n: number, args = '') =>
+    `{ ${Array.from({ length: n }, (_, i) => `a${i}: urls(tag: "popular"${args})`).join(' ')} }`;
+  const ten = await post({ query: aliases(10) });
+  assert.equal(ten.status, 200);
+  assert.equal(Object.values(ten.body.data!).flat().length, 1_000);
+  for (const [body, code] of [
+    [{ query: aliases(32) }, 'NS_ERR_GRAPHQL_TOO_COMPLEX'],
+    [{ query: aliases(11) }, 'NS_ERR_GRAPHQL_TOO_COMPLEX'],
+    [{ query: aliases(3, ', first: 400') }, 'NS_ERR_GRAPHQL_TOO_COMPLEX'],
+    // Through variables, and through a fragment spread twice.
+    [
+      {
+        query: 'query($n: Int) { a: urls(tag: "popular", first: $n) b: urls(tag: "x", first: $n) }',
+        variables: { n: 501 },
+      },
+      'NS_ERR_INVALID_PAGE',
+    ],
+    [
+      {
+        query: 'query($n: Int) { a: urls(tag: "popular", first: $n) b: urls(tag: "x", first: $n) }',
+        variables: { n: 500 },
+      },
+      null,
+    ],
+    [
+      {
+        query:
+          'query($n: Int = 400) { ...F ...G } fragment F on Query { a: urls(tag: "p", first: $n) } fragment G on Query { ...F b: urls(tag: "q", first: $n) }',
+      },
+      'NS_ERR_GRAPHQL_TOO_COMPLEX',
+    ],
+    [{ query: '{ urls(tag: "popular", first: 0) }' }, 'NS_ERR_INVALID_PAGE'],
+    [{ query: '{ urls(tag: "popular", first: 501) }' }, 'NS_ERR_INVALID_PAGE'],
+  ] as const) {
+    const res = await post(body);
+    const what = `${JSON.stringify(body).slice(0, 120)}: ${JSON.stringify(res.body).slice(0, 300)}`;
+    if (code === null) {
+      assert.equal(res.status, 200, what);
+      assert.equal((res.body.data!.a as string[]).length, 500, what);
+    } else {
+      assert.equal(res.status, 400, what);
+      assert.equal(codeOf(res.body), code, what);
+    }
+  }
+
+  // The benchmark route pages the same way.
+  const route = (query: string) => fetch(`${api.url}/benchmark/get-urls?tag=popular&${query}`);
+  assert.deepEqual(await (await route(`first=2&after=${all[9]}`)).json(), { tag: 'popular', urls: all.slice(10, 12) });
+  const refused = await route('first=600');
+  assert.equal(refused.status, 400);
+  assert.equal(((await refused.json()) as { error: { code: string } }).error.code, 'NS_ERR_INVALID_PAGE');
+});

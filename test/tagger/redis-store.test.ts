@@ -48,6 +48,28 @@ test('the index follows each URL: its old tags no longer lead to it; sizes; URLs
   assert.equal(s.status(), 'ok');
 });
 
+test('urls(tag) pages alike in Redis and in the process: URL order, first/after, a URL dropped between pages moves no other', async (t) => {
+  for (const where of [redis.url, 'embedded']) {
+    const s = await store(t, { store: where });
+    const all = Array.from({ length: 250 }, (_, i) => `http://site.example/${String(i).padStart(3, '0')}`);
+    // Tagged in a shuffled order, one URL re-tagged (it must not appear twice), one URL with another tag only.
+    for (const i of all.keys()) await s.record(all[(i * 97) % all.length]!, ['popular'], { cache: false });
+    await s.record(all[7]!, ['popular', 'other'], { cache: false });
+    await s.record('http://elsewhere.example/', ['other'], { cache: false });
+    assert.deepEqual(await s.urls('popular'), all.slice(0, 100), `${where}: the default page`);
+    assert.deepEqual(await s.urls('popular', { first: 3, after: all[99] }), all.slice(100, 103), where);
+    // The cursor is a URL, not an offset: one dropped before it changes nothing after it.
+    await s.record(all[50]!, ['retagged'], { cache: false });
+    assert.deepEqual(await s.urls('popular', { first: 3, after: all[99] }), all.slice(100, 103), where);
+    assert.deepEqual(await s.urls('popular', { first: 2, after: all[49] }), [all[51], all[52]], where);
+    // A cursor that is no member starts after where it would sort; past the end, an empty page.
+    assert.deepEqual(await s.urls('popular', { first: 1, after: 'http://site.example/099x' }), [all[100]], where);
+    assert.deepEqual(await s.urls('popular', { first: 10, after: all.at(-3) }), all.slice(-2), where);
+    assert.deepEqual(await s.urls('popular', { first: 10, after: all.at(-1) }), [], where);
+    assert.deepEqual(await s.urls('other', { first: 10 }), [all[7], 'http://elsewhere.example/'].sort(), where);
+  }
+});
+
 test('bounded: past maxIndexedUrls the URL tagged longest ago goes, with its tags; the cache expires by TTL', async (t) => {
   const s = await store(t, { maxIndexedUrls: 2, cacheTtlMs: 300 });
   await s.record('http://1.example/', ['one', 'shared'], { cache: true });
