@@ -228,7 +228,12 @@ export const ERROR_CODES = {
   },
   NS_ERR_BROKER_AUTH: {
     kind: 'failure',
-    summary: 'The broker refused the credentials of the URL (user, password, or virtual host).',
+    summary: 'The broker refused the credentials of the URL (its user and password).',
+  },
+  NS_ERR_BROKER_VHOST: {
+    kind: 'usage',
+    summary:
+      'The broker refused the virtual host named in the URL (its path: amqp://host/VHOST): it has none of that name, or the user may not use it.',
   },
   NS_ERR_STORE_UNAVAILABLE: {
     kind: 'http',
@@ -239,6 +244,11 @@ export const ERROR_CODES = {
   NS_ERR_STORE_AUTH: {
     kind: 'failure',
     summary: 'Redis refused the credentials of the --store URL (user or password).',
+  },
+  NS_ERR_STORE_TLS: {
+    kind: 'failure',
+    summary:
+      "The TLS handshake with Redis failed on a certificate: the server's is not signed by a CA given, or it refused this client's (or asks for one).",
   },
   NS_ERR_COMPUTE_CLOSED: {
     kind: 'http',

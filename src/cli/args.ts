@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
+import type { ClientTls } from '../client-tls.ts';
 import { invalidOption, NodescaleError } from '../errors.ts';
 import { parseDuration, parseSize } from '../units.ts';
 
@@ -196,4 +197,39 @@ export function secretUrlFlag(
   }
   const fromEnv = env[SECRET_URL_ENV[name]];
   return fromEnv === undefined || fromEnv === '' ? undefined : fromEnv;
+}
+
+/**
+ * The TLS files of a connection: `--<name>-ca FILE`, `--<name>-cert FILE` and `--<name>-key FILE`, read (PEM), for a
+ * TLS URL only (amqps://, rediss://); a certificate goes with its key. Undefined when none is given.
+ */
+export function tlsFlags(values: Values, name: 'broker' | 'store', url: string | undefined): ClientTls | undefined {
+  const files = {
+    ca: textFlag(values, `${name}-ca`),
+    cert: textFlag(values, `${name}-cert`),
+    key: textFlag(values, `${name}-key`),
+  };
+  const given = Object.entries(files).filter(([, file]) => file !== undefined) as [keyof ClientTls, string][];
+  if (given.length === 0) return undefined;
+  const flags = given.map(([field]) => `--${name}-${field}`).join(', ');
+  const protocol = url !== undefined && URL.canParse(url) ? new URL(url).protocol : '';
+  if (protocol !== (name === 'broker' ? 'amqps:' : 'rediss:'))
+    throw new NodescaleError(
+      'NS_ERR_USAGE',
+      `${flags}: give them with a --${name} ${name === 'broker' ? 'amqps' : 'rediss'}:// URL`,
+    );
+  if ((files.cert === undefined) !== (files.key === undefined))
+    throw new NodescaleError('NS_ERR_USAGE', `--${name}-cert and --${name}-key go together`);
+  const tls: ClientTls = {};
+  for (const [field, file] of given) {
+    try {
+      tls[field] = readFileSync(file);
+    } catch (error) {
+      throw new NodescaleError(
+        'NS_ERR_USAGE',
+        `--${name}-${field}: cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+      );
+    }
+  }
+  return tls;
 }

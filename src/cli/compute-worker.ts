@@ -23,12 +23,16 @@ import {
   requirePositional,
   secretUrlFlag,
   textFlag,
+  tlsFlags,
 } from './args.ts';
 import type { Command, Io } from './io.ts';
 
 const FLAGS = {
   broker: { type: 'string' },
   'broker-file': { type: 'string' },
+  'broker-ca': { type: 'string' },
+  'broker-cert': { type: 'string' },
+  'broker-key': { type: 'string' },
   queue: { type: 'string' },
   'queue-type': { type: 'string' },
   prefetch: { type: 'string' },
@@ -51,6 +55,9 @@ Options:
       --broker URL          the broker: amqp://user:pass@host:5672/vhost (required: the flag, or
                             --broker-file FILE, or NODESCALE_BROKER_URL; a password on the command line is
                             readable by every local user)
+      --broker-ca FILE      with amqps://: the CA that signed the broker's certificate (PEM)
+      --broker-cert FILE, --broker-key FILE
+                            with amqps://: a client certificate and its key (PEM), for a broker that asks for one
       --queue NAME          the task queue (default ${A.queue})
       --queue-type T        quorum (default: replicated, counts deliveries) or classic (faster, one node)
       --prefetch N          tasks held at once, 1 to 65535 (default ${A.prefetchPerThread} per thread: a frozen service
@@ -87,6 +94,7 @@ export function parseComputeWorkerArgs(argv: string[]) {
   return {
     tasks,
     url: broker,
+    tls: tlsFlags(values, 'broker', broker),
     queue: textFlag(values, 'queue'),
     queueType: queueType as 'quorum' | 'classic' | undefined,
     prefetch: intFlag(values, 'prefetch'),

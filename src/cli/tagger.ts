@@ -20,6 +20,7 @@ import {
   parseCommandLine,
   sizeFlag,
   secretUrlFlag,
+  tlsFlags,
   textFlag,
 } from './args.ts';
 import type { Command, Io } from './io.ts';
@@ -30,7 +31,13 @@ const FLAGS = {
   compute: { type: 'string' },
   broker: { type: 'string' },
   'broker-file': { type: 'string' },
+  'broker-ca': { type: 'string' },
+  'broker-cert': { type: 'string' },
+  'broker-key': { type: 'string' },
   'store-file': { type: 'string' },
+  'store-ca': { type: 'string' },
+  'store-cert': { type: 'string' },
+  'store-key': { type: 'string' },
   queue: { type: 'string' },
   threads: { type: 'string' },
   allow: { type: 'string', multiple: true },
@@ -64,6 +71,9 @@ Options:
                             amqp (compute services behind a broker: nodescale compute-worker tagger)
       --broker URL          with --compute amqp: the broker, amqp://user:pass@host:5672; or --broker-file FILE, or
                             NODESCALE_BROKER_URL (a password on the command line is readable by every local user)
+      --broker-ca FILE, --broker-cert FILE, --broker-key FILE
+                            with amqps://: the CA that signed the broker's certificate, and a client certificate
+                            and its key for a broker that asks for one (PEM)
       --queue NAME          with --compute amqp: the task queue (default nodescale.compute)
       --threads N           pool threads (default: usable CPUs - 1, at least 1)
       --allow LIST          addresses or CIDR ranges that may be fetched from although private (repeatable, or
@@ -75,6 +85,8 @@ Options:
       --store S             where the tags cache and the reverse index live: embedded (in this process, default)
                             or redis://host:6379, shared by every API worker (docs/demo.md); or --store-file FILE,
                             or NODESCALE_STORE_URL
+      --store-ca FILE, --store-cert FILE, --store-key FILE
+                            with rediss://: the same for Redis (a client certificate for tls-auth-clients yes)
       --store-prefix P      with --store redis: the prefix of every key (default ${T.storePrefix})
       --cache-ttl DUR       how long a URL's tags stay cached (default ${formatDuration(T.cacheTtlMs)})
       --cache N             embedded store: URLs whose tags are cached (default ${T.cacheSize}; 0: none)
@@ -128,6 +140,8 @@ export function parseTaggerArgs(argv: string[]): TaggerServerOptions & { port: n
       host: textFlag(values, 'host'),
       threads,
       broker: compute === 'amqp' ? broker : undefined,
+      brokerTls: tlsFlags(values, 'broker', compute === 'amqp' ? broker : undefined),
+      storeTls: tlsFlags(values, 'store', store),
       queue: textFlag(values, 'queue'),
       corpusUrl: textFlag(values, 'corpus-url'),
       maxPageBytes: sizeFlag(values, 'max-page-size'),

@@ -20,6 +20,7 @@
  */
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { ClientTls } from '../client-tls.ts';
 import { invalidOption, isNodescaleError, NodescaleError, type ErrorCode } from '../errors.ts';
 import { redactUrl } from '../redact.ts';
 import {
@@ -45,6 +46,8 @@ import type { BatchItem } from './pool-worker.ts';
 export interface ComputeServiceOptions {
   /** The broker, amqp://… */
   url: string;
+  /** amqps: this connection's TLS: the CA to trust, a client certificate and its key (PEM). */
+  tls?: ClientTls;
   /** The module exporting `tasks` (URL or path). */
   tasks: URL | string;
   queue?: string;
@@ -360,7 +363,7 @@ export async function startComputeService(options: ComputeServiceOptions): Promi
   };
 
   const open = async (): Promise<void> => {
-    const connection = await openConnection(url);
+    const connection = await openConnection(url, resolved.tls);
     try {
       const channel = await connection.createChannel();
       channel.on('error', () => {}); // 'close' follows (below)

@@ -19,6 +19,7 @@
  * checked on receipt (parseReply, taskDeadline): a message from another process is untrusted input.
  */
 import type { ChannelModel } from 'amqplib';
+import { certificateHint, type ClientTls } from '../client-tls.ts';
 import { ERROR_CODES, invalidOption, NodescaleError, type ErrorCode } from '../errors.ts';
 import { redactUrl } from '../redact.ts';
 import { MAX_TIMER_MS } from '../units.ts';
@@ -177,19 +178,37 @@ export function brokerUrl(name: string, raw: unknown): string {
   return raw;
 }
 
-/** What a failed connection attempt means, as one of our errors. */
+/**
+ * What a failed connection attempt means, as one of our errors: credentials refused (NS_ERR_BROKER_AUTH), a virtual
+ * host refused (NS_ERR_BROKER_VHOST: the URL is wrong, retrying will not help), a certificate (with what to give),
+ * else unavailable (retryable). The broker refuses a virtual host by closing the connection in answer to
+ * connection.open (RabbitMQ: 530 NOT_ALLOWED, "vhost … not found" or "access to vhost … refused"); amqplib keeps only
+ * "Expected ConnectionOpenOk; got <ConnectionClose …>", without the broker's text, so that frame is what is matched.
+ */
 export function connectError(url: string, error: unknown): NodescaleError {
   const message = (error as Error).message ?? String(error);
+  const at = `cannot connect to the broker at ${redactUrl(url)}`;
+  if (/NOT_ALLOWED|Expected ConnectionOpenOk; got <ConnectionClose/.test(message)) {
+    const path = URL.canParse(url) ? new URL(url).pathname.slice(1) : '';
+    const vhost = path === '' ? '/' : decodeURIComponent(path);
+    return new NodescaleError(
+      'NS_ERR_BROKER_VHOST',
+      `${at}: it refused the virtual host ${JSON.stringify(vhost)}: it has none of that name, or the user may not use ` +
+        `it (the URL's path names it; none, or %2F, is the default "/")`,
+      { cause: error },
+    );
+  }
   const refused = /ACCESS_REFUSED|403|authentication/i.test(message);
+  if (refused) return new NodescaleError('NS_ERR_BROKER_AUTH', `${at}: the credentials were refused`, { cause: error });
   return new NodescaleError(
-    refused ? 'NS_ERR_BROKER_AUTH' : 'NS_ERR_COMPUTE_UNAVAILABLE',
-    `cannot connect to the broker at ${redactUrl(url)}: ${refused ? 'the credentials were refused' : message}`,
-    { cause: error, retryable: !refused },
+    'NS_ERR_COMPUTE_UNAVAILABLE',
+    `${at}: ${certificateHint(error, '--broker', 'tls') ?? message}`,
+    { cause: error, retryable: true },
   );
 }
 
-/** One connection attempt, with Nagle off (it holds RPC round trips at ~40/s) and a connect timeout. */
-export async function openConnection(url: string): Promise<ChannelModel> {
+/** One connection attempt, with Nagle off (it holds RPC round trips at ~40/s), a connect timeout, and `tls` if any. */
+export async function openConnection(url: string, tls?: ClientTls): Promise<ChannelModel> {
   // Loaded on first use: the pool and inline transports never load the AMQP client.
   const { connect } = await import('amqplib');
   try {
@@ -197,6 +216,7 @@ export async function openConnection(url: string): Promise<ChannelModel> {
       noDelay: true,
       timeout: 5000,
       clientProperties: { connection_name: `nodescale ${process.pid}` },
+      ...tls,
     });
     // From the first moment: an 'error' without a listener would throw; 'close' follows it, with the reason.
     connection.on('error', () => {});

@@ -111,7 +111,7 @@ export async function createAmqpCompute(options: ResolvedComputeOptions): Promis
   };
 
   const open = async (): Promise<void> => {
-    const connection = await openConnection(url);
+    const connection = await openConnection(url, options.tls);
     try {
       const channel = options.confirm ? await connection.createConfirmChannel() : await connection.createChannel();
       channel.on('error', () => {}); // 'close' follows, and closes the connection (below)

@@ -10,6 +10,7 @@
  * amqp-service.ts, `nodescale compute-worker`).
  */
 import { availableParallelism } from 'node:os';
+import { checkClientTls, type ClientTls } from '../client-tls.ts';
 import { invalidOption, NodescaleError } from '../errors.ts';
 import { MAX_TIMER_MS } from '../units.ts';
 import { AMQP_DEFAULTS, brokerUrl } from './amqp-wire.ts';
@@ -53,6 +54,8 @@ export interface ComputeOptions {
   tasks?: URL | string;
   /** amqp: the broker, amqp://user:pass@host:5672/vhost. */
   url?: string;
+  /** amqps: this connection's TLS: the CA to trust, a client certificate and its key (PEM, as tls.connect takes). */
+  tls?: ClientTls;
   /** amqp: the task queue. Default nodescale.compute. */
   queue?: string;
   /** amqp: 'quorum' (default: replicated, delivery counting) or 'classic' (faster, one node). */
@@ -85,6 +88,7 @@ export interface ResolvedComputeOptions {
   maxQueue: number;
   deadlineMs: number;
   url: string | null;
+  tls: ClientTls | undefined;
   queue: string;
   queueType: 'quorum' | 'classic';
   maxDeliveries: number;
@@ -164,6 +168,7 @@ export function resolveComputeOptions(options: ComputeOptions): ResolvedComputeO
     maxQueue: whole('maxQueue', options.maxQueue, COMPUTE_DEFAULTS.maxQueue, 0),
     deadlineMs: deadline('deadlineMs', options.deadlineMs, COMPUTE_DEFAULTS.deadlineMs),
     url: options.url === undefined ? null : brokerUrl('url', options.url),
+    tls: options.url === undefined ? undefined : checkClientTls('tls', options.tls, options.url),
     queue,
     queueType,
     maxDeliveries: whole('maxDeliveries', options.maxDeliveries, AMQP_DEFAULTS.maxDeliveries, 1),

@@ -3,7 +3,7 @@
  * until it accepts connections, and stopping it without leaving a process behind.
  */
 import { execFileSync } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
+import { accessSync, chmodSync, constants, copyFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { NodescaleError } from '../errors.ts';
@@ -101,4 +101,25 @@ export function systemUser(name: string): { uid: number; gid: number } | null {
   } catch {
     return null;
   }
+}
+
+/** A server's TLS files, PEM paths: its certificate and key, and the CA whose clients it accepts. */
+export interface ServerTlsFiles {
+  ca: string;
+  cert: string;
+  key: string;
+}
+
+/** The files copied into the server's directory (0600: the server's user alone reads its key), by name. */
+export function copyTlsFiles(files: ServerTlsFiles, dir: string): ServerTlsFiles {
+  const copied = {
+    ca: path.join(dir, 'tls-ca.pem'),
+    cert: path.join(dir, 'tls-cert.pem'),
+    key: path.join(dir, 'tls-key.pem'),
+  };
+  for (const name of ['ca', 'cert', 'key'] as const) {
+    copyFileSync(files[name], copied[name]);
+    chmodSync(copied[name], 0o600);
+  }
+  return copied;
 }

@@ -27,7 +27,16 @@ import {
 } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { accepts, findExecutable, freePort, systemUser, terminate, waitForPort } from './process.ts';
+import {
+  accepts,
+  copyTlsFiles,
+  findExecutable,
+  freePort,
+  systemUser,
+  terminate,
+  waitForPort,
+  type ServerTlsFiles,
+} from './process.ts';
 
 export interface RabbitMqOptions {
   /** The AMQP port. Default: a free one. */
@@ -36,12 +45,19 @@ export interface RabbitMqOptions {
   startTimeoutMs?: number;
   /** More lines of rabbitmq.conf (`consumer_timeout = 5000`, say). */
   config?: string[];
+  /**
+   * An AMQPS listener too, on these files (PEM paths, copied into its directory): its certificate and key, and the CA
+   * that signs the clients' certificates, which it requires (verify_peer, fail_if_no_peer_cert).
+   */
+  tls?: ServerTlsFiles;
 }
 
 export interface RabbitMqNode {
   /** amqp://nodescale:<random password>@127.0.0.1:<port> */
   readonly url: string;
   readonly port: number;
+  /** With `tls`: amqps://nodescale:<password>@127.0.0.1:<TLS port>; else null. */
+  readonly tlsUrl: string | null;
   readonly dir: string;
   /** The broker's own process (beam.smp), or null while stopped. */
   pid(): number | null;
@@ -85,18 +101,37 @@ export async function startRabbitMq(options: RabbitMqOptions = {}): Promise<Rabb
   // Loopback only, and a user of its own with a random password (the default user is made at first boot, instead of
   // guest); nothing else differs from a default node.
   const password = randomBytes(18).toString('base64url');
+  const tlsPort = options.tls === undefined ? null : await freePort();
+  const tls = options.tls === undefined ? null : copyTlsFiles(options.tls, dir);
   writeFileSync(
     path.join(dir, 'rabbitmq.conf'),
     [
       `listeners.tcp.default = 127.0.0.1:${port}`,
       'default_user = nodescale',
       `default_pass = ${password}`,
+      ...(tls === null
+        ? []
+        : [
+            `listeners.ssl.default = 127.0.0.1:${tlsPort}`,
+            `ssl_options.cacertfile = ${tls.ca}`,
+            `ssl_options.certfile = ${tls.cert}`,
+            `ssl_options.keyfile = ${tls.key}`,
+            'ssl_options.verify = verify_peer',
+            'ssl_options.fail_if_no_peer_cert = true',
+          ]),
       ...(options.config ?? []),
     ].join('\n') + '\n',
     { mode: 0o600 },
   );
   if (owner !== null) {
-    for (const entry of ['', 'mnesia', 'log', 'enabled_plugins', 'rabbitmq.conf'])
+    for (const entry of [
+      '',
+      'mnesia',
+      'log',
+      'enabled_plugins',
+      'rabbitmq.conf',
+      ...(tls ? Object.values(tls).map((file) => path.basename(file)) : []),
+    ])
       chownSync(path.join(dir, entry), owner.uid, owner.gid);
     chmodSync(dir, 0o700);
   }
@@ -135,10 +170,12 @@ export async function startRabbitMq(options: RabbitMqOptions = {}): Promise<Rabb
         (exited = `rabbitmq-server exited (${signal ?? `code ${code}`}) before it accepted connections; its logs are in ${dir}`),
     );
     await waitForPort(port, options.startTimeoutMs ?? 90_000, () => exited);
+    if (tlsPort !== null) await waitForPort(tlsPort, options.startTimeoutMs ?? 90_000, () => exited);
   };
   const node: RabbitMqNode = {
     url: `amqp://nodescale:${password}@127.0.0.1:${port}`,
     port,
+    tlsUrl: tlsPort === null ? null : `amqps://nodescale:${password}@127.0.0.1:${tlsPort}`,
     dir,
     pid: readPid,
     start,

@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { findExecutable, freePort, terminate, waitForPort } from './process.ts';
+import { copyTlsFiles, findExecutable, freePort, terminate, waitForPort, type ServerTlsFiles } from './process.ts';
 
 export interface RedisOptions {
   /** Default: a free one. */
@@ -21,12 +21,19 @@ export interface RedisOptions {
   args?: string[];
   /** The password it requires: default a random one; null: none. */
   password?: string | null;
+  /**
+   * A TLS port too, on these files (PEM paths, copied into its directory): its certificate and key, and the CA that
+   * signs the clients' certificates, which it requires (Redis's default `tls-auth-clients yes`).
+   */
+  tls?: ServerTlsFiles;
 }
 
 export interface RedisServer {
   /** redis://:<password>@127.0.0.1:<port> (redis://127.0.0.1:<port> without a password) */
   readonly url: string;
   readonly port: number;
+  /** With `tls`: rediss://:<password>@127.0.0.1:<TLS port>; else null. */
+  readonly tlsUrl: string | null;
   readonly dir: string;
   /** Its process, or null while stopped. */
   pid(): number | null;
@@ -49,7 +56,19 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
       ? randomBytes(18).toString('base64url')
       : options.password;
   const config = path.join(dir, 'redis.conf');
-  writeFileSync(config, password === null ? '' : `requirepass ${password}\n`, { mode: 0o600 });
+  const tlsPort = options.tls === undefined ? null : await freePort();
+  const tlsLines =
+    options.tls === undefined
+      ? []
+      : [
+          `tls-port ${tlsPort}`,
+          ...Object.entries(copyTlsFiles(options.tls, dir)).map(
+            ([file, at]) => `tls-${{ ca: 'ca-cert', cert: 'cert', key: 'key' }[file]}-file ${at}`,
+          ),
+        ];
+  writeFileSync(config, [...(password === null ? [] : [`requirepass ${password}`]), ...tlsLines, ''].join('\n'), {
+    mode: 0o600,
+  });
   let child: ChildProcess | null = null;
   const start = async () => {
     const out = openSync(path.join(dir, 'redis.log'), 'a');
@@ -69,10 +88,13 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
       if (child === started) child = null;
     });
     await waitForPort(port, options.startTimeoutMs ?? 30_000, () => exited);
+    if (tlsPort !== null) await waitForPort(tlsPort, options.startTimeoutMs ?? 30_000, () => exited);
   };
+  const auth = password === null ? '' : `:${password}@`;
   const server: RedisServer = {
-    url: `redis://${password === null ? '' : `:${password}@`}127.0.0.1:${port}`,
+    url: `redis://${auth}127.0.0.1:${port}`,
     port,
+    tlsUrl: tlsPort === null ? null : `rediss://${auth}127.0.0.1:${tlsPort}`,
     dir,
     pid: () => child?.pid ?? null,
     start,

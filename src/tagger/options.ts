@@ -2,6 +2,7 @@
  * The tagger's options and their defaults, in one place: the library (Tagger, startTaggerServer), the CLI
  * (`nodescale tagger`) and its help read them here.
  */
+import type { ClientTls } from '../client-tls.ts';
 import type { RuntimeOptions } from '../runtime/options.ts';
 import { FETCH_DEFAULTS } from './fetch-page.ts';
 import { STORE_DEFAULTS, type StoreOptions } from './store.ts';
@@ -15,6 +16,8 @@ export interface TaggerOptions extends Omit<StoreOptions, 'singleFlightWaitMs'> 
   compute?: string;
   /** amqp: the broker's URL. */
   broker?: string;
+  /** amqps: the broker connection's TLS (the CA to trust, a client certificate and key, PEM). */
+  brokerTls?: ClientTls;
   /** amqp: the task queue (default nodescale.compute). */
   queue?: string;
   /** Pool threads (default: usable CPUs − 1, at least 1). */

@@ -27,6 +27,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { createClient } from '@redis/client';
 import { ERROR_CODES, invalidOption, isNodescaleError, NodescaleError, type ErrorCode } from '../errors.ts';
+import { certificateHint, checkClientTls, type ClientTls } from '../client-tls.ts';
 import { redactUrl } from '../redact.ts';
 import {
   checkStorePrefix,
@@ -43,11 +44,11 @@ import {
  * ours (RedisStore#command), not node-redis's `timeout`: that one stops counting once the command is written, and
  * it fires before a reply that arrived while the event loop was blocked is read.
  */
-const connection = (url: string, timeoutMs: number) =>
+const connection = (url: string, timeoutMs: number, tls: ClientTls | undefined) =>
   createClient({
     url,
     disableOfflineQueue: true,
-    socket: { connectTimeout: Math.max(timeoutMs, 1_000) },
+    socket: { connectTimeout: Math.max(timeoutMs, 1_000), ...tls },
   });
 type Client = ReturnType<typeof connection>;
 type Outcome = { tags: string[] } | { error: { code: string; message: string } };
@@ -105,6 +106,7 @@ export class RedisStore implements TagStore {
   #client: Client;
   readonly #subscriber: Client;
   readonly #url: string;
+  readonly #tls: ClientTls | undefined;
   readonly #where: string;
   readonly #timeoutMs: number;
   readonly #prefix: string;
@@ -118,11 +120,13 @@ export class RedisStore implements TagStore {
   /** A command outlived its deadline: the connection was replaced, and the store is degraded until it is ready. */
   #stalled: NodeJS.Timeout | null = null;
   #closed = false;
+  #opening = true;
 
   private constructor(client: Client, subscriber: Client, options: StoreOptions & { url: string }) {
     this.#client = client;
     this.#subscriber = subscriber;
     this.#url = options.url;
+    this.#tls = options.storeTls;
     this.#where = redactUrl(options.url);
     this.#timeoutMs = options.storeTimeoutMs ?? STORE_DEFAULTS.storeTimeoutMs;
     this.#prefix = options.storePrefix ?? STORE_DEFAULTS.storePrefix;
@@ -141,6 +145,8 @@ export class RedisStore implements TagStore {
     client.on('error', (error: Error) => {
       if (client !== this.#client || this.#down || this.#closed) return;
       this.#down = true;
+      // While opening, open() says what happened, once: refused (credentials, database, certificate), or degraded.
+      if (this.#opening) return;
       this.#log('warn', 'store: Redis is unreachable; reconnecting', { store: this.#where, error: error.message });
     });
     client.on('ready', () => {
@@ -202,7 +208,7 @@ export class RedisStore implements TagStore {
     // A replacement whose handshake hangs too (a host that accepts and never answers) is replaced in its turn.
     this.#stalled = setTimeout(() => this.#replace('the new connection is not ready'), REPLACE_AFTER_MS);
     this.#stalled.unref();
-    const client = connection(this.#url, this.#timeoutMs);
+    const client = connection(this.#url, this.#timeoutMs, this.#tls);
     this.#client = client;
     this.#watch(client);
     client.connect().catch(() => {});
@@ -213,22 +219,25 @@ export class RedisStore implements TagStore {
   static async open(url: string, options: StoreOptions): Promise<RedisStore> {
     checkStorePrefix(options.storePrefix ?? STORE_DEFAULTS.storePrefix);
     const timeout = options.storeTimeoutMs ?? STORE_DEFAULTS.storeTimeoutMs;
-    const client = connection(url, timeout);
+    const tls = checkClientTls('storeTls', options.storeTls, url);
+    const client = connection(url, timeout, tls);
     // Notifications come on a connection of their own (a subscribed connection can do nothing else).
-    const subscriber = connection(url, timeout);
+    const subscriber = connection(url, timeout, tls);
     const store = new RedisStore(client, subscriber, { ...options, url });
     // Both keep trying in the background; a Redis that is down at start is a degraded store, not a failed start.
     const connected = Promise.all([
       client.connect(),
       subscriber.connect().then(() => subscriber.subscribe(store.#channel, (message) => store.#onOutcome(message))),
     ]);
-    // Refused credentials, or a database Redis does not have, will not get better by retrying: the start fails,
-    // with what to fix.
+    // Refused credentials, a database Redis does not have, or a certificate refused either way will not get better by
+    // retrying: the start fails, with what to fix.
     let onRefused!: (error: Error) => void;
-    const refused = new Promise<'refused' | 'no-database'>((resolve) => {
+    let certificate = '';
+    const refused = new Promise<'refused' | 'no-database' | 'certificate'>((resolve) => {
       onRefused = (error) => {
         if (AUTH_REFUSED.test(error.message)) resolve('refused');
         else if (/DB index is out of range/.test(error.message)) resolve('no-database');
+        else if ((certificate = certificateHint(error, '--store', 'storeTls') ?? '') !== '') resolve('certificate');
       };
       client.on('error', onRefused);
     });
@@ -241,9 +250,14 @@ export class RedisStore implements TagStore {
       new Promise<'waiting'>((resolve) => setTimeout(resolve, CONNECT_WAIT_MS, 'waiting').unref()),
     ]);
     client.off('error', onRefused);
+    store.#opening = false;
     if (outcome === 'refused') {
       await store.close();
       throw new NodescaleError('NS_ERR_STORE_AUTH', `Redis at ${redactUrl(url)} refused the credentials of the URL`);
+    }
+    if (outcome === 'certificate') {
+      await store.close();
+      throw new NodescaleError('NS_ERR_STORE_TLS', `cannot connect to Redis at ${redactUrl(url)}: ${certificate}`);
     }
     if (outcome === 'no-database') {
       await store.close();

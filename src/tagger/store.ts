@@ -3,6 +3,7 @@
  * interface, one file per store: `embedded-store.ts` (in the process: an LRU and a Map, the default) and
  * `redis-store.ts` (shared by every API worker on every host: `--store redis://…`).
  */
+import type { ClientTls } from '../client-tls.ts';
 import { invalidOption, NodescaleError } from '../errors.ts';
 import { redactUrl } from '../redact.ts';
 
@@ -19,6 +20,8 @@ export interface StoreOptions {
   cacheSize?: number;
   /** URLs in the index at most; past it, the URL tagged longest ago is dropped with its tags. Default 100 000. */
   maxIndexedUrls?: number;
+  /** rediss: this connection's TLS: the CA to trust, a client certificate and its key (PEM, as tls.connect takes). */
+  storeTls?: ClientTls;
   /** Redis: how long one command may take before the store counts as unavailable, ms. Default 1 s. */
   storeTimeoutMs?: number;
   /**

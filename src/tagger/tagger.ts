@@ -56,7 +56,9 @@ export class Tagger {
       const compute = await createCompute({
         transport: options.compute,
         tasks: TAGGER_TASKS,
-        ...(options.compute === 'amqp' ? { url: options.broker, queue: options.queue } : { threads: options.threads }),
+        ...(options.compute === 'amqp'
+          ? { url: options.broker, queue: options.queue, ...(options.brokerTls ? { tls: options.brokerTls } : {}) }
+          : { threads: options.threads }),
       });
       return new Tagger(compute, store, policy, options);
     } catch (error) {

@@ -4,20 +4,24 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { after, before, test, type TestContext } from 'node:test';
 import { connect } from 'amqplib';
 import { startComputeService } from '../../src/compute/amqp-service.ts';
 import { startCorpusServer } from '../../src/corpus/server.ts';
 import { startTaggerServer } from '../../src/tagger/server.ts';
-import { createCompute, type Compute } from '../../src/compute/compute.ts';
+import { createCompute, resolveComputeOptions, type Compute } from '../../src/compute/compute.ts';
 import { startRabbitMq, type RabbitMqNode } from '../../src/servers/rabbitmq.ts';
 import { BIN, runBin } from '../helpers/cli.ts';
 import { COMPUTE_TASKS, startWorker } from '../helpers/compute-worker.ts';
 import { waitUntil } from '../helpers/wait.ts';
 
 let broker: RabbitMqNode;
+/** Test-only certificates (test/fixtures/tls): a CA, a server certificate for 127.0.0.1, a client one. */
+const TLS = (name: string) => new URL(`../fixtures/tls/${name}`, import.meta.url).pathname;
 before(async () => {
-  broker = await startRabbitMq();
+  // An AMQPS listener beside the plain one, requiring a client certificate signed by the test CA.
+  broker = await startRabbitMq({ tls: { ca: TLS('ca.pem'), cert: TLS('server.pem'), key: TLS('server.key') } });
 });
 after(() => broker?.stop());
 
@@ -418,6 +422,32 @@ test('bad input: a malformed or unreachable broker, wrong credentials, a missing
       1,
       /^error NS_ERR_BROKER_AUTH: cannot connect to the broker at amqp:\/\/guest:\*\*\*@127\.0\.0\.1:\d+: the credentials were refused/,
     ],
+    [
+      ['compute-worker', COMPUTE_TASKS, '--broker', `${broker.url}/nope`],
+      2,
+      /^error NS_ERR_BROKER_VHOST: cannot connect to the broker at amqp:\/\/nodescale:\*\*\*@127\.0\.0\.1:\d+\/nope: it refused the virtual host "nope": it has none of that name, or the user may not use it/,
+    ],
+    // TLS: the broker's CA not given, then no client certificate: what to give, in one line.
+    [
+      ['compute-worker', COMPUTE_TASKS, '--broker', broker.tlsUrl!],
+      1,
+      /^error NS_ERR_COMPUTE_UNAVAILABLE: cannot connect to the broker at amqps:.*: the server's certificate is not signed by a CA this process trusts \(SELF_SIGNED_CERT_IN_CHAIN\): give its CA \(--broker-ca FILE/,
+    ],
+    [
+      ['compute-worker', COMPUTE_TASKS, '--broker', broker.tlsUrl!, '--broker-ca', TLS('ca.pem')],
+      1,
+      /^error NS_ERR_COMPUTE_UNAVAILABLE: cannot connect to the broker at amqps:.*: the server refused this client's certificate, or asks for one \(.*\): give --broker-cert FILE and --broker-key FILE/,
+    ],
+    [
+      ['compute-worker', COMPUTE_TASKS, '--broker', broker.url, '--broker-ca', TLS('ca.pem')],
+      2,
+      /^error NS_ERR_USAGE: --broker-ca: give them with a --broker amqps:\/\/ URL/,
+    ],
+    [
+      ['compute-worker', COMPUTE_TASKS, '--broker', broker.tlsUrl!, '--broker-cert', TLS('client.pem')],
+      2,
+      /^error NS_ERR_USAGE: --broker-cert and --broker-key go together/,
+    ],
   ];
   for (const [argv, code, message] of cases) {
     const run = await runBin(argv);
@@ -426,4 +456,27 @@ test('bad input: a malformed or unreachable broker, wrong credentials, a missing
     assert.equal(run.stderr.trim().split('\n').length, 1, `one line: ${run.stderr}`);
     assert.doesNotMatch(run.stderr, /wrong/, 'the password is not printed');
   }
+});
+
+test('amqps with a CA and a client certificate per connection: a compute-worker and a caller through a broker that requires one', async (t) => {
+  const q = queue();
+  const files = ['--broker-ca', TLS('ca.pem'), '--broker-cert', TLS('client.pem'), '--broker-key', TLS('client.key')];
+  const service = await startWorker(t, broker.tlsUrl!, ['--queue', q, '--threads', '1', ...files]);
+  assert.match(service.stderr(), /"broker":"amqps:\/\/nodescale:\*\*\*@127\.0\.0\.1:\d+"/);
+  const tls = {
+    ca: readFileSync(TLS('ca.pem')),
+    cert: readFileSync(TLS('client.pem')),
+    key: readFileSync(TLS('client.key')),
+  };
+  const compute = await createCompute({ transport: 'amqp', url: broker.tlsUrl!, tls, queue: q });
+  t.after(() => compute.close());
+  assert.deepEqual(await compute.call('echo', { over: 'tls' }), { over: 'tls' });
+  // Only for a TLS URL, and a certificate with its key.
+  assert.throws(() => resolveComputeOptions({ transport: 'amqp', url: broker.url, tls }), {
+    code: 'NS_ERR_INVALID_OPTION',
+    message: /tls must be given with a TLS URL only/,
+  });
+  assert.throws(() => resolveComputeOptions({ transport: 'amqp', url: broker.tlsUrl!, tls: { cert: tls.cert } }), {
+    code: 'NS_ERR_INVALID_OPTION',
+  });
 });

@@ -13,6 +13,7 @@ import { startTaggerServer } from '../../src/tagger/server.ts';
 import { openStore } from '../../src/tagger/tagger.ts';
 import type { StoreOptions, TagStore } from '../../src/tagger/store.ts';
 import { countingServer } from '../helpers/servers.ts';
+import { runBin } from '../helpers/cli.ts';
 import { waitUntil } from '../helpers/wait.ts';
 
 let redis: RedisServer;
@@ -83,6 +84,46 @@ test('bounded: past maxIndexedUrls the URL tagged longest ago goes, with its tag
   assert.deepEqual(await s.cached('http://3.example/'), ['shared']);
   await waitUntil(async () => (await s.cached('http://3.example/')) === undefined, 'the cached tags expire');
   assert.deepEqual(await s.urls('shared'), ['http://2.example/', 'http://3.example/'], 'the index outlives the cache');
+});
+
+test('rediss with a CA and a client certificate per connection (tls-auth-clients yes); what is missing named, one line', async (t) => {
+  const file = (name: string) => new URL(`../fixtures/tls/${name}`, import.meta.url).pathname;
+  const secure = await startRedis({ tls: { ca: file('ca.pem'), cert: file('server.pem'), key: file('server.key') } });
+  t.after(() => secure.stop());
+  const url = secure.tlsUrl!;
+  const ca = readFileSync(file('ca.pem'));
+  const s = await store(t, {
+    store: url,
+    storeTls: { ca, cert: readFileSync(file('client.pem')), key: readFileSync(file('client.key')) },
+  });
+  await s.record('http://tls.example/', ['secure'], { cache: true });
+  assert.deepEqual(await s.urls('secure'), ['http://tls.example/']);
+  assert.equal(s.status(), 'ok');
+  // Without the CA, then without a client certificate: the start fails with what to give (it was degraded forever).
+  await assert.rejects(openStore({ store: url }), {
+    code: 'NS_ERR_STORE_TLS',
+    message:
+      /not signed by a CA this process trusts \(SELF_SIGNED_CERT_IN_CHAIN\): give its CA \(--store-ca FILE, or storeTls\.ca\)/,
+  });
+  await assert.rejects(openStore({ store: url, storeTls: { ca } }), {
+    code: 'NS_ERR_STORE_TLS',
+    message: /refused this client's certificate, or asks for one .*: give --store-cert FILE and --store-key FILE/,
+  });
+  await assert.rejects(openStore({ store: secure.url, storeTls: { ca } }), {
+    code: 'NS_ERR_INVALID_OPTION',
+    message: /storeTls must be given with a TLS URL only/,
+  });
+  // The CLI reads the files, for a rediss:// URL only; the password is never printed.
+  const bad = await runBin(['tagger', '--store', secure.url, '--store-ca', file('ca.pem')]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /^error NS_ERR_USAGE: --store-ca: give them with a --store rediss:\/\/ URL\n$/);
+  const untrusted = await runBin(['tagger', '--port', '0', '--store', url]);
+  assert.equal(untrusted.code, 1);
+  assert.match(
+    untrusted.stderr,
+    /^error NS_ERR_STORE_TLS: cannot connect to Redis at rediss:\/\/:\*\*\*@127\.0\.0\.1:\d+: .*--store-ca FILE/,
+  );
+  assert.equal(untrusted.stderr.trim().split('\n').length, 1, untrusted.stderr);
 });
 
 test('deployments under different prefixes share one Redis without seeing each other', async (t) => {
