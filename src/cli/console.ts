@@ -416,6 +416,11 @@ async function interactive(client: AdminClient, io: Io, stdin: NodeJS.ReadStream
       } finally {
         running = null;
       }
+      // The key that stopped a watch (q) also reached readline, which keeps it as the start of the next line ("pingq").
+      if (words[0] === 'watch' || words[0] === 'log-requests') {
+        rl.write(null, { ctrl: true, name: 'e' });
+        rl.write(null, { ctrl: true, name: 'u' });
+      }
     }
     rl.prompt();
   }

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { waitUntil } from '../helpers/wait.ts';
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import http from 'node:http';
@@ -10,7 +11,7 @@ import { test } from 'node:test';
 import { AdminClient } from '../../src/admin/client.ts';
 import { NodescaleError } from '../../src/errors.ts';
 import { createRuntime, protect } from '../../src/runtime/protect.ts';
-import { runCli } from '../helpers/cli.ts';
+import { BIN, runCli } from '../helpers/cli.ts';
 import { startFixture } from '../helpers/child.ts';
 import { tempDir } from '../helpers/temp.ts';
 
@@ -388,4 +389,33 @@ test('eval exists only when the app allows it, only on the Unix socket, and is a
   const client = await AdminClient.connect(path.join(dir, 't', 'api.sock'));
   t.after(() => client.close());
   await assert.rejects(client.request('eval', { code: '1' }), code('NS_ERR_ADMIN_UNKNOWN_COMMAND'));
+});
+
+test('the interactive console on a terminal: the q that stops a watch does not stay in the next command', async (t) => {
+  const socketPath = path.join(tempDir(t, 'ns-admin-'), 'sockets', 'api.sock');
+  const server = await adminFixture(t, { socketPath });
+  await server.waitFor((e) => e.msg === 'admin console listening');
+  // script(1) gives the console a real terminal (a pty): the q arrives as a key press, as a user types it.
+  const command = [process.execPath, BIN, 'console', socketPath].map((a) => `'${a}'`).join(' ');
+  const child = spawn('script', ['-qfec', command, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  t.after(() => child.kill('SIGKILL'));
+  let out = '';
+  child.stdout.on('data', (chunk) => (out += chunk));
+  child.stderr.on('data', (chunk) => (out += chunk));
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  const seen = (pattern: RegExp, what: string) =>
+    waitUntil(() => pattern.test(out), what, 20_000).catch((error: Error) => {
+      throw new Error(`${error.message}; the terminal showed: ${JSON.stringify(out.slice(-600))}`);
+    });
+  await seen(/nodescale> /, 'the prompt');
+  child.stdin.write('watch\r');
+  await seen(/q or Ctrl-C stop[\s\S]*event-loop p99/, 'the watch draws');
+  child.stdin.write('q');
+  await seen(/nodescale> [\s\S]*nodescale> /, 'the prompt again');
+  const before = out.length;
+  child.stdin.write('ping\r');
+  await seen(/pong/, 'ping answers');
+  child.stdin.write('exit\r');
+  await exited;
+  assert.doesNotMatch(out.slice(before), /unknown command/, out.slice(before));
 });
