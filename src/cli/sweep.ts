@@ -5,7 +5,16 @@ import { invalidOption, NodescaleError } from '../errors.ts';
 import { BENCH_DEFAULTS } from '../loadtest/options.ts';
 import { prepareOutDir, writeOutFiles } from '../loadtest/report/files.ts';
 import { formatDuration } from '../units.ts';
-import { formatKnee, formatSweepTable, sweepCharts, sweepCsv, sweepHtml } from '../loadtest/report/sweep.ts';
+import {
+  formatKnee,
+  formatSweepTable,
+  sweepCharts,
+  sweepCsv,
+  sweepHtml,
+  type ReportContext,
+} from '../loadtest/report/sweep.ts';
+import { redactUrl } from '../redact.ts';
+import { version } from './main.ts';
 import { geometricLevels, runSweep, SWEEP_DEFAULTS, type SweepOptions, type SweepResult } from '../loadtest/sweep.ts';
 import {
   boolFlag,
@@ -134,13 +143,29 @@ export function parseSweepArgs(argv: string[]): SweepArgs {
   return { options, out: textFlag(values, 'out') ?? null, json: boolFlag(values, 'json') };
 }
 
+/**
+ * The command line as the report shows it: header values and a URL's password hidden (a bearer token would
+ * otherwise sit in a report that gets shared).
+ */
+export function shownCommand(argv: readonly string[]): string {
+  const shown = argv.map((arg, i) => {
+    const previous = argv[i - 1];
+    if (previous === '-H' || previous === '--header') return arg.replace(/:.*/s, ': ***');
+    if (/^--header=/.test(arg)) return arg.replace(/^(--header=[^:]*):.*/s, '$1: ***');
+    return /^[a-z]+:\/\//i.test(arg) ? redactUrl(arg) : arg;
+  });
+  return ['nodescale', 'sweep', ...shown]
+    .map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`))
+    .join(' ');
+}
+
 /** The files `--out` writes for a sweep. */
-export function sweepFiles(result: SweepResult): Record<string, string> {
+export function sweepFiles(result: SweepResult, context?: ReportContext): Record<string, string> {
   const charts = sweepCharts(result);
   return {
     'results.json': `${JSON.stringify(result, null, 2)}\n`,
     'results.csv': sweepCsv(result),
-    'report.html': sweepHtml(result, charts),
+    'report.html': sweepHtml(result, charts, context),
     'throughput.svg': charts.throughput,
     'latency.svg': charts.latency,
     'latency-vs-throughput.svg': charts.latencyVsThroughput,
@@ -171,7 +196,8 @@ async function run(argv: string[], io: Io): Promise<number> {
       io.stderr.write(`level ${levels[index]}: ${Math.round(level.throughput)} req/s, p99 ${level.latencyMs.p99} ms\n`);
     },
   }).finally(() => bar.clear());
-  const written = args.out === null ? [] : writeOutFiles(args.out, sweepFiles(result));
+  const context = { date: new Date(), nodescale: version(), node: process.versions.node, command: shownCommand(argv) };
+  const written = args.out === null ? [] : writeOutFiles(args.out, sweepFiles(result, context));
   if (args.json) io.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   else {
     io.stdout.write(`${result.url} — ${result.mode} sweep\n\n${formatSweepTable(result)}\n\n${formatKnee(result)}\n`);

@@ -10,6 +10,8 @@ export interface Series {
   dashed?: boolean;
   /** Draw a dot at each point. Default true. */
   dots?: boolean;
+  /** A small label beside each point (what it was measured at), in the order of `points`. */
+  labels?: readonly string[];
 }
 
 export interface Marker {
@@ -149,6 +151,13 @@ export function renderChart(spec: ChartSpec): string {
           `<circle cx="${x.scale(px).toFixed(1)}" cy="${y.scale(py).toFixed(1)}" r="3" fill="${series.color}"/>`,
         );
     }
+    series.labels?.forEach((label, i) => {
+      const point = series.points[i];
+      if (point === undefined) return;
+      out.push(
+        `<text x="${(x.scale(point[0]) + 5).toFixed(1)}" y="${(y.scale(point[1]) - 5).toFixed(1)}" font-size="10" fill="${series.color}">${escapeXml(label)}</text>`,
+      );
+    });
   }
   for (const marker of spec.markers ?? []) {
     const color = marker.color ?? '#d62728';
