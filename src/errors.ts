@@ -253,7 +253,7 @@ export const ERROR_CODES = {
   NS_ERR_COMPUTE_CLOSED: {
     kind: 'http',
     status: 503,
-    summary: 'A compute task was submitted after the pool was closed.',
+    summary: 'A compute task was submitted after its compute (pool, inline or amqp) was closed.',
   },
   NS_ERR_NOT_FOUND: { kind: 'http', status: 404, summary: 'A 404: no route at that path.' },
   NS_ERR_INTERNAL: {

@@ -170,11 +170,18 @@ export async function runScaleOut(args: ScaleOutArgs, bin: string, io: Io): Prom
     const starting = ['the corpus', ...(args.store === undefined ? ['redis-server'] : [])];
     if (args.broker === undefined) starting.push('rabbitmq-server (about 10 s)');
     io.stderr.write(`nodescale demo --scale-out: starting ${starting.join(', ')}\n`);
-    [corpus, redis, broker] = await Promise.all([
+    // Each server is recorded as soon as it is up, so that one failing to start does not leave the others running.
+    const [corpusStart, redisStart, brokerStart] = await Promise.allSettled([
       startCorpusServer({ port: args.corpusPort }),
       args.store === undefined ? startRedis() : null,
       args.broker === undefined ? startRabbitMq() : null,
     ]);
+    if (corpusStart.status === 'fulfilled') corpus = corpusStart.value;
+    if (redisStart.status === 'fulfilled') redis = redisStart.value;
+    if (brokerStart.status === 'fulfilled') broker = brokerStart.value;
+    for (const outcome of [corpusStart, redisStart, brokerStart])
+      if (outcome.status === 'rejected') throw outcome.reason;
+    if (corpus === null) throw new Error('unreachable: the corpus started');
     const brokerUrl = args.broker ?? broker!.url;
     const storeUrl = args.store ?? redis!.url;
     const at: Record<string, string> = { corpus: corpus.url, broker: redactUrl(brokerUrl), store: redactUrl(storeUrl) };

@@ -17,6 +17,7 @@ import { randomBytes } from 'node:crypto';
 import {
   chownSync,
   chmodSync,
+  closeSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -162,6 +163,8 @@ export async function startRabbitMq(options: RabbitMqOptions = {}): Promise<Rabb
     rmSync(pidFile, { force: true });
     const out = openSync(path.join(dir, 'console.log'), 'a');
     child = spawn(script, [], { env, stdio: ['ignore', out, out], detached: true });
+    // The child has its own copy of the log's descriptor: ours would leak, one per start.
+    closeSync(out);
     child.unref();
     let exited: string | null = null;
     child.once(

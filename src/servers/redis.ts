@@ -7,7 +7,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { copyTlsFiles, findExecutable, freePort, terminate, waitForPort, type ServerTlsFiles } from './process.ts';
@@ -81,6 +81,8 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
       ],
       { stdio: ['ignore', out, out] },
     );
+    // The child has its own copy of the log's descriptor: ours would leak, one per start.
+    closeSync(out);
     child = started;
     let exited: string | null = null;
     started.once('exit', (code, signal) => {

@@ -25,7 +25,10 @@ export interface TaggerServer {
   server: http.Server;
   tagger: Tagger;
   runtime: Runtime;
-  /** Stops accepting, finishes what is in flight, closes the compute pool. */
+  /**
+   * Stops accepting, closes every connection (requests in flight are cut: the graceful path is the runtime's
+   * shutdown, which drains first), then closes the compute and the store.
+   */
   close(): Promise<void>;
 }
 

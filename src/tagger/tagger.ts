@@ -17,7 +17,10 @@ import { checkStore, checkUrlPage, STORE_DEFAULTS, type StoreOptions, type TagSt
 /** The tagger's extraction tasks (a compute service runs them: `nodescale compute-worker tagger`). */
 export const TAGGER_TASKS = sibling('./tasks', import.meta.url);
 
-/** The store `options.store` names: embedded, or Redis (one that cannot be reached yet is degraded, not an error). */
+/**
+ * The store `options.store` names: embedded, or Redis. A Redis that cannot be reached yet is a degraded store, not an
+ * error; credentials, a database or a certificate that Redis refuses fail the open (they will not get better).
+ */
 export async function openStore(options: StoreOptions): Promise<TagStore> {
   const store = checkStore(options.store ?? STORE_DEFAULTS.store);
   return store === 'embedded' ? new EmbeddedStore(options) : RedisStore.open(store, options);

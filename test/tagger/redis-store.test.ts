@@ -4,7 +4,7 @@
  * back under the tagging API.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { after, before, test, type TestContext } from 'node:test';
 import { createClient } from '@redis/client';
 import { NodescaleError } from '../../src/errors.ts';
@@ -124,6 +124,16 @@ test('rediss with a CA and a client certificate per connection (tls-auth-clients
     /^error NS_ERR_STORE_TLS: cannot connect to Redis at rediss:\/\/:\*\*\*@127\.0\.0\.1:\d+: .*--store-ca FILE/,
   );
   assert.equal(untrusted.stderr.trim().split('\n').length, 1, untrusted.stderr);
+});
+
+test('a private server started, restarted and stopped leaves no file descriptor open in the process that started it', async () => {
+  const open = () => readdirSync('/proc/self/fd').length;
+  const before = open();
+  const server = await startRedis();
+  await server.stop({ keepDir: true });
+  await server.start();
+  await server.stop();
+  assert.equal(open(), before);
 });
 
 test('deployments under different prefixes share one Redis without seeing each other', async (t) => {
