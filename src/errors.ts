@@ -270,6 +270,12 @@ export interface NodescaleErrorOptions {
   retryable?: boolean;
 }
 
+/**
+ * The brand of our errors, in the global symbol registry (as undici brands its own): an error made by another copy
+ * of this module (src/ and dist/ both loaded, two installs of nodescale) is still a NodescaleError to `instanceof`.
+ */
+const BRAND = Symbol.for('nodescale.error');
+
 export class NodescaleError extends Error {
   readonly code: ErrorCode;
   readonly retryable: boolean;
@@ -279,6 +285,12 @@ export class NodescaleError extends Error {
     this.name = 'NodescaleError';
     this.code = code;
     this.retryable = options.retryable ?? false;
+    // Not enumerable: a copy of an error's fields ({ ...error }) is not an error.
+    Object.defineProperty(this, BRAND, { value: true });
+  }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && (value as { [BRAND]?: unknown })[BRAND] === true;
   }
 
   get kind(): ErrorKind {

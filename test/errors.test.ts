@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { ERROR_CODES, httpStatus, NodescaleError } from '../src/errors.ts';
+import type * as errors from '../src/errors.ts';
+import { ERROR_CODES, httpStatus, isNodescaleError, NodescaleError } from '../src/errors.ts';
 
 const doc = readFileSync(new URL('../docs/errors.md', import.meta.url), 'utf8');
 const rows = new Map([...doc.matchAll(/^\| `(NS_ERR_[A-Z_]+)` \| (\d|http \d{3}) \|/gm)].map((m) => [m[1]!, m[2]!]));
@@ -46,4 +47,15 @@ test('an error code that reaches HTTP declares its status beside it; a server ne
   assert.equal(new NodescaleError('NS_ERR_COMPUTE_QUEUE_FULL', 'x').status, 503);
   assert.equal(httpStatus('NS_ERR_OVERLOADED'), 503);
   assert.equal(new NodescaleError('NS_ERR_INTERNAL', 'x').status, 500, 'a code without one is a 500');
+});
+
+test('an error made by another copy of the module is a NodescaleError too (src/ and dist/ loaded together)', async () => {
+  const copy = (await import(`../src/errors.ts?copy=${Date.now()}`)) as typeof errors;
+  assert.notEqual(copy.NodescaleError, NodescaleError, 'two module instances');
+  const theirs = new copy.NodescaleError('NS_ERR_COMPUTE_TIMEOUT', 'late', { retryable: true });
+  assert.ok(theirs instanceof NodescaleError);
+  assert.ok(isNodescaleError(theirs));
+  assert.ok(new NodescaleError('NS_ERR_USAGE', 'x') instanceof copy.NodescaleError);
+  for (const other of [new Error('x'), { code: 'NS_ERR_USAGE' }, { ...theirs }, null, 'NS_ERR_USAGE'])
+    assert.equal(isNodescaleError(other), false, JSON.stringify(other));
 });

@@ -23,6 +23,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ClientTls } from '../client-tls.ts';
 import { invalidOption, isNodescaleError, NodescaleError, type ErrorCode } from '../errors.ts';
 import { redactUrl } from '../redact.ts';
+import { refuseUnknownOptions } from '../unknown-options.ts';
 import {
   AMQP_DEFAULTS,
   deadQueue,
@@ -204,7 +205,23 @@ function batcher(pool: PoolCompute, threads: number) {
 
 const header = (message: ConsumeMessage, name: string): unknown => (message.properties.headers ?? {})[name];
 
+/** Every option startComputeService knows: any other name is a typo, refused with the nearest of these. */
+const OPTION_NAMES = [
+  'url',
+  'tls',
+  'tasks',
+  'queue',
+  'queueType',
+  'maxDeliveries',
+  'prefetch',
+  'threads',
+  'registry',
+  'log',
+  'onConsuming',
+] as const satisfies readonly (keyof ComputeServiceOptions)[];
+
 export async function startComputeService(options: ComputeServiceOptions): Promise<ComputeService> {
+  refuseUnknownOptions(options, OPTION_NAMES);
   const threads = resolveComputeOptions({ ...options, transport: 'amqp' }).threads;
   const prefetchOption = options.prefetch ?? AMQP_DEFAULTS.prefetchPerThread * threads;
   // 0 would mean unlimited to the broker: one such service would take the whole queue from the healthy ones.

@@ -13,6 +13,7 @@ import { availableParallelism } from 'node:os';
 import { checkClientTls, type ClientTls } from '../client-tls.ts';
 import { invalidOption, NodescaleError } from '../errors.ts';
 import { MAX_TIMER_MS } from '../units.ts';
+import { refuseUnknownOptions } from '../unknown-options.ts';
 import { AMQP_DEFAULTS, brokerUrl } from './amqp-wire.ts';
 
 export type Task<I = unknown, O = unknown> = (input: I) => O | Promise<O>;
@@ -177,7 +178,24 @@ export function resolveComputeOptions(options: ComputeOptions): ResolvedComputeO
   };
 }
 
+/** Every option createCompute knows: any other name is a typo, refused with the nearest of these. */
+const OPTION_NAMES = [
+  'transport',
+  'tasks',
+  'url',
+  'tls',
+  'queue',
+  'queueType',
+  'maxDeliveries',
+  'confirm',
+  'threads',
+  'maxQueue',
+  'deadlineMs',
+  'hedgeAfter',
+] as const satisfies readonly (keyof ComputeOptions)[];
+
 export async function createCompute(options: ComputeOptions): Promise<Compute> {
+  refuseUnknownOptions(options, OPTION_NAMES);
   const resolved = resolveComputeOptions(options);
   return (await TRANSPORTS[resolved.transport]!())(resolved);
 }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { threadId } from 'node:worker_threads';
 import { test } from 'node:test';
+import { startComputeService } from '../../src/compute/amqp-service.ts';
 import { createCompute, resolveComputeOptions } from '../../src/compute/compute.ts';
 
 const TASKS = new URL('../fixtures/compute-tasks.ts', import.meta.url);
@@ -90,4 +91,15 @@ test('a call whose deadline is over what a timer holds is refused, not timed out
   t.after(() => compute.close());
   await assert.rejects(compute.call('echo', 1, { deadlineMs: 2 ** 31 }), /deadlineMs must be a deadline of at most/);
   assert.equal(await compute.call('echo', 1, { deadlineMs: 2 ** 31 - 1 }), 1);
+});
+
+test('an option name that is a typo is refused with the nearest known one, by createCompute and startComputeService', async () => {
+  await assert.rejects(createCompute({ tasks: TASKS, treads: 4 } as never), {
+    code: 'NS_ERR_INVALID_OPTION',
+    message: 'unknown option treads; did you mean threads?',
+  });
+  await assert.rejects(startComputeService({ url: 'amqp://127.0.0.1:1', tasks: TASKS, prefech: 8 } as never), {
+    code: 'NS_ERR_INVALID_OPTION',
+    message: 'unknown option prefech; did you mean prefetch?',
+  });
 });
