@@ -133,7 +133,7 @@ export class RedisStore implements TagStore {
     this.#index = `{${this.#prefix}}`;
     this.#cacheTtlMs = options.cacheTtlMs ?? STORE_DEFAULTS.cacheTtlMs;
     this.#maxUrls = options.maxIndexedUrls ?? STORE_DEFAULTS.maxIndexedUrls;
-    this.#waitMs = options.singleFlightWaitMs ?? 30_000;
+    this.#waitMs = options.singleFlightWaitMs ?? STORE_DEFAULTS.singleFlightWaitMs;
     this.#log = options.log ?? (() => {});
     this.#watch(client);
     subscriber.on('error', () => {});

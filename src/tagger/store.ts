@@ -6,6 +6,7 @@
 import type { ClientTls } from '../client-tls.ts';
 import { invalidOption, NodescaleError } from '../errors.ts';
 import { redactUrl } from '../redact.ts';
+import { MAX_TIMER_MS } from '../units.ts';
 
 export type StoreLog = (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
 
@@ -93,7 +94,25 @@ export const STORE_DEFAULTS = Object.freeze({
   cacheSize: 10_000,
   maxIndexedUrls: 100_000,
   storeTimeoutMs: 1_000,
+  singleFlightWaitMs: 30_000,
 });
+
+/**
+ * The numeric options checked before a store opens, each with the option named: `cacheSize: -5` ended in
+ * lru-cache's own TypeError, and `maxIndexedUrls: 'x'` was taken (and then no URL was ever dropped).
+ */
+export function checkStoreOptions(options: StoreOptions): void {
+  const whole = (name: keyof StoreOptions, min: number, max: number) => {
+    const value = options[name];
+    if (value !== undefined && (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max))
+      throw invalidOption(name, `a whole number from ${min} to ${max}`, value);
+  };
+  whole('cacheSize', 0, 2 ** 32);
+  whole('maxIndexedUrls', 1, 2 ** 32);
+  whole('cacheTtlMs', 1, MAX_TIMER_MS);
+  whole('storeTimeoutMs', 1, MAX_TIMER_MS);
+  whole('singleFlightWaitMs', 0, MAX_TIMER_MS);
+}
 
 /** `store` checked: 'embedded', or a redis:// or rediss:// URL with a host (NS_ERR_INVALID_OPTION otherwise). */
 export function checkStore(store: string, name = 'store'): string {

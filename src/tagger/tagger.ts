@@ -12,7 +12,15 @@ import { EmbeddedStore } from './embedded-store.ts';
 import { FETCH_DEFAULTS, fetchPage } from './fetch-page.ts';
 import { TAGGER_DEFAULTS, type TaggerOptions } from './options.ts';
 import { RedisStore } from './redis-store.ts';
-import { checkStore, checkUrlPage, STORE_DEFAULTS, type StoreOptions, type TagStore, type UrlPage } from './store.ts';
+import {
+  checkStore,
+  checkStoreOptions,
+  checkUrlPage,
+  STORE_DEFAULTS,
+  type StoreOptions,
+  type TagStore,
+  type UrlPage,
+} from './store.ts';
 
 /** The tagger's extraction tasks (a compute service runs them: `nodescale compute-worker tagger`). */
 export const TAGGER_TASKS = sibling('./tasks', import.meta.url);
@@ -23,6 +31,7 @@ export const TAGGER_TASKS = sibling('./tasks', import.meta.url);
  */
 export async function openStore(options: StoreOptions): Promise<TagStore> {
   const store = checkStore(options.store ?? STORE_DEFAULTS.store);
+  checkStoreOptions(options);
   return store === 'embedded' ? new EmbeddedStore(options) : RedisStore.open(store, options);
 }
 

@@ -329,3 +329,17 @@ test('a reply that arrived while the event loop was blocked past the deadline is
   assert.deepEqual(await answer, ['http://lag.example/']);
   assert.equal(s.status(), 'ok');
 });
+
+test('store options out of range are refused with the option named, for either store', async () => {
+  for (const store of ['embedded', redis.url])
+    for (const [option, value] of [
+      ['cacheSize', -5],
+      ['maxIndexedUrls', 'x'],
+      ['cacheTtlMs', 0],
+      ['storeTimeoutMs', 2 ** 31],
+    ] as const)
+      await assert.rejects(openStore({ store, [option]: value } as StoreOptions), {
+        code: 'NS_ERR_INVALID_OPTION',
+        message: new RegExp(`^${option} must be a whole number from`),
+      });
+});
