@@ -118,7 +118,7 @@ const complexityRule =
       if (value?.kind === Kind.INT) first = Number(value.value);
       else if (value?.kind === Kind.VARIABLE) {
         const name = value.name.value;
-        first = variables[name] ?? defaults.get(name) ?? URL_PAGE.first;
+        first = (Object.hasOwn(variables, name) ? variables[name] : undefined) ?? defaults.get(name) ?? URL_PAGE.first;
       }
       // A value of the wrong type is refused by graphql-js (validation, or the coercion of variables).
       if (typeof first !== 'number') return 0;

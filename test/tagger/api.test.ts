@@ -287,6 +287,13 @@ test('urls(tag) is paged: 100 URLs by default, first/after page on; a query weig
       },
       'NS_ERR_GRAPHQL_TOO_COMPLEX',
     ],
+    // A variable named like a property every object inherits is still read from the request's own variables.
+    [
+      {
+        query: `query($constructor: Int) { ${Array.from({ length: 11 }, (_, i) => `a${i}: urls(tag: "p", first: $constructor)`).join(' ')} }`,
+      },
+      'NS_ERR_GRAPHQL_TOO_COMPLEX',
+    ],
     [{ query: '{ urls(tag: "popular", first: 0) }' }, 'NS_ERR_INVALID_PAGE'],
     [{ query: '{ urls(tag: "popular", first: 501) }' }, 'NS_ERR_INVALID_PAGE'],
   ] as const) {
