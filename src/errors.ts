@@ -54,6 +54,11 @@ export const ERROR_CODES = {
     summary:
       'A server nodescale starts from the PATH (rabbitmq-server, redis-server) is not installed; the message names the package.',
   },
+  NS_ERR_MISSING_PACKAGE: {
+    kind: 'failure',
+    summary:
+      'An optional package that one part of nodescale needs (amqplib for the amqp transport) is not installed; the message names it.',
+  },
   NS_ERR_SERVER_START: {
     kind: 'failure',
     summary: 'A server that nodescale starts as a child process exited or did not report its address in time.',

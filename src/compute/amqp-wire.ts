@@ -19,6 +19,7 @@
  * checked on receipt (parseReply, taskDeadline): a message from another process is untrusted input.
  */
 import type { ChannelModel } from 'amqplib';
+import { loadOptional } from '../optional-package.ts';
 import { certificateHint, type ClientTls } from '../client-tls.ts';
 import { ERROR_CODES, invalidOption, NodescaleError, type ErrorCode } from '../errors.ts';
 import { redactUrl } from '../redact.ts';
@@ -209,8 +210,9 @@ export function connectError(url: string, error: unknown): NodescaleError {
 
 /** One connection attempt, with Nagle off (it holds RPC round trips at ~40/s), a connect timeout, and `tls` if any. */
 export async function openConnection(url: string, tls?: ClientTls): Promise<ChannelModel> {
-  // Loaded on first use: the pool and inline transports never load the AMQP client.
-  const { connect } = await import('amqplib');
+  // Loaded on first use: the pool and inline transports never load the AMQP client, and @nodescale/compute's users
+  // install it only when they use RabbitMQ.
+  const { connect } = await loadOptional('amqplib', "compute's amqp transport", () => import('amqplib'));
   try {
     const connection = await connect(withHeartbeat(url), {
       noDelay: true,

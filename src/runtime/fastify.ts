@@ -2,7 +2,11 @@
  * The fastify adapter: `app.register(nodescaleFastify, options)`, then `app.nodescale` is the runtime. It protects
  * fastify's own server and labels HTTP metrics with fastify's route patterns (`/users/:id`, never the raw URL).
  * On graceful shutdown, fastify's onClose hooks run (app.close()) after in-flight requests have drained.
+ *
+ * An entry of its own (`nodescale/runtime/fastify`): its declarations use fastify's types, which a project without
+ * fastify does not have.
  */
+import '../node-version.ts'; // first: on an unsupported Node, NS_ERR_NODE_VERSION before anything else loads
 import type { FastifyInstance, FastifyPluginCallback } from 'fastify';
 import fp from 'fastify-plugin';
 import type { RuntimeOptions } from './options.ts';

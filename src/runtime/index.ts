@@ -3,7 +3,6 @@
  */
 import '../node-version.ts'; // first: on an unsupported Node, NS_ERR_NODE_VERSION before anything else loads
 export { createRuntime, protect } from './protect.ts';
-export { nodescaleFastify } from './fastify.ts';
 export { expressRoutes } from './express.ts';
 export { Runtime, ROUTE, type Readiness } from './runtime.ts';
 export {

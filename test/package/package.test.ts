@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { EventEmitter, once } from 'node:events';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -22,7 +22,13 @@ const { NODE_OPTIONS: _repoOnly, ...userEnv } = process.env;
 
 let work: string;
 let project: string;
-let tarball: { file: string; size: number; files: string[] };
+interface Tarball {
+  file: string;
+  size: number;
+  files: string[];
+}
+let tarball: Tarball;
+const tarballs = new Map<string, Tarball>();
 
 interface Ran {
   code: number | null;
@@ -33,13 +39,18 @@ interface Ran {
 function run(
   command: string,
   args: string[],
-  options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+  options: { env?: NodeJS.ProcessEnv; timeoutMs?: number; cwd?: string } = {},
 ): Promise<Ran> {
   return new Promise((resolve) => {
     execFile(
       command,
       args,
-      { cwd: project, env: options.env ?? userEnv, timeout: options.timeoutMs ?? 120_000, maxBuffer: 64 * 1024 * 1024 },
+      {
+        cwd: options.cwd ?? project,
+        env: options.env ?? userEnv,
+        timeout: options.timeoutMs ?? 120_000,
+        maxBuffer: 64 * 1024 * 1024,
+      },
       (error, stdout, stderr) => {
         resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : null, stdout, stderr });
       },
@@ -141,20 +152,24 @@ before(async () => {
   work = mkdtempSync(path.join(tmpdir(), 'nodescale-package-'));
   project = path.join(work, 'project');
   mkdirSync(project);
-  // prepack builds dist/ first; --json lists what went into the tarball.
+  // The nodescale package and the light ones (packages/*). prepack builds each one's dist/ first; --json lists what
+  // went into each tarball.
   const packed = JSON.parse(
-    execFileSync(NPM, ['pack', '--json', '--pack-destination', work], {
+    execFileSync(NPM, ['pack', '--json', '--workspaces', '--include-workspace-root', '--pack-destination', work], {
       cwd: REPO,
       env: userEnv,
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'pipe'],
     }),
-  ) as [{ filename: string; size: number; files: { path: string }[] }];
-  tarball = {
-    file: path.join(work, packed[0].filename),
-    size: packed[0].size,
-    files: packed[0].files.map((f) => f.path),
-  };
+  ) as { name: string; filename: string; size: number; files: { path: string }[] }[];
+  for (const entry of packed) {
+    tarballs.set(entry.name, {
+      file: path.join(work, entry.filename),
+      size: entry.size,
+      files: entry.files.map((f) => f.path),
+    });
+  }
+  tarball = tarballs.get('nodescale')!;
   writeFileSync(
     path.join(project, 'package.json'),
     JSON.stringify({ name: 'user-project', version: '1.0.0', type: 'module', private: true }),
@@ -196,6 +211,185 @@ before(async () => {
 
 after(() => {
   if (work) rmSync(work, { recursive: true, force: true });
+});
+
+/** What an install put under a project's node_modules: how many packages, and their files' bytes. */
+function footprint(dir: string): { packages: number; bytes: number } {
+  let packages = 0;
+  let bytes = 0;
+  const walk = (at: string, inNodeModules: boolean) => {
+    for (const entry of readdirSync(at, { withFileTypes: true })) {
+      const full = path.join(at, entry.name);
+      if (entry.isDirectory()) {
+        // A package: a directory right under node_modules (or under its @scope), not npm's own .bin and lockfile.
+        const isPackage = inNodeModules && !entry.name.startsWith('.') && !entry.name.startsWith('@');
+        if (isPackage) packages++;
+        walk(full, entry.name === 'node_modules' || (inNodeModules && entry.name.startsWith('@')));
+      } else if (entry.isFile()) bytes += lstatSync(full).size;
+    }
+  };
+  walk(path.join(dir, 'node_modules'), true);
+  return { packages, bytes };
+}
+
+const MiB = 1024 * 1024;
+
+/** A fresh project of its own that installs `specs` (tarballs, registry names), and what that installed. */
+async function freshProject(name: string, specs: string[]) {
+  const dir = path.join(work, name);
+  mkdirSync(dir);
+  writeFileSync(
+    path.join(dir, 'package.json'),
+    JSON.stringify({ name, version: '1.0.0', type: 'module', private: true }),
+  );
+  const installed = await run(NPM, ['install', '--no-audit', '--no-fund', '--prefer-offline', ...specs], {
+    cwd: dir,
+    timeoutMs: 300_000,
+  });
+  assert.equal(installed.code, 0, installed.stderr);
+  const { packages, bytes } = footprint(dir);
+  return { dir, packages, mib: bytes / MiB };
+}
+
+function report(what: string, installed: { packages: number; mib: number }): void {
+  console.log(`installed for ${what}: ${installed.packages} packages, ${installed.mib.toFixed(1)} MiB`);
+}
+
+describe('what a project installs for the part it uses', () => {
+  test('the runtime alone (@nodescale/runtime): at most 10 packages and 5 MiB, and protect() works from it', async () => {
+    const installed = await freshProject('runtime-only', [tarballs.get('@nodescale/runtime')!.file]);
+    report('the runtime alone (npm install @nodescale/runtime)', installed);
+    assert.ok(installed.packages <= 10, `${installed.packages} packages`);
+    assert.ok(installed.mib <= 5, `${installed.mib.toFixed(2)} MiB`);
+    const script = `import http from 'node:http';
+import { protect } from '@nodescale/runtime';
+const server = http.createServer((req, res) => res.end('ok'));
+const runtime = protect(server, { postMortem: false, shutdown: false, logger: () => {} });
+server.listen(0, '127.0.0.1', async () => {
+  const base = 'http://127.0.0.1:' + server.address().port;
+  const metrics = await (await fetch(base + '/metrics')).text();
+  console.log((await fetch(base + '/healthz')).status, /nodejs_eventloop_lag_seconds/.test(metrics));
+  runtime.close();
+  server.close();
+});`;
+    const ran = await run(process.execPath, ['--input-type=module', '-e', script], { cwd: installed.dir });
+    assert.equal(ran.code, 0, ran.stderr);
+    assert.equal(ran.stdout, '200 true\n');
+    // Its declarations type-check in a project that has no fastify (the adapter's types are in their own entry).
+    const typescript = await run(
+      NPM,
+      ['install', '--no-audit', '--no-fund', '--prefer-offline', '@types/node@24', 'typescript@6'],
+      { cwd: installed.dir, timeoutMs: 300_000 },
+    );
+    assert.equal(typescript.code, 0, typescript.stderr);
+    writeFileSync(
+      path.join(installed.dir, 'consumer.ts'),
+      `import { protect, type RuntimeOptions } from '@nodescale/runtime';\n` +
+        `const options: RuntimeOptions = { overload: { maxEventLoopDelayMs: 200 } };\n` +
+        `export const runtime = protect(await import('node:http').then((http) => http.createServer()), options);\n`,
+    );
+    const tsc = await run(
+      process.execPath,
+      [
+        path.join(installed.dir, 'node_modules/typescript/bin/tsc'),
+        ...['--module', 'nodenext', '--target', 'es2024', '--strict', '--noEmit', '--types', 'node', 'consumer.ts'],
+      ],
+      { cwd: installed.dir },
+    );
+    assert.equal(tsc.code, 0, tsc.stdout + tsc.stderr);
+  });
+
+  test('compute (@nodescale/compute): the pool alone, then amqplib added for the amqp transport; without it, one line naming it', async () => {
+    const installed = await freshProject('compute-only', [tarballs.get('@nodescale/compute')!.file]);
+    report('compute with the worker-thread pool (npm install @nodescale/compute)', installed);
+    writeFileSync(path.join(installed.dir, 'tasks.mjs'), TASKS);
+    const script = `import { createCompute } from '@nodescale/compute';
+const pool = await createCompute({ transport: 'pool', threads: 1, tasks: new URL('./tasks.mjs', import.meta.url) });
+console.log(await pool.call('square', 7));
+await pool.close();
+try {
+  await createCompute({ transport: 'amqp', url: 'amqp://127.0.0.1:1', tasks: new URL('./tasks.mjs', import.meta.url) });
+} catch (error) { console.log(error.code + ': ' + error.message); }`;
+    const pool = await run(process.execPath, ['--input-type=module', '-e', script], { cwd: installed.dir });
+    assert.equal(pool.code, 0, pool.stderr);
+    assert.match(pool.stdout, /^49\nNS_ERR_MISSING_PACKAGE: .*needs the amqplib package.*npm install amqplib\n$/);
+
+    const added = await run(NPM, ['install', '--no-audit', '--no-fund', '--prefer-offline', 'amqplib@2'], {
+      cwd: installed.dir,
+      timeoutMs: 300_000,
+    });
+    assert.equal(added.code, 0, added.stderr);
+    const { packages, bytes } = footprint(installed.dir);
+    report('compute with amqp (npm install @nodescale/compute amqplib)', { packages, mib: bytes / MiB });
+    // With amqplib there, the amqp transport gets as far as the broker: nothing listens on port 1.
+    const amqp = await run(process.execPath, ['--input-type=module', '-e', script], { cwd: installed.dir });
+    assert.equal(amqp.code, 0, amqp.stderr);
+    assert.match(amqp.stdout, /^49\nNS_ERR_COMPUTE_UNAVAILABLE: /);
+  });
+
+  test('the whole CLI (nodescale), which npx runs in one command', async () => {
+    const installed = await freshProject('cli-only', [tarball.file]);
+    report('the whole CLI (npm install nodescale)', installed);
+    const help = await run('npx', ['--no-install', 'nodescale', '--help'], { cwd: installed.dir });
+    assert.equal(help.code, 0, help.stderr);
+    assert.match(help.stdout, /Usage: nodescale <command>/);
+  });
+
+  test('the light packages hold their part and nothing of the CLI', () => {
+    const runtime = tarballs.get('@nodescale/runtime')!.files;
+    const compute = tarballs.get('@nodescale/compute')!.files;
+    for (const file of [
+      'dist/runtime/index.js',
+      'dist/runtime/index.d.ts',
+      'dist/errors.js',
+      'package.json',
+      'LICENSE',
+    ])
+      assert.ok(runtime.includes(file), `${file} is not in @nodescale/runtime`);
+    for (const file of ['dist/compute/index.js', 'dist/compute/pool-worker.js', 'dist/compute/amqp.js', 'LICENSE'])
+      assert.ok(compute.includes(file), `${file} is not in @nodescale/compute`);
+    const strays = [...runtime, ...compute].filter((file) =>
+      /^(src|test|bench|docs)\/|dist\/(cli|loadtest|tagger|hello|supervisor|corpus)\//.test(file),
+    );
+    assert.deepEqual(strays, []);
+  });
+
+  test("the light packages' manifests agree with nodescale's, and declare every package their code imports", () => {
+    const manifest = (dir: string) =>
+      JSON.parse(readFileSync(path.join(REPO, dir, 'package.json'), 'utf8')) as {
+        version: string;
+        engines: { node: string };
+        dependencies?: Record<string, string>;
+        peerDependencies?: Record<string, string>;
+        devDependencies?: Record<string, string>;
+      };
+    const root = manifest('.');
+    for (const dir of ['packages/runtime', 'packages/compute']) {
+      const light = manifest(dir);
+      assert.equal(light.version, root.version, dir);
+      assert.deepEqual(light.engines, root.engines, dir);
+      const declared = { ...light.dependencies, ...light.peerDependencies };
+      // The same range as nodescale's (a peer's may be wider: it is the user's to choose).
+      for (const [name, range] of Object.entries(light.dependencies ?? {}))
+        assert.equal(range, root.dependencies?.[name], `${dir}: ${name}`);
+      // Every bare specifier in the compiled code (static or dynamic import): declared, or it fails in a user's project.
+      const imported = new Set<string>();
+      for (const file of tarballs.get(`@nodescale/${path.basename(dir)}`)!.files.filter((f) => f.endsWith('.js'))) {
+        const code = readFileSync(path.join(REPO, dir, file), 'utf8');
+        for (const [, specifier] of code.matchAll(/(?:from |import\()'([^'.][^']*)'/g)) {
+          if (specifier!.startsWith('node:')) continue;
+          imported.add(
+            specifier!.startsWith('@') ? specifier!.split('/').slice(0, 2).join('/') : specifier!.split('/')[0]!,
+          );
+        }
+      }
+      assert.deepEqual(
+        [...imported].filter((name) => !(name in declared)),
+        [],
+        `${dir} imports undeclared packages`,
+      );
+    }
+  });
 });
 
 describe('the packed package', () => {

@@ -5,7 +5,8 @@ import net from 'node:net';
 import { test, type TestContext } from 'node:test';
 import express from 'express';
 import Fastify from 'fastify';
-import { expressRoutes, nodescaleFastify, protect, type Runtime } from 'nodescale/runtime';
+import { expressRoutes, protect, type Runtime } from 'nodescale/runtime';
+import { nodescaleFastify } from 'nodescale/runtime/fastify';
 
 // In-process runtimes: no signal handlers, no crash handler, nothing process-wide.
 const quiet = { shutdown: { signals: [], exit: false }, postMortem: false, logger: () => {} } as const;
