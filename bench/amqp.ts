@@ -7,10 +7,10 @@
  * Each configuration: an echo of 100 bytes, calls/s at 1 and at 32 in flight, and the median latency at 1.
  * - bare: amqplib's loop (bench/amqp-clients.ts): an echo consumer on the event loop, no confirms, direct reply-to,
  *   persistent messages (as the transport's);
- * - ours: createCompute({ transport: 'amqp' }) and startComputeService() (its tasks on a worker thread), confirms on
+ * - ours: createCompute({ transport: 'amqp' }) and startAmqpService() (its tasks on a worker thread), confirms on
  *   and off, with the same queue type.
  */
-import { startComputeService } from '../src/compute/amqp-service.ts';
+import { startAmqpService } from '../src/compute/amqp-service.ts';
 import { createCompute } from '../src/compute/compute.ts';
 import { startRabbitMq } from '../src/servers/rabbitmq.ts';
 import { spawn } from 'node:child_process';
@@ -87,7 +87,7 @@ export async function amqpTransport(options: { seconds: number }): Promise<AmqpF
       }
       for (const confirm of [false, true]) {
         const q = `bench.ours.${queue}.${++n}`;
-        const service = await startComputeService({
+        const service = await startAmqpService({
           url: broker.url,
           tasks: TASKS,
           queue: q,

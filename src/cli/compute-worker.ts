@@ -10,7 +10,6 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { AMQP_DEFAULTS } from '../compute/amqp-wire.ts';
 import { NodescaleError } from '../errors.ts';
 import { announceListening } from '../ipc.ts';
-import { redactUrl } from '../redact.ts';
 import { listen, origin } from '../listen.ts';
 import { createRuntime } from '../runtime/protect.ts';
 import { jsonLogger } from '../runtime/options.ts';
@@ -28,6 +27,7 @@ import {
 import type { Command, Io } from './io.ts';
 
 const FLAGS = {
+  transport: { type: 'string' },
   broker: { type: 'string' },
   'broker-file': { type: 'string' },
   'broker-ca': { type: 'string' },
@@ -52,6 +52,7 @@ caller's side). <tasks-module> exports \`tasks\`, a record of functions; "tagger
 At-least-once: a task is acknowledged after its reply; a service killed mid-task loses nothing (docs/compute.md).
 
 Options:
+      --transport T         whose service this is (default amqp, the transport whose tasks run in services)
       --broker URL          the broker: amqp://user:pass@host:5672/vhost (required: the flag, or
                             --broker-file FILE, or NODESCALE_BROKER_URL; a password on the command line is
                             readable by every local user)
@@ -92,6 +93,7 @@ export function parseComputeWorkerArgs(argv: string[]) {
     );
   const queueType = textFlag(values, 'queue-type');
   return {
+    transport: textFlag(values, 'transport') ?? 'amqp',
     tasks,
     url: broker,
     tls: tlsFlags(values, 'broker', broker),
@@ -105,14 +107,13 @@ export function parseComputeWorkerArgs(argv: string[]) {
 }
 
 async function run(argv: string[], io: Io): Promise<number> {
-  const { metrics, ...args } = parseComputeWorkerArgs(argv);
-  const { startComputeService } = await import('../compute/amqp-service.ts');
+  const { metrics, transport, ...args } = parseComputeWorkerArgs(argv);
+  const { startComputeService } = await import('../compute/service.ts');
   const logger = jsonLogger;
   // Options are checked (and the broker reached) before anything else starts.
   let runtime: ReturnType<typeof createRuntime> | null = null;
-  const service = await startComputeService({
+  const service = await startComputeService(transport, {
     ...Object.fromEntries(Object.entries(args).filter(([, v]) => v !== undefined)),
-    url: args.url,
     tasks: args.tasks,
     log: logger,
     // While the broker is away, /readyz says so ('unavailable').
@@ -136,10 +137,9 @@ async function run(argv: string[], io: Io): Promise<number> {
     io.stderr.write(`compute-worker: metrics on ${origin(address)}/metrics\n`);
   } else runtime.start();
   runtime.setReady();
-  const queue = args.queue ?? AMQP_DEFAULTS.queue;
   // Where it serves, for whoever started it (`demo --scale-out` waits for every compute service): broker#queue.
-  announceListening('compute-worker', `${redactUrl(args.url)}#${queue}`);
-  io.stderr.write(`compute-worker: consuming ${queue}\n`);
+  announceListening('compute-worker', service.address);
+  io.stderr.write(`compute-worker: consuming ${service.address}\n`);
   await new Promise<never>(() => {});
   return 0;
 }

@@ -3,7 +3,7 @@
  */
 import { invalidOption, NodescaleError } from '../errors.ts';
 import { announceListening } from '../ipc.ts';
-import { TRANSPORT_NAMES } from '../compute/compute.ts';
+import { transportNamed, transportsWith } from '../compute/transports.ts';
 import { parseAllowList } from '../tagger/address-policy.ts';
 import { TAGGER_DEFAULTS, type TaggerServerOptions } from '../tagger/options.ts';
 import { checkStore, checkStorePrefix } from '../tagger/store.ts';
@@ -102,20 +102,19 @@ export function parseTaggerArgs(argv: string[]): TaggerServerOptions & { port: n
   const { values } = parseCommandLine('tagger', argv, FLAGS, 0);
   const port = portFlag(values, 'port', T.port);
   const compute = textFlag(values, 'compute') ?? T.compute;
-  if (!TRANSPORT_NAMES.includes(compute))
-    throw invalidOption(
-      '--compute',
-      `${TRANSPORT_NAMES.slice(0, -1).join(', ')} or ${TRANSPORT_NAMES.at(-1)}`,
-      compute,
-    );
+  // A transport that has a broker (its option `url`) needs one; the others take none.
+  const brokered = transportNamed(compute, '--compute').optionNames.includes('url');
   const broker = secretUrlFlag(values, 'broker');
-  if (compute === 'amqp' && broker === undefined)
+  if (brokered && broker === undefined)
     throw new NodescaleError(
       'NS_ERR_USAGE',
-      'tagger: --compute amqp needs the broker: --broker URL, --broker-file FILE or NODESCALE_BROKER_URL',
+      `tagger: --compute ${compute} needs the broker: --broker URL, --broker-file FILE or NODESCALE_BROKER_URL`,
     );
-  if (compute !== 'amqp' && (textFlag(values, 'broker') ?? textFlag(values, 'broker-file')) !== undefined)
-    throw new NodescaleError('NS_ERR_USAGE', 'tagger: --broker goes with --compute amqp');
+  if (!brokered && (textFlag(values, 'broker') ?? textFlag(values, 'broker-file')) !== undefined)
+    throw new NodescaleError(
+      'NS_ERR_USAGE',
+      `tagger: --broker goes with --compute ${transportsWith('url').join(' or ')}`,
+    );
   const threads = intFlag(values, 'threads');
   if (threads !== undefined && threads < 1) throw invalidOption('--threads', 'a whole number ≥ 1', threads);
   const adminSocket = textFlag(values, 'admin-socket');
@@ -139,8 +138,8 @@ export function parseTaggerArgs(argv: string[]): TaggerServerOptions & { port: n
     ...defined({
       host: textFlag(values, 'host'),
       threads,
-      broker: compute === 'amqp' ? broker : undefined,
-      brokerTls: tlsFlags(values, 'broker', compute === 'amqp' ? broker : undefined),
+      broker: brokered ? broker : undefined,
+      brokerTls: tlsFlags(values, 'broker', brokered ? broker : undefined),
       storeTls: tlsFlags(values, 'store', store),
       queue: textFlag(values, 'queue'),
       corpusUrl: textFlag(values, 'corpus-url'),

@@ -21,7 +21,7 @@
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ClientTls } from '../client-tls.ts';
-import { invalidOption, isNodescaleError, NodescaleError, type ErrorCode } from '../errors.ts';
+import { isNodescaleError, type ErrorCode } from '../errors.ts';
 import { redactUrl } from '../redact.ts';
 import { refuseUnknownOptions } from '../unknown-options.ts';
 import {
@@ -40,50 +40,24 @@ import {
   type ReplyMessage,
   type TaskMessage,
 } from './amqp-wire.ts';
-import { callSignal, resolveComputeOptions } from './compute.ts';
-import { createPoolCompute, type PoolCompute } from './pool.ts';
-import type { BatchItem } from './pool-worker.ts';
+import { resolveAmqpOptions } from './amqp-options.ts';
+import { batcher } from './batcher.ts';
+import { resolveComputeOptions } from './compute.ts';
+import { createPoolCompute } from './pool.ts';
+import type { ComputeService, ServiceHostOptions, ServiceModule } from './service.ts';
+import { whole } from './option-checks.ts';
+import { resolvePoolOptions } from './pool-options.ts';
 
-export interface ComputeServiceOptions {
+export interface AmqpServiceOptions extends ServiceHostOptions {
   /** The broker, amqp://… */
   url: string;
   /** amqps: this connection's TLS: the CA to trust, a client certificate and its key (PEM). */
   tls?: ClientTls;
-  /** The module exporting `tasks` (URL or path). */
-  tasks: URL | string;
   queue?: string;
   queueType?: QueueType;
   maxDeliveries?: number;
   /** Tasks held unacknowledged at once, 1 to 65 535. Default 4 per worker thread. */
   prefetch?: number;
-  /** Worker threads. Default: usable CPUs − 1, at least 1. */
-  threads?: number;
-  /** Where the compute metrics are registered (a registry of its own by default). */
-  registry?: Registry;
-  log?: (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
-  /** Told each time it starts or stops consuming (a lost broker, and when it is back). */
-  onConsuming?: (consuming: boolean) => void;
-}
-
-export interface ComputeServiceStats {
-  consuming: boolean;
-  inFlight: number;
-  completed: number;
-  failed: number;
-  expired: number;
-  redelivered: number;
-  deadLettered: number;
-}
-
-export interface ComputeService {
-  /** True while it consumes the task queue. */
-  readonly consuming: boolean;
-  readonly registry: Registry;
-  stats(): ComputeServiceStats;
-  /** Resolves once it consumes (again, after a reconnection). */
-  whenConsuming(): Promise<void>;
-  /** Graceful: no new tasks, what it holds is finished, answered and acknowledged; then it closes. */
-  stop(): Promise<void>;
 }
 
 interface Link {
@@ -130,82 +104,9 @@ function computeMetrics(registry: Registry) {
   };
 }
 
-/**
- * Tasks delivered in one turn of the event loop go to the threads together, in shares (one hop between threads per
- * share instead of one per task: for tasks of microseconds the hop costs more than the broker's round trip). Only
- * small tasks are batched: while tasks take a millisecond or more on average, each goes alone, so that a caller never
- * waits for the tasks batched with its own. A share whose thread fails is run again task by task, so that a task that
- * crashes its thread fails alone, as in the pool.
- */
-function batcher(pool: PoolCompute, threads: number) {
-  interface Waiting {
-    item: BatchItem;
-    signal: AbortSignal;
-    resolve(output: unknown): void;
-    reject(error: Error): void;
-  }
-  const MAX_SHARE = 16;
-  let waiting: Waiting[] = [];
-  /** Mean milliseconds a task takes, recent tasks weighing most. */
-  let meanTaskMs = 0;
-  const observe = (started: number, tasks: number) =>
-    (meanTaskMs = meanTaskMs * 0.8 + ((performance.now() - started) / tasks) * 0.2);
-  const alone = (w: Waiting) => {
-    const started = performance.now();
-    return pool
-      .call(w.item.task, w.item.input, { deadlineMs: Math.max(1, w.item.deadline - Date.now()), signal: w.signal })
-      .then(w.resolve, w.reject)
-      .finally(() => observe(started, 1));
-  };
-  const runShare = async (share: Waiting[]) => {
-    if (share.length === 1) return alone(share[0]!);
-    // The share is cancelled when its tasks are (all together, when their channel is lost), and stopped at the last
-    // of their deadlines: a task that never ends does not hold its thread past them.
-    const lastDeadline = Math.max(...share.map((w) => w.item.deadline));
-    const { signal, dispose } = callSignal({ signal: share[0]!.signal }, Math.max(1, lastDeadline - Date.now()));
-    const started = performance.now();
-    try {
-      const results = await pool.runBatch(
-        share.map((w) => w.item),
-        signal,
-      );
-      results.forEach((result, i) => {
-        const w = share[i]!;
-        if (result.ok) w.resolve(result.output);
-        else {
-          const code = result.expired ? 'NS_ERR_COMPUTE_TIMEOUT' : 'NS_ERR_COMPUTE_FAILED';
-          w.reject(new NodescaleError(code, `task ${w.item.task} failed: ${result.message}`));
-        }
-      });
-      observe(started, share.length);
-    } catch (error) {
-      if (signal.aborted) {
-        const reason = share[0]!.signal.aborted
-          ? (error as Error)
-          : new NodescaleError('NS_ERR_COMPUTE_TIMEOUT', 'the tasks did not finish before their deadlines');
-        return share.forEach((w) => w.reject(reason));
-      }
-      await Promise.all(share.map(alone));
-    } finally {
-      dispose();
-    }
-  };
-  const flush = () => {
-    const all = waiting;
-    waiting = [];
-    const size = meanTaskMs < 1 ? Math.min(MAX_SHARE, Math.ceil(all.length / threads)) : 1;
-    for (let i = 0; i < all.length; i += size) void runShare(all.slice(i, i + size));
-  };
-  return (task: string, input: unknown, deadline: number, signal: AbortSignal): Promise<unknown> =>
-    new Promise((resolve, reject) => {
-      if (waiting.length === 0) setImmediate(flush);
-      waiting.push({ item: { task, input, deadline }, signal, resolve, reject });
-    });
-}
-
 const header = (message: ConsumeMessage, name: string): unknown => (message.properties.headers ?? {})[name];
 
-/** Every option startComputeService knows: any other name is a typo, refused with the nearest of these. */
+/** Every option startAmqpService knows: any other name is a typo, refused with the nearest of these. */
 const OPTION_NAMES = [
   'url',
   'tls',
@@ -218,27 +119,26 @@ const OPTION_NAMES = [
   'registry',
   'log',
   'onConsuming',
-] as const satisfies readonly (keyof ComputeServiceOptions)[];
+] as const satisfies readonly (keyof AmqpServiceOptions)[];
 
-export async function startComputeService(options: ComputeServiceOptions): Promise<ComputeService> {
+export async function startAmqpService(options: AmqpServiceOptions): Promise<ComputeService> {
   refuseUnknownOptions(options, OPTION_NAMES);
-  const threads = resolveComputeOptions({ ...options, transport: 'amqp' }).threads;
-  const prefetchOption = options.prefetch ?? AMQP_DEFAULTS.prefetchPerThread * threads;
-  // 0 would mean unlimited to the broker: one such service would take the whole queue from the healthy ones.
-  if (!Number.isInteger(prefetchOption) || prefetchOption < 1 || prefetchOption > 65_535)
-    throw invalidOption('prefetch', 'a whole number from 1 to 65535', prefetchOption);
-  const resolved = resolveComputeOptions({
-    ...options,
-    transport: 'amqp',
-    maxQueue: prefetchOption,
-  });
-  const url = resolved.url!;
-  const prefetch = resolved.maxQueue;
+  const amqp = resolveAmqpOptions(options as unknown as Record<string, unknown>);
+  // The service runs its tasks on a pool of its own: the pool's options (tasks, threads), and its queue holds what
+  // the broker hands over (prefetch), never more.
+  const threads = resolvePoolOptions(options as unknown as Record<string, unknown>).threads;
+  const prefetch = whole('prefetch', options.prefetch, AMQP_DEFAULTS.prefetchPerThread * threads, 1, 65_535);
+  const resolved = {
+    ...resolveComputeOptions({ transport: 'pool', tasks: options.tasks, threads, maxQueue: prefetch }),
+    ...amqp,
+    threads,
+  };
+  const url = resolved.url;
   const log = options.log ?? (() => {});
   const registry = options.registry ?? new Registry();
   const metrics = computeMetrics(registry);
   // The threads run the tasks; its queue holds what the broker hands over (prefetch), never more.
-  const pool = await createPoolCompute({ ...resolved, transport: 'pool' });
+  const pool = await createPoolCompute(resolved);
   const runTask = batcher(pool, resolved.threads);
   // The metrics' task label takes the module's own names only: names from messages are not a label set to grow.
   const taskNames = new Set(await pool.taskNames().catch(() => [] as string[]));
@@ -422,6 +322,7 @@ export async function startComputeService(options: ComputeServiceOptions): Promi
   }
 
   return {
+    address: `${redactUrl(url)}#${resolved.queue}`,
     get consuming() {
       return link !== null && !stopping;
     },
@@ -444,3 +345,7 @@ export async function startComputeService(options: ComputeServiceOptions): Promi
     },
   };
 }
+
+/** The service module's contract (service.ts): compute-worker starts the amqp transport's services through it. */
+export const startService: ServiceModule['startService'] = (options) =>
+  startAmqpService(options as unknown as AmqpServiceOptions);

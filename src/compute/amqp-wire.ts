@@ -20,6 +20,7 @@
  */
 import type { ChannelModel } from 'amqplib';
 import { loadOptional } from '../optional-package.ts';
+import { backoffDelay, type Backoff } from '../backoff.ts';
 import { certificateHint, type ClientTls } from '../client-tls.ts';
 import { ERROR_CODES, invalidOption, NodescaleError, type ErrorCode } from '../errors.ts';
 import { redactUrl } from '../redact.ts';
@@ -235,16 +236,18 @@ function withHeartbeat(raw: string): string {
   return url.href;
 }
 
-/** The delay before reconnection attempt `attempt` (1, 2, …): exponential, with equal jitter. */
-export function reconnectDelay(attempt: number, random = Math.random): number {
-  const ceiling = Math.min(AMQP_DEFAULTS.reconnectMaxMs, AMQP_DEFAULTS.reconnectInitialMs * 2 ** (attempt - 1));
-  return ceiling / 2 + random() * (ceiling / 2);
-}
+const RECONNECT: Backoff = { initialMs: AMQP_DEFAULTS.reconnectInitialMs, maxMs: AMQP_DEFAULTS.reconnectMaxMs };
 
 /**
  * Reconnection, for both sides: `schedule()` tries `open` after a backoff with jitter, again and again until it
  * succeeds (`onFailure` hears each failure); `succeeded()` starts the backoff over; `cancel()` stops trying. A caller's
  * timer is unref'd (`unref`): reconnecting alone does not keep an API process alive.
+ *
+ * Why not amqplib 2.3's own recovery (`connect(url, { recovery })`): while it is disconnected, channel operations wait
+ * for the next connection inside amqplib, and a caller must fail fast instead (NS_ERR_COMPUTE_UNAVAILABLE, retryable,
+ * at once: a call that waits for a broker that may not come back holds its request to its deadline). And what a
+ * reconnection must redo is ours either way: direct reply-to is bound to one connection, so each call in flight fails
+ * or, idempotent, is sent again once; a service cancels what it held (the broker redelivers it) and consumes again.
  */
 export function reconnector(
   open: () => Promise<void>,
@@ -256,13 +259,16 @@ export function reconnector(
   let cancelled = false;
   const schedule = (): void => {
     if (timer !== null || cancelled) return;
-    timer = setTimeout(() => {
-      timer = null;
-      open().catch((error: Error) => {
-        onFailure(error);
-        schedule();
-      });
-    }, reconnectDelay(++attempt));
+    timer = setTimeout(
+      () => {
+        timer = null;
+        open().catch((error: Error) => {
+          onFailure(error);
+          schedule();
+        });
+      },
+      backoffDelay(RECONNECT, ++attempt),
+    );
     if (unref) timer.unref();
   };
   return {

@@ -17,15 +17,15 @@
  *   calls in flight fail at once with NS_ERR_COMPUTE_UNAVAILABLE (retryable): it blocks the services' replies too.
  * - **The broker may restart.** Calls in flight when the connection goes fail at once with NS_ERR_COMPUTE_UNAVAILABLE
  *   (retryable): their replies cannot reach this connection any more (direct reply-to is bound to it) — or, declared
- *   idempotent, are sent again once when the connection is back. New calls are refused with it while disconnected. The caller reconnects with backoff and jitter and declares its queues again;
- *   nothing needs a restart.
+ *   idempotent, are sent again once when the connection is back. New calls are refused with it while disconnected.
+ *   The caller reconnects with backoff and jitter and declares its queues again; nothing needs a restart.
  */
 import { randomUUID } from 'node:crypto';
-import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
+import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
 import { NodescaleError } from '../errors.ts';
 import { redactUrl } from '../redact.ts';
+import type { ResolvedAmqpOptions } from './amqp-options.ts';
 import {
-  AMQP_DEFAULTS,
   DEADLINE_HEADER,
   declareTopology,
   DIRECT_REPLY_TO,
@@ -34,233 +34,269 @@ import {
   queueExists,
   reconnector,
   REMAINING_HEADER,
-  type Topology,
 } from './amqp-wire.ts';
-import { abortError, callSignal, type CallOptions, type Compute, type ResolvedComputeOptions } from './compute.ts';
+import { abortError, callSignal, type CallSignal } from './call.ts';
+import type { CallOptions, Compute, ComputeStats, ResolvedCommonOptions } from './contract.ts';
 
-interface Pending {
-  task: string;
-  resolve(output: unknown): void;
-  reject(error: Error): void;
-  /** An idempotent call not sent again yet: what sends it on the next connection. */
-  resend: ((link: Link) => void) | null;
-}
+type Options = ResolvedCommonOptions & ResolvedAmqpOptions;
 
 interface Link {
   connection: ChannelModel;
   /** A confirm channel with publisher confirms on, else a plain one. */
   channel: ConfirmChannel | Channel;
+  /** Set as the channel closes, before amqplib fails its unconfirmed publishes: a failed confirm is not a nack. */
+  closing: boolean;
 }
 
-export async function createAmqpCompute(options: ResolvedComputeOptions): Promise<Compute> {
-  const url = options.url!;
-  const topology: Topology = {
-    queue: options.queue,
-    queueType: options.queueType,
-    maxDeliveries: options.maxDeliveries,
-  };
-  const pending = new Map<string, Pending>();
-  let link: Link | null = null;
-  let blocked = false;
-  let closed = false;
-  let completed = 0;
-  let failed = 0;
+/** One call in flight: what answers it, and how it is (re)published. */
+interface Call {
+  readonly id: string;
+  readonly task: string;
+  readonly body: Buffer;
+  /** This host's clock, for the time left on the wire (never sent as such: REMAINING_HEADER is). */
+  readonly deadlineAt: number;
+  /** An idempotent call may be sent twice: as a hedge, and once on the next connection when its own is lost. */
+  readonly idempotent: boolean;
+  /** Idempotent and not sent again on a new connection yet. */
+  resendable: boolean;
+  /** Waiting for the next connection to be sent again. */
+  awaitingResend: boolean;
+  readonly signal: CallSignal;
+  hedge: NodeJS.Timeout | null;
+  resolve(output: unknown): void;
+  reject(error: Error): void;
+}
 
-  const unavailable = (why: string) =>
-    new NodescaleError('NS_ERR_COMPUTE_UNAVAILABLE', `the compute broker at ${redactUrl(url)} is unavailable: ${why}`, {
-      retryable: true,
-    });
+export async function createAmqpCompute(options: Options): Promise<Compute> {
+  const compute = new AmqpCompute(options);
+  // The first connection is made now: a bad URL, refused credentials or a broker that is not there fail createCompute.
+  await compute.connect();
+  return compute;
+}
 
-  const onReply = (message: ConsumeMessage | null) => {
-    if (message === null) return; // the broker cancelled the consumer: the channel closes next, and is reopened
-    const id: unknown = message.properties.correlationId;
-    const call = typeof id === 'string' ? pending.get(id) : undefined;
-    if (call === undefined) return; // a late or duplicate reply: its call has ended
-    pending.delete(id as string);
-    const reply = parseReply(message.content);
-    if (reply === null)
-      return call.reject(new NodescaleError('NS_ERR_COMPUTE_FAILED', `task ${call.task}: a reply that is not one`));
-    if (reply.ok) return call.resolve(reply.output);
-    call.reject(
-      new NodescaleError(reply.code, reply.message, {
-        retryable: reply.code === 'NS_ERR_COMPUTE_QUEUE_FULL' || reply.code === 'NS_ERR_COMPUTE_UNAVAILABLE',
-      }),
+class AmqpCompute implements Compute {
+  readonly transport = 'amqp';
+  readonly #options: Options;
+  readonly #calls = new Map<string, Call>();
+  readonly #reconnect: ReturnType<typeof reconnector>;
+  #link: Link | null = null;
+  #blocked = false;
+  #closed = false;
+  #completed = 0;
+  #failed = 0;
+  /** Resolves once no call is in flight (close() waits for it). */
+  #drained: { promise: Promise<void>; resolve(): void } | null = null;
+
+  constructor(options: Options) {
+    this.#options = options;
+    this.#reconnect = reconnector(
+      () => this.connect(),
+      () => {},
+      { unref: true },
     );
-  };
+  }
 
-  /** Fails every call in flight (the broker blocks: no reply can come until it unblocks). */
-  const failPending = (error: NodescaleError) => {
-    for (const [id, call] of pending) {
-      pending.delete(id);
-      call.reject(error);
-    }
-  };
-
-  const lost = (why: string) => {
-    if (link === null) return;
-    link = null;
-    blocked = false;
-    const error = unavailable(`the connection was lost (${why}) with the call in flight`);
-    // Idempotent calls wait for the next connection (their deadlines still run); the others fail now.
-    for (const [id, call] of pending) {
-      if (call.resend !== null && !closed) continue;
-      pending.delete(id);
-      call.reject(error);
-    }
-    if (!closed) reconnect.schedule();
-  };
-
-  const open = async (): Promise<void> => {
-    const connection = await openConnection(url, options.tls);
+  async call<O>(task: string, input: unknown, callOptions: CallOptions = {}): Promise<O> {
+    if (this.#closed) throw new NodescaleError('NS_ERR_COMPUTE_CLOSED', 'the compute client is closed');
+    const link = this.#link;
+    if (link === null) throw this.#unavailable('reconnecting');
+    if (this.#blocked)
+      throw new NodescaleError(
+        'NS_ERR_COMPUTE_QUEUE_FULL',
+        'the broker is blocking publishers (flow control: memory or disk alarm)',
+        { retryable: true },
+      );
+    const { maxQueue } = this.#options;
+    if (this.#calls.size >= maxQueue)
+      throw new NodescaleError('NS_ERR_COMPUTE_QUEUE_FULL', `${maxQueue} calls are in flight already (maxQueue)`, {
+        retryable: true,
+      });
+    const deadlineMs = callOptions.deadlineMs ?? this.#options.deadlineMs;
+    const signal = callSignal(callOptions, deadlineMs);
     try {
-      const channel = options.confirm ? await connection.createConfirmChannel() : await connection.createChannel();
+      return (await new Promise<unknown>((resolve, reject) => {
+        if (signal.signal.aborted) return reject(abortError(task, signal.signal, deadlineMs));
+        const call: Call = {
+          id: randomUUID(),
+          task,
+          body: Buffer.from(JSON.stringify({ task, input })),
+          deadlineAt: Date.now() + deadlineMs,
+          idempotent: callOptions.idempotent === true,
+          resendable: callOptions.idempotent === true,
+          awaitingResend: false,
+          signal,
+          hedge: null,
+          resolve,
+          reject,
+        };
+        this.#calls.set(call.id, call);
+        signal.signal.addEventListener('abort', () => this.#settle(call, abortError(task, signal.signal, deadlineMs)), {
+          once: true,
+        });
+        this.#send(call, link);
+        // A hedge: past hedgeAfter of its deadline with no answer, an idempotent call is published once more (a
+        // service that froze holding it keeps the first copy; another takes this one). The first answer wins.
+        if (call.idempotent && this.#options.hedgeAfter < 1) {
+          call.hedge = setTimeout(() => {
+            if (this.#calls.has(call.id) && this.#link !== null && !this.#blocked) this.#send(call, this.#link);
+          }, deadlineMs * this.#options.hedgeAfter);
+          call.hedge.unref();
+        }
+      })) as O;
+    } catch (error) {
+      this.#failed++;
+      throw error;
+    } finally {
+      signal.dispose();
+      this.#completed++;
+    }
+  }
+
+  stats(): ComputeStats {
+    return {
+      transport: 'amqp',
+      threads: 0,
+      queued: this.#calls.size,
+      completed: this.#completed - this.#failed,
+      failed: this.#failed,
+    };
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#reconnect.cancel();
+    // Idempotent calls waiting for a connection that will not come back now.
+    if (this.#link === null)
+      for (const call of this.#calls.values())
+        this.#settle(call, new NodescaleError('NS_ERR_COMPUTE_CLOSED', 'the compute client was closed'));
+    // Calls in flight get their answers first (or their deadlines), then the connection goes.
+    if (this.#calls.size > 0) await (this.#drained ??= Promise.withResolvers<void>()).promise;
+    const link = this.#link;
+    this.#link = null;
+    await link?.connection.close().catch(() => {});
+  }
+
+  /** Opens a connection and its channel, declares the queues if they are missing, and sends what waits for it. */
+  async connect(): Promise<void> {
+    const { url, tls, confirm, queue, queueType, maxDeliveries } = this.#options;
+    const connection = await openConnection(url, tls);
+    try {
+      const channel = confirm ? await connection.createConfirmChannel() : await connection.createChannel();
       channel.on('error', () => {}); // 'close' follows, and closes the connection (below)
       // The services own the queues' settings: a caller declares them only when they do not exist yet.
-      if (!(await queueExists(connection, topology.queue))) await declareTopology(channel, topology);
-      await channel.consume(DIRECT_REPLY_TO, onReply, { noAck: true });
-      connection.on('close', (error?: Error) => lost(error?.message ?? 'closed'));
+      if (!(await queueExists(connection, queue))) await declareTopology(channel, { queue, queueType, maxDeliveries });
+      await channel.consume(DIRECT_REPLY_TO, (message) => this.#onReply(message), { noAck: true });
+      const link: Link = { connection, channel, closing: false };
+      // Before amqplib's own listener, which fails the publishes still unconfirmed (onConfirm tells them from nacks).
+      channel.prependListener('close', () => (link.closing = true));
+      connection.on('close', (error?: Error) => this.#lost(link, error?.message ?? 'closed'));
       connection.on('blocked', (reason?: string) => {
-        blocked = true;
+        this.#blocked = true;
         // The broker blocks every publisher on the connection, the services' replies included: calls in flight would
         // hang to their deadlines. They fail now, with the retryable code, as new calls do.
-        failPending(
-          unavailable(`the broker is blocking publishers (${reason ?? 'flow control'}) with the call in flight`),
+        const error = this.#unavailable(
+          `the broker is blocking publishers (${reason ?? 'flow control'}) with the call in flight`,
         );
+        for (const call of this.#calls.values()) this.#settle(call, error);
       });
-      connection.on('unblocked', () => (blocked = false));
+      connection.on('unblocked', () => (this.#blocked = false));
       // A channel closed by the broker (a precondition failed): the connection is closed too, and reopened whole.
       channel.on('close', () => void connection.close().catch(() => {}));
-      const current: Link = { connection, channel };
-      link = current;
-      reconnect.succeeded();
-      for (const call of pending.values()) {
-        const resend = call.resend;
-        call.resend = null;
-        resend?.(current);
+      this.#link = link;
+      this.#reconnect.succeeded();
+      for (const call of this.#calls.values()) {
+        if (!call.awaitingResend) continue;
+        call.awaitingResend = false;
+        call.resendable = false;
+        this.#send(call, link);
       }
     } catch (error) {
       await connection.close().catch(() => {});
       throw error;
     }
-  };
+  }
 
-  const reconnect = reconnector(open, () => {}, { unref: true });
+  #send(call: Call, link: Link): void {
+    const left = Math.max(1, call.deadlineAt - Date.now());
+    const properties: Options.Publish = {
+      persistent: true,
+      contentType: 'application/json',
+      correlationId: call.id,
+      replyTo: DIRECT_REPLY_TO,
+      expiration: String(left),
+      headers: { [REMAINING_HEADER]: left, [DEADLINE_HEADER]: call.deadlineAt },
+    };
+    const { queue } = this.#options;
+    if (this.#options.confirm)
+      (link.channel as ConfirmChannel).sendToQueue(queue, call.body, properties, (error: unknown) =>
+        this.#onConfirm(call, link, error),
+      );
+    else link.channel.sendToQueue(queue, call.body, properties);
+  }
 
-  // The first connection is made now: a bad URL, refused credentials or a broker that is not there fail createCompute.
-  await open();
+  /** A publisher confirm: nothing on an ack; a nack is the broker refusing the task (a queue length limit). */
+  #onConfirm(call: Call, link: Link, error: unknown): void {
+    if (error === null || error === undefined || !this.#calls.has(call.id)) return;
+    // Failed because the channel closed (lost() decides what becomes of the call), or nacked while it was open.
+    if (link.closing) {
+      if (call.resendable && !this.#closed) return; // it is sent again on the next connection
+      return this.#settle(call, this.#unavailable('the connection was lost before the broker confirmed the call'));
+    }
+    this.#settle(
+      call,
+      new NodescaleError('NS_ERR_COMPUTE_QUEUE_FULL', `the broker refused task ${call.task} (nack)`, {
+        retryable: true,
+      }),
+    );
+  }
 
-  return {
-    transport: 'amqp',
-    async call<O>(task: string, input: unknown, callOptions: CallOptions = {}): Promise<O> {
-      if (closed) throw new NodescaleError('NS_ERR_COMPUTE_CLOSED', 'the compute client is closed');
-      const current = link;
-      if (current === null) throw unavailable('reconnecting');
-      if (blocked)
-        throw new NodescaleError(
-          'NS_ERR_COMPUTE_QUEUE_FULL',
-          'the broker is blocking publishers (flow control: memory or disk alarm)',
-          { retryable: true },
-        );
-      if (pending.size >= options.maxQueue) {
-        throw new NodescaleError(
-          'NS_ERR_COMPUTE_QUEUE_FULL',
-          `${options.maxQueue} calls are in flight already (maxQueue)`,
-          { retryable: true },
-        );
-      }
-      const deadlineMs = callOptions.deadlineMs ?? options.deadlineMs;
-      const { signal, dispose } = callSignal(callOptions, deadlineMs);
-      const id = randomUUID();
-      const body = Buffer.from(JSON.stringify({ task, input }));
-      try {
-        return (await new Promise<unknown>((resolve, reject) => {
-          const onAbort = () => {
-            pending.delete(id);
-            reject(abortError(task, signal, deadlineMs));
-          };
-          if (signal.aborted) return onAbort();
-          signal.addEventListener('abort', onAbort, { once: true });
-          const settle =
-            <A extends unknown[]>(fn: (...args: A) => void) =>
-            (...args: A) => {
-              signal.removeEventListener('abort', onAbort);
-              fn(...args);
-            };
-          const deadlineAt = Date.now() + deadlineMs;
-          const send = (target: Link) => {
-            const left = Math.max(1, deadlineAt - Date.now());
-            const properties = {
-              persistent: true,
-              contentType: 'application/json',
-              correlationId: id,
-              replyTo: DIRECT_REPLY_TO,
-              expiration: String(left),
-              headers: { [REMAINING_HEADER]: left, [DEADLINE_HEADER]: deadlineAt },
-            };
-            if (options.confirm)
-              (target.channel as ConfirmChannel).sendToQueue(options.queue, body, properties, onConfirm);
-            else target.channel.sendToQueue(options.queue, body, properties);
-          };
-          pending.set(id, {
-            task,
-            resolve: settle(resolve),
-            reject: settle(reject),
-            resend: callOptions.idempotent === true ? send : null,
-          });
-          const onConfirm = (error: unknown) => {
-            if (error === null || error === undefined || !pending.has(id)) return;
-            // A nack is the broker refusing the task (a queue length limit); any other error is the channel closing.
-            const nacked = (error as Error).message === 'message nacked';
-            if (!nacked && pending.get(id)!.resend !== null) return; // it is sent again on the next connection
-            pending.get(id)!.reject(
-              nacked
-                ? new NodescaleError('NS_ERR_COMPUTE_QUEUE_FULL', `the broker refused task ${task} (nack)`, {
-                    retryable: true,
-                  })
-                : unavailable('the connection was lost before the broker confirmed the call'),
-            );
-            pending.delete(id);
-          };
-          send(current);
-          // A hedge: past hedgeAfter of its deadline with no answer, an idempotent call is published once more (a
-          // service that froze holding it keeps the first copy; another takes this one). The first answer wins.
-          if (callOptions.idempotent === true && options.hedgeAfter < 1) {
-            const hedge = setTimeout(() => {
-              if (pending.has(id) && link !== null && !blocked) send(link);
-            }, deadlineMs * options.hedgeAfter);
-            hedge.unref();
-            signal.addEventListener('abort', () => clearTimeout(hedge), { once: true });
-            const clear = pending.get(id)!;
-            const { resolve: done, reject: failed } = clear;
-            clear.resolve = (output) => (clearTimeout(hedge), done(output));
-            clear.reject = (error) => (clearTimeout(hedge), failed(error));
-          }
-        })) as O;
-      } catch (error) {
-        failed++;
-        throw error;
-      } finally {
-        dispose();
-        completed++;
-      }
-    },
-    stats: () => ({ transport: 'amqp', threads: 0, queued: pending.size, completed: completed - failed, failed }),
-    async close() {
-      closed = true;
-      reconnect.cancel();
-      if (link === null) {
-        // Idempotent calls waiting for a connection that will not come back now.
-        for (const call of pending.values())
-          call.reject(new NodescaleError('NS_ERR_COMPUTE_CLOSED', 'the compute client was closed'));
-        pending.clear();
-      }
-      // Calls in flight get their answers first (or their deadlines), then the connection goes.
-      while (pending.size > 0) await new Promise((resolve) => setTimeout(resolve, 10));
-      const current = link;
-      link = null;
-      await current?.connection.close().catch(() => {});
-    },
-  };
+  #onReply(message: ConsumeMessage | null): void {
+    if (message === null) return; // the broker cancelled the consumer: the channel closes next, and is reopened
+    const id: unknown = message.properties.correlationId;
+    const call = typeof id === 'string' ? this.#calls.get(id) : undefined;
+    if (call === undefined) return; // a late or duplicate reply: its call has ended
+    const reply = parseReply(message.content);
+    if (reply === null)
+      return this.#settle(
+        call,
+        new NodescaleError('NS_ERR_COMPUTE_FAILED', `task ${call.task}: a reply that is not one`),
+      );
+    if (reply.ok) return this.#settle(call, null, reply.output);
+    this.#settle(
+      call,
+      new NodescaleError(reply.code, reply.message, {
+        retryable: reply.code === 'NS_ERR_COMPUTE_QUEUE_FULL' || reply.code === 'NS_ERR_COMPUTE_UNAVAILABLE',
+      }),
+    );
+  }
+
+  /** The connection is gone: idempotent calls wait for the next one (their deadlines still run), the others fail. */
+  #lost(link: Link, why: string): void {
+    if (this.#link !== link) return;
+    this.#link = null;
+    this.#blocked = false;
+    const error = this.#unavailable(`the connection was lost (${why}) with the call in flight`);
+    for (const call of this.#calls.values()) {
+      if (call.resendable && !this.#closed) call.awaitingResend = true;
+      else this.#settle(call, error);
+    }
+    if (!this.#closed) this.#reconnect.schedule();
+  }
+
+  /** Ends a call, once: with its error, or its output. */
+  #settle(call: Call, error: Error | null, output?: unknown): void {
+    if (!this.#calls.delete(call.id)) return;
+    if (call.hedge !== null) clearTimeout(call.hedge);
+    if (error === null) call.resolve(output);
+    else call.reject(error);
+    if (this.#calls.size === 0) this.#drained?.resolve();
+  }
+
+  #unavailable(why: string): NodescaleError {
+    return new NodescaleError(
+      'NS_ERR_COMPUTE_UNAVAILABLE',
+      `the compute broker at ${redactUrl(this.#options.url)} is unavailable: ${why}`,
+      { retryable: true },
+    );
+  }
 }
-
-export { AMQP_DEFAULTS };

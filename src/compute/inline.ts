@@ -4,18 +4,10 @@
  * the loop until it returns. It is here to be measured against the pool, and for tests.
  */
 import { NodescaleError } from '../errors.ts';
-import {
-  abortError,
-  callSignal,
-  type CallOptions,
-  findTask,
-  unknownTask,
-  type Compute,
-  type ResolvedComputeOptions,
-  type TaskModule,
-} from './compute.ts';
+import { abortError, callSignal, findTask, unknownTask } from './call.ts';
+import type { CallOptions, Compute, ResolvedCommonOptions, TaskModule } from './contract.ts';
 
-export async function createInlineCompute(options: ResolvedComputeOptions): Promise<Compute> {
+export async function createInlineCompute(options: ResolvedCommonOptions): Promise<Compute> {
   const { tasks } = (await import(options.tasks)) as TaskModule;
   let completed = 0;
   let failed = 0;

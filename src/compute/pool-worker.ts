@@ -3,7 +3,8 @@
  * (the compute service hands a thread the tasks that arrived together: one hop between threads for several tasks).
  */
 import { workerData } from 'node:worker_threads';
-import { findTask, unknownTask, type TaskModule } from './compute.ts';
+import { findTask, unknownTask } from './call.ts';
+import type { TaskModule } from './contract.ts';
 
 const { tasks } = (await import((workerData as { tasks: string }).tasks)) as TaskModule;
 

@@ -10,7 +10,9 @@
 import { Piscina } from 'piscina';
 import { NodescaleError } from '../errors.ts';
 import { sibling } from '../module-file.ts';
-import { abortError, callSignal, type CallOptions, type Compute, type ResolvedComputeOptions } from './compute.ts';
+import { abortError, callSignal } from './call.ts';
+import type { CallOptions, Compute, ResolvedCommonOptions } from './contract.ts';
+import type { ResolvedPoolOptions } from './pool-options.ts';
 import type { BatchItem, BatchResult } from './pool-worker.ts';
 
 const WORKER = sibling('./pool-worker', import.meta.url);
@@ -25,7 +27,7 @@ export interface PoolCompute extends Compute {
   taskNames(): Promise<string[]>;
 }
 
-export async function createPoolCompute(options: ResolvedComputeOptions): Promise<PoolCompute> {
+export async function createPoolCompute(options: ResolvedCommonOptions & ResolvedPoolOptions): Promise<PoolCompute> {
   const pool = new Piscina({
     filename: WORKER.href,
     workerData: { tasks: options.tasks },

@@ -1,7 +1,7 @@
 /**
- * When to restart a crashed worker: exponential backoff with equal jitter (the ceiling doubles with each crash in a
- * row, from `initialMs` up to `maxMs`, and the delay is a random point in its upper half, so that workers do not
- * restart in lockstep and the delay still grows), reset once a worker has stayed up for `stableMs`.
+ * When to restart a crashed worker: exponential backoff with equal jitter (src/backoff.ts: the ceiling doubles with
+ * each crash in a row, from `initialMs` up to `maxMs`, and the delay is a random point in its upper half, so that
+ * workers do not restart in lockstep and the delay still grows), reset once a worker has stayed up for `stableMs`.
  *
  * A crash loop is more than `maxRestarts` crashes in a row, none after a stable run: the slot is given up on and
  * reported, not respawned forever (forever's and pm2's spinning CPU). The count runs since the last stable period,
@@ -10,6 +10,8 @@
  * still restarted every 15–30 s minutes later). With the defaults the verdict comes on the 11th crash in a row,
  * 40–81 s after the first (`crashLoopAfterMs()`).
  */
+import { backoffCeiling, backoffDelay } from '../backoff.ts';
+
 export interface RestartPolicyOptions {
   initialMs: number;
   maxMs: number;
@@ -47,18 +49,14 @@ export class RestartPolicy {
         reason: `crash loop: ${attempt} crashes in a row, none after ${formatSeconds(this.#options.stableMs)} up`,
       };
     }
-    const ceiling = this.#ceiling(attempt);
-    return { restart: true, delayMs: Math.round(ceiling / 2 + (this.#random() * ceiling) / 2), attempt };
-  }
-
-  #ceiling(attempt: number): number {
-    return Math.min(this.#options.maxMs, this.#options.initialMs * 2 ** (attempt - 1));
+    return { restart: true, delayMs: Math.round(backoffDelay(this.#options, attempt, this.#random)), attempt };
   }
 
   /** The shortest and longest time from a first crash to the verdict, for an app that exits at once (the docs' figure). */
   crashLoopAfterMs(): { min: number; max: number } {
     let max = 0;
-    for (let attempt = 1; attempt <= this.#options.maxRestarts; attempt++) max += this.#ceiling(attempt);
+    for (let attempt = 1; attempt <= this.#options.maxRestarts; attempt++)
+      max += backoffCeiling(this.#options, attempt);
     return { min: max / 2, max };
   }
 }

@@ -6,6 +6,8 @@
  * process sharing a Redis store.
  */
 import { createCompute, type Compute } from '../compute/compute.ts';
+import { transportNamed, transportsWith } from '../compute/transports.ts';
+import { NodescaleError } from '../errors.ts';
 import { sibling } from '../module-file.ts';
 import { AddressPolicy } from './address-policy.ts';
 import { EmbeddedStore } from './embedded-store.ts';
@@ -55,8 +57,9 @@ export class Tagger {
   }
 
   static async create(options: TaggerOptions = {}): Promise<Tagger> {
-    // The address policy validates `allow` before any thread starts.
+    // The address policy validates `allow`, and the compute options are checked, before anything opens.
     const policy = new AddressPolicy(options.allow);
+    const compute = computeOptions(options);
     const store = await openStore({
       ...options,
       // Another worker's extraction is waited for as long as this one's own fetch and extraction could take.
@@ -65,14 +68,12 @@ export class Tagger {
         (options.extractDeadlineMs ?? TAGGER_DEFAULTS.extractDeadlineMs),
     });
     try {
-      const compute = await createCompute({
-        transport: options.compute,
-        tasks: TAGGER_TASKS,
-        ...(options.compute === 'amqp'
-          ? { url: options.broker, queue: options.queue, ...(options.brokerTls ? { tls: options.brokerTls } : {}) }
-          : { threads: options.threads }),
-      });
-      return new Tagger(compute, store, policy, options);
+      return new Tagger(
+        await createCompute({ transport: options.compute, tasks: TAGGER_TASKS, ...compute }),
+        store,
+        policy,
+        options,
+      );
     } catch (error) {
       await store.close();
       throw error;
@@ -134,3 +135,26 @@ export class Tagger {
 }
 
 export type { TaggerOptions };
+
+/** The tagger's names for the compute transport's options (`broker` is the amqp transport's `url`). */
+const COMPUTE_OPTIONS = { threads: 'threads', broker: 'url', brokerTls: 'tls', queue: 'queue' } as const;
+
+/**
+ * The compute options the tagger's options give, for the transport they name: an option the transport does not take
+ * is refused with the tagger's own name for it (`broker` given with compute 'pool').
+ */
+function computeOptions(options: TaggerOptions): Record<string, unknown> {
+  const transport = transportNamed(options.compute ?? TAGGER_DEFAULTS.compute, 'compute');
+  const given: Record<string, unknown> = {};
+  for (const [ours, theirs] of Object.entries(COMPUTE_OPTIONS)) {
+    const value = options[ours as keyof typeof COMPUTE_OPTIONS];
+    if (value === undefined) continue;
+    if (!transport.optionNames.includes(theirs))
+      throw new NodescaleError(
+        'NS_ERR_INVALID_OPTION',
+        `${ours} is an option of compute ${transportsWith(theirs).join(' or ')}, not of ${transport.name}`,
+      );
+    given[theirs] = value;
+  }
+  return given;
+}

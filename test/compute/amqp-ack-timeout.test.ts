@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { startComputeService } from '../../src/compute/amqp-service.ts';
+import { startAmqpService } from '../../src/compute/amqp-service.ts';
 import { createCompute } from '../../src/compute/compute.ts';
 import { startRabbitMq } from '../../src/servers/rabbitmq.ts';
 import { COMPUTE_TASKS } from '../helpers/compute-worker.ts';
@@ -16,7 +16,7 @@ test('a service whose channel the broker closes for an acknowledgement timeout r
   const broker = await startRabbitMq({ config: ['consumer_timeout = 1000'] });
   t.after(() => broker.stop());
   const logs: string[] = [];
-  const service = await startComputeService({
+  const service = await startAmqpService({
     url: broker.url,
     tasks: COMPUTE_TASKS,
     queue: 'ack-timeout',

@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { connect, type ConsumeMessage } from 'amqplib';
-import { startComputeService } from '../../src/compute/amqp-service.ts';
+import { startAmqpService } from '../../src/compute/amqp-service.ts';
 import { createCompute, type Compute } from '../../src/compute/compute.ts';
 import { startRabbitMq, type RabbitMqNode } from '../../src/servers/rabbitmq.ts';
 import { COMPUTE_TASKS, startWorker } from '../helpers/compute-worker.ts';
@@ -135,7 +135,7 @@ test('hostile replies fail their own call, never the caller: unknown codes, a me
 
 test('hostile tasks: prototype names never run, unknown names share one metrics label, huge deadlines and a foreign reply_to are contained', async (t) => {
   const q = queue();
-  const service = await startComputeService({ url: broker.url, tasks: COMPUTE_TASKS, queue: q, threads: 1 });
+  const service = await startAmqpService({ url: broker.url, tasks: COMPUTE_TASKS, queue: q, threads: 1 });
   t.after(() => service.stop());
   const compute = await caller(t, q);
   for (const name of ['constructor', 'toString', '__proto__', 'x'.repeat(100_000)])

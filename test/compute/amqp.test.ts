@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { after, before, test, type TestContext } from 'node:test';
 import { connect } from 'amqplib';
-import { startComputeService } from '../../src/compute/amqp-service.ts';
+import { startAmqpService } from '../../src/compute/amqp-service.ts';
 import { startCorpusServer } from '../../src/corpus/server.ts';
 import { startTaggerServer } from '../../src/tagger/server.ts';
 import { createCompute, resolveComputeOptions, type Compute } from '../../src/compute/compute.ts';
@@ -68,7 +68,7 @@ function load(compute: Compute, task: string, input: unknown, concurrency: numbe
 test('calls are answered across two compute services; stats count them', async (t) => {
   const q = queue();
   const services = await Promise.all(
-    [1, 2].map(() => startComputeService({ url: broker.url, tasks: COMPUTE_TASKS, queue: q, threads: 1, prefetch: 2 })),
+    [1, 2].map(() => startAmqpService({ url: broker.url, tasks: COMPUTE_TASKS, queue: q, threads: 1, prefetch: 2 })),
   );
   t.after(() => Promise.all(services.map((s) => s.stop())));
   const compute = await caller(t, q);
@@ -214,7 +214,7 @@ test('the broker stopped and started again under load: calls fail fast with the 
 
 test('a call declared idempotent survives a broker restart: sent again once the connection is back', async (t) => {
   const q = queue();
-  const service = await startComputeService({
+  const service = await startAmqpService({
     url: broker.url,
     tasks: COMPUTE_TASKS,
     queue: q,
@@ -234,7 +234,7 @@ test('a call declared idempotent survives a broker restart: sent again once the 
 
 test('a task whose deadline passes while it waits in the queue is never run', async (t) => {
   const q = queue();
-  const service = await startComputeService({
+  const service = await startAmqpService({
     url: broker.url,
     tasks: COMPUTE_TASKS,
     queue: q,
@@ -311,7 +311,7 @@ test('the tagger over amqp: tags(url) extracted by `nodescale compute-worker tag
 
 test('tasks delivered together share a thread hop, and a task that crashes its thread still fails alone', async (t) => {
   const q = queue();
-  const service = await startComputeService({
+  const service = await startAmqpService({
     url: broker.url,
     tasks: COMPUTE_TASKS,
     queue: q,
@@ -333,7 +333,7 @@ test('tasks delivered together share a thread hop, and a task that crashes its t
 
 test('more calls in flight than maxQueue are refused at once with NS_ERR_COMPUTE_QUEUE_FULL', async (t) => {
   const q = queue();
-  const service = await startComputeService({
+  const service = await startAmqpService({
     url: broker.url,
     tasks: COMPUTE_TASKS,
     queue: q,
@@ -351,6 +351,24 @@ test('more calls in flight than maxQueue are refused at once with NS_ERR_COMPUTE
   assert.ok(Date.now() - started < 250, 'refused before the calls ahead of it ended');
   await Promise.all(held);
   assert.equal(await compute.call('echo', 'room again'), 'room again');
+});
+
+test('a publish the broker refuses (nack: a full queue that rejects publishes) is NS_ERR_COMPUTE_QUEUE_FULL, told from a lost connection', async (t) => {
+  const q = queue();
+  // The queue exists with a length limit of 0 that rejects publishes: the broker nacks every call's message.
+  const connection = await connect(broker.url);
+  t.after(() => connection.close());
+  const channel = await connection.createChannel();
+  await channel.assertQueue(q, { arguments: { 'x-max-length': 0, 'x-overflow': 'reject-publish' } });
+  const compute = await caller(t, q);
+  for (const idempotent of [false, true]) {
+    await assert.rejects(compute.call('echo', 'refused', { idempotent, deadlineMs: 5000 }), {
+      code: 'NS_ERR_COMPUTE_QUEUE_FULL',
+      message: 'the broker refused task echo (nack)',
+      retryable: true,
+    });
+  }
+  assert.equal(compute.stats().queued, 0);
 });
 
 test("compute-worker under nodescale run: ready once it consumes, its task metrics on the supervisor's /metrics, a graceful stop", async (t) => {

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { threadId } from 'node:worker_threads';
 import { test } from 'node:test';
-import { startComputeService } from '../../src/compute/amqp-service.ts';
+import { startAmqpService } from '../../src/compute/amqp-service.ts';
+import { startComputeService } from '../../src/compute/service.ts';
 import { createCompute, resolveComputeOptions } from '../../src/compute/compute.ts';
 
 const TASKS = new URL('../fixtures/compute-tasks.ts', import.meta.url);
@@ -93,13 +94,32 @@ test('a call whose deadline is over what a timer holds is refused, not timed out
   assert.equal(await compute.call('echo', 1, { deadlineMs: 2 ** 31 - 1 }), 1);
 });
 
-test('an option name that is a typo is refused with the nearest known one, by createCompute and startComputeService', async () => {
+test('an option name that is a typo is refused with the nearest known one, by createCompute and startAmqpService', async () => {
   await assert.rejects(createCompute({ tasks: TASKS, treads: 4 } as never), {
     code: 'NS_ERR_INVALID_OPTION',
     message: 'unknown option treads; did you mean threads?',
   });
-  await assert.rejects(startComputeService({ url: 'amqp://127.0.0.1:1', tasks: TASKS, prefech: 8 } as never), {
+  await assert.rejects(startAmqpService({ url: 'amqp://127.0.0.1:1', tasks: TASKS, prefech: 8 } as never), {
     code: 'NS_ERR_INVALID_OPTION',
     message: 'unknown option prefech; did you mean prefetch?',
+  });
+});
+
+test('an option of another transport is refused naming its transport; a transport without a service side has none', async () => {
+  await assert.rejects(createCompute({ tasks: TASKS, queue: 'q' }), {
+    code: 'NS_ERR_INVALID_OPTION',
+    message: 'queue is an option of the amqp transport, not of pool',
+  });
+  await assert.rejects(createCompute({ tasks: TASKS, transport: 'amqp', url: 'amqp://127.0.0.1:1', threads: 2 }), {
+    code: 'NS_ERR_INVALID_OPTION',
+    message: 'threads is an option of the pool transport, not of amqp',
+  });
+  await assert.rejects(startComputeService('pool', { tasks: TASKS }), {
+    code: 'NS_ERR_INVALID_OPTION',
+    message: "the pool transport runs tasks in the caller's process: it has no service side (amqp has)",
+  });
+  await assert.rejects(startComputeService('amqp', { tasks: TASKS, url: 'amqp://127.0.0.1:1', confirm: true }), {
+    code: 'NS_ERR_INVALID_OPTION',
+    message: /^unknown option confirm/,
   });
 });

@@ -40,3 +40,42 @@ test('no import cycle between areas: each folder of src/ depends on others in on
   // The shared modules at the top import no area: everything may import them.
   assert.deepEqual([...(graph.get('.') ?? [])], []);
 });
+
+/** file → the files of src/ it imports (type-only included; with `dynamic`, `import('./x.ts')` too). */
+function fileGraph({ dynamic = false } = {}): Map<string, string[]> {
+  const graph = new Map<string, string[]>();
+  for (const file of readdirSync(SRC, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts'))) {
+    const text = readFileSync(path.join(SRC, file), 'utf8');
+    graph.set(
+      file,
+      [
+        ...text.matchAll(/^(?:import|export)[^'"]*?from '(\.{1,2}\/[^']+)'/gm),
+        ...(dynamic ? text.matchAll(/\bimport\('(\.{1,2}\/[^']+)'\)/g) : []),
+      ].map(([, spec]) => path.relative(SRC, path.resolve(path.dirname(path.join(SRC, file)), spec!))),
+    );
+  }
+  return graph;
+}
+
+test('compute: the core knows no transport, and no file of the area imports itself round a circle', () => {
+  const graph = fileGraph();
+  // The core: the contract, the options every transport shares, and the service host. It reaches the transports
+  // through the registry (transports.ts, which lists their definitions and options), and a transport's
+  // implementation is loaded by its definition.
+  const core = ['compute.ts', 'contract.ts', 'call.ts', 'option-checks.ts', 'service.ts'];
+  const allowed = (target: string) =>
+    !target.startsWith('compute/') || core.includes(target.slice(8)) || target === 'compute/transports.ts';
+  for (const file of core) {
+    const wrong = graph.get(`compute/${file}`)!.filter((target) => !allowed(target));
+    assert.deepEqual(wrong, [], `compute/${file} imports a transport's implementation`);
+  }
+  // A module loaded on use (a transport's implementation, by its definition) counts: a circle through it is one.
+  const withLoads = fileGraph({ dynamic: true });
+  const cycles: string[] = [];
+  const visit = (file: string, trail: string[]) => {
+    if (trail.includes(file)) return void cycles.push([...trail.slice(trail.indexOf(file)), file].join(' → '));
+    for (const next of withLoads.get(file) ?? []) if (next.startsWith('compute/')) visit(next, [...trail, file]);
+  };
+  for (const file of withLoads.keys()) if (file.startsWith('compute/')) visit(file, []);
+  assert.deepEqual([...new Set(cycles)], []);
+});

@@ -23,7 +23,8 @@ async function start(t: TestContext, compute: 'pool' | 'inline' = 'pool') {
   const api = await startTaggerServer({
     port: 0,
     compute,
-    threads: 1,
+    // Threads are the pool's: the inline transport has none (and refuses the option).
+    ...(compute === 'pool' ? { threads: 1 } : {}),
     corpusUrl: corpus.url,
     allow: ['127.0.0.1'],
     fetchTimeoutMs: 500,
@@ -314,4 +315,15 @@ test('urls(tag) is paged: 100 URLs by default, first/after page on; a query weig
   const refused = await route('first=600');
   assert.equal(refused.status, 400);
   assert.equal(((await refused.json()) as { error: { code: string } }).error.code, 'NS_ERR_INVALID_PAGE');
+});
+
+test("an option of another compute transport is refused with the tagger's own name for it", async () => {
+  await assert.rejects(startTaggerServer({ port: 0, compute: 'inline', threads: 2 }), {
+    code: 'NS_ERR_INVALID_OPTION',
+    message: 'threads is an option of compute pool, not of inline',
+  });
+  await assert.rejects(startTaggerServer({ port: 0, compute: 'pool', broker: 'amqp://127.0.0.1:1' }), {
+    code: 'NS_ERR_INVALID_OPTION',
+    message: 'broker is an option of compute amqp, not of pool',
+  });
 });
