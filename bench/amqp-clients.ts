@@ -17,8 +17,17 @@ interface Rpc {
   close(): Promise<void>;
 }
 
-/** `persistent`: the caller's messages are persistent, as the amqp transport's are (amqplib only). */
-type ClientSetup = (url: string, queue: string, type: QueueType, persistent?: boolean) => Promise<Rpc>;
+/**
+ * `persistent`: the caller's messages are persistent, as the amqp transport's are; `wireDeadline`: they carry the
+ * transport's deadline as it sends it (a per-message TTL, `expiration`, and two headers) — amqplib only.
+ */
+type ClientSetup = (
+  url: string,
+  queue: string,
+  type: QueueType,
+  persistent?: boolean,
+  wireDeadline?: boolean,
+) => Promise<Rpc>;
 
 const REPLY_TO = 'amq.rabbitmq.reply-to';
 
@@ -52,7 +61,7 @@ function pending() {
   };
 }
 
-const amqplib: ClientSetup = async (url, queue, type, persistent = false) => {
+const amqplib: ClientSetup = async (url, queue, type, persistent = false, wireDeadline = false) => {
   const { connect } = await import('amqplib');
   const serverConnection = await connect(url, { noDelay: true });
   const server = await serverConnection.createChannel();
@@ -76,7 +85,14 @@ const amqplib: ClientSetup = async (url, queue, type, persistent = false) => {
   return {
     call(body) {
       const [correlationId, reply] = calls.add();
-      client.sendToQueue(queue, body, { correlationId, replyTo: REPLY_TO, persistent });
+      const deadline = wireDeadline
+        ? {
+            contentType: 'application/json',
+            expiration: '30000',
+            headers: { 'x-nodescale-remaining-ms': 30_000, 'x-nodescale-deadline': Date.now() + 30_000 },
+          }
+        : {};
+      client.sendToQueue(queue, body, { correlationId, replyTo: REPLY_TO, persistent, ...deadline });
       return reply;
     },
     async close() {

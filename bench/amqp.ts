@@ -6,7 +6,8 @@
  *
  * Each configuration: an echo of 100 bytes, calls/s at 1 and at 32 in flight, and the median latency at 1.
  * - bare: amqplib's loop (bench/amqp-clients.ts): an echo consumer on the event loop, no confirms, direct reply-to,
- *   persistent messages (as the transport's);
+ *   persistent messages (as the transport's); and the same loop with the transport's deadline on the wire (a
+ *   per-message TTL and two headers), which is what the broker's side of a deadline costs;
  * - ours: createCompute({ transport: 'amqp' }) and startAmqpService() (its tasks on a worker thread), confirms on
  *   and off, with the same queue type.
  */
@@ -66,6 +67,26 @@ async function natsReference(ms: number): Promise<AmqpFigures[]> {
   }
 }
 
+/** What the hop to a service's worker thread costs alone: the pool transport, one thread, the same echo. */
+async function threadHop(ms: number): Promise<AmqpFigures[]> {
+  const pool = await createCompute({ transport: 'pool', tasks: TASKS, threads: 1 });
+  try {
+    const rpc = { call: async (body: Buffer) => Buffer.from(await pool.call<string>('echo', body.toString())) };
+    await rpcLoad(rpc, 8, 500);
+    const figures: AmqpFigures[] = [];
+    for (const inFlight of [1, 32])
+      figures.push({
+        queue: 'none',
+        variant: 'pool thread hop, no broker',
+        inFlight,
+        ...(await rpcLoad(rpc, inFlight, ms)),
+      });
+    return figures;
+  } finally {
+    await pool.close();
+  }
+}
+
 export async function amqpTransport(options: { seconds: number }): Promise<AmqpFigures[]> {
   const broker = await startRabbitMq();
   const figures: AmqpFigures[] = [];
@@ -84,6 +105,12 @@ export async function amqpTransport(options: { seconds: number }): Promise<AmqpF
         await measure('bare amqplib', bare);
       } finally {
         await bare.close();
+      }
+      const deadlined = await CLIENTS.amqplib!(broker.url, `bench.deadline.${queue}`, queue, true, true);
+      try {
+        await measure('bare, deadline on the wire', deadlined);
+      } finally {
+        await deadlined.close();
       }
       for (const confirm of [false, true]) {
         const q = `bench.ours.${queue}.${++n}`;
@@ -116,13 +143,14 @@ export async function amqpTransport(options: { seconds: number }): Promise<AmqpF
     await broker.stop();
   }
   figures.push(...(await natsReference(ms)));
+  figures.push(...(await threadHop(ms)));
   return figures;
 }
 
 if (import.meta.main) {
   for (const f of await amqpTransport({ seconds: Number(process.argv[2] ?? 3) })) {
     console.log(
-      `${f.queue.padEnd(8)} ${f.variant.padEnd(26)} ${String(f.inFlight).padStart(2)} in flight: ${Math.round(f.perSecond).toString().padStart(6)} calls/s, p50 ${f.p50Ms.toFixed(2)} ms`,
+      `${f.queue.padEnd(8)} ${f.variant.padEnd(28)} ${String(f.inFlight).padStart(2)} in flight: ${Math.round(f.perSecond).toString().padStart(6)} calls/s, p50 ${f.p50Ms.toFixed(2)} ms`,
     );
   }
 }

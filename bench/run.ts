@@ -205,7 +205,8 @@ if (wanted('amqp')) {
   report.amqp = figures;
   const bare = (f: AmqpFigures) =>
     figures.find((b) => b.variant === 'bare amqplib' && b.queue === f.queue && b.inFlight === f.inFlight);
-  const nats = (f: AmqpFigures) => figures.find((b) => b.queue === 'none' && b.inFlight === f.inFlight)!;
+  const nats = (f: AmqpFigures) =>
+    figures.find((b) => b.variant === 'NATS core request-reply' && b.inFlight === f.inFlight)!;
   lines.push(
     'RPC over RabbitMQ, echo of 100 bytes, direct reply-to, prefetch 64 (`npm run bench -- amqp`):',
     '',

@@ -9,11 +9,11 @@ import { invalidOption, NodescaleError } from '../errors.ts';
 import { writeAnnouncement } from '../ipc.ts';
 import { connectSupervisor, defaultControlPath, startControl, type StopOutcome } from '../supervisor/control.ts';
 import { startMetricsServer } from '../supervisor/metrics.ts';
-import { usableCpus } from '../supervisor/cpus.ts';
-import { READY_ON, SUPERVISOR_DEFAULTS, type ReadyOn } from '../supervisor/options.ts';
+import { READY_ON, SUPERVISOR_DEFAULTS, type ReadyOn, type SupervisorOptions } from '../supervisor/options.ts';
 import { Supervisor, type ReloadOutcome, type ReloadStatus, type WorkerStatus } from '../supervisor/supervisor.ts';
 import { formatBytes, formatDuration, formatMs } from '../units.ts';
 import {
+  defined,
   boolFlag,
   COMMON_FLAGS,
   durationFlag,
@@ -188,26 +188,34 @@ export function parseRunArgs(argv: string[]) {
       'NS_ERR_APP_NOT_FOUND',
       `${app} is not a file: give the app's entry file (server.js, not its directory)`,
     );
-  const rawWorkers = textFlag(values, 'workers') ?? defaults.workers;
-  const workers = rawWorkers === 'auto' ? usableCpus() : intFlag(values, 'workers')!;
-  if (!(workers >= 1)) throw invalidOption('--workers', 'a whole number ≥ 1 or auto', rawWorkers);
-  const maxRestarts = intFlag(values, 'max-restarts') ?? defaults.restart.maxRestarts;
-  return {
+  const rawWorkers = textFlag(values, 'workers');
+  const workers = rawWorkers === 'auto' ? 'auto' : intFlag(values, 'workers');
+  if (workers !== undefined && workers !== 'auto' && !(workers >= 1))
+    throw invalidOption('--workers', 'a whole number ≥ 1 or auto', rawWorkers);
+  const rawReadyOn = textFlag(values, 'ready-on');
+  const maxRestarts = intFlag(values, 'max-restarts');
+  // Flags map to the supervisor's options; a flag not given is left out, and the library fills in its default.
+  const supervisor: SupervisorOptions = {
     app,
-    appArgs,
-    workers,
+    args: appArgs,
     execArgv: listFlag(values, 'node-arg'),
     httpDrain: !boolFlag(values, 'no-http-drain'),
-    readyTimeoutMs: durationFlag(values, 'ready-timeout') ?? defaults.readyTimeoutMs,
-    graceMs: durationFlag(values, 'grace') ?? defaults.graceMs,
-    stabilityMs: durationFlag(values, 'stability') ?? defaults.stabilityMs,
-    probationMs: durationFlag(values, 'probation') ?? defaults.probationMs,
-    readyOn: readyOn(textFlag(values, 'ready-on') ?? defaults.readyOn),
-    maxRestarts,
-    maxMemoryBytes: sizeFlag(values, 'max-memory') ?? defaults.maxMemoryBytes,
-    memoryCheckMs: durationFlag(values, 'memory-check') ?? defaults.memoryCheckMs,
+    ...defined({
+      workers,
+      readyTimeoutMs: durationFlag(values, 'ready-timeout'),
+      graceMs: durationFlag(values, 'grace'),
+      stabilityMs: durationFlag(values, 'stability'),
+      probationMs: durationFlag(values, 'probation'),
+      readyOn: rawReadyOn === undefined ? undefined : readyOn(rawReadyOn),
+      restart: maxRestarts === undefined ? undefined : { maxRestarts },
+      maxMemoryBytes: sizeFlag(values, 'max-memory'),
+      memoryCheckMs: durationFlag(values, 'memory-check'),
+      metricsTimeoutMs: durationFlag(values, 'metrics-timeout'),
+    }),
+  };
+  return {
+    supervisor,
     metrics: hostPortFlag(values, 'metrics'),
-    metricsTimeoutMs: durationFlag(values, 'metrics-timeout') ?? defaults.metricsTimeoutMs,
     console: boolFlag(values, 'console'),
     logFormat: logFormat(textFlag(values, 'log-format') ?? 'text'),
     control: controlPath(values, path.basename(app).replace(/\.[^.]+$/, '')),
@@ -231,19 +239,7 @@ async function run(argv: string[], io: Io): Promise<number> {
       ? joined(line, from)
       : (from.stream === 'stdout' ? io.stdout : io.stderr).write(`[w${from.slot} ${from.pid}] ${line}\n`);
   const supervisor = new Supervisor({
-    app: args.app,
-    args: args.appArgs,
-    execArgv: args.execArgv,
-    httpDrain: args.httpDrain,
-    workers: args.workers,
-    readyTimeoutMs: args.readyTimeoutMs,
-    readyOn: args.readyOn,
-    stabilityMs: args.stabilityMs,
-    probationMs: args.probationMs,
-    graceMs: args.graceMs,
-    restart: { maxRestarts: args.maxRestarts },
-    maxMemoryBytes: args.maxMemoryBytes,
-    memoryCheckMs: args.memoryCheckMs,
+    ...args.supervisor,
     consoleSocketPrefix: args.console ? args.control.replace(/\.sock$/, '') : null,
     output,
     log,
@@ -275,7 +271,7 @@ async function run(argv: string[], io: Io): Promise<number> {
   let metricsServer: Server | null = null;
   if (args.metrics !== null) {
     try {
-      metricsServer = await startMetricsServer(args.metrics, supervisor, args.metricsTimeoutMs);
+      metricsServer = await startMetricsServer(args.metrics, supervisor, supervisor.options.metricsTimeoutMs);
     } catch (error) {
       control.close();
       throw error;
@@ -301,14 +297,17 @@ async function run(argv: string[], io: Io): Promise<number> {
   }
   // Later, every slot given up on (crash loops after start, a scale up that cannot start) stops the supervisor.
   supervisor.once('all-failed', () => void stop(1));
-  if (supervisor.failedSlots().length === args.workers) void stop(1);
+  if (supervisor.failedSlots().length === supervisor.options.workers) void stop(1);
   const metricsUrl =
     args.metrics &&
     `http://${args.metrics.host.includes(':') ? `[${args.metrics.host}]` : args.metrics.host}:${(metricsServer!.address() as AddressInfo).port}/metrics`;
   if (metricsUrl) writeAnnouncement({ nodescale: 'listening', service: 'metrics', url: metricsUrl, pid: process.pid });
-  log(`${args.workers} worker(s) ready; control socket ${control.path}${metricsUrl ? `; metrics ${metricsUrl}` : ''}`, {
-    pid: process.pid,
-  });
+  log(
+    `${supervisor.options.workers} worker(s) ready; control socket ${control.path}${metricsUrl ? `; metrics ${metricsUrl}` : ''}`,
+    {
+      pid: process.pid,
+    },
+  );
   return done;
 }
 

@@ -1,6 +1,7 @@
 /**
  * `bench` options: the one place they are validated and filled in.
  */
+import { refuseUnknownOptions } from '../unknown-options.ts';
 import { invalidOption, NodescaleError } from '../errors.ts';
 import { encodeRequest, parseTarget, type Target } from './request.ts';
 
@@ -78,8 +79,25 @@ function positive(name: string, value: number | undefined, fallback: number, all
   return value;
 }
 
+/** Every option runBench knows (sweep and compare-servers pass theirs through): any other name is a typo. */
+const BENCH_OPTION_NAMES = [
+  'url',
+  'connections',
+  'durationMs',
+  'amount',
+  'pipelining',
+  'workers',
+  'warmupMs',
+  'rate',
+  'method',
+  'headers',
+  'body',
+  'timeoutMs',
+] as const satisfies readonly (keyof BenchOptions)[];
+
 export function resolveBenchOptions(options: BenchOptions): ResolvedBenchOptions {
   if (options === null || typeof options !== 'object') throw invalidOption('options', 'an object', options);
+  refuseUnknownOptions(options, BENCH_OPTION_NAMES);
   const target = parseTarget(options.url);
   const connections = integer('connections', options.connections, BENCH_DEFAULTS.connections, 1, 100_000);
   const workers = integer('workers', options.workers, BENCH_DEFAULTS.workers, 1, 256);

@@ -107,9 +107,18 @@ export function resolveSupervisorOptions(options: SupervisorOptions): ResolvedSu
   if (!Number.isInteger(count) || count < 1) throw invalidOption('workers', 'a whole number ≥ 1 or auto', workers);
   const readyOn = options.readyOn ?? defaults.readyOn;
   if (!READY_ON.includes(readyOn)) throw invalidOption('readyOn', READY_ON.join(', ') + ' (or omitted)', readyOn);
+  // The nested section is checked as the top is: a typo in it (`restart: { maxRestart: 3 }`) is no default in silence.
+  if (options.restart !== undefined) refuseUnknownOptions(options.restart, Object.keys(RESTART_DEFAULTS), 'restart.');
   const restart = { ...defaults.restart, ...options.restart };
   if (!Number.isInteger(restart.maxRestarts) || restart.maxRestarts < 0)
     throw invalidOption('restart.maxRestarts', 'a whole number ≥ 0', restart.maxRestarts);
+  for (const name of ['initialMs', 'maxMs', 'stableMs'] as const) duration(`restart.${name}`, restart[name]);
+  if (restart.maxMs < restart.initialMs)
+    throw invalidOption(
+      'restart.maxMs',
+      `a duration of at least restart.initialMs (${restart.initialMs} ms)`,
+      restart.maxMs,
+    );
   const maxMemoryBytes = options.maxMemoryBytes ?? defaults.maxMemoryBytes;
   if (!Number.isFinite(maxMemoryBytes) || maxMemoryBytes < 0)
     throw invalidOption('maxMemoryBytes', 'a number of bytes ≥ 0 (0: off)', maxMemoryBytes);

@@ -146,6 +146,11 @@ function rssOf(pid: number): number | null {
 
 export class Supervisor extends EventEmitter {
   readonly #options: ResolvedSupervisorOptions;
+
+  /** The options resolved: every default filled in (`workers: 'auto'` is a count here). */
+  get options(): Readonly<ResolvedSupervisorOptions> {
+    return this.#options;
+  }
   readonly #slots: Slot[] = [];
   #generation = 1;
   #stopping = false;

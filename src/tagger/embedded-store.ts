@@ -3,8 +3,7 @@
  * worker has its own, and a restart starts empty (`--store redis://…` shares one).
  */
 import { LRUCache } from 'lru-cache';
-import type { StoreOptions, TagStore, UrlPage } from './store.ts';
-import { STORE_DEFAULTS, URL_PAGE } from './store.ts';
+import { resolveStoreOptions, URL_PAGE, type ResolvedStoreOptions, type TagStore, type UrlPage } from './store.ts';
 import { TagIndex } from './tag-index.ts';
 
 export class EmbeddedStore implements TagStore {
@@ -12,10 +11,10 @@ export class EmbeddedStore implements TagStore {
   readonly index: TagIndex;
   readonly #cache: LRUCache<string, string[]> | null;
 
-  constructor(options: StoreOptions = {}) {
-    const size = options.cacheSize ?? STORE_DEFAULTS.cacheSize;
-    this.#cache = size === 0 ? null : new LRUCache({ max: size, ttl: options.cacheTtlMs ?? STORE_DEFAULTS.cacheTtlMs });
-    this.index = new TagIndex(options.maxIndexedUrls ?? STORE_DEFAULTS.maxIndexedUrls);
+  constructor(options: ResolvedStoreOptions = resolveStoreOptions({})) {
+    const size = options.cacheSize;
+    this.#cache = size === 0 ? null : new LRUCache({ max: size, ttl: options.cacheTtlMs });
+    this.index = new TagIndex(options.maxIndexedUrls);
   }
 
   async cached(url: string): Promise<string[] | undefined> {

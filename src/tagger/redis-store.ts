@@ -27,17 +27,9 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { createClient } from '@redis/client';
 import { ERROR_CODES, invalidOption, isNodescaleError, NodescaleError, type ErrorCode } from '../errors.ts';
-import { certificateHint, checkClientTls, type ClientTls } from '../client-tls.ts';
+import { certificateHint, type ClientTls } from '../client-tls.ts';
 import { redactUrl } from '../redact.ts';
-import {
-  checkStorePrefix,
-  STORE_DEFAULTS,
-  type StoreLog,
-  type StoreOptions,
-  type TagStore,
-  type UrlPage,
-  URL_PAGE,
-} from './store.ts';
+import { type ResolvedStoreOptions, type StoreLog, type TagStore, type UrlPage, URL_PAGE } from './store.ts';
 
 /**
  * A connection that never queues a command while Redis is away (it fails at once). The deadline of each command is
@@ -122,19 +114,19 @@ export class RedisStore implements TagStore {
   #closed = false;
   #opening = true;
 
-  private constructor(client: Client, subscriber: Client, options: StoreOptions & { url: string }) {
+  private constructor(client: Client, subscriber: Client, options: ResolvedStoreOptions & { url: string }) {
     this.#client = client;
     this.#subscriber = subscriber;
     this.#url = options.url;
     this.#tls = options.storeTls;
     this.#where = redactUrl(options.url);
-    this.#timeoutMs = options.storeTimeoutMs ?? STORE_DEFAULTS.storeTimeoutMs;
-    this.#prefix = options.storePrefix ?? STORE_DEFAULTS.storePrefix;
+    this.#timeoutMs = options.storeTimeoutMs;
+    this.#prefix = options.storePrefix;
     this.#index = `{${this.#prefix}}`;
-    this.#cacheTtlMs = options.cacheTtlMs ?? STORE_DEFAULTS.cacheTtlMs;
-    this.#maxUrls = options.maxIndexedUrls ?? STORE_DEFAULTS.maxIndexedUrls;
-    this.#waitMs = options.singleFlightWaitMs ?? STORE_DEFAULTS.singleFlightWaitMs;
-    this.#log = options.log ?? (() => {});
+    this.#cacheTtlMs = options.cacheTtlMs;
+    this.#maxUrls = options.maxIndexedUrls;
+    this.#waitMs = options.singleFlightWaitMs;
+    this.#log = options.log;
     this.#watch(client);
     subscriber.on('error', () => {});
   }
@@ -216,10 +208,9 @@ export class RedisStore implements TagStore {
     if (old.isOpen) old.destroy();
   }
 
-  static async open(url: string, options: StoreOptions): Promise<RedisStore> {
-    checkStorePrefix(options.storePrefix ?? STORE_DEFAULTS.storePrefix);
-    const timeout = options.storeTimeoutMs ?? STORE_DEFAULTS.storeTimeoutMs;
-    const tls = checkClientTls('storeTls', options.storeTls, url);
+  static async open(url: string, options: ResolvedStoreOptions): Promise<RedisStore> {
+    const timeout = options.storeTimeoutMs;
+    const tls = options.storeTls;
     const client = connection(url, timeout, tls);
     // Notifications come on a connection of their own (a subscribed connection can do nothing else).
     const subscriber = connection(url, timeout, tls);

@@ -12,12 +12,11 @@ import { corpusPaths } from '../corpus/generate.ts';
 import { invalidOption, NodescaleError } from '../errors.ts';
 import { sendJson } from '../json-response.ts';
 import { listen, origin } from '../listen.ts';
-import { jsonLogger } from '../runtime/options.ts';
 import { protect } from '../runtime/protect.ts';
 import type { Runtime } from '../runtime/runtime.ts';
 import { AddressPolicy } from './address-policy.ts';
 import { graphqlHandler, GRAPHQL_LIMITS } from './graphql.ts';
-import { TAGGER_DEFAULTS, type TaggerServerOptions } from './options.ts';
+import { resolveTaggerServerOptions, TAGGER_DEFAULTS, type TaggerServerOptions } from './options.ts';
 import { Tagger } from './tagger.ts';
 
 export interface TaggerServer {
@@ -43,11 +42,7 @@ function sendError(res: ServerResponse, error: unknown): void {
  * route fetches what the operator configured, so the corpus host's own addresses are allowed for it (a corpus on
  * loopback works out of the box), while tags(url) from clients keeps the tagger's policy.
  */
-async function corpusAccess(
-  raw: string | undefined,
-  allow: readonly string[],
-): Promise<{ url: string; policy: AddressPolicy }> {
-  const text = raw ?? TAGGER_DEFAULTS.corpusUrl;
+async function corpusAccess(text: string, allow: readonly string[]): Promise<{ url: string; policy: AddressPolicy }> {
   let url: URL;
   try {
     url = new URL(text);
@@ -69,15 +64,14 @@ async function corpusAccess(
   return { url: url.href.replace(/\/$/, ''), policy: new AddressPolicy([...allow, ...addresses]) };
 }
 
-export async function startTaggerServer(options: TaggerServerOptions = {}): Promise<TaggerServer> {
-  const corpus = await corpusAccess(options.corpusUrl, options.allow ?? []);
-  // The store's warnings (Redis lost, back, not there at start) go to the runtime's logger.
-  const logger = options.runtime?.logger ?? jsonLogger;
-  const tagger = await Tagger.create({ log: logger, ...options });
+export async function startTaggerServer(given: TaggerServerOptions = {}): Promise<TaggerServer> {
+  const options = resolveTaggerServerOptions(given);
+  const corpus = await corpusAccess(options.corpusUrl, options.tagger.allow);
+  const tagger = await Tagger.open(options.tagger);
   const graphql = graphqlHandler(tagger);
   const corpusUrl = corpus.url;
   const pages = corpusPaths().map((path) => `${corpusUrl}${path}`);
-  const benchmarkTag = options.benchmarkTag ?? TAGGER_DEFAULTS.benchmarkTag;
+  const benchmarkTag = options.benchmarkTag;
   let next = 0;
 
   const routes: Record<string, (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<void> | void> = {
@@ -119,12 +113,7 @@ export async function startTaggerServer(options: TaggerServerOptions = {}): Prom
   if (runtime.options.shutdown) runtime.onShutdown(() => tagger.close());
   let address: AddressInfo;
   try {
-    address = await listen(
-      server,
-      options.port ?? TAGGER_DEFAULTS.port,
-      options.host ?? TAGGER_DEFAULTS.host,
-      'the tagger',
-    );
+    address = await listen(server, options.port, options.host, 'the tagger');
   } catch (error) {
     // Nothing may outlive a failed start: the pool's threads would keep the process alive.
     runtime.close();

@@ -3,7 +3,7 @@
  * interface, one file per store: `embedded-store.ts` (in the process: an LRU and a Map, the default) and
  * `redis-store.ts` (shared by every API worker on every host: `--store redis://…`).
  */
-import type { ClientTls } from '../client-tls.ts';
+import { checkClientTls, type ClientTls } from '../client-tls.ts';
 import { invalidOption, NodescaleError } from '../errors.ts';
 import { redactUrl } from '../redact.ts';
 import { MAX_TIMER_MS } from '../units.ts';
@@ -97,21 +97,32 @@ export const STORE_DEFAULTS = Object.freeze({
   singleFlightWaitMs: 30_000,
 });
 
+export type ResolvedStoreOptions = Required<Omit<StoreOptions, 'storeTls'>> & { storeTls: ClientTls | undefined };
+
 /**
- * The numeric options checked before a store opens, each with the option named: `cacheSize: -5` ended in
- * lru-cache's own TypeError, and `maxIndexedUrls: 'x'` was taken (and then no URL was ever dropped).
+ * The store's options checked, each with the option named, and their defaults filled in: the one place a store's
+ * options are read (`cacheSize: -5` ended in lru-cache's own TypeError, and `maxIndexedUrls: 'x'` was taken, and
+ * then no URL was ever dropped).
  */
-export function checkStoreOptions(options: StoreOptions): void {
-  const whole = (name: keyof StoreOptions, min: number, max: number) => {
-    const value = options[name];
-    if (value !== undefined && (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max))
+export function resolveStoreOptions(options: StoreOptions): ResolvedStoreOptions {
+  const whole = (name: keyof typeof STORE_DEFAULTS, min: number, max: number): number => {
+    const value = options[name] ?? STORE_DEFAULTS[name];
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max)
       throw invalidOption(name, `a whole number from ${min} to ${max}`, value);
+    return value;
   };
-  whole('cacheSize', 0, 2 ** 32);
-  whole('maxIndexedUrls', 1, 2 ** 32);
-  whole('cacheTtlMs', 1, MAX_TIMER_MS);
-  whole('storeTimeoutMs', 1, MAX_TIMER_MS);
-  whole('singleFlightWaitMs', 0, MAX_TIMER_MS);
+  const store = checkStore(options.store ?? STORE_DEFAULTS.store);
+  return {
+    store,
+    storePrefix: checkStorePrefix(options.storePrefix ?? STORE_DEFAULTS.storePrefix),
+    cacheSize: whole('cacheSize', 0, 2 ** 32),
+    maxIndexedUrls: whole('maxIndexedUrls', 1, 2 ** 32),
+    cacheTtlMs: whole('cacheTtlMs', 1, MAX_TIMER_MS),
+    storeTimeoutMs: whole('storeTimeoutMs', 1, MAX_TIMER_MS),
+    singleFlightWaitMs: whole('singleFlightWaitMs', 0, MAX_TIMER_MS),
+    storeTls: store === 'embedded' ? undefined : checkClientTls('storeTls', options.storeTls, store),
+    log: options.log ?? (() => {}),
+  };
 }
 
 /** `store` checked: 'embedded', or a redis:// or rediss:// URL with a host (NS_ERR_INVALID_OPTION otherwise). */

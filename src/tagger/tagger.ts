@@ -6,23 +6,13 @@
  * process sharing a Redis store.
  */
 import { createCompute, type Compute } from '../compute/compute.ts';
-import { transportNamed, transportsWith } from '../compute/transports.ts';
-import { NodescaleError } from '../errors.ts';
 import { sibling } from '../module-file.ts';
 import { AddressPolicy } from './address-policy.ts';
 import { EmbeddedStore } from './embedded-store.ts';
-import { FETCH_DEFAULTS, fetchPage } from './fetch-page.ts';
-import { TAGGER_DEFAULTS, type TaggerOptions } from './options.ts';
+import { fetchPage } from './fetch-page.ts';
+import { resolveTaggerOptions, type ResolvedTaggerOptions, type TaggerOptions } from './options.ts';
 import { RedisStore } from './redis-store.ts';
-import {
-  checkStore,
-  checkStoreOptions,
-  checkUrlPage,
-  STORE_DEFAULTS,
-  type StoreOptions,
-  type TagStore,
-  type UrlPage,
-} from './store.ts';
+import { checkUrlPage, resolveStoreOptions, type StoreOptions, type TagStore, type UrlPage } from './store.ts';
 
 /** The tagger's extraction tasks (a compute service runs them: `nodescale compute-worker tagger`). */
 export const TAGGER_TASKS = sibling('./tasks', import.meta.url);
@@ -32,9 +22,8 @@ export const TAGGER_TASKS = sibling('./tasks', import.meta.url);
  * error; credentials, a database or a certificate that Redis refuses fail the open (they will not get better).
  */
 export async function openStore(options: StoreOptions): Promise<TagStore> {
-  const store = checkStore(options.store ?? STORE_DEFAULTS.store);
-  checkStoreOptions(options);
-  return store === 'embedded' ? new EmbeddedStore(options) : RedisStore.open(store, options);
+  const resolved = resolveStoreOptions(options);
+  return resolved.store === 'embedded' ? new EmbeddedStore(resolved) : RedisStore.open(resolved.store, resolved);
 }
 
 export class Tagger {
@@ -44,7 +33,7 @@ export class Tagger {
   readonly #fetch: Parameters<typeof fetchPage>[1];
   readonly #deadlineMs: number;
 
-  private constructor(compute: Compute, store: TagStore, policy: AddressPolicy, options: TaggerOptions) {
+  private constructor(compute: Compute, store: TagStore, policy: AddressPolicy, options: ResolvedTaggerOptions) {
     this.compute = compute;
     this.store = store;
     this.#fetch = {
@@ -53,23 +42,22 @@ export class Tagger {
       timeoutMs: options.fetchTimeoutMs,
       maxRedirects: options.maxRedirects,
     };
-    this.#deadlineMs = options.extractDeadlineMs ?? TAGGER_DEFAULTS.extractDeadlineMs;
+    this.#deadlineMs = options.extractDeadlineMs;
   }
 
+  /** A tagger of these options (resolveTaggerOptions: checked, with the option named, before anything opens). */
   static async create(options: TaggerOptions = {}): Promise<Tagger> {
-    // The address policy validates `allow`, and the compute options are checked, before anything opens.
+    return Tagger.open(resolveTaggerOptions(options));
+  }
+
+  /** A tagger of options resolved already (startTaggerServer resolves the server's with them). */
+  static async open(options: ResolvedTaggerOptions): Promise<Tagger> {
+    // The address policy validates `allow` before anything opens.
     const policy = new AddressPolicy(options.allow);
-    const compute = computeOptions(options);
-    const store = await openStore({
-      ...options,
-      // Another worker's extraction is waited for as long as this one's own fetch and extraction could take.
-      singleFlightWaitMs:
-        (options.fetchTimeoutMs ?? FETCH_DEFAULTS.timeoutMs) +
-        (options.extractDeadlineMs ?? TAGGER_DEFAULTS.extractDeadlineMs),
-    });
+    const store = await openStore(options.store);
     try {
       return new Tagger(
-        await createCompute({ transport: options.compute, tasks: TAGGER_TASKS, ...compute }),
+        await createCompute({ transport: options.compute, tasks: TAGGER_TASKS, ...options.computeOptions }),
         store,
         policy,
         options,
@@ -135,26 +123,3 @@ export class Tagger {
 }
 
 export type { TaggerOptions };
-
-/** The tagger's names for the compute transport's options (`broker` is the amqp transport's `url`). */
-const COMPUTE_OPTIONS = { threads: 'threads', broker: 'url', brokerTls: 'tls', queue: 'queue' } as const;
-
-/**
- * The compute options the tagger's options give, for the transport they name: an option the transport does not take
- * is refused with the tagger's own name for it (`broker` given with compute 'pool').
- */
-function computeOptions(options: TaggerOptions): Record<string, unknown> {
-  const transport = transportNamed(options.compute ?? TAGGER_DEFAULTS.compute, 'compute');
-  const given: Record<string, unknown> = {};
-  for (const [ours, theirs] of Object.entries(COMPUTE_OPTIONS)) {
-    const value = options[ours as keyof typeof COMPUTE_OPTIONS];
-    if (value === undefined) continue;
-    if (!transport.optionNames.includes(theirs))
-      throw new NodescaleError(
-        'NS_ERR_INVALID_OPTION',
-        `${ours} is an option of compute ${transportsWith(theirs).join(' or ')}, not of ${transport.name}`,
-      );
-    given[theirs] = value;
-  }
-  return given;
-}

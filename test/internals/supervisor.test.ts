@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { jsonOutputLine } from '../../src/cli/supervise.ts';
 import { cgroupCpuLimit, usableCpus } from '../../src/supervisor/cpus.ts';
+import { resolveSupervisorOptions, SUPERVISOR_DEFAULTS } from '../../src/supervisor/options.ts';
 import { RESTART_DEFAULTS, RestartPolicy } from '../../src/supervisor/restart-policy.ts';
 
 test('restart policy: the delay grows with each crash in a row, has jitter, resets when stable; a crash loop stops it', () => {
@@ -85,4 +86,26 @@ test("--log-format json merges a worker's JSON log line instead of quoting it", 
   const plain = jsonOutputLine('app v1 listening', { slot: 0, pid: 7, stream: 'stdout' });
   assert.deepEqual([plain.message, plain.worker, plain.pid], ['app v1 listening', 0, 7]);
   assert.equal(jsonOutputLine('{not json', { slot: 0, pid: 7, stream: 'stdout' }).message, '{not json');
+});
+
+test("the supervisor's options: the nested restart section is checked as the top is", () => {
+  const app = import.meta.filename;
+  assert.throws(() => resolveSupervisorOptions({ app, restart: { maxRestart: 3 } as never }), {
+    code: 'NS_ERR_INVALID_OPTION',
+    message: 'unknown option restart.maxRestart; did you mean restart.maxRestarts?',
+  });
+  assert.throws(() => resolveSupervisorOptions({ app, restart: { initialMs: -1 } }), {
+    code: 'NS_ERR_INVALID_OPTION',
+    message: /^restart\.initialMs must be a duration of at least 1 ms, got -1$/,
+  });
+  assert.throws(() => resolveSupervisorOptions({ app, restart: { initialMs: 5000, maxMs: 100 } }), {
+    message: /^restart\.maxMs must be a duration of at least restart\.initialMs \(5000 ms\)/,
+  });
+  assert.throws(() => resolveSupervisorOptions({ app, workrs: 2 } as never), {
+    message: 'unknown option workrs; did you mean workers?',
+  });
+  // What the CLI leaves out is the library's default.
+  const resolved = resolveSupervisorOptions({ app, restart: { maxRestarts: 3 } });
+  assert.deepEqual(resolved.restart, { ...RESTART_DEFAULTS, maxRestarts: 3 });
+  assert.equal(resolved.graceMs, SUPERVISOR_DEFAULTS.graceMs);
 });

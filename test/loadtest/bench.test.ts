@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { NodescaleError } from '../../src/errors.ts';
 import { runBench } from '../../src/loadtest/run.ts';
+import { runSweep } from '../../src/loadtest/sweep.ts';
 import { closedPort, countingServer, countRequests, rawServer } from '../helpers/servers.ts';
 
 const rejectsWith = (code: string) => (error: unknown) => error instanceof NodescaleError && error.code === code;
@@ -236,4 +237,15 @@ test('--warmup: responses to requests sent during the warm-up are not counted, h
   // With an amount, the measured requests are that amount, the warm-up's stragglers aside.
   const amount = await runBench({ url: server.url, connections: 8, warmupMs: 200, amount: 40 });
   assert.deepEqual([amount.requests.sent, amount.requests.total], [40, 40]);
+});
+
+test('an option name that is a typo is refused with the nearest known one, by runBench and runSweep', async () => {
+  await assert.rejects(runBench({ url: 'http://127.0.0.1:1/', conections: 4 } as never), {
+    code: 'NS_ERR_INVALID_OPTION',
+    message: 'unknown option conections; did you mean connections?',
+  });
+  await assert.rejects(runSweep({ url: 'http://127.0.0.1:1/', levels: [1], warmupMS: 0 } as never), {
+    code: 'NS_ERR_INVALID_OPTION',
+    message: 'unknown option warmupMS; did you mean warmupMs?',
+  });
 });

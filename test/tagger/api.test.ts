@@ -327,3 +327,15 @@ test("an option of another compute transport is refused with the tagger's own na
     message: 'broker is an option of compute amqp, not of pool',
   });
 });
+
+test("the tagger's options are resolved in one place: a typo names the nearest option, a value out of range its own", async () => {
+  const refused = async (options: object, message: RegExp) =>
+    assert.rejects(startTaggerServer({ port: 0, ...options }), { code: 'NS_ERR_INVALID_OPTION', message });
+  await refused({ fetchTimeout: 100 }, /^unknown option fetchTimeout; did you mean fetchTimeoutMs\?$/);
+  await refused({ maxRedirects: -1 }, /^maxRedirects must be a whole number from 0 to 100, got -1$/);
+  await refused({ fetchTimeoutMs: '5s' }, /^fetchTimeoutMs must be a whole number/);
+  await refused({ maxPageBytes: 0 }, /^maxPageBytes must be a whole number/);
+  await refused({ extractDeadlineMs: 2 ** 31 }, /^extractDeadlineMs must be a whole number/);
+  await refused({ cacheSize: -5 }, /^cacheSize must be a whole number from 0/);
+  await refused({ compute: 'carrier-pigeon' }, /^compute must be inline, pool or amqp/);
+});
