@@ -5,7 +5,10 @@
  * `kind` decides the CLI's exit code: 'usage' exits 2 (the command line was wrong), 'failure' exits 1. 'http' codes name
  * the error in the body of an HTTP response (`{"error":{"code":…}}`), with the `status` declared beside the code
  * (fastify's createError(code, message, statusCode)): a server answers any NodescaleError the same way, without a
- * table of its own. Some are thrown to library callers too (compute, fetch), and exit 1 from the CLI.
+ * table of its own. Some are thrown to library callers too (compute, fetch), and exit 1 from the CLI. `retryable`
+ * declared with a code is what an error of it says by default (the same call may succeed if tried again unchanged);
+ * a throw site says otherwise only where the same code means another thing (a timeout reported by a compute service:
+ * its task used its time there).
  */
 
 export type ErrorKind = 'usage' | 'failure' | 'http';
@@ -74,6 +77,14 @@ export const ERROR_CODES = {
     kind: 'http',
     status: 413,
     summary: 'A 413 from the runtime layer: the request body (Content-Length) passes maxBodyBytes.',
+  },
+  NS_ERR_RUNTIME_ATTACHED: {
+    kind: 'failure',
+    summary: 'A runtime was attached to a second server: one runtime protects one server.',
+  },
+  NS_ERR_SHUTDOWN_DISABLED: {
+    kind: 'failure',
+    summary: 'onShutdown() or shutdown() was called on a runtime made with shutdown: false.',
   },
   NS_ERR_ADMIN_INSECURE: {
     kind: 'failure',
@@ -207,11 +218,13 @@ export const ERROR_CODES = {
   NS_ERR_COMPUTE_TIMEOUT: {
     kind: 'http',
     status: 504,
+    retryable: true,
     summary: 'A compute task did not finish before its deadline; it was cancelled.',
   },
   NS_ERR_COMPUTE_QUEUE_FULL: {
     kind: 'http',
     status: 503,
+    retryable: true,
     summary: 'The queue of the compute pool is full: the task was refused at once rather than queued without bound.',
   },
   NS_ERR_COMPUTE_FAILED: {
@@ -222,6 +235,7 @@ export const ERROR_CODES = {
   NS_ERR_COMPUTE_UNAVAILABLE: {
     kind: 'http',
     status: 503,
+    retryable: true,
     summary:
       'The broker of the compute service cannot be reached (down, restarting, refused): the call was refused at once, or lost with the connection. Retryable.',
   },
@@ -243,6 +257,7 @@ export const ERROR_CODES = {
   NS_ERR_STORE_UNAVAILABLE: {
     kind: 'http',
     status: 503,
+    retryable: true,
     summary:
       "The tagger's shared store (Redis) cannot be reached or did not answer in time: the index cannot be read. Retryable.",
   },
@@ -265,13 +280,13 @@ export const ERROR_CODES = {
     kind: 'failure',
     summary: 'A bug in nodescale. Run again with --debug and report the stack trace.',
   },
-} as const satisfies Record<string, { kind: ErrorKind; status?: number; summary: string }>;
+} as const satisfies Record<string, { kind: ErrorKind; status?: number; retryable?: boolean; summary: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
 
 export interface NodescaleErrorOptions {
   cause?: unknown;
-  /** True when the same call may succeed if tried again unchanged. */
+  /** True when the same call may succeed if tried again unchanged. Default: what the code declares (else false). */
   retryable?: boolean;
 }
 
@@ -289,7 +304,7 @@ export class NodescaleError extends Error {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'NodescaleError';
     this.code = code;
-    this.retryable = options.retryable ?? false;
+    this.retryable = options.retryable ?? (ERROR_CODES[code] as { retryable?: boolean }).retryable ?? false;
     // Not enumerable: a copy of an error's fields ({ ...error }) is not an error.
     Object.defineProperty(this, BRAND, { value: true });
   }

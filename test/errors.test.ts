@@ -59,3 +59,23 @@ test('an error made by another copy of the module is a NodescaleError too (src/ 
   for (const other of [new Error('x'), { code: 'NS_ERR_USAGE' }, { ...theirs }, null, 'NS_ERR_USAGE'])
     assert.equal(isNodescaleError(other), false, JSON.stringify(other));
 });
+
+test('whether a code is retryable is declared with it; a throw site may say otherwise', () => {
+  const declared = Object.entries(ERROR_CODES)
+    .filter(([, entry]) => (entry as { retryable?: boolean }).retryable === true)
+    .map(([code]) => code);
+  assert.deepEqual(declared.sort(), [
+    'NS_ERR_COMPUTE_QUEUE_FULL',
+    'NS_ERR_COMPUTE_TIMEOUT',
+    'NS_ERR_COMPUTE_UNAVAILABLE',
+    'NS_ERR_STORE_UNAVAILABLE',
+  ]);
+  assert.equal(new NodescaleError('NS_ERR_COMPUTE_TIMEOUT', 'x').retryable, true);
+  assert.equal(new NodescaleError('NS_ERR_COMPUTE_FAILED', 'x').retryable, false);
+  // A timeout a compute service reports: its task used its time there.
+  assert.equal(new NodescaleError('NS_ERR_COMPUTE_TIMEOUT', 'x', { retryable: false }).retryable, false);
+  // docs/errors.md says so of each.
+  const docs = readFileSync(new URL('../docs/errors.md', import.meta.url), 'utf8');
+  for (const code of declared)
+    assert.match(docs, new RegExp(`\\| \`${code}\` \\|[^\\n]*Retryable\\.`), `docs/errors.md: ${code} is retryable`);
+});

@@ -205,7 +205,7 @@ export function connectError(url: string, error: unknown): NodescaleError {
   return new NodescaleError(
     'NS_ERR_COMPUTE_UNAVAILABLE',
     `${at}: ${certificateHint(error, '--broker', 'tls') ?? message}`,
-    { cause: error, retryable: true },
+    { cause: error },
   );
 }
 

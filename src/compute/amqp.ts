@@ -104,13 +104,10 @@ class AmqpCompute implements Compute {
       throw new NodescaleError(
         'NS_ERR_COMPUTE_QUEUE_FULL',
         'the broker is blocking publishers (flow control: memory or disk alarm)',
-        { retryable: true },
       );
     const { maxQueue } = this.#options;
     if (this.#calls.size >= maxQueue)
-      throw new NodescaleError('NS_ERR_COMPUTE_QUEUE_FULL', `${maxQueue} calls are in flight already (maxQueue)`, {
-        retryable: true,
-      });
+      throw new NodescaleError('NS_ERR_COMPUTE_QUEUE_FULL', `${maxQueue} calls are in flight already (maxQueue)`);
     const deadlineMs = callOptions.deadlineMs ?? this.#options.deadlineMs;
     const signal = callSignal(callOptions, deadlineMs);
     try {
@@ -242,12 +239,7 @@ class AmqpCompute implements Compute {
       if (call.resendable && !this.#closed) return; // it is sent again on the next connection
       return this.#settle(call, this.#unavailable('the connection was lost before the broker confirmed the call'));
     }
-    this.#settle(
-      call,
-      new NodescaleError('NS_ERR_COMPUTE_QUEUE_FULL', `the broker refused task ${call.task} (nack)`, {
-        retryable: true,
-      }),
-    );
+    this.#settle(call, new NodescaleError('NS_ERR_COMPUTE_QUEUE_FULL', `the broker refused task ${call.task} (nack)`));
   }
 
   #onReply(message: ConsumeMessage | null): void {
@@ -264,6 +256,8 @@ class AmqpCompute implements Compute {
     if (reply.ok) return this.#settle(call, null, reply.output);
     this.#settle(
       call,
+      // Not the code's own retryable: a timeout a service reports means its task used its time there (trying the
+      // same call again would take as long); only a full or unreachable service says "again, later".
       new NodescaleError(reply.code, reply.message, {
         retryable: reply.code === 'NS_ERR_COMPUTE_QUEUE_FULL' || reply.code === 'NS_ERR_COMPUTE_UNAVAILABLE',
       }),
@@ -296,7 +290,6 @@ class AmqpCompute implements Compute {
     return new NodescaleError(
       'NS_ERR_COMPUTE_UNAVAILABLE',
       `the compute broker at ${redactUrl(this.#options.url)} is unavailable: ${why}`,
-      { retryable: true },
     );
   }
 }

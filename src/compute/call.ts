@@ -45,9 +45,7 @@ export function callSignal(options: CallOptions, fallbackDeadlineMs: number): Ca
 export function abortError(task: string, signal: AbortSignal, deadlineMs: number): NodescaleError {
   const reason = signal.reason as Error | undefined;
   if (reason?.name === 'TimeoutError')
-    return new NodescaleError('NS_ERR_COMPUTE_TIMEOUT', `task ${task} did not finish within ${deadlineMs} ms`, {
-      retryable: true,
-    });
+    return new NodescaleError('NS_ERR_COMPUTE_TIMEOUT', `task ${task} did not finish within ${deadlineMs} ms`);
   return new NodescaleError(
     'NS_ERR_COMPUTE_FAILED',
     `task ${task} was cancelled${reason?.message ? `: ${reason.message}` : ''}`,

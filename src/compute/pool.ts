@@ -43,7 +43,6 @@ export async function createPoolCompute(options: ResolvedCommonOptions & Resolve
     new NodescaleError(
       'NS_ERR_COMPUTE_QUEUE_FULL',
       `the compute pool's queue is full (${options.maxQueue} tasks waiting)`,
-      { retryable: true },
     );
   return {
     transport: 'pool',

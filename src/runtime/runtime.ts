@@ -15,7 +15,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import v8 from 'node:v8';
 import { CHANNELS, debug } from '../diagnostics.ts';
-import { httpStatus, invalidOption } from '../errors.ts';
+import { httpStatus, invalidOption, NodescaleError } from '../errors.ts';
 import { sendJson } from '../json-response.ts';
 import { writeHeapSnapshot } from './heap-snapshot.ts';
 import { LeakDetector, type LeakReport } from './leak-detector.ts';
@@ -210,7 +210,8 @@ export class Runtime extends EventEmitter {
    * added later included. Readiness follows the server's 'listening' unless readyWhen is 'manual'.
    */
   attach(server: Server): this {
-    if (this.#server !== null) throw new Error('this runtime is already attached to a server');
+    if (this.#server !== null)
+      throw new NodescaleError('NS_ERR_RUNTIME_ATTACHED', 'this runtime is already attached to a server');
     this.#server = server;
     const handle = (req: IncomingMessage, res: ServerResponse) => this.handle(req, res);
     const emit = server.emit;
@@ -465,13 +466,13 @@ export class Runtime extends EventEmitter {
 
   /** Registers a cleanup hook for graceful shutdown (close a database, a broker). Last registered runs first. */
   onShutdown(hook: ShutdownHook): void {
-    if (this.#shutdown === null) throw new Error('graceful shutdown is disabled (shutdown: false)');
+    if (this.#shutdown === null) throw shutdownDisabled();
     this.#shutdown.addHook(hook);
   }
 
   /** Starts a graceful shutdown, as SIGTERM does; `graceMs` overrides the configured grace period. */
   shutdown(reason = 'requested', graceMs?: number): Promise<ShutdownOutcome> {
-    if (this.#shutdown === null) throw new Error('graceful shutdown is disabled (shutdown: false)');
+    if (this.#shutdown === null) throw shutdownDisabled();
     return this.#shutdown.shutdown(reason, graceMs);
   }
 
@@ -498,3 +499,6 @@ export class Runtime extends EventEmitter {
     this.#started = false;
   }
 }
+
+const shutdownDisabled = () =>
+  new NodescaleError('NS_ERR_SHUTDOWN_DISABLED', 'graceful shutdown is disabled (shutdown: false)');

@@ -465,6 +465,5 @@ function unavailable(error: unknown): NodescaleError {
   const why = error instanceof Error ? error.message : String(error);
   return new NodescaleError('NS_ERR_STORE_UNAVAILABLE', `the store (Redis) cannot answer now: ${why}`, {
     cause: error,
-    retryable: true,
   });
 }

@@ -5,7 +5,7 @@ import net from 'node:net';
 import { test, type TestContext } from 'node:test';
 import express from 'express';
 import Fastify from 'fastify';
-import { expressRoutes, protect, type Runtime } from 'nodescale/runtime';
+import { createRuntime, expressRoutes, protect, type Runtime } from 'nodescale/runtime';
 import { nodescaleFastify } from 'nodescale/runtime/fastify';
 
 // In-process runtimes: no signal handlers, no crash handler, nothing process-wide.
@@ -209,4 +209,13 @@ test('/metrics on the app port answers private clients only by default; a proxie
   const openBase = await listen(t, open);
   assert.equal((await fetch(`${openBase}/metrics`, { headers: { 'x-forwarded-for': '203.0.113.9' } })).status, 200);
   assert.throws(() => protect(http.createServer(), { ...quiet, metricsAccess: 'public' as 'any' }), /metricsAccess/);
+});
+
+test('misuse of a runtime is an error with a code: a second server, shutdown hooks with shutdown off', () => {
+  const runtime = createRuntime({ ...quiet, shutdown: false });
+  runtime.attach(http.createServer());
+  assert.throws(() => runtime.attach(http.createServer()), { code: 'NS_ERR_RUNTIME_ATTACHED' });
+  assert.throws(() => runtime.onShutdown(() => {}), { code: 'NS_ERR_SHUTDOWN_DISABLED' });
+  assert.throws(() => runtime.shutdown(), { code: 'NS_ERR_SHUTDOWN_DISABLED' });
+  runtime.close();
 });
