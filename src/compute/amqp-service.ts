@@ -21,6 +21,7 @@
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ClientTls } from '../client-tls.ts';
+import { CHANNELS, publish } from '../diagnostics.ts';
 import { isNodescaleError, type ErrorCode } from '../errors.ts';
 import { redactUrl } from '../redact.ts';
 import { refuseUnknownOptions } from '../unknown-options.ts';
@@ -193,6 +194,10 @@ export async function startAmqpService(options: AmqpServiceOptions): Promise<Com
     if (message.fields.redelivered) {
       counts.redelivered++;
       metrics.redelivered.inc();
+      publish(CHANNELS.computeRedelivery, () => ({
+        queue: resolved.queue,
+        task: label(String(parseJson<TaskMessage>(message.content)?.task)),
+      }));
       if (resolved.queueType === 'classic') {
         // A classic queue does not count deliveries: this service does, in a header of a copy of the task.
         const deliveries = deliveriesOf(header(message, DELIVERIES_HEADER), resolved.maxDeliveries) + 1;
@@ -242,6 +247,7 @@ export async function startAmqpService(options: AmqpServiceOptions): Promise<Com
       metrics.deadLettered.inc();
       const named = parseJson<TaskMessage>(message.content)?.task;
       const task = typeof named === 'string' ? named.slice(0, 200) : '(unreadable)';
+      publish(CHANNELS.computeDeadLetter, () => ({ queue: resolved.queue, task: label(task) }));
       // Parked for people to look at: no expiry, and no reply address (nothing may answer from the parked queue).
       const { expiration: _expiration, replyTo: _replyTo, ...kept } = message.properties;
       from.channel.sendToQueue(parkedQueue(resolved.queue), message.content, kept);

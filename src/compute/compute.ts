@@ -10,9 +10,11 @@
  * compare with), `pool` on a pool of worker threads (piscina), `amqp` on compute services behind a RabbitMQ broker
  * (amqp.ts; the services: amqp-service.ts, `nodescale compute-worker`). The contract they keep: contract.ts.
  */
+import { channel } from 'node:diagnostics_channel';
+import { CHANNELS, publish } from '../diagnostics.ts';
 import { invalidOption, NodescaleError } from '../errors.ts';
 import { refuseUnknownOptions } from '../unknown-options.ts';
-import type { Compute, CommonComputeOptions, ResolvedCommonOptions } from './contract.ts';
+import type { CallOptions, Compute, CommonComputeOptions, ResolvedCommonOptions } from './contract.ts';
 import { deadline, fraction, whole } from './option-checks.ts';
 import { transportNamed, transportsWith, type ComputeOptions } from './transports.ts';
 
@@ -67,5 +69,39 @@ export async function createCompute(options: ComputeOptions): Promise<Compute> {
   }
   refuseUnknownOptions(options, known);
   const resolved = resolveComputeOptions(options);
-  return (await transport.load())(resolved as ResolvedCommonOptions & object);
+  return observed(await (await transport.load())(resolved as ResolvedCommonOptions & object));
+}
+
+/**
+ * The transport's compute, its calls published on CHANNELS.computeCall while someone subscribes (the dashboard
+ * will): nothing is timed or built otherwise.
+ */
+function observed(compute: Compute): Compute {
+  return {
+    get transport() {
+      return compute.transport;
+    },
+    async call<O>(task: string, input: unknown, options?: CallOptions): Promise<O> {
+      if (!channel(CHANNELS.computeCall).hasSubscribers) return compute.call<O>(task, input, options);
+      const started = performance.now();
+      const done = (ok: boolean, code: string | null) =>
+        publish(CHANNELS.computeCall, () => ({
+          transport: compute.transport,
+          task,
+          durationMs: performance.now() - started,
+          ok,
+          code,
+        }));
+      try {
+        const output = await compute.call<O>(task, input, options);
+        done(true, null);
+        return output;
+      } catch (error) {
+        done(false, (error as { code?: string }).code ?? null);
+        throw error;
+      }
+    },
+    stats: () => compute.stats(),
+    close: () => compute.close(),
+  };
 }

@@ -9,12 +9,12 @@
  * (readiness, shutdown, samples) belong together; the parts with no such state live beside it (flights.ts keeps the
  * requests in flight).
  */
-import { channel, subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import v8 from 'node:v8';
-import { CHANNELS, debug } from '../diagnostics.ts';
+import { CHANNELS, debug, publish } from '../diagnostics.ts';
 import { httpStatus, invalidOption, NodescaleError } from '../errors.ts';
 import { sendJson } from '../json-response.ts';
 import { writeHeapSnapshot } from './heap-snapshot.ts';
@@ -199,7 +199,7 @@ export class Runtime extends EventEmitter {
         pm,
         () => this.samples(),
         this.options.logger,
-        (dir, error) => channel(CHANNELS.crash).publish({ dir, error }),
+        (dir, error) => publish(CHANNELS.crash, () => ({ dir, error })),
       );
     }
     return this;
@@ -344,15 +344,15 @@ export class Runtime extends EventEmitter {
         eventLoopDelayP99Ms: sample.eventLoop.delayP99Ms,
       });
       this.emit('overload', transition);
-      channel(CHANNELS.overload).publish(transition);
+      publish(CHANNELS.overload, () => transition);
     } else if (transition?.type === 'recover') {
       this.options.logger('info', 'recovered: no longer shedding', { durationMs: transition.durationMs });
       this.emit('recover', transition);
-      channel(CHANNELS.recover).publish(transition);
+      publish(CHANNELS.recover, () => transition);
     }
     debug('sample %j', sample.eventLoop);
     this.emit('sample', sample);
-    channel(CHANNELS.sample).publish(sample);
+    publish(CHANNELS.sample, () => sample);
   }
 
   #onMajorGc(bytes: number, time: number): void {
@@ -375,16 +375,16 @@ export class Runtime extends EventEmitter {
       const report: LeakReport = { ...finding, snapshot, snapshotSkipped };
       this.options.logger('warn', 'memory leak suspected: the post-GC heap keeps growing', { ...report });
       this.emit('leak', report);
-      channel(CHANNELS.leak).publish(report);
+      publish(CHANNELS.leak, () => report);
     })();
   }
 
   #shutdownTarget() {
     return {
-      beginShutdown: () => {
+      beginShutdown: (reason: string) => {
         this.#shuttingDown = true;
         this.emit('shutdown');
-        channel(CHANNELS.shutdown).publish({});
+        publish(CHANNELS.shutdown, () => ({ reason }));
         for (const [res] of this.#flights.entries()) if (!res.headersSent) res.setHeader('connection', 'close');
       },
       closeServer: () =>

@@ -9,7 +9,7 @@ import type { Logger, ResolvedShutdown } from './options.ts';
 
 export interface ShutdownTarget {
   /** Marks the runtime as shutting down (readiness false, Connection: close on what is in flight and what comes). */
-  beginShutdown(): void;
+  beginShutdown(reason: string): void;
   /** Stops accepting; resolves when every connection is closed. */
   closeServer(): Promise<void>;
   inFlight(): Iterable<[IncomingMessage, ServerResponse, number]>;
@@ -65,7 +65,7 @@ export class GracefulShutdown {
     const started = Date.now();
     const deadline = started + graceMs;
     this.#log('info', 'graceful shutdown started', { reason, inFlight: this.#target.inFlightCount(), graceMs });
-    this.#target.beginShutdown();
+    this.#target.beginShutdown(reason);
     const closed = await Promise.race([this.#target.closeServer().then(() => true), sleep(graceMs).then(() => false)]);
     if (this.#forced) return 'forced';
     if (!closed) return this.force(`the grace period of ${graceMs} ms ran out`);

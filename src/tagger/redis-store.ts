@@ -28,6 +28,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { createClient } from '@redis/client';
 import { ERROR_CODES, invalidOption, isNodescaleError, NodescaleError, type ErrorCode } from '../errors.ts';
 import { certificateHint, type ClientTls } from '../client-tls.ts';
+import { CHANNELS, publish } from '../diagnostics.ts';
 import { redactUrl } from '../redact.ts';
 import { type ResolvedStoreOptions, type StoreLog, type TagStore, type UrlPage, URL_PAGE } from './store.ts';
 
@@ -140,6 +141,9 @@ export class RedisStore implements TagStore {
       // While opening, open() says what happened, once: refused (credentials, database, certificate), or degraded.
       if (this.#opening) return;
       this.#log('warn', 'store: Redis is unreachable; reconnecting', { store: this.#where, error: error.message });
+      // Once an outage: a store degraded already by a stalled command is not degraded again.
+      if (this.#stalled === null)
+        publish(CHANNELS.storeDegraded, () => ({ store: this.#where, reason: `unreachable: ${error.message}` }));
     });
     client.on('ready', () => {
       if (client !== this.#client || (!this.#down && this.#stalled === null)) return;
@@ -147,6 +151,7 @@ export class RedisStore implements TagStore {
       if (this.#stalled !== null) clearTimeout(this.#stalled);
       this.#stalled = null;
       this.#log('info', 'store: Redis is back', { store: this.#where });
+      publish(CHANNELS.storeRecovered, () => ({ store: this.#where }));
     });
   }
 
@@ -191,11 +196,13 @@ export class RedisStore implements TagStore {
   #replace(why: string): void {
     if (this.#closed) return;
     const old = this.#client;
-    if (this.#stalled === null && !this.#down)
+    if (this.#stalled === null && !this.#down) {
       this.#log('warn', `store: Redis does not answer (${why}); degraded, connection replaced`, {
         store: this.#where,
         timeoutMs: this.#timeoutMs,
       });
+      publish(CHANNELS.storeDegraded, () => ({ store: this.#where, reason: why }));
+    }
     if (this.#stalled !== null) clearTimeout(this.#stalled);
     // A replacement whose handshake hangs too (a host that accepts and never answers) is replaced in its turn.
     this.#stalled = setTimeout(() => this.#replace('the new connection is not ready'), REPLACE_AFTER_MS);
@@ -258,8 +265,10 @@ export class RedisStore implements TagStore {
         redactUrl(url),
       );
     }
-    if (outcome === 'waiting')
+    if (outcome === 'waiting') {
       store.#log('warn', 'store: Redis does not answer yet; starting degraded', { store: redactUrl(url) });
+      publish(CHANNELS.storeDegraded, () => ({ store: store.#where, reason: 'not answering at start' }));
+    }
     return store;
   }
 

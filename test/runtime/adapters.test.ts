@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { waitUntil } from '../helpers/wait.ts';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import http from 'node:http';
 import net from 'node:net';
 import { test, type TestContext } from 'node:test';
@@ -7,6 +8,8 @@ import express from 'express';
 import Fastify from 'fastify';
 import { createRuntime, expressRoutes, protect, type Runtime } from 'nodescale/runtime';
 import { nodescaleFastify } from 'nodescale/runtime/fastify';
+import { createCompute } from 'nodescale/compute';
+import { CHANNELS } from '../../src/diagnostics.ts';
 
 // In-process runtimes: no signal handlers, no crash handler, nothing process-wide.
 const quiet = { shutdown: { signals: [], exit: false }, postMortem: false, logger: () => {} } as const;
@@ -218,4 +221,38 @@ test('misuse of a runtime is an error with a code: a second server, shutdown hoo
   assert.throws(() => runtime.onShutdown(() => {}), { code: 'NS_ERR_SHUTDOWN_DISABLED' });
   assert.throws(() => runtime.shutdown(), { code: 'NS_ERR_SHUTDOWN_DISABLED' });
   runtime.close();
+});
+
+test('diagnostics channels: a compute call is published while subscribed; shutdown says why', async (t) => {
+  const calls: unknown[] = [];
+  const onCall = (message: unknown) => calls.push(message);
+  subscribe(CHANNELS.computeCall, onCall);
+  t.after(() => unsubscribe(CHANNELS.computeCall, onCall));
+  const compute = await createCompute({
+    transport: 'inline',
+    tasks: new URL('../fixtures/compute-tasks.ts', import.meta.url),
+  });
+  t.after(() => compute.close());
+  await compute.call('echo', 'x');
+  await assert.rejects(compute.call('no-such-task', 'x'));
+  assert.deepEqual(
+    calls.map((c) => ({ ...(c as object), durationMs: typeof (c as { durationMs: unknown }).durationMs })),
+    [
+      { transport: 'inline', task: 'echo', durationMs: 'number', ok: true, code: null },
+      { transport: 'inline', task: 'no-such-task', durationMs: 'number', ok: false, code: 'NS_ERR_COMPUTE_FAILED' },
+    ],
+  );
+  unsubscribe(CHANNELS.computeCall, onCall);
+  await compute.call('echo', 'unheard');
+  assert.equal(calls.length, 2, 'nothing is published without a subscriber');
+
+  const shutdowns: unknown[] = [];
+  const onShutdown = (message: unknown) => shutdowns.push(message);
+  subscribe(CHANNELS.shutdown, onShutdown);
+  t.after(() => unsubscribe(CHANNELS.shutdown, onShutdown));
+  const server = http.createServer();
+  const runtime = protect(server, quiet);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await runtime.shutdown('a test');
+  assert.deepEqual(shutdowns, [{ reason: 'a test' }]);
 });

@@ -3,6 +3,9 @@
  * in step, bounded, under its prefix; the cache's TTL; single flight across stores; and Redis going away and coming
  * back under the tagging API.
  */
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { CHANNELS } from '../../src/diagnostics.ts';
+import { redactUrl } from '../../src/redact.ts';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { after, before, test, type TestContext } from 'node:test';
@@ -249,6 +252,17 @@ for (const outage of ['stopped', 'frozen'] as const)
     assert.deepEqual((await tagsOf(0)).body.data, { tags: ['comet'] });
     assert.deepEqual((await query('{ urls(tag: "comet") }')).body.data, { urls: [`${pages.url}comet-0`] });
 
+    // What a dashboard subscribed to the store's channels hears: degraded once, then recovered.
+    const heard: string[] = [];
+    const onDegraded = (message: unknown) => heard.push(`degraded ${(message as { store: string }).store}`);
+    const onRecovered = () => heard.push('recovered');
+    subscribe(CHANNELS.storeDegraded, onDegraded);
+    subscribe(CHANNELS.storeRecovered, onRecovered);
+    t.after(() => {
+      unsubscribe(CHANNELS.storeDegraded, onDegraded);
+      unsubscribe(CHANNELS.storeRecovered, onRecovered);
+    });
+
     // Load: a steady stream of new URLs while Redis goes away.
     let n = 1;
     let failures = 0;
@@ -285,6 +299,7 @@ for (const outage of ['stopped', 'frozen'] as const)
     running = false;
     await load;
     assert.equal(failures, 0, 'every tags(url) answered');
+    assert.deepEqual(heard, [`degraded ${redactUrl(redis.url)}`, 'recovered']);
     // Stopped, Redis came back empty (no persistence); frozen, it kept its index: what was tagged since is indexed.
     const again = (await query('{ urls(tag: "comet") }')).body.data?.urls as string[];
     assert.ok(again.length >= 3, `indexed again after the outage: ${again.length}`);
