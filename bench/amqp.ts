@@ -28,6 +28,19 @@ export interface AmqpFigures {
   p50Ms: number;
 }
 
+/** One variant, warmed up, then at 1 and at 32 calls in flight for `ms` each. */
+async function measureRpc(
+  queue: AmqpFigures['queue'],
+  variant: string,
+  rpc: { call(body: Buffer): Promise<Buffer> },
+  ms: number,
+): Promise<AmqpFigures[]> {
+  await rpcLoad(rpc, 8, 500);
+  const figures: AmqpFigures[] = [];
+  for (const inFlight of [1, 32]) figures.push({ queue, variant, inFlight, ...(await rpcLoad(rpc, inFlight, ms)) });
+  return figures;
+}
+
 /**
  * The reference for a lightweight bus: NATS core request-reply (Debian's nats-server, the `nats` client in
  * bench/node_modules), an echo subscriber and a requester on two connections. No persistence, no acknowledgements:
@@ -50,15 +63,7 @@ async function natsReference(ms: number): Promise<AmqpFigures[]> {
     const rpc = {
       call: async (body: Buffer) => Buffer.from((await requester.request('echo', body, { timeout: 30_000 })).data),
     };
-    await rpcLoad(rpc, 8, 500);
-    const figures: AmqpFigures[] = [];
-    for (const inFlight of [1, 32])
-      figures.push({
-        queue: 'none',
-        variant: 'NATS core request-reply',
-        inFlight,
-        ...(await rpcLoad(rpc, inFlight, ms)),
-      });
+    const figures = await measureRpc('none', 'NATS core request-reply', rpc, ms);
     await requester.close();
     await responder.close();
     return figures;
@@ -72,16 +77,7 @@ async function threadHop(ms: number): Promise<AmqpFigures[]> {
   const pool = await createCompute({ transport: 'pool', tasks: TASKS, threads: 1 });
   try {
     const rpc = { call: async (body: Buffer) => Buffer.from(await pool.call<string>('echo', body.toString())) };
-    await rpcLoad(rpc, 8, 500);
-    const figures: AmqpFigures[] = [];
-    for (const inFlight of [1, 32])
-      figures.push({
-        queue: 'none',
-        variant: 'pool thread hop, no broker',
-        inFlight,
-        ...(await rpcLoad(rpc, inFlight, ms)),
-      });
-    return figures;
+    return await measureRpc('none', 'pool thread hop, no broker', rpc, ms);
   } finally {
     await pool.close();
   }
@@ -96,11 +92,8 @@ export async function amqpTransport(options: { seconds: number }): Promise<AmqpF
     for (const queue of ['classic', 'quorum'] as const) {
       // The same message settings as the transport's: persistent, on the same queue type.
       const bare = await CLIENTS.amqplib!(broker.url, `bench.bare.${queue}`, queue, true);
-      const measure = async (variant: string, rpc: { call(body: Buffer): Promise<Buffer> }) => {
-        await rpcLoad(rpc, 8, 500);
-        for (const inFlight of [1, 32])
-          figures.push({ queue, variant, inFlight, ...(await rpcLoad(rpc, inFlight, ms)) });
-      };
+      const measure = async (variant: string, rpc: { call(body: Buffer): Promise<Buffer> }) =>
+        figures.push(...(await measureRpc(queue, variant, rpc, ms)));
       try {
         await measure('bare amqplib', bare);
       } finally {

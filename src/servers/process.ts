@@ -123,3 +123,29 @@ export function copyTlsFiles(files: ServerTlsFiles, dir: string): ServerTlsFiles
   }
   return copied;
 }
+
+/** A private server that a test or the demo started (servers/*.ts): where it listens, and its process. */
+export interface PrivateServer {
+  /** Its URL, with the random password it was given. */
+  readonly url: string;
+  readonly port: number;
+  /** Its TLS URL when it was started with TLS files, else null. */
+  readonly tlsUrl: string | null;
+  /** Its own directory (data, configuration, log). */
+  readonly dir: string;
+  /** Its process, or null while stopped. */
+  pid(): number | null;
+  /** Starts it again after a stop that kept its directory. */
+  start(): Promise<void>;
+}
+
+/** The server once its first `start()` succeeded; when it did not, stopped (nothing left running, its directory gone). */
+export async function started<S extends { stop(): Promise<void> }>(server: S, start: () => Promise<void>): Promise<S> {
+  try {
+    await start();
+  } catch (error) {
+    await server.stop();
+    throw error;
+  }
+  return server;
+}

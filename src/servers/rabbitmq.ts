@@ -36,8 +36,9 @@ import {
   systemUser,
   terminate,
   waitForPort,
-  type ServerTlsFiles,
+  started,
 } from './process.ts';
+import type { PrivateServer, ServerTlsFiles } from './process.ts';
 
 export interface RabbitMqOptions {
   /** The AMQP port. Default: a free one. */
@@ -53,17 +54,11 @@ export interface RabbitMqOptions {
   tls?: ServerTlsFiles;
 }
 
-export interface RabbitMqNode {
-  /** amqp://nodescale:<random password>@127.0.0.1:<port> */
-  readonly url: string;
-  readonly port: number;
-  /** With `tls`: amqps://nodescale:<password>@127.0.0.1:<TLS port>; else null. */
-  readonly tlsUrl: string | null;
-  readonly dir: string;
-  /** The broker's own process (beam.smp), or null while stopped. */
-  pid(): number | null;
-  /** Starts it again after stop({ keepData: true }). */
-  start(): Promise<void>;
+/**
+ * `url`: amqp://nodescale:<random password>@127.0.0.1:<port>; `tlsUrl` with `tls`: amqps://…@127.0.0.1:<TLS port>;
+ * `pid()`: the broker's own process (beam.smp). `start()` again after stop({ keepData: true }).
+ */
+export interface RabbitMqNode extends PrivateServer {
   /** Stops it; removes its data directory unless keepData. */
   stop(options?: { keepData?: boolean }): Promise<void>;
 }
@@ -197,11 +192,5 @@ export async function startRabbitMq(options: RabbitMqOptions = {}): Promise<Rabb
       if (!keepData) rmSync(dir, { recursive: true, force: true });
     },
   };
-  try {
-    await start();
-  } catch (error) {
-    await node.stop();
-    throw error;
-  }
-  return node;
+  return started(node, start);
 }

@@ -10,7 +10,8 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { copyTlsFiles, findExecutable, freePort, terminate, waitForPort, type ServerTlsFiles } from './process.ts';
+import { copyTlsFiles, findExecutable, freePort, terminate, waitForPort, started } from './process.ts';
+import type { PrivateServer, ServerTlsFiles } from './process.ts';
 
 export interface RedisOptions {
   /** Default: a free one. */
@@ -28,17 +29,11 @@ export interface RedisOptions {
   tls?: ServerTlsFiles;
 }
 
-export interface RedisServer {
-  /** redis://:<password>@127.0.0.1:<port> (redis://127.0.0.1:<port> without a password) */
-  readonly url: string;
-  readonly port: number;
-  /** With `tls`: rediss://:<password>@127.0.0.1:<TLS port>; else null. */
-  readonly tlsUrl: string | null;
-  readonly dir: string;
-  /** Its process, or null while stopped. */
-  pid(): number | null;
-  /** Starts it again after stop({ keepDir: true }). */
-  start(): Promise<void>;
+/**
+ * `url`: redis://:<password>@127.0.0.1:<port> (redis://127.0.0.1:<port> without a password); `tlsUrl` with `tls`:
+ * rediss://…@127.0.0.1:<TLS port>. `start()` again after stop({ keepDir: true }).
+ */
+export interface RedisServer extends PrivateServer {
   /** Stops it; removes its directory unless keepDir. */
   stop(options?: { keepDir?: boolean }): Promise<void>;
 }
@@ -107,11 +102,5 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
       if (!keepDir) rmSync(dir, { recursive: true, force: true });
     },
   };
-  try {
-    await start();
-  } catch (error) {
-    await server.stop();
-    throw error;
-  }
-  return server;
+  return started(server, start);
 }
