@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
+import { eachLine } from '../../src/lines.ts';
 import { isMetricsRequest, listenForAnnouncements, workerMessage, type ListeningAnnouncement } from '../../src/ipc.ts';
 
 test("a worker message is recognised only when every field has its type; the app's own messages are left alone", () => {
@@ -35,4 +37,20 @@ test('a child announces where it listens on the socket its parent named, not in 
   assert.equal(pid, child.pid);
   assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
   assert.equal((await fetch(url)).status, 200);
+});
+
+test('eachLine cuts a long line however it arrives, and drops the rest of it', async () => {
+  const read = async (chunks: string[]) => {
+    const stream = new PassThrough();
+    const lines: string[] = [];
+    eachLine(stream, (line) => lines.push(line), 4);
+    for (const chunk of chunks) stream.write(chunk);
+    stream.end();
+    await new Promise((resolve) => stream.on('end', resolve).resume());
+    return lines;
+  };
+  // In one chunk with its newline (it used to be passed on whole), and across chunks without one.
+  assert.deepEqual(await read(['abcdefgh\nok\n']), ['abcd…', 'ok']);
+  assert.deepEqual(await read(['abc', 'defg', 'hij\n', 'ok\n']), ['abcd…', 'ok']);
+  assert.deepEqual(await read(['ab\ncd', 'ef\n', 'tail']), ['ab', 'cdef', 'tail']);
 });
