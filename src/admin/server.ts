@@ -17,45 +17,30 @@ import path from 'node:path';
 import tls from 'node:tls';
 import { invalidOption, NodescaleError } from '../errors.ts';
 import { ADMIN_COMMANDS, EVAL_COMMAND, type CommandContext } from './commands.ts';
+import type { AdminOptions, AdminTlsOptions } from '../admin-options.ts';
+import { refuseUnknownOptions } from '../unknown-options.ts';
 import type { ConsoleTarget } from './target.ts';
 import { answerCommand, serveConnection, unknownCommand, type Connection } from './connection.ts';
 import { MAX_LINE_BYTES, PRE_AUTH_MAX_LINE_BYTES, type AdminRequest } from './protocol.ts';
 import { checkPrivateDirectory, listenPrivateSocket, removeSocket } from './unix-socket.ts';
 
-export interface AdminTlsOptions {
-  key: string | Buffer;
-  cert: string | Buffer;
-  /** CA of client certificates; with requestCert, a verified client certificate authenticates. */
-  ca?: string | Buffer;
-  requestCert?: boolean;
-}
-
-export interface AdminOptions {
-  /** The Unix socket. Default <dir>/nodescale-<pid>.sock. */
-  socketPath?: string;
-  /** Directory of the default socket, created mode 0700. Default <tmpdir>/nodescale-<uid>. */
-  dir?: string;
-  /** A TCP listener besides (or instead of) the socket: needs tls and a token or client certificates. */
-  tcp?: { port: number; host?: string; tls: AdminTlsOptions };
-  /** Disable the Unix socket (only with tcp). Default false. */
-  noSocket?: boolean;
-  /** Shared secret: required on TCP unless client certificates authenticate; optional on the socket. */
-  token?: string;
-  /** Audit log file (JSON lines, mode 0600); default: the runtime's logger. */
-  auditLog?: string;
-  /**
-   * Add an `eval` command that runs JavaScript in the process: for debugging only, on the Unix socket only (refused
-   * over TCP whatever this says), every use audited. Default false: there is no eval.
-   */
-  allowEval?: boolean;
-  /** How long a connection that must authenticate may take to, from connecting (ms). Default 10 000. */
-  authDeadlineMs?: number;
-}
+export type { AdminOptions, AdminTlsOptions };
 
 export interface AdminAddress {
   socketPath: string | null;
   tcp: { host: string; port: number } | null;
 }
+
+const ADMIN_NAMES = [
+  'socketPath',
+  'dir',
+  'tcp',
+  'noSocket',
+  'token',
+  'auditLog',
+  'allowEval',
+  'authDeadlineMs',
+] as const satisfies readonly (keyof AdminOptions)[];
 
 const digest = (text: string) => createHash('sha256').update(text).digest();
 const MAX_BAD_MESSAGES = 10;
@@ -92,6 +77,14 @@ export class AdminServer {
   #tcp: { host: string; port: number } | null = null;
 
   constructor(runtime: ConsoleTarget, options: AdminOptions) {
+    // The console resolves its own options: a name it does not know is a typo, refused with the nearest.
+    refuseUnknownOptions(options, ADMIN_NAMES, 'admin.');
+    if (options.tcp !== undefined && options.tcp !== null && typeof options.tcp === 'object') {
+      refuseUnknownOptions(options.tcp, ['port', 'host', 'tls'], 'admin.tcp.');
+      const tls: unknown = options.tcp.tls;
+      if (tls !== undefined && tls !== null && typeof tls === 'object')
+        refuseUnknownOptions(tls, ['key', 'cert', 'ca', 'requestCert'], 'admin.tcp.tls.');
+    }
     this.#runtime = runtime;
     this.#options = options;
     if (options.token !== undefined && (typeof options.token !== 'string' || options.token.length < 16)) {

@@ -1,7 +1,7 @@
 /**
  * What the admin console needs of the process it serves: the runtime, seen through this small interface, so that
  * the console does not import the runtime (which it would be a cycle: the runtime's adapters open the console).
- * `Runtime` (runtime/runtime.ts) satisfies it; runtime/console.ts wires the two.
+ * `Runtime` (runtime/runtime.ts) satisfies it; protect/console.ts wires the two.
  */
 export type ConsoleLogger = (
   level: 'info' | 'warn' | 'error',

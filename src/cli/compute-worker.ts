@@ -11,7 +11,7 @@ import { AMQP_DEFAULTS } from '../compute/amqp-wire.ts';
 import { NodescaleError } from '../errors.ts';
 import { announceListening } from '../ipc.ts';
 import { listen, origin } from '../listen.ts';
-import { createRuntime } from '../runtime/protect.ts';
+import { createRuntime } from '../protect/protect.ts';
 import { jsonLogger } from '../runtime/options.ts';
 import { TAGGER_TASKS } from '../tagger/tagger.ts';
 import {

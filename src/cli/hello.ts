@@ -59,7 +59,7 @@ async function run(argv: string[], io: Io): Promise<number> {
   const hello = await startHello(args.kind, { port: args.port, host: args.host });
   // Graceful shutdown stays this command's: Ctrl-C and SIGTERM close the server below.
   const runtime = args.protect
-    ? (await import('../runtime/protect.ts')).protect(hello.server as Server, { shutdown: false })
+    ? (await import('../protect/protect.ts')).protect(hello.server as Server, { shutdown: false })
     : null;
   io.stdout.write(`${hello.kind} hello server${runtime ? ' (protected)' : ''} listening on ${hello.url}\n`);
   announceListening('hello', hello.url);

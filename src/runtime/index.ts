@@ -2,7 +2,7 @@
  * nodescale/runtime: keep a live Node.js service healthy. One export a line.
  */
 import '../node-version.ts'; // first: on an unsupported Node, NS_ERR_NODE_VERSION before anything else loads
-export { createRuntime, protect } from './protect.ts';
+export { createRuntime, protect } from '../protect/protect.ts';
 export { expressRoutes } from './express.ts';
 export { Runtime, ROUTE, type Readiness } from './runtime.ts';
 export {

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { invalidOption } from '../errors.ts';
 import { refuseUnknownOptions } from '../unknown-options.ts';
 import { IDLE_DRAIN_MS } from './drain-server.ts';
-import type { AdminOptions } from '../admin/server.ts';
+import type { AdminOptions } from '../admin-options.ts';
 import { isSupervisedWorker, supervisorAdminSocket } from './supervisor-client.ts';
 
 export type Priority = 'low' | 'normal' | 'high';

@@ -160,7 +160,7 @@ export class Runtime extends EventEmitter {
   }
 
   /**
-   * The admin console serving this runtime (runtime/console.ts opens it): closed with the runtime, and by graceful
+   * The admin console serving this runtime (src/protect/console.ts opens it): closed with the runtime, and by graceful
    * shutdown. The runtime knows it only as something to close, so it does not depend on src/admin/.
    */
   useConsole(console: { close(): Promise<void> }): void {

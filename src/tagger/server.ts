@@ -12,7 +12,7 @@ import { corpusPaths } from '../corpus/generate.ts';
 import { invalidOption, NodescaleError } from '../errors.ts';
 import { sendJson } from '../json-response.ts';
 import { listen, origin } from '../listen.ts';
-import { protect } from '../runtime/protect.ts';
+import { protect } from '../protect/protect.ts';
 import type { Runtime } from '../runtime/runtime.ts';
 import { AddressPolicy } from './address-policy.ts';
 import { graphqlHandler, GRAPHQL_LIMITS } from './graphql.ts';

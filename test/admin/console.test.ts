@@ -10,7 +10,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { AdminClient } from '../../src/admin/client.ts';
 import { NodescaleError } from '../../src/errors.ts';
-import { createRuntime, protect } from '../../src/runtime/protect.ts';
+import { createRuntime, protect } from '../../src/protect/protect.ts';
 import { BIN, runCli } from '../helpers/cli.ts';
 import { startFixture } from '../helpers/child.ts';
 import { tempDir } from '../helpers/temp.ts';
@@ -291,6 +291,16 @@ test('insecure setups are refused: plain TCP, TCP without authentication, a sock
     (e: unknown) => code('NS_ERR_ADMIN_INSECURE')(e) && /without authentication/.test((e as Error).message),
   );
   assert.throws(() => createRuntime({ ...quiet, admin: { token: 'short' } }), code('NS_ERR_INVALID_OPTION'));
+  // The console resolves its own options, typos included (they were passed through unchecked).
+  assert.throws(() => createRuntime({ ...quiet, admin: { sockePath: '/tmp/x.sock' } as never }), {
+    code: 'NS_ERR_INVALID_OPTION',
+    message: 'unknown option admin.sockePath; did you mean admin.socketPath?',
+  });
+  assert.throws(
+    () =>
+      createRuntime({ ...quiet, admin: { tcp: { port: 0, tls: { key: 'k', cert: 'c', requestCrt: true } } } as never }),
+    { message: 'unknown option admin.tcp.tls.requestCrt; did you mean admin.tcp.tls.requestCert?' },
+  );
   const open = path.join(mkdtempSync(path.join(tmpdir(), 'ns-admin-')), 'open');
   mkdirSync(open, { mode: 0o755 });
   chmodSync(open, 0o755);

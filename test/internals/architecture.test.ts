@@ -6,10 +6,20 @@ import { test } from 'node:test';
 const SRC = new URL('../../src/', import.meta.url).pathname;
 
 /**
- * The area of a source file: its folder under src/, or '.' for the shared modules at the top. src/index.ts, the
- * package's main entry, re-exports the areas: it is the top of the graph, an area of its own.
+ * The area of a source file: its folder under src/, or '.' for the shared modules at the top. The package's entries
+ * (the index.ts files package.json exports: `nodescale`, `nodescale/runtime`, `nodescale/compute`) re-export the
+ * areas: they are the top of the graph, an area of their own that nothing imports.
  */
-const areaOf = (file: string) => (file === 'index.ts' ? 'entry' : file.includes('/') ? file.split('/')[0]! : '.');
+const ENTRIES = Object.values(
+  (
+    JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+      exports: Record<string, { 'nodescale-source'?: string }>;
+    }
+  ).exports,
+)
+  .map((target) => target['nodescale-source']?.replace(/^\.\/src\//, ''))
+  .filter((file) => file?.endsWith('index.ts'));
+const areaOf = (file: string) => (ENTRIES.includes(file) ? 'entry' : file.includes('/') ? file.split('/')[0]! : '.');
 
 /** area → the areas its files import (type-only imports included: a cycle of types is a cycle of design). */
 function areaGraph(): Map<string, Set<string>> {
@@ -39,6 +49,15 @@ test('no import cycle between areas: each folder of src/ depends on others in on
   assert.deepEqual([...new Set(cycles)], []);
   // The shared modules at the top import no area: everything may import them.
   assert.deepEqual([...(graph.get('.') ?? [])], []);
+  // The runtime and its admin console know each other only through contracts (admin/target.ts, admin-options.ts):
+  // src/protect/ puts them together.
+  assert.ok(!graph.get('runtime')!.has('admin'), 'runtime imports admin');
+  assert.ok(!graph.get('admin')!.has('runtime'), 'admin imports runtime');
+  // Nothing imports an entry.
+  assert.deepEqual(
+    [...graph].filter(([, to]) => to.has('entry')).map(([from]) => from),
+    [],
+  );
 });
 
 /** file → the files of src/ it imports (type-only included; with `dynamic`, `import('./x.ts')` too). */

@@ -268,13 +268,14 @@ const runtime = protect(server, { postMortem: false, shutdown: false, logger: ()
 server.listen(0, '127.0.0.1', async () => {
   const base = 'http://127.0.0.1:' + server.address().port;
   const metrics = await (await fetch(base + '/metrics')).text();
-  console.log((await fetch(base + '/healthz')).status, /nodejs_eventloop_lag_seconds/.test(metrics));
+  const { nodescaleFastify } = await import('@nodescale/runtime/fastify');
+  console.log((await fetch(base + '/healthz')).status, /nodejs_eventloop_lag_seconds/.test(metrics), typeof nodescaleFastify);
   runtime.close();
   server.close();
 });`;
     const ran = await run(process.execPath, ['--input-type=module', '-e', script], { cwd: installed.dir });
     assert.equal(ran.code, 0, ran.stderr);
-    assert.equal(ran.stdout, '200 true\n');
+    assert.equal(ran.stdout, '200 true function\n');
     // Its declarations type-check in a project that has no fastify (the adapter's types are in their own entry).
     const typescript = await run(
       NPM,

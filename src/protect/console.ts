@@ -5,8 +5,8 @@
  * the runtime's graceful shutdown or its close() (Runtime#useConsole).
  */
 import { AdminServer } from '../admin/server.ts';
-import type { Runtime } from './runtime.ts';
-import { isSupervisedWorker, tellSupervisor } from './supervisor-client.ts';
+import type { Runtime } from '../runtime/runtime.ts';
+import { isSupervisedWorker, tellSupervisor } from '../runtime/supervisor-client.ts';
 
 export function openConsole(runtime: Runtime): AdminServer | null {
   const options = runtime.options.admin;

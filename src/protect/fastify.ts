@@ -9,9 +9,9 @@
 import '../node-version.ts'; // first: on an unsupported Node, NS_ERR_NODE_VERSION before anything else loads
 import type { FastifyInstance, FastifyPluginCallback } from 'fastify';
 import fp from 'fastify-plugin';
-import type { RuntimeOptions } from './options.ts';
+import type { RuntimeOptions } from '../runtime/options.ts';
+import { ROUTE, type Runtime } from '../runtime/runtime.ts';
 import { createRuntime } from './protect.ts';
-import { ROUTE, type Runtime } from './runtime.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
