@@ -34,5 +34,5 @@ export {
   type ServerFigures,
 } from './compare/servers.ts';
 export { startHello, HELLO_KINDS, type HelloKind, type HelloServer } from './hello/index.ts';
-export { AdminClient, type ConnectOptions } from './admin/client.ts';
+export { AdminClient, type ConnectOptions } from './socket/client.ts';
 export { renderFlameGraph, type CpuProfile } from './admin/flamegraph.ts';

@@ -9,9 +9,9 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { invalidOption, NodescaleError } from '../errors.ts';
 import { redactArgv, redactedReport } from '../redact.ts';
-import type { SocketCommand } from './connection.ts';
+import type { SocketCommand } from '../socket/connection.ts';
 import type { ConsoleTarget } from './target.ts';
-import type { AdminMessage } from './protocol.ts';
+import type { AdminMessage } from '../socket/protocol.ts';
 
 export interface CommandContext {
   runtime: ConsoleTarget;

@@ -20,9 +20,9 @@ import { ADMIN_COMMANDS, EVAL_COMMAND, type CommandContext } from './commands.ts
 import type { AdminOptions, AdminTlsOptions } from '../admin-options.ts';
 import { refuseUnknownOptions } from '../unknown-options.ts';
 import type { ConsoleTarget } from './target.ts';
-import { answerCommand, serveConnection, unknownCommand, type Connection } from './connection.ts';
-import { MAX_LINE_BYTES, PRE_AUTH_MAX_LINE_BYTES, type AdminRequest } from './protocol.ts';
-import { checkPrivateDirectory, listenPrivateSocket, removeSocket } from './unix-socket.ts';
+import { answerCommand, serveConnection, unknownCommand, type Connection } from '../socket/connection.ts';
+import { MAX_LINE_BYTES, PRE_AUTH_MAX_LINE_BYTES, type AdminRequest } from '../socket/protocol.ts';
+import { checkPrivateDirectory, listenPrivateSocket, removeSocket } from '../socket/unix-socket.ts';
 
 export type { AdminOptions, AdminTlsOptions };
 

@@ -5,7 +5,7 @@ import { createWriteStream, mkdirSync, readFileSync, rmSync, statSync, writeFile
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
-import { AdminClient, type ConnectOptions } from '../admin/client.ts';
+import { AdminClient, type ConnectOptions } from '../socket/client.ts';
 import { ADMIN_COMMANDS } from '../admin/commands.ts';
 import { renderFlameGraph, type CpuProfile } from '../admin/flamegraph.ts';
 import { invalidOption, NodescaleError } from '../errors.ts';

@@ -5,10 +5,10 @@
  */
 import os from 'node:os';
 import path from 'node:path';
-import { AdminClient } from '../admin/client.ts';
-import { answerCommand, serveConnection, unknownCommand, type SocketCommand } from '../admin/connection.ts';
+import { AdminClient } from '../socket/client.ts';
+import { answerCommand, serveConnection, unknownCommand, type SocketCommand } from '../socket/connection.ts';
 import { invalidOption, NodescaleError } from '../errors.ts';
-import { listenPrivateSocket, removeSocket } from '../admin/unix-socket.ts';
+import { listenPrivateSocket, removeSocket } from '../socket/unix-socket.ts';
 import type { Supervisor } from './supervisor.ts';
 
 /** The client side: a connection to a supervisor's control socket, or NS_ERR_SUPERVISOR_UNREACHABLE. */

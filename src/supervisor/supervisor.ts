@@ -22,7 +22,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { removeSocket } from '../admin/unix-socket.ts';
+import { removeSocket } from '../socket/unix-socket.ts';
 import {
   ANNOUNCE_ENV,
   WORKER_ENV,

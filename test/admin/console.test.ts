@@ -8,7 +8,7 @@ import tls from 'node:tls';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { AdminClient } from '../../src/admin/client.ts';
+import { AdminClient } from '../../src/socket/client.ts';
 import { NodescaleError } from '../../src/errors.ts';
 import { createRuntime, protect } from '../../src/protect/protect.ts';
 import { BIN, runCli } from '../helpers/cli.ts';

@@ -1,5 +1,6 @@
 /**
- * The admin console's client: one connection, requests by id, streamed chunks and events.
+ * The client of nodescale's NDJSON sockets (the admin console, the supervisor's control socket): one connection,
+ * requests by id, streamed chunks and events.
  */
 import { lstatSync } from 'node:fs';
 import net from 'node:net';

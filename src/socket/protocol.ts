@@ -1,5 +1,7 @@
 /**
- * The admin console's wire protocol: newline-delimited JSON, one message a line (docs/console.md).
+ * The wire protocol of nodescale's sockets, the admin console's and the supervisor's control socket (src/socket/ is
+ * what both use: this framing, the connection, the client, the private Unix socket): newline-delimited JSON, one
+ * message a line (docs/console.md).
  *
  *   client → server   { "id": 1, "cmd": "stats", "args": { … } }
  *   server → client   { "id": 1, "ok": true, "result": … }                       a whole answer
@@ -11,6 +13,7 @@
  * A line longer than MAX_LINE_BYTES, or one that is not a JSON object, is answered with an error; the connection is
  * closed after too many of them.
  */
+import { LineSplitter } from '../lines.ts';
 
 export const MAX_LINE_BYTES = 1024 * 1024;
 /** Before authentication the only message is `auth`, a few hundred bytes: nothing longer is read. */
@@ -30,46 +33,29 @@ export type AdminMessage =
 
 export class LineTooLongError extends Error {}
 
-/** Splits a byte stream into lines, refusing any line past `max` bytes (without buffering it whole). */
+/** Splits a connection's text into messages, refusing any line past `max` bytes (without buffering it whole). */
 export class LineReader {
+  readonly #lines: LineSplitter;
   #max: number;
-  #pending = '';
-  #discarding = false;
 
   constructor(max = MAX_LINE_BYTES) {
+    this.#lines = new LineSplitter(max, { bytes: true });
     this.#max = max;
   }
 
   /** The limit from now on (raised once a connection has authenticated). */
   set max(bytes: number) {
     this.#max = bytes;
+    this.#lines.max = bytes;
   }
 
   /** Returns the complete lines in `chunk`; an over-long line comes back as a LineTooLongError in its place. */
   push(chunk: string): (string | LineTooLongError)[] {
-    const out: (string | LineTooLongError)[] = [];
-    let text = this.#pending + chunk;
-    this.#pending = '';
-    for (;;) {
-      const newline = text.indexOf('\n');
-      if (newline === -1) break;
-      const line = text.slice(0, newline);
-      text = text.slice(newline + 1);
-      if (this.#discarding) {
-        this.#discarding = false;
-        continue;
-      }
-      out.push(
-        Buffer.byteLength(line) > this.#max ? new LineTooLongError(`a message is limited to ${this.#max} bytes`) : line,
+    return this.#lines
+      .push(chunk)
+      .map((line) =>
+        typeof line === 'string' ? line : new LineTooLongError(`a message is limited to ${this.#max} bytes`),
       );
-    }
-    if (Buffer.byteLength(text) > this.#max) {
-      if (!this.#discarding) out.push(new LineTooLongError(`a message is limited to ${this.#max} bytes`));
-      this.#discarding = true;
-      text = '';
-    }
-    this.#pending = text;
-    return out;
   }
 }
 
