@@ -3,11 +3,7 @@
  * the console does not import the runtime (which it would be a cycle: the runtime's adapters open the console).
  * `Runtime` (runtime/runtime.ts) satisfies it; protect/console.ts wires the two.
  */
-export type ConsoleLogger = (
-  level: 'info' | 'warn' | 'error',
-  message: string,
-  fields?: Record<string, unknown>,
-) => void;
+import type { Logger } from '../logger.ts';
 
 export interface ConsoleTarget {
   /** 'ready', or why not. */
@@ -16,7 +12,7 @@ export interface ConsoleTarget {
   /** The overload guard's state (null when shedding is off). */
   readonly overload: unknown;
   readonly inFlightCount: number;
-  readonly options: { readonly logger: ConsoleLogger };
+  readonly options: { readonly logger: Logger };
   listeningAddress(): string | null;
   /** The latest sample, and the most recent ones. */
   latest(): unknown;

@@ -7,6 +7,7 @@ import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { invalidOption, NodescaleError } from '../errors.ts';
 import { writeAnnouncement } from '../ipc.ts';
+import type { Logger } from '../logger.ts';
 import { connectSupervisor, defaultControlPath, startControl, type StopOutcome } from '../supervisor/control.ts';
 import { startMetricsServer } from '../supervisor/metrics.ts';
 import { READY_ON, SUPERVISOR_DEFAULTS, type ReadyOn, type SupervisorOptions } from '../supervisor/options.ts';
@@ -225,8 +226,8 @@ export function parseRunArgs(argv: string[]) {
 async function run(argv: string[], io: Io): Promise<number> {
   const args = parseRunArgs(argv);
   const json = args.logFormat === 'json';
-  const log = (message: string, fields?: Record<string, unknown>, level: 'info' | 'warn' | 'error' = 'info') =>
-    io.stderr.write(
+  const log: Logger = (level, message, fields) =>
+    void io.stderr.write(
       json
         ? `${JSON.stringify({ time: new Date().toISOString(), level, source: 'supervisor', message, ...fields })}\n`
         : `nodescale run: ${message}${fields && Object.keys(fields).length > 0 ? ` ${JSON.stringify(fields)}` : ''}\n`,
@@ -250,10 +251,10 @@ async function run(argv: string[], io: Io): Promise<number> {
   let stopping: Promise<StopOutcome> | null = null;
   const stop = (code: number) => {
     stopping ??= supervisor.stop().then(({ killed }) => {
-      if (killed > 0) log(`${killed} worker(s) did not drain within the grace period and were killed`);
+      if (killed > 0) log('warn', `${killed} worker(s) did not drain within the grace period and were killed`);
       control.close();
       metricsServer?.close();
-      log('stopped');
+      log('info', 'stopped');
       finish(code);
       return { code: killed > 0 ? 1 : code, killed };
     });
@@ -303,6 +304,7 @@ async function run(argv: string[], io: Io): Promise<number> {
     `http://${args.metrics.host.includes(':') ? `[${args.metrics.host}]` : args.metrics.host}:${(metricsServer!.address() as AddressInfo).port}/metrics`;
   if (metricsUrl) writeAnnouncement({ nodescale: 'listening', service: 'metrics', url: metricsUrl, pid: process.pid });
   log(
+    'info',
     `${supervisor.options.workers} worker(s) ready; control socket ${control.path}${metricsUrl ? `; metrics ${metricsUrl}` : ''}`,
     {
       pid: process.pid,

@@ -5,6 +5,7 @@
  */
 import type { Registry } from 'prom-client';
 import { NodescaleError } from '../errors.ts';
+import type { Logger } from '../logger.ts';
 import { refuseUnknownOptions } from '../unknown-options.ts';
 import { TRANSPORT_NAMES, transportNamed } from './transports.ts';
 
@@ -40,7 +41,7 @@ export interface ServiceHostOptions {
   threads?: number;
   /** Where the compute metrics are registered (a registry of its own by default). */
   registry?: Registry;
-  log?: (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
+  log?: Logger;
   /** Told each time it starts or stops taking tasks (a lost broker, and when it is back). */
   onConsuming?: (consuming: boolean) => void;
 }

@@ -10,11 +10,11 @@ import { invalidOption } from '../errors.ts';
 import { refuseUnknownOptions } from '../unknown-options.ts';
 import { IDLE_DRAIN_MS } from './drain-server.ts';
 import type { AdminOptions } from '../admin-options.ts';
+import type { Logger, LogLevel } from '../logger.ts';
 import { isSupervisedWorker, supervisorAdminSocket } from './supervisor-client.ts';
 
 export type Priority = 'low' | 'normal' | 'high';
-export type LogLevel = 'error' | 'warn' | 'info';
-export type Logger = (level: LogLevel, message: string, fields?: Record<string, unknown>) => void;
+export type { Logger, LogLevel };
 
 export interface OverloadOptions {
   /** Shed when the event-loop delay p99 of an interval passes this, ms. Default 200; 0 turns it off. */

@@ -4,6 +4,7 @@
  * frozen DEFAULTS → resolveSupervisorOptions() → ResolvedSupervisorOptions.
  */
 import { invalidOption } from '../errors.ts';
+import type { Logger } from '../logger.ts';
 import { refuseUnknownOptions } from '../unknown-options.ts';
 import { usableCpus } from './cpus.ts';
 import { RESTART_DEFAULTS, type RestartPolicyOptions } from './restart-policy.ts';
@@ -12,12 +13,6 @@ export type ReadyOn = 'auto' | 'message' | 'listening';
 export const READY_ON: readonly ReadyOn[] = ['auto', 'message', 'listening'];
 
 export type OutputLine = (line: string, from: { slot: number; pid: number; stream: 'stdout' | 'stderr' }) => void;
-/** The supervisor's own log lines; `level` is 'info' unless it says otherwise. */
-export type SupervisorLog = (
-  message: string,
-  fields?: Record<string, unknown>,
-  level?: 'info' | 'warn' | 'error',
-) => void;
 
 export interface SupervisorOptions {
   /** The app's entry file. */
@@ -60,7 +55,7 @@ export interface SupervisorOptions {
   /** Where worker output goes, one line at a time (a line longer than 16 KiB is cut). Default: this process's. */
   output?: OutputLine;
   /** The supervisor's own log lines. Default: stderr. */
-  log?: SupervisorLog;
+  log?: Logger;
 }
 
 export type ResolvedSupervisorOptions = Required<Omit<SupervisorOptions, 'workers' | 'restart'>> & {
@@ -89,7 +84,7 @@ const KNOWN = [...Object.keys(SUPERVISOR_DEFAULTS), 'app', 'output', 'log'];
 
 const writeOutput: OutputLine = (line, from) =>
   (from.stream === 'stdout' ? process.stdout : process.stderr).write(`[w${from.slot} ${from.pid}] ${line}\n`);
-const writeLog: SupervisorLog = (message, fields) =>
+const writeLog: Logger = (_level, message, fields) =>
   process.stderr.write(`nodescale run: ${message}${fields ? ` ${JSON.stringify(fields)}` : ''}\n`);
 
 function duration(name: string, value: number, min = 1): number {

@@ -22,6 +22,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
+import type { LogLevel } from '../logger.ts';
 import { removeSocket } from '../socket/unix-socket.ts';
 import {
   ANNOUNCE_ENV,
@@ -151,6 +152,11 @@ export class Supervisor extends EventEmitter {
   get options(): Readonly<ResolvedSupervisorOptions> {
     return this.#options;
   }
+
+  /** A line of the supervisor's own, through its logger (`log`, the one Logger shape). */
+  #log(message: string, fields?: Record<string, unknown>, level: LogLevel = 'info'): void {
+    this.#options.log(level, message, fields);
+  }
   readonly #slots: Slot[] = [];
   #generation = 1;
   #stopping = false;
@@ -218,7 +224,7 @@ export class Supervisor extends EventEmitter {
       const rss = rssOf(handle.worker.process.pid!) ?? 0;
       handle.strikes = rss > this.#options.maxMemoryBytes ? handle.strikes + 1 : 0;
       if (handle.strikes !== 3) continue;
-      this.#options.log(
+      this.#log(
         `worker ${slot.index} (pid ${handle.worker.process.pid}) uses ${Math.round(rss / 1048576)} MiB, over --max-memory: replacing it`,
         undefined,
         'warn',
@@ -227,7 +233,7 @@ export class Supervisor extends EventEmitter {
       this.#changes = this.#changes.then(async () => {
         if (slot.current !== handle || this.#stopping) return { ok: true, replaced: 0 };
         const outcome = await this.#replaceSlot(slot, handle.generation);
-        this.#options.log(
+        this.#log(
           outcome === null
             ? `worker ${slot.index} replaced (memory): pid ${slot.current?.worker.process.pid}`
             : `worker ${slot.index} not replaced (memory): ${outcome}`,
@@ -300,7 +306,7 @@ export class Supervisor extends EventEmitter {
     const readyOn = this.#options.readyOn;
     const timer = setTimeout(() => {
       if (handle.state !== 'starting') return;
-      this.#options.log(
+      this.#log(
         `worker ${slot.index} (pid ${worker.process.pid}) not ready within ${this.#options.readyTimeoutMs} ms (${notReadyWhy(readyOn, handle.runtime)}): killing it`,
         undefined,
         'error',
@@ -359,13 +365,13 @@ export class Supervisor extends EventEmitter {
     handle.readyAt = Date.now();
     if (!this.#rulesSaid.has(rule)) {
       this.#rulesSaid.add(rule);
-      this.#options.log(
+      this.#log(
         this.#options.readyOn === 'auto'
           ? READY_RULES[rule]
           : `readiness (--ready-on ${this.#options.readyOn}): ${rule}`,
       );
     }
-    this.#options.log(`worker ${handle.slot} ready`, { pid: handle.worker.process.pid, generation: handle.generation });
+    this.#log(`worker ${handle.slot} ready`, { pid: handle.worker.process.pid, generation: handle.generation });
     markReady();
   }
 
@@ -373,7 +379,7 @@ export class Supervisor extends EventEmitter {
     if (slot.current !== handle) return; // the new worker of a replacement: #replaceSlot handles its failure
     if (slot.replacing !== null) {
       // Its replacement is already starting: it takes the slot, or #replaceSlot restarts the slot if it fails.
-      this.#options.log(
+      this.#log(
         `worker ${slot.index} (pid ${handle.worker.process.pid}) exited (${signal ?? `code ${code}`}) while its replacement starts: not restarted`,
         undefined,
         'warn',
@@ -389,16 +395,12 @@ export class Supervisor extends EventEmitter {
     if (!decision.restart) {
       slot.failed = decision.reason;
       slot.current = null;
-      this.#options.log(
-        `worker ${slot.index} stopped restarting: ${decision.reason}`,
-        { exit: signal ?? code },
-        'error',
-      );
+      this.#log(`worker ${slot.index} stopped restarting: ${decision.reason}`, { exit: signal ?? code }, 'error');
       this.emit('crash-loop', { slot: slot.index, reason: decision.reason });
       if (this.#slots.every((s) => s.failed !== null)) this.emit('all-failed');
       return;
     }
-    this.#options.log(
+    this.#log(
       `worker ${slot.index} exited (${signal ?? `code ${code}`}) after ${uptime} ms: restarting in ${decision.delayMs} ms`,
       { attempt: decision.attempt },
       'warn',
@@ -421,7 +423,7 @@ export class Supervisor extends EventEmitter {
     void handle.exited.then(() => this.#draining.delete(handle));
     handle.worker.process.kill('SIGTERM');
     const killer = setTimeout(() => {
-      this.#options.log(
+      this.#log(
         `worker ${handle.slot} (pid ${handle.worker.process.pid}) still running after ${this.#options.graceMs} ms: SIGKILL`,
         undefined,
         'warn',
@@ -445,7 +447,7 @@ export class Supervisor extends EventEmitter {
     this.#lastReload = { generation, state: 'replacing', reason: null };
     const settle = (state: ReloadStatus['state'], reason: string | null) =>
       (this.#lastReload = { generation, state, reason });
-    this.#options.log(`reload: generation ${generation}`);
+    this.#log(`reload: generation ${generation}`);
     const fresh: Handle[] = [];
     for (const slot of this.#slots) {
       if (this.#stopping) {
@@ -455,7 +457,7 @@ export class Supervisor extends EventEmitter {
       if (slot.failed !== null) continue;
       const failure = await this.#replaceSlot(slot, generation);
       if (failure !== null) {
-        this.#options.log(`reload rolled back: ${failure}; the old workers keep serving`, undefined, 'warn');
+        this.#log(`reload rolled back: ${failure}; the old workers keep serving`, undefined, 'warn');
         this.#generation--;
         settle('rolled-back', failure);
         return { ok: false, reason: failure, replaced, failure: 'rolled-back' };
@@ -470,7 +472,7 @@ export class Supervisor extends EventEmitter {
         of: this.#slots.filter((s) => s.failed === null).length,
       } satisfies ReloadProgress);
     }
-    this.#options.log(
+    this.#log(
       `reload: ${replaced} worker(s) replaced; generation ${generation} on probation for ${this.#options.probationMs} ms`,
     );
     settle('probation', null);
@@ -482,7 +484,7 @@ export class Supervisor extends EventEmitter {
     const crash = await this.#probation(fresh);
     if (crash !== null) {
       const reason = `generation ${generation} failed its probation: ${crash}`;
-      this.#options.log(
+      this.#log(
         `reload failed: ${reason}; the slot restarts under the crash policy (the old workers are gone)`,
         undefined,
         'error',
@@ -491,7 +493,7 @@ export class Supervisor extends EventEmitter {
       return { ok: false, reason, replaced, failure: this.#stopping ? 'stopping' : 'probation' };
     }
     settle('passed', null);
-    this.#options.log(`reload done: ${replaced} worker(s) replaced, generation ${generation} passed its probation`);
+    this.#log(`reload done: ${replaced} worker(s) replaced, generation ${generation} passed its probation`);
     return { ok: true, replaced };
   }
 
@@ -566,7 +568,7 @@ export class Supervisor extends EventEmitter {
         if (slot.restartTimer !== null) clearTimeout(slot.restartTimer);
         if (slot.current !== null) await this.#stopWorker(slot.current);
       }
-      this.#options.log(`scaled to ${this.#slots.length} worker(s)`);
+      this.#log(`scaled to ${this.#slots.length} worker(s)`);
       return { ok: true as const, replaced: 0 };
     });
     this.#changes = next.catch((error: Error): ReloadOutcome => ({

@@ -30,7 +30,8 @@ import { ERROR_CODES, invalidOption, isNodescaleError, NodescaleError, type Erro
 import { certificateHint, type ClientTls } from '../client-tls.ts';
 import { CHANNELS, publish } from '../diagnostics.ts';
 import { redactUrl } from '../redact.ts';
-import { type ResolvedStoreOptions, type StoreLog, type TagStore, type UrlPage, URL_PAGE } from './store.ts';
+import type { Logger } from '../logger.ts';
+import { type ResolvedStoreOptions, type TagStore, type UrlPage, URL_PAGE } from './store.ts';
 
 /**
  * A connection that never queues a command while Redis is away (it fails at once). The deadline of each command is
@@ -107,7 +108,7 @@ export class RedisStore implements TagStore {
   readonly #cacheTtlMs: number;
   readonly #maxUrls: number;
   readonly #waitMs: number;
-  readonly #log: StoreLog;
+  readonly #log: Logger;
   readonly #waiters = new Map<string, Set<(outcome: Outcome | null) => void>>();
   #down = false;
   /** A command outlived its deadline: the connection was replaced, and the store is degraded until it is ready. */

@@ -4,11 +4,10 @@
  * `redis-store.ts` (shared by every API worker on every host: `--store redis://…`).
  */
 import { checkClientTls, type ClientTls } from '../client-tls.ts';
+import type { Logger } from '../logger.ts';
 import { invalidOption, NodescaleError } from '../errors.ts';
 import { redactUrl } from '../redact.ts';
 import { MAX_TIMER_MS } from '../units.ts';
-
-export type StoreLog = (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
 
 export interface StoreOptions {
   /** 'embedded' (default) or a redis:// or rediss:// URL. */
@@ -30,7 +29,7 @@ export interface StoreOptions {
    * itself, ms (the fetch's and the extraction's deadlines, by default).
    */
   singleFlightWaitMs?: number;
-  log?: StoreLog;
+  log?: Logger;
 }
 
 export interface TagStore {
