@@ -195,3 +195,9 @@ export async function listenForAnnouncements(
     },
   };
 }
+
+/**
+ * Where a URL that may hold a password can come from, besides its flag (which every local user can read in ps): the
+ * environment a parent gives its children (`demo --scale-out` gives its tiers the broker's and the store's).
+ */
+export const SECRET_URL_ENV = { broker: 'NODESCALE_BROKER_URL', store: 'NODESCALE_STORE_URL' } as const;

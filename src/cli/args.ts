@@ -2,6 +2,7 @@
  * Command-line parsing on node:util's parseArgs, strict: an unknown flag or a flag without its value is a usage
  * error (exit 2) with the command's name in the message. Values are converted and checked here, once.
  */
+import { SECRET_URL_ENV } from '../ipc.ts';
 import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
 import type { ClientTls } from '../client-tls.ts';
@@ -163,8 +164,7 @@ export function defined<T extends object>(values: T): Partial<T> {
   return Object.fromEntries(Object.entries(values).filter(([, value]) => value !== undefined)) as Partial<T>;
 }
 
-/** Where a URL that may hold a password can come from, besides its flag (which every local user can read in ps). */
-export const SECRET_URL_ENV = { broker: 'NODESCALE_BROKER_URL', store: 'NODESCALE_STORE_URL' } as const;
+export { SECRET_URL_ENV };
 
 /**
  * A URL that may carry a password: `--<name> URL`, else the first line of the file `--<name>-file FILE`, else the
