@@ -12,8 +12,11 @@
  *   {P}:url:<url>       a set: the URL's tags, so that removing a URL is O(its tags)
  *   {P}:urls            a sorted set: every indexed URL by the time it was tagged (the oldest is dropped past the bound)
  *   {P}:tags            a set: every tag that leads somewhere
- * The index's keys share the hash tag {P}: one script updates them together, atomically, which a cluster allows only
- * within one slot. The index lives on one shard; the cache and the locks spread over all of them.
+ * The index's keys share the hash tag {P}: one script (lua/retag.lua, through redis-scripts.ts) updates them together,
+ * atomically, which a cluster allows only within one slot, and it is given every key it touches: the URL's tags are
+ * read first to name their keys, and the script writes nothing (the store reads and tries again) if another worker
+ * changed them in between. The index lives on one shard; the cache and the locks spread over all of them. Past the
+ * bound, the URLs tagged longest ago are dropped the same way, after the write that passed it.
  *
  * Redis is allowed to fail, and to freeze. Commands are never queued while it is away (they fail at once) and each
  * has a deadline of ours (`#command`): node-redis's own `timeout` stops counting once a command is written, so it is
@@ -24,8 +27,9 @@
  * NS_ERR_STORE_UNAVAILABLE (retryable), `status()` is 'degraded'. The client reconnects by itself (backoff with
  * jitter) and everything is used again without a restart.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { createClient } from '@redis/client';
+import { SCRIPTS } from './redis-scripts.ts';
 import { ERROR_CODES, invalidOption, isNodescaleError, NodescaleError, type ErrorCode } from '../errors.ts';
 import { certificateHint, type ClientTls } from '../client-tls.ts';
 import { CHANNELS, publish } from '../diagnostics.ts';
@@ -43,6 +47,7 @@ const connection = (url: string, timeoutMs: number, tls: ClientTls | undefined) 
     url,
     disableOfflineQueue: true,
     socket: { connectTimeout: Math.max(timeoutMs, 1_000), ...tls },
+    scripts: SCRIPTS,
   });
 type Client = ReturnType<typeof connection>;
 type Outcome = { tags: string[] } | { error: { code: string; message: string } };
@@ -58,42 +63,8 @@ const CONNECT_WAIT_MS = 5_000;
 /** Redis's answers to credentials it refuses (AUTH, or a command without them). */
 const AUTH_REFUSED = /^(WRONGPASS|NOAUTH|NOPERM)\b/;
 
-/** Drops url from the index (KEYS: urls, tags; ARGV: base, url). Shared by RECORD. */
-const REMOVE = `
-local function remove(base, url)
-  local key = base .. ':url:' .. url
-  for _, tag in ipairs(redis.call('SMEMBERS', key)) do
-    local tagKey = base .. ':tagged:' .. tag
-    redis.call('ZREM', tagKey, url)
-    if redis.call('ZCARD', tagKey) == 0 then redis.call('SREM', KEYS[2], tag) end
-  end
-  redis.call('DEL', key)
-  redis.call('ZREM', KEYS[1], url)
-end`;
-
-/** KEYS: {P}:urls, {P}:tags. ARGV: {P}, url, now, maxUrls, tags… */
-const RECORD = `${REMOVE}
-local base, url = ARGV[1], ARGV[2]
-remove(base, url)
-local key = base .. ':url:' .. url
-for i = 5, #ARGV do
-  redis.call('ZADD', base .. ':tagged:' .. ARGV[i], 0, url)
-  redis.call('SADD', KEYS[2], ARGV[i])
-  redis.call('SADD', key, ARGV[i])
-end
-redis.call('ZADD', KEYS[1], tonumber(ARGV[3]), url)
-local over = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[4])
-if over > 0 then
-  for _, old in ipairs(redis.call('ZRANGE', KEYS[1], 0, over - 1)) do remove(base, old) end
-end
-return over`;
-
-/** KEYS: the lock. ARGV: its token, ms. Extends it only if it is still ours. */
-const RENEW = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0`;
-/** KEYS: the lock. ARGV: its token. Deletes it only if it is still ours. */
-const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
-
-const sha1 = (text: string) => createHash('sha1').update(text).digest('hex');
+/** How many times a re-tagging is tried when another worker changed the same URL's tags in between. */
+const RETAG_ATTEMPTS = 3;
 
 export class RedisStore implements TagStore {
   readonly kind = 'redis';
@@ -160,7 +131,7 @@ export class RedisStore implements TagStore {
    * One command with our deadline. Past it, the connection is replaced (see the file's comment) and the command
    * fails; while the replacement is not ready, commands fail at once (disableOfflineQueue).
    */
-  #command<T = unknown>(args: string[]): Promise<T> {
+  #command<T>(send: (client: Client) => Promise<T>): Promise<T> {
     const client = this.#client;
     return new Promise<T>((resolve, reject) => {
       let settled = false;
@@ -176,7 +147,7 @@ export class RedisStore implements TagStore {
           }),
         this.#timeoutMs,
       );
-      client.sendCommand<T>(args).then(
+      send(client).then(
         (reply) => {
           clearTimeout(timer);
           if (settled) return;
@@ -279,7 +250,7 @@ export class RedisStore implements TagStore {
 
   async cached(url: string): Promise<string[] | undefined> {
     try {
-      const text = await this.#command<string | null>(['GET', `${this.#prefix}:cache:${url}`]);
+      const text = await this.#command((client) => client.get(`${this.#prefix}:cache:${url}`));
       return text === null ? undefined : (JSON.parse(text) as string[]);
     } catch {
       return undefined;
@@ -290,19 +261,13 @@ export class RedisStore implements TagStore {
     const unique = [...new Set(tags)];
     try {
       await Promise.all([
-        this.#script(
-          RECORD,
-          [`${this.#index}:urls`, `${this.#index}:tags`],
-          [this.#index, url, String(Date.now()), String(this.#maxUrls), ...unique],
-        ),
+        this.#retag(url, Date.now(), unique).then((count) => this.#evict(count)),
         cache
-          ? this.#command([
-              'SET',
-              `${this.#prefix}:cache:${url}`,
-              JSON.stringify(unique),
-              'PX',
-              String(this.#cacheTtlMs),
-            ])
+          ? this.#command((client) =>
+              client.set(`${this.#prefix}:cache:${url}`, JSON.stringify(unique), {
+                expiration: { type: 'PX', value: this.#cacheTtlMs },
+              }),
+            )
           : null,
       ]);
     } catch {
@@ -310,19 +275,48 @@ export class RedisStore implements TagStore {
     }
   }
 
+  /**
+   * Sets a URL's tags in the index (or drops it: `now` 'drop'): its current tags are read, then retag.lua, which
+   * names every key it touches, writes unless they changed in between. The number of URLs in the index, or null
+   * when another worker kept changing them.
+   */
+  async #retag(url: string, now: number | 'drop', tags: readonly string[]): Promise<number | null> {
+    const urlKey = `${this.#index}:url:${url}`;
+    const tagged = (tag: string) => ({ tag, key: `${this.#index}:tagged:${tag}` });
+    for (let attempt = 0; attempt < RETAG_ATTEMPTS; attempt++) {
+      const read = await this.#command((client) => client.sMembers(urlKey));
+      const count = await this.#command((client) =>
+        client.retag({
+          urls: `${this.#index}:urls`,
+          tags: `${this.#index}:tags`,
+          urlKey,
+          url,
+          now,
+          added: tags.map(tagged),
+          read: read.map(tagged),
+        }),
+      );
+      if (count >= 0) return count;
+    }
+    return null;
+  }
+
+  /** Past maxIndexedUrls, the URLs tagged longest ago are dropped with their tags. */
+  async #evict(count: number | null): Promise<void> {
+    if (count === null || count <= this.#maxUrls) return;
+    const oldest = await this.#command((client) => client.zRange(`${this.#index}:urls`, 0, count - this.#maxUrls - 1));
+    for (const url of oldest) await this.#retag(url, 'drop', []);
+  }
+
   async urls(tag: string, { first, after }: UrlPage = { first: URL_PAGE.first }): Promise<string[]> {
     const key = `${this.#index}:tagged:${tag.trim().toLowerCase()}`;
     try {
-      return await this.#command<string[]>([
-        'ZRANGE',
-        key,
-        after === undefined ? '-' : `(${after}`,
-        '+',
-        'BYLEX',
-        'LIMIT',
-        '0',
-        String(first),
-      ]);
+      return await this.#command((client) =>
+        client.zRange(key, after === undefined ? '-' : `(${after}`, '+', {
+          BY: 'LEX',
+          LIMIT: { offset: 0, count: first },
+        }),
+      );
     } catch (error) {
       throw unavailable(error);
     }
@@ -335,8 +329,10 @@ export class RedisStore implements TagStore {
     for (;;) {
       let acquired: boolean;
       try {
-        const reply = await this.#command(['SET', lock, token, 'NX', 'PX', String(LOCK_MS)]);
-        acquired = String(reply) === 'OK';
+        const reply = await this.#command((client) =>
+          client.set(lock, token, { condition: 'NX', expiration: { type: 'PX', value: LOCK_MS } }),
+        );
+        acquired = reply === 'OK';
       } catch {
         return extract(); // no Redis, no fleet: this worker extracts
       }
@@ -357,8 +353,8 @@ export class RedisStore implements TagStore {
   async size(): Promise<{ urls: number; tags: number } | null> {
     try {
       const [urls, tags] = await Promise.all([
-        this.#command<number>(['ZCARD', `${this.#index}:urls`]),
-        this.#command<number>(['SCARD', `${this.#index}:tags`]),
+        this.#command((client) => client.zCard(`${this.#index}:urls`)),
+        this.#command((client) => client.sCard(`${this.#index}:tags`)),
       ]);
       return { urls, tags };
     } catch {
@@ -398,7 +394,7 @@ export class RedisStore implements TagStore {
   /** This worker extracts: it keeps its lock alive meanwhile, then tells the waiting ones and lets go. */
   async #lead(url: string, lock: string, token: string, extract: () => Promise<string[]>): Promise<string[]> {
     const renew = setInterval(
-      () => void this.#script(RENEW, [lock], [token, String(LOCK_MS)]).catch(() => {}),
+      () => void this.#command((client) => client.renewLock(lock, token, LOCK_MS)).catch(() => {}),
       LOCK_MS / 3,
     );
     renew.unref();
@@ -414,8 +410,10 @@ export class RedisStore implements TagStore {
       throw error;
     } finally {
       clearInterval(renew);
-      await this.#command(['PUBLISH', this.#channel, JSON.stringify({ url, ...outcome! })]).catch(() => {});
-      await this.#script(RELEASE, [lock], [token]).catch(() => {});
+      await this.#command((client) => client.publish(this.#channel, JSON.stringify({ url, ...outcome! }))).catch(
+        () => {},
+      );
+      await this.#command((client) => client.releaseLock(lock, token)).catch(() => {});
     }
   }
 
@@ -433,7 +431,7 @@ export class RedisStore implements TagStore {
       waiters.add(done);
       const poll = setInterval(() => {
         if (Date.now() >= deadline) return done(null);
-        this.#command<number>(['EXISTS', lock]).then(
+        this.#command((client) => client.exists(lock)).then(
           (exists) => exists === 0 && done(null),
           () => done(null),
         );
@@ -457,17 +455,6 @@ export class RedisStore implements TagStore {
         ? { error: parsed.error }
         : null;
     for (const resolve of [...waiters]) resolve(outcome);
-  }
-
-  /** EVALSHA, and EVAL the first time a server has not seen the script (after a restart, say). */
-  async #script(script: string, keys: string[], args: string[]): Promise<unknown> {
-    const rest = [String(keys.length), ...keys, ...args];
-    try {
-      return await this.#command(['EVALSHA', sha1(script), ...rest]);
-    } catch (error) {
-      if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
-      return this.#command(['EVAL', script, ...rest]);
-    }
   }
 }
 

@@ -404,6 +404,8 @@ describe('the packed package', () => {
       'dist/runtime/index.d.ts.map',
       'dist/compute/pool-worker.js',
       'dist/loadtest/worker.js',
+      // The Redis store's Lua, beside its compiled loader (tsc copies no .lua: the build does).
+      'dist/tagger/lua/retag.lua',
       'src/index.ts',
       'package.json',
       'README.md',

@@ -13,6 +13,7 @@ import { createClient } from '@redis/client';
 import { NodescaleError } from '../../src/errors.ts';
 import { startRedis, type RedisServer } from '../../src/servers/redis.ts';
 import { startTaggerServer } from '../../src/tagger/server.ts';
+import { SCRIPTS } from '../../src/tagger/redis-scripts.ts';
 import { openStore } from '../../src/tagger/tagger.ts';
 import type { StoreOptions, TagStore } from '../../src/tagger/store.ts';
 import { countingServer } from '../helpers/servers.ts';
@@ -357,4 +358,24 @@ test('store options out of range are refused with the option named, for either s
         code: 'NS_ERR_INVALID_OPTION',
         message: new RegExp(`^${option} must be a whole number from`),
       });
+});
+
+test("retag.lua writes only when the tags it was told are the URL's: another worker's change in between is no loss", async (t) => {
+  const client = createClient({ url: redis.url, scripts: SCRIPTS });
+  await client.connect();
+  t.after(() => client.close());
+  const base = `{retag-${process.pid}}`;
+  const keys = { urls: `${base}:urls`, tags: `${base}:tags`, urlKey: `${base}:url:u`, url: 'u' };
+  const tagged = (tag: string) => ({ tag, key: `${base}:tagged:${tag}` });
+  assert.equal(await client.retag({ ...keys, now: 1, added: ['a', 'b'].map(tagged), read: [] }), 1);
+  // Read before another worker re-tagged it: refused, nothing written.
+  assert.equal(await client.retag({ ...keys, now: 2, added: [tagged('c')], read: [] }), -1);
+  assert.deepEqual((await client.sMembers(keys.urlKey)).sort(), ['a', 'b']);
+  // With the tags it has: written, the old ones no longer lead to it.
+  assert.equal(await client.retag({ ...keys, now: 3, added: [tagged('c')], read: ['a', 'b'].map(tagged) }), 1);
+  assert.deepEqual(await client.sMembers(keys.urlKey), ['c']);
+  assert.deepEqual(await client.sMembers(keys.tags), ['c']);
+  assert.deepEqual(await client.zRange(`${base}:tagged:a`, 0, -1), []);
+  assert.equal(await client.retag({ ...keys, now: 'drop', added: [], read: [tagged('c')] }), 0);
+  assert.equal(await client.exists([keys.urlKey, `${base}:tagged:c`, keys.tags, keys.urls]), 0);
 });
