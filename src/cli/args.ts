@@ -31,12 +31,13 @@ export function parseCommandLine(
 ): ParsedArgs {
   let parsed: ParsedArgs;
   try {
-    parsed = parseArgs({
+    const { values, positionals } = parseArgs({
       args: negativeValues(argv, options),
       options,
       strict: true,
       allowPositionals: true,
-    }) as ParsedArgs;
+    });
+    parsed = { values, positionals };
     parsed.positionals = parsed.positionals.map((p) => (p.startsWith(NEGATIVE) ? p.slice(NEGATIVE.length) : p));
   } catch (error) {
     // parseArgs explains over several lines; the first sentence says it.

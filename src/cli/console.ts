@@ -359,7 +359,9 @@ async function receiveFile(
     });
     const opened = stream as WriteStream | null;
     if (opened !== null) await new Promise<void>((resolve) => opened.end(() => resolve()));
-    if (failure !== null) throw failure;
+    // Set by the stream's 'error' listener: the type checker cannot see that it may be by now.
+    const failed = failure as Error | null;
+    if (failed !== null) throw failed;
     return result;
   } catch (error) {
     const opened = stream as WriteStream | null;

@@ -300,7 +300,8 @@ export async function startAmqpService(options: AmqpServiceOptions): Promise<Com
       await declareTopology(channel, resolved);
       await channel.prefetch(prefetch);
       link = current;
-      current.consumers.push((await channel.consume(resolved.queue, onTask(current))).consumerTag);
+      const handle = onTask(current);
+      current.consumers.push((await channel.consume(resolved.queue, (message) => void handle(message))).consumerTag);
       current.consumers.push((await channel.consume(deadQueue(resolved.queue), onDead(current))).consumerTag);
       reconnect.succeeded();
       log('info', 'compute: consuming', {

@@ -36,7 +36,7 @@ export const DELIVERIES_HEADER = 'x-nodescale-deliveries';
 
 export const AMQP_DEFAULTS = Object.freeze({
   queue: 'nodescale.compute',
-  queueType: 'quorum' as QueueType,
+  queueType: 'quorum',
   /** Deliveries of one task before it is dead-lettered as poison (a task that kills its service, again and again). */
   maxDeliveries: 5,
   /**

@@ -69,7 +69,7 @@ export async function createCompute(options: ComputeOptions): Promise<Compute> {
   }
   refuseUnknownOptions(options, known);
   const resolved = resolveComputeOptions(options);
-  return observed(await (await transport.load())(resolved as ResolvedCommonOptions & object));
+  return observed(await (await transport.load())(resolved));
 }
 
 /**

@@ -104,8 +104,8 @@ async function startTier(
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...announcements.env, ...secrets },
   });
-  eachLine(child.stdout!, (line) => output(label, 'stdout', line));
-  eachLine(child.stderr!, (line) => output(label, 'stderr', line));
+  eachLine(child.stdout, (line) => output(label, 'stdout', line));
+  eachLine(child.stderr, (line) => output(label, 'stderr', line));
   const exited = new Promise<number>((resolve) => child.once('exit', (code) => resolve(code ?? 1)));
   return { child, exited, announced, announcements };
 }
@@ -160,7 +160,10 @@ export async function startScaleOut(options: ScaleOutOptions, signal?: AbortSign
       return codes.every((code) => code === 0) ? 0 : 1;
     })());
   const aborted = new Promise<never>((_resolve, reject) => {
-    const onAbort = () => reject(signal!.reason ?? new Error('aborted'));
+    const onAbort = () => {
+      const reason: unknown = signal!.reason;
+      reject(reason instanceof Error ? reason : new Error('aborted'));
+    };
     if (signal?.aborted) onAbort();
     else signal?.addEventListener('abort', onAbort, { once: true });
   });

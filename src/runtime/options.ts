@@ -198,7 +198,7 @@ export const RUNTIME_DEFAULTS = Object.freeze({
   sampleIntervalMs: 1000,
   historySize: 300,
   metricsPath: '/metrics',
-  metricsAccess: 'private' as 'private' | 'any',
+  metricsAccess: 'private',
   defaultMetrics: true,
   latencyBuckets: Object.freeze([0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]),
   livenessPath: '/healthz',

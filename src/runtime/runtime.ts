@@ -245,10 +245,7 @@ export class Runtime extends EventEmitter {
       }
     }
     // Closed connections are swept on every sample, and every 256 new ones (sampling may be off).
-    if (
-      this.#flights.begin(req.socket, res as Tracked, this.#instrumented ? now : 0) &&
-      ++this.#newConnections % 256 === 0
-    )
+    if (this.#flights.begin(req.socket, res, this.#instrumented ? now : 0) && ++this.#newConnections % 256 === 0)
       this.#flights.sweep();
     return false;
   }

@@ -69,7 +69,7 @@ export const SUPERVISOR_DEFAULTS = Object.freeze({
   httpDrain: true,
   workers: 'auto' as const,
   readyTimeoutMs: 30_000,
-  readyOn: 'auto' as ReadyOn,
+  readyOn: 'auto',
   stabilityMs: 2000,
   probationMs: 30_000,
   graceMs: 30_000,

@@ -64,7 +64,7 @@ export function pageText(html: string, url: string): PageText {
   let body = '';
   try {
     body =
-      new Readability(document as unknown as ConstructorParameters<typeof Readability>[0], {
+      new Readability(document, {
         charThreshold: 200,
       }).parse()?.textContent ?? '';
   } catch {

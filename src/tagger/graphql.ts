@@ -275,7 +275,7 @@ const RETRY_AFTER_SECONDS = 1;
  */
 function retryableFailure(result: ExecutionResult): number | null {
   if (!result.errors?.length) return null;
-  const data = result.data as Record<string, unknown> | null | undefined;
+  const data = result.data;
   if (data != null && Object.values(data).some((value) => value !== null)) return null;
   const originals = result.errors.map((e) => e.originalError);
   if (!originals.every((e) => e instanceof NodescaleError && e.retryable)) return null;
@@ -342,13 +342,13 @@ export function graphqlHandler(tagger: Tagger) {
         invalid.map((e) => ({ ...e.toJSON(), extensions: e.extensions })),
       );
     }
-    const result = (await execute({
+    const result = await execute({
       schema,
       document,
       rootValue: root,
       variableValues: request.variables ?? null,
       operationName: request.operationName ?? null,
-    })) as ExecutionResult;
+    });
     if (result.errors && result.data == null && result.errors.every((e) => e.path === undefined)) {
       // Errors of the request, not of a field (no path): variables that do not fit the operation, an unknown operation
       // name, a mutation or subscription (the schema has neither). graphql-js answers them with data undefined or null.

@@ -158,7 +158,7 @@ export class RedisStore implements TagStore {
           clearTimeout(timer);
           if (settled) return;
           settled = true;
-          reject(error as Error);
+          reject(error instanceof Error ? error : new Error(String(error)));
         },
       );
     });
