@@ -1,11 +1,11 @@
 /**
  * `nodescale console <target> [command]`: the admin console's client. One-shot for scripts, interactive otherwise.
+ * Its files (snapshots, profiles streamed to disk) are console-files.ts.
  */
-import { createWriteStream, mkdirSync, readFileSync, rmSync, statSync, writeFileSync, type WriteStream } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
+import { readFileSync, writeFileSync } from 'node:fs';
 import readline from 'node:readline';
 import { AdminClient, type ConnectOptions } from '../socket/client.ts';
+import { outputFile, receiveFile } from './console-files.ts';
 import { ADMIN_COMMANDS } from '../admin/commands.ts';
 import { renderFlameGraph, type CpuProfile } from '../admin/flamegraph.ts';
 import { invalidOption, NodescaleError } from '../errors.ts';
@@ -312,65 +312,6 @@ function onQuitKey(stdin: NodeJS.ReadStream, stop: () => void): () => void {
     // The interactive console's readline keeps reading; a one-shot command leaves stdin as it found it.
     if (!wasFlowing) stdin.pause();
   };
-}
-
-/** Where a snapshot or profile goes: -o FILE (checked now), or a fresh name in this user's private directory. */
-function outputFile(command: 'heap-snapshot' | 'cpu-profile', out: string | null): string {
-  const name = `${command === 'heap-snapshot' ? 'heap' : 'cpu'}-${new Date().toISOString().replace(/[:.]/g, '-')}.${command === 'heap-snapshot' ? 'heapsnapshot' : 'cpuprofile'}`;
-  if (out === null) {
-    const dir = path.join(os.tmpdir(), `nodescale-${process.getuid?.() ?? 'user'}`, 'profiles');
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    return path.join(dir, name);
-  }
-  const existing = statSync(out, { throwIfNoEntry: false });
-  if (existing?.isDirectory()) return path.join(out, name);
-  if (!statSync(path.dirname(path.resolve(out)), { throwIfNoEntry: false })?.isDirectory()) {
-    throw new NodescaleError(
-      'NS_ERR_OUTPUT',
-      `cannot write -o ${out}: no directory ${path.dirname(path.resolve(out))}`,
-    );
-  }
-  return out;
-}
-
-/**
- * Streams a command's bytes into `file`, created only when the first bytes arrive: a refused command (cpu-profile
- * --seconds 1000) leaves no empty file. A write error is NS_ERR_OUTPUT, and the partial file is removed.
- */
-async function receiveFile(
-  client: AdminClient,
-  command: string,
-  args: Record<string, unknown>,
-  file: string,
-): Promise<unknown> {
-  let stream: WriteStream | null = null;
-  let failure: Error | null = null;
-  const outputError = (error: NodeJS.ErrnoException) =>
-    new NodescaleError('NS_ERR_OUTPUT', `cannot write ${file}: ${error.code ?? error.message}`, { cause: error });
-  try {
-    const result = await client.request(command, args, {
-      onChunk: (bytes) => {
-        if (stream === null) {
-          stream = createWriteStream(file, { mode: 0o600 });
-          stream.on('error', (error) => (failure ??= outputError(error)));
-        }
-        stream.write(bytes);
-      },
-    });
-    const opened = stream as WriteStream | null;
-    if (opened !== null) await new Promise<void>((resolve) => opened.end(() => resolve()));
-    // Set by the stream's 'error' listener: the type checker cannot see that it may be by now.
-    const failed = failure as Error | null;
-    if (failed !== null) throw failed;
-    return result;
-  } catch (error) {
-    const opened = stream as WriteStream | null;
-    if (opened !== null) {
-      opened.destroy();
-      rmSync(file, { force: true });
-    }
-    throw error;
-  }
 }
 
 async function interactive(client: AdminClient, io: Io, stdin: NodeJS.ReadStream, out: string | null): Promise<void> {

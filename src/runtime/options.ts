@@ -1,6 +1,10 @@
 /**
  * Options of the runtime layer: one type, one frozen set of defaults, one resolver that validates and fills in.
  * Every threshold has a documented default (docs/runtime.md); `false` turns a part off.
+ *
+ * Past the ~400 lines a file keeps to, on purpose: it is the runtime's whole contract with its user, read top to
+ * bottom as docs/runtime.md's table is (each option's type and meaning, its default, its check), and each section's
+ * resolver needs its own types and defaults: split, the three would sit in different files for every option.
  */
 import type { IncomingMessage } from 'node:http';
 import { register as defaultRegistry, type Registry } from 'prom-client';

@@ -17,6 +17,13 @@
  *   and status() lists them all.
  * - stop(): every worker drained in parallel; SIGKILL only after `graceMs`, and reported. A start still waiting for
  *   its workers settles at once.
+ *
+ * Longer than the ~400 lines a file keeps to, on purpose: it is one state machine over its slots and their workers
+ * (a crash, a restart's timer, a reload, a scale, a memory replacement and a stop all read and change the same slots,
+ * in one queue of changes), and split across files its invariants would be too (every child is in a slot or draining;
+ * one change at a time). What is not that state is elsewhere: what it reports (status.ts), when a worker is ready
+ * (readiness.ts), when to restart (restart-policy.ts), its options (options.ts), its sockets (control.ts,
+ * metrics.ts).
  */
 import cluster, { type Worker } from 'node:cluster';
 import { EventEmitter } from 'node:events';
@@ -35,31 +42,22 @@ import {
 import { NodescaleError } from '../errors.ts';
 import { eachLine } from '../lines.ts';
 import { sibling } from '../module-file.ts';
-import {
-  resolveSupervisorOptions,
-  type ReadyOn,
-  type ResolvedSupervisorOptions,
-  type SupervisorOptions,
-} from './options.ts';
+import { resolveSupervisorOptions, type ResolvedSupervisorOptions, type SupervisorOptions } from './options.ts';
+import { notReadyWhy, READY_RULES, type ReadyRule } from './readiness.ts';
 import { RestartPolicy } from './restart-policy.ts';
+import type {
+  ReloadOutcome,
+  ReloadProgress,
+  ReloadStatus,
+  WorkerMetrics,
+  WorkerState,
+  WorkerStatus,
+} from './status.ts';
 
 const DRAIN_PRELOAD = sibling('./drain-preload', import.meta.url);
 
 export type { WorkerMetricObject };
-
-export type WorkerState = 'starting' | 'ready' | 'stopping' | 'exited';
-
-export interface WorkerStatus {
-  slot: number;
-  pid: number;
-  generation: number;
-  state: WorkerState;
-  uptimeSeconds: number;
-  restarts: number;
-  rssBytes: number | null;
-  eventLoopDelayP99Ms: number | null;
-  requestsPerSecond: number | null;
-}
+export type { ReloadOutcome, ReloadProgress, ReloadStatus, WorkerMetrics, WorkerState, WorkerStatus };
 
 interface Handle {
   worker: Worker;
@@ -91,49 +89,6 @@ interface Slot {
   restarts: number;
   failed: string | null;
   restartTimer: NodeJS.Timeout | null;
-}
-
-export interface WorkerMetrics {
-  slot: number;
-  pid: number;
-  /** prom-client's getMetricsAsJSON() of the worker; null when it has no runtime or did not answer in time. */
-  metrics: WorkerMetricObject[] | null;
-}
-
-export type ReloadOutcome =
-  | { ok: true; replaced: number }
-  | { ok: false; reason: string; replaced: number; failure: 'rolled-back' | 'probation' | 'stopping' | 'scale' };
-
-/** Emitted as 'reload-progress' while a reload runs: a slot replaced, then the probation begun. */
-export type ReloadProgress =
-  | { generation: number; slot: number; pid: number | undefined; replaced: number; of: number }
-  | { generation: number; probationLeftMs: number };
-
-/** The last reload, as status() shows it: replacing slot by slot, then on probation until each new worker has lived probationMs since ready. */
-export interface ReloadStatus {
-  generation: number;
-  state: 'replacing' | 'probation' | 'passed' | 'rolled-back' | 'failed-probation' | 'interrupted';
-  reason: string | null;
-}
-
-/** What made a worker ready: its runtime, its process.send('ready'), or listening. */
-type ReadyRule = 'runtime' | 'message' | 'listening';
-
-/** The line that names a rule of readyOn 'auto', the first time it applies. */
-const READY_RULES: Record<ReadyRule, string> = {
-  runtime: 'readiness: the workers run nodescale/runtime, ready when it says so (its readiness turned true)',
-  message: "readiness: a worker is ready when it calls process.send('ready')",
-  listening:
-    "readiness: a worker without nodescale/runtime is ready once it listens (--ready-on message waits for process.send('ready'))",
-};
-
-function notReadyWhy(readyOn: ReadyOn, runtime: boolean): string {
-  if (readyOn === 'listening') return 'it never listened';
-  if (readyOn === 'message')
-    return "with --ready-on message, a worker is ready when it calls process.send('ready') or its nodescale/runtime says so";
-  return runtime
-    ? 'its nodescale/runtime never said ready: see its readiness (readyWhen, setUnavailable)'
-    : "it neither listened nor called process.send('ready')";
 }
 
 function rssOf(pid: number): number | null {
