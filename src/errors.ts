@@ -276,6 +276,25 @@ export const ERROR_CODES = {
     summary: 'A compute task was submitted after its compute (pool, inline or amqp) was closed.',
   },
   NS_ERR_NOT_FOUND: { kind: 'http', status: 404, summary: 'A 404: no route at that path.' },
+  NS_ERR_DEPLOY_KEEPALIVE_RACE: {
+    kind: 'usage',
+    summary:
+      "A balancer configuration whose idle time for upstream connections is not shorter than Node's keepAliveTimeout: it would reuse connections Node has closed (502s on POSTs).",
+  },
+  NS_ERR_DEPLOY_TLS: {
+    kind: 'usage',
+    summary:
+      "A --tls-cert or --tls-key of nodescale deploy is missing, is not PEM, or the key is not the certificate's.",
+  },
+  NS_ERR_DEPLOY_SWEEP: {
+    kind: 'usage',
+    summary:
+      'The --from-sweep file cannot be read, or holds no knee (a results.json of nodescale sweep that found one).',
+  },
+  NS_ERR_DEPLOY_UNSUPPORTED: {
+    kind: 'usage',
+    summary: 'The balancer asked for cannot do what was asked (haproxy serves no static files).',
+  },
   NS_ERR_INTERNAL: {
     kind: 'failure',
     summary: 'A bug in nodescale. Run again with --debug and report the stack trace.',

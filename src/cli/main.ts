@@ -73,6 +73,11 @@ export const CLI_COMMANDS: readonly { name: string; summary: string; load: () =>
     load: async () => (await import('./tagger.ts')).taggerCommand,
   },
   {
+    name: 'deploy',
+    summary: 'nginx or haproxy in front: a configuration generated and checked',
+    load: async () => (await import('./deploy.ts')).deployCommand,
+  },
+  {
     name: 'corpus',
     summary: 'serve the article corpus on loopback',
     load: async () => (await import('./corpus.ts')).corpusCommand,

@@ -1,0 +1,201 @@
+/**
+ * `nodescale deploy nginx|haproxy` against the real servers (Debian's nginx 1.22 and haproxy 2.6, private instances
+ * on free ports): every generated configuration passes the server's own check, and requests through it reach every
+ * upstream, compressed and with static files where asked; what would race Node's keep-alive is refused.
+ */
+import assert from 'node:assert/strict';
+import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { test, type TestContext } from 'node:test';
+import { buildModel, type BalancerOptions } from '../../src/deploy/model.ts';
+import { renderHaproxy } from '../../src/deploy/haproxy.ts';
+import { renderNginx } from '../../src/deploy/nginx.ts';
+import { checkBalancerConfig, startBalancer, type BalancerKind } from '../../src/servers/balancers.ts';
+import { freePort } from '../../src/servers/process.ts';
+import { runCli } from '../helpers/cli.ts';
+
+const TLS = (name: string) => new URL(`../fixtures/tls/${name}`, import.meta.url).pathname;
+const render = (kind: BalancerKind, options: BalancerOptions) =>
+  (kind === 'nginx' ? renderNginx : renderHaproxy)(buildModel(options));
+
+/** A Node instance standing for a host: it answers with its own port; /big is 8 KiB of text; /readyz is 200. */
+async function upstream(t: TestContext): Promise<number> {
+  const server = http.createServer((req, res) => {
+    const port = (server.address() as { port: number }).port;
+    if (req.url === '/big') return res.writeHead(200, { 'content-type': 'text/plain' }).end('nodescale '.repeat(820));
+    res.writeHead(200, { 'content-type': 'text/plain' }).end(String(port));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  return (server.address() as { port: number }).port;
+}
+
+function get(url: string, headers: Record<string, string> = {}) {
+  return new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {
+    http
+      .get(url, { headers, agent: false }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
+      })
+      .on('error', reject);
+  });
+}
+
+test("every generated configuration passes the server's own check (nginx -t, haproxy -c)", () => {
+  const publicDir = mkdtempSync(path.join(tmpdir(), 'ns-static-'));
+  try {
+    const variants: [BalancerKind, BalancerOptions][] = [
+      ['nginx', { upstreams: ['127.0.0.1:3001', '127.0.0.1:3002'] }],
+      ['nginx', { upstreams: ['127.0.0.1:3001'], gzip: true, static: [{ prefix: '/assets', dir: publicDir }] }],
+      [
+        'nginx',
+        {
+          upstreams: ['[::1]:3001', 'localhost:3002'],
+          tls: [{ serverName: 'localhost', cert: TLS('server.pem'), key: TLS('server.key') }],
+          hsts: true,
+          maxConnsPerUpstream: 64,
+        },
+      ],
+      ['haproxy', { upstreams: ['127.0.0.1:3001', '127.0.0.1:3002'], gzip: true, maxConnsPerUpstream: 64 }],
+      ['haproxy', { upstreams: ['127.0.0.1:3001'], keepAliveTimeoutMs: 1000, readTimeoutMs: 1500 }],
+    ];
+    for (const [kind, options] of variants) {
+      const verdict = checkBalancerConfig(kind, render(kind, options));
+      assert.ok(verdict.ok, `${kind} ${JSON.stringify(options)}: ${verdict.output}`);
+    }
+  } finally {
+    rmSync(publicDir, { recursive: true, force: true });
+  }
+});
+
+for (const kind of ['nginx', 'haproxy'] as const) {
+  test(`${kind} in front of two hosts: requests reach both, text is compressed${kind === 'nginx' ? ", static files are the balancer's" : ''}`, async (t) => {
+    const ports = [await upstream(t), await upstream(t)];
+    const listen = await freePort();
+    const publicDir = mkdtempSync(path.join(tmpdir(), 'ns-static-'));
+    chmodSync(publicDir, 0o755); // nginx's workers run as nobody
+    writeFileSync(path.join(publicDir, 'app.css'), 'body { color: black; }\n');
+    t.after(() => rmSync(publicDir, { recursive: true, force: true }));
+    const config = render(kind, {
+      upstreams: ports.map((port) => `127.0.0.1:${port}`),
+      listen,
+      listenHost: '127.0.0.1',
+      gzip: true,
+      ...(kind === 'nginx' ? { static: [{ prefix: '/assets', dir: publicDir }] } : {}),
+    });
+    const balancer = await startBalancer(kind, config, listen);
+    t.after(() => balancer.stop());
+    const seen = new Set<string>();
+    for (let i = 0; i < 20; i++) seen.add((await get(`http://127.0.0.1:${listen}/`)).body.toString());
+    assert.deepEqual([...seen].sort(), ports.map(String).sort());
+    const big = await get(`http://127.0.0.1:${listen}/big`, { 'accept-encoding': 'gzip' });
+    assert.equal(big.headers['content-encoding'], 'gzip');
+    assert.equal(gunzipSync(big.body).toString(), 'nodescale '.repeat(820));
+    if (kind === 'nginx') {
+      const css = await get(`http://127.0.0.1:${listen}/assets/app.css`);
+      assert.equal(css.status, 200);
+      assert.equal(css.body.toString(), 'body { color: black; }\n');
+      // Cached by clients: nginx's expires (max-age) and the public directive.
+      assert.match(css.headers['cache-control'] ?? '', /max-age=3600.*public/);
+    }
+  });
+}
+
+test("deploy refuses what would race Node's keep-alive, and bad input, with a code and nothing written", async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'ns-deploy-'));
+  try {
+    const out = path.join(dir, 'nginx.conf');
+    const race = await runCli([
+      'deploy',
+      'nginx',
+      '--upstream',
+      '127.0.0.1:3001',
+      '--keep-alive-timeout',
+      '5s',
+      '--upstream-idle-timeout',
+      '60s',
+      '--out',
+      out,
+    ]);
+    assert.equal(race.code, 2);
+    assert.match(race.stderr, /^error NS_ERR_DEPLOY_KEEPALIVE_RACE: .*60000 ms.*5000 ms/);
+    assert.equal(existsSync(out), false, 'nothing written');
+    const cases: [string[], RegExp][] = [
+      [['deploy', 'nginx', '--upstream', 'no-port'], /NS_ERR_INVALID_OPTION: --upstream must be HOST:PORT/],
+      [['deploy', 'nginx'], /NS_ERR_INVALID_OPTION: --upstream must be at least one HOST:PORT/],
+      [['deploy', 'caddy', '--upstream', '127.0.0.1:1'], /NS_ERR_USAGE: deploy: unknown balancer "caddy"/],
+      [
+        [
+          'deploy',
+          'nginx',
+          '--upstream',
+          '127.0.0.1:1',
+          '--tls-cert',
+          TLS('server.pem'),
+          '--tls-key',
+          TLS('client.key'),
+        ],
+        /NS_ERR_DEPLOY_TLS: .*client\.key is not the key of/,
+      ],
+      [
+        [
+          'deploy',
+          'nginx',
+          '--upstream',
+          '127.0.0.1:1',
+          '--tls-cert',
+          path.join(dir, 'none.pem'),
+          '--tls-key',
+          TLS('server.key'),
+        ],
+        /NS_ERR_DEPLOY_TLS: .*no file/,
+      ],
+      [['deploy', 'haproxy', '--upstream', '127.0.0.1:1', '--static', `/a=${dir}`], /NS_ERR_DEPLOY_UNSUPPORTED/],
+      [
+        ['deploy', 'nginx', '--upstream', '127.0.0.1:1', '--from-sweep', path.join(dir, 'none.json')],
+        /NS_ERR_DEPLOY_SWEEP/,
+      ],
+    ];
+    for (const [argv, message] of cases) {
+      const ran = await runCli([...argv, '--out', out]);
+      assert.equal(ran.code, 2, `${argv.join(' ')}: ${ran.stderr}`);
+      assert.match(ran.stderr, message);
+      assert.equal(ran.stderr.split('\n').length, 2, 'one line');
+      assert.equal(existsSync(out), false, 'nothing written');
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('--from-sweep: the per-upstream connection limit is the knee a sweep found, times the workers', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'ns-deploy-'));
+  try {
+    const results = path.join(dir, 'results.json');
+    writeFileSync(results, JSON.stringify({ knee: { power: { concurrency: 24, throughput: 9000, latencyMs: 2.6 } } }));
+    const ran = await runCli([
+      'deploy',
+      'haproxy',
+      '--upstream',
+      '127.0.0.1:1',
+      '--from-sweep',
+      results,
+      '--workers-per-upstream',
+      '4',
+    ]);
+    assert.equal(ran.code, 0, ran.stderr);
+    assert.match(ran.stdout, /maxconn 96\b/);
+    const nginx = await runCli(['deploy', 'nginx', '--upstream', '127.0.0.1:1', '--from-sweep', results]);
+    assert.match(nginx.stdout, /server 127\.0\.0\.1:1 .*max_conns=24;/);
+    writeFileSync(results, JSON.stringify({ knee: { power: null } }));
+    const none = await runCli(['deploy', 'nginx', '--upstream', '127.0.0.1:1', '--from-sweep', results]);
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /NS_ERR_DEPLOY_SWEEP: .*no knee/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
