@@ -16,6 +16,7 @@ import { renderNginx } from '../../src/deploy/nginx.ts';
 import { checkBalancerConfig, startBalancer, type BalancerKind } from '../../src/servers/balancers.ts';
 import { freePort } from '../../src/servers/process.ts';
 import { runCli } from '../helpers/cli.ts';
+import { startDelayRelay } from '../helpers/delay-relay.ts';
 
 const TLS = (name: string) => new URL(`../fixtures/tls/${name}`, import.meta.url).pathname;
 const render = (kind: BalancerKind, options: BalancerOptions) =>
@@ -198,4 +199,90 @@ test('--from-sweep: the per-upstream connection limit is the knee a sweep found,
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+/**
+ * A hand-written nginx configuration as it is often seen: upstream keep-alive on, with nginx's 60 s default idle time.
+ */
+const typicalNginx = (upstreamPort: number, listen: number) => `events {}
+http {
+  access_log off;
+  upstream app {
+    server 127.0.0.1:${upstreamPort};
+    keepalive 16;
+  }
+  server {
+    listen 127.0.0.1:${listen};
+    location / {
+      proxy_pass http://app;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+`;
+
+/** POSTs from `clients` clients, each waiting about `spacingMs` (with jitter) between two: the statuses seen. */
+async function postsAroundTimeout(url: string, clients: number, perClient: number, spacingMs: number) {
+  const statuses: number[] = [];
+  await Promise.all(
+    Array.from({ length: clients }, async () => {
+      for (let i = 0; i < perClient; i++) {
+        const status = await new Promise<number>((resolve) => {
+          const req = http.request(url, { method: 'POST', agent: false }, (res) => {
+            res.resume();
+            res.on('end', () => resolve(res.statusCode!));
+          });
+          req.on('error', () => resolve(0));
+          req.end('{"tag":"comet"}');
+        });
+        statuses.push(status);
+        // Just under Node's keep-alive timeout, as the client sees it: the answer reached it a relay's delay after
+        // Node's idle timer began, and the next request reaches Node a relay's delay after nginx sends it. Most land
+        // after Node closed the connection and before its close reached nginx.
+        await new Promise((resolve) => setTimeout(resolve, spacingMs - 50 + Math.random() * 60));
+      }
+    }),
+  );
+  return statuses;
+}
+
+test('the keep-alive race, observed: a typical nginx configuration sends POSTs on connections Node has closed (502s); the generated one does not', async (t) => {
+  // Node's keep-alive shortened (300 ms, no buffer) so the run stays short; 20 ms each way between nginx and Node.
+  const KEEP_ALIVE_MS = 300;
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}'));
+  });
+  server.keepAliveTimeout = KEEP_ALIVE_MS;
+  server.keepAliveTimeoutBuffer = 0;
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const relay = await startDelayRelay((server.address() as { port: number }).port, 20);
+  t.after(() => relay.close());
+  const failures: Record<string, number> = {};
+  for (const which of ['typical', 'generated'] as const) {
+    const listen = await freePort();
+    const config =
+      which === 'typical'
+        ? typicalNginx(relay.port, listen)
+        : render('nginx', {
+            upstreams: [`127.0.0.1:${relay.port}`],
+            listen,
+            listenHost: '127.0.0.1',
+            keepAliveTimeoutMs: KEEP_ALIVE_MS,
+          });
+    const balancer = await startBalancer('nginx', config, listen);
+    try {
+      const statuses = await postsAroundTimeout(`http://127.0.0.1:${listen}/tags`, 4, 30, KEEP_ALIVE_MS);
+      failures[which] = statuses.filter((status) => status !== 200).length;
+      t.diagnostic(
+        `${which}: ${failures[which]} of ${statuses.length} POSTs failed (${[...new Set(statuses)].join(', ')})`,
+      );
+    } finally {
+      await balancer.stop();
+    }
+  }
+  assert.ok(failures.typical! > 0, 'the typical configuration must show the race, or this test proves nothing');
+  assert.equal(failures.generated, 0);
 });
