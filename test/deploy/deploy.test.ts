@@ -4,10 +4,13 @@
  * upstream, compressed and with static files where asked; what would race Node's keep-alive is refused.
  */
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import tls from 'node:tls';
 import { gunzipSync } from 'node:zlib';
 import { test, type TestContext } from 'node:test';
 import { buildModel, type BalancerOptions } from '../../src/deploy/model.ts';
@@ -286,3 +289,67 @@ test('the keep-alive race, observed: a typical nginx configuration sends POSTs o
   assert.ok(failures.typical! > 0, 'the typical configuration must show the race, or this test proves nothing');
   assert.equal(failures.generated, 0);
 });
+
+for (const kind of ['nginx', 'haproxy'] as const) {
+  test(`${kind} terminates TLS: each name answered with its own certificate (SNI), TLS 1.2+ only, HTTP/2 offered`, async (t) => {
+    const port = await upstream(t);
+    const listen = await freePort();
+    const names = ['a.test', 'b.test'].map((name) => ({
+      serverName: name,
+      cert: TLS(`${name}.pem`),
+      key: TLS(kind === 'haproxy' ? `${name}.pem.key` : `${name}.key`),
+    }));
+    const balancer = await startBalancer(
+      kind,
+      render(kind, { upstreams: [`127.0.0.1:${port}`], listen, listenHost: '127.0.0.1', tls: names, hsts: true }),
+      listen,
+    );
+    t.after(() => balancer.stop());
+    const ca = readFileSync(TLS('ca.pem'));
+    for (const { serverName } of names) {
+      const socket = tls.connect({
+        port: listen,
+        host: '127.0.0.1',
+        servername: serverName,
+        ca,
+        ALPNProtocols: ['h2', 'http/1.1'],
+      });
+      await once(socket, 'secureConnect');
+      assert.equal(socket.getPeerX509Certificate()?.subject, `CN=${serverName}`);
+      assert.equal(socket.alpnProtocol, 'h2');
+      assert.match(socket.getProtocol() ?? '', /^TLSv1\.[23]$/);
+      socket.destroy();
+      // And a request through it reaches Node, with HSTS.
+      const answer = await new Promise<{ body: string; hsts: string | undefined }>((resolve, reject) => {
+        https
+          .get({ host: '127.0.0.1', port: listen, servername: serverName, ca, path: '/', agent: false }, (res) => {
+            let body = '';
+            res.on('data', (chunk: Buffer) => (body += chunk));
+            res.on('end', () =>
+              resolve({ body, hsts: res.headers['strict-transport-security'] as string | undefined }),
+            );
+          })
+          .on('error', reject);
+      });
+      assert.equal(answer.body, String(port));
+      assert.match(answer.hsts ?? '', /max-age=31536000/);
+    }
+    // TLS 1.1 is refused.
+    const old = tls.connect({
+      port: listen,
+      host: '127.0.0.1',
+      servername: 'a.test',
+      ca,
+      maxVersion: 'TLSv1.1',
+      // Security level 0: this OpenSSL offers TLS 1.1 only then (the server is what must refuse it).
+      ciphers: 'DEFAULT:@SECLEVEL=0',
+      minVersion: 'TLSv1',
+    });
+    const outcome = await once(old, 'secureConnect').then(
+      () => 'connected',
+      (error: Error) => error.message,
+    );
+    old.destroy();
+    assert.match(outcome, /protocol version/, 'the balancer refuses TLS 1.1');
+  });
+}
