@@ -353,3 +353,95 @@ for (const kind of ['nginx', 'haproxy'] as const) {
     assert.match(outcome, /protocol version/, 'the balancer refuses TLS 1.1');
   });
 }
+
+/** A host that can shed (every answer 503 + Retry-After, as the runtime's overload does) and counts what it got. */
+async function host(t: TestContext) {
+  const state = { shedding: false, gets: 0, posts: 0 };
+  const server = http.createServer((req, res) => {
+    req.resume();
+    if (req.method === 'POST') state.posts++;
+    else state.gets++;
+    if (state.shedding) return res.writeHead(503, { 'retry-after': '1' }).end('shedding');
+    res.writeHead(200, { 'content-type': 'text/plain' }).end(String((server.address() as { port: number }).port));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  const kill = () =>
+    new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+  t.after(() => (server.listening ? kill() : undefined));
+  return { port, state, kill };
+}
+
+for (const kind of ['nginx', 'haproxy'] as const) {
+  test(`${kind}: a shedding host's GETs are retried on the other, its POSTs are not; a host killed under GET load loses no GET`, async (t) => {
+    const [a, b] = [await host(t), await host(t)];
+    const listen = await freePort();
+    const balancer = await startBalancer(
+      kind,
+      render(kind, { upstreams: [a, b].map((h) => `127.0.0.1:${h.port}`), listen, listenHost: '127.0.0.1' }),
+      listen,
+    );
+    t.after(() => balancer.stop());
+    const url = `http://127.0.0.1:${listen}/`;
+    a.state.shedding = true;
+    const gets = await Promise.all(Array.from({ length: 40 }, () => get(url)));
+    assert.deepEqual(
+      gets.map((r) => r.status).filter((s) => s !== 200),
+      [],
+      'every GET answered by the host that is not shedding',
+    );
+    const posts: number[] = [];
+    for (let i = 0; i < 20; i++)
+      posts.push(
+        await new Promise<number>((resolve, reject) => {
+          http
+            .request(url, { method: 'POST', agent: false }, (res) => {
+              res.resume();
+              res.on('end', () => resolve(res.statusCode!));
+            })
+            .on('error', reject)
+            .end('x');
+        }),
+      );
+    // A POST is never sent twice: each reached one host once, and the shedding host's 503 reached its client.
+    assert.equal(a.state.posts + b.state.posts, 20, 'no POST sent twice');
+    assert.ok(
+      posts.every((status) => status === 200 || status === 503),
+      `${posts}`,
+    );
+    a.state.shedding = false;
+
+    // One host killed under GET load: what was in flight or sent to it is retried on the other.
+    let running = true;
+    const statuses: number[] = [];
+    const load = Promise.all(
+      Array.from({ length: 8 }, async () => {
+        while (running)
+          statuses.push(
+            await get(url).then(
+              (r) => r.status,
+              () => 0,
+            ),
+          );
+      }),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await a.kill();
+    const killedAt = statuses.length;
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    running = false;
+    await load;
+    t.diagnostic(
+      `${kind}: ${statuses.length} GETs, ${killedAt} before the kill; failed: ${statuses.filter((s) => s !== 200).length}`,
+    );
+    assert.ok(statuses.length > killedAt, 'GETs went on after the kill');
+    assert.deepEqual(
+      statuses.filter((s) => s !== 200),
+      [],
+      'no GET failed',
+    );
+  });
+}
