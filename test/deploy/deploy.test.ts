@@ -18,7 +18,11 @@ import { renderHaproxy } from '../../src/deploy/haproxy.ts';
 import { renderNginx } from '../../src/deploy/nginx.ts';
 import { checkBalancerConfig, startBalancer, type BalancerKind } from '../../src/servers/balancers.ts';
 import { freePort } from '../../src/servers/process.ts';
-import { runCli } from '../helpers/cli.ts';
+import { runBench } from '../../src/loadtest/run.ts';
+import { runBin, runCli } from '../helpers/cli.ts';
+import { closedPort } from '../helpers/servers.ts';
+import { startRun } from '../helpers/supervisor.ts';
+import { waitUntil } from '../helpers/wait.ts';
 import { startDelayRelay } from '../helpers/delay-relay.ts';
 
 const TLS = (name: string) => new URL(`../fixtures/tls/${name}`, import.meta.url).pathname;
@@ -442,6 +446,42 @@ for (const kind of ['nginx', 'haproxy'] as const) {
       statuses.filter((s) => s !== 200),
       [],
       'no GET failed',
+    );
+  });
+}
+
+for (const kind of ['nginx', 'haproxy'] as const) {
+  test(`${kind}: a rolling deploy across two nodescale run hosts under load through it fails no request`, async (t) => {
+    const ports = [await closedPort(), await closedPort()];
+    const hosts = ports.map((port) =>
+      startRun(t, ['-w', '2', '--stability', '300ms', '--probation', '300ms'], { APP_PORT: String(port) }),
+    );
+    for (const run of hosts) await run.waitFor(/2 worker\(s\) ready/);
+    const listen = await freePort();
+    const balancer = await startBalancer(
+      kind,
+      render(kind, { upstreams: ports.map((port) => `127.0.0.1:${port}`), listen, listenHost: '127.0.0.1' }),
+      listen,
+    );
+    t.after(() => balancer.stop());
+    let completed = 0;
+    const load = runBench(
+      { url: `http://127.0.0.1:${listen}/`, connections: 8, durationMs: 5000 },
+      { onProgress: (p) => (completed = p.completed) },
+    );
+    await waitUntil(() => completed > 0, 'the load is running');
+    // One host, then the other, as a deployment does.
+    for (const run of hosts) {
+      const reload = await runBin(['reload', '--name', run.name]);
+      assert.equal(reload.code, 0, reload.stderr);
+    }
+    const result = await load;
+    t.diagnostic(`${kind}: ${result.requests.total} requests during two hosts' reloads, ${result.errors.total} failed`);
+    assert.ok(result.requests.total > 500, `${result.requests.total} requests`);
+    assert.equal(result.errors.total, 0, JSON.stringify(result.errors));
+    assert.deepEqual(
+      Object.keys(result.statusCodes).filter((code) => code !== '200'),
+      [],
     );
   });
 }
