@@ -295,6 +295,11 @@ export const ERROR_CODES = {
     kind: 'usage',
     summary: 'The balancer asked for cannot do what was asked (haproxy serves no static files).',
   },
+  NS_ERR_DOCTOR_PROXY: {
+    kind: 'usage',
+    summary:
+      'The balancer configuration given to nodescale doctor --proxy cannot be read, or holds a time its server would not read.',
+  },
   NS_ERR_INTERNAL: {
     kind: 'failure',
     summary: 'A bug in nodescale. Run again with --debug and report the stack trace.',

@@ -78,6 +78,11 @@ export const CLI_COMMANDS: readonly { name: string; summary: string; load: () =>
     load: async () => (await import('./deploy.ts')).deployCommand,
   },
   {
+    name: 'doctor',
+    summary: "this machine and the balancer's timeout chain, checked for many connections",
+    load: async () => (await import('./doctor.ts')).doctorCommand,
+  },
+  {
     name: 'corpus',
     summary: 'serve the article corpus on loopback',
     load: async () => (await import('./corpus.ts')).corpusCommand,

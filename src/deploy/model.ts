@@ -87,7 +87,8 @@ export const DEPLOY_DEFAULTS = Object.freeze({
   keepAliveTimeoutMs: 5000,
   readTimeoutMs: 30_000,
   connectMs: 2000,
-  clientIdleMs: 60_000,
+  /** Longer than a cloud balancer's in front (AWS ALB: 60 s), which must give up on an idle connection first. */
+  clientIdleMs: 75_000,
   maxBodyBytes: 1024 * 1024,
   keepaliveConnections: 32,
   accessLog: 'off',

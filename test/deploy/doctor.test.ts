@@ -1,0 +1,136 @@
+/**
+ * `nodescale doctor`: the machine's checks as functions of what the kernel says (its files given), the timeout chain
+ * read from real balancer configurations (typical and generated), and the command on this machine.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { diagnose } from '../../src/deploy/doctor.ts';
+import { renderHaproxy } from '../../src/deploy/haproxy.ts';
+import { buildModel } from '../../src/deploy/model.ts';
+import { renderNginx } from '../../src/deploy/nginx.ts';
+import { checkTimeoutChain } from '../../src/deploy/timeout-chain.ts';
+import { runCli } from '../helpers/cli.ts';
+
+/** What a kernel says, as files: anything not given is missing. */
+const kernel = (files: Record<string, string>) => (file: string) => {
+  if (!(file in files)) throw Object.assign(new Error(`ENOENT ${file}`), { code: 'ENOENT' });
+  return files[file]!;
+};
+const HEALTHY = {
+  '/proc/self/limits': 'Max open files            1048576              1048576              files\n',
+  '/proc/sys/net/core/somaxconn': '4096\n',
+  '/proc/sys/net/ipv4/tcp_max_syn_backlog': '4096\n',
+  '/proc/sys/net/ipv4/ip_local_port_range': '10240\t65535\n',
+  '/proc/sys/net/ipv4/tcp_tw_reuse': '1\n',
+  '/proc/swaps': 'Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n',
+};
+
+test('doctor: a machine set for many connections passes; each limit that is not says why and the exact fix', () => {
+  const healthy = diagnose({ connections: 20_000, workers: 1, read: kernel(HEALTHY) });
+  assert.deepEqual(
+    healthy.filter((f) => f.severity !== 'ok').map((f) => f.check),
+    [],
+  );
+  const poor = diagnose({
+    connections: 20_000,
+    workers: 64,
+    read: kernel({
+      ...HEALTHY,
+      '/proc/self/limits': 'Max open files            1024                 4096                 files\n',
+      '/proc/sys/net/core/somaxconn': '16\n',
+      '/proc/swaps': `${HEALTHY['/proc/swaps']}/swapfile file 1048572 0 -2\n`,
+      '/sys/fs/cgroup/cpu.max': '200000 100000\n',
+    }),
+  });
+  const by = Object.fromEntries(poor.map((f) => [f.check, f]));
+  assert.equal(by['open files']!.severity, 'fail');
+  assert.match(by['open files']!.found, /hard limit 4096/);
+  assert.match(by['open files']!.fix!, /^LimitNOFILE=65536/);
+  assert.equal(by['net.core.somaxconn']!.severity, 'fail');
+  assert.match(by['net.core.somaxconn']!.why, /backlog of 511/);
+  assert.equal(
+    by['net.core.somaxconn']!.fix,
+    "echo 'net.core.somaxconn = 4096' >> /etc/sysctl.d/60-nodescale.conf && sysctl --system",
+  );
+  assert.equal(by['swap']!.severity, 'warn');
+  assert.equal(by['CPUs for the workers']!.severity, 'warn');
+  assert.match(by['CPUs for the workers']!.found, /64 worker\(s\), \d+ usable CPU\(s\) \(cgroup quota 2\)/);
+  // Without /proc (not Linux, or hidden): said, not guessed.
+  const blind = diagnose({ connections: 10, workers: 1, read: kernel({}) });
+  assert.match(blind.find((f) => f.check === 'open files')!.found, /cannot read/);
+});
+
+const TYPICAL_NGINX = `events {}
+http {
+  upstream app { server 10.0.0.11:3000; keepalive 16; }
+  server { listen 80; location / { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection ""; } }
+}`;
+
+test('the timeout chain: a typical nginx configuration races Node; the generated ones do not; a cloud balancer in front is checked too', () => {
+  const node = { nodeKeepAliveMs: 5000, nodeRequestTimeoutMs: 30_000 };
+  const typical = checkTimeoutChain({
+    text: TYPICAL_NGINX,
+    kind: 'nginx',
+    ...node,
+    front: { name: 'alb', idleMs: 60_000 },
+  });
+  const race = typical.find((f) => f.check === 'idle: nginx → Node')!;
+  assert.equal(race.severity, 'fail');
+  assert.match(race.found, /60 s, Node 5 s/);
+  assert.match(race.fix!, /^keepalive_timeout 4s; in the upstream block/);
+  // nginx's default client keepalive_timeout (75 s) outlives the ALB's 60 s: that hop holds.
+  assert.equal(typical.find((f) => f.check === 'idle: alb → nginx')!.severity, 'ok');
+  for (const kind of ['nginx', 'haproxy'] as const) {
+    const model = buildModel({ upstreams: ['10.0.0.11:3000'] });
+    const text = kind === 'nginx' ? renderNginx(model) : renderHaproxy(model);
+    const findings = checkTimeoutChain({ text, kind, ...node, front: { name: 'alb', idleMs: 60_000 } });
+    assert.deepEqual(
+      findings.filter((f) => f.severity !== 'ok').map((f) => f.check),
+      [],
+      `${kind}: ${JSON.stringify(findings)}`,
+    );
+  }
+  // An idle timeout in front longer than the proxy's: that hop races.
+  const front = checkTimeoutChain({
+    text: TYPICAL_NGINX,
+    kind: 'nginx',
+    ...node,
+    front: { name: 'alb', idleMs: 90_000 },
+  });
+  assert.equal(front.find((f) => f.check === 'idle: alb → nginx')!.severity, 'fail');
+  // Node's own default requestTimeout (300 s) outlives the proxy's 60 s read: a warning with the fix.
+  const slow = checkTimeoutChain({
+    text: TYPICAL_NGINX,
+    kind: 'nginx',
+    nodeKeepAliveMs: 5000,
+    nodeRequestTimeoutMs: 300_000,
+  });
+  assert.equal(slow.find((f) => f.check === 'request time: nginx → Node')!.severity, 'warn');
+});
+
+test('nodescale doctor on this machine, and with a proxy file: findings as JSON, exit 1 only on a failure; bad input exit 2', async () => {
+  const ran = await runCli(['doctor', '--json', '-c', '100']);
+  const report = JSON.parse(ran.stdout) as { ok: boolean; findings: { check: string; severity: string }[] };
+  assert.equal(ran.code, report.ok ? 0 : 1);
+  assert.ok(report.findings.some((f) => f.check === 'net.core.somaxconn'));
+  const dir = mkdtempSync(path.join(tmpdir(), 'ns-doctor-'));
+  try {
+    const file = path.join(dir, 'nginx.conf');
+    writeFileSync(file, TYPICAL_NGINX);
+    const chain = await runCli(['doctor', '--json', '-c', '100', '--proxy', file]);
+    const findings = (JSON.parse(chain.stdout) as { findings: { check: string; severity: string }[] }).findings;
+    assert.equal(findings.find((f) => f.check === 'idle: nginx → Node')?.severity, 'fail');
+    assert.equal(chain.code, 1);
+    const missing = await runCli(['doctor', '--proxy', path.join(dir, 'none.conf')]);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /^error NS_ERR_DOCTOR_PROXY: --proxy .*none\.conf: ENOENT\n$/);
+    const bad = await runCli(['doctor', '--idle-timeout', 'alb']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /NS_ERR_INVALID_OPTION: --idle-timeout must be NAME=DURATION/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
