@@ -3,6 +3,8 @@
  * checked, and printed or written (--out). Nothing is written when a check fails.
  */
 import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { renderHaproxy } from '../deploy/haproxy.ts';
 import {
   buildModel,
@@ -13,6 +15,8 @@ import {
   type TlsName,
 } from '../deploy/model.ts';
 import { renderNginx } from '../deploy/nginx.ts';
+import { renderSystemdUnit } from '../deploy/systemd.ts';
+import { SUPERVISOR_DEFAULTS } from '../supervisor/options.ts';
 import { invalidOption, NodescaleError } from '../errors.ts';
 import { formatBytes } from '../units.ts';
 import {
@@ -52,7 +56,11 @@ const FLAGS = {
 
 const D = DEPLOY_DEFAULTS;
 
+/** The CLI's own entry, which the unit runs (bin/nodescale.js beside this package). */
+const BIN = fileURLToPath(new URL('../../bin/nodescale.js', import.meta.url));
+
 export const help = `Usage: nodescale deploy nginx|haproxy --upstream HOST:PORT [--upstream HOST:PORT …] [options]
+       nodescale deploy systemd --name APP [--out FILE] [--user U] [run's options] -- <app> [args]
 
 The balancer in front of your Node instances, as a complete, commented configuration: least-connections balancing,
 keep-alive to the upstreams that never outlives Node's (the keep-alive race: 502s on POSTs), retries on another
@@ -81,7 +89,15 @@ Options:
   -o, --out FILE             write it there instead of printing it
   -h, --help                 this help
 
+systemd: a unit for nodescale run (Type=notify: ready once every worker is; the watchdog; systemctl reload is a
+rolling reload; a graceful stop within --grace; LimitNOFILE; hardening), checked with systemd-analyze verify in the
+tests. run's options (-w, --grace, --metrics, …) are checked as nodescale run checks them.
+      --name APP             the unit's and the supervisor's name (required)
+      --user U               run as this user
+      --limit-nofile N       the open-file limit (default 65536: nodescale doctor)
+
 Examples:
+  nodescale deploy systemd --name api -w auto --metrics 9100 -o api.service -- server.js --port 3000
   nodescale deploy nginx --upstream 10.0.0.11:3000 --upstream 10.0.0.12:3000 --gzip --static /assets=/srv/app/public
   nodescale deploy haproxy --upstream 10.0.0.11:3000 --upstream 10.0.0.12:3000 --from-sweep sweep-out/results.json`;
 
@@ -139,19 +155,88 @@ export function parseDeployArgs(argv: string[]) {
 const optional = <K extends string, V>(key: K, value: V | undefined) =>
   (value === undefined ? {} : { [key]: value }) as Partial<Record<K, V>>;
 
+const SYSTEMD_FLAGS = {
+  name: { type: 'string' },
+  user: { type: 'string' },
+  'limit-nofile': { type: 'string' },
+  out: { type: 'string', short: 'o' },
+  ...COMMON_FLAGS,
+} as const;
+
+/** `deploy systemd`'s own flags come first; the rest up to `--` are nodescale run's, checked as run checks them. */
+export async function parseSystemdArgs(argv: string[]) {
+  const dash = argv.indexOf('--');
+  if (dash === -1)
+    throw new NodescaleError('NS_ERR_USAGE', 'deploy systemd: give the app after --: … -- server.js [args]');
+  const own: string[] = [];
+  const runFlags: string[] = [];
+  const before = argv.slice(0, dash);
+  for (let i = 0; i < before.length; i++) {
+    const flag = before[i]!;
+    const given = flag.replace(/^--?/, '').split('=')[0]!;
+    const name = given === 'o' ? 'out' : given;
+    const target = name in SYSTEMD_FLAGS ? own : runFlags;
+    target.push(flag);
+    // A flag's value goes with it (run's boolean flags take none).
+    const spec = (SYSTEMD_FLAGS as Record<string, { type: string }>)[name];
+    const takesValue = spec !== undefined ? spec.type === 'string' : !RUN_BOOLEANS.has(name);
+    if (!flag.includes('=') && takesValue && i + 1 < before.length) target.push(before[++i]!);
+  }
+  const { values } = parseCommandLine('deploy systemd', own, SYSTEMD_FLAGS, 0);
+  const name = textFlag(values, 'name');
+  if (name === undefined) throw new NodescaleError('NS_ERR_USAGE', 'deploy systemd: give --name APP');
+  const [app, ...appArgs] = argv.slice(dash + 1);
+  if (app === undefined) throw new NodescaleError('NS_ERR_USAGE', 'deploy systemd: give the app after --');
+  const limitNofile = intFlag(values, 'limit-nofile') ?? 65_536;
+  if (!(limitNofile >= 1024)) throw invalidOption('--limit-nofile', 'a whole number ≥ 1024', limitNofile);
+  const { parseRunArgs } = await import('./supervise.ts');
+  const runArgs = [path.resolve(app), ...runFlags, '--name', name, '--', ...appArgs];
+  // As nodescale run will read them: an app that is not there, a bad flag, fail now.
+  const parsed = parseRunArgs(runArgs);
+  return {
+    name,
+    out: textFlag(values, 'out') ?? null,
+    user: textFlag(values, 'user'),
+    limitNofile,
+    runArgs,
+    graceMs: parsed.supervisor.graceMs ?? SUPERVISOR_DEFAULTS.graceMs,
+  };
+}
+
+/** nodescale run's flags that take no value. */
+const RUN_BOOLEANS = new Set(['no-http-drain', 'console', 'help', 'h']);
+
+function write(out: string | null, text: string, io: Io, what: string): void {
+  if (out === null) return void io.stdout.write(text);
+  try {
+    writeFileSync(out, text);
+  } catch (error) {
+    throw new NodescaleError('NS_ERR_OUTPUT', `cannot write ${out}: ${(error as NodeJS.ErrnoException).code}`);
+  }
+  io.stderr.write(`deploy: wrote ${out} (${what})\n`);
+}
+
 async function run(argv: string[], io: Io): Promise<number> {
+  if (argv[0] === 'systemd' && !argv.includes('--help') && !argv.includes('-h')) {
+    const args = await parseSystemdArgs(argv.slice(1));
+    const unit = renderSystemdUnit({
+      name: args.name,
+      node: process.execPath,
+      bin: BIN,
+      runArgs: args.runArgs,
+      workingDirectory: process.cwd(),
+      graceMs: args.graceMs,
+      limitNofile: args.limitNofile,
+      watchdogSec: 30,
+      ...(args.user === undefined ? {} : { user: args.user }),
+    });
+    write(args.out, unit, io, `systemd unit ${args.name}`);
+    return 0;
+  }
   const args = parseDeployArgs(argv);
   const model = buildModel(args.options);
   const text = args.server === 'nginx' ? renderNginx(model) : renderHaproxy(model);
-  if (args.out === null) io.stdout.write(text);
-  else {
-    try {
-      writeFileSync(args.out, text);
-    } catch (error) {
-      throw new NodescaleError('NS_ERR_OUTPUT', `cannot write ${args.out}: ${(error as NodeJS.ErrnoException).code}`);
-    }
-    io.stderr.write(`deploy: wrote ${args.out} (${args.server}, ${model.upstreams.length} upstream(s))\n`);
-  }
+  write(args.out, text, io, `${args.server}, ${model.upstreams.length} upstream(s)`);
   return 0;
 }
 

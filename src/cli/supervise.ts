@@ -11,6 +11,7 @@ import type { Logger } from '../logger.ts';
 import { connectSupervisor, defaultControlPath, startControl, type StopOutcome } from '../supervisor/control.ts';
 import { startMetricsServer } from '../supervisor/metrics.ts';
 import { READY_ON, SUPERVISOR_DEFAULTS, type ReadyOn, type SupervisorOptions } from '../supervisor/options.ts';
+import { notifyReady, startWatchdog } from '../supervisor/systemd.ts';
 import { Supervisor, type ReloadOutcome, type ReloadStatus, type WorkerStatus } from '../supervisor/supervisor.ts';
 import { formatBytes, formatDuration, formatMs } from '../units.ts';
 import {
@@ -303,6 +304,10 @@ async function run(argv: string[], io: Io): Promise<number> {
     args.metrics &&
     `http://${args.metrics.host.includes(':') ? `[${args.metrics.host}]` : args.metrics.host}:${(metricsServer!.address() as AddressInfo).port}/metrics`;
   if (metricsUrl) writeAnnouncement({ nodescale: 'listening', service: 'metrics', url: metricsUrl, pid: process.pid });
+  // Under systemd (Type=notify): ready now, and the watchdog kept alive from this event loop.
+  notifyReady(`${supervisor.options.workers} worker(s) ready`, log);
+  const stopWatchdog = startWatchdog(log);
+  void done.then(stopWatchdog);
   log(
     'info',
     `${supervisor.options.workers} worker(s) ready; control socket ${control.path}${metricsUrl ? `; metrics ${metricsUrl}` : ''}`,
