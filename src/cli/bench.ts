@@ -1,6 +1,8 @@
 /**
  * `nodescale bench <url>`: load-test one URL, closed or open model.
  */
+import { readFileSync } from 'node:fs';
+import { hardOpenFiles } from '../deploy/doctor.ts';
 import { BENCH_DEFAULTS, type BenchOptions } from '../loadtest/options.ts';
 import { formatBenchResult } from '../loadtest/report/text.ts';
 import { runBench } from '../loadtest/run.ts';
@@ -79,6 +81,13 @@ export function parseBenchArgs(argv: string[]): { options: BenchOptions; json: b
 
 async function run(argv: string[], io: Io): Promise<number> {
   const { options, json } = parseBenchArgs(argv);
+  const connections = options.connections ?? BENCH_DEFAULTS.connections;
+  const limit = openFileLimit();
+  // Node raised its soft limit to the hard one at start: past that, the connections beyond it fail with EMFILE.
+  if (limit !== null && connections + 64 > limit)
+    io.stderr.write(
+      `bench: warning: -c ${connections} is more than this process may open (open files: ${limit}): the connections past it fail with EMFILE. Raise the limit (ulimit -Hn, LimitNOFILE=; nodescale doctor -c ${connections} says how)\n`,
+    );
   const bar = new ProgressBar(io.stderr, io.interactive);
   const result = await runBench(options, {
     signal: io.signal,
@@ -93,6 +102,15 @@ async function run(argv: string[], io: Io): Promise<number> {
   }).finally(() => bar.clear());
   io.stdout.write(json ? `${JSON.stringify(result, null, 2)}\n` : `${formatBenchResult(result)}\n`);
   return 0;
+}
+
+/** This process's hard open-file limit (/proc/self/limits), or null where it cannot be read. */
+function openFileLimit(): number | null {
+  try {
+    return hardOpenFiles(readFileSync('/proc/self/limits', 'utf8'));
+  } catch {
+    return null;
+  }
 }
 
 export const benchCommand: Command = { name: 'bench', help, run };

@@ -32,7 +32,7 @@ export const NODE_BACKLOG = 511;
 
 const SYSCTL_FILE = '/etc/sysctl.d/60-nodescale.conf';
 
-function hardOpenFiles(limits: string): number | null {
+export function hardOpenFiles(limits: string): number | null {
   const match = /^Max open files\s+(\S+)\s+(\S+)/m.exec(limits);
   if (match === null) return null;
   return match[2] === 'unlimited' ? Infinity : Number(match[2]);

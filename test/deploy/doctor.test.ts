@@ -3,7 +3,9 @@
  * read from real balancer configurations (typical and generated), and the command on this machine.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -12,7 +14,7 @@ import { renderHaproxy } from '../../src/deploy/haproxy.ts';
 import { buildModel } from '../../src/deploy/model.ts';
 import { renderNginx } from '../../src/deploy/nginx.ts';
 import { checkTimeoutChain } from '../../src/deploy/timeout-chain.ts';
-import { runCli } from '../helpers/cli.ts';
+import { BIN, runCli } from '../helpers/cli.ts';
 
 /** What a kernel says, as files: anything not given is missing. */
 const kernel = (files: Record<string, string>) => (file: string) => {
@@ -133,4 +135,27 @@ test('nodescale doctor on this machine, and with a proxy file: findings as JSON,
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('bench warns when -c is more than the open-file limit lets it open', async (t) => {
+  const server = http.createServer((_req, res) => res.end('ok'));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/`;
+  // Not spawnSync: the server answering it runs on this test's event loop.
+  const bench = (connections: number) =>
+    new Promise<{ status: number; stderr: string }>((resolve) => {
+      const args = [BIN, 'bench', url, '-c', String(connections), '-d', '300ms'];
+      execFile(
+        'bash',
+        ['-c', 'ulimit -n 512 && exec "$0" "$@"', process.execPath, ...args],
+        { timeout: 60_000 },
+        (error, _out, stderr) => resolve({ status: error === null ? 0 : Number(error.code), stderr }),
+      );
+    });
+  const over = await bench(600);
+  assert.match(over.stderr, /bench: warning: -c 600 is more than this process may open \(open files: 512\)/);
+  const under = await bench(16);
+  assert.equal(under.status, 0, under.stderr);
+  assert.doesNotMatch(under.stderr, /warning/);
 });
