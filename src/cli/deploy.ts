@@ -168,6 +168,13 @@ export async function parseSystemdArgs(argv: string[]) {
   const dash = argv.indexOf('--');
   if (dash === -1)
     throw new NodescaleError('NS_ERR_USAGE', 'deploy systemd: give the app after --: … -- server.js [args]');
+  const { RUN_FLAGS, parseRunArgs } = await import('./supervise.ts');
+  // nodescale run's flags that take no value, from its own table.
+  const runBooleans = new Set(
+    Object.entries(RUN_FLAGS as Record<string, { type: string; short?: string }>)
+      .filter(([, spec]) => spec.type === 'boolean')
+      .flatMap(([flag, spec]) => [flag, ...(spec.short === undefined ? [] : [spec.short])]),
+  );
   const own: string[] = [];
   const runFlags: string[] = [];
   const before = argv.slice(0, dash);
@@ -179,7 +186,7 @@ export async function parseSystemdArgs(argv: string[]) {
     target.push(flag);
     // A flag's value goes with it (run's boolean flags take none).
     const spec = (SYSTEMD_FLAGS as Record<string, { type: string }>)[name];
-    const takesValue = spec !== undefined ? spec.type === 'string' : !RUN_BOOLEANS.has(name);
+    const takesValue = spec !== undefined ? spec.type === 'string' : !runBooleans.has(name);
     if (!flag.includes('=') && takesValue && i + 1 < before.length) target.push(before[++i]!);
   }
   const { values } = parseCommandLine('deploy systemd', own, SYSTEMD_FLAGS, 0);
@@ -189,7 +196,6 @@ export async function parseSystemdArgs(argv: string[]) {
   if (app === undefined) throw new NodescaleError('NS_ERR_USAGE', 'deploy systemd: give the app after --');
   const limitNofile = intFlag(values, 'limit-nofile') ?? 65_536;
   if (!(limitNofile >= 1024)) throw invalidOption('--limit-nofile', 'a whole number ≥ 1024', limitNofile);
-  const { parseRunArgs } = await import('./supervise.ts');
   const runArgs = [path.resolve(app), ...runFlags, '--name', name, '--', ...appArgs];
   // As nodescale run will read them: an app that is not there, a bad flag, fail now.
   const parsed = parseRunArgs(runArgs);
@@ -202,9 +208,6 @@ export async function parseSystemdArgs(argv: string[]) {
     graceMs: parsed.supervisor.graceMs ?? SUPERVISOR_DEFAULTS.graceMs,
   };
 }
-
-/** nodescale run's flags that take no value. */
-const RUN_BOOLEANS = new Set(['no-http-drain', 'console', 'help', 'h']);
 
 function write(out: string | null, text: string, io: Io, what: string): void {
   if (out === null) return void io.stdout.write(text);

@@ -39,7 +39,7 @@ const CONTROL_FLAGS = {
   ...COMMON_FLAGS,
 } as const satisfies OptionSpecs;
 
-const RUN_FLAGS = {
+export const RUN_FLAGS = {
   ...CONTROL_FLAGS,
   workers: { type: 'string', short: 'w' },
   'ready-timeout': { type: 'string' },
