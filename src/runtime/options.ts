@@ -6,6 +6,8 @@
  * bottom as docs/runtime.md's table is (each option's type and meaning, its default, its check), and each section's
  * resolver needs its own types and defaults: split, the three would sit in different files for every option.
  */
+import type { BlockList } from 'node:net';
+import { trustedProxies } from './private-client.ts';
 import type { IncomingMessage } from 'node:http';
 import { register as defaultRegistry, type Registry } from 'prom-client';
 import os from 'node:os';
@@ -123,6 +125,12 @@ export interface RuntimeOptions {
    * and route names do not reach the internet. 'any': every client, for a port only a scraper can reach.
    */
   metricsAccess?: 'private' | 'any';
+  /**
+   * The balancers in front (addresses or CIDR ranges) whose X-Forwarded-For is believed: the request log's client
+   * address, and who counts as private for `metricsAccess`, are then the client the balancer names. Default []:
+   * no one's (anyone can send the header). nodescale deploy's balancers set it.
+   */
+  trustProxy?: readonly string[];
   /** Include prom-client's default metrics (process_*, nodejs_*). Default true. */
   defaultMetrics?: boolean;
   /**
@@ -182,6 +190,8 @@ export interface ResolvedRuntimeOptions {
   historySize: number;
   metricsPath: string | null;
   metricsAccess: 'private' | 'any';
+  /** The trusted balancers, or null when there are none. */
+  trustProxy: BlockList | null;
   defaultMetrics: boolean;
   registries: Registry[];
   latencyBuckets: number[];
@@ -295,6 +305,13 @@ function section<T extends object>(
   return value;
 }
 
+function trustProxyOption(value: unknown): BlockList | null {
+  if (value === undefined) return null;
+  if (!Array.isArray(value) || !value.every((entry) => typeof entry === 'string'))
+    throw invalidOption('trustProxy', 'a list of addresses or CIDR ranges', value);
+  return value.length === 0 ? null : trustedProxies(value);
+}
+
 function metricsAccessOption(value: unknown): 'private' | 'any' {
   if (value !== 'private' && value !== 'any') throw invalidOption('metricsAccess', 'private or any', value);
   return value;
@@ -307,6 +324,7 @@ const KNOWN = {
     'historySize',
     'metricsPath',
     'metricsAccess',
+    'trustProxy',
     'defaultMetrics',
     'registries',
     'latencyBuckets',
@@ -494,6 +512,7 @@ export function resolveRuntimeOptions(options: RuntimeOptions = {}): ResolvedRun
     metricsPath:
       options.metricsPath === false ? null : pathOption('metricsPath', options.metricsPath, defaults.metricsPath),
     metricsAccess: metricsAccessOption(options.metricsAccess ?? defaults.metricsAccess),
+    trustProxy: trustProxyOption(options.trustProxy),
     defaultMetrics: options.defaultMetrics ?? defaults.defaultMetrics,
     registries: registriesOption(options.registries),
     latencyBuckets: buckets,

@@ -30,7 +30,7 @@ import {
   leaveSigintToSupervisor,
   tellSupervisor,
 } from './supervisor-client.ts';
-import { isPrivateClient } from './private-client.ts';
+import { clientAddress, isPrivateClient } from './private-client.ts';
 import { RingBuffer } from './ring-buffer.ts';
 import { Sampler, type RuntimeSample } from './sampler.ts';
 import { Flights, type Tracked } from './flights.ts';
@@ -255,7 +255,11 @@ export class Runtime extends EventEmitter {
     const endpoint = this.#endpoints.get(path);
     if (endpoint === undefined) return false;
     // Not the runtime's to answer for this client: the request goes to the app, as for any path it does not serve.
-    if (path === this.options.metricsPath && this.options.metricsAccess === 'private' && !isPrivateClient(req))
+    if (
+      path === this.options.metricsPath &&
+      this.options.metricsAccess === 'private' &&
+      !isPrivateClient(req, this.options.trustProxy)
+    )
       return false;
     if (this.#shuttingDown) res.setHeader('connection', 'close');
     endpoint(req, res);
@@ -296,7 +300,7 @@ export class Runtime extends EventEmitter {
       url: req.url,
       status: res.statusCode,
       ms: start > 0 ? Math.round((performance.now() - start) * 1000) / 1000 : null,
-      remote: req.socket.remoteAddress ?? null,
+      remote: clientAddress(req, this.options.trustProxy) ?? null,
     } satisfies RequestLogEntry);
   }
 
