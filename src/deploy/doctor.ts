@@ -4,6 +4,7 @@
  * files it reads (/proc, /sys) come through `read`, so the checks are plain functions of what the kernel says.
  */
 import { readFileSync } from 'node:fs';
+import v8 from 'node:v8';
 import { cgroupCpuLimit, usableCpus } from '../supervisor/cpus.ts';
 
 export type Severity = 'ok' | 'warn' | 'fail';
@@ -24,6 +25,8 @@ export interface DoctorOptions {
   workers: number;
   /** A running process whose own limits are checked (/proc/PID/limits), else this one's. */
   pid?: number;
+  /** V8's heap limit of a worker, bytes; default this process's (the same flags give the same limit). */
+  heapLimitBytes?: number;
   read?: (path: string) => string;
 }
 
@@ -31,6 +34,7 @@ export interface DoctorOptions {
 export const NODE_BACKLOG = 511;
 
 const SYSCTL_FILE = '/etc/sysctl.d/60-nodescale.conf';
+const MiB = 1024 * 1024;
 
 export function hardOpenFiles(limits: string): number | null {
   const match = /^Max open files\s+(\S+)\s+(\S+)/m.exec(limits);
@@ -134,6 +138,23 @@ export function diagnose(options: DoctorOptions): Finding[] {
     `nodescale run -w auto (${cpus}), or raise the container's CPU quota`,
     'warn',
   );
+
+  // Memory: a container's limit under the workers' heaps means the kernel's OOM killer, not V8, ends a worker that grows.
+  const limitText = tryRead('/sys/fs/cgroup/memory.max') ?? tryRead('/sys/fs/cgroup/memory/memory.limit_in_bytes');
+  const limit = limitText === null || limitText === 'max' ? null : Number(limitText);
+  if (limit !== null && Number.isFinite(limit) && limit < 2 ** 60) {
+    const heap = options.heapLimitBytes ?? v8.getHeapStatistics().heap_size_limit;
+    const needed = options.workers * (heap + 64 * MiB);
+    const perWorker = Math.max(64, Math.floor((limit / options.workers - 64 * MiB) / MiB));
+    add(
+      'memory for the workers',
+      needed <= limit,
+      `${options.workers} worker(s) × (V8's heap limit ${Math.round(heap / MiB)} MiB + 64 MiB) = ${Math.round(needed / MiB)} MiB, the cgroup's limit ${Math.round(limit / MiB)} MiB`,
+      "a worker that grows toward V8's limit is killed by the kernel (OOM, no crash bundle) before V8 says it is out of memory",
+      `nodescale run --node-arg=--max-old-space-size=${perWorker} (or fewer workers, or a higher memory limit)`,
+      'warn',
+    );
+  }
 
   const swaps = tryRead('/proc/swaps');
   if (swaps !== null) {

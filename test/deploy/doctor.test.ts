@@ -60,6 +60,34 @@ test('doctor: a machine set for many connections passes; each limit that is not 
   assert.equal(by['swap']!.severity, 'warn');
   assert.equal(by['CPUs for the workers']!.severity, 'warn');
   assert.match(by['CPUs for the workers']!.found, /64 worker\(s\), \d+ usable CPU\(s\) \(cgroup quota 2\)/);
+  // A container's memory limit under the workers' heaps: the OOM killer would end them first.
+  const tight = diagnose({
+    connections: 10,
+    workers: 4,
+    heapLimitBytes: 2048 * 1024 * 1024,
+    read: kernel({ ...HEALTHY, '/sys/fs/cgroup/memory.max': String(2 * 1024 ** 3) }),
+  });
+  const memory = tight.find((f) => f.check === 'memory for the workers')!;
+  assert.equal(memory.severity, 'warn');
+  assert.match(
+    memory.found,
+    /4 worker\(s\) × \(V8's heap limit 2048 MiB \+ 64 MiB\) = 8448 MiB, the cgroup's limit 2048 MiB/,
+  );
+  assert.equal(
+    memory.fix,
+    'nodescale run --node-arg=--max-old-space-size=448 (or fewer workers, or a higher memory limit)',
+  );
+  const roomy = diagnose({
+    connections: 10,
+    workers: 1,
+    heapLimitBytes: 512 * 1024 ** 2,
+    read: kernel({ ...HEALTHY, '/sys/fs/cgroup/memory.max': 'max' }),
+  });
+  assert.equal(
+    roomy.find((f) => f.check === 'memory for the workers'),
+    undefined,
+    'no limit, no finding',
+  );
   // Without /proc (not Linux, or hidden): said, not guessed.
   const blind = diagnose({ connections: 10, workers: 1, read: kernel({}) });
   assert.match(blind.find((f) => f.check === 'open files')!.found, /cannot read/);
