@@ -200,13 +200,14 @@ export function connectError(url: string, error: unknown): NodescaleError {
       { cause: error },
     );
   }
-  const refused = /ACCESS_REFUSED|403|authentication/i.test(message);
+  // A certificate refused either way is told first: OpenSSL's message carries addresses and source line numbers
+  // (…rec_layer_s3.c:1403…), in which a bare "403" would be found by chance.
+  const hint = certificateHint(error, '--broker', 'tls');
+  if (hint !== undefined) return new NodescaleError('NS_ERR_COMPUTE_UNAVAILABLE', `${at}: ${hint}`, { cause: error });
+  // amqplib's words for the broker's refusal: "Handshake terminated by server: 403 (ACCESS-REFUSED) …".
+  const refused = /\bACCESS[_-]REFUSED\b|terminated by server: 403\b/.test(message);
   if (refused) return new NodescaleError('NS_ERR_BROKER_AUTH', `${at}: the credentials were refused`, { cause: error });
-  return new NodescaleError(
-    'NS_ERR_COMPUTE_UNAVAILABLE',
-    `${at}: ${certificateHint(error, '--broker', 'tls') ?? message}`,
-    { cause: error },
-  );
+  return new NodescaleError('NS_ERR_COMPUTE_UNAVAILABLE', `${at}: ${message}`, { cause: error });
 }
 
 /** One connection attempt, with Nagle off (it holds RPC round trips at ~40/s), a connect timeout, and `tls` if any. */
