@@ -6,6 +6,7 @@
  */
 import { NodescaleError } from '../errors.ts';
 import type { Finding } from './doctor.ts';
+import { defaultUpstreamIdle, duration } from './model.ts';
 
 export interface ChainOptions {
   /** The balancer's configuration, and which server reads it. */
@@ -98,8 +99,8 @@ export function checkTimeoutChain(options: ChainOptions): Finding[] {
       fix: ok
         ? null
         : options.kind === 'nginx'
-          ? `keepalive_timeout ${seconds(Math.max(Math.floor(options.nodeKeepAliveMs / 2), options.nodeKeepAliveMs - 1000)).replace(' ', '')}; in the upstream block (nodescale deploy nginx writes it)`
-          : `pool-purge-delay ${seconds(Math.max(Math.floor(options.nodeKeepAliveMs / 2), options.nodeKeepAliveMs - 1000)).replace(' ', '')} on the servers (nodescale deploy haproxy writes it)`,
+          ? `keepalive_timeout ${duration(defaultUpstreamIdle(options.nodeKeepAliveMs))}; in the upstream block (nodescale deploy nginx writes it)`
+          : `pool-purge-delay ${duration(defaultUpstreamIdle(options.nodeKeepAliveMs))} on the servers (nodescale deploy haproxy writes it)`,
     });
   }
   const readOk = proxy.readMs >= options.nodeRequestTimeoutMs;
