@@ -78,15 +78,43 @@ export interface ListeningAnnouncement {
   slot?: number;
 }
 
+/** One HTTP server a worker listens with, and its timeouts as they are now (ms; null where this Node has none). */
+export interface HttpServerTimeouts {
+  /** host:port, or a socket path. */
+  address: string;
+  tls: boolean;
+  keepAliveTimeoutMs: number;
+  keepAliveTimeoutBufferMs: number | null;
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+}
+/** Worker → supervisor: the answer to a ServersRequest (sent by the drain preload, which sees every server listen). */
+export interface ServersAnswer {
+  nodescale: 'servers';
+  id: number;
+  servers: HttpServerTimeouts[];
+}
+
 export type WorkerMessage =
-  RuntimeMessage | ReadyMessage | SampleMessage | MetricsAnswer | AdminSocketMessage | ListeningAnnouncement;
+  | RuntimeMessage
+  | ReadyMessage
+  | SampleMessage
+  | MetricsAnswer
+  | AdminSocketMessage
+  | ListeningAnnouncement
+  | ServersAnswer;
 
 /** Supervisor → worker: send your metrics, answering with the same id. */
 export interface MetricsRequest {
   nodescale: 'metrics';
   id: number;
 }
-export type SupervisorMessage = MetricsRequest;
+/** Supervisor → worker: which HTTP servers listen, with their timeouts (for `nodescale doctor --name`). */
+export interface ServersRequest {
+  nodescale: 'servers';
+  id: number;
+}
+export type SupervisorMessage = MetricsRequest | ServersRequest;
 
 const isObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -112,6 +140,27 @@ export const isListeningAnnouncement = (m: unknown): m is ListeningAnnouncement 
   typeof m.url === 'string' &&
   isId(m.pid) &&
   (m.slot === undefined || isId(m.slot));
+/** At most this many servers in an answer: a worker's message is untrusted input, and cannot grow the supervisor. */
+export const MAX_SERVERS_ANSWERED = 64;
+const isMs = (value: unknown): value is number => isFiniteNumber(value) && value >= 0;
+const isServerTimeouts = (s: unknown): s is HttpServerTimeouts =>
+  isObject(s) &&
+  typeof s.address === 'string' &&
+  s.address.length <= 256 &&
+  typeof s.tls === 'boolean' &&
+  isMs(s.keepAliveTimeoutMs) &&
+  (s.keepAliveTimeoutBufferMs === null || isMs(s.keepAliveTimeoutBufferMs)) &&
+  isMs(s.headersTimeoutMs) &&
+  isMs(s.requestTimeoutMs);
+export const isServersAnswer = (m: unknown): m is ServersAnswer =>
+  isObject(m) &&
+  m.nodescale === 'servers' &&
+  isId(m.id) &&
+  Array.isArray(m.servers) &&
+  m.servers.length <= MAX_SERVERS_ANSWERED &&
+  m.servers.every(isServerTimeouts);
+export const isServersRequest = (m: unknown): m is ServersRequest =>
+  isObject(m) && m.nodescale === 'servers' && isId(m.id) && !('servers' in m);
 export const isMetricsRequest = (m: unknown): m is MetricsRequest =>
   isObject(m) && m.nodescale === 'metrics' && isId(m.id) && !('metrics' in m) && !('error' in m);
 
@@ -124,6 +173,7 @@ export function workerMessage(value: unknown): WorkerMessage | null {
     isMetricsAnswer,
     isAdminSocketMessage,
     isListeningAnnouncement,
+    isServersAnswer,
   ]) {
     if (guard(value)) return value;
   }

@@ -4,7 +4,7 @@
  * `haproxy -f FILE -db`. check() runs the server's own check of a configuration (`nginx -t`, `haproxy -c`).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { findExecutable, terminate, waitForPort } from './process.ts';
@@ -15,13 +15,19 @@ export interface Balancer {
   readonly kind: BalancerKind;
   readonly dir: string;
   pid(): number | null;
+  /** What the server has logged so far (nginx: its error log, at level warn; haproxy: its output in -db mode). */
+  log(): string;
   stop(): Promise<void>;
 }
 
 const executable = (kind: BalancerKind) => findExecutable(kind, kind, ['/usr/sbin']);
 
-/** nginx's main-context directives of our own: the pid file and the error log in the private directory. */
-const nginxGlobals = (dir: string) => `pid ${path.join(dir, 'nginx.pid')}; error_log ${path.join(dir, 'error.log')};`;
+/**
+ * nginx's main-context directives of our own: the pid file and the error log in the private directory, at level warn
+ * (an upstream server marked down is a warning: "upstream server temporarily disabled").
+ */
+const nginxGlobals = (dir: string) =>
+  `pid ${path.join(dir, 'nginx.pid')}; error_log ${path.join(dir, 'error.log')} warn;`;
 
 function argv(kind: BalancerKind, dir: string, file: string, check: boolean): string[] {
   if (kind === 'nginx')
@@ -65,6 +71,7 @@ export async function startBalancer(kind: BalancerKind, config: string, port: nu
     kind,
     dir,
     pid: () => (exited === null ? (child.pid ?? null) : null),
+    log: () => [log, path.join(dir, 'error.log')].map((f) => (existsSync(f) ? readFileSync(f, 'utf8') : '')).join(''),
     async stop() {
       if (exited === null && child.pid !== undefined) await terminate(child.pid, 5000);
       rmSync(dir, { recursive: true, force: true });

@@ -1,7 +1,7 @@
 /**
  * The supervisor's control socket: a private Unix socket (0600 in a 0700 directory) speaking the admin console's
- * NDJSON protocol, for `nodescale status`, `reload`, `scale` and `stop`, and for finding a worker's admin console
- * (`nodescale console --name APP --worker N`). Being this user is the authentication.
+ * NDJSON protocol, for `nodescale status`, `reload`, `scale` and `stop`, for finding a worker's admin console
+ * (`nodescale console --name APP --worker N`), and for the workers' live HTTP timeouts (`nodescale doctor --name`). Being this user is the authentication.
  */
 import os from 'node:os';
 import path from 'node:path';
@@ -59,6 +59,13 @@ export const CONTROL_COMMANDS: ReadonlyMap<string, SocketCommand<ControlContext>
         failed: supervisor.failedSlots(),
         reload: supervisor.lastReload,
       }),
+    },
+  ],
+  [
+    'servers',
+    {
+      // Each worker's HTTP servers and their timeouts as they are now, for `nodescale doctor --name`.
+      run: async ({ supervisor }) => ({ pid: process.pid, workers: await supervisor.workerServers(2000) }),
     },
   ],
   [

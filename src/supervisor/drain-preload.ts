@@ -15,9 +15,13 @@
  *   (the supervisor's --grace still bounds it).
  * Nothing is patched before the signal: the request path costs nothing until then. An app using nodescale/runtime
  * drains through the runtime; this changes nothing for it.
+ *
+ * It also answers the supervisor's ServersRequest with each listening server's timeouts as they are now (an app may
+ * set them after listen()), for `nodescale doctor --name APP`.
  */
 import http from 'node:http';
 import https from 'node:https';
+import { isServersRequest, MAX_SERVERS_ANSWERED, tellSupervisor, type HttpServerTimeouts } from '../ipc.ts';
 import { drainServer, IDLE_DRAIN_MS } from '../runtime/drain-server.ts';
 
 type AnyServer = http.Server | https.Server;
@@ -27,9 +31,50 @@ for (const proto of [http.Server.prototype, https.Server.prototype] as AnyServer
   const listen = proto.listen as (...args: unknown[]) => AnyServer;
   proto.listen = function (this: AnyServer, ...args: unknown[]) {
     servers.add(this);
-    this.once('close', () => servers.delete(this));
+    this.once('listening', answerWhileListening);
+    this.once('close', () => {
+      servers.delete(this);
+      answerWhileListening();
+    });
     return listen.apply(this, args);
   } as typeof proto.listen;
+}
+
+function describe(server: AnyServer): HttpServerTimeouts {
+  const address = server.address();
+  const buffer = (server as { keepAliveTimeoutBuffer?: unknown }).keepAliveTimeoutBuffer;
+  return {
+    address:
+      address === null
+        ? ''
+        : typeof address === 'string'
+          ? address
+          : `${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`,
+    tls: server instanceof https.Server,
+    keepAliveTimeoutMs: server.keepAliveTimeout,
+    keepAliveTimeoutBufferMs: typeof buffer === 'number' ? buffer : null,
+    headersTimeoutMs: server.headersTimeout,
+    requestTimeoutMs: server.requestTimeout,
+  };
+}
+
+function answerServers(message: unknown): void {
+  if (!isServersRequest(message)) return;
+  const listening = [...servers].filter((server) => server.listening).slice(0, MAX_SERVERS_ANSWERED);
+  tellSupervisor({ nodescale: 'servers', id: message.id, servers: listening.map(describe) });
+}
+
+/**
+ * Listens for the supervisor's requests only while a server listens: a 'message' listener keeps the IPC channel
+ * referenced, and a plain app with nothing listening must exit when it would have without us.
+ */
+let answering = false;
+function answerWhileListening(): void {
+  const listening = [...servers].some((server) => server.listening);
+  if (listening === answering) return;
+  answering = listening;
+  if (listening) process.on('message', answerServers);
+  else process.off('message', answerServers);
 }
 
 let draining = false;

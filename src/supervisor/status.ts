@@ -1,8 +1,8 @@
 /**
  * What the supervisor reports: each worker's status, its metrics, and the reloads' outcomes and progress (status(),
- * workerMetrics(), reload(), 'reload-progress'), as `nodescale status` and the control socket show them.
+ * workerMetrics(), workerServers(), reload(), 'reload-progress'), as `nodescale status` and the control socket show them.
  */
-import type { WorkerMetricObject } from '../ipc.ts';
+import type { HttpServerTimeouts, WorkerMetricObject } from '../ipc.ts';
 
 export type WorkerState = 'starting' | 'ready' | 'stopping' | 'exited';
 
@@ -23,6 +23,13 @@ export interface WorkerMetrics {
   pid: number;
   /** prom-client's getMetricsAsJSON() of the worker; null when it has no runtime or did not answer in time. */
   metrics: WorkerMetricObject[] | null;
+}
+
+export interface WorkerServers {
+  slot: number;
+  pid: number;
+  /** The HTTP servers it listens with and their timeouts now; null when it did not say (--no-http-drain, no answer). */
+  servers: HttpServerTimeouts[] | null;
 }
 
 export type ReloadOutcome =

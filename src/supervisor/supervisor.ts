@@ -36,6 +36,7 @@ import {
   WORKER_ENV,
   workerMessage,
   writeAnnouncement,
+  type HttpServerTimeouts,
   type SupervisorMessage,
   type WorkerMetricObject,
 } from '../ipc.ts';
@@ -50,6 +51,7 @@ import type {
   ReloadProgress,
   ReloadStatus,
   WorkerMetrics,
+  WorkerServers,
   WorkerState,
   WorkerStatus,
 } from './status.ts';
@@ -57,7 +59,7 @@ import type {
 const DRAIN_PRELOAD = sibling('./drain-preload', import.meta.url);
 
 export type { WorkerMetricObject };
-export type { ReloadOutcome, ReloadProgress, ReloadStatus, WorkerMetrics, WorkerState, WorkerStatus };
+export type { ReloadOutcome, ReloadProgress, ReloadStatus, WorkerMetrics, WorkerServers, WorkerState, WorkerStatus };
 
 interface Handle {
   worker: Worker;
@@ -126,9 +128,9 @@ export class Supervisor extends EventEmitter {
   readonly #stopped = new Promise<void>((resolve) => (this.#stopRequested = resolve));
   /** The last reload's verdict, for status(). */
   #lastReload: ReloadStatus | null = null;
-  /** Metrics requests waiting for a worker's answer, by id. */
-  readonly #metricsRequests = new Map<number, (metrics: WorkerMetricObject[] | null) => void>();
-  #metricsRequestId = 0;
+  /** Requests to the workers (metrics, servers) waiting for an answer, by id. */
+  readonly #requests = new Map<number, (answer: WorkerMetricObject[] | HttpServerTimeouts[] | null) => void>();
+  #requestId = 0;
   /** The readiness rules already named in the log (each once). */
   readonly #rulesSaid = new Set<ReadyRule>();
 
@@ -291,7 +293,9 @@ export class Supervisor extends EventEmitter {
           };
           return;
         case 'metrics':
-          return this.#metricsRequests.get(message.id)?.(message.metrics ?? null);
+          return this.#requests.get(message.id)?.(message.metrics ?? null);
+        case 'servers':
+          return this.#requests.get(message.id)?.(message.servers);
         case 'admin':
           if (message.socketPath === adminSocket) handle.adminSocket = adminSocket;
           return;
@@ -581,26 +585,40 @@ export class Supervisor extends EventEmitter {
    * Asks every worker running nodescale/runtime for its metrics, all at once; a worker that has not answered within
    * `timeoutMs` is reported with null, never waited for longer: a slow or stuck worker does not hold up the scrape.
    */
-  workerMetrics(timeoutMs: number): Promise<WorkerMetrics[]> {
+  async workerMetrics(timeoutMs: number): Promise<WorkerMetrics[]> {
+    const answers = await this.#askWorkers('metrics', timeoutMs, (h) => h.runtime);
+    return answers.map(({ slot, pid, answer }) => ({ slot, pid, metrics: answer as WorkerMetricObject[] | null }));
+  }
+
+  /**
+   * Asks every worker which HTTP servers it listens with, and their timeouts as they are now (the drain preload
+   * answers: null from a worker started without it, --no-http-drain, or that has not answered within `timeoutMs`).
+   */
+  async workerServers(timeoutMs: number): Promise<WorkerServers[]> {
+    const answers = await this.#askWorkers('servers', timeoutMs, () => this.#options.httpDrain);
+    return answers.map(({ slot, pid, answer }) => ({ slot, pid, servers: answer as HttpServerTimeouts[] | null }));
+  }
+
+  #askWorkers(kind: SupervisorMessage['nodescale'], timeoutMs: number, answers: (h: Handle) => boolean) {
     const handles = this.#slots
       .map((slot) => slot.current)
       .filter((h): h is Handle => h !== null && h.state !== 'exited');
     return Promise.all(
       handles.map(async (h) => {
         const pid = h.worker.process.pid!;
-        if (!h.runtime || !h.worker.isConnected()) return { slot: h.slot, pid, metrics: null };
-        const id = ++this.#metricsRequestId;
-        const metrics = await new Promise<WorkerMetricObject[] | null>((resolve) => {
+        if (!answers(h) || !h.worker.isConnected()) return { slot: h.slot, pid, answer: null };
+        const id = ++this.#requestId;
+        const answer = await new Promise<WorkerMetricObject[] | HttpServerTimeouts[] | null>((resolve) => {
           const timer = setTimeout(() => resolve(null), timeoutMs);
-          this.#metricsRequests.set(id, (answer) => {
+          this.#requests.set(id, (answer) => {
             clearTimeout(timer);
             resolve(answer);
           });
-          const request: SupervisorMessage = { nodescale: 'metrics', id };
+          const request: SupervisorMessage = { nodescale: kind, id };
           h.worker.send(request, (error: Error | null) => error && resolve(null));
         });
-        this.#metricsRequests.delete(id);
-        return { slot: h.slot, pid, metrics };
+        this.#requests.delete(id);
+        return { slot: h.slot, pid, answer };
       }),
     );
   }

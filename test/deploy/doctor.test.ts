@@ -15,6 +15,7 @@ import { buildModel } from '../../src/deploy/model.ts';
 import { renderNginx } from '../../src/deploy/nginx.ts';
 import { checkTimeoutChain } from '../../src/deploy/timeout-chain.ts';
 import { BIN, runCli } from '../helpers/cli.ts';
+import { PLAIN_APP, startRun } from '../helpers/supervisor.ts';
 
 /** What a kernel says, as files: anything not given is missing. */
 const kernel = (files: Record<string, string>) => (file: string) => {
@@ -123,6 +124,22 @@ test('the timeout chain: a typical nginx configuration races Node; the generated
       `${kind}: ${JSON.stringify(findings)}`,
     );
   }
+  // haproxy has no idle timeout for server connections: what keeps it off the race is http-reuse safe (its default),
+  // not pool-purge-delay; the throughput guides' always races (test/deploy/deploy.test.ts sees its 502s).
+  const always = checkTimeoutChain({
+    text: `defaults\n  mode http\n  http-reuse always\n  timeout server 60s\nbackend app\n  server a 10.0.0.11:3000 pool-purge-delay 1s\n`,
+    kind: 'haproxy',
+    ...node,
+  }).find((f) => f.check === 'idle: haproxy → Node')!;
+  assert.equal(always.severity, 'fail');
+  assert.match(always.found, /http-reuse always/);
+  assert.equal(always.fix, 'http-reuse safe in the defaults section (nodescale deploy haproxy writes it)');
+  const byDefault = checkTimeoutChain({ text: 'defaults\n  mode http\n', kind: 'haproxy', ...node });
+  assert.equal(byDefault.find((f) => f.check === 'idle: haproxy → Node')!.severity, 'ok');
+  assert.throws(
+    () => checkTimeoutChain({ text: 'defaults\n  http-reuse sometimes\n', kind: 'haproxy', ...node }),
+    /NS_ERR_DOCTOR_PROXY|would not read: sometimes/,
+  );
   // An idle timeout in front longer than the proxy's: that hop races.
   const front = checkTimeoutChain({
     text: TYPICAL_NGINX,
@@ -186,4 +203,60 @@ test('bench warns when -c is more than the open-file limit lets it open', async 
   const under = await bench(16);
   assert.equal(under.status, 0, under.stderr);
   assert.doesNotMatch(under.stderr, /warning/);
+});
+
+test("doctor --name APP checks the chain against the timeouts the app's workers have now, read through its supervisor", async (t) => {
+  type Report = { ok: boolean; findings: { check: string; severity: string; found: string }[] };
+  const dir = mkdtempSync(path.join(tmpdir(), 'ns-doctor-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'nginx.conf');
+  writeFileSync(file, TYPICAL_NGINX);
+  // keepAliveTimeout set after listen(), to 65 s: nginx's 60 s idle no longer races it.
+  const run = startRun(t, ['-w', '2'], { APP_KEEP_ALIVE_MS: '65000' }, PLAIN_APP);
+  await run.waitFor(/2 worker\(s\) ready/);
+  const ran = await runCli(['doctor', '--json', '-c', '100', '--name', run.name, '--proxy', file]);
+  const report = JSON.parse(ran.stdout) as Report;
+  const live = report.findings.find((f) => f.check === `Node's timeouts: ${run.name}`)!;
+  assert.equal(live.severity, 'ok');
+  assert.match(
+    live.found,
+    /^2 of 2 workers, 127\.0\.0\.1:\d+: keepAliveTimeout 65 s.*, headersTimeout 60 s, requestTimeout 300 s$/,
+  );
+  assert.equal(report.findings.find((f) => f.check === 'idle: nginx → Node')!.severity, 'ok');
+  // A cloud balancer straight in front of the app: its 60 s idle under the app's 65 s.
+  const alb = JSON.parse(
+    (await runCli(['doctor', '--json', '--name', run.name, '--idle-timeout', 'alb=60s'])).stdout,
+  ) as Report;
+  assert.equal(alb.findings.find((f) => f.check === 'idle: alb → Node')!.severity, 'ok');
+  run.kill('SIGTERM');
+  await run.exited;
+
+  // Node's default (5 s) under the same nginx races; workers started without the preload say nothing: a warning.
+  const plain = startRun(t, ['-w', '1'], {}, PLAIN_APP);
+  await plain.waitFor(/1 worker\(s\) ready/);
+  const raced = JSON.parse(
+    (await runCli(['doctor', '--json', '--name', plain.name, '--proxy', file])).stdout,
+  ) as Report;
+  assert.equal(raced.findings.find((f) => f.check === 'idle: nginx → Node')!.severity, 'fail');
+  const albRaced = JSON.parse(
+    (await runCli(['doctor', '--json', '--name', plain.name, '--idle-timeout', 'alb=60s'])).stdout,
+  ) as Report;
+  assert.equal(albRaced.findings.find((f) => f.check === 'idle: alb → Node')!.severity, 'fail');
+  plain.kill('SIGTERM');
+  await plain.exited;
+  const silent = startRun(t, ['-w', '1', '--no-http-drain'], {}, PLAIN_APP);
+  await silent.waitFor(/1 worker\(s\) ready/);
+  const unread = JSON.parse((await runCli(['doctor', '--json', '--name', silent.name])).stdout) as Report;
+  const said = unread.findings.find((f) => f.check === `Node's timeouts: ${silent.name}`)!;
+  assert.equal(said.severity, 'warn');
+  assert.match(said.found, /1 of 1 workers did not say/);
+  silent.kill('SIGTERM');
+  await silent.exited;
+
+  const both = await runCli(['doctor', '--name', silent.name, '--keep-alive-timeout', '5s']);
+  assert.equal(both.code, 2);
+  assert.match(both.stderr, /^error NS_ERR_USAGE: --name reads the app's own timeouts/);
+  const nobody = await runCli(['doctor', '--name', 'nobody-runs-this']);
+  assert.equal(nobody.code, 1);
+  assert.match(nobody.stderr, /NS_ERR_SUPERVISOR_UNREACHABLE/);
 });

@@ -3,7 +3,14 @@ import { spawn } from 'node:child_process';
 import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
 import { eachLine } from '../../src/lines.ts';
-import { isMetricsRequest, listenForAnnouncements, workerMessage, type ListeningAnnouncement } from '../../src/ipc.ts';
+import {
+  isMetricsRequest,
+  isServersRequest,
+  listenForAnnouncements,
+  MAX_SERVERS_ANSWERED,
+  workerMessage,
+  type ListeningAnnouncement,
+} from '../../src/ipc.ts';
 
 test("a worker message is recognised only when every field has its type; the app's own messages are left alone", () => {
   assert.deepEqual(workerMessage({ nodescale: 'ready', pid: 12 }), { nodescale: 'ready', pid: 12 });
@@ -18,6 +25,25 @@ test("a worker message is recognised only when every field has its type; the app
     assert.equal(workerMessage(other), null);
   assert.ok(isMetricsRequest({ nodescale: 'metrics', id: 3 }));
   assert.ok(!isMetricsRequest({ nodescale: 'metrics', id: 3, metrics: [] }), 'an answer is not a request');
+  // A servers answer: every server's fields typed, at most MAX_SERVERS_ANSWERED of them (a worker cannot grow us).
+  const server = {
+    address: '127.0.0.1:3000',
+    tls: false,
+    keepAliveTimeoutMs: 5000,
+    keepAliveTimeoutBufferMs: 1000,
+    headersTimeoutMs: 60_000,
+    requestTimeoutMs: 300_000,
+  };
+  assert.equal(workerMessage({ nodescale: 'servers', id: 1, servers: [server] })?.nodescale, 'servers');
+  assert.equal(workerMessage({ nodescale: 'servers', id: 1, servers: [{ ...server, keepAliveTimeoutMs: -1 }] }), null);
+  assert.equal(
+    workerMessage({ nodescale: 'servers', id: 1, servers: [{ ...server, address: 'x'.repeat(300) }] }),
+    null,
+  );
+  const many = Array.from({ length: MAX_SERVERS_ANSWERED + 1 }, () => server);
+  assert.equal(workerMessage({ nodescale: 'servers', id: 1, servers: many }), null);
+  assert.ok(isServersRequest({ nodescale: 'servers', id: 2 }));
+  assert.ok(!isServersRequest({ nodescale: 'servers', id: 2, servers: [] }), 'an answer is not a request');
 });
 
 test('a child announces where it listens on the socket its parent named, not in its log lines', async (t) => {
