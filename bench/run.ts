@@ -5,7 +5,7 @@
  *   npm run bench                  all benchmarks, default lengths
  *   npm run bench -- --quick       shorter runs (a smoke test of the harness, not figures to quote)
  *   npm run bench -- generator     one benchmark by name (generator, servers, runtime, supervisor, tagger, amqp,
- *                                  amqp-clients, redis, scale-out)
+ *                                  amqp-clients, redis, scale-out, somaxconn)
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -24,6 +24,7 @@ import {
 } from './runtime.ts';
 import { reloadUnderLoad, runOverhead } from './supervisor.ts';
 import { redisClients, scaleOutSplit, storeGetUrls } from './redis.ts';
+import { somaxconnTable } from './somaxconn.ts';
 import { taggerSplit } from './tagger.ts';
 
 const args = process.argv.slice(2);
@@ -284,6 +285,25 @@ if (wanted('scale-out')) {
     `get-urls p99, monolith ÷ scale-out: **${split.p99Ratio.toFixed(1)}** (goal ≥ 10)`,
     '',
   );
+}
+
+if (wanted('somaxconn')) {
+  console.error("somaxconn: nodescale bench -c 1000 against hello http in a network namespace, at the talk's settings");
+  const table = await somaxconnTable({ seconds: quick ? 2 : 5 });
+  report.somaxconn = table;
+  if (typeof table === 'string') lines.push(`somaxconn: skipped (${table})`, '');
+  else
+    lines.push(
+      `The talk's somaxconn table: \`nodescale bench -c 1000 -d ${quick ? 2 : 5}s\` against \`hello http\` in a network namespace (\`npm run bench -- somaxconn\`):`,
+      '',
+      '| somaxconn | connections never accepted in time | requests ÷ the 1024 row | p99 of those that got in | doctor |',
+      '|---|---|---|---|---|',
+      ...table.map(
+        (r) =>
+          `| ${r.somaxconn} | ${r.neverIn} of ${r.connections} | ${r.requestsRatioTo1024 === null ? '—' : r.requestsRatioTo1024.toFixed(2)} | ${r.p99Ms} ms | ${r.doctor} |`,
+      ),
+      '',
+    );
 }
 
 const file = path.join(BENCH_DIR, 'results', 'latest.json');
