@@ -12,6 +12,7 @@ import { connectSupervisor, defaultControlPath, startControl, type StopOutcome }
 import { startMetricsServer } from '../supervisor/metrics.ts';
 import { READY_ON, SUPERVISOR_DEFAULTS, type ReadyOn, type SupervisorOptions } from '../supervisor/options.ts';
 import { notifyReady, startWatchdog } from '../supervisor/systemd.ts';
+import { LOG_FILE_DEFAULTS, LogFile } from '../supervisor/log-file.ts';
 import { Supervisor, type ReloadOutcome, type ReloadStatus, type WorkerStatus } from '../supervisor/supervisor.ts';
 import { formatBytes, formatDuration, formatMs } from '../units.ts';
 import {
@@ -56,6 +57,9 @@ export const RUN_FLAGS = {
   'metrics-timeout': { type: 'string' },
   console: { type: 'boolean' },
   'log-format': { type: 'string' },
+  'log-file': { type: 'string' },
+  'log-max-size': { type: 'string' },
+  'log-keep': { type: 'string' },
 } as const satisfies OptionSpecs;
 
 const defaults = SUPERVISOR_DEFAULTS;
@@ -87,6 +91,10 @@ Options:
       --console            give each worker running nodescale/runtime a private admin console:
                            nodescale console --name NAME --worker N
       --log-format F       text (lines prefixed [w<slot> <pid>], the default) or json (one object a line)
+      --log-file FILE      the workers' output and the supervisor's own lines to FILE instead, one JSON object a
+                           line (nodescale logs reads it), rotated by the supervisor: nothing lost, nothing unbounded
+      --log-max-size SIZE  rotate the log file at SIZE (default ${formatBytes(LOG_FILE_DEFAULTS.maxBytes)})
+      --log-keep N         rotated files kept: FILE.1 … FILE.N (default ${LOG_FILE_DEFAULTS.keep})
       --name NAME          names the control socket (default: the app's file name)
       --control PATH       the control socket's path instead
   -h, --help               this help
@@ -220,24 +228,55 @@ export function parseRunArgs(argv: string[]) {
     metrics: hostPortFlag(values, 'metrics'),
     console: boolFlag(values, 'console'),
     logFormat: logFormat(textFlag(values, 'log-format') ?? 'text'),
+    logFile: logFileFlags(values),
     control: controlPath(values, path.basename(app).replace(/\.[^.]+$/, '')),
+  };
+}
+
+function logFileFlags(values: Values): { file: string; maxBytes: number; keep: number } | null {
+  const file = textFlag(values, 'log-file');
+  const maxBytes = sizeFlag(values, 'log-max-size');
+  const keep = intFlag(values, 'log-keep');
+  if (file === undefined) {
+    if (maxBytes !== undefined || keep !== undefined)
+      throw new NodescaleError('NS_ERR_USAGE', '--log-max-size and --log-keep are for --log-file');
+    return null;
+  }
+  if (maxBytes !== undefined && !(maxBytes >= 4096)) throw invalidOption('--log-max-size', 'at least 4KiB', maxBytes);
+  if (keep !== undefined && !(keep >= 0 && keep <= 100)) throw invalidOption('--log-keep', 'a whole number from 0 to 100', keep);
+  return {
+    file: path.resolve(file),
+    maxBytes: maxBytes ?? LOG_FILE_DEFAULTS.maxBytes,
+    keep: keep ?? LOG_FILE_DEFAULTS.keep,
   };
 }
 
 async function run(argv: string[], io: Io): Promise<number> {
   const args = parseRunArgs(argv);
   const json = args.logFormat === 'json';
+  const logFile = args.logFile === null ? null : new LogFile(args.logFile.file, args.logFile);
+  const supervisorRecord = (level: string, message: string, fields?: Record<string, unknown>) => ({
+    time: new Date().toISOString(),
+    level,
+    source: 'supervisor',
+    message,
+    ...fields,
+  });
   const log: Logger = (level, message, fields) =>
-    void io.stderr.write(
-      json
-        ? `${JSON.stringify({ time: new Date().toISOString(), level, source: 'supervisor', message, ...fields })}\n`
-        : `nodescale run: ${message}${fields && Object.keys(fields).length > 0 ? ` ${JSON.stringify(fields)}` : ''}\n`,
-    );
+    logFile !== null
+      ? logFile.write(supervisorRecord(level, message, fields))
+      : void io.stderr.write(
+          json
+            ? `${JSON.stringify(supervisorRecord(level, message, fields))}\n`
+            : `nodescale run: ${message}${fields && Object.keys(fields).length > 0 ? ` ${JSON.stringify(fields)}` : ''}\n`,
+        );
   const joined = stackJoiner((record, stream) =>
-    (stream === 'stdout' ? io.stdout : io.stderr).write(`${JSON.stringify(record)}\n`),
+    logFile !== null
+      ? logFile.write(record)
+      : (stream === 'stdout' ? io.stdout : io.stderr).write(`${JSON.stringify(record)}\n`),
   );
   const output = (line: string, from: { slot: number; pid: number; stream: 'stdout' | 'stderr' }) =>
-    json
+    json || logFile !== null
       ? joined(line, from)
       : (from.stream === 'stdout' ? io.stdout : io.stderr).write(`[w${from.slot} ${from.pid}] ${line}\n`);
   const supervisor = new Supervisor({
@@ -249,6 +288,8 @@ async function run(argv: string[], io: Io): Promise<number> {
   // Every way of stopping (a signal, `nodescale stop`, every worker given up) settles `done`, which run() returns.
   let finish!: (code: number) => void;
   const done = new Promise<number>((resolve) => (finish = resolve));
+  // The last records: the stack joiner writes a record 50 ms after its last line.
+  if (logFile !== null) void done.then(() => new Promise((resolve) => setTimeout(resolve, 60)).then(() => logFile.close()));
   let stopping: Promise<StopOutcome> | null = null;
   const stop = (code: number) => {
     stopping ??= supervisor.stop().then(({ killed }) => {

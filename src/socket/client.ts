@@ -140,6 +140,11 @@ export class AdminClient {
     this.#socket.end();
   }
 
+  /** Closes at once, without waiting for the peer's end (one that is frozen never sends it). */
+  destroy(): void {
+    this.#socket.destroy();
+  }
+
   #dispatch(message: AdminMessage): void {
     const pending = this.#pending.get(message.id);
     if ('chunk' in message) return pending?.onChunk?.(Buffer.from(message.chunk, 'base64'));

@@ -23,6 +23,48 @@ export async function connectSupervisor(socketPath: string): Promise<AdminClient
   }
 }
 
+/**
+ * One request to a supervisor, with a deadline: a supervisor that is frozen (SIGSTOP, a stuck event loop) accepts the
+ * connection in the kernel and never answers, and a caller listing many must not hang on one. Rejects with
+ * NS_ERR_SUPERVISOR_UNREACHABLE when it cannot connect or has not answered within `timeoutMs`.
+ */
+export async function askSupervisor(
+  socketPath: string,
+  cmd: string,
+  args: Record<string, unknown> = {},
+  timeoutMs = 2000,
+): Promise<unknown> {
+  let timer: NodeJS.Timeout | undefined;
+  let client: AdminClient | undefined;
+  let late = false;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      late = true;
+      reject(
+        new NodescaleError(
+          'NS_ERR_SUPERVISOR_UNREACHABLE',
+          `the supervisor at ${socketPath} did not answer within ${timeoutMs} ms (stopped with SIGSTOP, or its event loop is stuck)`,
+        ),
+      );
+    }, timeoutMs);
+  });
+  const asked = (async () => {
+    client = await connectSupervisor(socketPath);
+    // Connected after the deadline: nobody waits for it.
+    if (late) client.destroy();
+    return client.request(cmd, args);
+  })();
+  asked.catch(() => {}); // settled after the deadline: already reported
+  try {
+    return await Promise.race([asked, deadline]);
+  } finally {
+    clearTimeout(timer);
+    // A peer that did not answer may never close its end either: destroy, do not wait for it.
+    if (late) client?.destroy();
+    else client?.close();
+  }
+}
+
 export function defaultControlPath(name: string): string {
   return path.join(os.tmpdir(), `nodescale-${process.getuid?.() ?? 'user'}`, `run-${name}.sock`);
 }
@@ -55,6 +97,9 @@ export const CONTROL_COMMANDS: ReadonlyMap<string, SocketCommand<ControlContext>
     {
       run: ({ supervisor }) => ({
         pid: process.pid,
+        since: supervisor.since.toISOString(),
+        started: supervisor.started,
+        app: supervisor.options.app,
         workers: supervisor.status(),
         failed: supervisor.failedSlots(),
         reload: supervisor.lastReload,

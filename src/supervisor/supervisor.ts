@@ -128,6 +128,10 @@ export class Supervisor extends EventEmitter {
   readonly #stopped = new Promise<void>((resolve) => (this.#stopRequested = resolve));
   /** The last reload's verdict, for status(). */
   #lastReload: ReloadStatus | null = null;
+  /** Every worker was ready once (start() resolved 'ready'). */
+  #started = false;
+  /** When this supervisor was made. */
+  readonly since = new Date();
   /** Requests to the workers (metrics, servers) waiting for an answer, by id. */
   readonly #requests = new Map<number, (answer: WorkerMetricObject[] | HttpServerTimeouts[] | null) => void>();
   #requestId = 0;
@@ -154,6 +158,7 @@ export class Supervisor extends EventEmitter {
       this.#stopped.then(() => 'stopped' as const),
     ]);
     if (started === 'stopped') return started;
+    this.#started = true;
     if (this.#options.maxMemoryBytes > 0) {
       this.#memoryTimer = setInterval(() => this.#checkMemory(), this.#options.memoryCheckMs);
       this.#memoryTimer.unref();
@@ -633,6 +638,11 @@ export class Supervisor extends EventEmitter {
     if (handle.adminSocket === null)
       return { error: `worker ${slot} has no console: it does not run nodescale/runtime, or it is not listening yet` };
     return { socketPath: handle.adminSocket, pid: handle.worker.process.pid! };
+  }
+
+  /** Whether start() has seen every worker ready (what `nodescale start` waits for). */
+  get started(): boolean {
+    return this.#started;
   }
 
   /** The last reload's verdict (null before the first). */
