@@ -300,6 +300,23 @@ export const ERROR_CODES = {
     summary:
       'The balancer configuration given to nodescale doctor --proxy cannot be read, or holds a time its server would not read.',
   },
+  NS_ERR_CONFIG: {
+    kind: 'usage',
+    summary:
+      'The config file (nodescale.config.json, .js, .mjs or .ts) cannot be read, has a key nodescale does not know, or a value of the wrong kind.',
+  },
+  NS_ERR_APP_RUNNING: {
+    kind: 'failure',
+    summary: 'nodescale start was asked for an app that already runs under that name.',
+  },
+  NS_ERR_START_FAILED: {
+    kind: 'failure',
+    summary: "nodescale start's supervisor exited, or its workers were not ready in time.",
+  },
+  NS_ERR_APP_UNKNOWN: {
+    kind: 'failure',
+    summary: 'No app of that name was started with nodescale start (nor runs under nodescale run).',
+  },
   NS_ERR_INTERNAL: {
     kind: 'failure',
     summary: 'A bug in nodescale. Run again with --debug and report the stack trace.',

@@ -73,6 +73,26 @@ export const CLI_COMMANDS: readonly { name: string; summary: string; load: () =>
     load: async () => (await import('./tagger.ts')).taggerCommand,
   },
   {
+    name: 'start',
+    summary: "an app's supervisor in the background, back once its workers are ready",
+    load: async () => (await import('./start.ts')).startCommand,
+  },
+  {
+    name: 'restart',
+    summary: 'an app started with start, stopped and started again',
+    load: async () => (await import('./start.ts')).restartCommand,
+  },
+  {
+    name: 'ls',
+    summary: 'every app of this user: workers, restarts, CPU, memory, port, logs',
+    load: async () => (await import('./ls.ts')).lsCommand,
+  },
+  {
+    name: 'logs',
+    summary: "an app's log: the last lines, a worker's, since when, or followed",
+    load: async () => (await import('./logs.ts')).logsCommand,
+  },
+  {
     name: 'deploy',
     summary: 'nginx or haproxy in front: a configuration generated and checked',
     load: async () => (await import('./deploy.ts')).deployCommand,

@@ -151,7 +151,7 @@ export async function findControl(values: Values): Promise<string> {
 }
 
 /** Resolves once the process is gone (or after 10 s: then it is someone else's, a reused pid, or a zombie). */
-async function untilGone(pid: number): Promise<void> {
+export async function untilGone(pid: number): Promise<void> {
   const end = Date.now() + 10_000;
   for (;;) {
     try {
@@ -243,7 +243,8 @@ function logFileFlags(values: Values): { file: string; maxBytes: number; keep: n
     return null;
   }
   if (maxBytes !== undefined && !(maxBytes >= 4096)) throw invalidOption('--log-max-size', 'at least 4KiB', maxBytes);
-  if (keep !== undefined && !(keep >= 0 && keep <= 100)) throw invalidOption('--log-keep', 'a whole number from 0 to 100', keep);
+  if (keep !== undefined && !(keep >= 0 && keep <= 100))
+    throw invalidOption('--log-keep', 'a whole number from 0 to 100', keep);
   return {
     file: path.resolve(file),
     maxBytes: maxBytes ?? LOG_FILE_DEFAULTS.maxBytes,
@@ -289,7 +290,8 @@ async function run(argv: string[], io: Io): Promise<number> {
   let finish!: (code: number) => void;
   const done = new Promise<number>((resolve) => (finish = resolve));
   // The last records: the stack joiner writes a record 50 ms after its last line.
-  if (logFile !== null) void done.then(() => new Promise((resolve) => setTimeout(resolve, 60)).then(() => logFile.close()));
+  if (logFile !== null)
+    void done.then(() => new Promise((resolve) => setTimeout(resolve, 60)).then(() => logFile.close()));
   let stopping: Promise<StopOutcome> | null = null;
   const stop = (code: number) => {
     stopping ??= supervisor.stop().then(({ killed }) => {
@@ -489,31 +491,72 @@ function reloadProgressView(event: unknown): string {
   return `reload: worker ${e.slot} replaced (pid ${e.pid}), ${e.replaced} of ${e.of}\n`;
 }
 
-/** Asks the supervisor, then prints: the answer as JSON with --json, else its view (which may throw its failure). */
+/**
+ * Which supervisors a control command acts on: the NAME given (`nodescale stop api`, as pm2 users type it), or
+ * --name/--control; without them, every app of the config file in this directory, in its order (not for scale); else
+ * the one supervisor this user runs.
+ */
+async function controlTargets(command: ControlCommand, values: Values, name: string | undefined) {
+  if (name !== undefined) {
+    if (textFlag(values, 'name') !== undefined || textFlag(values, 'control') !== undefined)
+      throw new NodescaleError('NS_ERR_USAGE', `give the app's name once: ${name}, or --name`);
+    return [{ name, path: controlPath({ name }, null), fromConfig: false }];
+  }
+  if (textFlag(values, 'name') === undefined && textFlag(values, 'control') === undefined && command !== 'scale') {
+    const { findConfig, loadConfig } = await import('../apps/config.ts');
+    const file = findConfig(process.cwd());
+    if (file !== null)
+      return (await loadConfig(file)).apps.map((app) => ({
+        name: app.name,
+        path: defaultControlPath(app.name),
+        fromConfig: true,
+      }));
+  }
+  return [{ name: null, path: await findControl(values), fromConfig: false }];
+}
+
+/** Asks the supervisor(s), then prints: the answer as JSON with --json, else its view (which may throw its failure). */
 async function control(command: ControlCommand, argv: string[], io: Io): Promise<number> {
-  const { values, positionals } = parseCommandLine(command, argv, CONTROL_FLAGS, command === 'scale' ? 1 : 0);
+  const { values, positionals } = parseCommandLine(command, argv, CONTROL_FLAGS, command === 'scale' ? 2 : 1);
   let args: Record<string, unknown> = {};
+  let name: string | undefined = positionals[0];
   if (command === 'scale') {
-    const raw = requirePositional('scale', positionals, 'the number of workers');
+    // scale N, or scale NAME N
+    const raw = requirePositional('scale', positionals.slice(positionals.length - 1), 'the number of workers');
+    name = positionals.length === 2 ? positionals[0] : undefined;
     if (!/^\d+$/.test(raw) || Number(raw) < 1) throw invalidOption('workers', 'a whole number ≥ 1', raw);
     args = { workers: Number(raw) };
   }
   if (command === 'stop' && boolFlag(values, 'no-wait')) args = { wait: false };
-  const client = await connectSupervisor(await findControl(values));
-  let result: unknown;
-  try {
-    const onEvent = command === 'reload' ? (event: unknown) => io.stderr.write(reloadProgressView(event)) : undefined;
-    result = await client.request(command, args, onEvent ? { onEvent } : {});
-  } finally {
-    client.close();
-  }
-  // A stop that waited: the supervisor has answered and closed everything; its process is gone moments later.
-  if (command === 'stop' && (result as { stopped?: boolean }).stopped === true)
-    await untilGone((result as { pid: number }).pid);
+  const targets = await controlTargets(command, values, name);
   const json = boolFlag(values, 'json');
-  if (json) io.stdout.write(`${JSON.stringify(result)}\n`);
-  const text = CONTROL_VIEWS[command](result as never);
-  if (!json) io.stdout.write(text);
+  for (const target of targets) {
+    let client;
+    try {
+      client = await connectSupervisor(target.path);
+    } catch (error) {
+      // Acting on a config file's apps: one that does not run is said, and the others go on.
+      if (!target.fromConfig) throw error;
+      io.stderr.write(`${target.name}: not running\n`);
+      continue;
+    }
+    let result: unknown;
+    try {
+      const onEvent = command === 'reload' ? (event: unknown) => io.stderr.write(reloadProgressView(event)) : undefined;
+      result = await client.request(command, args, onEvent ? { onEvent } : {});
+    } finally {
+      client.close();
+    }
+    // A stop that waited: the supervisor has answered and closed everything; its process is gone moments later.
+    if (command === 'stop' && (result as { stopped?: boolean }).stopped === true)
+      await untilGone((result as { pid: number }).pid);
+    if (json)
+      io.stdout.write(
+        `${JSON.stringify(targets.length > 1 ? { name: target.name, ...(result as object) } : result)}\n`,
+      );
+    const text = CONTROL_VIEWS[command](result as never);
+    if (!json) io.stdout.write(targets.length > 1 ? `${target.name}: ${text}` : text);
+  }
   return 0;
 }
 
@@ -522,20 +565,22 @@ function controlCommand(name: ControlCommand, usage: string): Command {
   return { name, help: `Usage: nodescale ${usage}`, run: (argv, io) => control(name, argv, io) };
 }
 
+const WHICH =
+  'Which: NAME (or --name NAME, --control PATH); without one, every app of ./nodescale.config.json in order, else\nthe one supervisor this user runs (several: the error lists them).';
 export const statusCommand = controlCommand(
   'status',
-  'status [--name NAME | --control PATH] [--json]\n\nWithout --name or --control: the one supervisor this user runs.',
+  `status [NAME] [--name NAME | --control PATH] [--json]\n\n${WHICH}`,
 );
 export const reloadCommand = controlCommand(
   'reload',
-  'reload [--name NAME | --control PATH] [--json]\n\nRolling reload; prints each slot replaced and the probation on stderr while it waits.',
+  `reload [NAME] [--name NAME | --control PATH] [--json]\n\nRolling reload; prints each slot replaced and the probation on stderr while it waits.\n${WHICH}`,
 );
 export const stopCommand = controlCommand(
   'stop',
-  `stop [--name NAME | --control PATH] [--no-wait] [--json]
+  `stop [NAME] [--name NAME | --control PATH] [--no-wait] [--json]
 
 Stops the supervisor gracefully and waits until it has exited: exit 0 when every worker drained, 1 with
 NS_ERR_STOP_FORCED when some were killed at the end of --grace. --no-wait returns once the stop has begun.
-Without --name or --control: the one supervisor this user runs (several: the error lists them).`,
+${WHICH}`,
 );
-export const scaleCommand = controlCommand('scale', 'scale N [--name NAME | --control PATH] [--json]');
+export const scaleCommand = controlCommand('scale', 'scale [NAME] N [--name NAME | --control PATH] [--json]');

@@ -130,7 +130,7 @@ test('exit codes: 0 for help and version, 2 for usage errors, 1 for failures', a
   // -h too, and help wins over a bad flag beside it; after `--` the arguments are the app's, not nodescale run's.
   const short = await runCli(['scale', '-h']);
   assert.equal(short.code, 0);
-  assert.match(short.stdout, /^Usage: nodescale scale N /);
+  assert.match(short.stdout, /^Usage: nodescale scale \[NAME\] N /);
   assert.equal((await runCli(['bench', '--bogus', '--help'])).code, 0);
   const appHelp = await runCli(['run', 'no-such-app.js', '--', '--help']);
   assert.equal(appHelp.code, 2);

@@ -30,10 +30,10 @@ export async function runCli(
 
 export const BIN = new URL('../../bin/nodescale.js', import.meta.url).pathname;
 
-/** Runs bin/nodescale.js in a child process with the current Node. */
-export function runBin(argv: string[], env: Record<string, string> = {}): Promise<CliRun> {
+/** Runs bin/nodescale.js in a child process with the current Node (in `cwd`, default this one's). */
+export function runBin(argv: string[], env: Record<string, string> = {}, cwd?: string): Promise<CliRun> {
   return new Promise((resolve) => {
-    const options = { timeout: 60_000, env: { ...process.env, ...env } };
+    const options = { timeout: 60_000, env: { ...process.env, ...env }, ...(cwd === undefined ? {} : { cwd }) };
     execFile(process.execPath, [BIN, ...argv], options, (error, stdout, stderr) => {
       const code = error === null ? 0 : typeof error.code === 'number' ? error.code : 1;
       resolve({ code, stdout, stderr });
