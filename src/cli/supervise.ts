@@ -13,6 +13,7 @@ import { startMetricsServer } from '../supervisor/metrics.ts';
 import { READY_ON, SUPERVISOR_DEFAULTS, type ReadyOn, type SupervisorOptions } from '../supervisor/options.ts';
 import { notifyReady, startWatchdog } from '../supervisor/systemd.ts';
 import { LOG_FILE_DEFAULTS, LogFile } from '../supervisor/log-file.ts';
+import { startWatch } from '../supervisor/watch.ts';
 import { Supervisor, type ReloadOutcome, type ReloadStatus, type WorkerStatus } from '../supervisor/supervisor.ts';
 import { formatBytes, formatDuration, formatMs } from '../units.ts';
 import {
@@ -60,6 +61,9 @@ export const RUN_FLAGS = {
   'log-file': { type: 'string' },
   'log-max-size': { type: 'string' },
   'log-keep': { type: 'string' },
+  watch: { type: 'boolean' },
+  'watch-path': { type: 'string', multiple: true },
+  'watch-ignore': { type: 'string', multiple: true },
 } as const satisfies OptionSpecs;
 
 const defaults = SUPERVISOR_DEFAULTS;
@@ -95,6 +99,10 @@ Options:
                            line (nodescale logs reads it), rotated by the supervisor: nothing lost, nothing unbounded
       --log-max-size SIZE  rotate the log file at SIZE (default ${formatBytes(LOG_FILE_DEFAULTS.maxBytes)})
       --log-keep N         rotated files kept: FILE.1 … FILE.N (default ${LOG_FILE_DEFAULTS.keep})
+      --watch              development: a change in the app's directory reloads it (health-gated: a version that
+                           does not start leaves the old one serving); node_modules, .git and the log ignored
+      --watch-path P       watch P instead (repeatable; implies --watch)
+      --watch-ignore GLOB  changes that do not count (repeatable): '*.test.ts', 'dist/**'
       --name NAME          names the control socket (default: the app's file name)
       --control PATH       the control socket's path instead
   -h, --help               this help
@@ -223,8 +231,20 @@ export function parseRunArgs(argv: string[]) {
       metricsTimeoutMs: durationFlag(values, 'metrics-timeout'),
     }),
   };
+  const watchPaths = listFlag(values, 'watch-path');
+  for (const watched of watchPaths)
+    if (!existsSync(watched)) throw invalidOption('--watch-path', 'a file or directory that exists', watched);
+  const watching = boolFlag(values, 'watch') || watchPaths.length > 0;
+  // Watch mode reloads often: a short probation unless one is given (a reload waits for the one before it).
+  if (watching) {
+    supervisor.stabilityMs ??= 200;
+    supervisor.probationMs ??= 1000;
+  }
   return {
     supervisor,
+    watch: watching
+      ? { paths: watchPaths.length > 0 ? watchPaths : [path.dirname(app)], ignore: listFlag(values, 'watch-ignore') }
+      : null,
     metrics: hostPortFlag(values, 'metrics'),
     console: boolFlag(values, 'console'),
     logFormat: logFormat(textFlag(values, 'log-format') ?? 'text'),
@@ -347,6 +367,22 @@ async function run(argv: string[], io: Io): Promise<number> {
     args.metrics &&
     `http://${args.metrics.host.includes(':') ? `[${args.metrics.host}]` : args.metrics.host}:${(metricsServer!.address() as AddressInfo).port}/metrics`;
   if (metricsUrl) writeAnnouncement({ nodescale: 'listening', service: 'metrics', url: metricsUrl, pid: process.pid });
+  if (args.watch !== null) {
+    const cwd = process.cwd();
+    const watcher = startWatch({
+      ...args.watch,
+      ignoreDirs: logFile === null ? [] : [path.dirname(logFile.file)],
+      onChange: async (file) => {
+        log('info', `watch: ${path.relative(cwd, file) || file} changed: reloading`);
+        const outcome = await supervisor.reload();
+        if (outcome.ok) log('info', `watch: reloaded, ${outcome.replaced} worker(s) on the new version`);
+        else if (outcome.failure !== 'stopping')
+          log('warn', `watch: the new version did not start; the old one keeps serving: ${outcome.reason}`);
+      },
+    });
+    void done.then(() => watcher.close());
+    log('info', `watch: ${args.watch.paths.join(', ')} (a change reloads)`);
+  }
   // Under systemd (Type=notify): ready now, and the watchdog kept alive from this event loop.
   notifyReady(`${supervisor.options.workers} worker(s) ready`, log);
   const stopWatchdog = startWatchdog(log);

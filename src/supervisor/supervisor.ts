@@ -26,7 +26,7 @@
  * metrics.ts).
  */
 import cluster, { type Worker } from 'node:cluster';
-import { EventEmitter } from 'node:events';
+import { EventEmitter, once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { LogLevel } from '../logger.ts';
@@ -80,6 +80,8 @@ interface Handle {
   strikes: number;
   /** It was stopped on purpose (drained, or killed as a failed replacement), not crashed. */
   drained: boolean;
+  /** The last line of its stderr that names an error (`SyntaxError: …`), to say why it did not start. */
+  lastError: string | null;
 }
 
 interface Slot {
@@ -262,9 +264,10 @@ export class Supervisor extends EventEmitter {
       adminSocket: null,
       strikes: 0,
       drained: false,
+      lastError: null,
     };
     this.#pipe(worker.process.stdout, slot.index, worker.process.pid!, 'stdout');
-    this.#pipe(worker.process.stderr, slot.index, worker.process.pid!, 'stderr');
+    this.#pipe(worker.process.stderr, slot.index, worker.process.pid!, 'stderr', handle);
     const readyOn = this.#options.readyOn;
     const timer = setTimeout(() => {
       if (handle.state !== 'starting') return;
@@ -315,7 +318,20 @@ export class Supervisor extends EventEmitter {
       handle.state = 'exited';
       // A crashed worker leaves its console's socket behind.
       if (adminSocket !== null) removeSocket(adminSocket);
-      markFailed(new Error(`exited (${signal ?? code}) before it was ready`));
+      // Why it did not start is in its last stderr lines, which may come after its exit: wait for them, briefly.
+      const said =
+        handle.readyAt === null && worker.process.stderr !== null
+          ? Promise.race([once(worker.process.stderr, 'close'), new Promise((resolve) => setTimeout(resolve, 200))])
+          : Promise.resolve();
+      void said
+        .catch(() => {})
+        .then(() =>
+          markFailed(
+            new Error(
+              `exited (${signal ?? code}) before it was ready${handle.lastError === null ? '' : `: ${handle.lastError}`}`,
+            ),
+          ),
+        );
       if (expected || this.#stopping) return;
       this.#onCrash(slot, handle, code, signal);
     });
@@ -655,9 +671,14 @@ export class Supervisor extends EventEmitter {
   }
 
   /** Passes a worker's output on line by line (cut at 16 KiB: a worker cannot grow our buffers). */
-  #pipe(stream: Readable | null, slot: number, pid: number, kind: 'stdout' | 'stderr'): void {
+  #pipe(stream: Readable | null, slot: number, pid: number, kind: 'stdout' | 'stderr', handle?: Handle): void {
     if (stream === null) return;
     const from = { slot, pid, stream: kind };
-    eachLine(stream, (line) => this.#options.output(line, from));
+    eachLine(stream, (line) => {
+      // Only while it starts: the reason it did not (an error's own line, as Node prints it at a crash).
+      if (handle !== undefined && handle.readyAt === null && /^[A-Z]\w*(Error|Exception)\b/.test(line))
+        handle.lastError = line.slice(0, 300);
+      this.#options.output(line, from);
+    });
   }
 }
