@@ -95,7 +95,15 @@ export interface ServersAnswer {
   servers: HttpServerTimeouts[];
 }
 
+/** Worker → supervisor: the answer to a ParkRequest (the drain preload's): done, or why not. */
+export interface ParkAnswer {
+  nodescale: 'parked' | 'unparked' | 'left' | 'flushed';
+  id: number;
+  error?: string;
+}
+
 export type WorkerMessage =
+  | ParkAnswer
   | RuntimeMessage
   | ReadyMessage
   | SampleMessage
@@ -114,7 +122,17 @@ export interface ServersRequest {
   nodescale: 'servers';
   id: number;
 }
-export type SupervisorMessage = MetricsRequest | ServersRequest;
+/**
+ * Supervisor → worker: park (refuse new connections, finish what it holds, close idle connections, stay alive) or
+ * unpark (accept again): the previous generation kept during a reload's probation, to roll back to. Before a parked
+ * worker is stopped: leave (close its servers, answered once their connections are done: node:cluster offers it no
+ * more connections), then flush (answered once every offer sent before the leave was refused).
+ */
+export interface ParkRequest {
+  nodescale: 'park' | 'unpark' | 'leave' | 'flush';
+  id: number;
+}
+export type SupervisorMessage = MetricsRequest | ServersRequest | ParkRequest;
 
 const isObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -161,6 +179,13 @@ export const isServersAnswer = (m: unknown): m is ServersAnswer =>
   m.servers.every(isServerTimeouts);
 export const isServersRequest = (m: unknown): m is ServersRequest =>
   isObject(m) && m.nodescale === 'servers' && isId(m.id) && !('servers' in m);
+export const isParkRequest = (m: unknown): m is ParkRequest =>
+  isObject(m) && ['park', 'unpark', 'leave', 'flush'].includes(m.nodescale as string) && isId(m.id);
+export const isParkAnswer = (m: unknown): m is ParkAnswer =>
+  isObject(m) &&
+  ['parked', 'unparked', 'left', 'flushed'].includes(m.nodescale as string) &&
+  isId(m.id) &&
+  (m.error === undefined || (typeof m.error === 'string' && m.error.length <= 1000));
 export const isMetricsRequest = (m: unknown): m is MetricsRequest =>
   isObject(m) && m.nodescale === 'metrics' && isId(m.id) && !('metrics' in m) && !('error' in m);
 
@@ -174,6 +199,7 @@ export function workerMessage(value: unknown): WorkerMessage | null {
     isAdminSocketMessage,
     isListeningAnnouncement,
     isServersAnswer,
+    isParkAnswer,
   ]) {
     if (guard(value)) return value;
   }

@@ -37,6 +37,7 @@ export interface AppConfig {
   grace?: number;
   stability?: number;
   probation?: number;
+  rollback?: 'parked' | 'none';
   maxRestarts?: number;
   metrics?: string;
   console?: boolean;
@@ -62,6 +63,7 @@ const APP_KEYS = [
   'grace',
   'stability',
   'probation',
+  'rollback',
   'maxRestarts',
   'metrics',
   'console',
@@ -193,6 +195,11 @@ export function checkConfig(file: string, value: unknown): AppConfig[] {
         throw fail(file, at('readyOn'), `must be auto, message or listening, got ${JSON.stringify(raw.readyOn)}`);
       app.readyOn = raw.readyOn as string;
     }
+    if (raw.rollback !== undefined) {
+      if (raw.rollback !== 'parked' && raw.rollback !== 'none')
+        throw fail(file, at('rollback'), `must be parked or none, got ${JSON.stringify(raw.rollback)}`);
+      app.rollback = raw.rollback;
+    }
     if (raw.maxRestarts !== undefined) {
       if (!(Number.isInteger(raw.maxRestarts) && (raw.maxRestarts as number) >= 0))
         throw fail(file, at('maxRestarts'), 'must be a whole number ≥ 0');
@@ -254,6 +261,7 @@ export function runArgsOf(config: Config, app: AppConfig): string[] {
     ...flag('grace', ms(app.grace)),
     ...flag('stability', ms(app.stability)),
     ...flag('probation', ms(app.probation)),
+    ...flag('rollback', app.rollback),
     ...flag('max-restarts', app.maxRestarts),
     ...flag('metrics', app.metrics),
     ...(app.console === true ? ['--console'] : []),

@@ -48,6 +48,7 @@ export const RUN_FLAGS = {
   grace: { type: 'string' },
   stability: { type: 'string' },
   probation: { type: 'string' },
+  rollback: { type: 'string' },
   'ready-on': { type: 'string' },
   'max-restarts': { type: 'string' },
   'node-arg': { type: 'string', multiple: true },
@@ -83,6 +84,8 @@ Options:
       --grace DUR          how long a stopping worker may drain before SIGKILL (default ${sd(defaults.graceMs)})
       --stability DUR      reload: how long a new worker must stay up after ready before an old one stops (default ${sd(defaults.stabilityMs)})
       --probation DUR      reload: how long each new worker must then live for the reload to succeed (default ${sd(defaults.probationMs)})
+      --rollback WHAT      reload: parked (the default) keeps the previous generation alive and accepting nothing
+                           during probation, and brings it back if the new one fails; none stops it at once
       --max-restarts N     crashes in a row (none after ${sd(defaults.restart.stableMs)} up) before a worker is given up on
                            (default ${defaults.restart.maxRestarts})
       --node-arg=ARG       a Node flag for the workers (repeatable): --node-arg=--max-old-space-size=512
@@ -189,6 +192,11 @@ function readyOn(raw: string): ReadyOn {
   return raw as ReadyOn;
 }
 
+function rollbackFlag(raw: string | undefined): 'parked' | 'none' | undefined {
+  if (raw !== undefined && raw !== 'parked' && raw !== 'none') throw invalidOption('--rollback', 'parked or none', raw);
+  return raw;
+}
+
 function logFormat(raw: string): 'text' | 'json' {
   if (raw !== 'text' && raw !== 'json') throw invalidOption('--log-format', 'text or json', raw);
   return raw;
@@ -224,6 +232,7 @@ export function parseRunArgs(argv: string[]) {
       graceMs: durationFlag(values, 'grace'),
       stabilityMs: durationFlag(values, 'stability'),
       probationMs: durationFlag(values, 'probation'),
+      rollback: rollbackFlag(textFlag(values, 'rollback')),
       readyOn: rawReadyOn === undefined ? undefined : readyOn(rawReadyOn),
       restart: maxRestarts === undefined ? undefined : { maxRestarts },
       maxMemoryBytes: sizeFlag(values, 'max-memory'),

@@ -37,6 +37,13 @@ export interface SupervisorOptions {
   stabilityMs?: number;
   /** After a reload, how long each new worker must live after it was ready for the reload to succeed. */
   probationMs?: number;
+  /**
+   * What a reload does with the previous generation during probation. 'parked' (the default): keeps it alive, not
+   * accepting, and brings it back if the new one fails (NS_ERR_RELOAD_ROLLED_BACK); stops it once probation passes.
+   * It costs one generation's memory for the probation. 'none': stops each old worker once its replacement is
+   * stable. Parking needs the drain preload (httpDrain); without it, 'none'.
+   */
+  rollback?: 'parked' | 'none';
   /** How long a stopping worker may drain before SIGKILL. */
   graceMs?: number;
   /** When to restart a crashed worker, and when to give up (restart-policy.ts). */
@@ -63,6 +70,11 @@ export type ResolvedSupervisorOptions = Required<Omit<SupervisorOptions, 'worker
   restart: RestartPolicyOptions;
 };
 
+function rollbackOption(value: unknown): 'parked' | 'none' {
+  if (value !== 'parked' && value !== 'none') throw invalidOption('rollback', 'parked or none', value);
+  return value;
+}
+
 export const SUPERVISOR_DEFAULTS = Object.freeze({
   args: Object.freeze([] as string[]),
   execArgv: Object.freeze([] as string[]),
@@ -72,6 +84,7 @@ export const SUPERVISOR_DEFAULTS = Object.freeze({
   readyOn: 'auto',
   stabilityMs: 2000,
   probationMs: 30_000,
+  rollback: 'parked',
   graceMs: 30_000,
   restart: RESTART_DEFAULTS,
   maxMemoryBytes: 0,
@@ -127,6 +140,7 @@ export function resolveSupervisorOptions(options: SupervisorOptions): ResolvedSu
     readyOn,
     stabilityMs: duration('stabilityMs', options.stabilityMs ?? defaults.stabilityMs, 0),
     probationMs: duration('probationMs', options.probationMs ?? defaults.probationMs, 0),
+    rollback: rollbackOption(options.rollback ?? defaults.rollback),
     graceMs: duration('graceMs', options.graceMs ?? defaults.graceMs, 0),
     restart,
     maxMemoryBytes,

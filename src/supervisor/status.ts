@@ -4,7 +4,8 @@
  */
 import type { HttpServerTimeouts, WorkerMetricObject } from '../ipc.ts';
 
-export type WorkerState = 'starting' | 'ready' | 'stopping' | 'exited';
+/** 'parked': the previous generation during a reload's probation, alive and accepting nothing, to roll back to. */
+export type WorkerState = 'starting' | 'ready' | 'parked' | 'stopping' | 'exited';
 
 export interface WorkerStatus {
   slot: number;

@@ -90,6 +90,8 @@ interface Slot {
   current: Handle | null;
   /** The new worker of a replacement in progress (reload, memory), until it takes the slot or fails. */
   replacing: Handle | null;
+  /** The previous generation's worker, parked during a reload's probation (rollback 'parked'). */
+  parked: Handle | null;
   restarts: number;
   failed: string | null;
   restartTimer: NodeJS.Timeout | null;
@@ -135,7 +137,7 @@ export class Supervisor extends EventEmitter {
   /** When this supervisor was made. */
   readonly since = new Date();
   /** Requests to the workers (metrics, servers) waiting for an answer, by id. */
-  readonly #requests = new Map<number, (answer: WorkerMetricObject[] | HttpServerTimeouts[] | null) => void>();
+  readonly #requests = new Map<number, (answer: unknown) => void>();
   #requestId = 0;
   /** The readiness rules already named in the log (each once). */
   readonly #rulesSaid = new Set<ReadyRule>();
@@ -174,6 +176,7 @@ export class Supervisor extends EventEmitter {
       policy: new RestartPolicy(this.#options.restart),
       current: null,
       replacing: null,
+      parked: null,
       restarts: 0,
       failed: null,
       restartTimer: null,
@@ -304,6 +307,11 @@ export class Supervisor extends EventEmitter {
           return this.#requests.get(message.id)?.(message.metrics ?? null);
         case 'servers':
           return this.#requests.get(message.id)?.(message.servers);
+        case 'parked':
+        case 'unparked':
+        case 'left':
+        case 'flushed':
+          return this.#requests.get(message.id)?.(message.error ?? 'ok');
         case 'admin':
           if (message.socketPath === adminSocket) handle.adminSocket = adminSocket;
           return;
@@ -427,6 +435,8 @@ export class Supervisor extends EventEmitter {
     this.#lastReload = { generation, state: 'replacing', reason: null };
     const settle = (state: ReloadStatus['state'], reason: string | null) =>
       (this.#lastReload = { generation, state, reason });
+    // The previous generation is parked (not stopped) until probation passes; the drain preload is what parks it.
+    const park = this.#options.rollback === 'parked' && this.#options.httpDrain;
     this.#log(`reload: generation ${generation}`);
     const fresh: Handle[] = [];
     for (const slot of this.#slots) {
@@ -435,7 +445,7 @@ export class Supervisor extends EventEmitter {
         return { ok: false, reason: 'stopping', replaced, failure: 'stopping' };
       }
       if (slot.failed !== null) continue;
-      const failure = await this.#replaceSlot(slot, generation);
+      const failure = await this.#replaceSlot(slot, generation, park);
       if (failure !== null) {
         this.#log(`reload rolled back: ${failure}; the old workers keep serving`, undefined, 'warn');
         this.#generation--;
@@ -462,6 +472,23 @@ export class Supervisor extends EventEmitter {
       probationLeftMs: Math.max(0, lastReady + this.#options.probationMs - Date.now()),
     } satisfies ReloadProgress);
     const crash = await this.#probation(fresh);
+    const parked = this.#slots.filter((slot) => slot.parked !== null);
+    if (crash !== null && parked.length > 0 && !this.#stopping) {
+      const back = await this.#rollBack(parked);
+      const reason = `generation ${generation} failed its probation: ${crash}; rolled back: ${back} worker(s) of generation ${generation - 1} serve again`;
+      this.#log(`reload failed: ${reason}`, undefined, 'error');
+      this.#generation--;
+      settle('rolled-back', reason);
+      return { ok: false, reason, replaced, failure: 'rolled-back' };
+    }
+    // Passed (or no rollback to make): the parked generation goes.
+    await Promise.all(
+      parked.map((slot) => {
+        const old = slot.parked!;
+        slot.parked = null;
+        return this.#stopParked(old);
+      }),
+    );
     if (crash !== null) {
       const reason = `generation ${generation} failed its probation: ${crash}`;
       this.#log(
@@ -475,6 +502,48 @@ export class Supervisor extends EventEmitter {
     settle('passed', null);
     this.#log(`reload done: ${replaced} worker(s) replaced, generation ${generation} passed its probation`);
     return { ok: true, replaced };
+  }
+
+  /**
+   * Brings the parked generation back: each slot's parked worker accepts again and takes the slot, and the new
+   * worker there is drained (or, crashed, is not restarted). Returns how many came back; a slot whose parked worker
+   * died meanwhile keeps its new one (restarted under the crash policy if it crashed).
+   */
+  async #rollBack(slots: Slot[]): Promise<number> {
+    let back = 0;
+    await Promise.all(
+      slots.map(async (slot) => {
+        const old = slot.parked!;
+        slot.parked = null;
+        if (old.state === 'exited') return;
+        const fresh = slot.current;
+        // At once, before any await: a restart the crash policy scheduled for the new worker sees it is not current.
+        slot.current = old;
+        if (slot.restartTimer !== null) {
+          clearTimeout(slot.restartTimer);
+          slot.restartTimer = null;
+        }
+        const answer = await this.#ask(old, 'unpark', 5000);
+        if (answer !== 'ok') {
+          this.#log(
+            `worker ${slot.index} (pid ${old.worker.process.pid}) could not be brought back: ${String(answer ?? 'no answer')}`,
+            undefined,
+            'error',
+          );
+          slot.current = fresh;
+          await this.#stopParked(old);
+          if (fresh !== null && fresh.state === 'exited' && !this.#stopping)
+            this.#restartAfterCrash(slot, fresh, null, 'rollback failed');
+          return;
+        }
+        old.state = 'ready';
+        // A slot the crash policy gave up on while its new worker crashed: it serves again.
+        slot.failed = null;
+        back++;
+        if (fresh !== null && fresh.state !== 'exited') await this.#stopWorker(fresh);
+      }),
+    );
+    return back;
   }
 
   /** Waits until each worker has lived probationMs since it was ready; null, or how the first one that died exited. */
@@ -501,9 +570,10 @@ export class Supervisor extends EventEmitter {
 
   /**
    * Replaces the slot's worker: a new one must be ready and stay up for the stability window before the old one is
-   * drained. Returns null, or why the new one failed (it is killed; the old one keeps serving).
+   * drained, or parked (`park`: a reload with rollback 'parked'). Returns null, or why the new one failed (it is
+   * killed; the old one keeps serving).
    */
-  async #replaceSlot(slot: Slot, generation: number): Promise<string | null> {
+  async #replaceSlot(slot: Slot, generation: number, park = false): Promise<string | null> {
     const old = slot.current;
     // A slot waiting out its backoff after a crash: the new worker is its restart.
     if (slot.restartTimer !== null) {
@@ -531,7 +601,10 @@ export class Supervisor extends EventEmitter {
     }
     slot.replacing = null;
     slot.current = fresh;
-    if (old !== null) await this.#stopWorker(old);
+    if (old !== null) {
+      if (park && (await this.#park(old))) slot.parked = old;
+      else await this.#stopWorker(old);
+    }
     return null;
   }
 
@@ -566,12 +639,12 @@ export class Supervisor extends EventEmitter {
     if (this.#memoryTimer !== null) clearInterval(this.#memoryTimer);
     for (const slot of this.#slots) if (slot.restartTimer !== null) clearTimeout(slot.restartTimer);
     const handles = this.#slots
-      .flatMap((slot) => [slot.current, slot.replacing])
+      .flatMap((slot) => [slot.current, slot.replacing, slot.parked])
       .filter((h): h is Handle => h !== null);
     // Workers already draining get their own grace period to finish; a second SIGTERM would force them.
     const draining = [...this.#draining].filter((h) => !handles.includes(h));
     const results = await Promise.all([
-      ...handles.map((h) => this.#stopWorker(h)),
+      ...handles.map((h) => (h.state === 'parked' ? this.#stopParked(h) : this.#stopWorker(h))),
       ...draining.map((h) => h.exited.then(() => 'clean' as const)),
     ]);
     // Anything left (a new worker of a reload that was cut short): no orphans.
@@ -581,9 +654,10 @@ export class Supervisor extends EventEmitter {
 
   /** Every worker that is a child of this supervisor: each slot's current one, a replacement starting, those draining. */
   status(): WorkerStatus[] {
-    const handles = [...this.#slots.flatMap((slot) => [slot.current, slot.replacing]), ...this.#draining].filter(
-      (h): h is Handle => h !== null && h.state !== 'exited',
-    );
+    const handles = [
+      ...this.#slots.flatMap((slot) => [slot.current, slot.replacing, slot.parked]),
+      ...this.#draining,
+    ].filter((h): h is Handle => h !== null && h.state !== 'exited');
     return [...new Set(handles)]
       .sort((a, b) => a.slot - b.slot || a.generation - b.generation)
       .map((h) => {
@@ -628,20 +702,47 @@ export class Supervisor extends EventEmitter {
       handles.map(async (h) => {
         const pid = h.worker.process.pid!;
         if (!answers(h) || !h.worker.isConnected()) return { slot: h.slot, pid, answer: null };
-        const id = ++this.#requestId;
-        const answer = await new Promise<WorkerMetricObject[] | HttpServerTimeouts[] | null>((resolve) => {
-          const timer = setTimeout(() => resolve(null), timeoutMs);
-          this.#requests.set(id, (answer) => {
-            clearTimeout(timer);
-            resolve(answer);
-          });
-          const request: SupervisorMessage = { nodescale: kind, id };
-          h.worker.send(request, (error: Error | null) => error && resolve(null));
-        });
-        this.#requests.delete(id);
-        return { slot: h.slot, pid, answer };
+        return { slot: h.slot, pid, answer: await this.#ask(h, kind, timeoutMs) };
       }),
     );
+  }
+
+  /** One request to one worker: its answer, or null when it has not answered within `timeoutMs`. */
+  async #ask(h: Handle, kind: SupervisorMessage['nodescale'], timeoutMs: number): Promise<unknown> {
+    const id = ++this.#requestId;
+    const answer = await new Promise<unknown>((resolve) => {
+      const timer = setTimeout(() => resolve(null), timeoutMs);
+      this.#requests.set(id, (answer) => {
+        clearTimeout(timer);
+        resolve(answer);
+      });
+      const request: SupervisorMessage = { nodescale: kind, id };
+      h.worker.send(request, (error: Error | null) => error && resolve(null));
+    });
+    this.#requests.delete(id);
+    return answer;
+  }
+
+  /**
+   * Stops a parked worker without losing a connection node:cluster was offering it: it leaves the round-robin handle
+   * (answered once its connections are done), then a round trip on its channel after every offer made before, then
+   * SIGTERM. A worker that does not answer is stopped anyway.
+   */
+  async #stopParked(h: Handle): Promise<'clean' | 'killed'> {
+    if (h.state !== 'exited' && h.worker.isConnected()) {
+      await this.#ask(h, 'leave', this.#options.graceMs);
+      await this.#ask(h, 'flush', 2000);
+    }
+    return this.#stopWorker(h);
+  }
+
+  /** Parks a worker (the drain preload stops its accepting); false when it did not say it did within 5 s. */
+  async #park(h: Handle): Promise<boolean> {
+    if (h.state === 'exited' || !h.worker.isConnected()) return false;
+    const answer = await this.#ask(h, 'park', 5000);
+    if (answer !== 'ok') return false;
+    h.state = 'parked';
+    return true;
   }
 
   /** The admin console socket of the worker in `slot`, or why there is none. */

@@ -229,12 +229,12 @@ test('a worker killed while its replacement starts is not restarted beside it: t
   assert.equal(await run.exited, 0);
 });
 
-test('a version that crashes after the stability window fails the reload in its probation (exit 1), and status says so', async (t) => {
+test('--rollback none: a version that crashes after the stability window fails the reload in its probation (exit 1), and status says so', async (t) => {
   const dir = tempDir(t, 'ns-run-');
   const versionFile = path.join(dir, 'version');
   writeFileSync(versionFile, 'v1');
   const port = await closedPort();
-  const run = startRun(t, ['-w', '1', '--stability', '200ms', '--probation', '20s'], {
+  const run = startRun(t, ['-w', '1', '--stability', '200ms', '--probation', '20s', '--rollback', 'none'], {
     APP_PORT: String(port),
     APP_VERSION_FILE: versionFile,
     APP_CRASH_MS: '2500',
