@@ -5,7 +5,7 @@
  *   npm run bench                  all benchmarks, default lengths
  *   npm run bench -- --quick       shorter runs (a smoke test of the harness, not figures to quote)
  *   npm run bench -- generator     one benchmark by name (generator, servers, runtime, supervisor, tagger, amqp,
- *                                  amqp-clients, redis, scale-out, somaxconn)
+ *                                  amqp-clients, redis, scale-out, somaxconn, rollback)
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -24,6 +24,7 @@ import {
 } from './runtime.ts';
 import { reloadUnderLoad, runOverhead } from './supervisor.ts';
 import { redisClients, scaleOutSplit, storeGetUrls } from './redis.ts';
+import { rollbackMemory } from './rollback.ts';
 import { somaxconnTable } from './somaxconn.ts';
 import { taggerSplit } from './tagger.ts';
 
@@ -169,6 +170,23 @@ if (wanted('supervisor')) {
                 .join(', ')})`
             : ''
         } |`,
+    ),
+    '',
+  );
+}
+
+if (wanted('rollback')) {
+  console.error("rollback: the workers' RSS during a reload's probation, --rollback parked vs none");
+  const memory = await rollbackMemory({ rounds: quick ? 1 : 3 });
+  report.rollback = memory;
+  const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
+  lines.push(
+    "The price of a real rollback: the workers' RSS during a reload's probation ÷ before it, `bench/servers/http.ts` on the runtime, 2 workers (`npm run bench -- rollback`):",
+    '',
+    '| --rollback | RSS before | RSS on probation | ratio |',
+    '|---|---|---|---|',
+    ...memory.map(
+      (m) => `| ${m.mode} | ${mib(m.beforeBytes)} | ${mib(m.probationBytes)} | **${m.ratio.toFixed(2)}** |`,
     ),
     '',
   );

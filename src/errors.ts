@@ -125,12 +125,13 @@ export const ERROR_CODES = {
   },
   NS_ERR_RELOAD_ROLLED_BACK: {
     kind: 'failure',
-    summary: 'A rolling reload stopped because a new worker failed; the old workers keep serving.',
+    summary:
+      'A rolling reload stopped because a new worker failed (at start, or during its probation with --rollback parked); the old workers serve.',
   },
   NS_ERR_RELOAD_UNSTABLE: {
     kind: 'failure',
     summary:
-      'Every slot was replaced, but a new worker exited within its probation: the new version is not stable, and the old workers are gone.',
+      'With --rollback none: every slot was replaced, but a new worker exited within its probation: the new version is not stable, and the old workers are gone.',
   },
   NS_ERR_STOP_FORCED: {
     kind: 'failure',
