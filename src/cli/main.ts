@@ -93,6 +93,11 @@ export const CLI_COMMANDS: readonly { name: string; summary: string; load: () =>
     load: async () => (await import('./logs.ts')).logsCommand,
   },
   {
+    name: 'import-pm2',
+    summary: "pm2's ecosystem file as nodescale.config.json, and what it could not carry over",
+    load: async () => (await import('./import-pm2.ts')).importPm2Command,
+  },
+  {
     name: 'deploy',
     summary: 'nginx or haproxy in front: a configuration generated and checked',
     load: async () => (await import('./deploy.ts')).deployCommand,
