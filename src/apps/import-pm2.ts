@@ -52,7 +52,7 @@ const NOT_CARRIED: Record<string, string> = {
 };
 
 const stringArgs = (value: unknown): string[] | null => {
-  if (Array.isArray(value) && value.every((v) => typeof v === 'string')) return value as string[];
+  if (Array.isArray(value) && value.every((v) => typeof v === 'string')) return value;
   if (typeof value !== 'string') return null;
   // pm2 splits a string of arguments on spaces, quotes kept together.
   return [...value.matchAll(/"([^"]*)"|'([^']*)'|(\S+)/g)].map((m) => m[1] ?? m[2] ?? m[3]!);
