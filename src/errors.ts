@@ -318,6 +318,10 @@ export const ERROR_CODES = {
     kind: 'failure',
     summary: 'No app of that name was started with nodescale start (nor runs under nodescale run).',
   },
+  NS_ERR_STARTUP: {
+    kind: 'failure',
+    summary: 'nodescale startup wrote the units but systemctl could not enable them (systemd is not running here, or refused).',
+  },
   NS_ERR_INTERNAL: {
     kind: 'failure',
     summary: 'A bug in nodescale. Run again with --debug and report the stack trace.',

@@ -93,6 +93,11 @@ export const CLI_COMMANDS: readonly { name: string; summary: string; load: () =>
     load: async () => (await import('./logs.ts')).logsCommand,
   },
   {
+    name: 'startup',
+    summary: 'the apps started at boot by systemd: a unit each, written and enabled',
+    load: async () => (await import('./startup.ts')).startupCommand,
+  },
+  {
     name: 'import-pm2',
     summary: "pm2's ecosystem file as nodescale.config.json, and what it could not carry over",
     load: async () => (await import('./import-pm2.ts')).importPm2Command,

@@ -5,6 +5,7 @@
  * starts. Each test has an app home of its own (NODESCALE_HOME) and stops what it started, pass or fail.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -260,4 +261,43 @@ test('start refuses bad input before anything runs; a crashing app or one alread
   assert.equal((await h.cli(['stop', twice])).code, 0);
   assert.equal((await h.cli(['logs', 'never-started'])).code, 1);
   assert.equal((await h.cli(['restart', 'never-started'])).code, 1);
+});
+
+test('startup: a unit per app of the config file, systemd-analyze verify accepts each; the environment in a 0600 file, not the unit', async (t) => {
+  const h = home(t);
+  const project = mkdtempSync(path.join(tmpdir(), 'ns-project-'));
+  t.after(() => rmSync(project, { recursive: true, force: true }));
+  writeFileSync(
+    path.join(project, 'nodescale.config.json'),
+    JSON.stringify({
+      apps: [
+        {
+          name: 'api',
+          script: PLAIN_APP,
+          workers: 2,
+          env: { API_TOKEN: 's3cr"et' },
+          env_production: { NODE_ENV: 'production' },
+        },
+        { name: 'web', script: SUPERVISED_APP, grace: '20s' },
+      ],
+    }),
+  );
+  const units = path.join(project, 'units');
+  const ran = await h.cli(['startup', '--env', 'production', '--dir', units, '--no-enable'], project);
+  assert.equal(ran.code, 0, ran.stderr);
+  assert.deepEqual(readdirSync(units).sort(), ['nodescale-api.service', 'nodescale-web.service']);
+  for (const file of readdirSync(units)) {
+    const verify = spawnSync('systemd-analyze', ['verify', path.join(units, file)], { encoding: 'utf8' });
+    assert.equal(verify.status, 0, verify.stdout + verify.stderr);
+  }
+  const unit = readFileSync(path.join(units, 'nodescale-api.service'), 'utf8');
+  const envFile = path.join(h.dir, 'apps', 'api', 'unit.env');
+  assert.match(unit, /^ExecStart=\S+ \S+nodescale\.js run \S+plain-app\.ts --name api --workers 2$/m);
+  assert.match(unit, new RegExp(`^EnvironmentFile=${envFile}$`, 'm'));
+  assert.match(unit, new RegExp(`^WorkingDirectory=${project}$`, 'm'));
+  assert.doesNotMatch(unit, /s3cr/, 'no secret in the unit, which anyone may read');
+  assert.equal(statSync(envFile).mode & 0o777, 0o600);
+  assert.equal(readFileSync(envFile, 'utf8'), 'API_TOKEN="s3cr\\"et"\nNODE_ENV="production"\n');
+  assert.match(readFileSync(path.join(units, 'nodescale-web.service'), 'utf8'), /^TimeoutStopSec=30$/m);
+  assert.equal((await h.cli(['startup', '--dir', units], path.dirname(project))).code, 2, 'no config, no name');
 });
