@@ -320,7 +320,8 @@ export const ERROR_CODES = {
   },
   NS_ERR_STARTUP: {
     kind: 'failure',
-    summary: 'nodescale startup wrote the units but systemctl could not enable them (systemd is not running here, or refused).',
+    summary:
+      'nodescale startup wrote the units but systemctl could not enable them (systemd is not running here, or refused).',
   },
   NS_ERR_INTERNAL: {
     kind: 'failure',

@@ -8,7 +8,7 @@ import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { appDir, appNames, readStartRecord } from '../apps/home.ts';
 import type { HttpServerTimeouts } from '../ipc.ts';
-import { askSupervisor, defaultControlPath } from '../supervisor/control.ts';
+import { askSupervisor, controlPid, controlPidFile, defaultControlPath } from '../supervisor/control.ts';
 import { formatBytes } from '../units.ts';
 import { renderColumns } from '../views/columns.ts';
 import { boolFlag, COMMON_FLAGS, parseCommandLine } from './args.ts';
@@ -97,7 +97,8 @@ async function rowOf(name: string): Promise<{ row: AppRow; pids: number[] }> {
   try {
     status = (await askSupervisor(control, 'status', {}, 1500)) as Status;
   } catch {
-    const pid = record?.pid ?? null;
+    // The supervisor's own word beside its socket (a foreground run has no start.json), else start.json's.
+    const pid = controlPid(control) ?? record?.pid ?? null;
     const socket = existsSync(control);
     const state: AppState = pid !== null && alive(pid) ? 'not answering' : socket ? 'dead' : 'stopped';
     return { row: { name, state, pid, ...empty, listening: [], log }, pids: [] };
@@ -152,6 +153,7 @@ export function prune(rows: AppRow[]): AppRow[] {
   for (const row of gone) {
     rmSync(appDir(row.name), { recursive: true, force: true });
     rmSync(defaultControlPath(row.name), { force: true });
+    rmSync(controlPidFile(defaultControlPath(row.name)), { force: true });
   }
   return gone;
 }

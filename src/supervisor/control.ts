@@ -3,6 +3,7 @@
  * NDJSON protocol, for `nodescale status`, `reload`, `scale` and `stop`, for finding a worker's admin console
  * (`nodescale console --name APP --worker N`), and for the workers' live HTTP timeouts (`nodescale doctor --name`). Being this user is the authentication.
  */
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { AdminClient } from '../socket/client.ts';
@@ -188,11 +189,27 @@ export async function startControl(
     });
   });
   server.unref();
+  // Beside the socket, whose process it is: a socket that does not answer is then told apart as frozen (its process
+  // there) or dead (gone), by `nodescale ls`.
+  writeFileSync(controlPidFile(socketPath), `${process.pid}\n`, { mode: 0o600 });
   return {
     path: socketPath,
     close: () => {
       server.close();
       removeSocket(socketPath);
+      rmSync(controlPidFile(socketPath), { force: true });
     },
   };
+}
+
+export const controlPidFile = (socketPath: string) => `${socketPath}.pid`;
+
+/** The pid written beside a control socket, or null. */
+export function controlPid(socketPath: string): number | null {
+  try {
+    const pid = Number(readFileSync(controlPidFile(socketPath), 'utf8').trim());
+    return Number.isSafeInteger(pid) && pid > 0 ? pid : null;
+  } catch {
+    return null;
+  }
 }

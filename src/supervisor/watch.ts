@@ -8,10 +8,12 @@
  * - Ignored: anything under node_modules or .git, the log file's directory (a log line is a change, and a change a
  *   log line: pm2's restart loop, Unitech/pm2#5061, #3318), and the `ignore` patterns (globs: `*` within a path
  *   segment, `**` across them, matched against the path relative to the watched directory, or against its name).
- * - fs.watch with `recursive` (inotify under Linux, from Node 20). A watched path that does not exist is an error at
- *   start, not a silent nothing.
+ * - fs.watch (inotify under Linux): the directory's own files, and each of its subdirectories that is not ignored
+ *   with `recursive`, so node_modules costs no watch at all. A subdirectory made after the start is not watched
+ *   (its first files are seen as the directory's own change, and reload once). A watched path that does not exist is
+ *   an error at start, not a silent nothing.
  */
-import { existsSync, statSync, watch, type FSWatcher } from 'node:fs';
+import { existsSync, readdirSync, statSync, watch, type FSWatcher } from 'node:fs';
 import path from 'node:path';
 import { NodescaleError } from '../errors.ts';
 
@@ -74,25 +76,40 @@ export function startWatch(options: WatchOptions): { close(): void } {
     });
   };
   const watchers: FSWatcher[] = [];
+  const changed = (file: string, relative: string) => {
+    if (ignoreDirs.some((ignored) => file.startsWith(ignored))) return;
+    if (isIgnored(relative, patterns)) return;
+    last = file;
+    if (timer !== null) clearTimeout(timer);
+    timer = setTimeout(fire, debounceMs);
+  };
+  const add = (dir: string, recursive: boolean, only: string | null, base: string) => {
+    const watcher = watch(dir, { recursive }, (_event, name) => {
+      if (name === null) return;
+      const relative = path.join(path.relative(base, dir), String(name));
+      if (only !== null && String(name) !== only) return;
+      changed(path.join(dir, String(name)), relative);
+    });
+    watcher.on('error', () => {}); // a watched directory removed: its watcher ends; the others go on
+    watchers.push(watcher);
+  };
   for (const target of options.paths) {
     const absolute = path.resolve(target);
     if (!existsSync(absolute))
       throw new NodescaleError('NS_ERR_INVALID_OPTION', `--watch-path ${target}: no such file or directory`);
-    const dir = statSync(absolute).isDirectory() ? absolute : path.dirname(absolute);
-    const only = dir === absolute ? null : path.basename(absolute);
-    const watcher = watch(dir, { recursive: only === null }, (_event, name) => {
-      if (name === null) return;
-      const relative = String(name);
-      if (only !== null && relative !== only) return;
-      const file = path.join(dir, relative);
-      if (ignoreDirs.some((ignored) => file.startsWith(ignored))) return;
-      if (isIgnored(relative, patterns)) return;
-      last = file;
-      if (timer !== null) clearTimeout(timer);
-      timer = setTimeout(fire, debounceMs);
-    });
-    watcher.on('error', () => {}); // a watched directory removed: its watcher ends; the others go on
-    watchers.push(watcher);
+    if (!statSync(absolute).isDirectory()) {
+      add(path.dirname(absolute), false, path.basename(absolute), path.dirname(absolute));
+      continue;
+    }
+    // The directory's own files, then each subdirectory that is not ignored, recursively: a recursive watch of the
+    // whole tree would put an inotify watch on every directory of node_modules (thousands) only to ignore them.
+    add(absolute, false, null, absolute);
+    for (const entry of readdirSync(absolute, { withFileTypes: true })) {
+      const sub = path.join(absolute, entry.name);
+      if (!entry.isDirectory() || isIgnored(entry.name, patterns)) continue;
+      if (ignoreDirs.some((ignored) => `${sub}${path.sep}`.startsWith(ignored))) continue;
+      add(sub, true, null, absolute);
+    }
   }
   return {
     close() {

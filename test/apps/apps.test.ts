@@ -14,7 +14,7 @@ import { followLog, lastRecords, type LogRecord } from '../../src/apps/log-reade
 import { LogFile } from '../../src/supervisor/log-file.ts';
 import { defaultControlPath } from '../../src/supervisor/control.ts';
 import { runBin } from '../helpers/cli.ts';
-import { PLAIN_APP, SUPERVISED_APP } from '../helpers/supervisor.ts';
+import { PLAIN_APP, startRun, SUPERVISED_APP } from '../helpers/supervisor.ts';
 import { waitUntil } from '../helpers/wait.ts';
 
 const CHATTY_APP = new URL('../fixtures/chatty-app.ts', import.meta.url).pathname;
@@ -30,13 +30,19 @@ interface Row {
   log: string | null;
 }
 
-/** A private app home; every app started in it is stopped (SIGKILL at worst) and everything removed after. */
+/**
+ * A private app home; every app started in it is stopped (SIGKILL at worst) and everything removed after. `ls` lists
+ * every supervisor of this user, those of other tests running beside this one too: `ls()` keeps this home's (those
+ * whose log is under it), and only those are ever killed.
+ */
 function home(t: TestContext) {
   const dir = mkdtempSync(path.join(tmpdir(), 'ns-home-'));
   const env = { NODESCALE_HOME: dir };
   const cli = (argv: string[], cwd?: string) => runBin(argv, env, cwd);
+  const all = async () => JSON.parse((await cli(['ls', '--json'])).stdout || '[]') as Row[];
+  const ls = async () => (await all()).filter((row) => row.log?.startsWith(dir + path.sep) === true);
   t.after(async () => {
-    const rows = JSON.parse((await cli(['ls', '--json'])).stdout || '[]') as Row[];
+    const rows = await ls();
     for (const row of rows.filter((r) => r.state !== 'stopped' && r.state !== 'dead' && r.pid !== null)) {
       try {
         process.kill(row.pid!, 'SIGCONT');
@@ -45,11 +51,12 @@ function home(t: TestContext) {
         // gone
       }
     }
-    for (const row of rows) rmSync(defaultControlPath(row.name), { force: true });
+    for (const row of rows)
+      for (const file of [defaultControlPath(row.name), `${defaultControlPath(row.name)}.pid`])
+        rmSync(file, { force: true });
     rmSync(dir, { recursive: true, force: true });
   });
-  const ls = async () => JSON.parse((await cli(['ls', '--json'])).stdout) as Row[];
-  return { dir, env, cli, ls };
+  return { dir, env, cli, ls, all };
 }
 
 test('two apps from one config file: start → ls shows them ready → logs has their output → reload → stop', async (t) => {
@@ -214,6 +221,22 @@ test('a killed supervisor is listed as dead, a frozen one as not answering; neve
     [frozen],
   );
   assert.equal((await h.cli(['stop', frozen])).code, 0);
+
+  // A nodescale run in a terminal (no start.json): frozen, it is not answering too, told by the pid beside its socket.
+  const foreground = startRun(t, ['-w', '1'], {}, PLAIN_APP);
+  await foreground.waitFor(/1 worker\(s\) ready/);
+  const row = async () => (await h.all()).find((r) => r.name === foreground.name);
+  assert.equal((await row())?.state, 'online');
+  assert.equal((await row())?.log, null);
+  foreground.kill('SIGSTOP');
+  try {
+    assert.equal((await row())?.state, 'not answering');
+  } finally {
+    foreground.kill('SIGCONT');
+  }
+  foreground.kill('SIGTERM');
+  await foreground.exited;
+  assert.equal((await row()) ?? null, null, 'stopped cleanly, a foreground run leaves nothing to list');
 });
 
 test('start refuses bad input before anything runs; a crashing app or one already running exits 1 with why', async (t) => {

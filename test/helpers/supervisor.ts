@@ -42,6 +42,7 @@ export function startRun(
     if (child.exitCode === null) child.kill('SIGKILL');
     // A supervisor killed by the test leaves its control socket: nothing of a test is left behind, pass or fail.
     rmSync(defaultControlPath(name), { force: true });
+    rmSync(`${defaultControlPath(name)}.pid`, { force: true });
   });
   return {
     name,

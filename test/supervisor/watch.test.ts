@@ -32,6 +32,7 @@ test('watch: a change reloads once; a syntax error keeps the old version serving
   const file = path.join(dir, 'server.mjs');
   writeFileSync(file, app('v1'));
   mkdirSync(path.join(dir, 'node_modules'));
+  mkdirSync(path.join(dir, 'lib', 'deep'), { recursive: true });
   const port = 20_000 + Math.floor(Math.random() * 20_000);
   const run = startRun(t, ['-w', '2', '--watch', '--watch-ignore', '*.tmp'], { APP_PORT: String(port) }, file);
   await run.waitFor(/2 worker\(s\) ready/);
@@ -63,6 +64,9 @@ test('watch: a change reloads once; a syntax error keeps the old version serving
   await waitUntil(async () => (await body()) === 'v4', 'v4 answers');
   assert.equal(run.stderr().match(/changed: reloading/g)!.length, reloads + 1, 'node_modules and *.tmp did not count');
   assert.doesNotMatch(run.stderr(), /node_modules|scratch\.tmp changed/);
+  // A file deep in a subdirectory counts.
+  writeFileSync(path.join(dir, 'lib', 'deep', 'util.mjs'), 'export {};');
+  await run.waitFor(/lib\/deep\/util\.mjs changed: reloading/);
   run.kill('SIGTERM');
   await run.exited;
 });
