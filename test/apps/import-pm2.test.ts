@@ -3,7 +3,7 @@
  * the rest listed with what to do instead — and the result loads as `nodescale start` loads it.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -59,4 +59,22 @@ test('import-pm2 carries the common keys over, lists every other one, and writes
     (await runCli(['import-pm2', path.join(dir, 'nope.cjs')])).stderr,
     /NS_ERR_CONFIG: nope\.cjs: no such file/,
   );
+});
+
+test('the config file may be .mjs or .ts exporting the same object; its errors name the key', async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'ns-config-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const mjs = path.join(dir, 'nodescale.config.mjs');
+  writeFileSync(mjs, "export default { apps: [{ name: 'api', script: 'server.js', workers: 2, grace: 1500 }] };\n");
+  const ts = path.join(dir, 'nodescale.config.ts');
+  writeFileSync(ts, "const workers: number = 3;\nexport default { apps: [{ script: 'web.js', workers }] };\n");
+  const fromMjs = await loadConfig(mjs);
+  assert.deepEqual([fromMjs.apps[0]!.name, fromMjs.apps[0]!.workers, fromMjs.apps[0]!.grace], ['api', 2, 1500]);
+  const fromTs = await loadConfig(ts);
+  assert.deepEqual([fromTs.apps[0]!.name, fromTs.apps[0]!.workers], ['web', 3]);
+  // (Another file: a module once imported is cached.)
+  const bad = path.join(dir, 'bad', 'nodescale.config.mjs');
+  mkdirSync(path.dirname(bad));
+  writeFileSync(bad, "export default { apps: [{ script: 'a.js', env: { 'BAD-NAME': 1 } }] };\n");
+  await assert.rejects(loadConfig(bad), /apps\[0\]\.env\.BAD-NAME: is not a variable name/);
 });
