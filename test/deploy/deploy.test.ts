@@ -398,17 +398,22 @@ async function host(t: TestContext) {
   return { port, state, kill };
 }
 
+/** Two hosts behind the generated configuration of `kind`, stopped after the test. */
+async function twoHosts(t: TestContext, kind: BalancerKind) {
+  const [a, b] = [await host(t), await host(t)];
+  const listen = await freePort();
+  const balancer = await startBalancer(
+    kind,
+    render(kind, { upstreams: [a, b].map((h) => `127.0.0.1:${h.port}`), listen, listenHost: '127.0.0.1' }),
+    listen,
+  );
+  t.after(() => balancer.stop());
+  return { a, b, balancer, url: `http://127.0.0.1:${listen}/` };
+}
+
 for (const kind of ['nginx', 'haproxy'] as const) {
   test(`${kind}: a shedding host's GETs are retried on the other, its POSTs are not`, async (t) => {
-    const [a, b] = [await host(t), await host(t)];
-    const listen = await freePort();
-    const balancer = await startBalancer(
-      kind,
-      render(kind, { upstreams: [a, b].map((h) => `127.0.0.1:${h.port}`), listen, listenHost: '127.0.0.1' }),
-      listen,
-    );
-    t.after(() => balancer.stop());
-    const url = `http://127.0.0.1:${listen}/`;
+    const { a, b, url } = await twoHosts(t, kind);
     a.state.shedding = true;
     const gets = await Promise.all(Array.from({ length: 40 }, () => get(url)));
     assert.deepEqual(
@@ -438,15 +443,7 @@ for (const kind of ['nginx', 'haproxy'] as const) {
   });
 
   test(`${kind}: a host killed under GET load loses no GET, and is marked down`, async (t) => {
-    const [a, b] = [await host(t), await host(t)];
-    const listen = await freePort();
-    const balancer = await startBalancer(
-      kind,
-      render(kind, { upstreams: [a, b].map((h) => `127.0.0.1:${h.port}`), listen, listenHost: '127.0.0.1' }),
-      listen,
-    );
-    t.after(() => balancer.stop());
-    const url = `http://127.0.0.1:${listen}/`;
+    const { a, b, balancer, url } = await twoHosts(t, kind);
     // What was in flight on the killed host, or sent to it, is retried on the other.
     let running = true;
     const statuses: number[] = [];
