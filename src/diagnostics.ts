@@ -29,6 +29,8 @@ export const CHANNELS = Object.freeze({
   storeDegraded: 'nodescale:store:degraded',
   /** The shared store answers again: { store }. */
   storeRecovered: 'nodescale:store:recovered',
+  /** bench: one response's latency, µs (a number), for every measured response of a generator on this thread. */
+  benchLatency: 'nodescale:bench:latency',
 });
 
 export type ChannelName = (typeof CHANNELS)[keyof typeof CHANNELS];

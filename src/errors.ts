@@ -27,9 +27,37 @@ export const ERROR_CODES = {
   NS_ERR_INVALID_URL: {
     kind: 'usage',
     summary:
-      'The target URL cannot be parsed, or uses a scheme nodescale does not load-test (only http: is supported).',
+      'The target URL cannot be parsed, or uses a scheme nodescale does not load-test (http: and https: are).',
   },
   NS_ERR_BODY_FILE: { kind: 'usage', summary: 'The file named by --body-file cannot be read.' },
+  NS_ERR_REQUESTS_FILE: {
+    kind: 'usage',
+    summary:
+      'A requests file (bench --requests) cannot be read, is not valid JSON or NDJSON, or has a bad entry: an unknown field, a bad method, a URL of another origin, a body too big.',
+  },
+  NS_ERR_DATA_FILE: {
+    kind: 'usage',
+    summary:
+      'A data file (bench --data) cannot be read or is not JSON Lines of objects, or a {{field}} placeholder has no value in a row.',
+  },
+  NS_ERR_THRESHOLD: {
+    kind: 'usage',
+    summary: "An --assert threshold does not parse: it looks like 'p99<50ms', 'errors=0', 'rps>=1000', 'status.5xx<1%'.",
+  },
+  NS_ERR_THRESHOLD_FAILED: {
+    kind: 'failure',
+    summary: 'A run ended and at least one --assert threshold failed; each failed one is printed on its own line.',
+  },
+  NS_ERR_MERGE: {
+    kind: 'usage',
+    summary:
+      'nodescale merge was given a file that is not a bench --json result of this format, has no histogram, or has another target or timeout range.',
+  },
+  NS_ERR_TARGET_TLS: {
+    kind: 'failure',
+    summary:
+      "The TLS handshake with an https: target failed on every connection (a certificate not trusted, another host's certificate, no common protocol).",
+  },
   NS_ERR_NODE_VERSION: { kind: 'failure', summary: 'The running Node.js is older than nodescale needs (22.18).' },
   NS_ERR_TARGET_UNREACHABLE: {
     kind: 'failure',

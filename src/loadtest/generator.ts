@@ -9,16 +9,24 @@
  * because the connection and the generator share that path's state; split, every request would cross a module.
  */
 import net from 'node:net';
+import tls from 'node:tls';
+import { CHANNELS } from '../diagnostics.ts';
+import { channel } from 'node:diagnostics_channel';
 import { createLatencyHistogram, recordMicros, type Histogram } from './histogram.ts';
+import type { TlsPlan } from './options.ts';
+import { RequestPicker, type RequestSetPlan } from './request-set.ts';
 import { ParseError, ResponseFramer } from './response-framer.ts';
 
 export interface GeneratorPlan {
   host: string;
   port: number;
-  /** One encoded request. */
-  request: Buffer;
-  /** The request is a HEAD: responses carry no body whatever their headers say. */
-  head: boolean;
+  /** What to send. */
+  requests: RequestSetPlan;
+  /** This generator's thread among `threads`: they interleave the request sequence. */
+  thread: number;
+  threads: number;
+  /** null: plain TCP. */
+  tls: TlsPlan | null;
   connections: number;
   pipelining: number;
   /** Measured duration in ms, or null when `amount` bounds the run. */
@@ -40,6 +48,15 @@ export interface ErrorCounts {
   timeout: number;
   /** The bytes received were not an HTTP/1.1 response. */
   parse: number;
+  /** The TLS handshake failed (the certificate was refused, no common protocol or cipher). */
+  tls: number;
+}
+
+/** Results of the requests of one name (a requests file that names its requests). */
+export interface KindCounters {
+  completed: number;
+  /** Count per status code, index = code. */
+  statusCodes: number[];
 }
 
 export interface GeneratorCounters {
@@ -51,6 +68,8 @@ export interface GeneratorCounters {
   errors: ErrorCounts;
   /** Open model: requests that left more than LATE_MS after their intended time, or never left before the end. */
   notSentOnTime: number;
+  /** Per request name (index = name's), empty when the requests have none. */
+  kinds: KindCounters[];
 }
 
 export interface GeneratorOutcome {
@@ -62,6 +81,10 @@ export interface GeneratorOutcome {
   elapsedMs: number;
   /** Why the run ended early, when it did: nothing ever completed and every attempt failed. */
   abortedBecause: keyof ErrorCounts | null;
+  /** The first TLS failure's message, with its code, when there was one. */
+  tlsError: string | null;
+  /** Per request name: the latencies (index = name's). */
+  kindHistograms: Histogram[];
 }
 
 /** An open-model request that leaves this much after its intended time is counted as not sent on time. */
@@ -72,15 +95,24 @@ const READ_BUFFER_BYTES = 64 * 1024;
 
 type Phase = 'warmup' | 'measure' | 'drain' | 'done';
 
-function newCounters(): GeneratorCounters {
+/** Each latency measured, for whoever subscribes (tests): published only when someone listens. */
+const latencyChannel = channel(CHANNELS.benchLatency);
+
+function newCounters(kinds: number): GeneratorCounters {
   return {
     completed: 0,
     sent: 0,
     bytes: 0,
     statusCodes: new Array<number>(600).fill(0),
-    errors: { connect: 0, reset: 0, timeout: 0, parse: 0 },
+    errors: { connect: 0, reset: 0, timeout: 0, parse: 0, tls: 0 },
     notSentOnTime: 0,
+    kinds: Array.from({ length: kinds }, () => ({ completed: 0, statusCodes: new Array<number>(600).fill(0) })),
   };
+}
+
+/** A TLS failure's message with its code: "self-signed certificate (DEPTH_ZERO_SELF_SIGNED_CERT)". */
+function tlsFailure(error: NodeJS.ErrnoException): string {
+  return error.code === undefined ? error.message : `${error.message} (${error.code})`;
 }
 
 class Connection {
@@ -90,10 +122,14 @@ class Connection {
   /** Ring of in-flight requests: when each left, and what its latency is measured from (its intended time). */
   readonly #sentAt: Float64Array;
   readonly #baseAt: Float64Array;
+  /** The template of each in-flight request. */
+  readonly #template: Int32Array;
   #first = 0;
   inflight = 0;
   #socket: net.Socket | null = null;
   #connected = false;
+  /** TCP is up (a failure from now on is TLS's, not the connection's). */
+  #tcpUp = false;
   /** Responses completed in the read being handled: answered with one write once the read is framed. */
   #completedInRead = 0;
   #closeAfterResponse = false;
@@ -103,11 +139,19 @@ class Connection {
   /** At most one pending reconnect, cleared with the connection: a refusing target cannot pile timers up. */
   #reconnect: NodeJS.Timeout | null = null;
 
-  constructor(gen: LoadGenerator, pipelining: number, head: boolean) {
+  constructor(gen: LoadGenerator, pipelining: number) {
     this.#gen = gen;
     this.#sentAt = new Float64Array(pipelining);
     this.#baseAt = new Float64Array(pipelining);
-    this.#framer = new ResponseFramer({ onResponse: (status, close) => this.#onResponse(status, close) }, head);
+    this.#template = new Int32Array(pipelining);
+    const head = gen.plan.requests.head;
+    this.#framer = new ResponseFramer(
+      {
+        onResponse: (status, close) => this.#onResponse(status, close),
+        answersHead: () => head[this.#template[this.#first]!]!,
+      },
+      head.every(Boolean) ? true : head.some(Boolean) ? 'some' : false,
+    );
   }
 
   get oldestSentAt(): number {
@@ -120,22 +164,46 @@ class Connection {
 
   connect(): void {
     const gen = this.#gen;
-    const socket = net.connect({
-      host: gen.plan.host,
-      port: gen.plan.port,
-      noDelay: true,
-      onread: { buffer: this.#readBuffer, callback: (nread: number, buf: Buffer) => this.#onRead(nread, buf) },
-    });
+    const { host, port, tls: secure } = gen.plan;
+    const onread = { buffer: this.#readBuffer, callback: (nread: number, buf: Buffer) => this.#onRead(nread, buf) };
+    const socket: net.Socket =
+      secure === null
+        ? net.connect({ host, port, noDelay: true, onread })
+        : tls
+            .connect({
+              host,
+              port,
+              // tls.connect reads into it as net does (checked on Node 24); @types/node does not list the option.
+              ...({ onread } as tls.ConnectionOptions),
+              servername: secure.servername ?? (net.isIP(host) === 0 ? host : undefined),
+              rejectUnauthorized: secure.rejectUnauthorized,
+              ...(secure.ca === null ? {} : { ca: secure.ca }),
+              // Reconnects resume the last session: a short handshake, as a browser or wrk does.
+              ...(gen.tlsSession === null ? {} : { session: gen.tlsSession }),
+            })
+            .setNoDelay(true);
     this.#socket = socket;
     this.#connected = false;
+    this.#tcpUp = false;
     this.#closeAfterResponse = false;
     this.#framer.reset();
     socket.on('connect', () => {
+      this.#tcpUp = true;
+      if (secure !== null) return;
       this.#connected = true;
       gen.connectionReady(this);
     });
-    socket.on('error', () => {
-      if (!this.#connected) gen.fail('connect');
+    if (secure !== null) {
+      socket.on('secureConnect', () => {
+        this.#connected = true;
+        gen.connectionReady(this);
+      });
+      socket.on('session', (session: Buffer) => (gen.tlsSession = session));
+    }
+    socket.on('error', (error: NodeJS.ErrnoException) => {
+      if (this.#connected) return;
+      if (secure !== null && this.#tcpUp) gen.failTls(tlsFailure(error));
+      else gen.fail('connect');
     });
     socket.on('close', () => this.#onClose(socket));
   }
@@ -146,13 +214,21 @@ class Connection {
    */
   send(count: number, baseAt: number, now: number): void {
     const size = this.#sentAt.length;
+    const picker = this.#gen.picker;
+    const socket = this.#socket!;
+    if (!picker.single && count > 1) socket.cork();
     for (let i = 0; i < count; i++) {
       const slot = (this.#first + this.inflight + i) % size;
       this.#sentAt[slot] = now;
       this.#baseAt[slot] = baseAt;
+      if (!picker.single) {
+        socket.write(picker.next());
+        this.#template[slot] = picker.template;
+      }
     }
     this.inflight += count;
-    this.#socket!.write(this.#gen.batch(count));
+    if (picker.single) socket.write(this.#gen.batch(count));
+    else if (count > 1) socket.uncork();
   }
 
   reconnectAfter(ms: number): void {
@@ -188,7 +264,7 @@ class Connection {
   #onResponse(status: number, close: boolean): void {
     if (this.inflight === 0) throw new ParseError('a response arrived for no request');
     const first = this.#first;
-    this.#gen.recordResponse(status, this.#readAt - this.#baseAt[first]!, this.#sentAt[first]!);
+    this.#gen.recordResponse(status, this.#readAt - this.#baseAt[first]!, this.#sentAt[first]!, this.#template[first]!);
     this.#first = (first + 1) % this.#sentAt.length;
     this.inflight--;
     this.#completedInRead++;
@@ -218,9 +294,16 @@ class Connection {
 
 export class LoadGenerator {
   readonly plan: GeneratorPlan;
-  counters = newCounters();
+  readonly picker: RequestPicker;
+  counters: GeneratorCounters;
   histogram: Histogram;
   non2xxHistogram: Histogram;
+  readonly kindHistograms: Histogram[];
+  /** The last TLS session the target gave: reconnects resume it. */
+  tlsSession: Buffer | null = null;
+  #tlsError: string | null = null;
+  /** Template index → name index (-1: none). */
+  readonly #kindOf: number[];
   readonly #connections: Connection[] = [];
   /** batch(k) = k requests back to back, precomputed for k = 1..pipelining. */
   readonly #batches: Buffer[] = [];
@@ -247,10 +330,16 @@ export class LoadGenerator {
 
   constructor(plan: GeneratorPlan) {
     this.plan = plan;
+    this.picker = new RequestPicker(plan.requests, plan.thread, plan.threads);
+    this.counters = newCounters(plan.requests.names.length);
+    this.#kindOf = plan.requests.kind;
     this.histogram = createLatencyHistogram(plan.timeoutMs * 1000);
     this.non2xxHistogram = createLatencyHistogram(plan.timeoutMs * 1000);
-    for (let k = 1; k <= plan.pipelining; k++)
-      this.#batches.push(Buffer.concat(new Array<Buffer>(k).fill(plan.request)));
+    this.kindHistograms = plan.requests.names.map(() => createLatencyHistogram(plan.timeoutMs * 1000));
+    if (this.picker.single) {
+      const request = this.picker.next();
+      for (let k = 1; k <= plan.pipelining; k++) this.#batches.push(Buffer.concat(new Array<Buffer>(k).fill(request)));
+    }
     if (plan.rate !== null) this.#interval = 1000 / plan.rate;
   }
 
@@ -260,7 +349,7 @@ export class LoadGenerator {
     return new Promise<void>((resolve) => {
       this.#resolve = resolve;
       for (let i = 0; i < this.plan.connections; i++) {
-        const connection = new Connection(this, this.plan.pipelining, this.plan.head);
+        const connection = new Connection(this, this.plan.pipelining);
         this.#connections.push(connection);
         connection.connect();
       }
@@ -278,6 +367,8 @@ export class LoadGenerator {
       non2xxHistogram: this.non2xxHistogram,
       elapsedMs: this.#measureEnd - this.#measureStart,
       abortedBecause: this.#abortedBecause,
+      tlsError: this.#tlsError,
+      kindHistograms: this.kindHistograms,
     }));
   }
 
@@ -292,9 +383,10 @@ export class LoadGenerator {
 
   #startMeasuring(): void {
     if (this.#phase !== 'warmup') return;
-    this.counters = newCounters();
+    this.counters = newCounters(this.plan.requests.names.length);
     this.histogram.reset();
     this.non2xxHistogram.reset();
+    for (const histogram of this.kindHistograms) histogram.reset();
     this.#phase = 'measure';
     this.#measureStart = performance.now();
     // Requests of the warm-up still in flight are not measured when they end (recordResponse), nor counted as sent;
@@ -326,15 +418,23 @@ export class LoadGenerator {
   }
 
   /** One response; `sentAt` is when its request left: one sent during the warm-up is not measured, whenever it ends. */
-  recordResponse(status: number, latencyMs: number, sentAt: number): void {
+  recordResponse(status: number, latencyMs: number, sentAt: number, template: number): void {
     this.#inflight--;
     this.#everCompleted = true;
     if (this.#phase === 'warmup' || sentAt < this.#measureStart) return;
     const counters = this.counters;
     counters.completed++;
     counters.statusCodes[status]!++;
-    recordMicros(this.histogram, latencyMs * 1000);
-    if (status < 200 || status >= 300) recordMicros(this.non2xxHistogram, latencyMs * 1000);
+    const micros = latencyMs * 1000;
+    recordMicros(this.histogram, micros);
+    if (status < 200 || status >= 300) recordMicros(this.non2xxHistogram, micros);
+    const kind = this.#kindOf[template]!;
+    if (kind >= 0) {
+      counters.kinds[kind]!.completed++;
+      counters.kinds[kind]!.statusCodes[status]!++;
+      recordMicros(this.kindHistograms[kind]!, micros);
+    }
+    if (latencyChannel.hasSubscribers) latencyChannel.publish(micros);
   }
 
   /** `count` responses completed on `connection` in one read: send what replaces them. */
@@ -366,6 +466,12 @@ export class LoadGenerator {
     this.fail(kind, Math.max(1, lost));
     // The close handler then sees nothing in flight, so these are not counted again as resets.
     connection.destroy();
+  }
+
+  /** A TLS handshake failed: counted, and the first reason kept to explain a run that never got through. */
+  failTls(reason: string): void {
+    this.#tlsError ??= reason;
+    this.fail('tls');
   }
 
   fail(kind: keyof ErrorCounts, count = 1): void {

@@ -3,10 +3,12 @@
  */
 import { refuseUnknownOptions } from '../unknown-options.ts';
 import { invalidOption, NodescaleError } from '../errors.ts';
-import { encodeRequest, parseTarget, type Target } from './request.ts';
+import { checkRequestSpec, REQUEST_FILE_LIMITS, type RequestSpec } from './request-file.ts';
+import { planRequestSet, type RequestSetPlan } from './request-set.ts';
+import { parseTarget, pathOf, type DataRow, type RequestShape, type Target } from './request.ts';
 
 export interface BenchOptions {
-  /** The target, an http: URL. */
+  /** The target, an http: or https: URL; with `requests`, their origin (and the path of those that give none). */
   url: string | URL;
   /** Connections kept open. Default 10. */
   connections?: number;
@@ -28,6 +30,28 @@ export interface BenchOptions {
   body?: string | Buffer;
   /** A request with no response after this long is an error, ms. Default 10 000. */
   timeoutMs?: number;
+  /**
+   * Many requests instead of one: sent in order, round robin, or at random in proportion to their weights when any
+   * has one. `headers` apply to each (its own win); `method` and `body` are given per request.
+   */
+  requests?: RequestSpec[];
+  /** Rows whose fields fill `{{field}}` placeholders in paths, headers and bodies, one row per request in turn. */
+  data?: DataRow[];
+  /** Seed of the weighted random order. Default: random, and reported in the result to repeat the run. */
+  seed?: number;
+  /** https: do not verify the server's certificate. Default false. */
+  insecure?: boolean;
+  /** https: the CA certificate(s) to trust instead of Node's bundled ones, PEM. */
+  ca?: string | Buffer;
+  /** https: the name sent in SNI and checked against the certificate. Default: the URL's host. */
+  servername?: string;
+}
+
+/** How the connections of an https: target speak TLS: plain data, so it crosses to worker threads. */
+export interface TlsPlan {
+  rejectUnauthorized: boolean;
+  ca: string | null;
+  servername: string | null;
 }
 
 export interface ResolvedBenchOptions {
@@ -43,8 +67,11 @@ export interface ResolvedBenchOptions {
   readonly headers: Readonly<Record<string, string>>;
   readonly body: Buffer | null;
   readonly timeoutMs: number;
-  /** The encoded request every connection sends. */
-  readonly request: Buffer;
+  /** What the connections send. */
+  readonly requests: RequestSetPlan;
+  readonly seed: number;
+  /** null for an http: target. */
+  readonly tls: TlsPlan | null;
 }
 
 export const BENCH_DEFAULTS = Object.freeze({
@@ -93,6 +120,12 @@ const BENCH_OPTION_NAMES = [
   'headers',
   'body',
   'timeoutMs',
+  'requests',
+  'data',
+  'seed',
+  'insecure',
+  'ca',
+  'servername',
 ] as const satisfies readonly (keyof BenchOptions)[];
 
 export function resolveBenchOptions(options: BenchOptions): ResolvedBenchOptions {
@@ -117,7 +150,27 @@ export function resolveBenchOptions(options: BenchOptions): ResolvedBenchOptions
   const headers = { ...(options.headers ?? {}) };
   const body =
     options.body === undefined ? null : Buffer.isBuffer(options.body) ? options.body : Buffer.from(options.body);
-  const shape = { method, headers, body };
+  const seed =
+    options.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : integer('seed', options.seed, 0, 0, 2 ** 32 - 1);
+  const data = options.data === undefined ? null : checkData(options.data);
+  const kinds = options.requests === undefined ? null : requestShapes(target, options, headers);
+  const shapes: RequestShape[] = kinds?.map(({ shape }) => shape) ?? [
+    {
+      method,
+      path: pathOf(target.url),
+      headers,
+      // A string body may hold placeholders; a Buffer (--body-file) is sent as read.
+      body: options.body === undefined ? null : options.body,
+    },
+  ];
+  const requests = planRequestSet(
+    target.url,
+    shapes,
+    data,
+    kinds?.map(({ name }) => name) ?? [null],
+    kinds?.map(({ weight }) => weight) ?? [null],
+    seed,
+  );
   return Object.freeze({
     target,
     connections,
@@ -131,6 +184,95 @@ export function resolveBenchOptions(options: BenchOptions): ResolvedBenchOptions
     headers: Object.freeze(headers),
     body,
     timeoutMs: positive('timeout', options.timeoutMs, BENCH_DEFAULTS.timeoutMs),
-    request: encodeRequest(target, shape),
+    requests,
+    seed,
+    tls: resolveTls(target, options),
+  });
+}
+
+function resolveTls(target: Target, options: BenchOptions): TlsPlan | null {
+  const given = (['insecure', 'ca', 'servername'] as const).filter((name) => options[name] !== undefined);
+  if (!target.tls) {
+    if (given.length > 0) throw invalidOption(given[0]!, 'given with an https: URL only', target.url.protocol);
+    return null;
+  }
+  if (options.insecure !== undefined && typeof options.insecure !== 'boolean')
+    throw invalidOption('insecure', 'a boolean', options.insecure);
+  if (options.ca !== undefined && typeof options.ca !== 'string' && !Buffer.isBuffer(options.ca))
+    throw invalidOption('ca', 'PEM text (a string or Buffer)', typeof options.ca);
+  if (options.servername !== undefined && (typeof options.servername !== 'string' || options.servername === ''))
+    throw invalidOption('servername', 'a host name', options.servername);
+  return {
+    rejectUnauthorized: options.insecure !== true,
+    ca: options.ca === undefined ? null : options.ca.toString(),
+    servername: options.servername ?? null,
+  };
+}
+
+function checkData(data: DataRow[]): DataRow[] {
+  if (!Array.isArray(data) || data.length === 0) throw invalidOption('data', 'a non-empty list of objects', data);
+  if (data.length > REQUEST_FILE_LIMITS.rows)
+    throw invalidOption('data', `at most ${REQUEST_FILE_LIMITS.rows} rows`, data.length);
+  data.forEach((row, i) => {
+    if (typeof row !== 'object' || row === null || Array.isArray(row))
+      throw new NodescaleError('NS_ERR_DATA_FILE', `data row ${i + 1} must be an object`);
+  });
+  return data;
+}
+
+interface Kind {
+  shape: RequestShape;
+  name: string | null;
+  weight: number | null;
+}
+
+/** The shapes of `options.requests`, each checked: a problem is NS_ERR_REQUESTS_FILE, naming the entry. */
+function requestShapes(target: Target, options: BenchOptions, headers: Record<string, string>): Kind[] {
+  for (const name of ['method', 'body'] as const)
+    if (options[name] !== undefined)
+      throw new NodescaleError(
+        'NS_ERR_INVALID_OPTION',
+        `${name} is given per request with requests (a requests file), not for all of them`,
+      );
+  const specs = options.requests!;
+  if (!Array.isArray(specs) || specs.length === 0)
+    throw invalidOption('requests', 'a non-empty list of requests', specs);
+  if (specs.length > REQUEST_FILE_LIMITS.requests)
+    throw invalidOption('requests', `at most ${REQUEST_FILE_LIMITS.requests} requests`, specs.length);
+  return specs.map((raw, i) => {
+    const where = `requests entry ${i + 1}`;
+    const spec = checkRequestSpec(raw, where);
+    const fail = (message: string) => new NodescaleError('NS_ERR_REQUESTS_FILE', `${where}: ${message}`);
+    let path = pathOf(target.url);
+    if (spec.path !== undefined) {
+      if (!spec.path.startsWith('/')) throw fail(`path must start with "/", got ${JSON.stringify(spec.path)}`);
+      path = spec.path;
+    } else if (spec.url !== undefined) {
+      const url = URL.canParse(spec.url) ? new URL(spec.url) : null;
+      if (url === null) throw fail(`url is not a URL: ${JSON.stringify(spec.url)}`);
+      if (url.origin !== target.url.origin)
+        throw fail(`url ${url.origin} is not the target's origin ${target.url.origin}: one run loads one origin`);
+      path = pathOf(url);
+    }
+    const own = { ...headers, ...(spec.headers ?? {}) };
+    let body: string | null = null;
+    let jsonBody = false;
+    if (typeof spec.body === 'string') body = spec.body;
+    else if (spec.body !== undefined && spec.body !== null) {
+      body = JSON.stringify(spec.body);
+      jsonBody = true;
+      if (!Object.keys(own).some((name) => name.toLowerCase() === 'content-type'))
+        own['content-type'] = 'application/json';
+    }
+    if (body !== null && Buffer.byteLength(body) > REQUEST_FILE_LIMITS.bodyBytes)
+      throw fail(`body is ${Buffer.byteLength(body)} bytes; the limit is ${REQUEST_FILE_LIMITS.bodyBytes}`);
+    const method = (spec.method ?? BENCH_DEFAULTS.method).toUpperCase();
+    if (!/^[A-Z]+$/.test(method) || method.length > 20)
+      throw fail(`method must be an HTTP method such as GET or POST, got ${JSON.stringify(spec.method)}`);
+    return {
+      shape: { method, path, headers: own, body, jsonBody },
+      name: spec.name ?? null,
+      weight: spec.weight ?? null,
+    };
   });
 }

@@ -27,6 +27,8 @@ type State = (typeof State)[keyof typeof State];
 export interface FramerEvents {
   /** A whole response has been read. `close` is true when the server said it will close the connection. */
   onResponse(statusCode: number, close: boolean): void;
+  /** Whether the response being framed answers a HEAD request (no body, whatever its headers say). */
+  answersHead?(): boolean;
 }
 
 export class ParseError extends Error {
@@ -80,12 +82,15 @@ export class ResponseFramer {
   #lineBytes = 0;
   #status = 0;
   #close = false;
-  /** The responses answer HEAD requests: they have no body, whatever they say. */
+  /** Every response answers a HEAD request: none has a body, whatever it says. */
   readonly #headRequests: boolean;
+  /** Some responses do: events.answersHead() says which. */
+  readonly #someHead: boolean;
 
-  constructor(events: FramerEvents, headRequests = false) {
+  constructor(events: FramerEvents, headRequests: boolean | 'some' = false) {
     this.#events = events;
-    this.#headRequests = headRequests;
+    this.#headRequests = headRequests === true;
+    this.#someHead = headRequests === 'some';
   }
 
   /** The connection closed: ends a response that is delimited by the close. Returns true if one ended. */
@@ -252,7 +257,7 @@ export class ResponseFramer {
       this.#state = State.Head;
       return;
     }
-    if (status === 204 || status === 304 || this.#headRequests) {
+    if (status === 204 || status === 304 || this.#headRequests || (this.#someHead && this.#events.answersHead!())) {
       this.#complete();
     } else if (chunked) {
       this.#state = State.ChunkSize;

@@ -41,8 +41,10 @@ export type WorkerMessage =
       counters: GeneratorCounters;
       elapsedMs: number;
       abortedBecause: keyof ErrorCounts | null;
+      tlsError: string | null;
       histogram: string;
       non2xxHistogram: string;
+      kindHistograms: string[];
     };
 
 /** Shares `total` out over `parts` as evenly as integers allow. */
@@ -57,8 +59,10 @@ export function planGenerators(options: ResolvedBenchOptions): GeneratorPlan[] {
     plans.push({
       host: options.target.host,
       port: options.target.port,
-      request: options.request,
-      head: options.method === 'HEAD',
+      requests: options.requests,
+      thread: i,
+      threads: options.workers,
+      tls: options.tls,
       connections,
       pipelining: options.pipelining,
       durationMs: options.durationMs,
@@ -95,8 +99,13 @@ function runInWorker(plan: GeneratorPlan, onMeasuring: () => void): Running {
       if (message.type === 'measuring') onMeasuring();
       else if (message.type === 'progress') completed = message.completed;
       else {
-        const { histogram, non2xxHistogram, ...rest } = message;
-        resolve({ ...rest, histogram: decodeHistogram(histogram), non2xxHistogram: decodeHistogram(non2xxHistogram) });
+        const { histogram, non2xxHistogram, kindHistograms, ...rest } = message;
+        resolve({
+          ...rest,
+          histogram: decodeHistogram(histogram),
+          non2xxHistogram: decodeHistogram(non2xxHistogram),
+          kindHistograms: kindHistograms.map(decodeHistogram),
+        });
       }
     });
     worker.on('error', (error) =>
@@ -114,11 +123,16 @@ const FAILURE_CODES = {
   parse: 'NS_ERR_TARGET_NOT_HTTP',
   timeout: 'NS_ERR_TARGET_TIMEOUT',
   reset: 'NS_ERR_NO_RESPONSES',
+  tls: 'NS_ERR_TARGET_TLS',
 } as const;
 
-function noResponses(result: BenchResult, abortedBecause: keyof ErrorCounts | null): NodescaleError {
+function noResponses(
+  result: BenchResult,
+  abortedBecause: keyof ErrorCounts | null,
+  tlsError: string | null,
+): NodescaleError {
   const { errors } = result;
-  const kinds = (['connect', 'parse', 'timeout', 'reset'] as const).filter((kind) => errors[kind] > 0);
+  const kinds = (['connect', 'tls', 'parse', 'timeout', 'reset'] as const).filter((kind) => errors[kind] > 0);
   const cause = abortedBecause ?? (kinds.length === 1 ? kinds[0]! : null);
   const counts = kinds.map((kind) => `${kind} ${errors[kind]}`).join(', ') || 'none';
   const what = {
@@ -126,13 +140,22 @@ function noResponses(result: BenchResult, abortedBecause: keyof ErrorCounts | nu
     parse: `${result.url} accepted connections but did not answer with HTTP/1.1`,
     timeout: `${result.url} accepted connections but sent no response in time (raise --timeout if it is just slow)`,
     reset: `${result.url} closed every connection before answering`,
+    tls: `the TLS handshake with ${result.url} failed: ${tlsError ?? 'no reason given'}${tlsHint(tlsError)}`,
   };
   const message =
     cause === null ? `no request to ${result.url} completed (errors: ${counts})` : `${what[cause]} (errors: ${counts})`;
   return new NodescaleError(cause === null ? 'NS_ERR_NO_RESPONSES' : FAILURE_CODES[cause], message);
 }
 
-/** Runs a load test. Rejects when the options are invalid or when not a single request completed. */
+/** What to give when the handshake failed on the server's certificate. */
+function tlsHint(reason: string | null): string {
+  if (reason === null) return '';
+  if (/SELF_SIGNED|UNABLE_TO_(GET|VERIFY)_ISSUER|UNABLE_TO_VERIFY_LEAF|CERT_UNTRUSTED|CERT_HAS_EXPIRED/.test(reason))
+    return '; give the CA that signed it (--ca FILE), or skip verification (--insecure)';
+  if (/ALTNAME/.test(reason)) return '; the certificate names another host: --servername NAME sets the name checked';
+  return '';
+}
+
 /** A name that does not resolve fails at once, saying so, rather than as connection errors for the whole run. */
 async function checkResolves(host: string): Promise<void> {
   if (net.isIP(host) !== 0) return;
@@ -147,18 +170,21 @@ async function checkResolves(host: string): Promise<void> {
   }
 }
 
+/** Runs a load test. Rejects when the options are invalid or when not a single request completed. */
 export async function runBench(options: BenchOptions, control: BenchControl = {}): Promise<BenchResult> {
   const resolved = resolveBenchOptions(options);
   await checkResolves(resolved.target.host);
   const plans = planGenerators(resolved);
   let measuring = 0;
   let measureStartedAt = 0;
+  let wallStart = Date.now();
   let cpuStart: NodeJS.CpuUsage | null = null;
   const onMeasuring = () => {
     // CPU is counted over the whole process (every thread) from the moment the first generator measures.
     if (measuring++ === 0) {
       cpuStart = process.cpuUsage();
       measureStartedAt = performance.now();
+      wallStart = Date.now();
     }
   };
   const running = plans.map((plan) =>
@@ -194,9 +220,21 @@ export async function runBench(options: BenchOptions, control: BenchControl = {}
     ok.add(outcome.histogram);
     ok.subtract(outcome.non2xxHistogram);
   }
-  const result = aggregate(resolved, outcomes, histogram, ok, cpu);
+  const kindHistograms = resolved.requests.names.map((_, kind) => {
+    const merged = createLatencyHistogram(resolved.timeoutMs * 1000);
+    for (const outcome of outcomes) merged.add(outcome.kindHistograms[kind]!);
+    return merged;
+  });
+  const result = aggregate(resolved, outcomes, { histogram, ok, kindHistograms }, cpu, {
+    startedAt: wallStart,
+    endedAt: Date.now(),
+  });
   if (result.requests.total === 0 && !control.signal?.aborted) {
-    throw noResponses(result, outcomes.find((outcome) => outcome.abortedBecause !== null)?.abortedBecause ?? null);
+    throw noResponses(
+      result,
+      outcomes.find((outcome) => outcome.abortedBecause !== null)?.abortedBecause ?? null,
+      outcomes.find((outcome) => outcome.tlsError !== null)?.tlsError ?? null,
+    );
   }
   return result;
 }

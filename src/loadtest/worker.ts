@@ -7,9 +7,7 @@ import { encodeHistogram } from './histogram.ts';
 import type { WorkerMessage } from './run.ts';
 
 const port = parentPort!;
-const raw = workerData as GeneratorPlan;
-// A Buffer crosses threads as a plain Uint8Array.
-const plan: GeneratorPlan = { ...raw, request: Buffer.from(raw.request) };
+const plan = workerData as GeneratorPlan;
 const generator = new LoadGenerator(plan);
 const post = (message: WorkerMessage) => port.postMessage(message);
 
@@ -24,7 +22,9 @@ post({
   counters: outcome.counters,
   elapsedMs: outcome.elapsedMs,
   abortedBecause: outcome.abortedBecause,
+  tlsError: outcome.tlsError,
   histogram: encodeHistogram(outcome.histogram),
   non2xxHistogram: encodeHistogram(outcome.non2xxHistogram),
+  kindHistograms: outcome.kindHistograms.map(encodeHistogram),
 });
 port.close();

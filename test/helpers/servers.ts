@@ -2,8 +2,11 @@
  * Test servers on port 0, closed after the test: a counting node:http server, and raw net servers that misbehave in
  * chosen ways (garbage, hang-up mid-response, silence).
  */
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
+import type tls from 'node:tls';
 import type { TestContext } from 'node:test';
 
 export interface Listening {
@@ -67,4 +70,40 @@ export async function closedPort(): Promise<number> {
 /** Counts complete requests in raw bytes received (enough for the simple GETs the tests send). */
 export function countRequests(text: string): number {
   return text.split('\r\n\r\n').length - 1;
+}
+
+/** The test CA and a certificate for 127.0.0.1 and localhost it signed (test/fixtures/tls). */
+export const TEST_TLS = {
+  ca: readFileSync(new URL('../fixtures/tls/ca.pem', import.meta.url)),
+  cert: readFileSync(new URL('../fixtures/tls/server.pem', import.meta.url)),
+  key: readFileSync(new URL('../fixtures/tls/server.key', import.meta.url)),
+};
+
+/**
+ * An https: counting server with the test certificate; `resumed()` counts the handshakes that resumed a session.
+ */
+export async function tlsCountingServer(
+  t: TestContext,
+  handler: (req: http.IncomingMessage, res: http.ServerResponse, n: number) => void = (_req, res) => res.end('ok'),
+): Promise<Listening & { count: () => number; handshakes: () => number; resumed: () => number }> {
+  let count = 0;
+  let handshakes = 0;
+  let resumed = 0;
+  const server = https.createServer({ cert: TEST_TLS.cert, key: TEST_TLS.key }, (req, res) => {
+    count++;
+    handler(req, res, count);
+  });
+  server.on('secureConnection', (socket: tls.TLSSocket) => {
+    handshakes++;
+    if (socket.isSessionReused()) resumed++;
+  });
+  server.keepAliveTimeout = 60_000;
+  const listening = await listen(t, server);
+  return {
+    url: listening.url.replace('http:', 'https:'),
+    port: listening.port,
+    count: () => count,
+    handshakes: () => handshakes,
+    resumed: () => resumed,
+  };
 }

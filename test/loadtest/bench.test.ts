@@ -207,7 +207,8 @@ test('invalid options are refused with NS_ERR_INVALID_OPTION or NS_ERR_INVALID_U
   await assert.rejects(runBench({ url, headers: { 'bad header': 'x' } }), rejectsWith('NS_ERR_INVALID_OPTION'));
   await assert.rejects(runBench({ url, headers: { x: 'a\r\nInjected: 1' } }), rejectsWith('NS_ERR_INVALID_OPTION'));
   await assert.rejects(runBench({ url: 'not a url' }), rejectsWith('NS_ERR_INVALID_URL'));
-  await assert.rejects(runBench({ url: 'https://127.0.0.1/' }), rejectsWith('NS_ERR_INVALID_URL'));
+  await assert.rejects(runBench({ url: 'ftp://127.0.0.1/' }), rejectsWith('NS_ERR_INVALID_URL'));
+  await assert.rejects(runBench({ url, insecure: true }), rejectsWith('NS_ERR_INVALID_OPTION'));
 });
 
 test('latencyMs2xx is the latency of served (2xx) requests only', async (t) => {
