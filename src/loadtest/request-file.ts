@@ -121,7 +121,7 @@ export function checkRequestSpec(value: unknown, where: string): RequestSpec {
     if (typeof weight !== 'number' || !Number.isFinite(weight) || weight <= 0)
       throw fail(`weight must be a number > 0, got ${JSON.stringify(weight)}`);
   }
-  return value as RequestSpec;
+  return value;
 }
 
 /** Reads and checks a requests file. */
