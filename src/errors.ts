@@ -26,8 +26,7 @@ export const ERROR_CODES = {
   },
   NS_ERR_INVALID_URL: {
     kind: 'usage',
-    summary:
-      'The target URL cannot be parsed, or uses a scheme nodescale does not load-test (http: and https: are).',
+    summary: 'The target URL cannot be parsed, or uses a scheme nodescale does not load-test (http: and https: are).',
   },
   NS_ERR_BODY_FILE: { kind: 'usage', summary: 'The file named by --body-file cannot be read.' },
   NS_ERR_REQUESTS_FILE: {
@@ -42,7 +41,8 @@ export const ERROR_CODES = {
   },
   NS_ERR_THRESHOLD: {
     kind: 'usage',
-    summary: "An --assert threshold does not parse: it looks like 'p99<50ms', 'errors=0', 'rps>=1000', 'status.5xx<1%'.",
+    summary:
+      "An --assert threshold does not parse: it looks like 'p99<50ms', 'errors=0', 'rps>=1000', 'status.5xx<1%'.",
   },
   NS_ERR_THRESHOLD_FAILED: {
     kind: 'failure',

@@ -27,6 +27,8 @@ const FLAGS = {
   rounds: { type: 'string', short: 'r' },
   servers: { type: 'string', short: 's' },
   out: { type: 'string', short: 'o' },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
 } as const satisfies OptionSpecs;
 
 export const help = `Usage: nodescale compare-servers [options]
@@ -43,6 +45,7 @@ Options:
   -p, --pipelining N      (default 1)
   -w, --workers N         generator threads (default 1)
       --warmup DUR        warm-up before each run (default ${COMPARE_DEFAULTS.warmupMs / 1000}s)
+      --tls-cert FILE     serve and load every server over https:, with this certificate (PEM) and --tls-key FILE
   -o, --out DIR           write results.json, results.csv, report.html and throughput.svg into DIR
       --json              print the result as JSON on stdout
   -h, --help              this help
@@ -58,6 +61,11 @@ export function parseCompareArgs(argv: string[]): { options: CompareOptions; out
     ...connectionOptions(values),
     ...defined({ durationMs: durationFlag(values, 'duration'), rounds }),
   };
+  const certFile = textFlag(values, 'tls-cert');
+  const keyFile = textFlag(values, 'tls-key');
+  if ((certFile === undefined) !== (keyFile === undefined))
+    throw new NodescaleError('NS_ERR_USAGE', 'compare-servers: --tls-cert and --tls-key go together');
+  if (certFile !== undefined && keyFile !== undefined) options.tls = { certFile, keyFile };
   const servers = textFlag(values, 'servers');
   if (servers !== undefined) {
     const list = servers.split(',').map((s) => s.trim());
@@ -107,7 +115,7 @@ async function run(argv: string[], io: Io): Promise<number> {
   if (args.json) io.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   else {
     io.stdout.write(
-      `Hello World, ${result.connections} connections, ${(result.durationMs / 1000).toFixed(1)}s per run, ${result.rounds} rounds (medians)\n\n${formatCompareTable(result)}\n`,
+      `Hello World${result.tls ? ' over https' : ''}, ${result.connections} connections, ${(result.durationMs / 1000).toFixed(1)}s per run, ${result.rounds} rounds (medians)\n\n${formatCompareTable(result)}\n`,
     );
     if (args.out !== null)
       io.stdout.write(`\nWrote ${args.out}/results.json, results.csv, report.html, throughput.svg\n`);

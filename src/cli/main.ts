@@ -23,6 +23,11 @@ export const CLI_COMMANDS: readonly { name: string; summary: string; load: () =>
     load: async () => (await import('./compare-servers.ts')).compareServersCommand,
   },
   {
+    name: 'merge',
+    summary: 'merge bench results of several generator machines, exactly',
+    load: async () => (await import('./merge.ts')).mergeCommand,
+  },
+  {
     name: 'hello',
     summary: "start one of the talk's baseline servers",
     load: async () => (await import('./hello.ts')).helloCommand,

@@ -23,17 +23,27 @@ import {
   durationFlag,
   numberFlag,
   parseCommandLine,
-  requirePositional,
   textFlag,
   type OptionSpecs,
 } from './args.ts';
 import type { Command, Io } from './io.ts';
-import { CONNECTION_FLAGS, connectionOptions, REQUEST_FLAGS, REQUEST_HELP, requestOptions } from './load-flags.ts';
+import {
+  ASSERT_FLAGS,
+  ASSERT_HELP,
+  assertFlags,
+  CONNECTION_FLAGS,
+  connectionOptions,
+  REQUEST_FLAGS,
+  REQUEST_HELP,
+  requestOptions,
+  targetUrl,
+} from './load-flags.ts';
 import { ProgressBar, rateDetail } from './progress.ts';
 
 const FLAGS = {
   ...CONNECTION_FLAGS,
   ...REQUEST_FLAGS,
+  ...ASSERT_FLAGS,
   ...COMMON_FLAGS,
   levels: { type: 'string', short: 'l' },
   from: { type: 'string' },
@@ -74,6 +84,10 @@ ${SWEEP_CONNECTION_HELP}
 
 ${REQUEST_HELP}
 
+${ASSERT_HELP}
+  In a sweep, each level is judged: the sweep stops at the first level that fails, and the highest level that met
+  every threshold is the answer (printed, and budget.highestPassing in results.json). Exits 1 only if none met it.
+
 Output:
   -o, --out DIR           write results.json, results.csv, report.html and three SVG charts into DIR
       --json              print the result as JSON on stdout
@@ -107,7 +121,9 @@ export interface SweepArgs {
 
 export function parseSweepArgs(argv: string[]): SweepArgs {
   const { values, positionals } = parseCommandLine('sweep', argv, FLAGS, 1);
-  const url = requirePositional('sweep', positionals, 'the target URL');
+  const thresholds = assertFlags(values).map((threshold) => threshold.source);
+  const request = requestOptions(values);
+  const url = targetUrl('sweep', positionals, request);
   const mode = boolFlag(values, 'rate-sweep') ? 'rate' : 'concurrency';
   const levelsRaw = textFlag(values, 'levels');
   const from = numberFlag(values, 'from');
@@ -133,8 +149,9 @@ export function parseSweepArgs(argv: string[]): SweepArgs {
     levels,
     mode,
     ...connection,
-    ...requestOptions(values),
+    ...request,
     ...defined({
+      thresholds: thresholds.length > 0 ? thresholds : undefined,
       durationMs: durationFlag(values, 'duration'),
       maxErrorRatio: maxErrors === undefined ? undefined : parseRatio(maxErrors),
       maxP99Ms: durationFlag(values, 'max-p99'),
@@ -201,9 +218,29 @@ async function run(argv: string[], io: Io): Promise<number> {
   if (args.json) io.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   else {
     io.stdout.write(`${result.url} — ${result.mode} sweep\n\n${formatSweepTable(result)}\n\n${formatKnee(result)}\n`);
+    if (result.budget !== null) io.stdout.write(`${formatBudget(result)}\n`);
     if (written.length > 0) io.stdout.write(`\nWrote ${written.join(', ')}\n`);
   }
+  // With a budget, the sweep fails only when no level met it: otherwise the highest that did is the answer.
+  if (result.budget !== null && result.budget.highestPassing === null) {
+    const failed = result.levels[0]?.thresholds.filter((outcome) => !outcome.passed) ?? [];
+    for (const outcome of failed)
+      io.stderr.write(
+        `error NS_ERR_THRESHOLD_FAILED: ${outcome.threshold} failed at the first level (${result.levels[0]!.level}): ${outcome.detail}\n`,
+      );
+    return 1;
+  }
   return 0;
+}
+
+function formatBudget(result: SweepResult): string {
+  const { thresholds, highestPassing, firstFailing } = result.budget!;
+  const unit = result.mode === 'rate' ? ' req/s' : ' connections';
+  const answer =
+    highestPassing === null
+      ? 'no level met it'
+      : `the highest level that met it: ${highestPassing}${unit}${firstFailing === null ? ' (every level met it: sweep higher)' : `; ${firstFailing}${unit} did not`}`;
+  return `\nBudget ${thresholds.join(', ')}: ${answer}`;
 }
 
 export const sweepCommand: Command = { name: 'sweep', help, run };

@@ -15,6 +15,11 @@ export interface CompareOptions extends Omit<BenchOptions, 'url' | 'amount' | 'r
   servers?: HelloKind[];
   /** Default 3. */
   rounds?: number;
+  /**
+   * Serve and load every server over https:, with this certificate and key (PEM files). The servers are ours, started
+   * for the run: their certificate is not verified (the handshake and encryption cost the same either way).
+   */
+  tls?: { certFile: string; keyFile: string };
 }
 
 export interface ServerFigures {
@@ -35,6 +40,8 @@ export interface CompareResult {
   connections: number;
   durationMs: number;
   rounds: number;
+  /** The servers were loaded over https:. */
+  tls: boolean;
   servers: ServerFigures[];
 }
 
@@ -61,17 +68,18 @@ export async function compareServers(
     throw invalidOption('servers', `a list of ${HELLO_KINDS.join(', ')}`, servers);
   const rounds = options.rounds ?? COMPARE_DEFAULTS.rounds;
   if (!Number.isInteger(rounds) || rounds < 1) throw invalidOption('rounds', 'an integer ≥ 1', rounds);
-  const { servers: _servers, rounds: _rounds, ...bench } = options;
+  const { servers: _servers, rounds: _rounds, tls, ...bench } = options;
   const settings = {
     connections: COMPARE_DEFAULTS.connections,
     durationMs: COMPARE_DEFAULTS.durationMs,
     warmupMs: COMPARE_DEFAULTS.warmupMs,
     ...bench,
+    ...(tls === undefined ? {} : { insecure: true }),
   };
   const started: SpawnedServer[] = [];
   const runs = new Map<HelloKind, BenchResult[]>(servers.map((s) => [s, []]));
   try {
-    for (const server of servers) started.push(await spawnHello(server));
+    for (const server of servers) started.push(await spawnHello(server, tls === undefined ? {} : { tls }));
     const total = rounds * servers.length;
     let index = 0;
     for (let round = 0; round < rounds && !control.signal?.aborted; round++) {
@@ -115,5 +123,11 @@ export async function compareServers(
       f.latencyRatio = f.latencyMeanMs / tcp.latencyMeanMs;
     }
   }
-  return { connections: settings.connections, durationMs: settings.durationMs, rounds, servers: figures };
+  return {
+    connections: settings.connections,
+    durationMs: settings.durationMs,
+    rounds,
+    tls: tls !== undefined,
+    servers: figures,
+  };
 }

@@ -19,7 +19,7 @@ const START_TIMEOUT_MS = 15_000;
 
 export async function spawnHello(
   kind: HelloKind,
-  options: { host?: string; port?: number } = {},
+  options: { host?: string; port?: number; tls?: { certFile: string; keyFile: string } } = {},
 ): Promise<SpawnedServer> {
   const args = [
     BIN.pathname,
@@ -29,6 +29,7 @@ export async function spawnHello(
     String(options.port ?? 0),
     '--host',
     options.host ?? '127.0.0.1',
+    ...(options.tls === undefined ? [] : ['--tls-cert', options.tls.certFile, '--tls-key', options.tls.keyFile]),
   ];
   // The child says where it listens on a socket of ours (ipc.ts), not in a log line.
   let announced!: (url: string) => void;

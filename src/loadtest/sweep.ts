@@ -9,6 +9,7 @@ import type { LatencySummary } from './histogram.ts';
 import { findKnee, type Knee } from './knee.ts';
 import { BENCH_DEFAULTS, type BenchOptions } from './options.ts';
 import { runBench, type BenchProgress } from './run.ts';
+import { evaluateThresholds, parseThreshold, type ThresholdOutcome } from './thresholds.ts';
 
 export type SweepMode = 'concurrency' | 'rate';
 
@@ -25,6 +26,11 @@ export interface SweepOptions extends Omit<BenchOptions, 'rate' | 'amount' | 'du
   maxErrorRatio?: number;
   /** Stop after a level whose p99 passes this, ms. Default: no limit. */
   maxP99Ms?: number;
+  /**
+   * A budget each level must meet, as `bench --assert` takes it (`['p99<50ms', 'errors<0.1%']`): the sweep stops at
+   * the first level that fails one, and the answer is the highest level that met them all.
+   */
+  thresholds?: string[];
 }
 
 export interface SweepLevel {
@@ -38,6 +44,8 @@ export interface SweepLevel {
   statusCodes: Record<string, number>;
   notSentOnTime: number | null;
   cpuMicrosPerRequest: number;
+  /** Each threshold judged at this level; empty without thresholds. */
+  thresholds: ThresholdOutcome[];
 }
 
 export interface SweepResult {
@@ -52,6 +60,8 @@ export interface SweepResult {
   knee: Knee;
   /** Why the sweep ended before its last level, or null. */
   stoppedEarly: string | null;
+  /** With thresholds: the highest level that met every one (null: not even the first), and the first that did not. */
+  budget: { thresholds: string[]; highestPassing: number | null; firstFailing: number | null } | null;
 }
 
 export interface SweepControl {
@@ -85,9 +95,9 @@ export function geometricLevels(from: number, to: number, factor: number): numbe
   return levels;
 }
 
-function toLevel(level: number, mode: SweepMode, result: BenchResult): SweepLevel {
-  const attempted =
-    result.requests.total + result.errors.connect + result.errors.reset + result.errors.timeout + result.errors.parse;
+function toLevel(level: number, mode: SweepMode, result: BenchResult, thresholds: ThresholdOutcome[]): SweepLevel {
+  const { connect, tls, reset, timeout, parse } = result.errors;
+  const attempted = result.requests.total + connect + tls + reset + timeout + parse;
   return {
     level,
     concurrency:
@@ -99,6 +109,7 @@ function toLevel(level: number, mode: SweepMode, result: BenchResult): SweepLeve
     statusCodes: result.statusCodes,
     notSentOnTime: result.notSentOnTime,
     cpuMicrosPerRequest: result.generator.cpuMicrosPerRequest,
+    thresholds,
   };
 }
 
@@ -123,7 +134,11 @@ export async function runSweep(options: SweepOptions, control: SweepControl = {}
   const maxErrorRatio = options.maxErrorRatio ?? SWEEP_DEFAULTS.maxErrorRatio;
   if (!(maxErrorRatio >= 0 && maxErrorRatio <= 1))
     throw invalidOption('maxErrorRatio', 'a ratio from 0 to 1', maxErrorRatio);
-  const { levels: _levels, mode: _mode, maxErrorRatio: _max, maxP99Ms, ...bench } = options;
+  const { levels: _levels, mode: _mode, maxErrorRatio: _max, maxP99Ms, thresholds: raw, ...bench } = options;
+  if (raw !== undefined && !Array.isArray(raw)) throw invalidOption('thresholds', "a list like ['p99<50ms']", raw);
+  const thresholds = (raw ?? []).map(parseThreshold);
+  let highestPassing: number | null = null;
+  let firstFailing: number | null = null;
   const connections = mode === 'rate' ? (options.connections ?? SWEEP_DEFAULTS.rateConnections) : null;
   const done: SweepLevel[] = [];
   let stoppedEarly: string | null = null;
@@ -148,13 +163,20 @@ export async function runSweep(options: SweepOptions, control: SweepControl = {}
       stoppedEarly = `level ${level} completed no request (${error.code}: ${error.message})`;
       break;
     }
-    const measured = toLevel(level, mode, result);
+    const measured = toLevel(level, mode, result, evaluateThresholds(result, thresholds));
     done.push(measured);
     control.onLevelDone?.(index, measured);
     if (control.signal?.aborted) {
       stoppedEarly = 'interrupted';
       break;
     }
+    const failed = measured.thresholds.filter((outcome) => !outcome.passed);
+    if (failed.length > 0) {
+      firstFailing = level;
+      stoppedEarly = `level ${level} failed ${failed.map((outcome) => `${outcome.threshold} (${outcome.detail})`).join(', ')}`;
+      break;
+    }
+    if (thresholds.length > 0) highestPassing = level;
     if (measured.errorRatio > maxErrorRatio) {
       stoppedEarly = `errors reached ${(measured.errorRatio * 100).toFixed(2)}% at level ${level} (limit ${(maxErrorRatio * 100).toFixed(2)}%)`;
       break;
@@ -178,5 +200,9 @@ export async function runSweep(options: SweepOptions, control: SweepControl = {}
       done.map((l) => ({ concurrency: l.concurrency, throughput: l.throughput, latencyMs: l.latencyMs.mean })),
     ),
     stoppedEarly,
+    budget:
+      thresholds.length === 0
+        ? null
+        : { thresholds: thresholds.map((threshold) => threshold.source), highestPassing, firstFailing },
   };
 }

@@ -3,6 +3,7 @@
  */
 import { formatBytes, formatCount, formatMs } from '../../units.ts';
 import type { BenchResult } from '../aggregate.ts';
+import type { ThresholdOutcome } from '../thresholds.ts';
 import { PERCENTILES } from '../histogram.ts';
 import { renderColumns } from '../../views/columns.ts';
 
@@ -45,7 +46,7 @@ export function formatBenchResult(result: BenchResult): string {
     .map(([code, count]) => `${code}: ${count}`)
     .join('  ');
   const { errors } = result;
-  const errorDetail = (['connect', 'reset', 'timeout', 'parse', 'non2xx'] as const)
+  const errorDetail = (['connect', 'tls', 'reset', 'timeout', 'parse', 'non2xx'] as const)
     .filter((kind) => errors[kind] > 0)
     .map((kind) => `${kind === 'non2xx' ? 'non-2xx' : kind} ${errors[kind]}`)
     .join(', ');
@@ -63,5 +64,41 @@ export function formatBenchResult(result: BenchResult): string {
   if (result.notSentOnTime !== null)
     lines.push(`Late        ${result.notSentOnTime} requests not sent on time (of ${result.requests.sent} sent)`);
   lines.push(`Generator   ${result.generator.cpuMicrosPerRequest.toFixed(1)} µs CPU per request`);
+  if (result.requestSet.order !== 'single')
+    lines.push(
+      `Requests    ${result.requestSet.requests} × ${result.requestSet.rows} row${result.requestSet.rows === 1 ? '' : 's'}, ${result.requestSet.order === 'weighted' ? `weighted at random (seed ${result.requestSet.seed})` : 'in order'}`,
+    );
+  if (result.byName !== null) lines.push('', formatByName(result.byName));
   return lines.join('\n');
+}
+
+/** Per request name: requests, rate, latency percentiles and status codes. */
+export function formatByName(byName: NonNullable<BenchResult['byName']>): string {
+  const rows = [['Name', 'requests', 'req/s', 'p50', 'p90', 'p99', 'max', 'status']];
+  for (const [name, entry] of Object.entries(byName)) {
+    const l = entry.latencyMs;
+    rows.push([
+      name,
+      formatCount(entry.requests.total),
+      formatCount(Math.round(entry.requests.perSecond)),
+      formatMs(l.p50),
+      formatMs(l.p90),
+      formatMs(l.p99),
+      formatMs(l.max),
+      Object.entries(entry.statusCodes)
+        .map(([code, count]) => `${code}: ${count}`)
+        .join(' '),
+    ]);
+  }
+  return renderColumns(rows);
+}
+
+/** Each threshold, passed or failed, with the figure it was judged on. */
+export function formatThresholds(outcomes: readonly ThresholdOutcome[]): string {
+  return outcomes
+    .map(
+      (outcome, i) =>
+        `${i === 0 ? 'Thresholds ' : '           '} ${outcome.passed ? '✓' : '✗'} ${outcome.threshold}  (${outcome.detail})`,
+    )
+    .join('\n');
 }
