@@ -114,3 +114,19 @@ test('nodescale hello http --protect: the runtime in front (metrics, health), He
   assert.equal(tcp.code, 2);
   assert.match(tcp.stderr, /NS_ERR_USAGE.*--protect needs an HTTP server/);
 });
+
+test('--tls-cert/--tls-key: every kind serves https: with the certificate, loaded by bench over TLS', async (t) => {
+  const { runBench } = await import('../../src/loadtest/run.ts');
+  const { TEST_TLS } = await import('../helpers/servers.ts');
+  for (const kind of HELLO_KINDS) {
+    const hello = await startHello(kind, { port: 0, tls: { cert: TEST_TLS.cert, key: TEST_TLS.key } });
+    t.after(() => hello.close());
+    assert.match(hello.url, /^https:\/\/127\.0\.0\.1:\d+\/$/);
+    const result = await runBench({ url: hello.url, amount: 200, connections: 4, ca: TEST_TLS.ca });
+    assert.deepEqual(result.statusCodes, { '200': 200 }, kind);
+    assert.equal(result.bytes.total > 200 * 'Hello World!'.length, true);
+  }
+  const cli = await runCli(['hello', 'http', '--tls-cert', 'x.pem']);
+  assert.equal(cli.code, 2);
+  assert.match(cli.stderr, /--tls-cert and --tls-key go together/);
+});
