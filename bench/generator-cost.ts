@@ -1,17 +1,22 @@
 /**
  * Generator cost: CPU time per completed request of nodescale bench, wrk (-t1) and autocannon, against the same raw
  * `net` hello server, side by side in one run, in alternating rounds. Ratios to wrk are the figures; absolute µs
- * depend on the machine.
+ * depend on the machine. Modes: keep-alive and pipelined over plain TCP, keep-alive over TLS (the same server behind
+ * TLS, test/fixtures/tls's certificate; neither tool verifies it, as wrk never does), and nodescale with a 60-request
+ * file beside nodescale with one URL (its ratio is to the single URL, the cost of many requests).
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { corpusPaths } from '../src/corpus/generate.ts';
 import { autocannonBin, BENCH_DIR, measure, median, NODESCALE, startHello, which } from './lib.ts';
 import path from 'node:path';
 
 export interface ToolCost {
   tool: string;
-  mode: 'keep-alive' | 'pipelined';
+  mode: 'keep-alive' | 'pipelined' | 'tls keep-alive' | 'requests file';
   /** Median over rounds. */
   cpuMicrosPerRequest: number;
-  /** Median over rounds of this round's cost ÷ wrk's in the same round. */
+  /** Median over rounds of this round's cost ÷ wrk's in the same round (requests file: ÷ nodescale's single URL). */
   ratioToWrk: number | null;
   requestsPerSecond: number;
   rounds: number[];
@@ -23,30 +28,36 @@ interface Tool {
 }
 
 const CONNECTIONS = 64;
+const TLS_DIR = new URL('../test/fixtures/tls/', import.meta.url).pathname;
 
-function tools(): Tool[] {
-  const list: Tool[] = [
-    {
-      name: 'nodescale',
-      async run(url, seconds, pipeline) {
-        const m = await measure([
-          process.execPath,
-          NODESCALE,
-          'bench',
-          url,
-          '-c',
-          String(CONNECTIONS),
-          '-p',
-          String(pipeline),
-          '-d',
-          `${seconds}s`,
-          '--json',
-        ]);
-        const r = JSON.parse(m.stdout);
-        return { requests: r.requests.total, seconds: r.durationMs / 1000, cpuMs: m.cpuMs };
-      },
+function nodescale(name: string, extra: string[]): Tool {
+  return {
+    name,
+    async run(url, seconds, pipeline) {
+      const m = await measure([
+        process.execPath,
+        NODESCALE,
+        'bench',
+        url,
+        '-c',
+        String(CONNECTIONS),
+        '-p',
+        String(pipeline),
+        '-d',
+        `${seconds}s`,
+        '--json',
+        ...extra,
+      ]);
+      const r = JSON.parse(m.stdout);
+      if (r.requests.total === 0 || r.errors.total > 0)
+        throw new Error(`nodescale bench ${url}: errors ${JSON.stringify(r.errors)}`);
+      return { requests: r.requests.total, seconds: r.durationMs / 1000, cpuMs: m.cpuMs };
     },
-  ];
+  };
+}
+
+function tools(tls: boolean): Tool[] {
+  const list: Tool[] = [nodescale('nodescale', tls ? ['--insecure'] : [])];
   if (which('wrk')) {
     list.push({
       name: 'wrk',
@@ -64,7 +75,7 @@ function tools(): Tool[] {
     console.error('wrk not found: apt-get install -y wrk (the ratio to wrk needs it)');
   }
   const autocannon = autocannonBin();
-  if (autocannon) {
+  if (autocannon && !tls) {
     list.push({
       name: 'autocannon',
       async run(url, seconds, pipeline) {
@@ -90,19 +101,42 @@ function tools(): Tool[] {
 
 export async function generatorCost(options: { seconds: number; rounds: number }): Promise<ToolCost[]> {
   const server = await startHello('tcp');
+  const tlsServer = await startHello('tcp', [
+    '--tls-cert',
+    path.join(TLS_DIR, 'server.pem'),
+    '--tls-key',
+    path.join(TLS_DIR, 'server.key'),
+  ]);
+  // 60 different requests: the corpus's page paths, each a GET with its own path and an accept header.
+  const dir = mkdtempSync(path.join(tmpdir(), 'ns-bench-requests-'));
+  const requestsFile = path.join(dir, 'requests.ndjson');
+  writeFileSync(
+    requestsFile,
+    corpusPaths()
+      .map((page) => JSON.stringify({ path: page, headers: { accept: 'text/html' } }))
+      .join('\n'),
+  );
   const results: ToolCost[] = [];
   try {
     for (const [mode, pipeline] of [
       ['keep-alive', 1],
       ['pipelined', 10],
+      ['tls keep-alive', 1],
+      ['requests file', 1],
     ] as const) {
-      const list = tools();
+      const tls = mode === 'tls keep-alive';
+      const url = tls ? tlsServer.url : server.url;
+      // The requests-file row compares nodescale with itself: one URL, and the 60-request file.
+      const list =
+        mode === 'requests file'
+          ? [nodescale('nodescale (one URL)', []), nodescale('nodescale (60 requests)', ['--requests', requestsFile])]
+          : tools(tls);
       const perTool = new Map(list.map((t) => [t.name, { cost: [] as number[], rps: [] as number[] }]));
       for (let round = 0; round < options.rounds; round++) {
         // Rotate the order each round so that no tool always runs first.
         for (let i = 0; i < list.length; i++) {
           const tool = list[(i + round) % list.length]!;
-          const r = await tool.run(server.url, options.seconds, pipeline);
+          const r = await tool.run(url, options.seconds, pipeline);
           perTool.get(tool.name)!.cost.push((r.cpuMs * 1000) / r.requests);
           perTool.get(tool.name)!.rps.push(r.requests / r.seconds);
           console.error(
@@ -111,7 +145,7 @@ export async function generatorCost(options: { seconds: number; rounds: number }
         }
       }
       // The ratio is taken within each round (runs next to each other see the same machine), then its median.
-      const wrk = perTool.get('wrk');
+      const wrk = perTool.get(mode === 'requests file' ? 'nodescale (one URL)' : 'wrk');
       for (const [tool, { cost, rps }] of perTool) {
         const ratios = wrk ? cost.map((c, round) => c / wrk.cost[round]!) : null;
         results.push({
@@ -126,6 +160,8 @@ export async function generatorCost(options: { seconds: number; rounds: number }
     }
   } finally {
     server.stop();
+    tlsServer.stop();
+    rmSync(dir, { recursive: true, force: true });
   }
   return results;
 }

@@ -5,7 +5,15 @@ import './node-version.ts'; // first: on an unsupported Node, NS_ERR_NODE_VERSIO
 export { NodescaleError, ERROR_CODES, isNodescaleError, type ErrorCode, type ErrorKind } from './errors.ts';
 export { runBench, type BenchControl, type BenchProgress } from './loadtest/run.ts';
 export { BENCH_DEFAULTS, type BenchOptions } from './loadtest/options.ts';
-export type { BenchResult } from './loadtest/aggregate.ts';
+export type { BenchResult, NamedResult } from './loadtest/aggregate.ts';
+export { mergeResults, type MergedResult } from './loadtest/merge.ts';
+export {
+  evaluateThresholds,
+  parseThreshold,
+  type Threshold,
+  type ThresholdOutcome,
+} from './loadtest/thresholds.ts';
+export type { RequestSpec } from './loadtest/request-file.ts';
 export type { LatencySummary } from './loadtest/histogram.ts';
 export {
   runSweep,
