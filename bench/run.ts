@@ -38,14 +38,16 @@ const report: Record<string, unknown> = { date: new Date().toISOString(), node: 
 const lines: string[] = [];
 
 if (wanted('generator')) {
-  console.error('generator cost: nodescale bench vs wrk -t1 vs autocannon, 64 connections, raw net target');
+  console.error(
+    'generator cost: nodescale bench vs wrk -t1 vs autocannon, 64 connections, raw net target, plain and TLS; a 60-request file vs one URL',
+  );
   const costs = await generatorCost({ seconds: quick ? 2 : 8, rounds: quick ? 1 : 3 });
   report.generator = costs;
   lines.push(
     'Generator CPU per completed request, 64 connections, `nodescale hello tcp` target (median of rounds):',
     '',
   );
-  lines.push('| mode | tool | µs CPU / request | ÷ wrk |', '|---|---|---|---|');
+  lines.push('| mode | tool | µs CPU / request | ÷ wrk (requests file: ÷ one URL) |', '|---|---|---|---|');
   for (const c of costs)
     lines.push(
       `| ${c.mode} | ${c.tool} | ${c.cpuMicrosPerRequest.toFixed(2)} | ${c.ratioToWrk === null ? '—' : c.ratioToWrk.toFixed(2)} |`,

@@ -4,6 +4,7 @@
  * description and keywords, navigation and a footer around the article (boilerplate the extractor must ignore),
  * and names of people (capitalised words it must skip).
  */
+import { mulberry32 } from '../random.ts';
 
 export interface CorpusPage {
   /** URL path: /articles/<topic>-<n>.html */
@@ -130,18 +131,6 @@ const TOPICS: Topic[] = [
 
 const PAGES_PER_TOPIC = 6;
 
-/** mulberry32: small, fast, and the same sequence everywhere. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const plural = (noun: string) =>
   /(s|x|ch|sh)$/.test(noun) ? `${noun}es` : /[^aeiou]y$/.test(noun) ? `${noun.slice(0, -1)}ies` : `${noun}s`;
 const capitalise = (text: string) => text.charAt(0).toUpperCase() + text.slice(1);
@@ -192,7 +181,7 @@ function sentence(topic: Topic, random: () => number, focus: string[]): string {
 const pathOf = (topic: Topic, index: number) => `/articles/${topic.name}-${index + 1}.html`;
 
 function article(topic: Topic, index: number): CorpusPage {
-  const random = prng(0x5eed + TOPICS.indexOf(topic) * 101 + index);
+  const random = mulberry32(0x5eed + TOPICS.indexOf(topic) * 101 + index);
   const shuffled = [...topic.nouns].sort(() => random() - 0.5);
   const focus = shuffled.slice(0, 3);
   const adjective = topic.adjectives[index % topic.adjectives.length]!;

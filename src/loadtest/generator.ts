@@ -187,15 +187,25 @@ class Connection {
     this.#tcpUp = false;
     this.#closeAfterResponse = false;
     this.#framer.reset();
+    // A peer that never completes the connection or the handshake (frozen, dropping SYNs) fails it after the
+    // request timeout: without this, a connection would wait for ever with nothing in flight to time out.
+    socket.setTimeout(gen.plan.timeoutMs, () => {
+      if (this.#connected) return;
+      if (secure !== null && this.#tcpUp) gen.failTls(`no TLS handshake within ${gen.plan.timeoutMs} ms`);
+      else gen.fail('connect');
+      socket.destroy();
+    });
     socket.on('connect', () => {
       this.#tcpUp = true;
       if (secure !== null) return;
       this.#connected = true;
+      socket.setTimeout(0);
       gen.connectionReady(this);
     });
     if (secure !== null) {
       socket.on('secureConnect', () => {
         this.#connected = true;
+        socket.setTimeout(0);
         gen.connectionReady(this);
       });
       socket.on('session', (session: Buffer) => (gen.tlsSession = session));

@@ -12,6 +12,7 @@
  */
 import { NodescaleError } from '../errors.ts';
 import { parseTarget, RequestTemplate, type DataRow, type RequestShape } from './request.ts';
+import { mulberry32 } from '../random.ts';
 
 export const REQUEST_SET_LIMITS = Object.freeze({
   /** Templates × rows rendered at start, at most. */
@@ -108,18 +109,6 @@ export function planRequestSet(
   return { ...plan, perSend: { target: target.href, shapes, data: rows } };
 }
 
-/** A seeded 32-bit generator (mulberry32): the same seed, the same order. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Chooses the next request of one generator thread. */
 export class RequestPicker {
   /** The template of the request last returned by next(). */
@@ -138,7 +127,7 @@ export class RequestPicker {
       plan.perSend === null
         ? null
         : plan.perSend.shapes.map((shape) => new RequestTemplate(parseTarget(plan.perSend!.target), shape));
-    this.#random = plan.weights === null ? null : random(plan.seed + thread * 0x9e3779b9);
+    this.#random = plan.weights === null ? null : mulberry32(plan.seed + thread * 0x9e3779b9);
     this.#n = thread;
     this.#stride = threads;
   }

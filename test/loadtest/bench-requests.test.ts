@@ -6,7 +6,7 @@ import { test, type TestContext } from 'node:test';
 import { NodescaleError } from '../../src/errors.ts';
 import { readDataFile, readRequestsFile } from '../../src/loadtest/request-file.ts';
 import { runBench } from '../../src/loadtest/run.ts';
-import { countingServer, TEST_TLS, tlsCountingServer } from '../helpers/servers.ts';
+import { countingServer, rawServer, TEST_TLS, tlsCountingServer } from '../helpers/servers.ts';
 
 const rejectsWith = (code: string, pattern?: RegExp) => (error: unknown) =>
   error instanceof NodescaleError && error.code === code && (pattern === undefined || pattern.test(error.message));
@@ -46,6 +46,12 @@ test('https: a certificate no trusted CA signed fails as NS_ERR_TARGET_TLS namin
   await assert.rejects(
     runBench({ url: server.url, amount: 10, connections: 2, ca: TEST_TLS.ca, servername: 'api.example.com' }),
     rejectsWith('NS_ERR_TARGET_TLS', /ERR_TLS_CERT_ALTNAME_INVALID.*--servername/),
+  );
+  // A peer that accepts and never answers the handshake (frozen): each connection gives up after the timeout.
+  const silent = await rawServer(t, () => {});
+  await assert.rejects(
+    runBench({ url: `https://127.0.0.1:${silent.port}/`, amount: 10, connections: 2, timeoutMs: 200 }),
+    rejectsWith('NS_ERR_TARGET_TLS', /no TLS handshake within 200 ms/),
   );
   // A TLS client against a plain-HTTP port: a handshake failure, counted as tls.
   const plain = await countingServer(t);
