@@ -7,12 +7,7 @@ export { runBench, type BenchControl, type BenchProgress } from './loadtest/run.
 export { BENCH_DEFAULTS, type BenchOptions } from './loadtest/options.ts';
 export type { BenchResult, NamedResult } from './loadtest/aggregate.ts';
 export { mergeResults, type MergedResult } from './loadtest/merge.ts';
-export {
-  evaluateThresholds,
-  parseThreshold,
-  type Threshold,
-  type ThresholdOutcome,
-} from './loadtest/thresholds.ts';
+export { evaluateThresholds, parseThreshold, type Threshold, type ThresholdOutcome } from './loadtest/thresholds.ts';
 export type { RequestSpec } from './loadtest/request-file.ts';
 export type { LatencySummary } from './loadtest/histogram.ts';
 export {

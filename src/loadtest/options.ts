@@ -245,7 +245,6 @@ function requestShapes(target: Target, options: BenchOptions, headers: Record<st
     const fail = (message: string) => new NodescaleError('NS_ERR_REQUESTS_FILE', `${where}: ${message}`);
     let path = pathOf(target.url);
     if (spec.path !== undefined) {
-      if (!spec.path.startsWith('/')) throw fail(`path must start with "/", got ${JSON.stringify(spec.path)}`);
       path = spec.path;
     } else if (spec.url !== undefined) {
       const url = URL.canParse(spec.url) ? new URL(spec.url) : null;
@@ -264,11 +263,7 @@ function requestShapes(target: Target, options: BenchOptions, headers: Record<st
       if (!Object.keys(own).some((name) => name.toLowerCase() === 'content-type'))
         own['content-type'] = 'application/json';
     }
-    if (body !== null && Buffer.byteLength(body) > REQUEST_FILE_LIMITS.bodyBytes)
-      throw fail(`body is ${Buffer.byteLength(body)} bytes; the limit is ${REQUEST_FILE_LIMITS.bodyBytes}`);
     const method = (spec.method ?? BENCH_DEFAULTS.method).toUpperCase();
-    if (!/^[A-Z]+$/.test(method) || method.length > 20)
-      throw fail(`method must be an HTTP method such as GET or POST, got ${JSON.stringify(spec.method)}`);
     return {
       shape: { method, path, headers: own, body, jsonBody },
       name: spec.name ?? null,

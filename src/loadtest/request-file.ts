@@ -116,6 +116,15 @@ export function checkRequestSpec(value: unknown, where: string): RequestSpec {
     for (const [name, header] of Object.entries(value.headers))
       if (typeof header !== 'string') throw fail(`header ${name} must be a string`);
   }
+  const { method, path } = value as { method?: string; path?: string };
+  if (method !== undefined && !/^[A-Za-z]{1,20}$/.test(method))
+    throw fail(`method must be an HTTP method such as GET or POST, got ${JSON.stringify(method)}`);
+  if (path !== undefined && !path.startsWith('/')) throw fail(`path must start with "/", got ${JSON.stringify(path)}`);
+  if (value.body !== undefined) {
+    const bytes = Buffer.byteLength(typeof value.body === 'string' ? value.body : JSON.stringify(value.body));
+    if (bytes > REQUEST_FILE_LIMITS.bodyBytes)
+      throw fail(`body is ${bytes} bytes; the limit is ${REQUEST_FILE_LIMITS.bodyBytes}`);
+  }
   if (value.weight !== undefined) {
     const weight = value.weight;
     if (typeof weight !== 'number' || !Number.isFinite(weight) || weight <= 0)

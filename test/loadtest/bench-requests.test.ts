@@ -190,3 +190,31 @@ test('bad requests and data files: one clear error each, naming the file, entry 
       JSON.stringify(options).slice(0, 80),
     );
 });
+
+test('bench --requests from the command line: a bad entry names the file; a URL in the file can stand for the target', async (t) => {
+  const { runCli } = await import('../helpers/cli.ts');
+  const bad = tempFile(t, 'r.ndjson', '{"path":"/"}\n{"method":"GE T","path":"/"}\n');
+  const run = await runCli(['bench', 'http://127.0.0.1:9/', '--requests', bad]);
+  assert.equal(run.code, 2);
+  assert.match(
+    run.stderr,
+    /^error NS_ERR_REQUESTS_FILE: --requests .*r\.ndjson entry 2: method must be an HTTP method/,
+  );
+  const server = await countingServer(t);
+  const file = tempFile(
+    t,
+    'r.json',
+    JSON.stringify([
+      { name: 'a', url: `${server.url}a` },
+      { name: 'b', path: '/b' },
+    ]),
+  );
+  const ok = await runCli(['bench', '--requests', file, '-n', '100', '-c', '2', '--json']);
+  assert.equal(ok.code, 0, ok.stderr);
+  const result = JSON.parse(ok.stdout) as { url: string; byName: Record<string, { requests: { total: number } }> };
+  assert.equal(result.url, server.url);
+  assert.equal(result.byName.a!.requests.total, 50);
+  const missing = await runCli(['bench', '--requests', tempFile(t, 'p.json', '[{"path":"/"}]')]);
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /missing the target URL \(or a "url" in the requests file\)/);
+});
