@@ -53,6 +53,11 @@ export const ERROR_CODES = {
     summary:
       'nodescale merge was given a file that is not a bench --json result of this format, has no histogram, or has another target or timeout range.',
   },
+  NS_ERR_LAB: {
+    kind: 'failure',
+    summary:
+      'The fleet lab cannot be built here: not root, ip netns not permitted, every lab slot in use, or a bad host list.',
+  },
   NS_ERR_TARGET_TLS: {
     kind: 'failure',
     summary:

@@ -4,9 +4,16 @@
  * removed by remove(), which kills what was started there first. The fleet lab (issue 27) builds on it.
  */
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 
 export interface Namespace {
   readonly name: string;
+  /**
+   * Gives the processes run in it their own copy of a file of /etc (hosts, resolv.conf): `ip netns exec` mounts
+   * /etc/netns/<name>/<file> over /etc/<file>. Removed with the namespace.
+   */
+  etcFile(file: 'hosts' | 'resolv.conf', text: string): void;
   /** Runs a command inside it to its end: exit code and output (never throws for a non-zero exit). */
   exec(args: string[], timeoutMs?: number): Promise<{ code: number; stdout: string; stderr: string }>;
   /** Starts a long-running process inside it; remove() kills it if it still runs. */
@@ -48,6 +55,11 @@ export function createNamespace(name: string): Namespace {
       child.once('exit', () => children.delete(child));
       return child;
     },
+    etcFile(file, text) {
+      const dir = path.join('/etc/netns', name);
+      mkdirSync(dir, { recursive: true, mode: 0o755 });
+      writeFileSync(path.join(dir, file), text, { mode: 0o644 });
+    },
     sysctl: (key, value) => execFileSync('ip', ['netns', 'exec', name, 'sysctl', '-qw', `${key}=${value}`]),
     async remove() {
       // `ip netns exec` execs the command: the child's pid is the process inside the namespace.
@@ -61,7 +73,10 @@ export function createNamespace(name: string): Namespace {
             }),
         ),
       );
+      // Daemons that left their starter (a broker's beam.smp, epmd) are still inside: every process in it goes.
+      await killEveryProcessIn(name);
       execFileSync('ip', ['netns', 'del', name]);
+      rmSync(path.join('/etc/netns', name), { recursive: true, force: true });
     },
   };
   try {
@@ -71,4 +86,29 @@ export function createNamespace(name: string): Namespace {
     throw error;
   }
   return ns;
+}
+
+/** SIGKILLs every process inside the namespace (`ip netns pids`), and waits until none is left (up to 5 s). */
+export async function killEveryProcessIn(name: string): Promise<void> {
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    let pids: number[];
+    try {
+      pids = execFileSync('ip', ['netns', 'pids', name], { encoding: 'utf8' })
+        .split('\n')
+        .map(Number)
+        .filter((pid) => Number.isInteger(pid) && pid > 0);
+    } catch {
+      return;
+    }
+    if (pids.length === 0 || Date.now() > deadline) return;
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }

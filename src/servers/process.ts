@@ -39,9 +39,14 @@ export async function freePort(): Promise<number> {
 }
 
 /** True once a TCP connection to 127.0.0.1:port succeeds. */
-export function accepts(port: number): Promise<boolean> {
+export function accepts(port: number, host = '127.0.0.1'): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1');
+    const socket = net.connect(port, host);
+    // A host behind a cut link never answers: a probe gives up on it and is tried again.
+    socket.setTimeout(1000, () => {
+      socket.destroy();
+      resolve(false);
+    });
     socket.once('connect', () => {
       socket.destroy();
       resolve(true);
@@ -51,10 +56,15 @@ export function accepts(port: number): Promise<boolean> {
 }
 
 /** Polls until the port accepts connections; rejects when `failed()` says why not, or at the deadline. */
-export async function waitForPort(port: number, timeoutMs: number, failed: () => string | null): Promise<void> {
+export async function waitForPort(
+  port: number,
+  timeoutMs: number,
+  failed: () => string | null,
+  host = '127.0.0.1',
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    if (await accepts(port)) return;
+    if (await accepts(port, host)) return;
     const why = failed();
     if (why !== null) throw new NodescaleError('NS_ERR_SERVER_START', why);
     if (Date.now() > deadline)

@@ -38,6 +38,8 @@ import {
   waitForPort,
   started,
 } from './process.ts';
+import { NodescaleError } from '../errors.ts';
+import type { Namespace } from './netns.ts';
 import type { PrivateServer, ServerTlsFiles } from './process.ts';
 
 export interface RabbitMqOptions {
@@ -52,6 +54,13 @@ export interface RabbitMqOptions {
    * that signs the clients' certificates, which it requires (verify_peer, fail_if_no_peer_cert).
    */
   tls?: ServerTlsFiles;
+  /**
+   * The fleet lab: run the node inside this network namespace, listening on `address` (its host's), named
+   * `nodeName` (rabbit@broker1: the host name resolves through the namespace's /etc/hosts), and form a cluster
+   * with `peers` (node names, this one included) by classic peer discovery. Root only (the nodes share the Erlang
+   * cookie of Debian's rabbitmq user).
+   */
+  lab?: { namespace: Namespace; address: string; nodeName: string; peers: string[]; password: string };
 }
 
 /**
@@ -87,6 +96,10 @@ export function stopEpmd(): void {
 
 export async function startRabbitMq(options: RabbitMqOptions = {}): Promise<RabbitMqNode> {
   const root = process.getuid?.() === 0;
+  const lab = options.lab ?? null;
+  if (lab !== null && !root)
+    throw new NodescaleError('NS_ERR_LAB', 'a RabbitMQ node in the lab runs as root (its cluster shares one cookie)');
+  const address = lab?.address ?? '127.0.0.1';
   const script = rabbitMqExecutable();
   const port = options.port ?? (await freePort());
   const distPort = await freePort();
@@ -96,13 +109,14 @@ export async function startRabbitMq(options: RabbitMqOptions = {}): Promise<Rabb
   writeFileSync(path.join(dir, 'enabled_plugins'), '[].\n');
   // Loopback only, and a user of its own with a random password (the default user is made at first boot, instead of
   // guest); nothing else differs from a default node.
-  const password = randomBytes(18).toString('base64url');
+  // A cluster's nodes share their users: every node of a lab cluster is given the same password.
+  const password = lab?.password ?? randomBytes(18).toString('base64url');
   const tlsPort = options.tls === undefined ? null : await freePort();
   const tls = options.tls === undefined ? null : copyTlsFiles(options.tls, dir);
   writeFileSync(
     path.join(dir, 'rabbitmq.conf'),
     [
-      `listeners.tcp.default = 127.0.0.1:${port}`,
+      `listeners.tcp.default = ${address}:${port}`,
       'default_user = nodescale',
       `default_pass = ${password}`,
       ...(tls === null
@@ -114,6 +128,12 @@ export async function startRabbitMq(options: RabbitMqOptions = {}): Promise<Rabb
             `ssl_options.keyfile = ${tls.key}`,
             'ssl_options.verify = verify_peer',
             'ssl_options.fail_if_no_peer_cert = true',
+          ]),
+      ...(lab === null
+        ? []
+        : [
+            'cluster_formation.peer_discovery_backend = classic_config',
+            ...lab.peers.map((peer, i) => `cluster_formation.classic_config.nodes.${i + 1} = ${peer}`),
           ]),
       ...(options.config ?? []),
     ].join('\n') + '\n',
@@ -134,12 +154,13 @@ export async function startRabbitMq(options: RabbitMqOptions = {}): Promise<Rabb
   const env: Record<string, string> = {
     ...(process.env as Record<string, string>),
     RABBITMQ_NODE_PORT: String(port),
-    RABBITMQ_NODE_IP_ADDRESS: '127.0.0.1',
+    RABBITMQ_NODE_IP_ADDRESS: address,
     RABBITMQ_DIST_PORT: String(distPort),
-    // Erlang distribution and the port mapper on loopback: by default both listen on every address.
-    RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS: '-kernel inet_dist_use_interface {127,0,0,1}',
-    ERL_EPMD_ADDRESS: '127.0.0.1',
-    RABBITMQ_NODENAME: `nodescale-${port}@localhost`,
+    // Erlang distribution and the port mapper on loopback: by default both listen on every address. In the lab, on
+    // the namespace's own addresses (its loopback and its host's), which is what the other nodes need.
+    RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS: `-kernel inet_dist_use_interface {${address.replaceAll('.', ',')}}`,
+    ERL_EPMD_ADDRESS: lab === null ? '127.0.0.1' : `127.0.0.1,${address}`,
+    RABBITMQ_NODENAME: lab?.nodeName ?? `nodescale-${port}@localhost`,
     RABBITMQ_MNESIA_BASE: path.join(dir, 'mnesia'),
     RABBITMQ_LOG_BASE: path.join(dir, 'log'),
     RABBITMQ_PID_FILE: path.join(dir, 'rabbitmq.pid'),
@@ -157,7 +178,14 @@ export async function startRabbitMq(options: RabbitMqOptions = {}): Promise<Rabb
   const start = async () => {
     rmSync(pidFile, { force: true });
     const out = openSync(path.join(dir, 'console.log'), 'a');
-    child = spawn(script, [], { env, stdio: ['ignore', out, out], detached: true });
+    child =
+      lab === null
+        ? spawn(script, [], { env, stdio: ['ignore', out, out], detached: true })
+        : spawn('ip', ['netns', 'exec', lab.namespace.name, script], {
+            env,
+            stdio: ['ignore', out, out],
+            detached: true,
+          });
     // The child has its own copy of the log's descriptor: ours would leak, one per start.
     closeSync(out);
     child.unref();
@@ -167,13 +195,13 @@ export async function startRabbitMq(options: RabbitMqOptions = {}): Promise<Rabb
       (code, signal) =>
         (exited = `rabbitmq-server exited (${signal ?? `code ${code}`}) before it accepted connections; its logs are in ${dir}`),
     );
-    await waitForPort(port, options.startTimeoutMs ?? 90_000, () => exited);
-    if (tlsPort !== null) await waitForPort(tlsPort, options.startTimeoutMs ?? 90_000, () => exited);
+    await waitForPort(port, options.startTimeoutMs ?? 90_000, () => exited, address);
+    if (tlsPort !== null) await waitForPort(tlsPort, options.startTimeoutMs ?? 90_000, () => exited, address);
   };
   const node: RabbitMqNode = {
-    url: `amqp://nodescale:${password}@127.0.0.1:${port}`,
+    url: `amqp://nodescale:${password}@${address}:${port}`,
     port,
-    tlsUrl: tlsPort === null ? null : `amqps://nodescale:${password}@127.0.0.1:${tlsPort}`,
+    tlsUrl: tlsPort === null ? null : `amqps://nodescale:${password}@${address}:${tlsPort}`,
     dir,
     pid: readPid,
     start,

@@ -1,0 +1,44 @@
+/**
+ * A RabbitMQ cluster in the lab: one node per broker host, formed at boot by classic peer discovery (every node is
+ * given the list), quorum queues replicated across them. Cluster partitions are handled by `pause_minority`: a node
+ * that can see fewer than half of the cluster stops serving (closes its clients' connections) until it sees a
+ * majority again, so a minority never answers what the majority also answers; with three nodes, one cut-off node
+ * pauses and two go on (docs/lab.md says why not autoheal).
+ */
+import { randomBytes } from 'node:crypto';
+import { startRabbitMq, type RabbitMqNode } from '../servers/rabbitmq.ts';
+import type { LabHost } from './network.ts';
+
+export interface BrokerCluster {
+  /** One per host, in order: `url` of each is amqp://nodescale:…@<host address>:5672. */
+  readonly nodes: readonly { host: LabHost; node: RabbitMqNode; name: string }[];
+  /** Every node's URL: what a client given the cluster connects through, trying each in turn. */
+  readonly urls: readonly string[];
+  stop(): Promise<void>;
+}
+
+export const AMQP_PORT = 5672;
+
+export async function startBrokerCluster(hosts: LabHost[]): Promise<BrokerCluster> {
+  const peers = hosts.map((host) => `rabbit@${host.name}`);
+  const password = randomBytes(18).toString('base64url');
+  const nodes = await Promise.all(
+    hosts.map(async (host, i) => ({
+      host,
+      name: peers[i]!,
+      node: await startRabbitMq({
+        port: AMQP_PORT,
+        startTimeoutMs: 120_000,
+        config: ['cluster_partition_handling = pause_minority'],
+        lab: { namespace: host.ns, address: host.address, nodeName: peers[i]!, peers, password },
+      }),
+    })),
+  );
+  return {
+    nodes,
+    urls: nodes.map(({ node }) => node.url),
+    stop: async () => {
+      await Promise.all(nodes.map(({ node }) => node.stop()));
+    },
+  };
+}
