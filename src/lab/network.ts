@@ -90,7 +90,7 @@ const prefix = (slot: number) => `nsl${slot}-`;
 
 /** Deletes the namespaces of a slot left by a lab whose process died. */
 function removeSlotLeftovers(slot: number): void {
-  let list = '';
+  let list: string;
   try {
     list = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' });
   } catch {
