@@ -168,7 +168,8 @@ export function defined<T extends object>(values: T): Partial<T> {
 export { SECRET_URL_ENV };
 
 /**
- * A URL that may carry a password: `--<name> URL`, else the first line of the file `--<name>-file FILE`, else the
+ * A URL that may carry a password: `--<name> URL`, else the file `--<name>-file FILE` (one URL a line, # comments;
+ * several lines, the nodes of a cluster, come back as one comma-separated list, as the flag takes them), else the
  * environment variable (NODESCALE_BROKER_URL, NODESCALE_STORE_URL). The flag is readable by every local user in
  * /proc/PID/cmdline; the file and the environment are not.
  */
@@ -192,9 +193,13 @@ export function secretUrlFlag(
         `--${name}-file: cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
       );
     }
-    const url = text.split('\n')[0]!.trim();
-    if (url === '') throw new NodescaleError('NS_ERR_USAGE', `--${name}-file: ${file} is empty`);
-    return url;
+    // One URL a line; several (the nodes of a cluster) are given on as one comma-separated list.
+    const urls = text
+      .split('\n')
+      .map((line) => line.trim())
+      .filter((line) => line !== '' && !line.startsWith('#'));
+    if (urls.length === 0) throw new NodescaleError('NS_ERR_USAGE', `--${name}-file: ${file} is empty`);
+    return urls.join(',');
   }
   const fromEnv = env[SECRET_URL_ENV[name]];
   return fromEnv === undefined || fromEnv === '' ? undefined : fromEnv;
@@ -213,7 +218,8 @@ export function tlsFlags(values: Values, name: 'broker' | 'store', url: string |
   const given = Object.entries(files).filter(([, file]) => file !== undefined) as [keyof ClientTls, string][];
   if (given.length === 0) return undefined;
   const flags = given.map(([field]) => `--${name}-${field}`).join(', ');
-  const protocol = url !== undefined && URL.canParse(url) ? new URL(url).protocol : '';
+  // The scheme of the URL, or of the first of a list (the nodes of a cluster, which share one).
+  const protocol = /^([a-z][a-z0-9+.-]*:)\/\//i.exec(url ?? '')?.[1]?.toLowerCase() ?? '';
   if (protocol !== (name === 'broker' ? 'amqps:' : 'rediss:'))
     throw new NodescaleError(
       'NS_ERR_USAGE',

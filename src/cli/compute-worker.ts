@@ -55,7 +55,7 @@ Options:
       --transport T         whose service this is (default amqp, the transport whose tasks run in services)
       --broker URL          the broker: amqp://user:pass@host:5672/vhost (required: the flag, or
                             --broker-file FILE, or NODESCALE_BROKER_URL; a password on the command line is
-                            readable by every local user)
+                            readable by every local user); a cluster: its nodes' URLs separated by commas
       --broker-ca FILE      with amqps://: the CA that signed the broker's certificate (PEM)
       --broker-cert FILE, --broker-key FILE
                             with amqps://: a client certificate and its key (PEM), for a broker that asks for one

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startCorpusServer } from '../corpus/server.ts';
-import { brokerUrl } from '../compute/amqp-wire.ts';
+import { brokerUrls } from '../compute/amqp-wire.ts';
 import { invalidOption, NodescaleError } from '../errors.ts';
 import { checkStore } from '../tagger/store.ts';
 import { announceListening, listenForAnnouncements, type ListeningAnnouncement } from '../ipc.ts';
@@ -83,7 +83,7 @@ export function parseDemoArgs(argv: string[]) {
   if (computeWorkers < 1) throw invalidOption('--compute-workers', 'a whole number ≥ 1', computeWorkers);
   const broker = textFlag(values, 'broker');
   const store = textFlag(values, 'store');
-  if (broker !== undefined) brokerUrl('--broker', broker);
+  if (broker !== undefined) brokerUrls('--broker', broker);
   if (store !== undefined && checkStore(store, '--store') === 'embedded')
     throw invalidOption('--store', 'a redis:// or rediss:// URL', store);
   const name = textFlag(values, 'name') ?? 'demo';

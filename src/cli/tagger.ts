@@ -70,7 +70,8 @@ Options:
       --compute T           where extraction runs: pool (worker threads, default), inline (on the event loop), or
                             amqp (compute services behind a broker: nodescale compute-worker tagger)
       --broker URL          with --compute amqp: the broker, amqp://user:pass@host:5672; or --broker-file FILE, or
-                            NODESCALE_BROKER_URL (a password on the command line is readable by every local user)
+                            NODESCALE_BROKER_URL (a password on the command line is readable by every local user);
+                            a cluster: its nodes' URLs separated by commas
       --broker-ca FILE, --broker-cert FILE, --broker-key FILE
                             with amqps://: the CA that signed the broker's certificate, and a client certificate
                             and its key for a broker that asks for one (PEM)

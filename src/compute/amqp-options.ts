@@ -5,12 +5,16 @@
  */
 import { checkClientTls, type ClientTls } from '../client-tls.ts';
 import { invalidOption } from '../errors.ts';
-import { AMQP_DEFAULTS, brokerUrl, type QueueType } from './amqp-wire.ts';
+import { AMQP_DEFAULTS, brokerUrls, type QueueType } from './amqp-wire.ts';
 import { bool, whole } from './option-checks.ts';
 
 export interface AmqpOptions {
-  /** The broker, amqp://user:pass@host:5672/vhost (required). */
-  url?: string;
+  /**
+   * The broker, amqp://user:pass@host:5672/vhost (required); or a cluster's nodes, one URL each (a list, or one string
+   * of URLs separated by commas): a connection goes to the first that answers, starting at a random node, and a
+   * reconnection starts at the node after the one it lost.
+   */
+  url?: string | string[];
   /** amqps: this connection's TLS: the CA to trust, a client certificate and its key (PEM, as tls.connect takes). */
   tls?: ClientTls;
   /** The task queue. Default nodescale.compute. */
@@ -24,7 +28,10 @@ export interface AmqpOptions {
 }
 
 export interface ResolvedAmqpOptions {
+  /** The first node's URL, for messages. */
   url: string;
+  /** Every node's URL (one for a single broker). */
+  urls: string[];
   tls: ClientTls | undefined;
   queue: string;
   queueType: QueueType;
@@ -45,9 +52,11 @@ export function resolveAmqpOptions(options: Readonly<Record<string, unknown>>): 
       'a queue name of letters, digits and . _ : - (not amq.…, the broker keeps those)',
       queue,
     );
-  const url = brokerUrl('url', options.url);
+  const urls = brokerUrls('url', options.url);
+  const url = urls[0]!;
   return {
     url,
+    urls,
     tls: checkClientTls('tls', options.tls as ClientTls | undefined, url),
     queue,
     queueType,

@@ -18,6 +18,7 @@
  *   tasks here are cancelled (their threads freed); nothing is ever acknowledged on another channel.
  * - **stop()**: cancels the consumers (no new deliveries), finishes and acknowledges what it holds, then closes.
  */
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ClientTls } from '../client-tls.ts';
@@ -32,7 +33,8 @@ import {
   DELIVERIES_HEADER,
   deliveriesOf,
   isReplyAddress,
-  openConnection,
+  BrokerNodes,
+  closeConnection,
   parkedQueue,
   parseJson,
   reconnector,
@@ -50,8 +52,8 @@ import { whole } from './option-checks.ts';
 import { resolvePoolOptions } from './pool-options.ts';
 
 export interface AmqpServiceOptions extends ServiceHostOptions {
-  /** The broker, amqp://… */
-  url: string;
+  /** The broker, amqp://…; or a cluster's nodes, one URL each (tried in turn, as the caller does). */
+  url: string | string[];
   /** amqps: this connection's TLS: the CA to trust, a client certificate and its key (PEM). */
   tls?: ClientTls;
   queue?: string;
@@ -134,7 +136,7 @@ export async function startAmqpService(options: AmqpServiceOptions): Promise<Com
     ...amqp,
     threads,
   };
-  const url = resolved.url;
+  const nodes = new BrokerNodes(resolved.urls);
   const log = options.log ?? (() => {});
   const registry = options.registry ?? new Registry();
   const metrics = computeMetrics(registry);
@@ -286,7 +288,7 @@ export async function startAmqpService(options: AmqpServiceOptions): Promise<Com
   };
 
   const open = async (): Promise<void> => {
-    const connection = await openConnection(url, resolved.tls);
+    const connection = await nodes.open(resolved.tls);
     try {
       const channel = await connection.createChannel();
       channel.on('error', () => {}); // 'close' follows (below)
@@ -295,7 +297,7 @@ export async function startAmqpService(options: AmqpServiceOptions): Promise<Com
       // The broker closes a channel that broke a rule (an acknowledgement timeout): start again on a fresh connection.
       channel.on('close', () => {
         lost(current, 'the channel was closed');
-        void connection.close().catch(() => {});
+        void closeConnection(connection);
       });
       await declareTopology(channel, resolved);
       await channel.prefetch(prefetch);
@@ -305,7 +307,7 @@ export async function startAmqpService(options: AmqpServiceOptions): Promise<Com
       current.consumers.push((await channel.consume(deadQueue(resolved.queue), onDead(current))).consumerTag);
       reconnect.succeeded();
       log('info', 'compute: consuming', {
-        broker: redactUrl(url),
+        broker: redactUrl(nodes.current),
         queue: resolved.queue,
         prefetch,
         threads: resolved.threads,
@@ -314,7 +316,7 @@ export async function startAmqpService(options: AmqpServiceOptions): Promise<Com
       for (const resolve of consumingWaiters) resolve();
       consumingWaiters = [];
     } catch (error) {
-      await connection.close().catch(() => {});
+      await closeConnection(connection);
       throw error;
     }
   };
@@ -329,7 +331,7 @@ export async function startAmqpService(options: AmqpServiceOptions): Promise<Com
   }
 
   return {
-    address: `${redactUrl(url)}#${resolved.queue}`,
+    address: `${resolved.urls.map(redactUrl).join(',')}#${resolved.queue}`,
     get consuming() {
       return link !== null && !stopping;
     },
@@ -343,10 +345,13 @@ export async function startAmqpService(options: AmqpServiceOptions): Promise<Com
       const current = link;
       if (current !== null) {
         // No new deliveries; what is held is finished, answered and acknowledged on this channel.
-        for (const tag of current.consumers) await current.channel.cancel(tag).catch(() => {});
+        // A broker that does not answer (frozen, or its host gone) does not hold stop(): after the close deadline the
+        // tasks in hand are finished all the same, and the socket is destroyed.
+        const cancelled = Promise.all(current.consumers.map((tag) => current.channel.cancel(tag).catch(() => {})));
+        await Promise.race([cancelled, delay(AMQP_DEFAULTS.closeDeadlineMs, undefined, { ref: false })]);
         if (inHand.size > 0) await new Promise<void>((resolve) => (idle = resolve));
         link = null;
-        await current.connection.close().catch(() => {});
+        await closeConnection(current.connection);
       }
       await pool.close();
     },

@@ -56,6 +56,8 @@ export const AMQP_DEFAULTS = Object.freeze({
   /** Reconnection backoff. */
   reconnectInitialMs: 100,
   reconnectMaxMs: 5000,
+  /** How long a closing connection waits for the broker's close-ok before its socket is destroyed. */
+  closeDeadlineMs: 2000,
 });
 
 export const deadQueue = (queue: string) => `${queue}.dead`;
@@ -165,6 +167,25 @@ export function parseJson<T>(content: Buffer): T | null {
   }
 }
 
+/**
+ * A cluster's node URLs: a list, or one string of URLs separated by commas (`amqp://…@a:5672,amqp://…@b:5672`, as
+ * --broker and NODESCALE_BROKER_URL take them: a comma is split on only where a URL starts after it, so one inside a
+ * password stays). 1 to 64 nodes, each checked as brokerUrl does, all amqp:// or all amqps://.
+ */
+export function brokerUrls(name: string, raw: unknown): string[] {
+  const list = Array.isArray(raw)
+    ? (raw as unknown[])
+    : typeof raw === 'string'
+      ? raw.split(/,(?=amqps?:\/\/)/)
+      : [raw];
+  if (list.length === 0 || list.length > 64)
+    throw invalidOption(name, 'one broker URL, or a list of 1 to 64 (the nodes of a cluster)', list.length);
+  const urls = list.map((entry) => brokerUrl(name, entry));
+  if (new Set(urls.map((entry) => new URL(entry).protocol)).size > 1)
+    throw invalidOption(name, 'nodes of one cluster, all amqp:// or all amqps://', urls.map(redactUrl).join(','));
+  return urls;
+}
+
 /** A broker URL, checked before anything connects: amqp: or amqps:, with a host. */
 export function brokerUrl(name: string, raw: unknown): string {
   if (typeof raw !== 'string' || raw === '') throw invalidOption(name, 'an amqp:// or amqps:// URL', raw);
@@ -227,6 +248,71 @@ export async function openConnection(url: string, tls?: ClientTls): Promise<Chan
     return connection;
   } catch (error) {
     throw connectError(url, error);
+  }
+}
+
+/**
+ * Closes a connection politely (connection.close, the broker answers close-ok), or, when no answer comes within
+ * `deadlineMs` (the broker is frozen, or its host is gone: amqplib waits for close-ok without end), destroys the
+ * socket. Never throws.
+ */
+export async function closeConnection(
+  connection: ChannelModel,
+  deadlineMs = AMQP_DEFAULTS.closeDeadlineMs,
+): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => (timer = setTimeout(resolve, deadlineMs, 'late')));
+  const closed = connection.close().then(
+    () => 'closed' as const,
+    () => 'closed' as const,
+  );
+  if ((await Promise.race([closed, late])) === 'late') {
+    // ChannelModel.connection is amqplib's Connection; its stream is the socket (net or tls).
+    const stream = (connection as unknown as { connection?: { stream?: { destroy?: () => void } } }).connection?.stream;
+    stream?.destroy?.();
+  }
+  clearTimeout(timer);
+}
+
+/**
+ * The nodes of a cluster (or one broker), and which to connect to: the first that answers, starting at a random node
+ * (so callers spread over the cluster), and after a lost connection at the node after the one it was on (that one
+ * may be the node that died). Every node refusing: the last node's error.
+ */
+export class BrokerNodes {
+  readonly #urls: readonly string[];
+  #next: number;
+  /** The node of the last connection opened (the first node until then). */
+  current: string;
+
+  constructor(urls: readonly string[]) {
+    this.#urls = urls;
+    this.#next = Math.floor(Math.random() * urls.length);
+    this.current = urls[0]!;
+  }
+
+  async open(tls?: ClientTls): Promise<ChannelModel> {
+    const failures: NodescaleError[] = [];
+    for (let i = 0; i < this.#urls.length; i++) {
+      const index = (this.#next + i) % this.#urls.length;
+      try {
+        const connection = await openConnection(this.#urls[index]!, tls);
+        this.#next = (index + 1) % this.#urls.length;
+        this.current = this.#urls[index]!;
+        return connection;
+      } catch (error) {
+        failures.push(error as NodescaleError);
+      }
+    }
+    if (failures.length === 1) throw failures[0]!;
+    // Every node refused: one error that says what each said; its code is theirs when they agree (the credentials
+    // refused by all), else unavailable (retryable).
+    const codes = new Set(failures.map((failure) => failure.code));
+    const code = codes.size === 1 ? failures[0]!.code : 'NS_ERR_COMPUTE_UNAVAILABLE';
+    const each = failures.map((failure) => failure.message.replace(/^cannot connect to the broker at /, ''));
+    throw new NodescaleError(code, `cannot connect to any of the ${failures.length} broker nodes: ${each.join('; ')}`, {
+      cause: failures.at(-1),
+    });
   }
 }
 

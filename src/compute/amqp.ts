@@ -29,7 +29,8 @@ import {
   DEADLINE_HEADER,
   declareTopology,
   DIRECT_REPLY_TO,
-  openConnection,
+  BrokerNodes,
+  closeConnection,
   parseReply,
   queueExists,
   reconnector,
@@ -79,6 +80,7 @@ class AmqpCompute implements Compute {
   readonly #options: Options;
   readonly #calls = new Map<string, Call>();
   readonly #reconnect: ReturnType<typeof reconnector>;
+  readonly #nodes: BrokerNodes;
   #link: Link | null = null;
   #blocked = false;
   #closed = false;
@@ -89,6 +91,7 @@ class AmqpCompute implements Compute {
 
   constructor(options: Options) {
     this.#options = options;
+    this.#nodes = new BrokerNodes(options.urls);
     this.#reconnect = reconnector(
       () => this.connect(),
       () => {},
@@ -170,13 +173,13 @@ class AmqpCompute implements Compute {
     if (this.#calls.size > 0) await (this.#drained ??= Promise.withResolvers<void>()).promise;
     const link = this.#link;
     this.#link = null;
-    await link?.connection.close().catch(() => {});
+    if (link !== null) await closeConnection(link.connection);
   }
 
   /** Opens a connection and its channel, declares the queues if they are missing, and sends what waits for it. */
   async connect(): Promise<void> {
-    const { url, tls, confirm, queue, queueType, maxDeliveries } = this.#options;
-    const connection = await openConnection(url, tls);
+    const { tls, confirm, queue, queueType, maxDeliveries } = this.#options;
+    const connection = await this.#nodes.open(tls);
     try {
       const channel = confirm ? await connection.createConfirmChannel() : await connection.createChannel();
       channel.on('error', () => {}); // 'close' follows, and closes the connection (below)
@@ -198,7 +201,7 @@ class AmqpCompute implements Compute {
       });
       connection.on('unblocked', () => (this.#blocked = false));
       // A channel closed by the broker (a precondition failed): the connection is closed too, and reopened whole.
-      channel.on('close', () => void connection.close().catch(() => {}));
+      channel.on('close', () => void closeConnection(connection));
       this.#link = link;
       this.#reconnect.succeeded();
       for (const call of this.#calls.values()) {
@@ -208,7 +211,7 @@ class AmqpCompute implements Compute {
         this.#send(call, link);
       }
     } catch (error) {
-      await connection.close().catch(() => {});
+      await closeConnection(connection);
       throw error;
     }
   }

@@ -22,7 +22,7 @@ export const AMQP_PORT = 5672;
 export async function startBrokerCluster(hosts: LabHost[]): Promise<BrokerCluster> {
   const peers = hosts.map((host) => `rabbit@${host.name}`);
   const password = randomBytes(18).toString('base64url');
-  const nodes = await Promise.all(
+  const started = await Promise.allSettled(
     hosts.map(async (host, i) => ({
       host,
       name: peers[i]!,
@@ -34,6 +34,13 @@ export async function startBrokerCluster(hosts: LabHost[]): Promise<BrokerCluste
       }),
     })),
   );
+  const nodes = started.flatMap((entry) => (entry.status === 'fulfilled' ? [entry.value] : []));
+  const failed = started.find((entry) => entry.status === 'rejected');
+  if (failed !== undefined) {
+    // One node that did not start stops the others too: nothing is left running, nor its directory.
+    await Promise.all(nodes.map(({ node }) => node.stop()));
+    throw failed.reason;
+  }
   return {
     nodes,
     urls: nodes.map(({ node }) => node.url),

@@ -156,8 +156,19 @@ export async function createLabNetwork(specs: LabHostSpec[]): Promise<LabNetwork
       hosts.set(spec.name, { name: spec.name, region: spec.region, address, ns });
       links.set(spec.name, link);
     });
-    const table = ['127.0.0.1 localhost', ...[...hosts.values()].map((host) => `${host.address} ${host.name}`)];
-    for (const host of hosts.values()) host.ns.etcFile('hosts', `${table.join('\n')}\n`);
+    // Every address a host may be reached from has a name here, this machine's end of the uplink too: a server that
+    // looks up its peer's name (RabbitMQ does, as it accepts a connection) is answered at once, never after a DNS
+    // timeout. The machine's own nameserver is not reachable from the lab: a query goes to the host itself, where
+    // nothing answers (refused at once), until the lab runs its own DNS.
+    const table = [
+      '127.0.0.1 localhost',
+      `198.18.${base}.1 lab-client`,
+      ...[...hosts.values()].map((host) => `${host.address} ${host.name}`),
+    ];
+    for (const host of hosts.values()) {
+      host.ns.etcFile('hosts', `${table.join('\n')}\n`);
+      host.ns.etcFile('resolv.conf', 'nameserver 127.0.0.1\noptions timeout:1 attempts:1\n');
+    }
     const host = (name: string): LabHost => {
       const found = hosts.get(name);
       if (found === undefined) throw new NodescaleError('NS_ERR_LAB', `the lab has no host "${name}"`);

@@ -4,7 +4,9 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { after, before, test, type TestContext } from 'node:test';
 import { connect } from 'amqplib';
 import { startAmqpService } from '../../src/compute/amqp-service.ts';
@@ -412,6 +414,37 @@ test("compute-worker under nodescale run: ready once it consumes, its task metri
   assert.equal(await exited, 0, err);
 });
 
+test('a list of broker nodes: one that refuses is passed over by the caller and by compute-worker (--broker a,b; --broker-file, a URL a line)', async (t) => {
+  const q = queue();
+  const refusing = 'amqp://nodescale:x@127.0.0.1:1';
+  const file = path.join(mkdtempSync(path.join(tmpdir(), 'ns-broker-')), 'broker');
+  t.after(() => rmSync(path.dirname(file), { recursive: true, force: true }));
+  writeFileSync(file, `# the cluster\n${refusing}\n\n${broker.url}\n`, { mode: 0o600 });
+  const args = ['--queue', q, '--threads', '1'];
+  const workers = [
+    await startWorker(t, `${refusing},${broker.url}`, args),
+    await startWorker(t, `${broker.url},${refusing}`, args),
+    await startWorker(t, ['--broker-file', file], args),
+  ];
+  // Whichever node each connection starts at (a random one), every caller reaches the live one.
+  for (let i = 0; i < 6; i++) {
+    const compute = await createCompute({ transport: 'amqp', url: [refusing, broker.url], queue: q });
+    assert.equal(await compute.call('echo', i), i);
+    await compute.close();
+  }
+  const listed = await createCompute({ transport: 'amqp', url: `${refusing},${broker.url}`, queue: q });
+  t.after(() => listed.close());
+  assert.equal(await listed.call('echo', 'one string'), 'one string');
+  // Every worker consumes (startWorker waited for it), and tells the nodes it was given without their passwords.
+  for (const worker of workers) {
+    assert.match(
+      worker.stderr(),
+      /consuming amqp:\/\/nodescale:\*\*\*@127\.0\.0\.1:1,amqp:\/\/nodescale:\*\*\*@127\.0\.0\.1:\d+#|consuming amqp:\/\/nodescale:\*\*\*@127\.0\.0\.1:\d+,amqp:\/\/nodescale:\*\*\*@127\.0\.0\.1:1#/,
+    );
+    assert.doesNotMatch(worker.stderr(), /:x@/, 'no password printed');
+  }
+});
+
 test('bad input: a malformed or unreachable broker, wrong credentials, a missing tasks module: one line, a code, no stack', async () => {
   const port = broker.port;
   const cases: [string[], number, RegExp][] = [
@@ -434,6 +467,16 @@ test('bad input: a malformed or unreachable broker, wrong credentials, a missing
       ['compute-worker', COMPUTE_TASKS, '--broker', 'amqp://127.0.0.1:1'],
       1,
       /^error NS_ERR_COMPUTE_UNAVAILABLE: cannot connect to the broker at amqp:\/\/127\.0\.0\.1:1/,
+    ],
+    [
+      ['compute-worker', COMPUTE_TASKS, '--broker', 'amqp://127.0.0.1:1,amqp://127.0.0.1:2'],
+      1,
+      /^error NS_ERR_COMPUTE_UNAVAILABLE: cannot connect to any of the 2 broker nodes: amqp:\/\/127\.0\.0\.1:[12]: .*ECONNREFUSED.*; amqp:\/\/127\.0\.0\.1:[12]: /,
+    ],
+    [
+      ['compute-worker', COMPUTE_TASKS, '--broker', `amqp://127.0.0.1:1,amqps://127.0.0.1:2`],
+      2,
+      /^error NS_ERR_INVALID_OPTION: url must be nodes of one cluster, all amqp:\/\/ or all amqps:\/\//,
     ],
     [
       ['compute-worker', COMPUTE_TASKS, '--broker', `amqp://guest:wrong@127.0.0.1:${port}`],

@@ -18,15 +18,20 @@ export const COMPUTE_TASKS = new URL('../fixtures/compute-tasks.ts', import.meta
 
 export async function startWorker(
   t: TestContext,
-  broker: string,
+  /** The broker's URL (given as --broker), or the flags that give it (--broker-file FILE). */
+  broker: string | string[],
   args: string[] = [],
   tasks = COMPUTE_TASKS,
   env: Record<string, string> = {},
 ): Promise<Worker> {
-  const child = spawn(process.execPath, [BIN, 'compute-worker', tasks, '--broker', broker, ...args], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, ...env },
-  });
+  const child = spawn(
+    process.execPath,
+    [BIN, 'compute-worker', tasks, ...(typeof broker === 'string' ? ['--broker', broker] : broker), ...args],
+    {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, ...env },
+    },
+  );
   let err = '';
   child.stderr.on('data', (chunk) => (err += chunk));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
