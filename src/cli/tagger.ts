@@ -84,8 +84,9 @@ Options:
       --fetch-timeout DUR   for a whole fetch, redirects included (default ${formatDuration(T.fetchTimeoutMs)})
       --max-redirects N     (default ${T.maxRedirects})
       --store S             where the tags cache and the reverse index live: embedded (in this process, default)
-                            or redis://host:6379, shared by every API worker (docs/demo.md); or --store-file FILE,
-                            or NODESCALE_STORE_URL
+                            or redis://host:6379, shared by every API worker (docs/demo.md), or behind Sentinel,
+                            redis-sentinel://:pass@s1:26379,s2:26379,s3:26379#master; or --store-file FILE, or
+                            NODESCALE_STORE_URL
       --store-ca FILE, --store-cert FILE, --store-key FILE
                             with rediss://: the same for Redis (a client certificate for tls-auth-clients yes)
       --store-prefix P      with --store redis: the prefix of every key (default ${T.storePrefix})

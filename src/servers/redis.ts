@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { copyTlsFiles, findExecutable, freePort, terminate, waitForPort, started } from './process.ts';
 import type { PrivateServer, ServerTlsFiles } from './process.ts';
+import type { Namespace } from './netns.ts';
 
 export interface RedisOptions {
   /** Default: a free one. */
@@ -27,6 +28,11 @@ export interface RedisOptions {
    * signs the clients' certificates, which it requires (Redis's default `tls-auth-clients yes`).
    */
   tls?: ServerTlsFiles;
+  /** Listen here instead of 127.0.0.1 (the lab: the host's address), inside this namespace when one is given. */
+  bind?: string;
+  namespace?: Namespace;
+  /** A replica of this master (its password is the same: `masterauth`). */
+  replicaOf?: { host: string; port: number };
 }
 
 /**
@@ -61,21 +67,32 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
             ([file, at]) => `tls-${{ ca: 'ca-cert', cert: 'cert', key: 'key' }[file]}-file ${at}`,
           ),
         ];
-  writeFileSync(config, [...(password === null ? [] : [`requirepass ${password}`]), ...tlsLines, ''].join('\n'), {
-    mode: 0o600,
-  });
+  const bind = options.bind ?? '127.0.0.1';
+  const replicaLines =
+    options.replicaOf === undefined
+      ? []
+      : [
+          `replicaof ${options.replicaOf.host} ${options.replicaOf.port}`,
+          ...(password === null ? [] : [`masterauth ${password}`]),
+        ];
+  writeFileSync(
+    config,
+    [...(password === null ? [] : [`requirepass ${password}`]), ...tlsLines, ...replicaLines, ''].join('\n'),
+    { mode: 0o600 },
+  );
   let child: ChildProcess | null = null;
   const start = async () => {
     const out = openSync(path.join(dir, 'redis.log'), 'a');
-    const started = spawn(
+    const argv = [
       executable,
-      [
-        config,
-        ...['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
-        ...(options.args ?? []),
-      ],
-      { stdio: ['ignore', out, out] },
-    );
+      config,
+      ...['--port', String(port), '--bind', bind, '--save', '', '--appendonly', 'no', '--dir', dir],
+      ...(options.args ?? []),
+    ];
+    // `ip netns exec` execs the server: the child's pid is redis-server's.
+    const inNamespace =
+      options.namespace === undefined ? argv : ['ip', 'netns', 'exec', options.namespace.name, ...argv];
+    const started = spawn(inNamespace[0]!, inNamespace.slice(1), { stdio: ['ignore', out, out] });
     // The child has its own copy of the log's descriptor: ours would leak, one per start.
     closeSync(out);
     child = started;
@@ -84,12 +101,12 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
       exited = `redis-server exited (${signal ?? `code ${code}`}) before it accepted connections; its log is in ${dir}`;
       if (child === started) child = null;
     });
-    await waitForPort(port, options.startTimeoutMs ?? 30_000, () => exited);
+    await waitForPort(port, options.startTimeoutMs ?? 30_000, () => exited, bind);
     if (tlsPort !== null) await waitForPort(tlsPort, options.startTimeoutMs ?? 30_000, () => exited);
   };
   const auth = password === null ? '' : `:${password}@`;
   const server: RedisServer = {
-    url: `redis://${auth}127.0.0.1:${port}`,
+    url: `redis://${auth}${bind}:${port}`,
     port,
     tlsUrl: tlsPort === null ? null : `rediss://${auth}127.0.0.1:${tlsPort}`,
     dir,

@@ -30,6 +30,7 @@
 import { randomUUID } from 'node:crypto';
 import { createClient } from '@redis/client';
 import { SCRIPTS } from './redis-scripts.ts';
+import { parseSentinelUrl, SENTINEL_SCHEME, SentinelMaster } from './redis-sentinel.ts';
 import { ERROR_CODES, invalidOption, isNodescaleError, NodescaleError, type ErrorCode } from '../errors.ts';
 import { certificateHint, type ClientTls } from '../client-tls.ts';
 import { CHANNELS, publish } from '../diagnostics.ts';
@@ -69,8 +70,11 @@ const RETAG_ATTEMPTS = 3;
 export class RedisStore implements TagStore {
   readonly kind = 'redis';
   #client: Client;
-  readonly #subscriber: Client;
-  readonly #url: string;
+  #subscriber: Client;
+  /** The data server's URL: the master's, which changes when Sentinel fails over. */
+  #url: string;
+  /** With a redis-sentinel:// URL: the sentinels, asked where the master is. */
+  readonly #sentinel: SentinelMaster | null;
   readonly #tls: ClientTls | undefined;
   readonly #where: string;
   readonly #timeoutMs: number;
@@ -87,12 +91,17 @@ export class RedisStore implements TagStore {
   #closed = false;
   #opening = true;
 
-  private constructor(client: Client, subscriber: Client, options: ResolvedStoreOptions & { url: string }) {
+  private constructor(
+    client: Client,
+    subscriber: Client,
+    options: ResolvedStoreOptions & { url: string; where: string; sentinel: SentinelMaster | null },
+  ) {
     this.#client = client;
     this.#subscriber = subscriber;
     this.#url = options.url;
+    this.#sentinel = options.sentinel;
     this.#tls = options.storeTls;
-    this.#where = redactUrl(options.url);
+    this.#where = options.where;
     this.#timeoutMs = options.storeTimeoutMs;
     this.#prefix = options.storePrefix;
     this.#index = `{${this.#prefix}}`;
@@ -108,7 +117,10 @@ export class RedisStore implements TagStore {
   #watch(client: Client): void {
     // An 'error' without a listener would throw. Each failed reconnection emits one: say it once per outage.
     client.on('error', (error: Error) => {
-      if (client !== this.#client || this.#down || this.#closed) return;
+      if (client !== this.#client || this.#closed) return;
+      // The master may have moved: the sentinels are asked now, not at the next poll.
+      this.#sentinel?.check();
+      if (this.#down) return;
       this.#down = true;
       // While opening, open() says what happened, once: refused (credentials, database, certificate), or degraded.
       if (this.#opening) return;
@@ -187,13 +199,43 @@ export class RedisStore implements TagStore {
     if (old.isOpen) old.destroy();
   }
 
-  static async open(url: string, options: ResolvedStoreOptions): Promise<RedisStore> {
+  /**
+   * Sentinel named another master: both connections go there. Commands in flight on the old one fail (as at a
+   * deadline), new ones fail at once until the new connection is ready, which is when the store is used again.
+   */
+  #moveTo(url: string): void {
+    if (this.#closed || url === this.#url) return;
+    this.#log('warn', 'store: Sentinel names another master; moving to it', {
+      store: this.#where,
+      master: redactUrl(url),
+    });
+    this.#url = url;
+    const subscriber = this.#subscriber;
+    this.#subscriber = connection(url, this.#timeoutMs, this.#tls);
+    this.#subscriber.on('error', () => {});
+    const next = this.#subscriber;
+    next
+      .connect()
+      .then(() => next.subscribe(this.#channel, (message) => this.#onOutcome(message)))
+      .catch(() => {});
+    if (subscriber.isOpen) subscriber.destroy();
+    this.#replace(`the master moved to ${redactUrl(url)}`);
+  }
+
+  static async open(given: string, options: ResolvedStoreOptions): Promise<RedisStore> {
     const timeout = options.storeTimeoutMs;
     const tls = options.storeTls;
+    // Behind Sentinel: the master's address first (no sentinel answering within the wait fails the start, saying so).
+    const sentinel = given.toLowerCase().startsWith(SENTINEL_SCHEME)
+      ? new SentinelMaster(parseSentinelUrl(given), timeout)
+      : null;
+    const url = sentinel === null ? given : await sentinel.resolve(CONNECT_WAIT_MS);
     const client = connection(url, timeout, tls);
     // Notifications come on a connection of their own (a subscribed connection can do nothing else).
     const subscriber = connection(url, timeout, tls);
-    const store = new RedisStore(client, subscriber, { ...options, url });
+    const where = redactUrl(given);
+    const store = new RedisStore(client, subscriber, { ...options, url, where, sentinel });
+    sentinel?.watch((master) => store.#moveTo(master));
     // Both keep trying in the background; a Redis that is down at start is a degraded store, not a failed start.
     const connected = Promise.all([
       client.connect(),
@@ -368,6 +410,7 @@ export class RedisStore implements TagStore {
 
   async close(): Promise<void> {
     this.#closed = true;
+    await this.#sentinel?.close();
     if (this.#stalled !== null) clearTimeout(this.#stalled);
     for (const waiters of this.#waiters.values()) for (const resolve of waiters) resolve(null);
     this.#waiters.clear();

@@ -7,6 +7,7 @@ import { checkClientTls, type ClientTls } from '../client-tls.ts';
 import type { Logger } from '../logger.ts';
 import { invalidOption, NodescaleError } from '../errors.ts';
 import { redactUrl } from '../redact.ts';
+import { parseSentinelUrl, SENTINEL_SCHEME } from './redis-sentinel.ts';
 import { MAX_TIMER_MS } from '../units.ts';
 
 export interface StoreOptions {
@@ -124,9 +125,16 @@ export function resolveStoreOptions(options: StoreOptions): ResolvedStoreOptions
   };
 }
 
-/** `store` checked: 'embedded', or a redis:// or rediss:// URL with a host (NS_ERR_INVALID_OPTION otherwise). */
+/**
+ * `store` checked: 'embedded', a redis:// or rediss:// URL with a host, or the sentinels of a master,
+ * redis-sentinel://…#master (redis-sentinel.ts) (NS_ERR_INVALID_OPTION otherwise).
+ */
 export function checkStore(store: string, name = 'store'): string {
   if (store === 'embedded') return store;
+  if (store.toLowerCase().startsWith(SENTINEL_SCHEME)) {
+    parseSentinelUrl(store, name);
+    return store;
+  }
   let url: URL | null = null;
   try {
     url = new URL(store);
@@ -134,7 +142,7 @@ export function checkStore(store: string, name = 'store'): string {
     // refused below
   }
   if (url === null || (url.protocol !== 'redis:' && url.protocol !== 'rediss:') || url.hostname === '')
-    throw invalidOption(name, 'embedded, or a redis:// or rediss:// URL', redactUrl(store));
+    throw invalidOption(name, 'embedded, a redis:// or rediss:// URL, or redis-sentinel://…#master', redactUrl(store));
   return store;
 }
 
