@@ -12,6 +12,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { NodescaleError } from '../errors.ts';
 import type { Namespace } from './netns.ts';
 import { findExecutable, freePort, started, terminate, waitForPort, type PrivateServer } from './process.ts';
 
@@ -100,4 +101,43 @@ export async function startSentinel(options: SentinelOptions): Promise<SentinelS
 export function sentinelStoreUrl(sentinels: readonly SentinelServer[], masterName: string, password: string): string {
   const hosts = sentinels.map((sentinel) => new URL(sentinel.url).host).join(',');
   return `redis-sentinel://:${encodeURIComponent(password)}@${hosts}/0#${masterName}`;
+}
+
+/**
+ * Waits until every sentinel knows the master's `replicas` replicas and the other sentinels: until then a failover
+ * may find no replica to promote, or no majority to elect. NS_ERR_SERVER_START past `timeoutMs`.
+ */
+export async function sentinelsSettled(
+  sentinels: readonly SentinelServer[],
+  masterName: string,
+  replicas: number,
+  timeoutMs = 30_000,
+): Promise<void> {
+  const { createClient } = await import('@redis/client');
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  for (;;) {
+    let settled = true;
+    for (const sentinel of sentinels) {
+      const client = createClient({ url: sentinel.url, socket: { connectTimeout: 1_000, reconnectStrategy: false } });
+      client.on('error', () => {});
+      try {
+        await client.connect();
+        const info = await client.sendCommand<string[]>(['SENTINEL', 'MASTER', masterName]);
+        const field = (name: string) => Number(info[info.indexOf(name) + 1]);
+        last = `${new URL(sentinel.url).host} sees ${field('num-slaves')} replicas, ${field('num-other-sentinels')} other sentinels`;
+        if (field('num-slaves') !== replicas || field('num-other-sentinels') !== sentinels.length - 1) settled = false;
+      } catch (error) {
+        last = `${new URL(sentinel.url).host}: ${(error as Error).message}`;
+        settled = false;
+      } finally {
+        if (client.isOpen) client.destroy();
+      }
+      if (!settled) break;
+    }
+    if (settled) return;
+    if (Date.now() > deadline)
+      throw new NodescaleError('NS_ERR_SERVER_START', `the sentinels did not settle within ${timeoutMs} ms: ${last}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
 }

@@ -8,7 +8,12 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createClient } from '@redis/client';
 import { startRedis, type RedisServer } from '../../src/servers/redis.ts';
-import { sentinelStoreUrl, startSentinel, type SentinelServer } from '../../src/servers/redis-sentinel.ts';
+import {
+  sentinelsSettled,
+  sentinelStoreUrl,
+  startSentinel,
+  type SentinelServer,
+} from '../../src/servers/redis-sentinel.ts';
 import { masterAddress, parseSentinelUrl } from '../../src/tagger/redis-sentinel.ts';
 import { checkStore } from '../../src/tagger/store.ts';
 import { openStore } from '../../src/tagger/tagger.ts';
@@ -81,21 +86,7 @@ test(
     assert.equal(await direct.sendCommand(['WAIT', '2', '5000']), 2);
     direct.destroy();
     // Every sentinel knows the replicas and the other sentinels before the master dies.
-    await waitUntil(
-      async () => {
-        for (const sentinel of sentinels) {
-          const client = createClient({ url: sentinel.url });
-          await client.connect();
-          const info = (await client.sendCommand(['SENTINEL', 'MASTER', 'tags'])) as string[];
-          client.destroy();
-          const field = (name: string) => Number(info[info.indexOf(name) + 1]);
-          if (field('num-slaves') !== 2 || field('num-other-sentinels') !== 2) return false;
-        }
-        return true;
-      },
-      'the sentinels see both replicas and each other',
-      30_000,
-    );
+    await sentinelsSettled(sentinels, 'tags', 2);
 
     const outcomes = { ok: 0, unavailable: 0, other: [] as string[], wrong: 0 };
     const reader = (async () => {
