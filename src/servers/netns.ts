@@ -16,8 +16,8 @@ export interface Namespace {
   etcFile(file: 'hosts' | 'resolv.conf', text: string): void;
   /** Runs a command inside it to its end: exit code and output (never throws for a non-zero exit). */
   exec(args: string[], timeoutMs?: number): Promise<{ code: number; stdout: string; stderr: string }>;
-  /** Starts a long-running process inside it; remove() kills it if it still runs. */
-  spawn(args: string[]): ChildProcess;
+  /** Starts a long-running process inside it (with this environment, default ours); remove() kills it if it runs. */
+  spawn(args: string[], options?: { env?: NodeJS.ProcessEnv }): ChildProcess;
   sysctl(key: string, value: string | number): void;
   /** Kills what spawn() started and deletes the namespace. */
   remove(): Promise<void>;
@@ -49,8 +49,11 @@ export function createNamespace(name: string): Namespace {
             resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : 1, stdout, stderr }),
         );
       }),
-    spawn(args) {
-      const child = spawn('ip', ['netns', 'exec', name, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    spawn(args, options = {}) {
+      const child = spawn('ip', ['netns', 'exec', name, ...args], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: options.env ?? process.env,
+      });
       children.add(child);
       child.once('exit', () => children.delete(child));
       return child;

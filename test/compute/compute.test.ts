@@ -36,6 +36,28 @@ test('a deadline cancels a running task; the pool replaces the thread and keeps 
   assert.equal(await pool.call('echo', 'still'), 'still');
 });
 
+test('the pool runs tasks in the order they came, under a steady stream: none waits behind newer ones', async (t) => {
+  // One thread, four calls in flight at all times, as a compute service holds its prefetch: with piscina's default
+  // (a task it could not hand to a busy thread goes to the back of its queue) one call was passed over again and
+  // again by newer ones, until its deadline (seen in the lab: 60 s for a 300 ms task).
+  const pool = await createCompute({ tasks: TASKS, threads: 1 });
+  t.after(() => pool.close());
+  const finished: number[] = [];
+  let next = 0;
+  const caller = async () => {
+    while (next < 60) {
+      const id = next++;
+      await pool.call('hold', { ms: 5, id });
+      finished.push(id);
+    }
+  };
+  await Promise.all(Array.from({ length: 4 }, caller));
+  assert.deepEqual(
+    finished,
+    Array.from({ length: 60 }, (_, i) => i),
+  );
+});
+
 test('a crashing thread fails only its own task: the tasks queued behind it run', async (t) => {
   const pool = await createCompute({ tasks: TASKS, threads: 1 });
   t.after(() => pool.close());
