@@ -159,6 +159,7 @@ class AmqpCompute implements Compute {
       queued: this.#calls.size,
       completed: this.#completed - this.#failed,
       failed: this.#failed,
+      broker: this.#link === null ? null : redactUrl(this.#nodes.current),
     };
   }
 

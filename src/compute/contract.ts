@@ -26,6 +26,8 @@ export interface ComputeStats {
   queued: number;
   completed: number;
   failed: number;
+  /** amqp: the broker node this client is connected to (its URL without the password); null while it is not. */
+  broker?: string | null;
 }
 
 export interface Compute {
