@@ -28,6 +28,11 @@ export const CLI_COMMANDS: readonly { name: string; summary: string; load: () =>
     load: async () => (await import('./merge.ts')).mergeCommand,
   },
   {
+    name: 'lab',
+    summary: 'a fleet of hosts in network namespaces, to break on purpose (root)',
+    load: async () => (await import('./lab.ts')).labCommand,
+  },
+  {
     name: 'hello',
     summary: "start one of the talk's baseline servers",
     load: async () => (await import('./hello.ts')).helloCommand,

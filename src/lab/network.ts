@@ -41,12 +41,14 @@ export interface LabNetwork {
   /** Cuts a host off the network (its link down at the router); its processes keep running. */
   partition(name: string): void;
   heal(name: string): void;
+  /** Whether partition() cut this host off (and heal() has not joined it again). */
+  isPartitioned(name: string): boolean;
   /** Kills everything in the lab's namespaces, deletes them and frees the slot. */
   remove(): Promise<void>;
 }
 
 const SLOTS = 16;
-const SLOT_DIR = '/run/nodescale-lab';
+export const SLOT_DIR = '/run/nodescale-lab';
 const NAME = /^[a-z][a-z0-9-]{0,30}$/;
 
 function ip(args: string[]): void {
@@ -124,6 +126,7 @@ export async function createLabNetwork(specs: LabHostSpec[]): Promise<LabNetwork
   const upLink = `nsl${slot}-up`;
   const hosts = new Map<string, LabHost>();
   const links = new Map<string, string>();
+  const cut = new Set<string>();
   try {
     const router = createNamespace(`${prefix(slot)}router`);
     made.push(router);
@@ -178,8 +181,15 @@ export async function createLabNetwork(specs: LabHostSpec[]): Promise<LabNetwork
       slot,
       hosts,
       host,
-      partition: (name) => inRouter(['link', 'set', links.get(host(name).name)!, 'down']),
-      heal: (name) => inRouter(['link', 'set', links.get(host(name).name)!, 'up']),
+      partition: (name) => {
+        inRouter(['link', 'set', links.get(host(name).name)!, 'down']);
+        cut.add(name);
+      },
+      heal: (name) => {
+        inRouter(['link', 'set', links.get(host(name).name)!, 'up']);
+        cut.delete(name);
+      },
+      isPartitioned: (name) => cut.has(name),
       remove: async () => {
         await removeAll(made);
         await linkGone(upLink);

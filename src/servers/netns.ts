@@ -115,3 +115,23 @@ export async function killEveryProcessIn(name: string): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
+
+/** Sends `signal` to every process inside the namespace (SIGSTOP freezes a host, SIGCONT thaws it). */
+export function signalEveryProcessIn(name: string, signal: NodeJS.Signals): void {
+  let pids: number[];
+  try {
+    pids = execFileSync('ip', ['netns', 'pids', name], { encoding: 'utf8' })
+      .split('\n')
+      .map(Number)
+      .filter((pid) => Number.isInteger(pid) && pid > 0);
+  } catch {
+    return;
+  }
+  for (const pid of pids) {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // gone meanwhile
+    }
+  }
+}
