@@ -19,6 +19,8 @@ import {
   type HostStatus,
 } from '../lab/fleet.ts';
 import { SLOT_DIR } from '../lab/network.ts';
+import { MAX_RTT_MS } from '../lab/wan-relay.ts';
+import { parseDuration } from '../units.ts';
 import { namespacesUnavailable } from '../servers/netns.ts';
 import { boolFlag, COMMON_FLAGS, intFlag, parseCommandLine, type OptionSpecs } from './args.ts';
 import type { Command, Io } from './io.ts';
@@ -38,6 +40,7 @@ const D = FLEET_DEFAULTS;
 export const help = `Usage: nodescale lab up [--regions N] [--api-hosts N] [--compute-hosts N] [--broker-nodes N] [--redis-nodes N]
        nodescale lab status [--json]
        nodescale lab fault <kill|freeze|thaw|partition|heal> <host | regionN>
+       nodescale lab fault latency <regionN> <round trip>
        nodescale lab down
 
 A fleet of hosts on this machine, each a network namespace with its own address in 198.18.0.0/15 (the range
@@ -57,6 +60,8 @@ Faults:
   kill H                  every process on host H, SIGKILL: it stays down
   freeze H, thaw H        SIGSTOP / SIGCONT every process on H: a frozen peer is not a dead one
   partition H, heal H     H's link down at the router / up again (partition region2: the whole region)
+  latency regionN 40ms    the region's link to the shared tier adds 40 ms to each round trip (0 removes it): a
+                          delaying TCP relay, this kernel having no netem qdisc
 
 Options:
       --slot N            the lab to speak to when several run (default: the one that runs)
@@ -96,7 +101,7 @@ function slotOf(values: Parameters<typeof intFlag>[0]): number {
   return running[0]!;
 }
 
-type Request = { op: 'status' } | { op: 'fault'; kind: FaultKind; target: string } | { op: 'down' };
+type Request = { op: 'status' } | { op: 'fault'; kind: FaultKind; target: string; rttMs?: number } | { op: 'down' };
 type Reply = { ok: true; status?: HostStatus[]; done?: string } | { ok: false; code: string; message: string };
 
 const MAX_LINE = 64 * 1024;
@@ -139,13 +144,20 @@ function parseRequest(line: string): Request | null {
   }
   const request = parsed as { op?: unknown; kind?: unknown; target?: unknown };
   if (request?.op === 'status' || request?.op === 'down') return { op: request.op };
+  const rttMs = (request as { rttMs?: unknown }).rttMs;
   if (
     request?.op === 'fault' &&
     FAULT_KINDS.includes(request.kind as FaultKind) &&
     typeof request.target === 'string' &&
-    request.target.length <= 64
+    request.target.length <= 64 &&
+    (rttMs === undefined || (Number.isInteger(rttMs) && (rttMs as number) >= 0 && (rttMs as number) <= MAX_RTT_MS))
   )
-    return { op: 'fault', kind: request.kind as FaultKind, target: request.target };
+    return {
+      op: 'fault',
+      kind: request.kind as FaultKind,
+      target: request.target,
+      ...(rttMs === undefined ? {} : { rttMs: rttMs as number }),
+    };
   return null;
 }
 
@@ -195,7 +207,7 @@ async function up(values: Parameters<typeof intFlag>[0], io: Io): Promise<number
           setImmediate(down);
           return { ok: true, done: 'stopping the lab' };
         }
-        return { ok: true, done: await fleet.fault(request.kind, request.target) };
+        return { ok: true, done: await fleet.fault(request.kind, request.target, request.rttMs) };
       };
       socket.setTimeout(0);
       reply().then(
@@ -228,7 +240,12 @@ async function up(values: Parameters<typeof intFlag>[0], io: Io): Promise<number
     ].join('\n'),
   );
   io.signal.addEventListener('abort', () => down(), { once: true });
+  // SIGTERM (a service manager, a test's cleanup) and SIGHUP (the terminal closed) take the lab down as Ctrl-C does:
+  // their default would end this process and leave every namespace and process of the lab behind.
+  const signals = ['SIGTERM', 'SIGHUP'] as const;
+  for (const signal of signals) process.on(signal, down);
   await stopped;
+  for (const signal of signals) process.off(signal, down);
   io.stderr.write('lab: stopping: every process, namespace and directory it made\n');
   await new Promise<void>((resolve) => server.close(() => resolve()));
   rmSync(control, { force: true });
@@ -238,7 +255,7 @@ async function up(values: Parameters<typeof intFlag>[0], io: Io): Promise<number
 }
 
 async function run(argv: string[], io: Io): Promise<number> {
-  const { values, positionals } = parseCommandLine('lab', argv, FLAGS, 3);
+  const { values, positionals } = parseCommandLine('lab', argv, FLAGS, 4);
   const [sub, ...rest] = positionals;
   if (process.getuid?.() !== 0)
     throw new NodescaleError('NS_ERR_LAB', 'nodescale lab runs as root: it makes network namespaces (ip netns)');
@@ -266,10 +283,25 @@ async function run(argv: string[], io: Io): Promise<number> {
     return 0;
   }
   if (sub === 'fault') {
-    const [kind, target] = rest;
+    const [kind, target, value] = rest;
     if (!FAULT_KINDS.includes(kind as FaultKind) || target === undefined)
-      throw new NodescaleError('NS_ERR_USAGE', `lab fault <${FAULT_KINDS.join('|')}> <host | regionN>`);
-    const reply = await ask(slotOf(values), { op: 'fault', kind: kind as FaultKind, target });
+      throw new NodescaleError('NS_ERR_USAGE', `lab fault <${FAULT_KINDS.join('|')}> <host | regionN> [round trip]`);
+    if ((kind === 'latency') !== (value !== undefined))
+      throw new NodescaleError(
+        'NS_ERR_USAGE',
+        kind === 'latency'
+          ? 'lab fault latency <regionN> <round trip>: the delay to add (40ms; 0 removes it)'
+          : `lab fault ${kind} takes a host or a region, nothing more`,
+      );
+    const rttMs = value === undefined ? undefined : Math.round(parseDuration('latency', value === '0' ? '0ms' : value));
+    if (rttMs !== undefined && rttMs > MAX_RTT_MS)
+      throw new NodescaleError('NS_ERR_INVALID_OPTION', `latency must be at most ${MAX_RTT_MS} ms (got ${rttMs})`);
+    const reply = await ask(slotOf(values), {
+      op: 'fault',
+      kind: kind as FaultKind,
+      target,
+      ...(rttMs === undefined ? {} : { rttMs }),
+    });
     if (!reply.ok) throw new NodescaleError(reply.code as ErrorCode, reply.message);
     io.stdout.write(`lab: ${reply.done}\n`);
     return 0;

@@ -22,6 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { buildModel } from '../deploy/model.ts';
 import { renderHaproxy } from '../deploy/haproxy.ts';
 import { NodescaleError } from '../errors.ts';
+import { sibling } from '../module-file.ts';
 import { killEveryProcessIn, signalEveryProcessIn } from '../servers/netns.ts';
 import { accepts } from '../servers/process.ts';
 import { startBrokerCluster, AMQP_PORT, type BrokerCluster } from './broker.ts';
@@ -51,8 +52,10 @@ const API_PORT = 3000;
 const COMPUTE_METRICS_PORT = 9200;
 const CORPUS_PORT = 8080;
 const BALANCER_PORT = 80;
+const WAN_CONTROL_PORT = 9999;
+const RELAY = fileURLToPath(sibling('./wan-relay', import.meta.url));
 
-export type Role = 'balancer' | 'api' | 'compute' | 'broker' | 'redis' | 'corpus' | 'dns';
+export type Role = 'balancer' | 'api' | 'compute' | 'broker' | 'redis' | 'corpus' | 'dns' | 'wan';
 
 export interface FleetHost {
   readonly host: LabHost;
@@ -69,8 +72,12 @@ export interface Fleet {
   /** The service's name and the balancers' addresses it resolves to. */
   readonly service: { name: string; dns: string; balancers: string[] };
   status(): Promise<HostStatus[]>;
-  /** A fault on a host (or, for partition and heal, on every host of a region: `region2`). What was done, in words. */
-  fault(kind: FaultKind, target: string): Promise<string>;
+  /**
+   * A fault on a host (or, for partition and heal, on every host of a region: `region2`); latency takes a region
+   * other than the first and the round trip it adds to its link to the shared tier (`rttMs`, 0 to remove it). What
+   * was done, in words.
+   */
+  fault(kind: FaultKind, target: string, rttMs?: number): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -83,7 +90,7 @@ export interface HostStatus {
   health: string;
 }
 
-export const FAULT_KINDS = ['kill', 'freeze', 'thaw', 'partition', 'heal'] as const;
+export const FAULT_KINDS = ['kill', 'freeze', 'thaw', 'partition', 'heal', 'latency'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 /** The hosts a spec makes, by name and region: the shared tier in region 1, a balancer and its hosts per region. */
@@ -94,6 +101,7 @@ export function fleetHosts(spec: FleetSpec): (LabHostSpec & { role: Role })[] {
   hosts.push({ name: 'corpus', region: 1, role: 'corpus' }, { name: 'dns', region: 1, role: 'dns' });
   for (let region = 1; region <= spec.regions; region++) {
     hosts.push({ name: `r${region}-lb`, region, role: 'balancer' });
+    if (region > 1) hosts.push({ name: `r${region}-wan`, region, role: 'wan' });
     for (let i = 1; i <= spec.apiHosts; i++) hosts.push({ name: `r${region}-api${i}`, region, role: 'api' });
     for (let i = 1; i <= spec.computeHosts; i++)
       hosts.push({ name: `r${region}-compute${i}`, region, role: 'compute' });
@@ -172,14 +180,64 @@ export async function startFleet(spec: FleetSpec, log: (line: string) => void = 
     await network.remove();
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   };
+  const relays = new Map<number, string>();
   try {
     log(`network: ${specs.length} hosts in ${spec.regions} region(s), slot ${network.slot}`);
+    // The link between regions: a region other than the first reaches the shared tier through its relay host, by
+    // the names of the shared tier's hosts, which its hosts file gives the relay's addresses (wan-relay.ts).
+    const shared = [...byRole('broker'), ...byRole('redis'), network.host('corpus')];
+    const ports = (host: LabHost) =>
+      host.name.startsWith('broker')
+        ? [AMQP_PORT]
+        : host.name.startsWith('redis')
+          ? [REDIS_PORT, SENTINEL_PORT]
+          : [CORPUS_PORT];
+    for (const wan of byRole('wan')) {
+      const prefix = wan.address.slice(0, wan.address.lastIndexOf('.'));
+      const alias = new Map(shared.map((host, i) => [host.name, `${prefix}.${200 + i}`]));
+      for (const address of alias.values()) await wan.ns.exec(['ip', 'addr', 'add', `${address}/24`, 'dev', 'eth0']);
+      const routes = shared.flatMap((host) =>
+        ports(host).map((port) => ({
+          listen: { host: alias.get(host.name)!, port },
+          target: { host: host.address, port },
+        })),
+      );
+      const control = `${wan.address}:${WAN_CONTROL_PORT}`;
+      const relay = spawnIn(wan, [process.execPath, RELAY], {
+        NODESCALE_WAN_ROUTES: JSON.stringify(routes),
+        NODESCALE_WAN_CONTROL: control,
+      });
+      children.push(relay.child);
+      relays.set(wan.region, control);
+      await until(() => httpCheck(`http://${control}/latency`), wan.name, 15_000, relay.output);
+      const table = [
+        '127.0.0.1 localhost',
+        `${network.gateway} lab-client`,
+        ...[...network.hosts.values()].map((host) => `${alias.get(host.name) ?? host.address} ${host.name}`),
+      ];
+      for (const host of network.hosts.values())
+        if (host.region === wan.region) host.ns.etcFile('hosts', `${table.join('\n')}\n`);
+      hosts.push({
+        host: wan,
+        role: 'wan',
+        runs: `delaying TCP relay: region ${wan.region} → ${shared.map((host) => host.name).join(', ')}`,
+        check: async () => {
+          try {
+            const response = await fetch(`http://${control}/latency`, { signal: AbortSignal.timeout(2_000) });
+            const { rttMs } = (await response.json()) as { rttMs: number };
+            return rttMs === 0 ? 'ok' : `ok, +${rttMs} ms round trip`;
+          } catch (error) {
+            return `no answer (${(error as Error).message})`;
+          }
+        },
+      });
+    }
     // The shared tier first: everything else connects to it.
     const brokers = byRole('broker');
     const redisHosts = byRole('redis');
     const [startedCluster, startedRedis] = await Promise.all([
       startBrokerCluster(brokers),
-      startRedisGroup(redisHosts, { downAfterMs: 2_000 }),
+      startRedisGroup(redisHosts, { downAfterMs: 2_000, byName: true }),
     ]);
     cluster = startedCluster;
     redis = startedRedis;
@@ -203,7 +261,13 @@ export async function startFleet(spec: FleetSpec, log: (line: string) => void = 
           return server === 'ok' && sentinel === 'ok' ? 'ok' : `redis ${server}, sentinel ${sentinel}`;
         },
       });
-    const env = { NODESCALE_BROKER_URL: cluster.urls.join(','), NODESCALE_STORE_URL: redis.storeUrl };
+    // By name: each host resolves the shared tier itself (another region, through its relay).
+    const brokerUrls = cluster.nodes.map(({ host, node }) => {
+      const url = new URL(node.url);
+      url.hostname = host.name;
+      return url.href.replace(/\/$/, '');
+    });
+    const env = { NODESCALE_BROKER_URL: brokerUrls.join(','), NODESCALE_STORE_URL: redis.storeUrl };
 
     const corpus = network.host('corpus');
     const corpusProcess = spawnIn(
@@ -254,7 +318,7 @@ export async function startFleet(spec: FleetSpec, log: (line: string) => void = 
           [
             'tagger',
             ...['--port', String(API_PORT), '--host', host.address, '--compute', 'amqp'],
-            ...['--corpus-url', corpusUrl, '--allow', corpus.address],
+            ...['--corpus-url', corpusUrl],
           ],
           check,
         );
@@ -336,7 +400,7 @@ export async function startFleet(spec: FleetSpec, log: (line: string) => void = 
     await stop();
     throw error;
   }
-  const order: Role[] = ['balancer', 'api', 'compute', 'broker', 'redis', 'corpus', 'dns'];
+  const order: Role[] = ['balancer', 'wan', 'api', 'compute', 'broker', 'redis', 'corpus', 'dns'];
   hosts.sort((a, b) => a.host.region - b.host.region || order.indexOf(a.role) - order.indexOf(b.role));
   return {
     network,
@@ -357,8 +421,21 @@ export async function startFleet(spec: FleetSpec, log: (line: string) => void = 
           health: network.isPartitioned(host.name) ? `partitioned (${await check()})` : await check(),
         })),
       ),
-    fault: async (kind, target) => {
+    fault: async (kind, target, rttMs = 0) => {
       const region = /^region(\d+)$/.exec(target);
+      if (kind === 'latency') {
+        const control = region ? relays.get(Number(region[1])) : undefined;
+        if (control === undefined)
+          throw new NodescaleError(
+            'NS_ERR_LAB',
+            `latency takes a region other than the first, whose link to the shared tier it delays (${[...relays.keys()].map((r) => `region${r}`).join(', ') || 'this lab has one region'})`,
+          );
+        const response = await fetch(`http://${control}/latency?rttMs=${rttMs}`, { method: 'PUT' });
+        if (response.status !== 200) throw new NodescaleError('NS_ERR_LAB', `latency: ${await response.text()}`);
+        return rttMs === 0
+          ? `the link between ${target} and the shared tier has no added delay`
+          : `the link between ${target} and the shared tier adds ${rttMs} ms to each round trip (a delaying TCP relay: this kernel has no netem)`;
+      }
       const targets = region
         ? [...network.hosts.values()].filter((host) => host.region === Number(region[1]))
         : [network.host(target)];

@@ -36,6 +36,8 @@ export interface LabHost {
 
 export interface LabNetwork {
   readonly slot: number;
+  /** This machine's end of the uplink: where a connection from this machine comes from. */
+  readonly gateway: string;
   readonly hosts: ReadonlyMap<string, LabHost>;
   host(name: string): LabHost;
   /** Cuts a host off the network (its link down at the router); its processes keep running. */
@@ -90,7 +92,10 @@ function takeSlot(): { slot: number; release(): void } {
 
 const prefix = (slot: number) => `nsl${slot}-`;
 
-/** Deletes the namespaces of a slot left by a lab whose process died. */
+/**
+ * Deletes the namespaces of a slot left by a lab whose process died (every process in them killed), their files in
+ * /etc/netns, and this machine's end of the uplink.
+ */
 function removeSlotLeftovers(slot: number): void {
   let list: string;
   try {
@@ -110,6 +115,28 @@ function removeSlotLeftovers(slot: number): void {
     }
     rmSync(path.join('/etc/netns', name), { recursive: true, force: true });
   }
+  try {
+    ip(['link', 'del', `nsl${slot}-up`]);
+  } catch {
+    // gone with the router's namespace
+  }
+}
+
+/**
+ * What a lab whose process died left in `slot` (its namespaces, their processes and files), removed, and the slot
+ * freed; nothing when the slot is free or held by a live lab (which may be another one since).
+ */
+export function removeDeadLab(slot: number): void {
+  const file = path.join(SLOT_DIR, `slot-${slot}`);
+  let holder: number;
+  try {
+    holder = Number(readFileSync(file, 'utf8'));
+  } catch {
+    return;
+  }
+  if (Number.isInteger(holder) && holder > 0 && alive(holder)) return;
+  removeSlotLeftovers(slot);
+  rmSync(file, { force: true });
 }
 
 export async function createLabNetwork(specs: LabHostSpec[]): Promise<LabNetwork> {
@@ -179,6 +206,7 @@ export async function createLabNetwork(specs: LabHostSpec[]): Promise<LabNetwork
     };
     return {
       slot,
+      gateway: `198.18.${base}.1`,
       hosts,
       host,
       partition: (name) => {

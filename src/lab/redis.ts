@@ -22,9 +22,14 @@ export interface RedisGroup {
   stop(): Promise<void>;
 }
 
+/**
+ * `byName`: the servers and sentinels know each other, and tell clients, by host name (each resolves it itself: the
+ * fleet's hosts of another region reach the shared tier through their relay); the store is given the sentinels'
+ * names too. Otherwise by address.
+ */
 export async function startRedisGroup(
   hosts: readonly LabHost[],
-  options: { downAfterMs?: number } = {},
+  options: { downAfterMs?: number; byName?: boolean } = {},
 ): Promise<RedisGroup> {
   const password = randomBytes(18).toString('base64url');
   const [first, ...rest] = hosts;
@@ -35,7 +40,8 @@ export async function startRedisGroup(
   const stop = async () => {
     await Promise.all(started.map((server) => server.stop()));
   };
-  const master = { host: first.address, port: REDIS_PORT };
+  const byName = options.byName === true;
+  const master = { host: byName ? first.name : first.address, port: REDIS_PORT };
   try {
     const redis: RedisServer[] = [];
     for (const [i, host] of [first, ...rest].entries()) {
@@ -45,6 +51,7 @@ export async function startRedisGroup(
         bind: host.address,
         namespace: host.ns,
         ...(i === 0 ? {} : { replicaOf: master }),
+        ...(byName ? { announce: host.name } : {}),
       });
       started.push(server);
       redis.push(server);
@@ -57,6 +64,7 @@ export async function startRedisGroup(
         masterName: MASTER_NAME,
         master,
         password,
+        hostnames: byName,
         quorum: Math.floor(hosts.length / 2) + 1,
         ...(options.downAfterMs === undefined ? {} : { downAfterMs: options.downAfterMs }),
       });
@@ -74,11 +82,13 @@ export async function startRedisGroup(
   }
   return {
     servers,
-    storeUrl: sentinelStoreUrl(
-      servers.map(({ sentinel }) => sentinel),
-      MASTER_NAME,
-      password,
-    ),
+    storeUrl: byName
+      ? `redis-sentinel://:${encodeURIComponent(password)}@${servers.map(({ host }) => `${host.name}:${SENTINEL_PORT}`).join(',')}/0#${MASTER_NAME}`
+      : sentinelStoreUrl(
+          servers.map(({ sentinel }) => sentinel),
+          MASTER_NAME,
+          password,
+        ),
     password,
     stop,
   };

@@ -30,6 +30,11 @@ export interface SentinelOptions {
   bind?: string;
   namespace?: Namespace;
   startTimeoutMs?: number;
+  /**
+   * The master given by host name, and the servers named so to clients (`resolve-hostnames`, `announce-hostnames`):
+   * each client resolves the name itself (the lab's hosts of another region reach the master through its relay).
+   */
+  hostnames?: boolean;
 }
 
 export interface SentinelServer extends PrivateServer {
@@ -52,6 +57,7 @@ export async function startSentinel(options: SentinelOptions): Promise<SentinelS
       `requirepass ${options.password}`,
       // To the other sentinels: they require the password too.
       `sentinel sentinel-pass ${options.password}`,
+      ...(options.hostnames === true ? ['sentinel resolve-hostnames yes', 'sentinel announce-hostnames yes'] : []),
       `sentinel monitor ${name} ${options.master.host} ${options.master.port} ${options.quorum ?? 2}`,
       `sentinel auth-pass ${name} ${options.password}`,
       `sentinel down-after-milliseconds ${name} ${options.downAfterMs ?? 2_000}`,

@@ -33,6 +33,8 @@ export interface RedisOptions {
   namespace?: Namespace;
   /** A replica of this master (its password is the same: `masterauth`). */
   replicaOf?: { host: string; port: number };
+  /** The name it gives of itself as a replica (`replica-announce-ip`): Sentinel then names it so to clients. */
+  announce?: string;
 }
 
 /**
@@ -75,6 +77,7 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
           `replicaof ${options.replicaOf.host} ${options.replicaOf.port}`,
           ...(password === null ? [] : [`masterauth ${password}`]),
         ];
+  if (options.announce !== undefined) replicaLines.push(`replica-announce-ip ${options.announce}`);
   writeFileSync(
     config,
     [...(password === null ? [] : [`requirepass ${password}`]), ...tlsLines, ...replicaLines, ''].join('\n'),

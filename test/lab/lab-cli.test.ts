@@ -10,6 +10,7 @@ import { Resolver } from 'node:dns/promises';
 import { existsSync, readdirSync } from 'node:fs';
 import { test } from 'node:test';
 import type { HostStatus } from '../../src/lab/fleet.ts';
+import { removeDeadLab } from '../../src/lab/network.ts';
 import { namespacesUnavailable } from '../../src/servers/netns.ts';
 import { BIN, runBin } from '../helpers/cli.ts';
 import { waitUntil } from '../helpers/wait.ts';
@@ -44,14 +45,17 @@ test(
     up.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
     up.stderr!.on('data', (chunk: Buffer) => (err += chunk.toString()));
     const exited = new Promise<number | null>((resolve) => up.once('exit', (code) => resolve(code)));
+    const made: { slot?: number } = {};
     t.after(async () => {
-      // Whatever happened: the lab goes (its SIGTERM handler removes it all, as Ctrl-C does).
+      // Whatever happened: the lab goes (its SIGTERM handler removes it all, as Ctrl-C does); were it gone without
+      // that, what it left is removed here.
       if (up.exitCode === null) up.kill('SIGTERM');
       await exited;
+      if (made.slot !== undefined) removeDeadLab(made.slot);
     });
     await waitUntil(() => /lab ready \(slot (\d+)\)/.test(out) || up.exitCode !== null, 'the lab is up', 180_000);
     assert.equal(up.exitCode, null, `lab up exited: ${err}`);
-    const slot = Number(/lab ready \(slot (\d+)\)/.exec(out)![1]);
+    const slot = (made.slot = Number(/lab ready \(slot (\d+)\)/.exec(out)![1]));
 
     const status = await runBin(['lab', 'status', '--json']);
     assert.equal(status.code, 0, status.stderr);
@@ -72,6 +76,11 @@ test(
         roles('redis').length,
       ],
       [2, 4, 2, 1, 1],
+    );
+    assert.deepEqual(
+      roles('wan').map((host) => host.region),
+      [2],
+      'region 2 reaches the shared tier through its relay',
     );
     assert.match((await runBin(['lab', 'status'])).stdout, /^HOST +REGION +ADDRESS +ROLE +HEALTH +RUNS\n/);
 
@@ -120,9 +129,15 @@ test(
       [
         ['lab', 'fault', 'melt', victim.name],
         2,
-        /^error NS_ERR_USAGE: lab fault <kill\|freeze\|thaw\|partition\|heal>/,
+        /^error NS_ERR_USAGE: lab fault <kill\|freeze\|thaw\|partition\|heal\|latency>/,
       ],
       [['lab', 'fault', 'kill', 'region2'], 1, /^error NS_ERR_LAB: a region takes partition or heal/],
+      [
+        ['lab', 'fault', 'latency', 'region1', '40ms'],
+        1,
+        /^error NS_ERR_LAB: latency takes a region other than the first/,
+      ],
+      [['lab', 'fault', 'latency', 'region2'], 2, /^error NS_ERR_USAGE: lab fault latency <regionN> <round trip>/],
       [['lab', 'up', '--regions', '9'], 2, /^error NS_ERR_INVALID_OPTION: --regions must be 1 to 4 \(got 9\)\n$/],
       [['lab'], 2, /^error NS_ERR_USAGE: lab: give up, status, fault or down/],
     ];
