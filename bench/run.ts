@@ -5,7 +5,7 @@
  *   npm run bench                  all benchmarks, default lengths
  *   npm run bench -- --quick       shorter runs (a smoke test of the harness, not figures to quote)
  *   npm run bench -- generator     one benchmark by name (generator, servers, runtime, supervisor, tagger, amqp,
- *                                  amqp-clients, redis, scale-out, somaxconn, rollback)
+ *                                  amqp-clients, redis, scale-out, somaxconn, rollback, lab)
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -24,6 +24,7 @@ import {
 } from './runtime.ts';
 import { reloadUnderLoad, runOverhead } from './supervisor.ts';
 import { redisClients, scaleOutSplit, storeGetUrls } from './redis.ts';
+import { labScaling } from './lab.ts';
 import { rollbackMemory } from './rollback.ts';
 import { somaxconnTable } from './somaxconn.ts';
 import { taggerSplit } from './tagger.ts';
@@ -324,6 +325,28 @@ if (wanted('somaxconn')) {
       ),
       '',
     );
+}
+
+if (wanted('lab')) {
+  const cores = 0.25;
+  console.error(`lab: get-urls through one haproxy with 1, 2, 4 API hosts, each held to ${cores} core by a cgroup`);
+  const table = await labScaling({ seconds: quick ? 3 : 10, cores, hosts: [1, 2, 4] });
+  report.lab = table;
+  if (typeof table === 'string') lines.push(`lab: ${table}`, '');
+  else {
+    const tiers = ['api', 'balancer', 'redis', 'compute', 'broker', 'generator'];
+    lines.push(
+      `The fleet lab's scaling table: \`/benchmark/get-urls\` through one region's haproxy, 32 connections, ${quick ? 3 : 10} s, each API host held to ${cores} core (\`npm run bench -- lab\`); CPU used by each tier, in cores:`,
+      '',
+      `| API hosts | req/s ÷ 1 host | p99 | errors | ${tiers.join(' | ')} |`,
+      `|---|---|---|---|${tiers.map(() => '---').join('|')}|`,
+      ...table.map(
+        (r) =>
+          `| ${r.apiHosts} | ${r.ratioToOne.toFixed(2)} | ${r.p99Ms.toFixed(1)} ms | ${r.errors} | ${tiers.map((tier) => (r.cpu[tier] ?? 0).toFixed(2)).join(' | ')} |`,
+      ),
+      '',
+    );
+  }
 }
 
 const file = path.join(BENCH_DIR, 'results', 'latest.json');

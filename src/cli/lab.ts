@@ -22,7 +22,7 @@ import { SLOT_DIR } from '../lab/network.ts';
 import { MAX_RTT_MS } from '../lab/wan-relay.ts';
 import { parseDuration } from '../units.ts';
 import { namespacesUnavailable } from '../servers/netns.ts';
-import { boolFlag, COMMON_FLAGS, intFlag, parseCommandLine, type OptionSpecs } from './args.ts';
+import { boolFlag, COMMON_FLAGS, intFlag, parseCommandLine, textFlag, type OptionSpecs } from './args.ts';
 import type { Command, Io } from './io.ts';
 
 const FLAGS = {
@@ -31,6 +31,7 @@ const FLAGS = {
   'compute-hosts': { type: 'string' },
   'broker-nodes': { type: 'string' },
   'redis-nodes': { type: 'string' },
+  'api-cpu': { type: 'string' },
   slot: { type: 'string' },
   ...COMMON_FLAGS,
 } as const satisfies OptionSpecs;
@@ -55,6 +56,7 @@ Up:
       --compute-hosts N   compute hosts per region (default ${D.computeHosts})
       --broker-nodes N    RabbitMQ nodes, one host each (default ${D.brokerNodes})
       --redis-nodes N     Redis servers (a master, the others its replicas), a sentinel beside each (default ${D.redisNodes})
+      --api-cpu CORES     hold each API host to this share of the CPU (a cgroup: 0.5 is half a core; default none)
 
 Faults:
   kill H                  every process on host H, SIGKILL: it stays down
@@ -81,6 +83,15 @@ const count = (values: Parameters<typeof intFlag>[0], flag: string, fallback: nu
     throw new NodescaleError('NS_ERR_INVALID_OPTION', `--${flag} must be ${min} to ${max} (got ${value})`);
   return value;
 };
+
+/** --api-cpu: cores, 0.05 to 64, or null when not given. */
+function cpuShare(raw: string | undefined): number | null {
+  if (raw === undefined) return null;
+  const cores = Number(raw);
+  if (!/^\d+(\.\d+)?$/.test(raw) || cores < 0.05 || cores > 64)
+    throw new NodescaleError('NS_ERR_INVALID_OPTION', `--api-cpu must be a number of cores, 0.05 to 64 (got ${raw})`);
+  return cores;
+}
 
 const controlPath = (slot: number) => path.join(SLOT_DIR, `control-${slot}.sock`);
 
@@ -181,6 +192,7 @@ async function up(values: Parameters<typeof intFlag>[0], io: Io): Promise<number
     computeHosts: count(values, 'compute-hosts', D.computeHosts, 1, FLEET_LIMITS.computeHosts),
     brokerNodes: count(values, 'broker-nodes', D.brokerNodes, 1, FLEET_LIMITS.brokerNodes),
     redisNodes: count(values, 'redis-nodes', D.redisNodes, 1, FLEET_LIMITS.redisNodes),
+    apiCpu: cpuShare(textFlag(values, 'api-cpu')),
   };
   const why = namespacesUnavailable();
   if (why !== null) throw new NodescaleError('NS_ERR_LAB', `nodescale lab makes network namespaces: it ${why}`);

@@ -23,7 +23,8 @@ import { buildModel } from '../deploy/model.ts';
 import { renderHaproxy } from '../deploy/haproxy.ts';
 import { NodescaleError } from '../errors.ts';
 import { sibling } from '../module-file.ts';
-import { killEveryProcessIn, signalEveryProcessIn } from '../servers/netns.ts';
+import { killEveryProcessIn, pidsIn, signalEveryProcessIn } from '../servers/netns.ts';
+import { limitCpu, type CpuLimit } from './cgroup.ts';
 import { accepts } from '../servers/process.ts';
 import { startBrokerCluster, AMQP_PORT, type BrokerCluster } from './broker.ts';
 import { createLabNetwork, type LabHost, type LabHostSpec, type LabNetwork } from './network.ts';
@@ -35,6 +36,8 @@ export interface FleetSpec {
   computeHosts: number;
   brokerNodes: number;
   redisNodes: number;
+  /** Each API host held to this many cores (a cgroup), or null: as much as the machine has. */
+  apiCpu?: number | null;
 }
 
 export const FLEET_DEFAULTS: Readonly<FleetSpec> = Object.freeze({
@@ -178,9 +181,11 @@ export async function startFleet(spec: FleetSpec, log: (line: string) => void = 
     await cluster?.stop().catch(() => {});
     await redis?.stop().catch(() => {});
     await network.remove();
+    for (const limit of limits) await limit.remove();
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   };
   const relays = new Map<number, string>();
+  const limits: CpuLimit[] = [];
   try {
     log(`network: ${specs.length} hosts in ${spec.regions} region(s), slot ${network.slot}`);
     // The link between regions: a region other than the first reaches the shared tier through its relay host, by
@@ -325,6 +330,16 @@ export async function startFleet(spec: FleetSpec, log: (line: string) => void = 
       }),
     ]);
     log(`api: ${apiHosts.length} host(s), compute: ${computeHosts.length} host(s), under nodescale run`);
+    const cores = spec.apiCpu ?? null;
+    if (cores !== null) {
+      // Every process of the host (the supervisor and its workers; workers it forks later inherit the group).
+      for (const host of apiHosts) {
+        const limit = limitCpu(`nodescale-lab${network.slot}-${host.name}`, cores);
+        limits.push(limit);
+        limit.add(pidsIn(host.ns.name));
+      }
+      log(`api: each host held to ${cores} core(s) (a cgroup of the cpu controller)`);
+    }
 
     // A balancer per region, on nodescale deploy's haproxy configuration, in front of the region's API hosts.
     const balancers: string[] = [];

@@ -116,18 +116,21 @@ export async function killEveryProcessIn(name: string): Promise<void> {
   }
 }
 
-/** Sends `signal` to every process inside the namespace (SIGSTOP freezes a host, SIGCONT thaws it). */
-export function signalEveryProcessIn(name: string, signal: NodeJS.Signals): void {
-  let pids: number[];
+/** The processes inside the namespace (`ip netns pids`); none when it is gone. */
+export function pidsIn(name: string): number[] {
   try {
-    pids = execFileSync('ip', ['netns', 'pids', name], { encoding: 'utf8' })
+    return execFileSync('ip', ['netns', 'pids', name], { encoding: 'utf8' })
       .split('\n')
       .map(Number)
       .filter((pid) => Number.isInteger(pid) && pid > 0);
   } catch {
-    return;
+    return [];
   }
-  for (const pid of pids) {
+}
+
+/** Sends `signal` to every process inside the namespace (SIGSTOP freezes a host, SIGCONT thaws it). */
+export function signalEveryProcessIn(name: string, signal: NodeJS.Signals): void {
+  for (const pid of pidsIn(name)) {
     try {
       process.kill(pid, signal);
     } catch {

@@ -1,0 +1,90 @@
+/**
+ * The fleet lab's scaling table (docs/lab.md): get-urls through one region's haproxy with 1, 2 and 4 API hosts, each
+ * held to the same share of the CPU by a cgroup, so that on a two-core machine the figures are those of small
+ * machines, not of two cores shared by everything. Beside each figure, the CPU each tier used during the run (from
+ * /proc, every process of each host), which says where the next bottleneck is: the API hosts at their quota, or
+ * haproxy, Redis, the generator. Ratios to one host, never absolute req/s. Root only.
+ *
+ *   npm run bench -- lab
+ */
+import { readFileSync } from 'node:fs';
+import { startFleet, type FleetHost } from '../src/lab/fleet.ts';
+import { runBench } from '../src/loadtest/run.ts';
+import { namespacesUnavailable, pidsIn } from '../src/servers/netns.ts';
+
+export interface ScalingRow {
+  apiHosts: number;
+  requestsPerSecond: number;
+  ratioToOne: number;
+  p99Ms: number;
+  errors: number;
+  /** Cores used during the measured run, by tier. */
+  cpu: Record<string, number>;
+}
+
+const TICK_S = 0.01; // USER_HZ: /proc's clock ticks are 1/100 s on Linux
+
+/** utime + stime of a process, seconds; 0 once it is gone. */
+function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * TICK_S;
+  } catch {
+    return 0;
+  }
+}
+
+/** Every process of every host, by tier (its role), with the generator (this process) beside them. */
+function cpuByTier(hosts: readonly FleetHost[]): Map<number, string> {
+  const tiers = new Map<number, string>();
+  for (const { host, role } of hosts) for (const pid of pidsIn(host.ns.name)) tiers.set(pid, role);
+  tiers.set(process.pid, 'generator');
+  return tiers;
+}
+
+export async function labScaling(options: {
+  seconds: number;
+  cores: number;
+  hosts: number[];
+}): Promise<ScalingRow[] | string> {
+  const why = namespacesUnavailable();
+  if (why !== null) return `skipped: the lab ${why}`;
+  const rows: ScalingRow[] = [];
+  for (const apiHosts of options.hosts) {
+    const fleet = await startFleet({
+      regions: 1,
+      apiHosts,
+      computeHosts: 1,
+      brokerNodes: 1,
+      redisNodes: 1,
+      apiCpu: options.cores,
+    });
+    try {
+      const balancer = fleet.service.balancers[0]!;
+      // Something in the index for get-urls to read (the corpus's benchmark tag).
+      for (let i = 0; i < 4; i++) await (await fetch(`http://${balancer}/benchmark/get-tags`)).arrayBuffer();
+      const url = `http://${balancer}/benchmark/get-urls`;
+      await runBench({ url, connections: 32, durationMs: 2_000 }); // warm: JIT, connections, haproxy's checks
+      const tiers = cpuByTier(fleet.hosts);
+      const before = new Map([...tiers.keys()].map((pid) => [pid, cpuSeconds(pid)]));
+      const started = performance.now();
+      const result = await runBench({ url, connections: 32, durationMs: options.seconds * 1000 });
+      const elapsed = (performance.now() - started) / 1000;
+      const cpu: Record<string, number> = {};
+      for (const [pid, tier] of tiers) cpu[tier] = (cpu[tier] ?? 0) + (cpuSeconds(pid) - before.get(pid)!) / elapsed;
+      rows.push({
+        apiHosts,
+        requestsPerSecond: result.requests.perSecond,
+        ratioToOne: 0,
+        p99Ms: result.latencyMs.p99,
+        errors: result.errors.total,
+        cpu,
+      });
+    } finally {
+      await fleet.stop();
+    }
+  }
+  for (const row of rows) row.ratioToOne = row.requestsPerSecond / rows[0]!.requestsPerSecond;
+  return rows;
+}
