@@ -7,8 +7,8 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { test } from 'node:test';
-import { startFleet, type Fleet } from '../../src/lab/fleet.ts';
 import { namespacesUnavailable } from '../../src/servers/netns.ts';
+import { smallFleet } from '../helpers/lab.ts';
 
 const unavailable = namespacesUnavailable();
 
@@ -44,15 +44,7 @@ test(
   '40 ms between regions: get-urls in region 2 takes the round trip more (none faster), region 1 does not cross it',
   { skip: unavailable ?? false, timeout: 240_000 },
   async (t) => {
-    const made: { fleet?: Fleet } = {};
-    t.after(() => made.fleet?.stop());
-    const fleet = (made.fleet = await startFleet({
-      regions: 2,
-      apiHosts: 1,
-      computeHosts: 1,
-      brokerNodes: 1,
-      redisNodes: 1,
-    }));
+    const fleet = await smallFleet(t);
     const [r1, r2] = fleet.service.balancers as [string, string];
     // Something to find: a page tagged in each region (get-urls asks for the corpus's benchmark tag).
     for (const balancer of [r1, r2]) {

@@ -10,8 +10,8 @@ import { Resolver } from 'node:dns/promises';
 import http from 'node:http';
 import type { LookupFunction } from 'node:net';
 import { test } from 'node:test';
-import { startFleet, type Fleet } from '../../src/lab/fleet.ts';
 import { namespacesUnavailable } from '../../src/servers/netns.ts';
+import { smallFleet } from '../helpers/lab.ts';
 
 const unavailable = namespacesUnavailable();
 
@@ -33,15 +33,7 @@ test(
   'a region cut off behind round-robin DNS: clients given one address fail when it is the dead one; Node given every address fails over',
   { skip: unavailable ?? false, timeout: 240_000 },
   async (t) => {
-    const made: { fleet?: Fleet } = {};
-    t.after(() => made.fleet?.stop());
-    const fleet = (made.fleet = await startFleet({
-      regions: 2,
-      apiHosts: 1,
-      computeHosts: 1,
-      brokerNodes: 1,
-      redisNodes: 1,
-    }));
+    const fleet = await smallFleet(t);
     const resolver = new Resolver({ timeout: 2_000, tries: 2 });
     resolver.setServers([fleet.service.dns]);
     const answers = async () => resolver.resolve4(fleet.service.name);
