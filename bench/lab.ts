@@ -8,6 +8,7 @@
  *   npm run bench -- lab
  */
 import { readFileSync } from 'node:fs';
+import os from 'node:os';
 import { startFleet, type FleetHost } from '../src/lab/fleet.ts';
 import { runBench } from '../src/loadtest/run.ts';
 import { namespacesUnavailable, pidsIn } from '../src/servers/netns.ts';
@@ -16,6 +17,13 @@ export interface ScalingRow {
   apiHosts: number;
   requestsPerSecond: number;
   ratioToOne: number;
+  /**
+   * On paper, from the one-host run: each tier's CPU per request, and what each can give (the API hosts their
+   * quota each, every other tier one core, the machine all of its cores); the least of them, ÷ the one-host figure.
+   */
+  predictedRatio: number;
+  /** The tier that bounds the prediction. */
+  predictedBound: string;
   p99Ms: number;
   errors: number;
   /** Cores used during the measured run, by tier. */
@@ -77,6 +85,8 @@ export async function labScaling(options: {
         apiHosts,
         requestsPerSecond: result.requests.perSecond,
         ratioToOne: 0,
+        predictedRatio: 0,
+        predictedBound: '',
         p99Ms: result.latencyMs.p99,
         errors: result.errors.total,
         cpu,
@@ -85,6 +95,23 @@ export async function labScaling(options: {
       await fleet.stop();
     }
   }
-  for (const row of rows) row.ratioToOne = row.requestsPerSecond / rows[0]!.requestsPerSecond;
+  const one = rows[0]!;
+  const perRequest = Object.fromEntries(
+    Object.entries(one.cpu).map(([tier, cores]) => [tier, cores / one.requestsPerSecond]),
+  );
+  const machine = os.availableParallelism();
+  const total = Object.values(perRequest).reduce((sum, value) => sum + value, 0);
+  for (const row of rows) {
+    row.ratioToOne = row.requestsPerSecond / one.requestsPerSecond;
+    const bounds: [string, number][] = [
+      ...Object.entries(perRequest).map(
+        ([tier, cpu]) => [tier, (tier === 'api' ? row.apiHosts * options.cores : 1) / cpu] as [string, number],
+      ),
+      ['the machine', machine / total],
+    ];
+    const [bound, rps] = bounds.reduce((least, entry) => (entry[1] < least[1] ? entry : least));
+    row.predictedRatio = rps / one.requestsPerSecond;
+    row.predictedBound = bound;
+  }
   return rows;
 }

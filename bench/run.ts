@@ -355,11 +355,11 @@ if (wanted('lab')) {
     lines.push(
       `The fleet lab's scaling table: \`/benchmark/get-urls\` through one region's haproxy, 32 connections, ${quick ? 3 : 10} s, each API host held to ${cores} core (\`npm run bench -- lab\`); CPU used by each tier, in cores:`,
       '',
-      `| API hosts | req/s ÷ 1 host | p99 | errors | ${tiers.join(' | ')} |`,
-      `|---|---|---|---|${tiers.map(() => '---').join('|')}|`,
+      `| API hosts | on paper ÷ 1 host (bound by) | in the lab ÷ 1 host | p99 | errors | ${tiers.join(' | ')} |`,
+      `|---|---|---|---|---|${tiers.map(() => '---').join('|')}|`,
       ...table.map(
         (r) =>
-          `| ${r.apiHosts} | ${r.ratioToOne.toFixed(2)} | ${r.p99Ms.toFixed(1)} ms | ${r.errors} | ${tiers.map((tier) => (r.cpu[tier] ?? 0).toFixed(2)).join(' | ')} |`,
+          `| ${r.apiHosts} | ${r.predictedRatio.toFixed(2)} (${r.predictedBound}) | ${r.ratioToOne.toFixed(2)} | ${r.p99Ms.toFixed(1)} ms | ${r.errors} | ${tiers.map((tier) => (r.cpu[tier] ?? 0).toFixed(2)).join(' | ')} |`,
       ),
       '',
     );

@@ -42,6 +42,7 @@ export const help = `Usage: nodescale lab up [--regions N] [--api-hosts N] [--co
        nodescale lab status [--json]
        nodescale lab fault <kill|freeze|thaw|partition|heal> <host | regionN>
        nodescale lab fault latency <regionN> <round trip>
+       nodescale lab fault dns-out|dns-in <regionN>
        nodescale lab down
 
 A fleet of hosts on this machine, each a network namespace with its own address in 198.18.0.0/15 (the range
@@ -64,6 +65,9 @@ Faults:
   partition H, heal H     H's link down at the router / up again (partition region2: the whole region)
   latency regionN 40ms    the region's link to the shared tier adds 40 ms to each round trip (0 removes it): a
                           delaying TCP relay, this kernel having no netem qdisc
+  dns-out regionN, dns-in regionN
+                          the region's balancer out of the service's name (tagger.lab), or back in: round-robin
+                          DNS has no health checks, a person (or a script) changes the record
 
 Options:
       --slot N            the lab to speak to when several run (default: the one that runs)

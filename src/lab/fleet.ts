@@ -93,7 +93,7 @@ export interface HostStatus {
   health: string;
 }
 
-export const FAULT_KINDS = ['kill', 'freeze', 'thaw', 'partition', 'heal', 'latency'] as const;
+export const FAULT_KINDS = ['kill', 'freeze', 'thaw', 'partition', 'heal', 'latency', 'dns-out', 'dns-in'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 /** The hosts a spec makes, by name and region: the shared tier in region 1, a balancer and its hosts per region. */
@@ -186,6 +186,10 @@ export async function startFleet(spec: FleetSpec, log: (line: string) => void = 
   };
   const relays = new Map<number, string>();
   const limits: CpuLimit[] = [];
+  let dnsProcess: { child: ChildProcess; output(): string } | null = null;
+  /** The balancers the service's name answers with now. */
+  let inDns: string[] = [];
+  let startDns: (listed: readonly string[]) => Promise<void> = async () => {};
   try {
     log(`network: ${specs.length} hosts in ${spec.regions} region(s), slot ${network.slot}`);
     // The link between regions: a region other than the first reaches the shared tier through its relay host, by
@@ -352,7 +356,7 @@ export async function startFleet(spec: FleetSpec, log: (line: string) => void = 
         listenHost: host.address,
         accessLog: 'off',
       });
-      const dir = mkdtempSync(path.join(os.tmpdir(), 'nodescale-lab-haproxy-'));
+      const dir = mkdtempSync(path.join(os.tmpdir(), `nodescale-lab${network.slot}-${process.pid}-haproxy-`));
       dirs.push(dir);
       const file = path.join(dir, 'haproxy.cfg');
       writeFileSync(file, renderHaproxy(model, 'nodescale lab'));
@@ -372,41 +376,57 @@ export async function startFleet(spec: FleetSpec, log: (line: string) => void = 
     // Round-robin DNS: the service's name answers with every region's balancer; no health checks (that is the
     // point: a region that is down is still handed out until the record changes).
     const dns = network.host('dns');
-    const dnsmasq = spawnIn(
-      dns,
-      [
-        'dnsmasq',
-        '--keep-in-foreground',
-        '--no-resolv',
-        '--no-hosts',
-        '--bind-interfaces',
-        `--listen-address=${dns.address}`,
-        '--local-ttl=1',
-        '--pid-file=',
-        '--user=root',
-        ...balancers.map((address) => `--host-record=${SERVICE_NAME},${address}`),
-        ...[...network.hosts.values()].map((host) => `--host-record=${host.name}.lab,${host.address}`),
-      ],
-      {},
-    );
-    children.push(dnsmasq.child);
+    // dnsmasq takes its records on its command line: a record changed (a region out of the name) is a new dnsmasq.
+    startDns = async (listed) => {
+      if (dnsProcess !== null) {
+        const old = dnsProcess.child;
+        await new Promise<void>((resolve) => {
+          if (old.exitCode !== null || old.signalCode !== null) return resolve();
+          old.once('exit', () => resolve());
+          old.kill('SIGTERM');
+        });
+      }
+      dnsProcess = spawnIn(
+        dns,
+        [
+          'dnsmasq',
+          '--keep-in-foreground',
+          '--no-resolv',
+          '--no-hosts',
+          '--bind-interfaces',
+          `--listen-address=${dns.address}`,
+          '--local-ttl=1',
+          '--pid-file=',
+          '--user=root',
+          ...listed.map((address) => `--host-record=${SERVICE_NAME},${address}`),
+          ...[...network.hosts.values()].map((host) => `--host-record=${host.name}.lab,${host.address}`),
+        ],
+        {},
+      );
+      children.push(dnsProcess.child);
+      inDns = [...listed];
+      await until(resolve, 'dns', 15_000, dnsProcess.output);
+    };
     const resolve = async () => {
       const resolver = new Resolver({ timeout: 1_000, tries: 1 });
       resolver.setServers([dns.address]);
       try {
         const answers = await resolver.resolve4(SERVICE_NAME);
-        return answers.length === balancers.length ? 'ok' : `answers ${answers.join(', ')}`;
+        return answers.length === inDns.length ? 'ok' : `answers ${answers.join(', ')}`;
       } catch (error) {
         return `no answer (${(error as NodeJS.ErrnoException).code})`;
       }
     };
-    hosts.push({
+    const dnsHost: FleetHost = {
       host: dns,
       role: 'dns',
-      runs: `dnsmasq :53: ${SERVICE_NAME} → ${balancers.join(', ')}`,
+      get runs() {
+        return `dnsmasq :53: ${SERVICE_NAME} → ${inDns.join(', ')}`;
+      },
       check: resolve,
-    });
-    await until(resolve, 'dns', 15_000, dnsmasq.output);
+    };
+    hosts.push(dnsHost);
+    await startDns(balancers);
     // Every host asks the lab's DNS (the hosts files still answer the hosts' own names first).
     for (const host of [...network.hosts.values()])
       host.ns.etcFile('resolv.conf', `nameserver ${dns.address}\noptions timeout:1 attempts:1\n`);
@@ -415,6 +435,7 @@ export async function startFleet(spec: FleetSpec, log: (line: string) => void = 
     await stop();
     throw error;
   }
+  const fleetBalancers = hosts.filter((entry) => entry.role === 'balancer').map((entry) => entry.host.address);
   const order: Role[] = ['balancer', 'wan', 'api', 'compute', 'broker', 'redis', 'corpus', 'dns'];
   hosts.sort((a, b) => a.host.region - b.host.region || order.indexOf(a.role) - order.indexOf(b.role));
   return {
@@ -455,6 +476,22 @@ export async function startFleet(spec: FleetSpec, log: (line: string) => void = 
         ? [...network.hosts.values()].filter((host) => host.region === Number(region[1]))
         : [network.host(target)];
       if (targets.length === 0) throw new NodescaleError('NS_ERR_LAB', `the lab has no host in ${target}`);
+      if (kind === 'dns-out' || kind === 'dns-in') {
+        const balancer = region
+          ? hosts.find((entry) => entry.role === 'balancer' && entry.host.region === Number(region[1]))
+          : undefined;
+        if (balancer === undefined)
+          throw new NodescaleError('NS_ERR_LAB', `${kind} takes a region of the lab (region1, region2…)`);
+        const address = balancer.host.address;
+        const listed =
+          kind === 'dns-out'
+            ? inDns.filter((entry) => entry !== address)
+            : [...new Set([...inDns, address])].sort((a, b) => fleetBalancers.indexOf(a) - fleetBalancers.indexOf(b));
+        if (listed.length === 0)
+          throw new NodescaleError('NS_ERR_LAB', `${SERVICE_NAME} would answer with no balancer`);
+        await startDns(listed);
+        return `${SERVICE_NAME} now answers ${listed.join(', ')} (${target}'s balancer ${kind === 'dns-out' ? 'taken out' : 'back'}; clients that asked in the last second keep their answer: the TTL is 1 s)`;
+      }
       if (region && kind !== 'partition' && kind !== 'heal')
         throw new NodescaleError('NS_ERR_LAB', `a region takes partition or heal; ${kind} takes one host`);
       for (const host of targets) {

@@ -129,7 +129,7 @@ test(
       [
         ['lab', 'fault', 'melt', victim.name],
         2,
-        /^error NS_ERR_USAGE: lab fault <kill\|freeze\|thaw\|partition\|heal\|latency>/,
+        /^error NS_ERR_USAGE: lab fault <kill\|freeze\|thaw\|partition\|heal\|latency\|dns-out\|dns-in>/,
       ],
       [['lab', 'fault', 'kill', 'region2'], 1, /^error NS_ERR_LAB: a region takes partition or heal/],
       [
@@ -180,7 +180,7 @@ test(
     assert.equal(existsSync(`/etc/netns/nsl${slot}-dns`), false);
     const left = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' })
       .split('\n')
-      .filter((line) => line.includes(`--name lab${slot}-`) || line.includes('nodescale-lab-haproxy'));
+      .filter((line) => line.includes(`--name lab${slot}-`) || line.includes(`nodescale-lab${slot}-${up.pid}-haproxy`));
     assert.deepEqual(left, []);
   },
 );

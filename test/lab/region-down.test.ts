@@ -2,7 +2,8 @@
  * A whole region cut off, behind round-robin DNS: the lab's name still answers with both regions' balancers (DNS
  * has no health checks), so a client that connects to the address it is given fails when that is the dead region's;
  * a Node client given every address (`lookup` with all of them, `autoSelectFamily`) tries the next one after 250 ms
- * and never fails. Measured on 100 new clients of each kind. Root only: skipped, saying why, where namespaces cannot
+ * and never fails. Measured on 100 new clients of each kind; then the record changes (the dead region's balancer
+ * taken out) and new clients fail no more. Root only: skipped, saying why, where namespaces cannot
  * be made. Everything made is removed, pass or fail.
  */
 import assert from 'node:assert/strict';
@@ -73,7 +74,7 @@ test(
     assert.equal(await clients(first, false), 0, 'with both regions up, every client is answered');
 
     const done = await fleet.fault('partition', 'region2');
-    assert.match(done, /cut r2-lb, r2-api1, r2-compute1 off the network/);
+    assert.match(done, /cut r2-lb, r2-wan, r2-api1, r2-compute1 off the network/);
     // DNS still hands out the dead region's balancer.
     assert.deepEqual((await answers()).sort(), [...fleet.service.balancers].sort());
     const naive = await clients(first, false);
@@ -83,6 +84,14 @@ test(
       `region 2 cut off: ${naive} of 100 new clients that take one address failed; ${failover} of 100 Node clients ` +
         `given every address (autoSelectFamily) failed (100 in ${Date.now() - started} ms)`,
     );
+    // The record changes (the dead region's balancer taken out): new clients resolve the live region only.
+    const changed = await fleet.fault('dns-out', 'region2');
+    assert.match(changed, /tagger\.lab now answers 198\.18\.\d+\.\d+ \(region2's balancer taken out/);
+    assert.deepEqual(await answers(), [fleet.service.balancers[0]]);
+    const afterChange = await clients(first, false);
+    t.diagnostic(`after the record changed: ${afterChange} of 100 new clients that take one address failed`);
+    assert.equal(afterChange, 0);
+    await assert.rejects(fleet.fault('dns-out', 'region1'), /would answer with no balancer/);
     assert.ok(naive > 0, 'a client given the dead region fails: DNS has no health check');
     assert.ok(naive < 100, 'and one given the live region does not');
     assert.equal(failover, 0);
