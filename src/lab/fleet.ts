@@ -163,7 +163,8 @@ export async function startFleet(spec: FleetSpec, log: (line: string) => void = 
   let redis: RedisGroup | null = null;
   const stop = async () => {
     // The clients first, gracefully (the supervisors drain their workers), for 10 s at most; then the shared tier;
-    // then the network, which kills whatever is left in it.
+    // then the network, which kills whatever is left in it. A frozen host is thawed first: it could not stop.
+    for (const host of network.hosts.values()) signalEveryProcessIn(host.ns.name, 'SIGCONT');
     await Promise.all(
       children.map(
         (child) =>
