@@ -35,6 +35,7 @@ import {
   isReplyAddress,
   BrokerNodes,
   closeConnection,
+  setUpWithin,
   parkedQueue,
   parseJson,
   reconnector,
@@ -65,6 +66,7 @@ export interface AmqpServiceOptions extends ServiceHostOptions {
 
 interface Link {
   connection: ChannelModel;
+  /** Where tasks come from, and are acknowledged. */
   channel: Channel;
   consumers: string[];
 }
@@ -290,21 +292,26 @@ export async function startAmqpService(options: AmqpServiceOptions): Promise<Com
   const open = async (): Promise<void> => {
     const connection = await nodes.open(resolved.tls);
     try {
-      const channel = await connection.createChannel();
-      channel.on('error', () => {}); // 'close' follows (below)
-      const current: Link = { connection, channel, consumers: [] };
-      connection.on('close', (error?: Error) => lost(current, error?.message ?? 'closed'));
-      // The broker closes a channel that broke a rule (an acknowledgement timeout): start again on a fresh connection.
-      channel.on('close', () => {
-        lost(current, 'the channel was closed');
-        void closeConnection(connection);
+      await setUpWithin(connection, nodes.current, async () => {
+        const channel = await connection.createChannel();
+        // 'close' follows (below); the broker's reason is what the log says.
+        let reason = 'the channel was closed';
+        channel.on('error', (error: Error) => (reason = `the channel was closed: ${error.message}`));
+        const current: Link = { connection, channel, consumers: [] };
+        connection.on('close', (error?: Error) => lost(current, error?.message ?? 'closed'));
+        // The broker closes a channel that broke a rule (an acknowledgement timeout): start again on a fresh
+        // connection.
+        channel.on('close', () => {
+          lost(current, reason);
+          void closeConnection(connection);
+        });
+        await declareTopology(channel, resolved);
+        await channel.prefetch(prefetch);
+        link = current;
+        const handle = onTask(current);
+        current.consumers.push((await channel.consume(resolved.queue, (message) => void handle(message))).consumerTag);
+        current.consumers.push((await channel.consume(deadQueue(resolved.queue), onDead(current))).consumerTag);
       });
-      await declareTopology(channel, resolved);
-      await channel.prefetch(prefetch);
-      link = current;
-      const handle = onTask(current);
-      current.consumers.push((await channel.consume(resolved.queue, (message) => void handle(message))).consumerTag);
-      current.consumers.push((await channel.consume(deadQueue(resolved.queue), onDead(current))).consumerTag);
       reconnect.succeeded();
       log('info', 'compute: consuming', {
         broker: redactUrl(nodes.current),

@@ -58,6 +58,12 @@ export const AMQP_DEFAULTS = Object.freeze({
   reconnectMaxMs: 5000,
   /** How long a closing connection waits for the broker's close-ok before its socket is destroyed. */
   closeDeadlineMs: 2000,
+  /**
+   * How long setting a new connection up (its channel, the queues declared or checked, the consumers) may take before
+   * the connection is given up and the next attempt made: a broker that accepted the connection may still never
+   * answer a declaration (a quorum queue electing its leader on a loaded machine), and amqplib waits for ever.
+   */
+  setupDeadlineMs: 10_000,
 });
 
 export const deadQueue = (queue: string) => `${queue}.dead`;
@@ -256,6 +262,42 @@ export async function openConnection(url: string, tls?: ClientTls): Promise<Chan
  * `deadlineMs` (the broker is frozen, or its host is gone: amqplib waits for close-ok without end), destroys the
  * socket. Never throws.
  */
+/** The connection's socket destroyed: its channels close, and amqplib fails the operations they wait for. */
+function destroySocket(connection: ChannelModel): void {
+  // ChannelModel.connection is amqplib's Connection; its stream is the socket (net or tls).
+  const stream = (connection as unknown as { connection?: { stream?: { destroy?: () => void } } }).connection?.stream;
+  stream?.destroy?.();
+}
+
+/**
+ * Runs `setup` on a new connection within `deadlineMs`: past it the socket is destroyed, which fails what `setup`
+ * waits for, and the error says why (NS_ERR_COMPUTE_UNAVAILABLE, retryable: the next attempt goes to another node).
+ */
+export async function setUpWithin<T>(
+  connection: ChannelModel,
+  url: string,
+  setup: () => Promise<T>,
+  deadlineMs = AMQP_DEFAULTS.setupDeadlineMs,
+): Promise<T> {
+  let late = false;
+  const timer = setTimeout(() => {
+    late = true;
+    destroySocket(connection);
+  }, deadlineMs);
+  try {
+    return await setup();
+  } catch (error) {
+    if (!late) throw error;
+    throw new NodescaleError(
+      'NS_ERR_COMPUTE_UNAVAILABLE',
+      `the broker at ${redactUrl(url)} accepted the connection but did not finish setting it up within ${deadlineMs} ms`,
+      { cause: error },
+    );
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export async function closeConnection(
   connection: ChannelModel,
   deadlineMs = AMQP_DEFAULTS.closeDeadlineMs,
@@ -266,11 +308,7 @@ export async function closeConnection(
     () => 'closed' as const,
     () => 'closed' as const,
   );
-  if ((await Promise.race([closed, late])) === 'late') {
-    // ChannelModel.connection is amqplib's Connection; its stream is the socket (net or tls).
-    const stream = (connection as unknown as { connection?: { stream?: { destroy?: () => void } } }).connection?.stream;
-    stream?.destroy?.();
-  }
+  if ((await Promise.race([closed, late])) === 'late') destroySocket(connection);
   clearTimeout(timer);
 }
 

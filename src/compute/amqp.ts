@@ -31,6 +31,7 @@ import {
   DIRECT_REPLY_TO,
   BrokerNodes,
   closeConnection,
+  setUpWithin,
   parseReply,
   queueExists,
   reconnector,
@@ -182,11 +183,14 @@ class AmqpCompute implements Compute {
     const { tls, confirm, queue, queueType, maxDeliveries } = this.#options;
     const connection = await this.#nodes.open(tls);
     try {
-      const channel = confirm ? await connection.createConfirmChannel() : await connection.createChannel();
-      channel.on('error', () => {}); // 'close' follows, and closes the connection (below)
-      // The services own the queues' settings: a caller declares them only when they do not exist yet.
-      if (!(await queueExists(connection, queue))) await declareTopology(channel, { queue, queueType, maxDeliveries });
-      await channel.consume(DIRECT_REPLY_TO, (message) => this.#onReply(message), { noAck: true });
+      const channel = await setUpWithin(connection, this.#nodes.current, async () => {
+        const opened = confirm ? await connection.createConfirmChannel() : await connection.createChannel();
+        opened.on('error', () => {}); // 'close' follows, and closes the connection (below)
+        // The services own the queues' settings: a caller declares them only when they do not exist yet.
+        if (!(await queueExists(connection, queue))) await declareTopology(opened, { queue, queueType, maxDeliveries });
+        await opened.consume(DIRECT_REPLY_TO, (message) => this.#onReply(message), { noAck: true });
+        return opened;
+      });
       const link: Link = { connection, channel, closing: false };
       // Before amqplib's own listener, which fails the publishes still unconfirmed (onConfirm tells them from nacks).
       channel.prependListener('close', () => (link.closing = true));

@@ -56,15 +56,24 @@ test(
     const queue = 'lab.tasks';
     const urls = [...cluster.urls];
     made.service = await startAmqpService({ url: urls, tasks: COMPUTE_TASKS, queue, threads: 1 });
-    const compute = (made.compute = await createCompute({ transport: 'amqp', url: urls, queue }));
-    assert.equal(await compute.call('echo', 'hello'), 'hello');
-
     // The queue's leader: the node whose death the queue must survive.
+    made.compute = await createCompute({ transport: 'amqp', url: urls, queue });
+    assert.equal(await made.compute.call('echo', 'hello'), 'hello');
     const status = await quorumStatus(cluster, 0, queue);
     assert.equal(status.members.length, 3, 'replicated on every node');
     const leader = cluster.nodes.find((node) => node.name === status.leader);
     assert.ok(leader, `a leader among ${status.members.join(', ')}`);
     t.diagnostic(`leader ${leader.name}; members ${status.members.join(', ')}`);
+    // The caller on another node than the leader (each client starts at a random node): a caller whose own node
+    // dies with its calls in the queue is the open case in docs/lab.md (the services' channel flaps until the
+    // tasks are dead-lettered), not this test's.
+    const onLeader = () => made.compute!.stats().broker?.includes(`@${leader.host.address}:`) === true;
+    for (let i = 0; i < 20 && onLeader(); i++) {
+      await made.compute.close();
+      made.compute = await createCompute({ transport: 'amqp', url: urls, queue });
+    }
+    assert.ok(!onLeader(), 'a caller on another node than the leader');
+    const compute = made.compute;
 
     let answered = 0;
     let wrong = 0;

@@ -18,7 +18,7 @@ import { waitUntil } from '../helpers/wait.ts';
 const unavailable = namespacesUnavailable();
 
 test(
-  'lab up, status, an API host killed behind its balancer under load (0 failed), down: nothing left',
+  'lab up, status, an API host killed behind its balancer under load (0 failed), a host frozen and thawed, down: nothing left',
   { skip: unavailable ?? false, timeout: 300_000 },
   async (t) => {
     let out = '';
@@ -122,6 +122,17 @@ test(
     assert.deepEqual([errors.total, errors.non2xx], [0, 0], JSON.stringify({ errors, statusCodes }));
     const after = JSON.parse((await runBin(['lab', 'status', '--json'])).stdout) as HostStatus[];
     assert.notEqual(after.find((host) => host.name === victim.name)!.health, 'ok');
+
+    // A frozen host is not a dead one: it accepts nothing it can answer, and thawed it serves again.
+    const frozen = roles('api', 1)[0]!;
+    const health = async () =>
+      (JSON.parse((await runBin(['lab', 'status', '--json'])).stdout) as HostStatus[]).find(
+        (host) => host.name === frozen.name,
+      )!.health;
+    assert.equal((await runBin(['lab', 'fault', 'freeze', frozen.name])).code, 0);
+    assert.match(await health(), /^no answer/);
+    assert.equal((await runBin(['lab', 'fault', 'thaw', frozen.name])).code, 0);
+    await waitUntil(async () => (await health()) === 'ok', 'the thawed host answers again', 30_000);
 
     // Bad input: one line, a code, the exit status of its kind.
     const cases: [string[], number, RegExp][] = [
