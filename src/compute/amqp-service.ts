@@ -19,7 +19,7 @@
  * - **stop()**: cancels the consumers (no new deliveries), finishes and acknowledges what it holds, then closes.
  */
 import { setTimeout as delay } from 'node:timers/promises';
-import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
+import type { ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ClientTls } from '../client-tls.ts';
 import { CHANNELS, publish } from '../diagnostics.ts';
@@ -66,10 +66,22 @@ export interface AmqpServiceOptions extends ServiceHostOptions {
 
 interface Link {
   connection: ChannelModel;
-  /** Where tasks come from, and are acknowledged. */
-  channel: Channel;
+  /** Where tasks come from, and are acknowledged; replies are confirmed on it. */
+  channel: ConfirmChannel;
   consumers: string[];
+  /** Replies published and not confirmed yet, in order: their numbers and reply addresses. */
+  unconfirmed: Map<number, string>;
+  published: number;
 }
+
+/**
+ * The caller a direct reply-to address belongs to: `amq.rabbitmq.reply-to.<its channel>.<this call's key>`, the
+ * channel being an encoded Erlang process id (which names its node).
+ */
+const callerOf = (replyTo: string) => replyTo.slice(0, replyTo.lastIndexOf('.'));
+
+/** Callers whose replies are dropped (see `blame`): a few thousand at most, the oldest forgotten first. */
+const UNREACHABLE_KEPT = 4096;
 
 function computeMetrics(registry: Registry) {
   return {
@@ -108,6 +120,9 @@ function computeMetrics(registry: Registry) {
     }),
   };
 }
+
+/** AMQP's reply code for a broker that failed on its side. */
+const INTERNAL_ERROR = 541;
 
 const header = (message: ConsumeMessage, name: string): unknown => (message.properties.headers ?? {})[name];
 
@@ -167,13 +182,43 @@ export async function startAmqpService(options: AmqpServiceOptions): Promise<Com
   const answer = (from: Link, message: ConsumeMessage, reply: ReplyMessage) => {
     if (link !== from) return; // its channel is gone: the broker redelivers the task; this result is dropped
     const replyTo: unknown = message.properties.replyTo;
-    if (isReplyAddress(replyTo)) {
-      from.channel.sendToQueue(replyTo, Buffer.from(JSON.stringify(reply)), {
-        correlationId: message.properties.correlationId,
-        contentType: 'application/json',
-      });
+    if (isReplyAddress(replyTo) && !unreachable.has(callerOf(replyTo))) {
+      const number = ++from.published;
+      from.unconfirmed.set(number, replyTo);
+      from.channel.sendToQueue(
+        replyTo,
+        Buffer.from(JSON.stringify(reply)),
+        { correlationId: message.properties.correlationId, contentType: 'application/json' },
+        (error) => {
+          if (error === null || error === undefined) from.unconfirmed.delete(number);
+        },
+      );
     }
     from.channel.ack(message);
+  };
+
+  /**
+   * RabbitMQ 3.10 (Debian 12's) fails the whole connection (541 INTERNAL_ERROR: its channel crashes in
+   * `rabbit_channel:deliver_reply`) on a reply to a direct reply-to address whose node is not running: the reply of a
+   * task whose caller was connected to a node that died. Redelivered, the task would be answered the same way, on
+   * every connection, until it is dead-lettered as poison. The channel handles publications in order and confirms a
+   * direct reply at once, so the reply that failed it is the oldest not confirmed: its caller (a channel on a node
+   * that is gone, never to come back) is unreachable, and its other tasks are acknowledged without a reply.
+   */
+  const unreachable = new Set<string>();
+  const blame = (from: Link) => {
+    const [replyTo] = from.unconfirmed.values();
+    if (replyTo === undefined) return;
+    const caller = callerOf(replyTo);
+    unreachable.add(caller);
+    if (unreachable.size > UNREACHABLE_KEPT) unreachable.delete(unreachable.values().next().value!);
+    log(
+      'warn',
+      "compute: the broker failed the connection on a reply to a caller whose node is gone: that caller's replies are dropped",
+      {
+        caller,
+      },
+    );
   };
 
   const onTask = (from: Link) => async (message: ConsumeMessage | null) => {
@@ -293,16 +338,20 @@ export async function startAmqpService(options: AmqpServiceOptions): Promise<Com
     const connection = await nodes.open(resolved.tls);
     try {
       await setUpWithin(connection, nodes.current, async () => {
-        const channel = await connection.createChannel();
+        const channel = await connection.createConfirmChannel();
         // 'close' follows (below); the broker's reason is what the log says.
         let reason = 'the channel was closed';
         channel.on('error', (error: Error) => (reason = `the channel was closed: ${error.message}`));
-        const current: Link = { connection, channel, consumers: [] };
-        connection.on('close', (error?: Error) => lost(current, error?.message ?? 'closed'));
+        const current: Link = { connection, channel, consumers: [], unconfirmed: new Map(), published: 0 };
+        connection.on('close', (error?: Error & { code?: number }) => {
+          if (error?.code === INTERNAL_ERROR) blame(current);
+          lost(current, error?.message ?? 'closed');
+        });
         // The broker closes a channel that broke a rule (an acknowledgement timeout): start again on a fresh
         // connection.
         channel.on('close', () => {
-          lost(current, reason);
+          // When the connection closes, its channels close first: its own reason, a moment later, is the better one.
+          queueMicrotask(() => lost(current, reason));
           void closeConnection(connection);
         });
         await declareTopology(channel, resolved);
@@ -343,7 +392,12 @@ export async function startAmqpService(options: AmqpServiceOptions): Promise<Com
       return link !== null && !stopping;
     },
     registry,
-    stats: () => ({ consuming: link !== null && !stopping, inFlight: inHand.size, ...counts }),
+    stats: () => ({
+      consuming: link !== null && !stopping,
+      inFlight: inHand.size,
+      ...counts,
+      broker: link === null ? null : redactUrl(nodes.current),
+    }),
     whenConsuming: () =>
       link !== null ? Promise.resolve() : new Promise<void>((resolve) => consumingWaiters.push(resolve)),
     async stop() {

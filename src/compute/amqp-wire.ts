@@ -234,6 +234,22 @@ export function connectError(url: string, error: unknown): NodescaleError {
   // amqplib's words for the broker's refusal: "Handshake terminated by server: 403 (ACCESS-REFUSED) …".
   const refused = /\bACCESS[_-]REFUSED\b|terminated by server: 403\b/.test(message);
   if (refused) return new NodescaleError('NS_ERR_BROKER_AUTH', `${at}: the credentials were refused`, { cause: error });
+  // Something else answered: amqplib reads the first bytes of its answer as a frame, and an HTTP server's
+  // "HTTP/1.1 …" is a frame too large ("Frame size 1345270062 exceeds …": 0x502F312E is "P/1."). A proxy of this
+  // machine's or a web server at that address, not RabbitMQ.
+  const frame = /^Frame size (\d+) exceeds/.exec(message);
+  if (frame !== null) {
+    const bytes = Buffer.alloc(4);
+    bytes.writeUInt32BE(Number(frame[1]) >>> 0);
+    const text = bytes.toString('latin1');
+    const what =
+      text === 'P/1.' || text === 'P/2.' ? 'HTTP (a web server, or an HTTP proxy in the way)' : 'something not AMQP';
+    return new NodescaleError(
+      'NS_ERR_COMPUTE_UNAVAILABLE',
+      `${at}: what answered there speaks ${what}, not RabbitMQ: check the address and port`,
+      { cause: error },
+    );
+  }
   return new NodescaleError('NS_ERR_COMPUTE_UNAVAILABLE', `${at}: ${message}`, { cause: error });
 }
 
@@ -257,11 +273,6 @@ export async function openConnection(url: string, tls?: ClientTls): Promise<Chan
   }
 }
 
-/**
- * Closes a connection politely (connection.close, the broker answers close-ok), or, when no answer comes within
- * `deadlineMs` (the broker is frozen, or its host is gone: amqplib waits for close-ok without end), destroys the
- * socket. Never throws.
- */
 /** The connection's socket destroyed: its channels close, and amqplib fails the operations they wait for. */
 function destroySocket(connection: ChannelModel): void {
   // ChannelModel.connection is amqplib's Connection; its stream is the socket (net or tls).
@@ -298,6 +309,11 @@ export async function setUpWithin<T>(
   }
 }
 
+/**
+ * Closes a connection politely (connection.close, the broker answers close-ok), or, when no answer comes within
+ * `deadlineMs` (the broker is frozen, or its host is gone: amqplib waits for close-ok without end), destroys the
+ * socket. Never throws.
+ */
 export async function closeConnection(
   connection: ChannelModel,
   deadlineMs = AMQP_DEFAULTS.closeDeadlineMs,

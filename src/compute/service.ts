@@ -31,6 +31,8 @@ export interface ComputeServiceStats {
   expired: number;
   redelivered: number;
   deadLettered: number;
+  /** amqp: the broker node it is connected to (its URL without the password); null while it is not. */
+  broker?: string | null;
 }
 
 /** What every service takes, whatever its transport; the transport's own options come beside these. */

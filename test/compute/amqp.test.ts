@@ -4,7 +4,9 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:http';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test, type TestContext } from 'node:test';
@@ -445,8 +447,13 @@ test('a list of broker nodes: one that refuses is passed over by the caller and 
   }
 });
 
-test('bad input: a malformed or unreachable broker, wrong credentials, a missing tasks module: one line, a code, no stack', async () => {
+test('bad input: a malformed or unreachable broker, wrong credentials, a missing tasks module: one line, a code, no stack', async (t) => {
   const port = broker.port;
+  // An HTTP server where the broker should be (an HTTP proxy answering for an address that is gone, in the lab).
+  const web = createServer((_request, response) => response.end('hello'));
+  await new Promise<void>((resolve) => web.listen(0, '127.0.0.1', resolve));
+  t.after(() => web.close());
+  const webPort = (web.address() as AddressInfo).port;
   const cases: [string[], number, RegExp][] = [
     [
       ['compute-worker', COMPUTE_TASKS, '--broker', 'http://x'],
@@ -467,6 +474,11 @@ test('bad input: a malformed or unreachable broker, wrong credentials, a missing
       ['compute-worker', COMPUTE_TASKS, '--broker', 'amqp://127.0.0.1:1'],
       1,
       /^error NS_ERR_COMPUTE_UNAVAILABLE: cannot connect to the broker at amqp:\/\/127\.0\.0\.1:1/,
+    ],
+    [
+      ['compute-worker', COMPUTE_TASKS, '--broker', `amqp://127.0.0.1:${webPort}`],
+      1,
+      /^error NS_ERR_COMPUTE_UNAVAILABLE: cannot connect to the broker at amqp:\/\/127\.0\.0\.1:\d+: what answered there speaks HTTP \(a web server, or an HTTP proxy in the way\), not RabbitMQ: check the address and port\n/,
     ],
     [
       ['compute-worker', COMPUTE_TASKS, '--broker', 'amqp://127.0.0.1:1,amqp://127.0.0.1:2'],
