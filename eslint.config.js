@@ -16,6 +16,14 @@ export default tseslint.config(
     },
   },
   { files: ['bench/**', 'test/**'], rules: { 'no-console': 'off' } },
+  // The dashboard's page: browser code, uPlot a global of its own script.
+  {
+    files: ['src/dashboard/assets/**/*.js'],
+    languageOptions: {
+      sourceType: 'script',
+      globals: { document: 'readonly', window: 'readonly', EventSource: 'readonly', uPlot: 'readonly' },
+    },
+  },
   // Type-checked rules on the sources: a promise nobody awaits or handles, a promise where a callback's return is
   // ignored, an await of a non-promise. Policed by the type checker, not by hand with `void`.
   {

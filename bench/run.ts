@@ -6,7 +6,7 @@
  *   npm run bench -- --quick       shorter runs (a smoke test of the harness, not figures to quote)
  *   npm run bench -- generator     one benchmark by name (generator, servers, runtime, supervisor, tagger, amqp,
  *                                  amqp-clients, redis, redis-wait, scale-out, somaxconn,
- *                                  rollback, lab)
+ *                                  rollback, lab, lab-faults)
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -25,6 +25,7 @@ import {
 } from './runtime.ts';
 import { reloadUnderLoad, runOverhead } from './supervisor.ts';
 import { redisClients, scaleOutSplit, storeGetUrls } from './redis.ts';
+import { labFaults } from './lab-faults.ts';
 import { labScaling } from './lab.ts';
 import { redisWait } from './redis-wait.ts';
 import { rollbackMemory } from './rollback.ts';
@@ -364,6 +365,23 @@ if (wanted('lab')) {
       '',
     );
   }
+}
+
+if (wanted('lab-faults')) {
+  console.error("lab-faults: test/lab/'s scenarios, each a fault under load, with what each measured");
+  const rows = await labFaults();
+  report.labFaults = rows;
+  lines.push(
+    "The fleet lab's fault matrix (`npm run bench -- lab-faults`): test/lab/'s scenarios, each run once, with what each measured:",
+    '',
+    '| scenario | test | result | measured |',
+    '|---|---|---|---|',
+    ...rows.map(
+      (r) =>
+        `| ${r.test} | \`${r.file}\` | ${r.outcome}${r.error === undefined ? '' : ` (${r.error})`} | ${r.figures.join('; ').replaceAll('|', '\\|')} |`,
+    ),
+    '',
+  );
 }
 
 const file = path.join(BENCH_DIR, 'results', 'latest.json');

@@ -124,6 +124,15 @@ export const ERROR_CODES = {
     summary:
       'The admin console refuses an insecure setup: TCP without TLS or without authentication, or a socket directory others can reach.',
   },
+  NS_ERR_DASHBOARD_INSECURE: {
+    kind: 'failure',
+    summary: 'The dashboard refuses to listen on an address other than loopback without a token.',
+  },
+  NS_ERR_DASHBOARD_AUTH: {
+    kind: 'http',
+    status: 401,
+    summary: 'The dashboard asked for its token: none was given, or the wrong one.',
+  },
   NS_ERR_ADMIN_IN_USE: { kind: 'failure', summary: 'The admin socket path is in use by a live process.' },
   NS_ERR_ADMIN_AUTH: {
     kind: 'failure',

@@ -49,11 +49,39 @@ export interface ReadyMessage {
   nodescale: 'ready';
   pid: number;
 }
-/** Worker → supervisor, each runtime sample: what `nodescale status` shows. */
+/** Worker → supervisor, each runtime sample: what `nodescale status` shows, and (`detail`) what the dashboard charts. */
 export interface SampleMessage {
   nodescale: 'sample';
   eventLoopDelayP99Ms: number;
   requestsPerSecond: number;
+  /** Absent from workers of nodescale before the dashboard. */
+  detail?: SampleDetail;
+}
+/** One runtime sample's figures, over its interval (sampler.ts). */
+export interface SampleDetail {
+  intervalMs: number;
+  utilization: number;
+  /** % of one core. */
+  cpuPercent: number;
+  rssBytes: number;
+  heapUsedBytes: number;
+  heapTotalBytes: number;
+  gcPauseMs: number;
+  inFlight: number;
+  shedPerSecond: number;
+  /**
+   * HTTP latency: the histogram's upper bounds (seconds; +Inf implied after the last) and the requests completed in
+   * each bucket since the worker started (per bucket, not cumulative). A reader takes differences between samples,
+   * and merges workers by adding counts: percentiles of the merged histogram, never a mean of percentiles.
+   */
+  latency: { bounds: number[]; counts: number[] };
+}
+/** Worker → supervisor: the runtime started or stopped shedding load, or its leak detector fired. */
+export interface RuntimeEventMessage {
+  nodescale: 'runtime-event';
+  kind: 'overload' | 'recover' | 'leak';
+  /** For people: the reasons, how long it lasted, the heap's growth and the snapshot's path. */
+  detail: string;
 }
 /** Worker → supervisor: the answer to a MetricsRequest, the worker's registry as JSON (or why not). */
 export interface MetricsAnswer {
@@ -107,6 +135,7 @@ export type WorkerMessage =
   | RuntimeMessage
   | ReadyMessage
   | SampleMessage
+  | RuntimeEventMessage
   | MetricsAnswer
   | AdminSocketMessage
   | ListeningAnnouncement
@@ -134,6 +163,36 @@ export interface ParkRequest {
 }
 export type SupervisorMessage = MetricsRequest | ServersRequest | ParkRequest;
 
+/**
+ * What a supervisor publishes (its 'event'), for whatever shows it (the dashboard, src/dashboard/): the changes of
+ * its workers and slots as they happen, typed, never parsed from its log lines. `time` is epoch ms.
+ */
+export type SupervisorEvent = SupervisorEventBody & { time: number };
+/** A SupervisorEvent before it is stamped with its time. */
+export type SupervisorEventBody =
+  | { kind: 'started'; slot: number; pid: number; generation: number }
+  | { kind: 'ready'; slot: number; pid: number; generation: number }
+  | { kind: 'crash'; slot: number; pid: number; code: number | null; signal: string | null; restartInMs: number }
+  | { kind: 'crash-loop'; slot: number; reason: string }
+  | { kind: 'reload'; generation: number; state: ReloadState; reason: string | null }
+  | { kind: 'replaced'; generation: number; slot: number; pid: number; replaced: number; of: number }
+  | { kind: 'scale'; workers: number }
+  | { kind: 'memory'; slot: number; pid: number; rssBytes: number }
+  | { kind: 'overload' | 'recover' | 'leak'; slot: number; pid: number; detail: string };
+/** A reload's states, as status() shows them (supervisor/status.ts ReloadStatus). */
+export type ReloadState = 'replacing' | 'probation' | 'passed' | 'rolled-back' | 'failed-probation' | 'interrupted';
+
+/** A worker's sample as its supervisor publishes it (its 'sample'), with the worker it came from. */
+export interface WorkerSampleEvent {
+  slot: number;
+  pid: number;
+  generation: number;
+  time: number;
+  eventLoopDelayP99Ms: number;
+  requestsPerSecond: number;
+  detail: SampleDetail | null;
+}
+
 const isObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 const isFiniteNumber = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value);
@@ -142,11 +201,39 @@ const isId = (value: unknown): value is number => Number.isSafeInteger(value);
 export const isRuntimeMessage = (m: unknown): m is RuntimeMessage =>
   isObject(m) && m.nodescale === 'runtime' && isId(m.pid);
 export const isReadyMessage = (m: unknown): m is ReadyMessage => isObject(m) && m.nodescale === 'ready' && isId(m.pid);
+/** At most this many latency buckets in a sample (the runtime's histogram has 15). */
+export const MAX_LATENCY_BUCKETS = 64;
+const isCount = (value: unknown): value is number => isFiniteNumber(value) && value >= 0;
+const isSampleDetail = (d: unknown): d is SampleDetail =>
+  isObject(d) &&
+  isCount(d.intervalMs) &&
+  isCount(d.utilization) &&
+  isCount(d.cpuPercent) &&
+  isCount(d.rssBytes) &&
+  isCount(d.heapUsedBytes) &&
+  isCount(d.heapTotalBytes) &&
+  isCount(d.gcPauseMs) &&
+  isCount(d.inFlight) &&
+  isCount(d.shedPerSecond) &&
+  isObject(d.latency) &&
+  Array.isArray(d.latency.bounds) &&
+  Array.isArray(d.latency.counts) &&
+  d.latency.bounds.length <= MAX_LATENCY_BUCKETS &&
+  d.latency.counts.length === d.latency.bounds.length + 1 &&
+  d.latency.bounds.every(isCount) &&
+  d.latency.counts.every(isCount);
 export const isSampleMessage = (m: unknown): m is SampleMessage =>
   isObject(m) &&
   m.nodescale === 'sample' &&
   isFiniteNumber(m.eventLoopDelayP99Ms) &&
-  isFiniteNumber(m.requestsPerSecond);
+  isFiniteNumber(m.requestsPerSecond) &&
+  (m.detail === undefined || isSampleDetail(m.detail));
+export const isRuntimeEventMessage = (m: unknown): m is RuntimeEventMessage =>
+  isObject(m) &&
+  m.nodescale === 'runtime-event' &&
+  ['overload', 'recover', 'leak'].includes(m.kind as string) &&
+  typeof m.detail === 'string' &&
+  m.detail.length <= 2000;
 export const isMetricsAnswer = (m: unknown): m is MetricsAnswer =>
   isObject(m) && m.nodescale === 'metrics' && isId(m.id) && (Array.isArray(m.metrics) || typeof m.error === 'string');
 export const isAdminSocketMessage = (m: unknown): m is AdminSocketMessage =>
@@ -195,6 +282,7 @@ export function workerMessage(value: unknown): WorkerMessage | null {
     isRuntimeMessage,
     isReadyMessage,
     isSampleMessage,
+    isRuntimeEventMessage,
     isMetricsAnswer,
     isAdminSocketMessage,
     isListeningAnnouncement,

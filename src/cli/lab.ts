@@ -4,8 +4,10 @@
  * other subcommands speak to it over a root-only Unix socket beside its slot's lock file
  * (/run/nodescale-lab/control-<slot>.sock, 0600), one JSON line each way.
  */
+import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, readdirSync, rmSync } from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { NodescaleError, isNodescaleError, type ErrorCode } from '../errors.ts';
 import {
@@ -18,7 +20,8 @@ import {
   type FleetSpec,
   type HostStatus,
 } from '../lab/fleet.ts';
-import { SLOT_DIR } from '../lab/network.ts';
+import { fileURLToPath } from 'node:url';
+import { namespaceOf, SLOT_DIR } from '../lab/network.ts';
 import { MAX_RTT_MS } from '../lab/wan-relay.ts';
 import { parseDuration } from '../units.ts';
 import { namespacesUnavailable } from '../servers/netns.ts';
@@ -43,6 +46,7 @@ export const help = `Usage: nodescale lab up [--regions N] [--api-hosts N] [--co
        nodescale lab fault <kill|freeze|thaw|partition|heal> <host | regionN>
        nodescale lab fault latency <regionN> <round trip>
        nodescale lab fault dns-out|dns-in <regionN>
+       nodescale lab exec <host> -- <command> [args…]
        nodescale lab down
 
 A fleet of hosts on this machine, each a network namespace with its own address in 198.18.0.0/15 (the range
@@ -69,6 +73,12 @@ Faults:
                           the region's balancer out of the service's name (tagger.lab), or back in: round-robin
                           DNS has no health checks, a person (or a script) changes the record
 
+Exec:
+  exec H -- CMD           runs CMD on host H (its namespace, address and DNS), here in the foreground, and exits
+                          with its status; \`nodescale\` as CMD is this nodescale. The generator host \`gen\` is
+                          there for load: lab exec gen -- nodescale bench http://tagger.lab/… (the name resolves
+                          to every region's balancer, round-robin)
+
 Options:
       --slot N            the lab to speak to when several run (default: the one that runs)
       --json              status as JSON
@@ -77,6 +87,7 @@ Options:
 Examples:
   sudo nodescale lab up --regions 2 --api-hosts 2
   sudo nodescale lab status
+  sudo nodescale lab exec gen -- nodescale bench http://tagger.lab/benchmark/get-urls -c 32 -d 30s
   sudo nodescale bench http://198.18.1.8/benchmark/get-urls -c 32 -d 30s     # a region's balancer, from this machine
   sudo nodescale lab fault kill r1-api1
   sudo nodescale lab down`;
@@ -270,11 +281,51 @@ async function up(values: Parameters<typeof intFlag>[0], io: Io): Promise<number
   return 0;
 }
 
+const BIN = fileURLToPath(new URL('../../bin/nodescale.js', import.meta.url));
+
+/** `lab exec H -- CMD…`: CMD in host H's namespace (`ip netns exec`, which also gives it the host's /etc/netns files:
+ * the lab's DNS and hosts), stdio this terminal's; its exit status, or 128 + its signal's number. */
+async function exec(
+  values: Parameters<typeof intFlag>[0],
+  positionals: string[],
+  command: string[],
+  io: Io,
+): Promise<number> {
+  const [host, ...extra] = positionals;
+  if (host === undefined || extra.length > 0 || command.length === 0)
+    throw new NodescaleError('NS_ERR_USAGE', 'lab exec <host> -- <command> [args…]');
+  const slot = slotOf(values);
+  const reply = await ask(slot, { op: 'status' });
+  if (!reply.ok) throw new NodescaleError(reply.code as ErrorCode, reply.message);
+  const names = reply.status!.map((entry) => entry.name);
+  if (!names.includes(host))
+    throw new NodescaleError('NS_ERR_LAB', `the lab has no host ${host}: its hosts are ${names.join(', ')}`);
+  const [program, ...args] = command[0] === 'nodescale' ? [process.execPath, BIN, ...command.slice(1)] : command;
+  const child = spawn('ip', ['netns', 'exec', namespaceOf(slot, host), program!, ...args], { stdio: 'inherit' });
+  // Ctrl-C reaches the command (the terminal's process group) and this process alike: this one waits for it.
+  const ignore = () => {};
+  process.on('SIGINT', ignore);
+  try {
+    const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => {
+      child.on('error', reject);
+      child.on('exit', (exitCode, exitSignal) => resolve([exitCode, exitSignal]));
+    });
+    if (signal !== null) io.stderr.write(`lab exec: ${command[0]} ended by ${signal}\n`);
+    return code ?? 128 + (os.constants.signals[signal!] ?? 0);
+  } finally {
+    process.off('SIGINT', ignore);
+  }
+}
+
 async function run(argv: string[], io: Io): Promise<number> {
-  const { values, positionals } = parseCommandLine('lab', argv, FLAGS, 4);
+  // What follows -- is exec's command, never lab's flags.
+  const split = argv.indexOf('--');
+  const { values, positionals } = parseCommandLine('lab', split === -1 ? argv : argv.slice(0, split), FLAGS, 4);
   const [sub, ...rest] = positionals;
   if (process.getuid?.() !== 0)
     throw new NodescaleError('NS_ERR_LAB', 'nodescale lab runs as root: it makes network namespaces (ip netns)');
+  if (sub === 'exec') return exec(values, rest, split === -1 ? [] : argv.slice(split + 1), io);
+  if (split !== -1) throw new NodescaleError('NS_ERR_USAGE', 'lab: only lab exec takes a command after --');
   if (sub === 'up') {
     if (rest.length > 0) throw new NodescaleError('NS_ERR_USAGE', `lab up takes no argument (got ${rest.join(' ')})`);
     return up(values, io);
@@ -322,7 +373,7 @@ async function run(argv: string[], io: Io): Promise<number> {
     io.stdout.write(`lab: ${reply.done}\n`);
     return 0;
   }
-  throw new NodescaleError('NS_ERR_USAGE', 'lab: give up, status, fault or down (nodescale lab --help)');
+  throw new NodescaleError('NS_ERR_USAGE', 'lab: give up, status, fault, exec or down (nodescale lab --help)');
 }
 
 export const labCommand: Command = { name: 'lab', help, run };

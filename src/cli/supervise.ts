@@ -1,7 +1,7 @@
 /**
  * `nodescale run <app>` (the supervisor) and `nodescale status | reload | stop` (its control commands).
  */
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import type { Server } from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -10,6 +10,8 @@ import { writeAnnouncement } from '../ipc.ts';
 import type { Logger } from '../logger.ts';
 import { connectSupervisor, defaultControlPath, startControl, type StopOutcome } from '../supervisor/control.ts';
 import { startMetricsServer } from '../supervisor/metrics.ts';
+import { Collector } from '../dashboard/collector.ts';
+import { startDashboard, type Dashboard } from '../dashboard/server.ts';
 import { READY_ON, SUPERVISOR_DEFAULTS, type ReadyOn, type SupervisorOptions } from '../supervisor/options.ts';
 import { notifyReady, startWatchdog } from '../supervisor/systemd.ts';
 import { LOG_FILE_DEFAULTS, LogFile } from '../supervisor/log-file.ts';
@@ -57,6 +59,8 @@ export const RUN_FLAGS = {
   'memory-check': { type: 'string' },
   metrics: { type: 'string' },
   'metrics-timeout': { type: 'string' },
+  dashboard: { type: 'string' },
+  'dashboard-token-file': { type: 'string' },
   console: { type: 'boolean' },
   'log-format': { type: 'string' },
   'log-file': { type: 'string' },
@@ -95,6 +99,9 @@ Options:
       --memory-check DUR   how often RSS is checked (default ${sd(defaults.memoryCheckMs)})
       --metrics [HOST:]PORT  every worker's metrics on one Prometheus endpoint, labelled by worker (host: 127.0.0.1)
       --metrics-timeout DUR  how long a scrape waits for a worker before leaving it out (default ${sd(defaults.metricsTimeoutMs)})
+      --dashboard [HOST:]PORT  a live web page of the workers: table, charts, events (host: 127.0.0.1; any
+                           other address needs --dashboard-token-file)
+      --dashboard-token-file F  the dashboard's token (at least 16 characters): every request then needs it
       --console            give each worker running nodescale/runtime a private admin console:
                            nodescale console --name NAME --worker N
       --log-format F       text (lines prefixed [w<slot> <pid>], the default) or json (one object a line)
@@ -255,11 +262,33 @@ export function parseRunArgs(argv: string[]) {
       ? { paths: watchPaths.length > 0 ? watchPaths : [path.dirname(app)], ignore: listFlag(values, 'watch-ignore') }
       : null,
     metrics: hostPortFlag(values, 'metrics'),
+    dashboard: dashboardFlags(values),
     console: boolFlag(values, 'console'),
     logFormat: logFormat(textFlag(values, 'log-format') ?? 'text'),
     logFile: logFileFlags(values),
     control: controlPath(values, path.basename(app).replace(/\.[^.]+$/, '')),
+    name: textFlag(values, 'name') ?? path.basename(app).replace(/\.[^.]+$/, ''),
   };
+}
+
+function dashboardFlags(values: Values): { host: string; port: number; token: string | null } | null {
+  const at = hostPortFlag(values, 'dashboard');
+  const tokenFile = textFlag(values, 'dashboard-token-file');
+  if (at === null) {
+    if (tokenFile !== undefined)
+      throw new NodescaleError('NS_ERR_USAGE', '--dashboard-token-file goes with --dashboard');
+    return null;
+  }
+  if (tokenFile === undefined) return { ...at, token: null };
+  try {
+    return { ...at, token: readFileSync(tokenFile, 'utf8').trim() };
+  } catch (error) {
+    throw invalidOption(
+      '--dashboard-token-file',
+      'a file this user can read',
+      `${tokenFile} (${(error as NodeJS.ErrnoException).code})`,
+    );
+  }
 }
 
 function logFileFlags(values: Values): { file: string; maxBytes: number; keep: number } | null {
@@ -327,6 +356,8 @@ async function run(argv: string[], io: Io): Promise<number> {
       if (killed > 0) log('warn', `${killed} worker(s) did not drain within the grace period and were killed`);
       control.close();
       metricsServer?.close();
+      void dashboard?.close();
+      collector?.close();
       log('info', 'stopped');
       finish(code);
       return { code: killed > 0 ? 1 : code, killed };
@@ -350,6 +381,21 @@ async function run(argv: string[], io: Io): Promise<number> {
       control.close();
       throw error;
     }
+  }
+  // The dashboard before the workers start: it shows them starting.
+  let collector: Collector | null = null;
+  let dashboard: Dashboard | null = null;
+  if (args.dashboard !== null) {
+    collector = new Collector(args.name, supervisor);
+    try {
+      dashboard = await startDashboard({ ...args.dashboard, apps: [collector] });
+    } catch (error) {
+      collector.close();
+      control.close();
+      metricsServer?.close();
+      throw error;
+    }
+    writeAnnouncement({ nodescale: 'listening', service: 'dashboard', url: dashboard.url, pid: process.pid });
   }
   const onTerm = () => void stop(0);
   const onHup = () => void supervisor.reload();
@@ -398,7 +444,7 @@ async function run(argv: string[], io: Io): Promise<number> {
   void done.then(stopWatchdog);
   log(
     'info',
-    `${supervisor.options.workers} worker(s) ready; control socket ${control.path}${metricsUrl ? `; metrics ${metricsUrl}` : ''}`,
+    `${supervisor.options.workers} worker(s) ready; control socket ${control.path}${metricsUrl ? `; metrics ${metricsUrl}` : ''}${dashboard ? `; dashboard ${dashboard.url}` : ''}`,
     {
       pid: process.pid,
     },

@@ -55,10 +55,12 @@ const API_PORT = 3000;
 const COMPUTE_METRICS_PORT = 9200;
 const CORPUS_PORT = 8080;
 const BALANCER_PORT = 80;
+/** The load generator's host. */
+export const GENERATOR = 'gen';
 const WAN_CONTROL_PORT = 9999;
 const RELAY = fileURLToPath(sibling('./wan-relay', import.meta.url));
 
-export type Role = 'balancer' | 'api' | 'compute' | 'broker' | 'redis' | 'corpus' | 'dns' | 'wan';
+export type Role = 'balancer' | 'api' | 'compute' | 'broker' | 'redis' | 'corpus' | 'dns' | 'wan' | 'generator';
 
 export interface FleetHost {
   readonly host: LabHost;
@@ -102,6 +104,8 @@ export function fleetHosts(spec: FleetSpec): (LabHostSpec & { role: Role })[] {
   for (let i = 1; i <= spec.brokerNodes; i++) hosts.push({ name: `broker${i}`, region: 1, role: 'broker' });
   for (let i = 1; i <= spec.redisNodes; i++) hosts.push({ name: `redis${i}`, region: 1, role: 'redis' });
   hosts.push({ name: 'corpus', region: 1, role: 'corpus' }, { name: 'dns', region: 1, role: 'dns' });
+  // Where load comes from: a client host like any other (its own address, the lab's DNS), `lab exec gen -- …`.
+  hosts.push({ name: GENERATOR, region: 1, role: 'generator' });
   for (let region = 1; region <= spec.regions; region++) {
     hosts.push({ name: `r${region}-lb`, region, role: 'balancer' });
     if (region > 1) hosts.push({ name: `r${region}-wan`, region, role: 'wan' });
@@ -288,6 +292,12 @@ export async function startFleet(spec: FleetSpec, log: (line: string) => void = 
     children.push(corpusProcess.child);
     const corpusUrl = `http://${corpus.address}:${CORPUS_PORT}`;
     hosts.push({
+      host: network.host(GENERATOR),
+      role: 'generator',
+      runs: 'nothing until asked: nodescale lab exec gen -- nodescale bench …',
+      check: async () => 'ok',
+    });
+    hosts.push({
       host: corpus,
       role: 'corpus',
       runs: `nodescale corpus :${CORPUS_PORT}`,
@@ -437,7 +447,7 @@ export async function startFleet(spec: FleetSpec, log: (line: string) => void = 
     throw error;
   }
   const fleetBalancers = hosts.filter((entry) => entry.role === 'balancer').map((entry) => entry.host.address);
-  const order: Role[] = ['balancer', 'wan', 'api', 'compute', 'broker', 'redis', 'corpus', 'dns'];
+  const order: Role[] = ['balancer', 'wan', 'api', 'compute', 'broker', 'redis', 'corpus', 'dns', 'generator'];
   hosts.sort((a, b) => a.host.region - b.host.region || order.indexOf(a.role) - order.indexOf(b.role));
   return {
     network,

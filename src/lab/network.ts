@@ -92,6 +92,9 @@ function takeSlot(): { slot: number; release(): void } {
 
 const prefix = (slot: number) => `nsl${slot}-`;
 
+/** The network namespace of a lab's host: what `ip netns exec` takes. */
+export const namespaceOf = (slot: number, host: string) => `${prefix(slot)}${host}`;
+
 /**
  * Deletes the namespaces of a slot left by a lab whose process died (every process in them killed), their files in
  * /etc/netns, and this machine's end of the uplink.

@@ -64,6 +64,21 @@ export class HttpHistogram {
     return series;
   }
 
+  /** The buckets' upper bounds, seconds (+Inf after the last). */
+  get bounds(): readonly number[] {
+    return this.#bounds;
+  }
+
+  /** Requests in each bucket since the start (or the last reset), every series together: one count per bound, +Inf's last. */
+  totals(): number[] {
+    const totals = new Array<number>(this.#bounds.length + 1).fill(0);
+    for (const byMethod of this.#series.values())
+      for (const byStatus of byMethod.values())
+        for (const series of byStatus.values())
+          for (let i = 0; i < totals.length; i++) totals[i]! += series.buckets[i]!;
+    return totals;
+  }
+
   reset(): void {
     this.#series.clear();
     this.#last = null;

@@ -336,6 +336,18 @@ export class Runtime extends EventEmitter {
         nodescale: 'sample',
         eventLoopDelayP99Ms: sample.eventLoop.delayP99Ms,
         requestsPerSecond: sample.http.requestsPerSecond,
+        detail: {
+          intervalMs: sample.intervalMs,
+          utilization: sample.eventLoop.utilization,
+          cpuPercent: sample.cpu.percent,
+          rssBytes: sample.memory.rss,
+          heapUsedBytes: sample.memory.heapUsed,
+          heapTotalBytes: sample.memory.heapTotal,
+          gcPauseMs: sample.gc.pauseMs,
+          inFlight: sample.http.inFlight,
+          shedPerSecond: sample.http.shedPerSecond,
+          latency: { bounds: [...this.metrics.http.bounds], counts: this.metrics.http.totals() },
+        },
       });
     }
     const transition = this.#guard?.observe(sample) ?? null;
@@ -344,16 +356,22 @@ export class Runtime extends EventEmitter {
         reasons: transition.reasons,
         eventLoopDelayP99Ms: sample.eventLoop.delayP99Ms,
       });
+      this.#tellSupervisorOf('overload', `shedding: ${transition.reasons.join(', ')}`);
       this.emit('overload', transition);
       publish(CHANNELS.overload, () => transition);
     } else if (transition?.type === 'recover') {
       this.options.logger('info', 'recovered: no longer shedding', { durationMs: transition.durationMs });
+      this.#tellSupervisorOf('recover', `no longer shedding, after ${Math.round(transition.durationMs)} ms`);
       this.emit('recover', transition);
       publish(CHANNELS.recover, () => transition);
     }
     debug('sample %j', sample.eventLoop);
     this.emit('sample', sample);
     publish(CHANNELS.sample, () => sample);
+  }
+
+  #tellSupervisorOf(kind: 'overload' | 'recover' | 'leak', detail: string): void {
+    if (this.#unlinkSupervisor !== null) tellSupervisor({ nodescale: 'runtime-event', kind, detail });
   }
 
   #onMajorGc(bytes: number, time: number): void {
@@ -375,6 +393,10 @@ export class Runtime extends EventEmitter {
       }
       const report: LeakReport = { ...finding, snapshot, snapshotSkipped };
       this.options.logger('warn', 'memory leak suspected: the post-GC heap keeps growing', { ...report });
+      this.#tellSupervisorOf(
+        'leak',
+        `the post-GC heap keeps growing${snapshot === null ? '' : `; heap snapshot ${snapshot}`}`,
+      );
       this.emit('leak', report);
       publish(CHANNELS.leak, () => report);
     })();

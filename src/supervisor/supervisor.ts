@@ -37,7 +37,10 @@ import {
   workerMessage,
   writeAnnouncement,
   type HttpServerTimeouts,
+  type SupervisorEvent,
+  type SupervisorEventBody,
   type SupervisorMessage,
+  type WorkerSampleEvent,
   type WorkerMetricObject,
 } from '../ipc.ts';
 import { NodescaleError } from '../errors.ts';
@@ -112,6 +115,19 @@ export class Supervisor extends EventEmitter {
   /** The options resolved: every default filled in (`workers: 'auto'` is a count here). */
   get options(): Readonly<ResolvedSupervisorOptions> {
     return this.#options;
+  }
+
+  /**
+   * Publishes what changed ('event', a SupervisorEvent of ipc.ts), for whatever shows it. Listeners that throw are
+   * the supervisor's own bug: the error is logged, the supervisor goes on.
+   */
+  #publish(event: SupervisorEventBody): void {
+    if (this.listenerCount('event') === 0) return;
+    try {
+      this.emit('event', { time: Date.now(), ...event } satisfies SupervisorEvent);
+    } catch (error) {
+      this.#log('an event listener failed', { error: (error as Error).message }, 'error');
+    }
   }
 
   /** A line of the supervisor's own, through its logger (`log`, the one Logger shape). */
@@ -197,6 +213,7 @@ export class Supervisor extends EventEmitter {
         'warn',
       );
       this.emit('memory', { slot: slot.index, rss });
+      this.#publish({ kind: 'memory', slot: slot.index, pid: handle.worker.process.pid!, rssBytes: rss });
       this.#changes = this.#changes.then(async () => {
         if (slot.current !== handle || this.#stopping) return { ok: true, replaced: 0 };
         const outcome = await this.#replaceSlot(slot, handle.generation);
@@ -269,6 +286,7 @@ export class Supervisor extends EventEmitter {
       drained: false,
       lastError: null,
     };
+    this.#publish({ kind: 'started', slot: slot.index, pid: worker.process.pid!, generation });
     this.#pipe(worker.process.stdout, slot.index, worker.process.pid!, 'stdout');
     this.#pipe(worker.process.stderr, slot.index, worker.process.pid!, 'stderr', handle);
     const readyOn = this.#options.readyOn;
@@ -302,7 +320,24 @@ export class Supervisor extends EventEmitter {
             eventLoopDelayP99Ms: message.eventLoopDelayP99Ms,
             requestsPerSecond: message.requestsPerSecond,
           };
+          if (this.listenerCount('sample') > 0)
+            this.emit('sample', {
+              slot: slot.index,
+              pid: worker.process.pid!,
+              generation,
+              time: Date.now(),
+              eventLoopDelayP99Ms: message.eventLoopDelayP99Ms,
+              requestsPerSecond: message.requestsPerSecond,
+              detail: message.detail ?? null,
+            } satisfies WorkerSampleEvent);
           return;
+        case 'runtime-event':
+          return this.#publish({
+            kind: message.kind,
+            slot: slot.index,
+            pid: worker.process.pid!,
+            detail: message.detail,
+          });
         case 'metrics':
           return this.#requests.get(message.id)?.(message.metrics ?? null);
         case 'servers':
@@ -360,6 +395,7 @@ export class Supervisor extends EventEmitter {
       );
     }
     this.#log(`worker ${handle.slot} ready`, { pid: handle.worker.process.pid, generation: handle.generation });
+    this.#publish({ kind: 'ready', slot: handle.slot, pid: handle.worker.process.pid!, generation: handle.generation });
     markReady();
   }
 
@@ -385,6 +421,7 @@ export class Supervisor extends EventEmitter {
       slot.current = null;
       this.#log(`worker ${slot.index} stopped restarting: ${decision.reason}`, { exit: signal ?? code }, 'error');
       this.emit('crash-loop', { slot: slot.index, reason: decision.reason });
+      this.#publish({ kind: 'crash-loop', slot: slot.index, reason: decision.reason });
       if (this.#slots.every((s) => s.failed !== null)) this.emit('all-failed');
       return;
     }
@@ -394,6 +431,14 @@ export class Supervisor extends EventEmitter {
       'warn',
     );
     this.emit('crash', { slot: slot.index, code, signal, delayMs: decision.delayMs });
+    this.#publish({
+      kind: 'crash',
+      slot: slot.index,
+      pid: handle.worker.process.pid!,
+      code,
+      signal,
+      restartInMs: decision.delayMs,
+    });
     slot.restartTimer = setTimeout(() => {
       slot.restartTimer = null;
       if (this.#stopping || slot.current !== handle) return;
@@ -432,9 +477,11 @@ export class Supervisor extends EventEmitter {
   async #reload(): Promise<ReloadOutcome> {
     const generation = ++this.#generation;
     let replaced = 0;
-    this.#lastReload = { generation, state: 'replacing', reason: null };
-    const settle = (state: ReloadStatus['state'], reason: string | null) =>
-      (this.#lastReload = { generation, state, reason });
+    const settle = (state: ReloadStatus['state'], reason: string | null) => {
+      this.#lastReload = { generation, state, reason };
+      this.#publish({ kind: 'reload', generation, state, reason });
+    };
+    settle('replacing', null);
     // The previous generation is parked (not stopped) until probation passes; the drain preload is what parks it.
     const park = this.#options.rollback === 'parked' && this.#options.httpDrain;
     this.#log(`reload: generation ${generation}`);
@@ -454,13 +501,10 @@ export class Supervisor extends EventEmitter {
       }
       fresh.push(slot.current!);
       replaced++;
-      this.emit('reload-progress', {
-        generation,
-        slot: slot.index,
-        pid: slot.current!.worker.process.pid,
-        replaced,
-        of: this.#slots.filter((s) => s.failed === null).length,
-      } satisfies ReloadProgress);
+      const of = this.#slots.filter((s) => s.failed === null).length;
+      const pid = slot.current!.worker.process.pid;
+      this.emit('reload-progress', { generation, slot: slot.index, pid, replaced, of } satisfies ReloadProgress);
+      this.#publish({ kind: 'replaced', generation, slot: slot.index, pid: pid!, replaced, of });
     }
     this.#log(
       `reload: ${replaced} worker(s) replaced; generation ${generation} on probation for ${this.#options.probationMs} ms`,
@@ -622,6 +666,7 @@ export class Supervisor extends EventEmitter {
         if (slot.current !== null) await this.#stopWorker(slot.current);
       }
       this.#log(`scaled to ${this.#slots.length} worker(s)`);
+      this.#publish({ kind: 'scale', workers: this.#slots.length });
       return { ok: true as const, replaced: 0 };
     });
     this.#changes = next.catch((error: Error): ReloadOutcome => ({

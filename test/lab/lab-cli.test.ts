@@ -74,8 +74,9 @@ test(
         roles('compute').length,
         roles('broker').length,
         roles('redis').length,
+        roles('generator').length,
       ],
-      [2, 4, 2, 1, 1],
+      [2, 4, 2, 1, 1, 1],
     );
     assert.deepEqual(
       roles('wan').map((host) => host.region),
@@ -99,9 +100,10 @@ test(
     // the dead host on the other one, and stops sending it any once its checks fail.
     const balancer = roles('balancer', 2)[0]!;
     const victim = roles('api', 2)[0]!;
+    // From the generator host, by the balancer's name (the host's own hosts file and DNS).
     const bench = runBin([
-      'bench',
-      `http://${balancer.address}/benchmark/get-tags`,
+      ...['lab', 'exec', 'gen', '--', 'nodescale', 'bench'],
+      `http://${balancer.name}/benchmark/get-tags`,
       ...['-c', '8', '-d', '8s', '--json'],
     ]);
     await new Promise((resolve) => setTimeout(resolve, 2_000));
@@ -150,7 +152,11 @@ test(
       ],
       [['lab', 'fault', 'latency', 'region2'], 2, /^error NS_ERR_USAGE: lab fault latency <regionN> <round trip>/],
       [['lab', 'up', '--regions', '9'], 2, /^error NS_ERR_INVALID_OPTION: --regions must be 1 to 4 \(got 9\)\n$/],
-      [['lab'], 2, /^error NS_ERR_USAGE: lab: give up, status, fault or down/],
+      [['lab'], 2, /^error NS_ERR_USAGE: lab: give up, status, fault, exec or down/],
+      [['lab', 'exec', 'nosuch', '--', 'true'], 1, /^error NS_ERR_LAB: the lab has no host nosuch: its hosts are /],
+      [['lab', 'exec', 'gen'], 2, /^error NS_ERR_USAGE: lab exec <host> -- <command>/],
+      [['lab', 'status', '--', 'true'], 2, /^error NS_ERR_USAGE: lab: only lab exec takes a command after --/],
+      [['lab', 'exec', 'gen', '--', 'sh', '-c', 'exit 7'], 7, /^$/],
     ];
     for (const [argv, code, message] of cases) {
       const run = await runBin(argv);
