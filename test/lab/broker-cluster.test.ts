@@ -87,7 +87,12 @@ async function cluster3(t: TestContext): Promise<Cluster> {
 /** 8 callers of idempotent calls; `victim` is killed once 200 are answered; resolves once 500 more are. */
 async function killUnderLoad(t: TestContext, compute: Compute, victim: Node) {
   let stop = false;
-  t.after(() => void (stop = true));
+  /** Each failure's code and message, counted: what the test says when it fails. */
+  const errors = new Map<string, number>();
+  t.after(() => {
+    stop = true;
+    if (errors.size > 0) t.diagnostic(`failures: ${[...errors].map(([said, n]) => `${n} × ${said}`).join('; ')}`);
+  });
   let answered = 0;
   let wrong = 0;
   let refused = 0;
@@ -102,6 +107,8 @@ async function killUnderLoad(t: TestContext, compute: Compute, victim: Node) {
         else wrong++;
       } catch (error) {
         const { code, retryable } = error as { code?: string; retryable?: boolean };
+        const said = `${code}: ${(error as Error).message.replace(/call-\d+/g, 'call-N').slice(0, 160)}`;
+        errors.set(said, (errors.get(said) ?? 0) + 1);
         // Refused before it was accepted (no connection at that moment): a user retries; nothing was lost.
         if (code === 'NS_ERR_COMPUTE_UNAVAILABLE' && retryable === true) refused++;
         else lost.push(`${input}: ${code} ${(error as Error).message}`);

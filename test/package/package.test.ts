@@ -15,6 +15,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
+import { listenForAnnouncements } from '../../src/ipc.ts';
+
 const REPO = new URL('../../', import.meta.url).pathname;
 const NPM = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 // The repository's scripts resolve nodescale to its sources (--conditions=nodescale-source); a user's project does not.
@@ -334,6 +336,31 @@ try {
     const help = await run('npx', ['--no-install', 'nodescale', '--help'], { cwd: installed.dir });
     assert.equal(help.code, 0, help.stderr);
     assert.match(help.stdout, /Usage: nodescale <command>/);
+
+    // The dashboard's page and uPlot come from the installed package, not from the clone.
+    writeFileSync(
+      path.join(installed.dir, 'app.mjs'),
+      "import http from 'node:http'; http.createServer((q, s) => s.end('ok')).listen(0, '127.0.0.1');\n",
+    );
+    const urls: Record<string, string> = {};
+    const announcements = await listenForAnnouncements((a) => (urls[a.service] = a.url));
+    const supervisor = spawn(
+      path.join(installed.dir, 'node_modules', '.bin', 'nodescale'),
+      ['run', 'app.mjs', '-w', '1', '--name', `pkg-${process.pid}`, '--dashboard', '0'],
+      { cwd: installed.dir, env: { ...process.env, NODE_OPTIONS: '', ...announcements.env }, stdio: 'ignore' },
+    );
+    try {
+      const deadline = Date.now() + 30_000;
+      while (urls.dashboard === undefined && supervisor.exitCode === null && Date.now() < deadline)
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.ok(urls.dashboard, 'the dashboard listens');
+      for (const asset of ['', 'assets/dashboard.js', 'assets/uPlot.iife.min.js', 'assets/uPlot.min.css'])
+        assert.equal((await fetch(`${urls.dashboard}${asset}`)).status, 200, asset);
+    } finally {
+      supervisor.kill('SIGTERM');
+      if (supervisor.exitCode === null) await once(supervisor, 'exit');
+      announcements.close();
+    }
   });
 
   test('the light packages hold their part and nothing of the CLI', () => {
@@ -406,6 +433,9 @@ describe('the packed package', () => {
       'dist/loadtest/worker.js',
       // The Redis store's Lua, beside its compiled loader (tsc copies no .lua: the build does).
       'dist/tagger/lua/retag.lua',
+      // The dashboard's page, beside its compiled server (likewise copied by the build).
+      'dist/dashboard/assets/index.html',
+      'dist/dashboard/assets/dashboard.js',
       'src/index.ts',
       'package.json',
       'README.md',
