@@ -33,6 +33,11 @@ export const CLI_COMMANDS: readonly { name: string; summary: string; load: () =>
     load: async () => (await import('./lab.ts')).labCommand,
   },
   {
+    name: 'grafana',
+    summary: 'a Grafana dashboard, or Prometheus alert rules, for nodescale’s metrics',
+    load: async () => (await import('./grafana.ts')).grafanaCommand,
+  },
+  {
     name: 'hello',
     summary: "start one of the talk's baseline servers",
     load: async () => (await import('./hello.ts')).helloCommand,

@@ -41,6 +41,19 @@ export async function scrapeWorkers(
     labelNames: ['state'],
     registers: [own],
   });
+  const failedSlots = new Gauge({
+    name: 'nodescale_supervisor_slots_failed',
+    help: 'Worker slots given up on (a crash loop): no worker runs there until the next reload or restart.',
+    registers: [own],
+  });
+  failedSlots.set(supervisor.failedSlots().length);
+  const reloadFailed = new Gauge({
+    name: 'nodescale_supervisor_reload_failed',
+    help: 'Whether the last reload failed (1: rolled back, or failed its probation) or not (0, or none yet).',
+    registers: [own],
+  });
+  const last = supervisor.lastReload?.state;
+  reloadFailed.set(last === 'rolled-back' || last === 'failed-probation' ? 1 : 0);
   const duration = new Gauge({
     name: 'nodescale_supervisor_scrape_duration_seconds',
     help: "How long collecting the workers' metrics took.",
