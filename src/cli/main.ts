@@ -33,6 +33,16 @@ export const CLI_COMMANDS: readonly { name: string; summary: string; load: () =>
     load: async () => (await import('./lab.ts')).labCommand,
   },
   {
+    name: 'dashboard',
+    summary: 'the live dashboard of supervised apps that run already',
+    load: async () => (await import('./dashboard.ts')).dashboardCommand,
+  },
+  {
+    name: 'top',
+    summary: 'the workers of a supervised app, live in the terminal',
+    load: async () => (await import('./top.ts')).topCommand,
+  },
+  {
     name: 'grafana',
     summary: 'a Grafana dashboard, or Prometheus alert rules, for nodescale’s metrics',
     load: async () => (await import('./grafana.ts')).grafanaCommand,

@@ -4,12 +4,15 @@
  * (`nodescale console --name APP --worker N`), and for the workers' live HTTP timeouts (`nodescale doctor --name`). Being this user is the authentication.
  */
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import type net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { AdminClient } from '../socket/client.ts';
 import { answerCommand, serveConnection, unknownCommand, type SocketCommand } from '../socket/connection.ts';
 import { invalidOption, NodescaleError } from '../errors.ts';
 import { listenPrivateSocket, removeSocket } from '../socket/unix-socket.ts';
+import type { SupervisorEvent, WorkerSampleEvent } from '../ipc.ts';
+import type { WorkerStatus } from './status.ts';
 import type { Supervisor } from './supervisor.ts';
 
 /** The client side: a connection to a supervisor's control socket, or NS_ERR_SUPERVISOR_UNREACHABLE. */
@@ -86,7 +89,20 @@ interface ControlContext {
   onStop: () => Promise<StopOutcome>;
   /** Streams an event of request `id` (reload progress) to the connection that asked. */
   send: (id: number, event: unknown) => void;
+  /** Resolves when the connection that asked closes. */
+  closed: Promise<void>;
+  /** Bytes written to that connection and not yet taken by its reader. */
+  backlog: () => number;
 }
+
+/** What `watch` streams: the supervisor's events and samples as they come, its workers' status every second. */
+export type WatchMessage =
+  | { type: 'event'; event: SupervisorEvent }
+  | { type: 'sample'; sample: WorkerSampleEvent }
+  | { type: 'status'; workers: WorkerStatus[] };
+
+/** A watcher that reads slower than this is written to loses samples (never events) until it catches up. */
+const WATCH_BACKLOG_BYTES = 1 << 20;
 
 /** The control socket's commands; each throws a NodescaleError with its code when it cannot do what was asked. */
 export const CONTROL_COMMANDS: ReadonlyMap<string, SocketCommand<ControlContext>> = new Map<
@@ -126,6 +142,32 @@ export const CONTROL_COMMANDS: ReadonlyMap<string, SocketCommand<ControlContext>
         } finally {
           supervisor.off('reload-progress', onProgress);
         }
+      },
+    },
+  ],
+  [
+    'watch',
+    {
+      // For `nodescale dashboard --name` and `nodescale top`: streamed until the connection closes; never answered.
+      run: async ({ supervisor, send, closed, backlog }, id) => {
+        const onEvent = (event: SupervisorEvent) => send(id, { type: 'event', event } satisfies WatchMessage);
+        const onSample = (sample: WorkerSampleEvent) => {
+          if (backlog() < WATCH_BACKLOG_BYTES) send(id, { type: 'sample', sample } satisfies WatchMessage);
+        };
+        const status = () => send(id, { type: 'status', workers: supervisor.status() } satisfies WatchMessage);
+        supervisor.on('event', onEvent);
+        supervisor.on('sample', onSample);
+        status();
+        const timer = setInterval(status, 1000);
+        timer.unref();
+        try {
+          await closed;
+        } finally {
+          clearInterval(timer);
+          supervisor.off('event', onEvent);
+          supervisor.off('sample', onSample);
+        }
+        return {};
       },
     },
   ],
@@ -171,11 +213,18 @@ export async function startControl(
   supervisor: Supervisor,
   onStop: () => Promise<StopOutcome>,
 ): Promise<ControlServer> {
+  // Open connections end with the supervisor: a `watch` (a dashboard, top) never ends by itself, and would keep
+  // this process alive after its stop.
+  const sockets = new Set<net.Socket>();
   const server = await listenPrivateSocket(socketPath, (socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
     const context: ControlContext = {
       supervisor,
       onStop,
       send: (id, event) => connection.send({ id, event }),
+      closed: new Promise((resolve) => socket.once('close', () => resolve())),
+      backlog: () => socket.writableLength,
     };
     const connection = serveConnection(socket, {
       maxLineBytes: 64 * 1024,
@@ -196,6 +245,7 @@ export async function startControl(
     path: socketPath,
     close: () => {
       server.close();
+      for (const socket of sockets) socket.destroy();
       removeSocket(socketPath);
       rmSync(controlPidFile(socketPath), { force: true });
     },

@@ -104,12 +104,12 @@ test(
       60_000,
     );
     await waitUntil(
-    async () => (await api<{ result: unknown[] }>('query?query=nodescale_supervisor_worker_up')).result.length === 2,
-    'both workers scraped, each labelled',
-    30_000,
-  );
+      async () => (await api<{ result: unknown[] }>('query?query=nodescale_supervisor_worker_up')).result.length === 2,
+      'both workers scraped, each labelled',
+      30_000,
+    );
 
-  // Three crashes of one slot: its restarts go from 0 to 3 within the rule's 15 minutes.
+    // Three crashes of one slot: its restarts go from 0 to 3 within the rule's 15 minutes.
     for (let i = 0; i < 3; i++) {
       const before = JSON.parse((await runBin(['status', '--name', `graf-${process.pid}`, '--json'])).stdout) as {
         workers: { slot: number; pid: number; state: string }[];
