@@ -93,6 +93,8 @@ interface ControlContext {
   closed: Promise<void>;
   /** Bytes written to that connection and not yet taken by its reader. */
   backlog: () => number;
+  /** Marks that connection as a watch: it is ended when the supervisor stops. */
+  watching: () => void;
 }
 
 /** What `watch` streams: the supervisor's events and samples as they come, its workers' status every second. */
@@ -149,7 +151,8 @@ export const CONTROL_COMMANDS: ReadonlyMap<string, SocketCommand<ControlContext>
     'watch',
     {
       // For `nodescale dashboard --name` and `nodescale top`: streamed until the connection closes; never answered.
-      run: async ({ supervisor, send, closed, backlog }, id) => {
+      run: async ({ supervisor, send, closed, backlog, watching }, id) => {
+        watching();
         const onEvent = (event: SupervisorEvent) => send(id, { type: 'event', event } satisfies WatchMessage);
         const onSample = (sample: WorkerSampleEvent) => {
           if (backlog() < WATCH_BACKLOG_BYTES) send(id, { type: 'sample', sample } satisfies WatchMessage);
@@ -213,18 +216,20 @@ export async function startControl(
   supervisor: Supervisor,
   onStop: () => Promise<StopOutcome>,
 ): Promise<ControlServer> {
-  // Open connections end with the supervisor: a `watch` (a dashboard, top) never ends by itself, and would keep
-  // this process alive after its stop.
-  const sockets = new Set<net.Socket>();
+  // Watches end with the supervisor: a `watch` (a dashboard, top) never ends by itself, and would keep this process
+  // alive after its stop. (Other connections are left to finish: `stop` is answered once stopped.)
+  const watchers = new Set<net.Socket>();
   const server = await listenPrivateSocket(socketPath, (socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
     const context: ControlContext = {
       supervisor,
       onStop,
       send: (id, event) => connection.send({ id, event }),
       closed: new Promise((resolve) => socket.once('close', () => resolve())),
       backlog: () => socket.writableLength,
+      watching: () => {
+        watchers.add(socket);
+        socket.once('close', () => watchers.delete(socket));
+      },
     };
     const connection = serveConnection(socket, {
       maxLineBytes: 64 * 1024,
@@ -245,7 +250,7 @@ export async function startControl(
     path: socketPath,
     close: () => {
       server.close();
-      for (const socket of sockets) socket.destroy();
+      for (const socket of watchers) socket.destroy();
       removeSocket(socketPath);
       rmSync(controlPidFile(socketPath), { force: true });
     },
