@@ -27,6 +27,7 @@ const FLAGS = {
   port: { type: 'string' },
   'corpus-port': { type: 'string' },
   'metrics-port': { type: 'string' },
+  'dashboard-port': { type: 'string' },
   workers: { type: 'string', short: 'w' },
   compute: { type: 'string' },
   name: { type: 'string' },
@@ -48,6 +49,7 @@ Options:
       --port N          the API's port (default 3000)
       --corpus-port N   the corpus's port (default 8080)
       --metrics-port N  the supervisor's /metrics port (default 9100)
+      --dashboard-port N  the live dashboard's port, on 127.0.0.1 (default 9300; docs/dashboard.md)
   -w, --workers N       API workers (default 1: with the compute pool, the other cores extract tags;
                         2 with --scale-out)
       --compute T       pool (default) or inline: extraction off or on the API's event loop
@@ -92,6 +94,7 @@ export function parseDemoArgs(argv: string[]) {
     port: portFlag(values, 'port', 3000),
     corpusPort: portFlag(values, 'corpus-port', 8080),
     metricsPort: portFlag(values, 'metrics-port', 9100),
+    dashboardPort: portFlag(values, 'dashboard-port', 9300),
     workers,
     compute,
     name,
@@ -102,7 +105,14 @@ export function parseDemoArgs(argv: string[]) {
   };
 }
 
-function banner(api: string, corpus: string, metrics: string, name: string, compute: string): string {
+function banner(
+  api: string,
+  corpus: string,
+  metrics: string,
+  dashboard: string,
+  name: string,
+  compute: string,
+): string {
   const query = `curl -s ${api}/graphql -H 'content-type: application/json' -d '{"query":"{ tags(url: \\"${corpus}/articles/astronomy-1.html\\") }"}'`;
   return `
 nodescale demo: the tagging API (compute ${compute}), supervised
@@ -111,6 +121,7 @@ nodescale demo: the tagging API (compute ${compute}), supervised
   benchmark  ${api}/benchmark/get-tags   ${api}/benchmark/get-urls
   corpus     ${corpus}/               (60 article pages)
   metrics    ${metrics}      (every worker, labelled by worker)
+  dashboard  ${dashboard}           (every worker live: open it in a browser)
 
 Try:
   ${query}
@@ -154,6 +165,8 @@ async function run(argv: string[], io: Io): Promise<number> {
         '--console',
         '--metrics',
         String(args.metricsPort),
+        '--dashboard',
+        `127.0.0.1:${args.dashboardPort}`,
         '--probation',
         '5s',
       ],
@@ -176,11 +189,12 @@ async function run(argv: string[], io: Io): Promise<number> {
   const exited = new Promise<number>((resolve) => supervisor.once('exit', (code) => resolve(code ?? 1)));
   let api: string | null = null;
   let metrics: string | null = null;
+  let dashboard: string | null = null;
   let shown = false;
   const show = () => {
-    if (shown || api === null || metrics === null) return;
+    if (shown || api === null || metrics === null || dashboard === null) return;
     shown = true;
-    io.stdout.write(banner(api, corpus.url, metrics, args.name, args.compute));
+    io.stdout.write(banner(api, corpus.url, metrics, dashboard, args.name, args.compute));
     // For a program that started the demo (the benches): where the API answers.
     announceListening('demo', api);
   };
@@ -189,6 +203,7 @@ async function run(argv: string[], io: Io): Promise<number> {
   onAnnouncement = ({ service, url }) => {
     if (service === 'tagger') api ??= url;
     if (service === 'metrics') metrics ??= url;
+    if (service === 'dashboard') dashboard ??= url;
     show();
   };
   // Ctrl-C reaches the supervisor too (one process group); a SIGTERM covers a stop from elsewhere.

@@ -37,6 +37,7 @@ Try:
   npx nodescale bench ${api}/benchmark/get-urls -R 50 -d 10s     (beside the get-tags load: p99 stays low)
   npx nodescale scale 2 --name ${args.name}-compute      (or --name ${args.name}: either tier)
   npx nodescale status --name ${args.name}-compute       (then kill -9 a compute worker's pid: nothing is lost)
+  npx nodescale dashboard --name ${args.name} --name ${args.name}-compute   (both tiers live at http://127.0.0.1:9300/)
   npx nodescale reload --name ${args.name}               (under load: no request dropped, the index kept)
 
 Ctrl-C stops everything: the API tier, then the compute tier, then the broker and Redis.

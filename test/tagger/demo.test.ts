@@ -12,7 +12,7 @@ test('nodescale demo: corpus and supervised API answer, a worker console is reac
   const name = `demo-test-${process.pid}`;
   const demo = spawn(
     process.execPath,
-    [BIN, 'demo', '--port', '0', '--corpus-port', '0', '--metrics-port', '0', '--name', name],
+    [BIN, 'demo', '--port', '0', '--corpus-port', '0', '--metrics-port', '0', '--dashboard-port', '0', '--name', name],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   t.after(() => demo.exitCode === null && demo.kill('SIGKILL'));
@@ -24,7 +24,9 @@ test('nodescale demo: corpus and supervised API answer, a worker console is reac
   const api = /API\s+(http:\S+)\/graphql/.exec(out)?.[1];
   const corpus = /corpus\s+(http:\S+)\//.exec(out)?.[1];
   const metrics = /metrics\s+(http:\S+)/.exec(out)?.[1];
-  assert.ok(api && corpus && metrics, out);
+  const dashboard = /dashboard\s+(http:\S+)/.exec(out)?.[1];
+  assert.ok(api && corpus && metrics && dashboard, out);
+  assert.equal((await fetch(dashboard)).status, 200, 'the dashboard answers');
   // What the banner suggests writes outside the repository.
   const sweepOut = / --out (\S+)/.exec(out)?.[1];
   assert.ok(sweepOut?.startsWith(tmpdir()), `the suggested sweep writes under ${tmpdir()}: ${sweepOut}`);
