@@ -6,7 +6,7 @@
  *   npm run bench -- --quick       shorter runs (a smoke test of the harness, not figures to quote)
  *   npm run bench -- generator     one benchmark by name (generator, servers, runtime, supervisor, tagger, amqp,
  *                                  amqp-clients, redis, redis-wait, scale-out, somaxconn,
- *                                  rollback, lab, lab-faults)
+ *                                  rollback, lab, lab-faults, dashboard)
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -25,6 +25,7 @@ import {
 } from './runtime.ts';
 import { reloadUnderLoad, runOverhead } from './supervisor.ts';
 import { redisClients, scaleOutSplit, storeGetUrls } from './redis.ts';
+import { dashboardCost } from './dashboard.ts';
 import { labFaults } from './lab-faults.ts';
 import { labScaling } from './lab.ts';
 import { redisWait } from './redis-wait.ts';
@@ -365,6 +366,18 @@ if (wanted('lab')) {
       '',
     );
   }
+}
+
+if (wanted('dashboard')) {
+  console.error('dashboard: two supervisors of 8 workers side by side, one with its dashboard open in Chromium');
+  const cost = await dashboardCost({ seconds: quick ? 3 : 10, rounds: quick ? 1 : 3, workers: 8 });
+  report.dashboard = cost;
+  if (typeof cost === 'string') lines.push(`dashboard: ${cost}`, '');
+  else
+    lines.push(
+      `The dashboard's cost (\`npm run bench -- dashboard\`): 8 workers of the protected hello server, the page open in Chromium, ${cost.rounds.length} rounds side by side with the same supervisor without it, 16 connections each: the supervisor's CPU **+${cost.cpuExtraPercent.toFixed(2)} %** of a core (goal < 2 %), the workers' throughput on ÷ off **${cost.throughputRatio.toFixed(3)}** (goal ≥ 0.99); rounds: ${cost.rounds.map((r) => `+${r.cpuExtraPercent.toFixed(2)} % / ${r.throughputRatio.toFixed(3)}`).join(', ')}.`,
+      '',
+    );
 }
 
 if (wanted('lab-faults')) {
