@@ -7,23 +7,14 @@
  *   npm run bench -- dashboard
  */
 import { existsSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 import { runBench } from '../src/loadtest/run.ts';
+import { freePort } from '../src/servers/process.ts';
 import { BENCH_DIR, median, NODESCALE, processCpuMs, startProcess } from './lib.ts';
 
 const APP = path.join(BENCH_DIR, 'servers', 'http.ts');
 const CHROMIUM = '/usr/bin/chromium';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 export interface DashboardCost {
   rounds: { cpuExtraPercent: number; throughputRatio: number }[];

@@ -6,62 +6,23 @@
  * request needs it. Skipped, saying why, where Chromium is not installed.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { listenForAnnouncements } from '../../src/ipc.ts';
-import { BIN, runBin } from '../helpers/cli.ts';
+import { runBin } from '../helpers/cli.ts';
+import { startSupervised, SUPERVISED_APP } from '../helpers/supervised.ts';
 import { waitUntil } from '../helpers/wait.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
-const APP = new URL('../fixtures/supervised-app.ts', import.meta.url).pathname;
 const noChromium = existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed (apt-get install chromium)`;
 
-interface Run {
-  child: ChildProcess;
-  dashboard: string;
-  /** The app's address. */
-  app: string;
-  output: () => string;
-}
-
-/** A port free now (the app's workers listen on it together). */
-async function freePort(): Promise<number> {
-  const server = net.createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-/** `nodescale run` of the fixture app with a dashboard (`flags`: where, its token); stopped after the test. */
-async function runWithDashboard(t: TestContext, name: string, flags: string[] = ['--dashboard', '0']): Promise<Run> {
-  const urls: Record<string, string> = {};
-  const announcements = await listenForAnnouncements((a) => (urls[a.service] = a.url));
-  t.after(() => announcements.close());
-  const port = await freePort();
-  const child = spawn(process.execPath, [BIN, 'run', APP, '-w', '2', '--name', name, ...flags], {
-    env: { ...process.env, ...announcements.env, APP_PORT: String(port) },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout!.on('data', (chunk: Buffer) => (output += chunk));
-  child.stderr!.on('data', (chunk: Buffer) => (output += chunk));
-  t.after(async () => {
-    if (child.exitCode === null) {
-      child.kill('SIGTERM');
-      await once(child, 'exit');
-    }
-  });
-  await waitUntil(() => /worker\(s\) ready/.test(output) || child.exitCode !== null, 'the workers are ready', 60_000);
-  assert.equal(child.exitCode, null, output);
-  assert.ok(urls.dashboard, `the dashboard announced: ${output}`);
-  return { child, dashboard: urls.dashboard, app: `http://127.0.0.1:${port}/`, output: () => output };
+/** The fixture app under `nodescale run` with a dashboard (`flags`: where, its token). */
+async function runWithDashboard(t: TestContext, name: string, flags: string[] = ['--dashboard', '0']) {
+  const run = await startSupervised(t, name, flags);
+  assert.ok(run.urls.dashboard, `the dashboard announced: ${run.output()}`);
+  return { ...run, dashboard: run.urls.dashboard };
 }
 
 async function openPage(t: TestContext, url: string) {
@@ -147,7 +108,7 @@ test(
 test('closed by default: another address than loopback needs a token; with one, every request needs it', async (t) => {
   const refused = await runBin([
     'run',
-    APP,
+    SUPERVISED_APP,
     '-w',
     '1',
     '--name',

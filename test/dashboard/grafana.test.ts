@@ -5,49 +5,26 @@
  * NodescaleRestarts once a worker has been killed three times. Skipped, saying why, where Prometheus is not installed.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
-import { once } from 'node:events';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { metricsQueried } from '../../src/dashboard/grafana.ts';
-import { listenForAnnouncements } from '../../src/ipc.ts';
-import { freePort } from '../../src/servers/process.ts';
 import { startPrometheus } from '../../src/servers/prometheus.ts';
-import { BIN, runBin } from '../helpers/cli.ts';
+import { runBin } from '../helpers/cli.ts';
+import { startSupervised } from '../helpers/supervised.ts';
 import { waitUntil } from '../helpers/wait.ts';
 
-const APP = new URL('../fixtures/supervised-app.ts', import.meta.url).pathname;
 const noPrometheus = existsSync('/usr/bin/promtool')
   ? false
   : 'prometheus is not installed (apt-get install prometheus)';
 
-/** `nodescale run` of the fixture app, 2 workers, --metrics on a free port; its /metrics URL and workers' pids. */
+/** The fixture app under `nodescale run --metrics` on a free port: its /metrics URL and the app's. */
 async function supervised(t: TestContext) {
-  const urls: Record<string, string> = {};
-  const announcements = await listenForAnnouncements((a) => (urls[`${a.service}${a.slot ?? ''}`] = a.url));
-  t.after(() => announcements.close());
-  const port = await freePort();
-  const child = spawn(
-    process.execPath,
-    [BIN, 'run', APP, '-w', '2', '--name', `graf-${process.pid}`, '--metrics', '0'],
-    {
-      env: { ...process.env, ...announcements.env, APP_PORT: String(port) },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    },
-  );
-  let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk));
-  t.after(async () => {
-    if (child.exitCode === null) {
-      child.kill('SIGTERM');
-      await once(child, 'exit');
-    }
-  });
-  await waitUntil(() => urls.metrics !== undefined || child.exitCode !== null, 'the supervisor is ready', 60_000);
-  assert.ok(urls.metrics, stderr);
-  return { metrics: urls.metrics, app: `http://127.0.0.1:${port}/` };
+  const run = await startSupervised(t, `graf-${process.pid}`, ['--metrics', '0']);
+  await waitUntil(() => run.urls.metrics !== undefined, 'the metrics are announced', 10_000);
+  return { metrics: run.urls.metrics!, app: run.app };
 }
 
 /** Families (`# TYPE name kind`) of a Prometheus text exposition. */

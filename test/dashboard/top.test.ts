@@ -6,33 +6,13 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import { sparkline, topFrame } from '../../src/cli/top.ts';
 import type { AppPoint, WorkerRow } from '../../src/dashboard/collector.ts';
 import { listenForAnnouncements } from '../../src/ipc.ts';
-import { freePort } from '../../src/servers/process.ts';
 import { BIN } from '../helpers/cli.ts';
+import { startSupervised } from '../helpers/supervised.ts';
 import { waitUntil } from '../helpers/wait.ts';
-
-const APP = new URL('../fixtures/supervised-app.ts', import.meta.url).pathname;
-
-/** A supervisor of the fixture app (2 workers), named; stopped after the test. */
-async function supervise(t: TestContext, name: string) {
-  const child = spawn(process.execPath, [BIN, 'run', APP, '-w', '2', '--name', name], {
-    env: { ...process.env, APP_PORT: String(await freePort()) },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk));
-  t.after(async () => {
-    if (child.exitCode === null) {
-      child.kill('SIGTERM');
-      await once(child, 'exit');
-    }
-  });
-  await waitUntil(() => /worker\(s\) ready/.test(stderr) || child.exitCode !== null, `${name} is ready`, 60_000);
-  assert.equal(child.exitCode, null, stderr);
-}
 
 const row = (slot: number): WorkerRow => ({
   slot,
@@ -68,7 +48,7 @@ test('the frame fits 80×24 with 64 workers; sorting by loop delay puts the bloc
 
 test('top in a pseudo-terminal shows both workers and quits on q', { timeout: 90_000 }, async (t) => {
   const name = `top-${process.pid}`;
-  await supervise(t, name);
+  await startSupervised(t, name);
   // script gives top a terminal (80×24); its output is what the terminal was sent.
   const top = spawn(
     'script',
@@ -93,7 +73,7 @@ test('top in a pseudo-terminal shows both workers and quits on q', { timeout: 90
 
 test('nodescale dashboard --name a --name b: two supervisors on one page', { timeout: 90_000 }, async (t) => {
   const names = [`dash-a-${process.pid}`, `dash-b-${process.pid}`];
-  for (const name of names) await supervise(t, name);
+  for (const name of names) await startSupervised(t, name);
   const urls: Record<string, string> = {};
   const announcements = await listenForAnnouncements((a) => (urls[a.service] = a.url));
   t.after(() => announcements.close());
