@@ -201,10 +201,11 @@ const isId = (value: unknown): value is number => Number.isSafeInteger(value);
 export const isRuntimeMessage = (m: unknown): m is RuntimeMessage =>
   isObject(m) && m.nodescale === 'runtime' && isId(m.pid);
 export const isReadyMessage = (m: unknown): m is ReadyMessage => isObject(m) && m.nodescale === 'ready' && isId(m.pid);
-/** At most this many latency buckets in a sample (the runtime's histogram has 15). */
+/** At most this many latency buckets in a sample's detail (the runtime's histogram has 15 by default). */
 export const MAX_LATENCY_BUCKETS = 64;
 const isCount = (value: unknown): value is number => isFiniteNumber(value) && value >= 0;
-const isSampleDetail = (d: unknown): d is SampleDetail =>
+/** A sample's detail, checked apart: one that is not (too many buckets, a bad figure) is dropped, the sample kept. */
+export const isSampleDetail = (d: unknown): d is SampleDetail =>
   isObject(d) &&
   isCount(d.intervalMs) &&
   isCount(d.utilization) &&
@@ -226,8 +227,7 @@ export const isSampleMessage = (m: unknown): m is SampleMessage =>
   isObject(m) &&
   m.nodescale === 'sample' &&
   isFiniteNumber(m.eventLoopDelayP99Ms) &&
-  isFiniteNumber(m.requestsPerSecond) &&
-  (m.detail === undefined || isSampleDetail(m.detail));
+  isFiniteNumber(m.requestsPerSecond);
 export const isRuntimeEventMessage = (m: unknown): m is RuntimeEventMessage =>
   isObject(m) &&
   m.nodescale === 'runtime-event' &&

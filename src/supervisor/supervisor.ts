@@ -34,6 +34,7 @@ import { removeSocket } from '../socket/unix-socket.ts';
 import {
   ANNOUNCE_ENV,
   WORKER_ENV,
+  isSampleDetail,
   workerMessage,
   writeAnnouncement,
   type HttpServerTimeouts,
@@ -328,7 +329,7 @@ export class Supervisor extends EventEmitter {
               time: Date.now(),
               eventLoopDelayP99Ms: message.eventLoopDelayP99Ms,
               requestsPerSecond: message.requestsPerSecond,
-              detail: message.detail ?? null,
+              detail: isSampleDetail(message.detail) ? message.detail : null,
             } satisfies WorkerSampleEvent);
           return;
         case 'runtime-event':

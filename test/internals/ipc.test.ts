@@ -5,6 +5,8 @@ import { test } from 'node:test';
 import { eachLine } from '../../src/lines.ts';
 import {
   isMetricsRequest,
+  isSampleDetail,
+  MAX_LATENCY_BUCKETS,
   isServersRequest,
   listenForAnnouncements,
   MAX_SERVERS_ANSWERED,
@@ -44,6 +46,35 @@ test("a worker message is recognised only when every field has its type; the app
   assert.equal(workerMessage({ nodescale: 'servers', id: 1, servers: many }), null);
   assert.ok(isServersRequest({ nodescale: 'servers', id: 2 }));
   assert.ok(!isServersRequest({ nodescale: 'servers', id: 2, servers: [] }), 'an answer is not a request');
+});
+
+test("a sample's detail is checked apart: a bad one is dropped, the sample kept; runtime events are bounded", () => {
+  const detail = {
+    intervalMs: 1000,
+    utilization: 0.5,
+    cpuPercent: 20,
+    rssBytes: 1,
+    heapUsedBytes: 1,
+    heapTotalBytes: 1,
+    gcPauseMs: 0,
+    inFlight: 0,
+    shedPerSecond: 0,
+    latency: { bounds: [0.001, 0.01], counts: [1, 2, 3] },
+  };
+  assert.ok(isSampleDetail(detail));
+  assert.ok(
+    !isSampleDetail({ ...detail, latency: { bounds: [0.001], counts: [1, 2, 3] } }),
+    'one count per bucket, +Inf',
+  );
+  assert.ok(!isSampleDetail({ ...detail, cpuPercent: -1 }));
+  const bounds = Array.from({ length: MAX_LATENCY_BUCKETS + 1 }, (_, i) => i + 1);
+  assert.ok(!isSampleDetail({ ...detail, latency: { bounds, counts: [...bounds, 0] } }), 'a worker cannot grow us');
+  // The sample itself still counts: `nodescale status` keeps its loop delay and req/s.
+  const sample = { nodescale: 'sample', eventLoopDelayP99Ms: 3, requestsPerSecond: 1, detail: { junk: true } };
+  assert.equal(workerMessage(sample)?.nodescale, 'sample');
+  assert.equal(workerMessage({ nodescale: 'runtime-event', kind: 'leak', detail: 'x' })?.nodescale, 'runtime-event');
+  assert.equal(workerMessage({ nodescale: 'runtime-event', kind: 'melt', detail: 'x' }), null);
+  assert.equal(workerMessage({ nodescale: 'runtime-event', kind: 'leak', detail: 'x'.repeat(2001) }), null);
 });
 
 test('a child announces where it listens on the socket its parent named, not in its log lines', async (t) => {
