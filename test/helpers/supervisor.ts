@@ -1,6 +1,6 @@
 /** Starts `nodescale run <app>` as a child process with a unique --name, and removes what it leaves, pass or fail. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import type { TestContext } from 'node:test';
 import { defaultControlPath } from '../../src/supervisor/control.ts';
 import { BIN } from './cli.ts';
@@ -11,6 +11,26 @@ export const PLAIN_APP = new URL('../fixtures/plain-app.ts', import.meta.url).pa
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let names = 0;
 const uniqueName = () => `t${process.pid}-${++names}`;
+
+const RUN_MARKER = 'NODESCALE_TEST_RUN';
+
+/**
+ * The pids of every process started by one run (supervisor, workers, their children), found by the marker in
+ * their environment: test files run at once, and a pattern on the command line would see the others' apps.
+ */
+export function processesOf(name: string): number[] {
+  const needle = `\0${RUN_MARKER}=${name}\0`;
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (`\0${readFileSync(`/proc/${entry}/environ`, 'latin1')}`.includes(needle)) found.push(Number(entry));
+    } catch {
+      // Gone in between, or not ours to read.
+    }
+  }
+  return found;
+}
 
 export interface Run {
   name: string;
@@ -30,7 +50,8 @@ export function startRun(
 ): Run {
   const name = uniqueName();
   const child = spawn(process.execPath, [BIN, 'run', app, '--name', name, ...args], {
-    env: { ...process.env, ...env },
+    // Its processes carry the run's name in their environment: tests find them apart from other files' runs.
+    env: { ...process.env, ...env, [RUN_MARKER]: name },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let err = '';

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { runBench } from '../../src/loadtest/run.ts';
 import { runBin } from '../helpers/cli.ts';
-import { startRun, SUPERVISED_APP } from '../helpers/supervisor.ts';
+import { processesOf, startRun, SUPERVISED_APP } from '../helpers/supervisor.ts';
 import { tempDir } from '../helpers/temp.ts';
 import { closedPort } from '../helpers/servers.ts';
 import { waitUntil } from '../helpers/wait.ts';
@@ -27,35 +27,26 @@ function children(pid: number): number[] {
   }
 }
 
-/** Processes still running the fixture app (orphans, if the supervisor is gone). */
-function appProcesses(): string[] {
-  try {
-    return execFileSync('pgrep', ['-f', 'fixtures/supervised-app.ts'], { encoding: 'utf8' })
-      .trim()
-      .split('\n')
-      .filter(Boolean);
-  } catch {
-    return [];
-  }
-}
 
 test('a crashing worker is restarted with growing delays; a crash loop stops and is reported, with no orphans', async (t) => {
   const run = startRun(t, ['-w', '1', '--max-restarts', '3'], { APP_MODE: 'crash-later', APP_CRASH_MS: '150' });
+  await run.waitFor(/restarting in \d+ ms/);
+  assert.ok(processesOf(run.name).includes(run.child.pid!), 'the run\'s processes are found by their marker');
   await run.waitFor(/worker 0 stopped restarting: crash loop/);
   const delays = [...run.stderr().matchAll(/restarting in (\d+) ms/g)].map((m) => Number(m[1]));
   assert.equal(delays.length, 3);
   assert.ok(delays[0]! <= delays[1]! && delays[1]! <= delays[2]! && delays[2]! > delays[0]!, `growing: ${delays}`);
   assert.equal(await run.exited, 1, 'every worker given up: the supervisor exits 1');
-  await waitUntil(() => appProcesses().length === 0, 'no app process is left', 5000).catch(() => {});
-  assert.deepEqual(appProcesses(), []);
+  await waitUntil(() => processesOf(run.name).length === 0, 'no process of the run is left', 5000).catch(() => {});
+  assert.deepEqual(processesOf(run.name), []);
 });
 
 test('an app that exits at once: NS_ERR_APP_CRASH_LOOP, exit 1, no orphans', async (t) => {
   const run = startRun(t, ['-w', '2', '--max-restarts', '2'], { APP_MODE: 'crash' });
   assert.equal(await run.exited, 1);
   assert.match(run.stderr(), /error NS_ERR_APP_CRASH_LOOP: worker \d cannot start: crash loop/);
-  await waitUntil(() => appProcesses().length === 0, 'no app process is left', 5000).catch(() => {});
-  assert.deepEqual(appProcesses(), []);
+  await waitUntil(() => processesOf(run.name).length === 0, 'no process of the run is left', 5000).catch(() => {});
+  assert.deepEqual(processesOf(run.name), []);
 });
 
 test('reload under continuous load drops no request; status shows the new generation', async (t) => {
