@@ -48,7 +48,22 @@ interface Link {
   channel: ConfirmChannel | Channel;
   /** Set as the channel closes, before amqplib fails its unconfirmed publishes: a failed confirm is not a nack. */
   closing: boolean;
+  /** The broker has confirmed a publish on this link: it takes tasks through it. */
+  acked: boolean;
+  /** Nacks and no ack yet on this link: the connection is opened again when this fires (see #onConfirm). */
+  suspect: NodeJS.Timeout | null;
 }
+
+/**
+ * How long a new connection may see only nacks before it is opened again. RabbitMQ 3.10 gives a channel's first
+ * publish to a quorum queue the leader named in the queue's record; if that node is down (a publisher reconnected
+ * just after its node died), the channel nacks every publish for as long as it lives (rabbit_fifo_client's first
+ * enqueue: `{badrpc, nodedown} -> {reject_publish, State0}`, the state unchanged). A new channel reads the record
+ * again, which names the new leader once it is elected.
+ */
+const SUSPECT_NACKS_MS = 1_000;
+/** Connections opened again, one after the other, for their nacks wait twice as long each time, up to this. */
+const SUSPECT_NACKS_MAX_MS = 30_000;
 
 /** One call in flight: what answers it, and how it is (re)published. */
 interface Call {
@@ -87,6 +102,9 @@ class AmqpCompute implements Compute {
   #closed = false;
   #completed = 0;
   #failed = 0;
+  #connections = 0;
+  /** Connections opened again in a row because they had only nacks (#onConfirm). */
+  #suspectReopened = 0;
   /** Resolves once no call is in flight (close() waits for it). */
   #drained: { promise: Promise<void>; resolve(): void } | null = null;
 
@@ -161,6 +179,8 @@ class AmqpCompute implements Compute {
       completed: this.#completed - this.#failed,
       failed: this.#failed,
       broker: this.#link === null ? null : redactUrl(this.#nodes.current),
+      connections: this.#connections,
+      awaitingResend: [...this.#calls.values()].filter((call) => call.awaitingResend).length,
     };
   }
 
@@ -191,10 +211,13 @@ class AmqpCompute implements Compute {
         await opened.consume(DIRECT_REPLY_TO, (message) => this.#onReply(message), { noAck: true });
         return opened;
       });
-      const link: Link = { connection, channel, closing: false };
+      const link: Link = { connection, channel, closing: false, acked: false, suspect: null };
       // Before amqplib's own listener, which fails the publishes still unconfirmed (onConfirm tells them from nacks).
       channel.prependListener('close', () => (link.closing = true));
-      connection.on('close', (error?: Error) => this.#lost(link, error?.message ?? 'closed'));
+      connection.on('close', (error?: Error) => {
+        if (link.suspect !== null) clearTimeout(link.suspect);
+        this.#lost(link, error?.message ?? 'closed');
+      });
       connection.on('blocked', (reason?: string) => {
         this.#blocked = true;
         // The broker blocks every publisher on the connection, the services' replies included: calls in flight would
@@ -208,13 +231,9 @@ class AmqpCompute implements Compute {
       // A channel closed by the broker (a precondition failed): the connection is closed too, and reopened whole.
       channel.on('close', () => void closeConnection(connection));
       this.#link = link;
+      this.#connections++;
       this.#reconnect.succeeded();
-      for (const call of this.#calls.values()) {
-        if (!call.awaitingResend) continue;
-        call.awaitingResend = false;
-        call.resendable = false;
-        this.#send(call, link);
-      }
+      this.#resendHeld(link);
     } catch (error) {
       await closeConnection(connection);
       throw error;
@@ -239,15 +258,57 @@ class AmqpCompute implements Compute {
     else link.channel.sendToQueue(queue, call.body, properties);
   }
 
-  /** A publisher confirm: nothing on an ack; a nack is the broker refusing the task (a queue length limit). */
+  /**
+   * A publisher confirm. An ack: nothing to do. A nack: the broker refused the task (a queue length limit) — or, on a
+   * connection that never had an ack, a channel that can never publish (SUSPECT_NACKS_MS): that connection is opened
+   * again if no ack comes within SUSPECT_NACKS_MS, and its nacked idempotent calls wait for the next one, once (the
+   * broker took none of them). Other nacked calls fail at once.
+   */
   #onConfirm(call: Call, link: Link, error: unknown): void {
-    if (error === null || error === undefined || !this.#calls.has(call.id)) return;
+    if (error === null || error === undefined) return this.#onAck(link);
+    if (!this.#calls.has(call.id)) return;
     // Failed because the channel closed (lost() decides what becomes of the call), or nacked while it was open.
     if (link.closing) {
       if (call.resendable && !this.#closed) return; // it is sent again on the next connection
       return this.#settle(call, this.#unavailable('the connection was lost before the broker confirmed the call'));
     }
+    if (!link.acked) {
+      // A queue that is really full nacks on every connection: then they are opened again less and less often.
+      const waitMs = Math.min(SUSPECT_NACKS_MS * 2 ** this.#suspectReopened, SUSPECT_NACKS_MAX_MS);
+      link.suspect ??= setTimeout(() => {
+        link.suspect = null;
+        if (link.acked || this.#link !== link) return;
+        this.#suspectReopened++;
+        void closeConnection(link.connection);
+      }, waitMs).unref();
+      if (call.resendable && !this.#closed) {
+        call.awaitingResend = true;
+        return;
+      }
+    }
     this.#settle(call, new NodescaleError('NS_ERR_COMPUTE_QUEUE_FULL', `the broker refused task ${call.task} (nack)`));
+  }
+
+  /** The first ack on a link: it takes tasks; the calls held after its nacks (#onConfirm) are sent on it, once. */
+  #onAck(link: Link): void {
+    if (link.acked) return;
+    link.acked = true;
+    this.#suspectReopened = 0;
+    if (link.suspect === null) return;
+    clearTimeout(link.suspect);
+    link.suspect = null;
+    if (link.closing || this.#link !== link) return;
+    this.#resendHeld(link);
+  }
+
+  /** Sends, once more, the calls that wait for a connection. */
+  #resendHeld(link: Link): void {
+    for (const call of this.#calls.values()) {
+      if (!call.awaitingResend) continue;
+      call.awaitingResend = false;
+      call.resendable = false;
+      this.#send(call, link);
+    }
   }
 
   #onReply(message: ConsumeMessage | null): void {

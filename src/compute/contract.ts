@@ -28,6 +28,10 @@ export interface ComputeStats {
   failed: number;
   /** amqp: the broker node this client is connected to (its URL without the password); null while it is not. */
   broker?: string | null;
+  /** amqp: connections opened to the broker since the start (the first, then each reconnection). */
+  connections?: number;
+  /** amqp: idempotent calls waiting for the next connection, to be sent on it again. */
+  awaitingResend?: number;
 }
 
 export interface Compute {

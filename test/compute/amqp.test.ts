@@ -372,7 +372,34 @@ test('a publish the broker refuses (nack: a full queue that rejects publishes) i
       retryable: true,
     });
   }
+  // The idempotent one was held and sent once more on a new connection (that one had only nacks too: see below).
+  assert.equal(compute.stats().connections, 2);
   assert.equal(compute.stats().queued, 0);
+});
+
+test('a connection that only ever had nacks is opened again; its idempotent calls are sent once more on the new one', async (t) => {
+  const q = queue();
+  // What RabbitMQ 3.10 does to a channel opened just after a quorum queue's leader died (amqp.ts, SUSPECT_NACKS_MS):
+  // every publish nacked. Here a length limit of 0 makes the nacks; the queue is then declared again without it.
+  const side = await connect(broker.url);
+  t.after(() => side.close());
+  const channel = await side.createChannel();
+  await channel.assertQueue(q, { arguments: { 'x-max-length': 0, 'x-overflow': 'reject-publish' } });
+  const compute = await caller(t, q);
+  await assert.rejects(compute.call('echo', 'not idempotent'), { code: 'NS_ERR_COMPUTE_QUEUE_FULL' });
+  const held = compute.call('echo', 'idempotent', { idempotent: true, deadlineMs: 20_000 });
+  await waitUntil(
+    () => compute.stats().awaitingResend === 1,
+    'the nacked idempotent call held for the next connection',
+  );
+  assert.equal(compute.stats().connections, 1);
+  await channel.deleteQueue(q);
+  const service = await startAmqpService({ url: broker.url, tasks: COMPUTE_TASKS, queue: q, threads: 1 });
+  t.after(() => service.stop());
+  assert.equal(await held, 'idempotent', 'answered through the new connection');
+  assert.equal(compute.stats().connections, 2);
+  assert.equal(compute.stats().awaitingResend, 0);
+  assert.equal(await compute.call('echo', 'next'), 'next');
 });
 
 test("compute-worker under nodescale run: ready once it consumes, its task metrics on the supervisor's /metrics, a graceful stop", async (t) => {

@@ -163,10 +163,6 @@ test(
   "the caller's own node killed under load, the service's too: its queued calls answered, none dead-lettered",
   {
     skip: unavailable ?? false,
-    // Open (docs/lab.md, "Not done yet"): beside two busy loops, about one run in four the broker then nacks every
-    // publish of the reconnected caller for minutes (NS_ERR_COMPUTE_QUEUE_FULL; the task queue has no length limit).
-    // Run and reported every time; it fails the suite again once that is fixed.
-    todo: 'under load the broker may nack every publish after the kill (open, docs/lab.md)',
     timeout: 240_000,
   },
   async (t) => {

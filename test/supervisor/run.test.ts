@@ -27,11 +27,10 @@ function children(pid: number): number[] {
   }
 }
 
-
 test('a crashing worker is restarted with growing delays; a crash loop stops and is reported, with no orphans', async (t) => {
   const run = startRun(t, ['-w', '1', '--max-restarts', '3'], { APP_MODE: 'crash-later', APP_CRASH_MS: '150' });
   await run.waitFor(/restarting in \d+ ms/);
-  assert.ok(processesOf(run.name).includes(run.child.pid!), 'the run\'s processes are found by their marker');
+  assert.ok(processesOf(run.name).includes(run.child.pid!), "the run's processes are found by their marker");
   await run.waitFor(/worker 0 stopped restarting: crash loop/);
   const delays = [...run.stderr().matchAll(/restarting in (\d+) ms/g)].map((m) => Number(m[1]));
   assert.equal(delays.length, 3);
