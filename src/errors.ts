@@ -133,6 +133,22 @@ export const ERROR_CODES = {
     status: 401,
     summary: 'The dashboard asked for its token: none was given, or the wrong one.',
   },
+  NS_ERR_DASHBOARD_READ_ONLY: {
+    kind: 'http',
+    status: 403,
+    summary: 'An action (POST /api/action) on a dashboard started without an admin token: it has none.',
+  },
+  NS_ERR_DASHBOARD_ACTION: {
+    kind: 'http',
+    status: 400,
+    summary: "A dashboard action's request is not one: not JSON, too large, an unknown app or action, a bad argument.",
+  },
+  NS_ERR_DASHBOARD_RATE_LIMITED: {
+    kind: 'http',
+    status: 429,
+    summary:
+      'A wrong admin token, after more than 30 failed ones in the last minute on this dashboard. The right one is still accepted.',
+  },
   NS_ERR_ADMIN_IN_USE: { kind: 'failure', summary: 'The admin socket path is in use by a live process.' },
   NS_ERR_ADMIN_AUTH: {
     kind: 'failure',

@@ -140,6 +140,17 @@ export function textFlag(values: Values, name: string): string | undefined {
   return stringValue(values, name);
 }
 
+/** A token read from the file a flag names (trimmed), or undefined without the flag; an unreadable file is a usage error. */
+export function tokenFileFlag(values: Values, name: string): string | undefined {
+  const file = stringValue(values, name);
+  if (file === undefined) return undefined;
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch (error) {
+    throw invalidOption(`--${name}`, 'a file this user can read', `${file} (${(error as NodeJS.ErrnoException).code})`);
+  }
+}
+
 export function listFlag(values: Values, name: string): string[] {
   const value = values[name];
   return Array.isArray(value)

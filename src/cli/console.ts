@@ -5,7 +5,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import readline from 'node:readline';
 import { AdminClient, type ConnectOptions } from '../socket/client.ts';
-import { outputFile, receiveFile } from './console-files.ts';
+import { outputFile, receiveFile } from '../admin/files.ts';
 import { ADMIN_COMMANDS } from '../admin/commands.ts';
 import { renderFlameGraph, type CpuProfile } from '../admin/flamegraph.ts';
 import { invalidOption, NodescaleError } from '../errors.ts';

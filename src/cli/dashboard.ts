@@ -3,24 +3,26 @@
  * one section each (the scale-out demo's API and compute tiers on one page), read through their control sockets.
  * Stays in the foreground until Ctrl-C.
  */
-import { readFileSync } from 'node:fs';
 import { invalidOption, NodescaleError } from '../errors.ts';
+import { controlActions } from '../dashboard/actions.ts';
 import { Collector } from '../dashboard/collector.ts';
 import { watchSupervisor, type RemoteSource } from '../dashboard/remote-source.ts';
 import { startDashboard } from '../dashboard/server.ts';
 import { writeAnnouncement } from '../ipc.ts';
 import { defaultControlPath } from '../supervisor/control.ts';
-import { COMMON_FLAGS, hostPortFlag, listFlag, parseCommandLine, textFlag, type OptionSpecs } from './args.ts';
+import { COMMON_FLAGS, hostPortFlag, listFlag, parseCommandLine, tokenFileFlag, type OptionSpecs } from './args.ts';
 import type { Command, Io } from './io.ts';
 
 const FLAGS = {
   name: { type: 'string', multiple: true },
   listen: { type: 'string' },
   'token-file': { type: 'string' },
+  'admin-token-file': { type: 'string' },
   ...COMMON_FLAGS,
 } as const satisfies OptionSpecs;
 
 export const help = `Usage: nodescale dashboard --name APP [--name APP2 …] [--listen [HOST:]PORT] [--token-file FILE]
+                           [--admin-token-file FILE]
 
 The live dashboard of apps that nodescale run (or start) supervises already, one section each, read through their
 control sockets: the workers table, charts, events. The same page as nodescale run --dashboard (docs/dashboard.md).
@@ -30,6 +32,8 @@ Options:
       --listen [HOST:]PORT  where the page listens (default 127.0.0.1:9300; port 0: any free one)
       --token-file FILE   the token every request must carry (at least 16 characters); required on any address but
                           loopback
+      --admin-token-file FILE  the page's buttons (reload, scale, heap snapshot), each action needing this other
+                          token and audited (one JSON line on stderr); without it the dashboard has no action
   -h, --help              this help
 
 Examples:
@@ -42,19 +46,8 @@ async function run(argv: string[], io: Io): Promise<number> {
   for (const name of names)
     if (!/^[\w.-]+$/.test(name)) throw invalidOption('--name', 'letters, digits, ".", "_" or "-"', name);
   const at = hostPortFlag(values, 'listen') ?? { host: '127.0.0.1', port: 9300 };
-  const tokenFile = textFlag(values, 'token-file');
-  let token: string | null = null;
-  if (tokenFile !== undefined) {
-    try {
-      token = readFileSync(tokenFile, 'utf8').trim();
-    } catch (error) {
-      throw invalidOption(
-        '--token-file',
-        'a file this user can read',
-        `${tokenFile} (${(error as NodeJS.ErrnoException).code})`,
-      );
-    }
-  }
+  const token = tokenFileFlag(values, 'token-file') ?? null;
+  const adminToken = tokenFileFlag(values, 'admin-token-file') ?? null;
   const sources: RemoteSource[] = [];
   const collectors: Collector[] = [];
   const stopAll = () => {
@@ -72,7 +65,18 @@ async function run(argv: string[], io: Io): Promise<number> {
     stopAll();
     throw error;
   }
-  const dashboard = await startDashboard({ ...at, token, apps: collectors }).catch((error: unknown) => {
+  const admin =
+    adminToken === null
+      ? null
+      : {
+          token: adminToken,
+          actions: new Map(names.map((name) => [name, controlActions(defaultControlPath(name))])),
+          audit: (entry: Record<string, unknown>) =>
+            io.stderr.write(
+              `${JSON.stringify({ time: new Date().toISOString(), level: 'info', source: 'dashboard', message: 'dashboard action', ...entry })}\n`,
+            ),
+        };
+  const dashboard = await startDashboard({ ...at, token, admin, apps: collectors }).catch((error: unknown) => {
     stopAll();
     throw error;
   });

@@ -1,7 +1,7 @@
 /**
  * `nodescale run <app>` (the supervisor) and `nodescale status | reload | stop` (its control commands).
  */
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import type { Server } from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -11,6 +11,7 @@ import type { Logger } from '../logger.ts';
 import { connectSupervisor, defaultControlPath, startControl, type StopOutcome } from '../supervisor/control.ts';
 import { startMetricsServer } from '../supervisor/metrics.ts';
 import { Collector } from '../dashboard/collector.ts';
+import { controlActions } from '../dashboard/actions.ts';
 import { startDashboard, type Dashboard } from '../dashboard/server.ts';
 import { READY_ON, SUPERVISOR_DEFAULTS, type ReadyOn, type SupervisorOptions } from '../supervisor/options.ts';
 import { notifyReady, startWatchdog } from '../supervisor/systemd.ts';
@@ -24,6 +25,7 @@ import {
   COMMON_FLAGS,
   durationFlag,
   hostPortFlag,
+  tokenFileFlag,
   intFlag,
   listFlag,
   parseCommandLine,
@@ -61,6 +63,7 @@ export const RUN_FLAGS = {
   'metrics-timeout': { type: 'string' },
   dashboard: { type: 'string' },
   'dashboard-token-file': { type: 'string' },
+  'dashboard-admin-token-file': { type: 'string' },
   console: { type: 'boolean' },
   'log-format': { type: 'string' },
   'log-file': { type: 'string' },
@@ -102,6 +105,8 @@ Options:
       --dashboard [HOST:]PORT  a live web page of the workers: table, charts, events (host: 127.0.0.1; any
                            other address needs --dashboard-token-file)
       --dashboard-token-file F  the dashboard's token (at least 16 characters): every request then needs it
+      --dashboard-admin-token-file F  the page's buttons (reload, scale, heap snapshot) with this other token,
+                           each action audited in the log; without it the dashboard has no action
       --console            give each worker running nodescale/runtime a private admin console:
                            nodescale console --name NAME --worker N
       --log-format F       text (lines prefixed [w<slot> <pid>], the default) or json (one object a line)
@@ -271,24 +276,21 @@ export function parseRunArgs(argv: string[]) {
   };
 }
 
-function dashboardFlags(values: Values): { host: string; port: number; token: string | null } | null {
+function dashboardFlags(
+  values: Values,
+): { host: string; port: number; token: string | null; adminToken: string | null } | null {
   const at = hostPortFlag(values, 'dashboard');
-  const tokenFile = textFlag(values, 'dashboard-token-file');
+  const token = tokenFileFlag(values, 'dashboard-token-file');
+  const adminToken = tokenFileFlag(values, 'dashboard-admin-token-file');
   if (at === null) {
-    if (tokenFile !== undefined)
-      throw new NodescaleError('NS_ERR_USAGE', '--dashboard-token-file goes with --dashboard');
+    if (token !== undefined || adminToken !== undefined)
+      throw new NodescaleError(
+        'NS_ERR_USAGE',
+        '--dashboard-token-file and --dashboard-admin-token-file go with --dashboard',
+      );
     return null;
   }
-  if (tokenFile === undefined) return { ...at, token: null };
-  try {
-    return { ...at, token: readFileSync(tokenFile, 'utf8').trim() };
-  } catch (error) {
-    throw invalidOption(
-      '--dashboard-token-file',
-      'a file this user can read',
-      `${tokenFile} (${(error as NodeJS.ErrnoException).code})`,
-    );
-  }
+  return { ...at, token: token ?? null, adminToken: adminToken ?? null };
 }
 
 function logFileFlags(values: Values): { file: string; maxBytes: number; keep: number } | null {
@@ -388,7 +390,20 @@ async function run(argv: string[], io: Io): Promise<number> {
   if (args.dashboard !== null) {
     collector = new Collector(args.name, supervisor);
     try {
-      dashboard = await startDashboard({ ...args.dashboard, apps: [collector] });
+      const { adminToken, ...at } = args.dashboard;
+      dashboard = await startDashboard({
+        ...at,
+        apps: [collector],
+        admin:
+          adminToken === null
+            ? null
+            : {
+                token: adminToken,
+                // Through the control socket, as `nodescale reload` and `scale` go: one path, one set of checks.
+                actions: new Map([[args.name, controlActions(control.path)]]),
+                audit: (entry) => log('info', 'dashboard action', entry),
+              },
+      });
     } catch (error) {
       collector.close();
       control.close();

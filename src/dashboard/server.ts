@@ -12,6 +12,12 @@
  *   points at 127.0.0.1 (DNS rebinding).
  * - A strict Content-Security-Policy (scripts, styles and connections to this origin only), no framing, no caching;
  *   at most 16 streams at once, and the server's request and header timeouts.
+ *
+ * Actions only with an admin token (`admin`): then the page offers reload, scale and a heap snapshot (actions.ts), and
+ * each `POST /api/action` needs that token too, in `X-Nodescale-Admin-Token` (a header another site's page cannot
+ * send without a CORS preflight this server never grants). The body is size-limited before any token is checked;
+ * every attempt, allowed or not, is audited; past 30 failed tokens in a minute a wrong one is refused with
+ * NS_ERR_DASHBOARD_RATE_LIMITED (the right one still works). Without an admin token there is no action at all.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -20,6 +26,8 @@ import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { NodescaleError } from '../errors.ts';
 import type { SupervisorEvent } from '../ipc.ts';
+import { readAtMost } from '../read-body.ts';
+import { ACTION_NAMES, type AppActions } from './actions.ts';
 import type { AppPoint, Collector, WorkerRow } from './collector.ts';
 
 export interface DashboardOptions {
@@ -28,6 +36,12 @@ export interface DashboardOptions {
   /** Required on any address but loopback. */
   token?: string | null;
   apps: Collector[];
+  /** The buttons: with the admin token, each app's actions (by its name), and where each attempt is recorded. */
+  admin?: {
+    token: string;
+    actions: ReadonlyMap<string, AppActions>;
+    audit(entry: Record<string, unknown>): void;
+  } | null;
 }
 
 export interface Dashboard {
@@ -36,7 +50,14 @@ export interface Dashboard {
   close(): Promise<void>;
 }
 
-export const DASHBOARD_LIMITS = { streams: 16, connections: 64, tokenMinLength: 16 } as const;
+export const DASHBOARD_LIMITS = {
+  streams: 16,
+  connections: 64,
+  tokenMinLength: 16,
+  actionBodyBytes: 1024,
+  /** Failed admin tokens in a minute before a wrong one is refused with NS_ERR_DASHBOARD_RATE_LIMITED. */
+  adminFailuresPerMinute: 30,
+} as const;
 
 const COOKIE = 'nodescale_dashboard';
 const require = createRequire(import.meta.url);
@@ -100,6 +121,19 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   const expected = token === null ? null : digest(token);
   const matches = (given: string | undefined) =>
     expected === null || (given !== undefined && timingSafeEqual(digest(given), expected));
+  const admin = options.admin ?? null;
+  if (admin !== null && admin.token.length < DASHBOARD_LIMITS.tokenMinLength)
+    throw new NodescaleError(
+      'NS_ERR_INVALID_OPTION',
+      `the dashboard's admin token must be at least ${DASHBOARD_LIMITS.tokenMinLength} characters (openssl rand -hex 32 > admin-token)`,
+    );
+  if (admin !== null && admin.token === token)
+    throw new NodescaleError(
+      'NS_ERR_INVALID_OPTION',
+      "the dashboard's admin token must differ from its token: whoever may look need not be able to act",
+    );
+  const snapshot = () => ({ apps: options.apps.map((app) => app.snapshot()), actions: admin !== null });
+  const act = admin === null ? null : actionHandler(admin);
 
   const streams = new Set<ServerResponse>();
   const send = (kind: string, data: unknown) => {
@@ -130,8 +164,9 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     const url = new URL(req.url ?? '/', 'http://dashboard');
     if (loopback && !isLoopbackHost((req.headers.host ?? '').replace(/:\d+$/, '')))
       return refuse(res, 403, 'NS_ERR_DASHBOARD_AUTH', 'this dashboard answers to a loopback address only');
-    if (req.method !== 'GET' && req.method !== 'HEAD')
-      return refuse(res, 404, 'NS_ERR_NOT_FOUND', 'the dashboard is read-only: GET only');
+    const isAction = url.pathname === '/api/action' && req.method === 'POST';
+    if (req.method !== 'GET' && req.method !== 'HEAD' && !isAction)
+      return refuse(res, 404, 'NS_ERR_NOT_FOUND', 'GET only (and POST /api/action)');
     const fromUrl = url.searchParams.get('token');
     if (url.pathname === '/' && fromUrl !== null && token !== null) {
       if (!matches(fromUrl)) return refuse(res, 401, 'NS_ERR_DASHBOARD_AUTH', 'wrong token');
@@ -155,17 +190,25 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
         'this dashboard needs its token: open it once as /?token=…, or send Authorization: Bearer …',
       );
 
+    if (isAction) {
+      if (act === null)
+        return refuse(
+          res,
+          403,
+          'NS_ERR_DASHBOARD_READ_ONLY',
+          'this dashboard is read-only: start it with an admin token file for its actions',
+        );
+      return void act(req, res, refuse);
+    }
     if (url.pathname === '/api/snapshot') {
       res.writeHead(200, { ...HEADERS, 'content-type': 'application/json' });
-      return res.end(JSON.stringify({ apps: options.apps.map((app) => app.snapshot()) }));
+      return res.end(JSON.stringify(snapshot()));
     }
     if (url.pathname === '/api/stream') {
       if (streams.size >= DASHBOARD_LIMITS.streams)
         return refuse(res, 503, 'NS_ERR_OVERLOADED', `at most ${DASHBOARD_LIMITS.streams} pages at once`);
       res.writeHead(200, { ...HEADERS, 'content-type': 'text/event-stream', connection: 'keep-alive' });
-      res.write(
-        `retry: 2000\nevent: snapshot\ndata: ${JSON.stringify({ apps: options.apps.map((app) => app.snapshot()) })}\n\n`,
-      );
+      res.write(`retry: 2000\nevent: snapshot\ndata: ${JSON.stringify(snapshot())}\n\n`);
       streams.add(res);
       req.socket.setTimeout(0);
       res.on('close', () => streams.delete(res));
@@ -201,6 +244,90 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+type Refuse = (res: ServerResponse, status: number, code: string, message: string) => void;
+
+/** POST /api/action: { app, action, workers? (scale), worker? (heap-snapshot) }, with the admin token. */
+function actionHandler(admin: NonNullable<DashboardOptions['admin']>) {
+  const expected = digest(admin.token);
+  const failures: number[] = [];
+  const names = new Set(admin.actions.keys());
+  return async (req: IncomingMessage, res: ServerResponse, refuse: Refuse) => {
+    const peer = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`;
+    const started = performance.now();
+    const audit = (entry: Record<string, unknown>) => admin.audit({ peer, ...entry });
+    // Limits first, before the token: a body too large or not JSON is refused unread.
+    if (!/^application\/json\b/.test(req.headers['content-type'] ?? ''))
+      return refuse(res, 415, 'NS_ERR_DASHBOARD_ACTION', 'an action is a JSON body (content-type: application/json)');
+    const body = await readAtMost(req, DASHBOARD_LIMITS.actionBodyBytes).catch(() => null);
+    if (body === null) {
+      res.setHeader('connection', 'close');
+      return refuse(
+        res,
+        413,
+        'NS_ERR_DASHBOARD_ACTION',
+        `an action's body is at most ${DASHBOARD_LIMITS.actionBodyBytes} bytes`,
+      );
+    }
+    const given = req.headers['x-nodescale-admin-token'];
+    const now = Date.now();
+    while (failures.length > 0 && failures[0]! < now - 60_000) failures.shift();
+    if (typeof given !== 'string' || !timingSafeEqual(digest(given), expected)) {
+      const limited = failures.length >= DASHBOARD_LIMITS.adminFailuresPerMinute;
+      if (!limited) failures.push(now);
+      audit({ action: 'auth', ok: false, error: limited ? 'NS_ERR_DASHBOARD_RATE_LIMITED' : 'NS_ERR_DASHBOARD_AUTH' });
+      return limited
+        ? refuse(res, 429, 'NS_ERR_DASHBOARD_RATE_LIMITED', 'too many wrong admin tokens in the last minute')
+        : refuse(res, 401, 'NS_ERR_DASHBOARD_AUTH', 'actions need the admin token (X-Nodescale-Admin-Token)');
+    }
+    const request = parseAction(body, names);
+    if ('error' in request) {
+      audit({ action: 'invalid', ok: false, error: request.error });
+      return refuse(res, 400, 'NS_ERR_DASHBOARD_ACTION', request.error);
+    }
+    const { app, action, value } = request;
+    const actions = admin.actions.get(app)!;
+    const args = action === 'scale' ? { workers: value } : action === 'heap-snapshot' ? { worker: value } : {};
+    try {
+      const result =
+        action === 'reload'
+          ? await actions.reload()
+          : action === 'scale'
+            ? await actions.scale(value!)
+            : await actions.heapSnapshot(value!);
+      audit({ app, action, args, ok: true, ms: Math.round(performance.now() - started) });
+      res.writeHead(200, { ...HEADERS, 'content-type': 'application/json' });
+      res.end(JSON.stringify({ ok: true, result }));
+    } catch (error) {
+      const code = (error as { code?: string }).code ?? 'NS_ERR_INTERNAL';
+      audit({ app, action, args, ok: false, error: code, ms: Math.round(performance.now() - started) });
+      refuse(res, code === 'NS_ERR_INVALID_OPTION' ? 400 : 500, code, (error as Error).message);
+    }
+  };
+}
+
+/** An action's body, checked: a known app, a known action, and its one whole-number argument where it takes one. */
+function parseAction(
+  body: Buffer,
+  apps: ReadonlySet<string>,
+): { app: string; action: (typeof ACTION_NAMES)[number]; value: number | null } | { error: string } {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString('utf8'));
+  } catch {
+    return { error: 'the body is not JSON' };
+  }
+  const { app, action, workers, worker } = (parsed ?? {}) as Record<string, unknown>;
+  if (typeof app !== 'string' || !apps.has(app)) return { error: `app must be one of: ${[...apps].join(', ')}` };
+  if (!ACTION_NAMES.includes(action as never)) return { error: `action must be one of: ${ACTION_NAMES.join(', ')}` };
+  const name = action as (typeof ACTION_NAMES)[number];
+  if (name === 'reload') return { app, action: name, value: null };
+  const value = name === 'scale' ? workers : worker;
+  const field = name === 'scale' ? 'workers' : 'worker';
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < (name === 'scale' ? 1 : 0) || value > 1024)
+    return { error: `${field} must be a whole number from ${name === 'scale' ? 1 : 0} to 1024` };
+  return { app, action: name, value };
 }
 
 function safeDecode(text: string): string | undefined {

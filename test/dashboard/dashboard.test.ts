@@ -6,7 +6,7 @@
  * request needs it. Skipped, saying why, where Chromium is not installed.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -148,3 +148,106 @@ test('closed by default: another address than loopback needs a token; with one, 
   assert.equal(page.status, 200);
   assert.match(page.headers.get('content-security-policy')!, /script-src 'self'/);
 });
+
+test(
+  'actions only with the admin token: none without it; with it reload, scale and heap snapshot from the page, each audited',
+  { skip: noChromium, timeout: 180_000 },
+  async (t) => {
+    // Without an admin token: no button, and the action endpoint refuses.
+    const plain = await runWithDashboard(t, `dash-ro-${process.pid}`);
+    const readOnly = await openPage(t, plain.dashboard);
+    await readOnly.page.waitForSelector('section.app table.workers tbody tr');
+    assert.equal(await readOnly.page.locator('button').count(), 0, 'no button on a read-only dashboard');
+    assert.equal(await readOnly.page.locator('#admin').isVisible(), false);
+    const refused = await fetch(`${plain.dashboard}api/action`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-nodescale-admin-token': 'x'.repeat(32) },
+      body: JSON.stringify({ app: `dash-ro-${process.pid}`, action: 'scale', workers: 3 }),
+    });
+    assert.equal(refused.status, 403);
+    assert.equal(((await refused.json()) as { error: { code: string } }).error.code, 'NS_ERR_DASHBOARD_READ_ONLY');
+
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'nodescale-dashboard-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const adminFile = path.join(dir, 'admin-token');
+    const adminToken = 'c'.repeat(40);
+    writeFileSync(adminFile, `${adminToken}\n`, { mode: 0o600 });
+    const name = `dash-admin-${process.pid}`;
+    const run = await runWithDashboard(t, name, [
+      ...['--dashboard', '0', '--dashboard-admin-token-file', adminFile, '--console', '--log-format', 'json'],
+      ...['--probation', '1s'],
+    ]);
+    const audited = () =>
+      run
+        .output()
+        .split('\n')
+        .filter((line) => line.startsWith('{'))
+        .map((line) => JSON.parse(line) as { message?: string; action?: string; ok?: boolean; error?: string })
+        .filter((entry) => entry.message === 'dashboard action');
+    const post = (body: unknown, token: string | null = adminToken, type = 'application/json') =>
+      fetch(`${run.dashboard}api/action`, {
+        method: 'POST',
+        headers: { 'content-type': type, ...(token === null ? {} : { 'x-nodescale-admin-token': token }) },
+        body: typeof body === 'string' ? body : JSON.stringify(body),
+      });
+    // Refused: no token, a wrong one (each audited), a body too large (before the token), a bad argument.
+    assert.equal((await post({ app: name, action: 'reload' }, null)).status, 401);
+    assert.equal((await post({ app: name, action: 'reload' }, 'd'.repeat(40))).status, 401);
+    assert.equal((await post('x'.repeat(5000), null)).status, 413);
+    assert.equal((await post('{}', adminToken, 'text/plain')).status, 415);
+    const bad = await post({ app: name, action: 'scale', workers: 0 });
+    assert.equal(bad.status, 400);
+    assert.match(
+      ((await bad.json()) as { error: { message: string } }).error.message,
+      /workers must be a whole number/,
+    );
+    assert.equal((await post({ app: 'another', action: 'reload' })).status, 400);
+
+    const { page, problems } = await openPage(t, run.dashboard);
+    await page.waitForSelector('section.app table.workers tbody tr');
+    await page.fill('#admin-token', adminToken);
+    await page.fill('.actions .scale-to', '3');
+    await page.click('button[data-action="scale"]');
+    await page.waitForSelector('.action-result.ok', { timeout: 60_000 });
+    await waitUntil(
+      async () => (await page.locator('section.app table.workers tbody tr').count()) === 3,
+      'the table shows the third worker',
+      60_000,
+    );
+    const status = JSON.parse((await runBin(['status', '--name', name, '--json'])).stdout) as { workers: unknown[] };
+    assert.equal(status.workers.length, 3, 'scaled through the control socket');
+
+    await page.locator('table.workers tbody tr[data-slot="1"] button[data-action="heap-snapshot"]').click();
+    const result = page.locator('.action-result');
+    await waitUntil(
+      async () => /heap snapshot of worker 1: /.test((await result.textContent()) ?? ''),
+      'the snapshot written',
+      60_000,
+    );
+    const said = await page.locator('.action-result').textContent();
+    const file = /: (\/\S+\.heapsnapshot) /.exec(said!)?.[1];
+    assert.ok(file !== undefined && existsSync(file), `the snapshot's file: ${said}`);
+    t.after(() => rmSync(file, { force: true }));
+    assert.ok((JSON.parse(readFileSync(file, 'utf8')) as { snapshot?: unknown }).snapshot, 'a V8 heap snapshot');
+
+    await page.click('button[data-action="reload"]');
+    await waitUntil(async () => /^reload: /.test((await result.textContent()) ?? ''), 'the reload answered', 120_000);
+    assert.match((await page.locator('.action-result').textContent())!, /"replaced":3/);
+
+    const entries = audited();
+    assert.deepEqual(
+      entries.map((entry) => [entry.action, entry.ok, entry.error]),
+      [
+        ['auth', false, 'NS_ERR_DASHBOARD_AUTH'],
+        ['auth', false, 'NS_ERR_DASHBOARD_AUTH'],
+        ['invalid', false, 'workers must be a whole number from 1 to 1024'],
+        ['invalid', false, `app must be one of: ${name}`],
+        ['scale', true, undefined],
+        ['heap-snapshot', true, undefined],
+        ['reload', true, undefined],
+      ],
+    );
+    assert.ok(!run.output().includes(adminToken), 'the admin token is never logged');
+    assert.deepEqual(problems, []);
+  },
+);

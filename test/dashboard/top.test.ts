@@ -5,12 +5,16 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { once } from 'node:events';
 import { test } from 'node:test';
 import { sparkline, topFrame } from '../../src/cli/top.ts';
 import type { AppPoint, WorkerRow } from '../../src/dashboard/collector.ts';
 import { listenForAnnouncements } from '../../src/ipc.ts';
-import { BIN } from '../helpers/cli.ts';
+import { BIN, runBin } from '../helpers/cli.ts';
 import { startSupervised } from '../helpers/supervised.ts';
 import { waitUntil } from '../helpers/wait.ts';
 
@@ -71,43 +75,73 @@ test('top in a pseudo-terminal shows both workers and quits on q', { timeout: 90
   assert.ok(screen.includes('\u001b[?1049l'), 'the terminal is given back (alternate screen left)');
 });
 
-test('nodescale dashboard --name a --name b: two supervisors on one page', { timeout: 90_000 }, async (t) => {
-  const names = [`dash-a-${process.pid}`, `dash-b-${process.pid}`];
-  for (const name of names) await startSupervised(t, name);
-  const urls: Record<string, string> = {};
-  const announcements = await listenForAnnouncements((a) => (urls[a.service] = a.url));
-  t.after(() => announcements.close());
-  const dashboard = spawn(
-    process.execPath,
-    [BIN, 'dashboard', ...names.flatMap((n) => ['--name', n]), '--listen', '0'],
-    {
-      env: { ...process.env, ...announcements.env },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    },
-  );
-  let stderr = '';
-  dashboard.stderr!.on('data', (chunk: Buffer) => (stderr += chunk));
-  t.after(() => t.diagnostic(`dashboard: ${stderr}`));
-  t.after(async () => {
-    if (dashboard.exitCode === null) {
-      dashboard.kill('SIGTERM');
-      await once(dashboard, 'exit');
-    }
-  });
-  await waitUntil(() => urls.dashboard !== undefined || dashboard.exitCode !== null, 'the dashboard listens', 30_000);
-  assert.ok(urls.dashboard, stderr);
-  type Snapshot = { apps: { name: string; workers: unknown[]; points: unknown[] }[] };
-  await waitUntil(
-    async () => {
-      const { apps } = (await (await fetch(`${urls.dashboard}api/snapshot`)).json()) as Snapshot;
-      return apps.length === 2 && apps.every((app) => app.workers.length === 2 && app.points.length > 0);
-    },
-    'both apps, each with its two workers',
-    30_000,
-  );
-  const { apps } = (await (await fetch(`${urls.dashboard}api/snapshot`)).json()) as Snapshot;
-  assert.deepEqual(
-    apps.map((app) => app.name),
-    names,
-  );
-});
+test(
+  'nodescale dashboard --name a --name b: two supervisors on one page; with an admin token, scale either',
+  { timeout: 90_000 },
+  async (t) => {
+    const names = [`dash-a-${process.pid}`, `dash-b-${process.pid}`];
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'nodescale-top-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const adminToken = randomBytes(24).toString('hex');
+    writeFileSync(path.join(dir, 'admin'), adminToken, { mode: 0o600 });
+    for (const name of names) await startSupervised(t, name);
+    const urls: Record<string, string> = {};
+    const announcements = await listenForAnnouncements((a) => (urls[a.service] = a.url));
+    t.after(() => announcements.close());
+    const dashboard = spawn(
+      process.execPath,
+      [
+        ...[BIN, 'dashboard', ...names.flatMap((n) => ['--name', n]), '--listen', '0'],
+        ...['--admin-token-file', path.join(dir, 'admin')],
+      ],
+      {
+        env: { ...process.env, ...announcements.env },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
+    let stderr = '';
+    dashboard.stderr!.on('data', (chunk: Buffer) => (stderr += chunk));
+    t.after(() => t.diagnostic(`dashboard: ${stderr}`));
+    t.after(async () => {
+      if (dashboard.exitCode === null) {
+        dashboard.kill('SIGTERM');
+        await once(dashboard, 'exit');
+      }
+    });
+    await waitUntil(() => urls.dashboard !== undefined || dashboard.exitCode !== null, 'the dashboard listens', 30_000);
+    assert.ok(urls.dashboard, stderr);
+    type Snapshot = { apps: { name: string; workers: unknown[]; points: unknown[] }[] };
+    await waitUntil(
+      async () => {
+        const { apps } = (await (await fetch(`${urls.dashboard}api/snapshot`)).json()) as Snapshot;
+        return apps.length === 2 && apps.every((app) => app.workers.length === 2 && app.points.length > 0);
+      },
+      'both apps, each with its two workers',
+      30_000,
+    );
+    const { apps } = (await (await fetch(`${urls.dashboard}api/snapshot`)).json()) as Snapshot;
+    assert.deepEqual(
+      apps.map((app) => app.name),
+      names,
+    );
+    // The second app scaled through the page's action, with the admin token: its own control socket, audited.
+    const scaled = await fetch(`${urls.dashboard}api/action`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-nodescale-admin-token': adminToken },
+      body: JSON.stringify({ app: names[1], action: 'scale', workers: 1 }),
+    });
+    assert.equal(scaled.status, 200, await scaled.clone().text());
+    const status = JSON.parse((await runBin(['status', '--name', names[1]!, '--json'])).stdout) as {
+      workers: unknown[];
+    };
+    assert.equal(status.workers.length, 1);
+    const audit = stderr
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    assert.deepEqual(
+      audit.map(({ message, app, action, args, ok }) => ({ message, app, action, args, ok })),
+      [{ message: 'dashboard action', app: names[1], action: 'scale', args: { workers: 1 }, ok: true }],
+    );
+  },
+);

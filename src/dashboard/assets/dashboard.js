@@ -63,6 +63,8 @@ const CHARTS = [
 ];
 
 const apps = new Map();
+/** Whether the server offers actions (started with an admin token); the token itself is typed in, kept in memory. */
+let actionsOffered = false;
 
 function fixed(value, digits) {
   return value === null || value === undefined ? '–' : value.toFixed(digits);
@@ -133,6 +135,7 @@ function createApp(snapshot) {
     charts,
     element('div', { class: 'events' }, element('h3', {}, 'events'), list),
   );
+  if (actionsOffered) section.insertBefore(actionBar(snapshot.name), table);
   document.getElementById('apps').append(section);
   const app = {
     name: snapshot.name,
@@ -154,6 +157,42 @@ function createApp(snapshot) {
   buildCharts(app);
   renderTable(app);
   return app;
+}
+
+/** POST /api/action with the admin token typed in the header; what it answered, shown in the app's section. */
+async function act(name, body) {
+  const app = apps.get(name);
+  const shown = app.section.querySelector('.action-result');
+  const token = document.getElementById('admin-token').value;
+  shown.textContent = `${body.action}…`;
+  shown.className = 'action-result';
+  try {
+    const response = await fetch('/api/action', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-nodescale-admin-token': token },
+      body: JSON.stringify({ app: name, ...body }),
+    });
+    const answer = await response.json();
+    if (!response.ok) throw new Error(`${answer.error.code}: ${answer.error.message}`);
+    const { result } = answer;
+    shown.textContent =
+      body.action === 'heap-snapshot'
+        ? `heap snapshot of worker ${body.worker}: ${result.file} (${bytes(result.bytes)})`
+        : `${body.action}: ${JSON.stringify(result)}`;
+    shown.className = 'action-result ok';
+  } catch (error) {
+    shown.textContent = `${body.action} failed: ${error.message}`;
+    shown.className = 'action-result bad';
+  }
+}
+
+function actionBar(name) {
+  const workers = element('input', { type: 'number', min: '1', max: '1024', value: '2', class: 'scale-to' });
+  const reload = element('button', { type: 'button', 'data-action': 'reload' }, 'reload');
+  const scale = element('button', { type: 'button', 'data-action': 'scale' }, 'scale to');
+  reload.addEventListener('click', () => act(name, { action: 'reload' }));
+  scale.addEventListener('click', () => act(name, { action: 'scale', workers: Number(workers.value) }));
+  return element('div', { class: 'actions' }, reload, scale, workers, element('span', { class: 'action-result' }));
 }
 
 function slotsOf(points) {
@@ -264,6 +303,7 @@ function renderTable(app) {
     });
     head.append(th);
   }
+  if (actionsOffered) head.append(element('th', {}, ''));
   const body = rows.map((worker) => {
     const tr = element('tr', { 'data-slot': String(worker.slot), 'data-pid': String(worker.pid) });
     for (const [, field, format] of COLUMNS) {
@@ -271,6 +311,11 @@ function renderTable(app) {
       if (field === 'eventLoopDelayP99Ms' && worker.eventLoopDelayP99Ms > 100) td.className = 'bad';
       if (field === 'state' && worker.state !== 'ready') td.className = 'bad';
       tr.append(td);
+    }
+    if (actionsOffered) {
+      const snapshot = element('button', { type: 'button', 'data-action': 'heap-snapshot' }, 'heap snapshot');
+      snapshot.addEventListener('click', () => act(app.name, { action: 'heap-snapshot', worker: worker.slot }));
+      tr.append(element('td', {}, snapshot));
     }
     return tr;
   });
@@ -309,7 +354,9 @@ function connect() {
     status.className = 'status';
   });
   stream.addEventListener('snapshot', (message) => {
-    const { apps: snapshots } = JSON.parse(message.data);
+    const { apps: snapshots, actions } = JSON.parse(message.data);
+    actionsOffered = actions === true;
+    document.getElementById('admin').hidden = !actionsOffered;
     for (const app of apps.values()) {
       for (const plot of app.plots) plot.destroy();
       app.section.remove();
