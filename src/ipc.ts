@@ -79,8 +79,11 @@ export interface SampleDetail {
 /** Worker → supervisor: the runtime started or stopped shedding load, or its leak detector fired. */
 export interface RuntimeEventMessage {
   nodescale: 'runtime-event';
-  kind: 'overload' | 'recover' | 'leak';
-  /** For people: the reasons, how long it lasted, the heap's growth and the snapshot's path. */
+  kind: 'overload' | 'recover' | 'leak' | 'crash-bundle';
+  /**
+   * For people: the reasons, how long it lasted, the heap's growth and the snapshot's path; for 'crash-bundle' (sent
+   * as the worker dies of an uncaught exception), the bundle's directory.
+   */
   detail: string;
 }
 /** Worker → supervisor: the answer to a MetricsRequest, the worker's registry as JSON (or why not). */
@@ -172,7 +175,16 @@ export type SupervisorEvent = SupervisorEventBody & { time: number };
 export type SupervisorEventBody =
   | { kind: 'started'; slot: number; pid: number; generation: number }
   | { kind: 'ready'; slot: number; pid: number; generation: number }
-  | { kind: 'crash'; slot: number; pid: number; code: number | null; signal: string | null; restartInMs: number }
+  | {
+      kind: 'crash';
+      slot: number;
+      pid: number;
+      code: number | null;
+      signal: string | null;
+      restartInMs: number;
+      /** Its crash bundle's directory, when its runtime wrote one and said so before it exited. */
+      bundle: string | null;
+    }
   | { kind: 'crash-loop'; slot: number; reason: string }
   | { kind: 'reload'; generation: number; state: ReloadState; reason: string | null }
   | { kind: 'replaced'; generation: number; slot: number; pid: number; replaced: number; of: number }
@@ -231,7 +243,7 @@ export const isSampleMessage = (m: unknown): m is SampleMessage =>
 export const isRuntimeEventMessage = (m: unknown): m is RuntimeEventMessage =>
   isObject(m) &&
   m.nodescale === 'runtime-event' &&
-  ['overload', 'recover', 'leak'].includes(m.kind as string) &&
+  ['overload', 'recover', 'leak', 'crash-bundle'].includes(m.kind as string) &&
   typeof m.detail === 'string' &&
   m.detail.length <= 2000;
 export const isMetricsAnswer = (m: unknown): m is MetricsAnswer =>

@@ -199,7 +199,11 @@ export class Runtime extends EventEmitter {
         pm,
         () => this.samples(),
         this.options.logger,
-        (dir, error) => publish(CHANNELS.crash, () => ({ dir, error })),
+        (dir, error) => {
+          // Written before the process goes: the IPC write is tried at once, so the supervisor usually has it first.
+          this.#tellSupervisorOf('crash-bundle', dir);
+          publish(CHANNELS.crash, () => ({ dir, error }));
+        },
       );
     }
     return this;
@@ -370,7 +374,7 @@ export class Runtime extends EventEmitter {
     publish(CHANNELS.sample, () => sample);
   }
 
-  #tellSupervisorOf(kind: 'overload' | 'recover' | 'leak', detail: string): void {
+  #tellSupervisorOf(kind: 'overload' | 'recover' | 'leak' | 'crash-bundle', detail: string): void {
     if (this.#unlinkSupervisor !== null) tellSupervisor({ nodescale: 'runtime-event', kind, detail });
   }
 

@@ -80,6 +80,8 @@ interface Handle {
   runtime: boolean;
   /** Its admin console's socket, once it listens. */
   adminSocket: string | null;
+  /** The crash bundle the worker's runtime said it wrote, as it was dying (shown with its crash). */
+  crashBundle: string | null;
   /** Consecutive memory checks above the limit. */
   strikes: number;
   /** It was stopped on purpose (drained, or killed as a failed replacement), not crashed. */
@@ -283,6 +285,7 @@ export class Supervisor extends EventEmitter {
       lastSample: null,
       runtime: false,
       adminSocket: null,
+      crashBundle: null,
       strikes: 0,
       drained: false,
       lastError: null,
@@ -333,6 +336,10 @@ export class Supervisor extends EventEmitter {
             } satisfies WorkerSampleEvent);
           return;
         case 'runtime-event':
+          if (message.kind === 'crash-bundle') {
+            handle.crashBundle = message.detail;
+            return;
+          }
           return this.#publish({
             kind: message.kind,
             slot: slot.index,
@@ -439,6 +446,7 @@ export class Supervisor extends EventEmitter {
       code,
       signal,
       restartInMs: decision.delayMs,
+      bundle: handle.crashBundle,
     });
     slot.restartTimer = setTimeout(() => {
       slot.restartTimer = null;

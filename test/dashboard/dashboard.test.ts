@@ -251,3 +251,27 @@ test(
     assert.deepEqual(problems, []);
   },
 );
+
+test("a worker's uncaught exception: its crash mark names the crash bundle its runtime wrote", async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'nodescale-crash-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const run = await startSupervised(t, `dash-crash-${process.pid}`, ['--dashboard', '0'], { APP_CRASH_DIR: dir });
+  assert.ok(run.urls.dashboard, run.output());
+  await fetch(`${run.app}throw`).then((response) => response.text());
+  type Crash = { kind: string; bundle?: string | null };
+  let crash: Crash | undefined;
+  await waitUntil(
+    async () => {
+      const { apps } = (await (await fetch(`${run.urls.dashboard}api/snapshot`)).json()) as {
+        apps: { events: Crash[] }[];
+      };
+      crash = apps[0]!.events.find((event) => event.kind === 'crash');
+      return crash !== undefined;
+    },
+    'the crash marked',
+    20_000,
+  );
+  assert.ok(crash!.bundle, `a bundle named: ${JSON.stringify(crash)}`);
+  assert.equal(path.dirname(crash!.bundle), dir);
+  assert.ok(existsSync(path.join(crash!.bundle, 'error.json')), 'the bundle is there, with its error');
+});

@@ -23,13 +23,18 @@ export interface Supervised {
   output: () => string;
 }
 
-export async function startSupervised(t: TestContext, name: string, flags: string[] = []): Promise<Supervised> {
+export async function startSupervised(
+  t: TestContext,
+  name: string,
+  flags: string[] = [],
+  env: Record<string, string> = {},
+): Promise<Supervised> {
   const urls: Record<string, string> = {};
   const announcements = await listenForAnnouncements((a) => (urls[a.service] ??= a.url));
   t.after(() => announcements.close());
   const port = await freePort();
   const child = spawn(process.execPath, [BIN, 'run', SUPERVISED_APP, '-w', '2', '--name', name, ...flags], {
-    env: { ...process.env, ...announcements.env, APP_PORT: String(port) },
+    env: { ...process.env, ...env, ...announcements.env, APP_PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

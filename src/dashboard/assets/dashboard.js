@@ -93,8 +93,10 @@ function describe(event) {
   switch (event.kind) {
     case 'crash':
       return {
-        line: `${at} crashed: ${event.signal ?? `exit code ${event.code}`}; restart in ${event.restartInMs} ms`,
-        evidence: `exit code: ${event.code}\nsignal: ${event.signal}\nrestart in: ${event.restartInMs} ms`,
+        line: `${at} crashed: ${event.signal ?? `exit code ${event.code}`}; restart in ${event.restartInMs} ms${event.bundle ? '; crash bundle' : ''}`,
+        evidence:
+          `exit code: ${event.code}\nsignal: ${event.signal}\nrestart in: ${event.restartInMs} ms` +
+          (event.bundle ? `\ncrash bundle: ${event.bundle}` : ''),
       };
     case 'crash-loop':
       return { line: `${at} stopped restarting: ${event.reason}`, evidence: event.reason };
