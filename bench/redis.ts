@@ -176,7 +176,7 @@ export async function scaleOutSplit(options: {
       'demo',
       '--scale-out',
       ...['--port', '0', '--corpus-port', '0', '--metrics-port', '0', '--compute-metrics-port', '0'],
-      ...['--name', `bench-${process.pid}`],
+      ...['--dashboard-port', '0', '--name', `bench-${process.pid}`],
     ],
     'demo',
     { pin: false },

@@ -4,12 +4,8 @@
  * Stays in the foreground until Ctrl-C.
  */
 import { invalidOption, NodescaleError } from '../errors.ts';
-import { controlActions } from '../dashboard/actions.ts';
-import { Collector } from '../dashboard/collector.ts';
-import { watchSupervisor, type RemoteSource } from '../dashboard/remote-source.ts';
-import { startDashboard } from '../dashboard/server.ts';
+import { startSupervisorsDashboard } from '../dashboard/supervisors.ts';
 import { writeAnnouncement } from '../ipc.ts';
-import { defaultControlPath } from '../supervisor/control.ts';
 import { COMMON_FLAGS, hostPortFlag, listFlag, parseCommandLine, tokenFileFlag, type OptionSpecs } from './args.ts';
 import type { Command, Io } from './io.ts';
 
@@ -48,37 +44,20 @@ async function run(argv: string[], io: Io): Promise<number> {
   const at = hostPortFlag(values, 'listen') ?? { host: '127.0.0.1', port: 9300 };
   const token = tokenFileFlag(values, 'token-file') ?? null;
   const adminToken = tokenFileFlag(values, 'admin-token-file') ?? null;
-  const sources: RemoteSource[] = [];
-  const collectors: Collector[] = [];
-  const stopAll = () => {
-    for (const collector of collectors) collector.close();
-    for (const source of sources) source.close();
-  };
-  try {
-    for (const name of names) {
-      const source = await watchSupervisor(defaultControlPath(name));
-      sources.push(source);
-      collectors.push(new Collector(name, source));
-      source.on('closed', (why: string) => io.stderr.write(`dashboard: ${name}: ${why}\n`));
-    }
-  } catch (error) {
-    stopAll();
-    throw error;
-  }
-  const admin =
-    adminToken === null
-      ? null
-      : {
-          token: adminToken,
-          actions: new Map(names.map((name) => [name, controlActions(defaultControlPath(name))])),
-          audit: (entry: Record<string, unknown>) =>
-            io.stderr.write(
-              `${JSON.stringify({ time: new Date().toISOString(), level: 'info', source: 'dashboard', message: 'dashboard action', ...entry })}\n`,
-            ),
-        };
-  const dashboard = await startDashboard({ ...at, token, admin, apps: collectors }).catch((error: unknown) => {
-    stopAll();
-    throw error;
+  const dashboard = await startSupervisorsDashboard(names, {
+    ...at,
+    token,
+    admin:
+      adminToken === null
+        ? null
+        : {
+            token: adminToken,
+            audit: (entry) =>
+              io.stderr.write(
+                `${JSON.stringify({ time: new Date().toISOString(), level: 'info', source: 'dashboard', message: 'dashboard action', ...entry })}\n`,
+              ),
+          },
+    onClosed: (name, why) => io.stderr.write(`dashboard: ${name}: ${why}\n`),
   });
   writeAnnouncement({ nodescale: 'listening', service: 'dashboard', url: dashboard.url, pid: process.pid });
   io.stderr.write(
@@ -90,7 +69,6 @@ async function run(argv: string[], io: Io): Promise<number> {
     process.once('SIGTERM', () => resolve());
   });
   await dashboard.close();
-  stopAll();
   return 0;
 }
 

@@ -72,6 +72,8 @@ test('demo --scale-out: the banner, its commands, and Ctrl-C stopping everything
       '0',
       '--compute-metrics-port',
       '0',
+      '--dashboard-port',
+      '0',
       '--name',
       name,
     ],
@@ -94,6 +96,18 @@ test('demo --scale-out: the banner, its commands, and Ctrl-C stopping everything
   const corpus = /corpus\s+(http:\S+)\//.exec(out)![1]!;
   const brokerPort = Number(/broker\s+amqp:\/\/[^@]+@127\.0\.0\.1:(\d+)/.exec(out)![1]);
   const storePort = Number(/store\s+redis:\/\/:\*\*\*@127\.0\.0\.1:(\d+)/.exec(out)![1]);
+  // One dashboard for both tiers.
+  const dashboard = /dashboard\s+(http:\/\/127\.0\.0\.1:\d+\/)/.exec(out)![1]!;
+  await waitUntil(
+    async () => {
+      const { apps } = (await (await fetch(`${dashboard}api/snapshot`)).json()) as {
+        apps: { name: string; workers: unknown[] }[];
+      };
+      return apps.map((app) => `${app.name} ${app.workers.length}`).join() === `${name} 2,${name}-compute 1`;
+    },
+    'both tiers on the dashboard, with their workers',
+    30_000,
+  );
   assert.doesNotMatch(out, /guest/, 'no guest user');
   assert.doesNotMatch(out, /:\/\/[^\s*]*:[^\s*]+@/, 'no password in the banner');
   // The tiers get the broker's and the store's URLs in their environment: no command line other users can read
