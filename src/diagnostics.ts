@@ -17,6 +17,8 @@ export const CHANNELS = Object.freeze({
   leak: 'nodescale:runtime:leak',
   /** Graceful shutdown started: { reason } ('SIGTERM', 'requested', …). */
   shutdown: 'nodescale:runtime:shutdown',
+  /** A stall is over (stall capture on): StallReport, { heldMs, capture }. */
+  stall: 'nodescale:runtime:stall',
   /** A crash bundle was written: { dir, error }. */
   crash: 'nodescale:runtime:crash',
   /** A compute call ended: { transport, task, durationMs, ok, code } (code: the error's, when not ok). */

@@ -149,6 +149,10 @@ export const ERROR_CODES = {
     summary:
       'A wrong admin token, after more than 30 failed ones in the last minute on this dashboard. The right one is still accepted.',
   },
+  NS_ERR_STALL_OFF: {
+    kind: 'failure',
+    summary: "The admin console's `stalls` on a process whose stall capture is off.",
+  },
   NS_ERR_ADMIN_IN_USE: { kind: 'failure', summary: 'The admin socket path is in use by a live process.' },
   NS_ERR_ADMIN_AUTH: {
     kind: 'failure',

@@ -79,7 +79,7 @@ export interface SampleDetail {
 /** Worker → supervisor: the runtime started or stopped shedding load, or its leak detector fired. */
 export interface RuntimeEventMessage {
   nodescale: 'runtime-event';
-  kind: 'overload' | 'recover' | 'leak' | 'crash-bundle';
+  kind: 'overload' | 'recover' | 'leak' | 'crash-bundle' | 'stall';
   /**
    * For people: the reasons, how long it lasted, the heap's growth and the snapshot's path; for 'crash-bundle' (sent
    * as the worker dies of an uncaught exception), the bundle's directory.
@@ -190,7 +190,7 @@ export type SupervisorEventBody =
   | { kind: 'replaced'; generation: number; slot: number; pid: number; replaced: number; of: number }
   | { kind: 'scale'; workers: number }
   | { kind: 'memory'; slot: number; pid: number; rssBytes: number }
-  | { kind: 'overload' | 'recover' | 'leak'; slot: number; pid: number; detail: string };
+  | { kind: 'overload' | 'recover' | 'leak' | 'stall'; slot: number; pid: number; detail: string };
 /** A reload's states, as status() shows them (supervisor/status.ts ReloadStatus). */
 export type ReloadState = 'replacing' | 'probation' | 'passed' | 'rolled-back' | 'failed-probation' | 'interrupted';
 
@@ -243,7 +243,7 @@ export const isSampleMessage = (m: unknown): m is SampleMessage =>
 export const isRuntimeEventMessage = (m: unknown): m is RuntimeEventMessage =>
   isObject(m) &&
   m.nodescale === 'runtime-event' &&
-  ['overload', 'recover', 'leak', 'crash-bundle'].includes(m.kind as string) &&
+  ['overload', 'recover', 'leak', 'crash-bundle', 'stall'].includes(m.kind as string) &&
   typeof m.detail === 'string' &&
   m.detail.length <= 2000;
 export const isMetricsAnswer = (m: unknown): m is MetricsAnswer =>

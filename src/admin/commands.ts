@@ -63,7 +63,7 @@ function seconds(args: Record<string, unknown>, name: string, fallback: number, 
 const watches = new WeakMap<net.Socket, Map<number, () => void>>();
 
 /** Sends the runtime's `event` (a RuntimeSample, a RequestLogEntry) as events of request `id`, until stopped. */
-async function streamEvents(ctx: CommandContext, id: number, event: 'sample' | 'request'): Promise<void> {
+async function streamEvents(ctx: CommandContext, id: number, event: 'sample' | 'request' | 'stall'): Promise<void> {
   const forward = (payload: unknown) => ctx.send({ id, event: payload });
   ctx.runtime.on(event, forward);
   await untilStopped(ctx, id, () => ctx.runtime.off(event, forward));
@@ -169,6 +169,22 @@ export const ADMIN_COMMANDS: ReadonlyMap<string, AdminCommand> = new Map<string,
   [
     'log-requests',
     streamCommand('stream a log line for every completed request until "unwatch" or disconnect', 'request', 'logged'),
+  ],
+  [
+    'stalls',
+    {
+      summary: 'the last stalls of the event loop (stall capture), then each new one until "unwatch" or disconnect',
+      run: async (ctx, id) => {
+        if (ctx.runtime.options.stall === null)
+          throw new NodescaleError(
+            'NS_ERR_STALL_OFF',
+            'stall capture is off in this process: protect(server, { stall: true }) turns it on',
+          );
+        for (const stall of ctx.runtime.recentStalls()) ctx.send({ id, event: stall });
+        await streamEvents(ctx, id, 'stall');
+        return { stalls: id };
+      },
+    },
   ],
   [
     'instrument',

@@ -12,15 +12,20 @@ export interface ConsoleTarget {
   /** The overload guard's state (null when shedding is off). */
   readonly overload: unknown;
   readonly inFlightCount: number;
-  readonly options: { readonly logger: Logger };
+  readonly options: { readonly logger: Logger; readonly stall: unknown };
   listeningAddress(): string | null;
   /** The latest sample, and the most recent ones. */
   latest(): unknown;
   samples(count: number): unknown[];
   instrument(on: boolean): void;
+  /** The last stalls of the event loop (stall capture on), oldest first. */
+  recentStalls(): unknown[];
   /** A graceful shutdown, as SIGTERM starts it. */
   shutdown(reason: string, graceMs?: number): Promise<unknown>;
-  /** 'sample' (each sample) and 'request' (each completed request, while instrumented) are streamed by the console. */
-  on(event: 'sample' | 'request', listener: (payload: unknown) => void): unknown;
-  off(event: 'sample' | 'request', listener: (payload: unknown) => void): unknown;
+  /**
+   * 'sample' (each sample), 'request' (each completed request, while instrumented) and 'stall' (each stall, capture
+   * on) are streamed by the console.
+   */
+  on(event: 'sample' | 'request' | 'stall', listener: (payload: unknown) => void): unknown;
+  off(event: 'sample' | 'request' | 'stall', listener: (payload: unknown) => void): unknown;
 }

@@ -11,6 +11,8 @@ import { renderFlameGraph, type CpuProfile } from '../admin/flamegraph.ts';
 import { invalidOption, NodescaleError } from '../errors.ts';
 import type { RequestLogEntry } from '../runtime/runtime.ts';
 import type { RuntimeSample } from '../runtime/sampler.ts';
+import { frameLocation } from '../runtime/stall-file.ts';
+import type { StallReport } from '../runtime/stall.ts';
 import { chartWidth, renderCharts } from './charts.ts';
 import { formatBytes, formatMs } from '../units.ts';
 import { connectSupervisor } from '../supervisor/control.ts';
@@ -189,6 +191,17 @@ function sampleLine(s: RuntimeSample): string {
   ].join('  ');
 }
 
+/** A stall, for `stalls`: when, how long, the request, then its stack, innermost first. */
+function stallLines({ at, heldMs, capture }: StallReport & { at: string }): string {
+  const head = `${at.slice(11, 23)}  held ${formatMs(heldMs)}`;
+  if (capture === null) return `${head}  (not captured: stall.maxPerMinute)\n`;
+  const frames = capture.stack
+    .slice(0, 12)
+    .map((frame) => `    at ${frame.function} (${frameLocation(frame)})`)
+    .join('\n');
+  return `${head}${capture.request ? `  ${capture.request}` : ''}${capture.late ? '  (captured late: native code)' : ''}\n${frames}\n    ${capture.file ?? ''}\n`;
+}
+
 /** A line of `log-requests`. */
 function requestLine(e: RequestLogEntry): string {
   return `${e.time.slice(11, 23)}  ${String(e.status)}  ${(e.ms === null ? '' : formatMs(e.ms)).padStart(8)}  ${e.method ?? ''} ${e.url ?? ''}`;
@@ -218,7 +231,8 @@ async function runOne(
   options: RunOptions,
 ): Promise<void> {
   if (command === 'heap-snapshot' || command === 'cpu-profile') return saveToFile(client, command, args, io, options);
-  if (command === 'watch' || command === 'log-requests') return follow(client, command, io, options);
+  if (command === 'watch' || command === 'log-requests' || command === 'stalls')
+    return follow(client, command, io, options);
   const started = performance.now();
   const result = await client.request(command, args);
   const view = RESULT_VIEWS[command];
@@ -256,7 +270,7 @@ async function saveToFile(
 /** watch and log-requests: events until Ctrl-C (or q on a terminal), which sends unwatch. */
 async function follow(
   client: AdminClient,
-  command: 'watch' | 'log-requests',
+  command: 'watch' | 'log-requests' | 'stalls',
   io: Io,
   options: RunOptions,
 ): Promise<void> {
@@ -284,6 +298,7 @@ async function follow(
   const onEvent = (event: unknown) => {
     if (options.json) io.stdout.write(`${JSON.stringify(event)}\n`);
     else if (command === 'log-requests') io.stdout.write(`${requestLine(event as RequestLogEntry)}\n`);
+    else if (command === 'stalls') io.stdout.write(stallLines(event as StallReport & { at: string }));
     else if (terminal) draw(event as RuntimeSample, terminal.columns());
     else io.stdout.write(`${sampleLine(event as RuntimeSample)}\n`);
   };
@@ -360,7 +375,7 @@ async function interactive(client: AdminClient, io: Io, stdin: NodeJS.ReadStream
         running = null;
       }
       // The key that stopped a watch (q) also reached readline, which keeps it as the start of the next line ("pingq").
-      if (words[0] === 'watch' || words[0] === 'log-requests') {
+      if (words[0] === 'watch' || words[0] === 'log-requests' || words[0] === 'stalls') {
         rl.write(null, { ctrl: true, name: 'e' });
         rl.write(null, { ctrl: true, name: 'u' });
       }

@@ -26,6 +26,8 @@ export interface RuntimeMetrics {
   registry: Registry;
   http: HttpHistogram;
   shed: Counter<'reason'>;
+  /** Stalls the watchdog saw (stall capture on), captured or not (rate limit). */
+  stalls: Counter<'captured'>;
   /** What /metrics (and the supervisor's scrape) serves: `registry`, then the app's registries. */
   served: ServedMetrics;
 }
@@ -165,7 +167,13 @@ export function createRuntimeMetrics(
     labelNames: ['reason'],
     registers: [registry],
   });
+  const stalls = new Counter({
+    name: 'nodescale_event_loop_stalls_total',
+    help: 'Times the event loop was held past stall.thresholdMs (stall capture on); captured="false" when rate-limited.',
+    labelNames: ['captured'],
+    registers: [registry],
+  });
   const http = new HttpHistogram('nodescale_http_request_duration_seconds', options.latencyBuckets);
   registry.registerMetric(http as never);
-  return { registry, http, shed, served: new ServedMetrics(registry, options.registries) };
+  return { registry, http, shed, stalls, served: new ServedMetrics(registry, options.registries) };
 }

@@ -6,6 +6,7 @@
  * bottom as docs/runtime.md's table is (each option's type and meaning, its default, its check), and each section's
  * resolver needs its own types and defaults: split, the three would sit in different files for every option.
  */
+import type { ResolvedStall } from './stall.ts';
 import type { BlockList } from 'node:net';
 import { trustedProxies } from './private-client.ts';
 import type { IncomingMessage } from 'node:http';
@@ -111,6 +112,17 @@ export interface PostMortemOptions {
   keep?: number;
 }
 
+export interface StallOptions {
+  /** A loop held this long is a stall, ms. Default 500. */
+  thresholdMs?: number;
+  /** Stalls captured in a minute at most (the others are counted, not captured). Default 10. */
+  maxPerMinute?: number;
+  /** Where captures are written: as postMortem.dir. Default <tmpdir>/nodescale-<uid>/crash. */
+  dir?: string;
+  /** Captures kept in `dir`: writing one removes the oldest beyond this many. Default 50; 0 keeps every one. */
+  keep?: number;
+}
+
 export interface RuntimeOptions {
   /** Sampling interval of the runtime metrics, ms. Default 1000. */
   sampleIntervalMs?: number;
@@ -154,6 +166,11 @@ export interface RuntimeOptions {
   shutdown?: ShutdownOptions | false;
   leak?: LeakOptions | false;
   postMortem?: PostMortemOptions | false;
+  /**
+   * Stall capture (stall.ts): when the event loop is held past `thresholdMs`, a watchdog thread takes the main
+   * thread's stack while it is held, and the request that started last. true for the defaults. Default off.
+   */
+  stall?: StallOptions | boolean;
   /** The admin console (docs/console.md): a Unix socket, or TLS + auth over TCP. Default false: closed. */
   admin?: AdminOptions | false;
   /** Where the runtime logs. Default: one JSON line per event on stderr. */
@@ -204,6 +221,7 @@ export interface ResolvedRuntimeOptions {
   shutdown: ResolvedShutdown | null;
   leak: ResolvedLeak | null;
   postMortem: ResolvedPostMortem | null;
+  stall: ResolvedStall | null;
   admin: AdminOptions | null;
   logger: Logger;
 }
@@ -253,6 +271,7 @@ export const RUNTIME_DEFAULTS = Object.freeze({
     heapSnapshot: false,
     keep: 20,
   }),
+  stall: Object.freeze({ thresholdMs: 500, maxPerMinute: 10, keep: 50 }),
 });
 
 /** Logs one JSON line per event on stderr: what pino would write, without the dependency. */
@@ -337,6 +356,7 @@ const KNOWN = {
     'shutdown',
     'leak',
     'postMortem',
+    'stall',
     'admin',
     'logger',
   ],
@@ -358,12 +378,14 @@ const KNOWN = {
   shutdown: ['graceMs', 'signals', 'exit', 'idleDrainMs'],
   leak: ['windowMs', 'minSamples', 'minGrowthBytesPerMinute', 'horizonMs', 'snapshotDir', 'snapshotCooldownMs'],
   postMortem: ['dir', 'heapSnapshot', 'keep'],
+  stall: ['thresholdMs', 'maxPerMinute', 'dir', 'keep'],
 } as const satisfies {
   runtime: readonly (keyof RuntimeOptions)[];
   overload: readonly (keyof OverloadOptions)[];
   shutdown: readonly (keyof ShutdownOptions)[];
   leak: readonly (keyof LeakOptions)[];
   postMortem: readonly (keyof PostMortemOptions)[];
+  stall: readonly (keyof StallOptions)[];
 };
 
 function pathOf(url: string | undefined): string {
@@ -489,6 +511,21 @@ function resolvePostMortem(value: PostMortemOptions | false | undefined): Resolv
   };
 }
 
+function resolveStall(value: StallOptions | boolean | undefined): ResolvedStall | null {
+  if (value === undefined || value === false) return null;
+  const given = section('stall', value === true ? {} : value, KNOWN.stall);
+  if (given === null) return null;
+  if (given.dir !== undefined && typeof given.dir !== 'string')
+    throw invalidOption('stall.dir', 'a directory path', given.dir);
+  const defaults = RUNTIME_DEFAULTS.stall;
+  return {
+    thresholdMs: num('stall.thresholdMs', given.thresholdMs, defaults.thresholdMs, 50, 3_600_000),
+    maxPerMinute: num('stall.maxPerMinute', given.maxPerMinute, defaults.maxPerMinute, 1, 10_000, true),
+    dir: given.dir ?? RUNTIME_DEFAULTS.postMortem.dir,
+    keep: num('stall.keep', given.keep, defaults.keep, 0, 1_000_000, true),
+  };
+}
+
 export function resolveRuntimeOptions(options: RuntimeOptions = {}): ResolvedRuntimeOptions {
   if (options === null || typeof options !== 'object') throw invalidOption('options', 'an object', options);
   refuseUnknownOptions(options, KNOWN.runtime);
@@ -525,6 +562,7 @@ export function resolveRuntimeOptions(options: RuntimeOptions = {}): ResolvedRun
     shutdown: resolveShutdown(options.shutdown),
     leak: resolveLeak(options.leak),
     postMortem: resolvePostMortem(options.postMortem),
+    stall: resolveStall(options.stall),
     admin: resolveAdmin(options.admin),
     logger: fn<Logger>('logger', options.logger) ?? jsonLogger,
   };

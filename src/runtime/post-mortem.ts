@@ -24,13 +24,13 @@ import type { RuntimeSample } from './sampler.ts';
  * others cannot write: a bundle holds the process's stack and command line, and a directory another user controls
  * could be swapped for a link to somewhere else. Called by the Runtime's constructor: protect() throws.
  */
-export function checkCrashDirectory(dir: string): void {
+export function checkCrashDirectory(dir: string, option = 'postMortem.dir'): void {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const stat = lstatSync(dir);
   const ours = process.getuid === undefined || stat.uid === process.getuid();
   if (!stat.isDirectory() || !ours || (stat.mode & 0o022) !== 0) {
     throw invalidOption(
-      'postMortem.dir',
+      option,
       `a directory of this user's that others cannot write (${dir} is mode ${(stat.mode & 0o777).toString(8)}, uid ${stat.uid})`,
       dir,
     );

@@ -14,6 +14,7 @@ import { EventEmitter } from 'node:events';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import v8 from 'node:v8';
+import { isMainThread } from 'node:worker_threads';
 import { CHANNELS, debug, publish } from '../diagnostics.ts';
 import { httpStatus, invalidOption, NodescaleError } from '../errors.ts';
 import { sendJson } from '../json-response.ts';
@@ -32,6 +33,8 @@ import {
 } from './supervisor-client.ts';
 import { clientAddress, isPrivateClient } from './private-client.ts';
 import { RingBuffer } from './ring-buffer.ts';
+import { frameLocation } from './stall-file.ts';
+import { startStallWatch, type StallReport } from './stall.ts';
 import { Sampler, type RuntimeSample } from './sampler.ts';
 import { Flights, type Tracked } from './flights.ts';
 import { GracefulShutdown, type ShutdownHook, type ShutdownOutcome } from './shutdown.ts';
@@ -79,6 +82,11 @@ export class Runtime extends EventEmitter {
   /** Marks the character after the leading '/' of each endpoint path (0 for '/' itself): most URLs are ruled out unhashed. */
   readonly #endpointKeys = new Uint8Array(0x10000);
   #removePostMortem: (() => void) | null = null;
+  #stopStallWatch: (() => void) | null = null;
+  /** The request seen start last (stall capture on): the watchdog names it while the loop is held. */
+  #lastRequest: IncomingMessage | null = null;
+  /** The last stalls, for the console's `stalls`. */
+  readonly #stalls = new RingBuffer<StallReport & { at: string }>(20);
   /** Under `nodescale run`: stops answering the supervisor (supervisor-client.ts). */
   #unlinkSupervisor: (() => void) | null = null;
   #server: Server | null = null;
@@ -147,6 +155,7 @@ export class Runtime extends EventEmitter {
     // Validated now: an insecure crash-bundle directory fails protect() itself (and the admin console's
     // configuration, in console.ts).
     if (o.postMortem !== null) checkCrashDirectory(o.postMortem.dir);
+    if (o.stall !== null) checkCrashDirectory(o.stall.dir, 'stall.dir');
     if (o.metricsPath !== null) this.#endpoints.set(o.metricsPath, (_req, res) => void this.#serveMetrics(res));
     this.#endpoints.set(o.livenessPath, (_req, res) =>
       sendJson(res, 200, { status: 'ok', uptimeSeconds: Math.round((Date.now() - this.#startedAt) / 1000) }),
@@ -193,6 +202,14 @@ export class Runtime extends EventEmitter {
         restoreSigint();
       };
     }
+    const stall = this.options.stall;
+    if (stall !== null && isMainThread)
+      this.#stopStallWatch = startStallWatch(
+        stall,
+        () => requestLabel(this.#lastRequest),
+        (report) => this.#onStall(report),
+        (message) => this.options.logger('warn', `stall capture: ${message}`),
+      );
     const pm = this.options.postMortem;
     if (pm) {
       this.#removePostMortem = installPostMortem(
@@ -238,6 +255,7 @@ export class Runtime extends EventEmitter {
     const url = req.url ?? '/';
     if (this.#endpointKeys[url.charCodeAt(1) | 0] === 1 && this.#answerEndpoint(url, req, res)) return true;
     if (this.#shuttingDown) res.setHeader('connection', 'close');
+    if (this.#stopStallWatch !== null) this.#lastRequest = req;
     if (req.method !== 'GET' && this.#refuseBody(req, res)) return true;
     // One clock reading serves both the lag limit and the request's timing.
     const now = this.#instrumented || this.#lagLimit ? performance.now() : 0;
@@ -374,8 +392,33 @@ export class Runtime extends EventEmitter {
     publish(CHANNELS.sample, () => sample);
   }
 
-  #tellSupervisorOf(kind: 'overload' | 'recover' | 'leak' | 'crash-bundle', detail: string): void {
+  #tellSupervisorOf(kind: 'overload' | 'recover' | 'leak' | 'crash-bundle' | 'stall', detail: string): void {
     if (this.#unlinkSupervisor !== null) tellSupervisor({ nodescale: 'runtime-event', kind, detail });
+  }
+
+  /** The last stalls the watchdog reported, oldest first (the console's `stalls`). */
+  recentStalls(): (StallReport & { at: string })[] {
+    return this.#stalls.toArray();
+  }
+
+  #onStall(report: StallReport): void {
+    const { capture, heldMs } = report;
+    this.metrics.stalls.inc({ captured: capture === null ? 'false' : 'true' });
+    this.#stalls.push({ ...report, at: new Date().toISOString() });
+    const top = capture?.stack[0];
+    const where = top === undefined ? null : `${top.function} (${frameLocation(top)})`;
+    this.options.logger('warn', `event loop stalled for ${heldMs} ms`, {
+      heldMs,
+      ...(capture === null
+        ? { captured: false, why: 'rate limit (stall.maxPerMinute)' }
+        : { at: where, late: capture.late, request: capture.request, file: capture.file }),
+    });
+    this.#tellSupervisorOf(
+      'stall',
+      `the event loop was held ${heldMs} ms${where === null ? ' (not captured: rate limit)' : ` in ${where}${capture!.late ? ' (captured late: native code)' : ''}`}${capture?.request ? `; ${capture.request}` : ''}${capture?.file ? `; ${capture.file}` : ''}`,
+    );
+    this.emit('stall', report);
+    publish(CHANNELS.stall, () => report);
   }
 
   #onMajorGc(bytes: number, time: number): void {
@@ -520,11 +563,19 @@ export class Runtime extends EventEmitter {
     this.#guard?.stop();
     this.#shutdown?.uninstall();
     this.#removePostMortem?.();
+    this.#stopStallWatch?.();
+    this.#stopStallWatch = null;
     this.#unlinkSupervisor?.();
     this.#unlinkSupervisor = null;
     this.#restoreEmit?.();
     this.#started = false;
   }
+}
+
+/** "GET /path" of a request, without its query string (it may carry secrets). */
+function requestLabel(req: IncomingMessage | null): string | null {
+  if (req === null) return null;
+  return `${req.method ?? 'GET'} ${pathOf(req.url)}`;
 }
 
 const shutdownDisabled = () =>

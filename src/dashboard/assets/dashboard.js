@@ -14,6 +14,7 @@ const MARK_COLOURS = {
   replaced: '#60a5fa',
   scale: '#7c3aed',
   memory: '#b45309',
+  stall: '#9d174d',
 };
 const MARKED = new Set(Object.keys(MARK_COLOURS));
 const PALETTE = ['#2563eb', '#dc2626', '#16a34a', '#9333ea', '#ea580c', '#0891b2', '#ca8a04', '#db2777'];
@@ -121,6 +122,8 @@ function describe(event) {
       return { line: `${at} ${event.detail}` };
     case 'leak':
       return { line: `${at} leak suspected`, evidence: event.detail };
+    case 'stall':
+      return { line: `${at} event loop stalled`, evidence: event.detail };
     default:
       return { line: event.kind };
   }

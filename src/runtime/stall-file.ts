@@ -1,0 +1,72 @@
+/**
+ * A stall capture as written to disk, next to the crash bundles (`stall-<ISO time>-<pid>.json`, mode 0600, the
+ * oldest beyond `keep` removed), and the messages between the watchdog and the main thread (stall.ts). A capture
+ * holds function names, script URLs and positions, the request's method and path (never its query string, headers
+ * or body) and figures: no value from the program's memory, so nothing secret.
+ */
+import { readdirSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+export interface StallFrame {
+  function: string;
+  url: string;
+  line: number;
+  column: number;
+  /** Where a source map says it is (the process runs with --enable-source-maps). */
+  source?: { url: string; line: number; column: number };
+}
+
+export interface StallCapture {
+  /** When the loop last turned before the stall. */
+  time: string;
+  pid: number;
+  thresholdMs: number;
+  /** How long the loop had been held when the stack was taken. */
+  capturedAfterMs: number;
+  /** The pause landed late (the block was in native code): the stack is of the JavaScript that ran after it. */
+  late: boolean;
+  /** The main thread's stack while the loop was held, innermost first. */
+  stack: StallFrame[];
+  /** The request the runtime saw start last before the stall ("GET /route"), when it serves HTTP. */
+  request: string | null;
+  /** How long the loop was held in all (null while it still is). */
+  heldMs: number | null;
+  /** Where it was written. */
+  file: string | null;
+}
+
+/** What the main thread gives the watchdog. */
+export interface WatchdogData {
+  /** [0]: the main thread's heartbeat (Date.now() of its last turn), as a BigInt64. */
+  buffer: SharedArrayBuffer;
+  thresholdMs: number;
+  pollMs: number;
+  maxPerMinute: number;
+  dir: string;
+  keep: number;
+}
+
+/** Watchdog → main thread, once a stall is over: its length, and its capture unless rate-limited. */
+export type WatchdogMessage = { heldMs: number; capture: StallCapture | null } | { error: string };
+
+/** file:line:column of a frame, its source's when a source map gave one. */
+export function frameLocation(frame: StallFrame): string {
+  const at = frame.source ?? frame;
+  return `${at.url || '(unknown)'}:${at.line}:${at.column}`;
+}
+
+const NAME = /^stall-\d{4}-\d\d-\d\dT[\d-]+Z-\d+\.json$/;
+
+/** Writes (or rewrites) a capture; returns its path. */
+export function writeStallFile(dir: string, capture: StallCapture, keep: number): string {
+  const file =
+    capture.file ?? path.join(dir, `stall-${capture.time.replace(/[:.]/g, '-')}-${capture.pid}.json`);
+  writeFileSync(file, `${JSON.stringify({ ...capture, file }, null, 2)}\n`, { mode: 0o600 });
+  if (capture.file === null && keep > 0) {
+    const files = readdirSync(dir)
+      .filter((name) => NAME.test(name))
+      .sort();
+    for (const name of files.slice(0, Math.max(0, files.length - keep))) rmSync(path.join(dir, name), { force: true });
+  }
+  return file;
+}

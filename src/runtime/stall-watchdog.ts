@@ -1,0 +1,122 @@
+/**
+ * The stall watchdog: a worker thread (stall.ts starts it) that sees, from the heartbeat the main thread stamps in
+ * shared memory, that the main thread's event loop has not turned for `thresholdMs`, and catches what runs there
+ * while it still runs: it connects an inspector session to the main thread (`connectToMainThread`), enables the
+ * debugger (about 20 ms: V8 announces every script), pauses the main thread, reads its call frames and the request
+ * the runtime saw start last, resumes it, and disconnects: the debugger is on only for the capture. The capture is
+ * written at once (an endless loop never lets the main thread write anything); the main thread is told when the
+ * loop turns again, with how long it was held, and completes it (source maps, metrics, the supervisor, the console).
+ *
+ * Pitfalls this is written around: the session holds no handle, so this thread's own poll timer keeps it alive; it
+ * never pauses its own thread (nodejs/node#28870: only the main thread is targeted); a session left connected makes
+ * the process wait for the debugger at exit, so it is disconnected after each capture; a block inside native code
+ * lets the pause land only when JavaScript runs again ("late": the stack is the caller's, after the native call).
+ */
+import { once } from 'node:events';
+import { Session } from 'node:inspector/promises';
+import { parentPort, workerData } from 'node:worker_threads';
+import { writeStallFile, type StallFrame, type StallCapture, type WatchdogData, type WatchdogMessage } from './stall-file.ts';
+
+const data = workerData as WatchdogData;
+const beat = new BigInt64Array(data.buffer);
+/** A pause that took longer than this to land was held up in native code. */
+const LATE_MS = 50;
+
+let busy = false;
+/** The heartbeat value of the stall handled last: one capture per stall. */
+let handled = 0n;
+const recent: number[] = [];
+
+const check = async () => {
+  const last = Atomics.load(beat, 0);
+  if (busy || last === 0n || last === handled) return;
+  const lag = Date.now() - Number(last);
+  if (lag < data.thresholdMs) return;
+  handled = last;
+  busy = true;
+  try {
+    const now = Date.now();
+    while (recent.length > 0 && recent[0]! < now - 60_000) recent.shift();
+    const capture = recent.length < data.maxPerMinute ? await captureStack(last, lag) : null;
+    if (capture !== null) recent.push(now);
+    // The stall goes on: its length is known once the loop turns again.
+    while (Atomics.load(beat, 0) === last) await sleep(data.pollMs);
+    const message: WatchdogMessage = {
+      heldMs: Math.max(lag, Number(Atomics.load(beat, 0)) - Number(last)),
+      capture,
+    };
+    parentPort!.postMessage(message);
+  } catch (error) {
+    parentPort!.postMessage({ error: (error as Error).message } satisfies WatchdogMessage);
+  } finally {
+    busy = false;
+  }
+};
+
+async function captureStack(last: bigint, lag: number): Promise<StallCapture> {
+  const session = new Session();
+  const scripts = new Map<string, string>();
+  session.on('Debugger.scriptParsed', ({ params }) => scripts.set(params.scriptId, params.url));
+  session.connectToMainThread();
+  try {
+    await session.post('Debugger.enable');
+    const asked = Date.now();
+    const paused = once(session, 'Debugger.paused') as Promise<[{ params: PausedParams }]>;
+    await session.post('Debugger.pause');
+    const [{ params }] = await paused;
+    const pauseMs = Date.now() - asked;
+    let request: string | null = null;
+    try {
+      const top = params.callFrames[0];
+      if (top !== undefined) {
+        const { result } = await session.post('Debugger.evaluateOnCallFrame', {
+          callFrameId: top.callFrameId,
+          expression: `globalThis[Symbol.for('nodescale.stall.request')]?.() ?? null`,
+          returnByValue: true,
+          silent: true,
+          throwOnSideEffect: false,
+        });
+        if (typeof result.value === 'string') request = result.value.slice(0, 300);
+      }
+    } finally {
+      await session.post('Debugger.resume');
+    }
+    await session.post('Debugger.disable');
+    const stack: StallFrame[] = params.callFrames.slice(0, 32).map((frame) => ({
+      function: frame.functionName || '(anonymous)',
+      url: scripts.get(frame.location.scriptId) ?? frame.url ?? '',
+      line: frame.location.lineNumber + 1,
+      column: (frame.location.columnNumber ?? 0) + 1,
+    }));
+    const capture: StallCapture = {
+      time: new Date(Number(last)).toISOString(),
+      pid: process.pid,
+      thresholdMs: data.thresholdMs,
+      capturedAfterMs: lag + pauseMs,
+      // Held up in native code, or the loop turned meanwhile: the stack may be of what ran after the block.
+      late: pauseMs > LATE_MS || Atomics.load(beat, 0) !== last,
+      stack,
+      request,
+      heldMs: null,
+      file: null,
+    };
+    capture.file = writeStallFile(data.dir, capture, data.keep);
+    return capture;
+  } finally {
+    session.disconnect();
+  }
+}
+
+interface PausedParams {
+  callFrames: {
+    callFrameId: string;
+    functionName: string;
+    url?: string;
+    location: { scriptId: string; lineNumber: number; columnNumber?: number };
+  }[];
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// This timer is what keeps the thread alive (the inspector session holds no handle).
+setInterval(() => void check(), data.pollMs);

@@ -1,0 +1,100 @@
+/**
+ * Stall capture (`protect(server, { stall })`), as a user gets it under `nodescale run`: a route that busy-loops 2 s
+ * is caught while it runs — one capture per stall, naming the function and the route (never its query string),
+ * written 0600 next to the crash bundles, counted in /metrics, listed by the console's `stalls`, marked on the
+ * dashboard — and the worker keeps serving after. A steady app under load has none.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { ADMIN_COMMANDS, type AdminCommand } from '../../src/admin/commands.ts';
+import { runBench } from '../../src/loadtest/run.ts';
+import { resolveRuntimeOptions } from '../../src/runtime/options.ts';
+import type { StallReport } from '../../src/runtime/stall.ts';
+import { AdminClient } from '../../src/socket/client.ts';
+import { askSupervisor, defaultControlPath } from '../../src/supervisor/control.ts';
+import { startSupervised } from '../helpers/supervised.ts';
+import { waitUntil } from '../helpers/wait.ts';
+
+test('stall options: off by default, true for the defaults, values checked; `stalls` where it is off', async () => {
+  assert.equal(resolveRuntimeOptions({}).stall, null);
+  assert.deepEqual(
+    { ...resolveRuntimeOptions({ stall: true }).stall, dir: 'd' },
+    { thresholdMs: 500, maxPerMinute: 10, keep: 50, dir: 'd' },
+  );
+  assert.throws(() => resolveRuntimeOptions({ stall: { thresholdMs: 10 } }), { code: 'NS_ERR_INVALID_OPTION' });
+  assert.throws(() => resolveRuntimeOptions({ stall: { every: 1 } as never }), /stall\.every/);
+  const ctx = { runtime: { options: { stall: null } } } as unknown as Parameters<AdminCommand['run']>[0];
+  await assert.rejects(ADMIN_COMMANDS.get('stalls')!.run(ctx, 1, {}), { code: 'NS_ERR_STALL_OFF' });
+});
+
+test(
+  'a route that blocks the loop 2 s: caught while it runs, named, counted, listed and marked; none under steady load',
+  { timeout: 120_000 },
+  async (t) => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'nodescale-stall-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const name = `stall-${process.pid}`;
+    const run = await startSupervised(t, name, ['-w', '1', '--console', '--metrics', '0', '--dashboard', '0'], {
+      APP_STALL_DIR: dir,
+    });
+    const stallFiles = () => readdirSync(dir).filter((file) => file.startsWith('stall-'));
+
+    // Steady load first: no stall.
+    const steady = await runBench({ url: run.app, connections: 8, durationMs: 2000 });
+    assert.ok(steady.requests.total > 100);
+    assert.deepEqual(stallFiles(), [], 'no capture on a steady app under load');
+
+    const blocked = await fetch(`${run.app}block?token=s3cret-value`);
+    assert.equal(blocked.status, 200);
+    await waitUntil(() => stallFiles().length === 1, 'the capture written', 10_000);
+    const file = path.join(dir, stallFiles()[0]!);
+    await waitUntil(
+      () => (JSON.parse(readFileSync(file, 'utf8')) as { heldMs: number | null }).heldMs !== null,
+      'the capture completed once the loop turned',
+      10_000,
+    );
+    const text = readFileSync(file, 'utf8');
+    const capture = JSON.parse(text) as NonNullable<StallReport['capture']>;
+    assert.equal(statSync(file).mode & 0o777, 0o600);
+    assert.equal(capture.stack[0]?.function, 'blockTheLoop', JSON.stringify(capture.stack.slice(0, 3)));
+    assert.match(capture.stack[0]!.url, /fixtures\/supervised-app\.ts$/);
+    assert.equal(capture.request, 'GET /block');
+    assert.equal(capture.late, false);
+    assert.ok(capture.heldMs! >= 1500 && capture.capturedAfterMs < capture.heldMs!, JSON.stringify(capture));
+    assert.doesNotMatch(text, /s3cret/, 'no query string in the capture');
+
+    // The worker keeps serving; one capture for the one stall.
+    assert.equal((await fetch(run.app)).status, 200);
+    assert.equal(stallFiles().length, 1);
+
+    // Counted in /metrics, per worker.
+    const metrics = await (await fetch(run.urls.metrics!)).text();
+    assert.match(metrics, /nodescale_event_loop_stalls_total\{[^}]*captured="true"[^}]*\} 1/);
+
+    // Listed by the console's `stalls` (the last ones first, then each new one).
+    const { socketPath } = (await askSupervisor(defaultControlPath(name), 'console', { worker: 0 })) as {
+      socketPath: string;
+    };
+    const client = await AdminClient.connect(socketPath);
+    t.after(() => client.close());
+    const listed: StallReport[] = [];
+    const id = client.nextId;
+    const streamed = client.request('stalls', {}, { onEvent: (event) => listed.push(event as StallReport) });
+    await waitUntil(() => listed.length === 1, 'the console lists the stall', 10_000);
+    await client.request('unwatch', { id });
+    await streamed;
+    assert.equal(listed[0]!.capture?.file, file);
+    assert.equal(listed[0]!.capture?.stack[0]?.function, 'blockTheLoop');
+
+    // Marked on the dashboard, naming the function and the request.
+    const { apps } = (await (await fetch(`${run.urls.dashboard}api/snapshot`)).json()) as {
+      apps: { events: { kind: string; detail?: string }[] }[];
+    };
+    const mark = apps[0]!.events.find((event) => event.kind === 'stall');
+    assert.ok(mark, 'a stall mark');
+    assert.match(mark.detail!, /held \d+ ms in blockTheLoop \(.*supervised-app\.ts:\d+:\d+\); GET \/block; /);
+  },
+);
