@@ -6,7 +6,7 @@
  *   npm run bench -- --quick       shorter runs (a smoke test of the harness, not figures to quote)
  *   npm run bench -- generator     one benchmark by name (generator, servers, runtime, supervisor, tagger, amqp,
  *                                  amqp-clients, redis, redis-wait, scale-out, somaxconn,
- *                                  rollback, lab, lab-faults, dashboard)
+ *                                  rollback, lab, lab-faults, dashboard, stall)
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -31,6 +31,7 @@ import { labScaling } from './lab.ts';
 import { redisWait } from './redis-wait.ts';
 import { rollbackMemory } from './rollback.ts';
 import { somaxconnTable } from './somaxconn.ts';
+import { stallCost } from './stall.ts';
 import { taggerSplit } from './tagger.ts';
 
 const args = process.argv.slice(2);
@@ -378,6 +379,21 @@ if (wanted('dashboard')) {
       `The dashboard's cost (\`npm run bench -- dashboard\`): 8 workers of the protected hello server, the page open in Chromium, ${cost.rounds.length} rounds side by side with the same supervisor without it, 16 connections each: the supervisor's CPU **+${cost.cpuExtraPercent.toFixed(2)} %** of a core (goal < 2 %), the workers' throughput on ÷ off **${cost.throughputRatio.toFixed(3)}** (goal ≥ 0.99); rounds: ${cost.rounds.map((r) => `+${r.cpuExtraPercent.toFixed(2)} % / ${r.throughputRatio.toFixed(3)}`).join(', ')}.`,
       '',
     );
+}
+
+if (wanted('stall')) {
+  console.error('stall: the hello server with stall capture on ÷ off; a route blocking 1 s in every 10 requests');
+  const stall = await stallCost({
+    seconds: quick ? 2 : 5,
+    rounds: quick ? 1 : 3,
+    pairs: quick ? 1 : 3,
+    blocks: quick ? 3 : 10,
+  });
+  report.stall = stall;
+  lines.push(
+    `Stall capture (\`npm run bench -- stall\`): the protected hello server with \`stall: true\` ÷ without, side by side at 8 connections, **${stall.throughputRatio.toFixed(3)}** (goal ≥ 0.99; pairs ${stall.throughputRatios.map((r) => r.toFixed(3)).join(', ')}); its RSS **+${stall.rssExtraMiB.toFixed(1)} MiB** (the watchdog thread); a route blocking 1 s once in every 10 requests: **${stall.named} of ${stall.stalls}** captures name its function (goal ≥ 9 of 10).`,
+    '',
+  );
 }
 
 if (wanted('lab-faults')) {

@@ -10,7 +10,7 @@ import { runBench } from '../src/loadtest/run.ts';
 import { runSweep } from '../src/loadtest/sweep.ts';
 import { BENCH_DIR, median, pinGenerator, processCpuMs, startHello, startServer, type Server } from './lib.ts';
 
-const SERVER = path.join(BENCH_DIR, 'servers', 'http.ts');
+export const SERVER = path.join(BENCH_DIR, 'servers', 'http.ts');
 
 /** One side-by-side comparison: B's throughput ÷ A's, both loaded at once with the same connections. */
 export interface PairedFigures {
@@ -162,7 +162,7 @@ interface Comparison<K extends string> {
  * Runs the comparisons in rounds of fresh server processes, `pairs` of each per round; one figure per comparison. The
  * order the servers start in turns each round, and all are warmed alike (JIT) before they are compared.
  */
-async function inRounds<K extends string>(
+export async function inRounds<K extends string>(
   start: Record<K, () => Promise<Server>>,
   comparisons: Comparison<K>[],
   options: { seconds: number; rounds: number; pairs: number; warmConnections: number },

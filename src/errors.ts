@@ -149,6 +149,11 @@ export const ERROR_CODES = {
     summary:
       'A wrong admin token, after more than 30 failed ones in the last minute on this dashboard. The right one is still accepted.',
   },
+  NS_ERR_INSPECT_OPEN: {
+    kind: 'failure',
+    summary:
+      "The admin console's `inspect` on a process whose inspector is open already (--inspect, or another session).",
+  },
   NS_ERR_STALL_OFF: {
     kind: 'failure',
     summary: "The admin console's `stalls` on a process whose stall capture is off.",

@@ -4,6 +4,7 @@
  *   node bench/servers/http.ts [--port 0] [--block 5] [--protect '{"overload":{"maxLagMs":10}}'] [--startup-ms 0]
  * --startup-ms: how long the app takes to get ready (connecting to its database, say) before it listens.
  * --stall-at MS --stall-ms N: once, MS after it listens, block the loop for N ms (a neighbour starting, a GC storm).
+ * --slow-every N --slow-ms MS: every Nth request is the route /report, which blocks the loop MS in reportRoute().
  * As a cluster worker it says ready (process.send('ready')) once it listens: `nodescale run` and pm2's wait_ready.
  */
 import { subscribe } from 'node:diagnostics_channel';
@@ -21,10 +22,22 @@ const { values } = parseArgs({
     timed: { type: 'boolean' },
     'stall-at': { type: 'string' },
     'stall-ms': { type: 'string' },
+    'slow-every': { type: 'string' },
+    'slow-ms': { type: 'string' },
   },
 });
 const blockMs = Number(values.block ?? 0);
+const slowEvery = Number(values['slow-every'] ?? 0);
+const slowMs = Number(values['slow-ms'] ?? 1000);
+let served = 0;
+/** The route that blocks the loop (what a stall capture must name). */
+function reportRoute(res: ServerResponse) {
+  const end = performance.now() + slowMs;
+  while (performance.now() < end);
+  res.end('report');
+}
 const server = http.createServer((_req, res) => {
+  if (slowEvery > 0 && ++served % slowEvery === 0) return reportRoute(res);
   if (blockMs > 0) {
     const end = performance.now() + blockMs;
     while (performance.now() < end);

@@ -2,7 +2,7 @@
  * The admin console's commands: a fixed list. There is no eval, and no way to run code that is not here.
  */
 import { once } from 'node:events';
-import { Session } from 'node:inspector/promises';
+import inspector, { Session } from 'node:inspector/promises';
 import type net from 'node:net';
 import { inspect } from 'node:util';
 import v8 from 'node:v8';
@@ -52,10 +52,10 @@ async function streamBytes(
   return bytes;
 }
 
-function seconds(args: Record<string, unknown>, name: string, fallback: number, max: number): number {
+function seconds(args: Record<string, unknown>, name: string, fallback: number, max: number, unit = 'seconds'): number {
   const value = args[name] ?? fallback;
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > max)
-    throw invalidOption(name, `a number of seconds above 0, at most ${max}`, value);
+    throw invalidOption(name, `a number of ${unit} above 0, at most ${max}`, value);
   return value;
 }
 
@@ -183,6 +183,42 @@ export const ADMIN_COMMANDS: ReadonlyMap<string, AdminCommand> = new Map<string,
         for (const stall of ctx.runtime.recentStalls()) ctx.send({ id, event: stall });
         await streamEvents(ctx, id, 'stall');
         return { stalls: id };
+      },
+    },
+  ],
+  [
+    'inspect',
+    {
+      summary:
+        'open the inspector on 127.0.0.1 (a random port) for Chrome DevTools until "unwatch" or disconnect (args: minutes, default 30, at most 240)',
+      run: async (ctx, id, args) => {
+        const minutes = seconds(args, 'minutes', 30, 240, 'minutes');
+        if (inspector.url() !== undefined)
+          throw new NodescaleError(
+            'NS_ERR_INSPECT_OPEN',
+            `the inspector is open already (${inspector.url()!.replace(/\/[\w-]+$/, '/…')}): started with --inspect, or another console's inspect`,
+          );
+        // Loopback only, never 0.0.0.0; a random port; not waiting for a debugger. Closed when this session ends.
+        inspector.open(0, '127.0.0.1', false);
+        const url = inspector.url()!;
+        ctx.runtime.options.logger('warn', 'inspector opened by the admin console', { peer: ctx.peer, minutes });
+        ctx.send({
+          id,
+          event: {
+            url,
+            devtools: `devtools://devtools/bundled/js_app.html?experiments=true&v8only=true&ws=${url.slice('ws://'.length)}`,
+            closesInMinutes: minutes,
+          },
+        });
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([
+          untilStopped(ctx, id, () => {}),
+          new Promise<void>((resolve) => (timer = setTimeout(resolve, minutes * 60_000))),
+        ]);
+        clearTimeout(timer);
+        inspector.close();
+        ctx.runtime.options.logger('info', 'inspector closed', { peer: ctx.peer });
+        return { closed: true };
       },
     },
   ],

@@ -39,6 +39,7 @@ const FLAGS = {
   key: { type: 'string' },
   out: { type: 'string', short: 'o' },
   seconds: { type: 'string' },
+  minutes: { type: 'string' },
   grace: { type: 'string' },
   count: { type: 'string' },
   worker: { type: 'string' },
@@ -52,6 +53,7 @@ const CLI_FORMS: Record<string, string | null> = {
   samples: 'samples [N | --count N]',
   'cpu-profile': 'cpu-profile [--seconds D] [-o F]',
   'heap-snapshot': 'heap-snapshot [-o F]',
+  inspect: 'inspect [--minutes N]',
   instrument: 'instrument on|off',
   shutdown: 'shutdown [--grace DUR]',
   // What ends a watch: Ctrl-C (or q) does it for the CLI.
@@ -121,6 +123,8 @@ function commandArgs(command: string, values: Values, rest: string[]): Record<st
   if (grace !== undefined) args.grace = grace / 1000;
   const count = numberFlag(values, 'count', true);
   if (count !== undefined) args.count = count;
+  const minutes = numberFlag(values, 'minutes', true);
+  if (minutes !== undefined) args.minutes = minutes;
   return args;
 }
 
@@ -202,6 +206,24 @@ function stallLines({ at, heldMs, capture }: StallReport & { at: string }): stri
   return `${head}${capture.request ? `  ${capture.request}` : ''}${capture.late ? '  (captured late: native code)' : ''}\n${frames}\n    ${capture.file ?? ''}\n`;
 }
 
+interface InspectEvent {
+  url: string;
+  devtools: string;
+  closesInMinutes: number;
+}
+
+/** Where the inspector `inspect` opened listens, and how to reach it. */
+function inspectLines({ url, devtools, closesInMinutes }: InspectEvent): string {
+  const port = new URL(url).port;
+  return [
+    `inspector open at ${url} for this session only: Ctrl-C (or q) closes it, or it closes in ${closesInMinutes} min`,
+    `  Chrome DevTools: ${devtools}`,
+    `  or chrome://inspect → Configure… → 127.0.0.1:${port}`,
+    `  from another machine: ssh -L ${port}:127.0.0.1:${port} <this host>, then the same address`,
+    '',
+  ].join('\n');
+}
+
 /** A line of `log-requests`. */
 function requestLine(e: RequestLogEntry): string {
   return `${e.time.slice(11, 23)}  ${String(e.status)}  ${(e.ms === null ? '' : formatMs(e.ms)).padStart(8)}  ${e.method ?? ''} ${e.url ?? ''}`;
@@ -231,7 +253,7 @@ async function runOne(
   options: RunOptions,
 ): Promise<void> {
   if (command === 'heap-snapshot' || command === 'cpu-profile') return saveToFile(client, command, args, io, options);
-  if (command === 'watch' || command === 'log-requests' || command === 'stalls')
+  if (command === 'watch' || command === 'log-requests' || command === 'stalls' || command === 'inspect')
     return follow(client, command, io, options);
   const started = performance.now();
   const result = await client.request(command, args);
@@ -267,10 +289,10 @@ async function saveToFile(
   );
 }
 
-/** watch and log-requests: events until Ctrl-C (or q on a terminal), which sends unwatch. */
+/** watch, log-requests, stalls and inspect: events until Ctrl-C (or q on a terminal), which sends unwatch. */
 async function follow(
   client: AdminClient,
-  command: 'watch' | 'log-requests' | 'stalls',
+  command: 'watch' | 'log-requests' | 'stalls' | 'inspect',
   io: Io,
   options: RunOptions,
 ): Promise<void> {
@@ -299,6 +321,7 @@ async function follow(
     if (options.json) io.stdout.write(`${JSON.stringify(event)}\n`);
     else if (command === 'log-requests') io.stdout.write(`${requestLine(event as RequestLogEntry)}\n`);
     else if (command === 'stalls') io.stdout.write(stallLines(event as StallReport & { at: string }));
+    else if (command === 'inspect') io.stdout.write(inspectLines(event as InspectEvent));
     else if (terminal) draw(event as RuntimeSample, terminal.columns());
     else io.stdout.write(`${sampleLine(event as RuntimeSample)}\n`);
   };
@@ -375,7 +398,7 @@ async function interactive(client: AdminClient, io: Io, stdin: NodeJS.ReadStream
         running = null;
       }
       // The key that stopped a watch (q) also reached readline, which keeps it as the start of the next line ("pingq").
-      if (words[0] === 'watch' || words[0] === 'log-requests' || words[0] === 'stalls') {
+      if (words[0] === 'watch' || words[0] === 'log-requests' || words[0] === 'stalls' || words[0] === 'inspect') {
         rl.write(null, { ctrl: true, name: 'e' });
         rl.write(null, { ctrl: true, name: 'u' });
       }

@@ -59,8 +59,7 @@ const NAME = /^stall-\d{4}-\d\d-\d\dT[\d-]+Z-\d+\.json$/;
 
 /** Writes (or rewrites) a capture; returns its path. */
 export function writeStallFile(dir: string, capture: StallCapture, keep: number): string {
-  const file =
-    capture.file ?? path.join(dir, `stall-${capture.time.replace(/[:.]/g, '-')}-${capture.pid}.json`);
+  const file = capture.file ?? path.join(dir, `stall-${capture.time.replace(/[:.]/g, '-')}-${capture.pid}.json`);
   writeFileSync(file, `${JSON.stringify({ ...capture, file }, null, 2)}\n`, { mode: 0o600 });
   if (capture.file === null && keep > 0) {
     const files = readdirSync(dir)

@@ -15,7 +15,13 @@
 import { once } from 'node:events';
 import { Session } from 'node:inspector/promises';
 import { parentPort, workerData } from 'node:worker_threads';
-import { writeStallFile, type StallFrame, type StallCapture, type WatchdogData, type WatchdogMessage } from './stall-file.ts';
+import {
+  writeStallFile,
+  type StallFrame,
+  type StallCapture,
+  type WatchdogData,
+  type WatchdogMessage,
+} from './stall-file.ts';
 
 const data = workerData as WatchdogData;
 const beat = new BigInt64Array(data.buffer);
@@ -67,10 +73,13 @@ async function captureStack(last: bigint, lag: number): Promise<StallCapture> {
     const pauseMs = Date.now() - asked;
     let request: string | null = null;
     try {
-      const top = params.callFrames[0];
-      if (top !== undefined) {
+      // In a frame of the program's (Node's internal frames may not see the global the runtime set).
+      const frame = params.callFrames.find(
+        (f) => !(scripts.get(f.location.scriptId) ?? f.url ?? '').startsWith('node:'),
+      );
+      if (frame !== undefined) {
         const { result } = await session.post('Debugger.evaluateOnCallFrame', {
-          callFrameId: top.callFrameId,
+          callFrameId: frame.callFrameId,
           expression: `globalThis[Symbol.for('nodescale.stall.request')]?.() ?? null`,
           returnByValue: true,
           silent: true,

@@ -47,7 +47,7 @@ export function startStallWatch(
   const data: WatchdogData = {
     buffer,
     thresholdMs: options.thresholdMs,
-    pollMs: Math.max(5, Math.min(50, Math.floor(options.thresholdMs / 10))),
+    pollMs: Math.max(10, Math.min(100, Math.floor(options.thresholdMs / 5))),
     maxPerMinute: options.maxPerMinute,
     dir: options.dir,
     keep: options.keep,

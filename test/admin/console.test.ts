@@ -191,6 +191,12 @@ test('TCP: TLS and a token; no token and a wrong token are refused, slowly; a gu
     anonymous.request('ping'),
     (e: unknown) => code('NS_ERR_ADMIN_AUTH')(e) && /authentication required/.test((e as Error).message),
   );
+  // Nor the inspector, nor the stalls: no command before the token.
+  for (const cmd of ['inspect', 'stalls']) {
+    const another = await AdminClient.connect(target, { ca });
+    await assert.rejects(another.request(cmd), (e: unknown) => code('NS_ERR_ADMIN_AUTH')(e));
+    another.close();
+  }
   // The CLI says which flag is missing, not the protocol's words (before the guesses: they exhaust the budget).
   const noToken = await runCli(['console', target, 'ping', '--ca', path.join(TLS, 'ca.pem')]);
   assert.equal(noToken.code, 1);
