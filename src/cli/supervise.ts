@@ -56,6 +56,7 @@ export const RUN_FLAGS = {
   'ready-on': { type: 'string' },
   'max-restarts': { type: 'string' },
   'node-arg': { type: 'string', multiple: true },
+  perf: { type: 'boolean' },
   'no-http-drain': { type: 'boolean' },
   'max-memory': { type: 'string' },
   'memory-check': { type: 'string' },
@@ -96,6 +97,8 @@ Options:
       --max-restarts N     crashes in a row (none after ${sd(defaults.restart.stableMs)} up) before a worker is given up on
                            (default ${defaults.restart.maxRestarts})
       --node-arg=ARG       a Node flag for the workers (repeatable): --node-arg=--max-old-space-size=512
+      --perf               the workers ready for Linux perf (--perf-basic-prof): perf record -p PID, then perf
+                           report names JavaScript functions; their /tmp/perf-PID.map removed at stop
       --no-http-drain      do not preload the drain that makes plain node:http apps finish their requests on SIGTERM
                            (Connection: close, idle keep-alive sockets closed between requests)
       --max-memory SIZE    replace a worker whose RSS stays above SIZE (3 checks in a row), new one ready first
@@ -238,6 +241,7 @@ export function parseRunArgs(argv: string[]) {
     args: appArgs,
     execArgv: listFlag(values, 'node-arg'),
     httpDrain: !boolFlag(values, 'no-http-drain'),
+    perf: boolFlag(values, 'perf'),
     ...defined({
       workers,
       readyTimeoutMs: durationFlag(values, 'ready-timeout'),

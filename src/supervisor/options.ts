@@ -23,6 +23,12 @@ export interface SupervisorOptions {
   execArgv?: string[];
   /** Preload drain-preload.ts into the workers, so that plain node:http apps drain on SIGTERM. */
   httpDrain?: boolean;
+  /**
+   * Linux perf: the workers run with --perf-basic-prof and --interpreted-frames-native-stack (V8 writes
+   * /tmp/perf-<pid>.map, which `perf report` reads to name JavaScript functions); the map files are removed when the
+   * supervisor stops, and beyond the 64 newest of workers that exited. Default false.
+   */
+  perf?: boolean;
   /** How many workers: a number, or 'auto' (the usable CPUs, honouring a cgroup quota: cpus.ts). */
   workers?: number | 'auto';
   /** A worker not ready by then is killed and counts as a crash. */
@@ -79,6 +85,7 @@ export const SUPERVISOR_DEFAULTS = Object.freeze({
   args: Object.freeze([] as string[]),
   execArgv: Object.freeze([] as string[]),
   httpDrain: true,
+  perf: false,
   workers: 'auto' as const,
   readyTimeoutMs: 30_000,
   readyOn: 'auto',
@@ -135,6 +142,7 @@ export function resolveSupervisorOptions(options: SupervisorOptions): ResolvedSu
     args: [...(options.args ?? defaults.args)],
     execArgv: [...(options.execArgv ?? defaults.execArgv)],
     httpDrain: options.httpDrain ?? defaults.httpDrain,
+    perf: options.perf ?? defaults.perf,
     workers: count,
     readyTimeoutMs: duration('readyTimeoutMs', options.readyTimeoutMs ?? defaults.readyTimeoutMs),
     readyOn,

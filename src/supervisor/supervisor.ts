@@ -48,6 +48,7 @@ import { NodescaleError } from '../errors.ts';
 import { eachLine } from '../lines.ts';
 import { sibling } from '../module-file.ts';
 import { resolveSupervisorOptions, type ResolvedSupervisorOptions, type SupervisorOptions } from './options.ts';
+import { PERF_FLAGS, PerfMaps } from './perf-maps.ts';
 import { notReadyWhy, READY_RULES, type ReadyRule } from './readiness.ts';
 import { RestartPolicy } from './restart-policy.ts';
 import type {
@@ -146,6 +147,8 @@ export class Supervisor extends EventEmitter {
   /** The queue of changes to the slots, one at a time: reloads, scaling, memory replacements. Its tail's outcome. */
   #changes: Promise<ReloadOutcome> = Promise.resolve({ ok: true, replaced: 0 });
   #forks = 0;
+  /** With --perf: the workers' perf map files, removed in time (perf-maps.ts). */
+  readonly #perfMaps = new PerfMaps();
   /** Settles start() (and the slots it waits for) once stop() has begun. */
   #stopRequested!: () => void;
   readonly #stopped = new Promise<void>((resolve) => (this.#stopRequested = resolve));
@@ -171,9 +174,11 @@ export class Supervisor extends EventEmitter {
    * slot cannot start (its crash loop).
    */
   async start(): Promise<'ready' | 'stopped'> {
-    const execArgv = this.#options.httpDrain
-      ? ['--import', DRAIN_PRELOAD.href, ...this.#options.execArgv]
-      : this.#options.execArgv;
+    const execArgv = [
+      ...(this.#options.httpDrain ? ['--import', DRAIN_PRELOAD.href] : []),
+      ...(this.#options.perf ? PERF_FLAGS : []),
+      ...this.#options.execArgv,
+    ];
     cluster.setupPrimary({ exec: this.#options.app, args: this.#options.args, execArgv, silent: true });
     for (let i = 0; i < this.#options.workers; i++) this.#slots.push(this.#newSlot(i));
     const started = await Promise.race([
@@ -266,6 +271,7 @@ export class Supervisor extends EventEmitter {
         : `${this.#options.consoleSocketPrefix}-w${slot.index}.${++this.#forks}.sock`;
     if (adminSocket !== null) env[WORKER_ENV.adminSocket] = adminSocket;
     const worker = cluster.fork(env);
+    if (this.#options.perf) this.#perfMaps.started(worker.process.pid!, worker);
     let markReady!: () => void;
     let markFailed!: (error: Error) => void;
     const ready = new Promise<void>((resolve, reject) => {
@@ -703,6 +709,7 @@ export class Supervisor extends EventEmitter {
     ]);
     // Anything left (a new worker of a reload that was cut short): no orphans.
     for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGKILL');
+    this.#perfMaps.removeAll();
     return { killed: results.filter((r) => r === 'killed').length };
   }
 
