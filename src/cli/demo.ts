@@ -130,6 +130,7 @@ Try:
   npx nodescale sweep ${api}/benchmark/get-tags --from 1 --to 32 --out ${path.join(os.tmpdir(), `nodescale-${name}-sweep`)}
   npx nodescale status --name ${name}
   npx nodescale console --name ${name} --worker 0 watch
+  npx nodescale console --name ${name} --worker 0 stalls     (what held the event loop past 500 ms, caught as it ran)
   npx nodescale reload --name ${name}        (answers once the new workers have lived 5 s)
 
 Ctrl-C stops everything.
@@ -181,6 +182,9 @@ async function run(argv: string[], io: Io): Promise<number> {
         '127.0.0.1',
         '--corpus-url',
         corpus.url,
+        // What blocks the loop is caught while it runs (docs/debugging.md): `nodescale console … stalls`.
+        '--stall-capture',
+        '500ms',
       ],
     ],
     // The supervisor announces the API's and the metrics' addresses on a socket of ours (ipc.ts).

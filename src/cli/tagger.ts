@@ -51,6 +51,7 @@ const FLAGS = {
   'store-prefix': { type: 'string' },
   'max-indexed': { type: 'string' },
   'admin-socket': { type: 'string' },
+  'stall-capture': { type: 'string' },
   'no-shedding': { type: 'boolean' },
   ...COMMON_FLAGS,
 } as const;
@@ -95,6 +96,7 @@ Options:
       --max-indexed N       URLs in the reverse index at most, the oldest dropped (default ${T.maxIndexedUrls})
       --admin-socket PATH   open the admin console on this Unix socket (nodescale console PATH)
       --no-shedding         never answer 503 under overload (to watch the event loop itself drown)
+      --stall-capture DUR   catch the code that holds the event loop past DUR (stall capture: console … stalls)
   -h, --help                this help
 
 Example:
@@ -157,6 +159,9 @@ export function parseTaggerArgs(argv: string[]): TaggerServerOptions & { port: n
     runtime: {
       ...(adminSocket === undefined ? {} : { admin: { socketPath: adminSocket } }),
       ...(boolFlag(values, 'no-shedding') ? { overload: false as const } : {}),
+      ...(durationFlag(values, 'stall-capture') === undefined
+        ? {}
+        : { stall: { thresholdMs: durationFlag(values, 'stall-capture')! } }),
     },
   };
 }

@@ -1,6 +1,7 @@
 /**
  * `nodescale corpus serve`: the corpus on loopback, as the talk's web:8080 was, so load tests never leave the
- * machine. GET / lists the articles; /articles/<topic>-<n>.html serves one.
+ * machine. GET / lists the articles; /articles/<topic>-<n>.html serves one; `?repeat=K` (1 to 800) serves it with its
+ * paragraphs K times over: a long page, whose extraction holds an event loop for long (docs/debugging.md).
  */
 import http from 'node:http';
 import { listen, origin } from '../listen.ts';
@@ -20,8 +21,11 @@ export async function startCorpusServer({ port = 8080, host = '127.0.0.1' } = {}
       .join('\n')}\n</ul></body></html>\n`,
   );
   const server = http.createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0]!;
-    const body = path === '/' || path === '/articles/' ? index : pages.get(path);
+    const [path, query] = (req.url ?? '/').split('?') as [string, string | undefined];
+    const repeat = Number(new URLSearchParams(query ?? '').get('repeat') ?? 1);
+    let body: Buffer | undefined = path === '/' || path === '/articles/' ? index : pages.get(path);
+    if (body !== undefined && body !== index && Number.isInteger(repeat) && repeat > 1 && repeat <= 800)
+      body = longPage(body, repeat);
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD' }).end();
       return;
@@ -48,4 +52,14 @@ export async function startCorpusServer({ port = 8080, host = '127.0.0.1' } = {}
         server.closeAllConnections();
       }),
   };
+}
+
+/** The page with the paragraphs of its article repeated `times` times. */
+function longPage(page: Buffer, times: number): Buffer {
+  const html = page.toString('utf8');
+  const paragraphs = html.match(/<p>[\s\S]*?<\/p>/g) ?? [];
+  const at = html.lastIndexOf('</p>');
+  if (at === -1) return page;
+  const more = paragraphs.join('\n').repeat(times - 1);
+  return Buffer.from(`${html.slice(0, at + 4)}\n${more}${html.slice(at + 4)}`);
 }

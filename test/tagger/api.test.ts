@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { test, type TestContext } from 'node:test';
 import { startCorpusServer } from '../../src/corpus/server.ts';
+import { parseTaggerArgs } from '../../src/cli/tagger.ts';
 import { startTaggerServer } from '../../src/tagger/server.ts';
 
 async function start(t: TestContext, compute: 'pool' | 'inline' = 'pool') {
@@ -338,4 +339,22 @@ test("the tagger's options are resolved in one place: a typo names the nearest o
   await refused({ extractDeadlineMs: 2 ** 31 }, /^extractDeadlineMs must be a whole number/);
   await refused({ cacheSize: -5 }, /^cacheSize must be a whole number from 0/);
   await refused({ compute: 'carrier-pigeon' }, /^compute must be inline, pool or amqp/);
+});
+
+test('the corpus serves a long page on ?repeat=K (2 to 800): its paragraphs K times over; anything else, the page', async (t) => {
+  const corpus = await startCorpusServer({ port: 0 });
+  t.after(() => corpus.close());
+  const page = (query: string) => fetch(`${corpus.url}/articles/astronomy-1.html${query}`).then((r) => r.text());
+  const paragraphs = (html: string) => html.match(/<p>/g)?.length ?? 0;
+  const one = await page('');
+  const long = await page('?repeat=5');
+  assert.ok(paragraphs(one) > 2);
+  assert.equal(paragraphs(long), paragraphs(one) * 5);
+  assert.ok(long.endsWith(one.slice(one.lastIndexOf('</p>') + 4)), 'the rest of the page kept');
+  for (const query of ['?repeat=801', '?repeat=abc', '?repeat=1', '?repeat=-3']) assert.equal(await page(query), one);
+});
+
+test('nodescale tagger --stall-capture DUR turns stall capture on at that threshold; off without it', () => {
+  assert.deepEqual(parseTaggerArgs(['--stall-capture', '750ms']).runtime?.stall, { thresholdMs: 750 });
+  assert.equal(parseTaggerArgs([]).runtime?.stall, undefined);
 });
