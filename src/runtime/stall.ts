@@ -52,7 +52,8 @@ export function startStallWatch(
     dir: options.dir,
     keep: options.keep,
   };
-  const worker = new Worker(WATCHDOG, { workerData: data, name: 'nodescale stall watchdog' });
+  // No Node flags of the process's (a worker inherits them: `--input-type`, as `node -e` has it, fails a file entry).
+  const worker = new Worker(WATCHDOG, { workerData: data, name: 'nodescale stall watchdog', execArgv: [] });
   worker.unref();
   worker.on('message', (message: WatchdogMessage) => {
     if ('error' in message) return onError(message.error);

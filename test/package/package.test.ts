@@ -258,7 +258,7 @@ function report(what: string, installed: { packages: number; mib: number }): voi
 }
 
 describe('what a project installs for the part it uses', () => {
-  test('the runtime alone (@nodescale/runtime): at most 10 packages and 5 MiB, and protect() works from it', async () => {
+  test('the runtime alone (@nodescale/runtime): at most 10 packages and 5 MiB, and protect() works from it, stall capture too', async () => {
     const installed = await freshProject('runtime-only', [tarballs.get('@nodescale/runtime')!.file]);
     report('the runtime alone (npm install @nodescale/runtime)', installed);
     assert.ok(installed.packages <= 10, `${installed.packages} packages`);
@@ -266,18 +266,25 @@ describe('what a project installs for the part it uses', () => {
     const script = `import http from 'node:http';
 import { protect } from '@nodescale/runtime';
 const server = http.createServer((req, res) => res.end('ok'));
-const runtime = protect(server, { postMortem: false, shutdown: false, logger: () => {} });
+const dir = (await import('node:fs')).mkdtempSync((await import('node:os')).tmpdir() + '/nodescale-pkg-stall-');
+const runtime = protect(server, { postMortem: false, shutdown: false, stall: { dir, thresholdMs: 200 }, logger: (level, message) => console.error(level, message) });
+setTimeout(() => { console.error('no stall reported within 20 s'); process.exit(3); }, 20000).unref();
 server.listen(0, '127.0.0.1', async () => {
   const base = 'http://127.0.0.1:' + server.address().port;
   const metrics = await (await fetch(base + '/metrics')).text();
   const { nodescaleFastify } = await import('@nodescale/runtime/fastify');
-  console.log((await fetch(base + '/healthz')).status, /nodejs_eventloop_lag_seconds/.test(metrics), typeof nodescaleFastify);
+  // Stall capture's watchdog is a worker thread's file of the package: it is there, and catches a held loop.
+  const stalled = new Promise((resolve) => runtime.once('stall', resolve));
+  setTimeout(function holdTheLoop() { const end = Date.now() + 600; while (Date.now() < end); }, 300);
+  const stall = await stalled;
+  console.log((await fetch(base + '/healthz')).status, /nodejs_eventloop_lag_seconds/.test(metrics), typeof nodescaleFastify, stall.capture.stack[0].function);
   runtime.close();
   server.close();
+  (await import('node:fs')).rmSync(dir, { recursive: true, force: true });
 });`;
     const ran = await run(process.execPath, ['--input-type=module', '-e', script], { cwd: installed.dir });
     assert.equal(ran.code, 0, ran.stderr);
-    assert.equal(ran.stdout, '200 true function\n');
+    assert.equal(ran.stdout, '200 true function holdTheLoop\n');
     // Its declarations type-check in a project that has no fastify (the adapter's types are in their own entry).
     const typescript = await run(
       NPM,
