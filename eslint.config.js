@@ -21,7 +21,13 @@ export default tseslint.config(
     files: ['src/dashboard/assets/**/*.js'],
     languageOptions: {
       sourceType: 'script',
-      globals: { document: 'readonly', window: 'readonly', EventSource: 'readonly', fetch: 'readonly', uPlot: 'readonly' },
+      globals: {
+        document: 'readonly',
+        window: 'readonly',
+        EventSource: 'readonly',
+        fetch: 'readonly',
+        uPlot: 'readonly',
+      },
     },
   },
   // Type-checked rules on the sources: a promise nobody awaits or handles, a promise where a callback's return is
