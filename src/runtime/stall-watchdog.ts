@@ -25,7 +25,10 @@ import {
 
 const data = workerData as WatchdogData;
 const beat = new BigInt64Array(data.buffer);
-/** A pause that took longer than this to land was held up in native code. */
+/**
+ * A pause that took longer than this to land was held up in native code (a starved machine can delay the answer too:
+ * `late` then says the stack may be of what ran after the block, not that it is).
+ */
 const LATE_MS = 50;
 
 let busy = false;
