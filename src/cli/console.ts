@@ -11,7 +11,7 @@ import { renderFlameGraph, type CpuProfile } from '../admin/flamegraph.ts';
 import { invalidOption, NodescaleError } from '../errors.ts';
 import type { RequestLogEntry } from '../runtime/runtime.ts';
 import type { RuntimeSample } from '../runtime/sampler.ts';
-import { frameLocation } from '../runtime/stall-file.ts';
+import { frameLocation, type StallFrame } from '../runtime/stall-file.ts';
 import type { StallReport } from '../runtime/stall.ts';
 import { chartWidth, renderCharts } from './charts.ts';
 import { formatBytes, formatMs } from '../units.ts';
@@ -203,7 +203,20 @@ function stallLines({ at, heldMs, capture }: StallReport & { at: string }): stri
     .slice(0, 12)
     .map((frame) => `    at ${frame.function} (${frameLocation(frame)})`)
     .join('\n');
-  return `${head}${capture.request ? `  ${capture.request}` : ''}${capture.late ? '  (captured late: native code)' : ''}\n${frames}\n    ${capture.file ?? ''}\n`;
+  const where = (frame: StallFrame) => (frame.url ? ` (${frameLocation(frame)})` : '');
+  const profile = capture.profile;
+  const profiled =
+    profile === null || profile.top.length === 0
+      ? ''
+      : [
+          `  then ${formatMs(profile.durationMs)} profiled, by self time:`,
+          ...profile.top
+            .slice(0, 5)
+            .map((frame) => `    ${`${Math.round(frame.share * 100)}%`.padStart(4)}  ${frame.function}${where(frame)}`),
+          `    ${profile.file ?? ''}`,
+          '',
+        ].join('\n');
+  return `${head}${capture.request ? `  ${capture.request}` : ''}${capture.late ? '  (captured late: native code)' : ''}\n${frames}\n    ${capture.file ?? ''}\n${profiled}`;
 }
 
 interface InspectEvent {

@@ -115,6 +115,11 @@ export interface PostMortemOptions {
 export interface StallOptions {
   /** A loop held this long is a stall, ms. Default 500. */
   thresholdMs?: number;
+  /**
+   * After the stack, a CPU profile of the rest of the block, at most this long, ms (where its time went, written
+   * beside the capture as `.cpuprofile`). Default 1000; 0 takes none.
+   */
+  profileMs?: number;
   /** Stalls captured in a minute at most (the others are counted, not captured). Default 10. */
   maxPerMinute?: number;
   /** Where captures are written: as postMortem.dir. Default <tmpdir>/nodescale-<uid>/crash. */
@@ -271,7 +276,7 @@ export const RUNTIME_DEFAULTS = Object.freeze({
     heapSnapshot: false,
     keep: 20,
   }),
-  stall: Object.freeze({ thresholdMs: 500, maxPerMinute: 10, keep: 50 }),
+  stall: Object.freeze({ thresholdMs: 500, profileMs: 1000, maxPerMinute: 10, keep: 50 }),
 });
 
 /** Logs one JSON line per event on stderr: what pino would write, without the dependency. */
@@ -378,7 +383,7 @@ const KNOWN = {
   shutdown: ['graceMs', 'signals', 'exit', 'idleDrainMs'],
   leak: ['windowMs', 'minSamples', 'minGrowthBytesPerMinute', 'horizonMs', 'snapshotDir', 'snapshotCooldownMs'],
   postMortem: ['dir', 'heapSnapshot', 'keep'],
-  stall: ['thresholdMs', 'maxPerMinute', 'dir', 'keep'],
+  stall: ['thresholdMs', 'profileMs', 'maxPerMinute', 'dir', 'keep'],
 } as const satisfies {
   runtime: readonly (keyof RuntimeOptions)[];
   overload: readonly (keyof OverloadOptions)[];
@@ -520,6 +525,7 @@ function resolveStall(value: StallOptions | boolean | undefined): ResolvedStall 
   const defaults = RUNTIME_DEFAULTS.stall;
   return {
     thresholdMs: num('stall.thresholdMs', given.thresholdMs, defaults.thresholdMs, 50, 3_600_000),
+    profileMs: num('stall.profileMs', given.profileMs, defaults.profileMs, 0, 60_000, true),
     maxPerMinute: num('stall.maxPerMinute', given.maxPerMinute, defaults.maxPerMinute, 1, 10_000, true),
     dir: given.dir ?? RUNTIME_DEFAULTS.postMortem.dir,
     keep: num('stall.keep', given.keep, defaults.keep, 0, 1_000_000, true),

@@ -407,15 +407,26 @@ export class Runtime extends EventEmitter {
     this.#stalls.push({ ...report, at: new Date().toISOString() });
     const top = capture?.stack[0];
     const where = top === undefined ? null : `${top.function} (${frameLocation(top)})`;
+    const hottest = capture?.profile?.top[0];
+    const hot =
+      hottest === undefined
+        ? null
+        : `${Math.round(hottest.share * 100)}% in ${hottest.function}${hottest.url ? ` (${frameLocation(hottest)})` : ''}`;
     this.options.logger('warn', `event loop stalled for ${heldMs} ms`, {
       heldMs,
       ...(capture === null
         ? { captured: false, why: 'rate limit (stall.maxPerMinute)' }
-        : { at: where, late: capture.late, request: capture.request, file: capture.file }),
+        : {
+            at: where,
+            late: capture.late,
+            request: capture.request,
+            file: capture.file,
+            ...(hot === null ? {} : { mostTime: hot }),
+          }),
     });
     this.#tellSupervisorOf(
       'stall',
-      `the event loop was held ${heldMs} ms${where === null ? ' (not captured: rate limit)' : ` in ${where}${capture!.late ? ' (captured late: native code)' : ''}`}${capture?.request ? `; ${capture.request}` : ''}${capture?.file ? `; ${capture.file}` : ''}`,
+      `the event loop was held ${heldMs} ms${where === null ? ' (not captured: rate limit)' : ` in ${where}${capture!.late ? ' (captured late: native code)' : ''}`}${capture?.request ? `; ${capture.request}` : ''}${hot === null ? '' : `; profiled: ${hot}`}${capture?.file ? `; ${capture.file}` : ''}`,
     );
     this.emit('stall', report);
     publish(CHANNELS.stall, () => report);

@@ -6,6 +6,8 @@
  * the runtime saw start last, resumes it, and disconnects: the debugger is on only for the capture. The capture is
  * written at once (an endless loop never lets the main thread write anything); the main thread is told when the
  * loop turns again, with how long it was held, and completes it (source maps, metrics, the supervisor, the console).
+ * With `profileMs`, the profiler then samples the rest of the block (until the loop turns, at most that long): where
+ * its time went, not only where it was at one moment.
  *
  * Pitfalls this is written around: the session holds no handle, so this thread's own poll timer keeps it alive; it
  * never pauses its own thread (nodejs/node#28870: only the main thread is targeted); a session left connected makes
@@ -13,10 +15,14 @@
  * lets the pause land only when JavaScript runs again ("late": the stack is the caller's, after the native call).
  */
 import { once } from 'node:events';
+import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { parentPort, workerData } from 'node:worker_threads';
 import {
+  profileFileOf,
+  profileTop,
   writeStallFile,
+  type StallProfile,
   type StallFrame,
   type StallCapture,
   type WatchdogData,
@@ -110,12 +116,40 @@ async function captureStack(last: bigint, lag: number): Promise<StallCapture> {
       stack,
       request,
       heldMs: null,
+      profile: null,
       file: null,
     };
     capture.file = writeStallFile(data.dir, capture, data.keep);
+    if (data.profileMs > 0 && Atomics.load(beat, 0) === last) {
+      capture.profile = await profileRest(session, last, capture.file);
+      writeStallFile(data.dir, capture, data.keep);
+    }
     return capture;
   } finally {
     session.disconnect();
+  }
+}
+
+/**
+ * A CPU profile of the rest of the block: sampled until the loop turns or `profileMs` has passed, written beside the
+ * capture for DevTools, summed up by function. The profiler is on for that time only. Null when it could not be
+ * taken (the capture stands without it).
+ */
+async function profileRest(session: Session, last: bigint, capture: string): Promise<StallProfile | null> {
+  try {
+    await session.post('Profiler.enable');
+    await session.post('Profiler.start');
+    const started = Date.now();
+    while (Atomics.load(beat, 0) === last && Date.now() - started < data.profileMs) await sleep(data.pollMs);
+    const { profile } = await session.post('Profiler.stop');
+    const durationMs = Date.now() - started;
+    await session.post('Profiler.disable');
+    const file = profileFileOf(capture);
+    writeFileSync(file, JSON.stringify(profile), { mode: 0o600 });
+    const samples = profile.samples?.length ?? 0;
+    return { durationMs, samples, file, top: samples === 0 ? [] : profileTop(profile, durationMs) };
+  } catch {
+    return null;
   }
 }
 

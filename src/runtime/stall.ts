@@ -11,10 +11,17 @@ import { findSourceMap } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { sibling } from '../module-file.ts';
-import { writeStallFile, type StallCapture, type WatchdogData, type WatchdogMessage } from './stall-file.ts';
+import {
+  writeStallFile,
+  type StallCapture,
+  type StallFrame,
+  type WatchdogData,
+  type WatchdogMessage,
+} from './stall-file.ts';
 
 export interface ResolvedStall {
   thresholdMs: number;
+  profileMs: number;
   maxPerMinute: number;
   dir: string;
   keep: number;
@@ -47,6 +54,7 @@ export function startStallWatch(
   const data: WatchdogData = {
     buffer,
     thresholdMs: options.thresholdMs,
+    profileMs: options.profileMs,
     pollMs: Math.max(10, Math.min(100, Math.floor(options.thresholdMs / 5))),
     maxPerMinute: options.maxPerMinute,
     dir: options.dir,
@@ -61,6 +69,7 @@ export function startStallWatch(
     if (capture !== null) {
       capture.heldMs = message.heldMs;
       capture.stack = capture.stack.map(mapFrame);
+      if (capture.profile !== null) capture.profile.top = capture.profile.top.map(mapFrame);
       try {
         writeStallFile(options.dir, capture, options.keep);
       } catch (error) {
@@ -78,7 +87,7 @@ export function startStallWatch(
 }
 
 /** A frame's original position, where the process has a source map for its script. */
-function mapFrame(frame: StallCapture['stack'][number]): StallCapture['stack'][number] {
+function mapFrame<Frame extends StallFrame>(frame: Frame): Frame {
   if (!frame.url.startsWith('file:') && !frame.url.startsWith('/')) return frame;
   try {
     const file = frame.url.startsWith('file:') ? fileURLToPath(frame.url) : frame.url;

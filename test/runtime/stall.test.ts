@@ -5,13 +5,14 @@
  * dashboard — and the worker keeps serving after. A steady app under load has none.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { ADMIN_COMMANDS, type AdminCommand } from '../../src/admin/commands.ts';
 import { runBench } from '../../src/loadtest/run.ts';
 import { resolveRuntimeOptions } from '../../src/runtime/options.ts';
+import { profileTop, writeStallFile, type StallCapture } from '../../src/runtime/stall-file.ts';
 import type { StallReport } from '../../src/runtime/stall.ts';
 import { AdminClient } from '../../src/socket/client.ts';
 import { askSupervisor, defaultControlPath } from '../../src/supervisor/control.ts';
@@ -22,12 +23,65 @@ test('stall options: off by default, true for the defaults, values checked; `sta
   assert.equal(resolveRuntimeOptions({}).stall, null);
   assert.deepEqual(
     { ...resolveRuntimeOptions({ stall: true }).stall, dir: 'd' },
-    { thresholdMs: 500, maxPerMinute: 10, keep: 50, dir: 'd' },
+    { thresholdMs: 500, profileMs: 1000, maxPerMinute: 10, keep: 50, dir: 'd' },
   );
   assert.throws(() => resolveRuntimeOptions({ stall: { thresholdMs: 10 } }), { code: 'NS_ERR_INVALID_OPTION' });
+  assert.throws(() => resolveRuntimeOptions({ stall: { profileMs: -1 } }), { code: 'NS_ERR_INVALID_OPTION' });
+  assert.equal(resolveRuntimeOptions({ stall: { profileMs: 0 } }).stall?.profileMs, 0);
   assert.throws(() => resolveRuntimeOptions({ stall: { every: 1 } as never }), /stall\.every/);
   const ctx = { runtime: { options: { stall: null } } } as unknown as Parameters<AdminCommand['run']>[0];
   await assert.rejects(ADMIN_COMMANDS.get('stalls')!.run(ctx, 1, {}), { code: 'NS_ERR_STALL_OFF' });
+});
+
+test('a profile summed up by function, idle left out; a capture rotated out takes its profile with it', (t) => {
+  const frame = (functionName: string, lineNumber: number) => ({
+    functionName,
+    url: 'file:///a.js',
+    lineNumber,
+    columnNumber: 4,
+  });
+  const top = profileTop(
+    {
+      nodes: [
+        { id: 1, callFrame: frame('(root)', -1) },
+        { id: 2, callFrame: frame('outer', 0) },
+        { id: 3, callFrame: frame('hot', 9) },
+        { id: 4, callFrame: frame('hot', 9) }, // the same function under another caller
+        { id: 5, callFrame: frame('(idle)', -1) },
+      ],
+      samples: [3, 3, 4, 2, 5, 3, 4, 4, 2, 5],
+    },
+    100,
+  );
+  assert.deepEqual(top, [
+    { function: 'hot', url: 'file:///a.js', line: 10, column: 5, selfMs: 60, share: 0.6 },
+    { function: 'outer', url: 'file:///a.js', line: 1, column: 5, selfMs: 20, share: 0.2 },
+  ]);
+  assert.deepEqual(profileTop({ nodes: [], samples: [] }, 100), []);
+
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'nodescale-stall-keep-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const capture = (second: number): StallCapture => ({
+    time: `2026-12-04T00:00:0${second}.000Z`,
+    pid: 7,
+    thresholdMs: 500,
+    capturedAfterMs: 510,
+    late: false,
+    stack: [],
+    request: null,
+    heldMs: null,
+    profile: null,
+    file: null,
+  });
+  const first = writeStallFile(dir, capture(1), 2);
+  writeFileSync(first.replace(/\.json$/, '.cpuprofile'), '{}');
+  writeStallFile(dir, capture(2), 2);
+  assert.equal(readdirSync(dir).length, 3);
+  writeStallFile(dir, capture(3), 2);
+  assert.deepEqual(readdirSync(dir).sort(), [
+    'stall-2026-12-04T00-00-02-000Z-7.json',
+    'stall-2026-12-04T00-00-03-000Z-7.json',
+  ]);
 });
 
 test(
@@ -49,8 +103,11 @@ test(
 
     const blocked = await fetch(`${run.app}block?token=s3cret-value`);
     assert.equal(blocked.status, 200);
-    await waitUntil(() => stallFiles().length === 1, 'the capture written', 10_000);
-    const file = path.join(dir, stallFiles()[0]!);
+    await waitUntil(() => stallFiles().some((f) => f.endsWith('.json')), 'the capture written', 10_000);
+    const file = path.join(
+      dir,
+      stallFiles().find((f) => f.endsWith('.json'))!,
+    );
     await waitUntil(
       () => (JSON.parse(readFileSync(file, 'utf8')) as { heldMs: number | null }).heldMs !== null,
       'the capture completed once the loop turned',
@@ -65,9 +122,31 @@ test(
     assert.ok(capture.heldMs! >= 1500 && capture.capturedAfterMs < capture.heldMs!, JSON.stringify(capture));
     assert.doesNotMatch(text, /s3cret/, 'no query string in the capture');
 
+    // Then the rest of the block profiled: the function that held it is where the time went, and the whole profile is
+    // beside the capture for DevTools.
+    const profile = capture.profile;
+    assert.ok(profile !== null && profile.samples > 0, JSON.stringify(profile));
+    // (blockTheLoop itself, or the handler it was inlined into: V8 counts code it optimized before the profiler
+    // started as the function it inlined it into.)
+    const hot = profile.top[0]!;
+    assert.match(hot.url, /fixtures\/supervised-app\.ts$/, JSON.stringify(profile.top));
+    assert.ok(
+      capture.stack.some((frame) => frame.function === hot.function && frame.url === hot.url),
+      `the profile's top function is on the stack: ${JSON.stringify({ top: profile.top, stack: capture.stack })}`,
+    );
+    assert.equal(profile.file, file.replace(/\.json$/, '.cpuprofile'));
+    assert.equal(statSync(profile.file).mode & 0o777, 0o600);
+    const cpuprofile = JSON.parse(readFileSync(profile.file, 'utf8')) as { nodes: unknown[]; samples: number[] };
+    assert.ok(cpuprofile.nodes.length > 0 && cpuprofile.samples.length === profile.samples);
+
     // The worker keeps serving; one capture for the one stall.
     assert.equal((await fetch(run.app)).status, 200);
-    assert.equal(stallFiles().length, 1);
+    assert.deepEqual(
+      stallFiles()
+        .map((f) => path.extname(f))
+        .sort(),
+      ['.cpuprofile', '.json'],
+    );
 
     // Counted in /metrics, per worker.
     const metrics = await (await fetch(run.urls.metrics!)).text();
