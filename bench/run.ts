@@ -391,7 +391,7 @@ if (wanted('stall')) {
   });
   report.stall = stall;
   lines.push(
-    `Stall capture (\`npm run bench -- stall\`): the protected hello server with \`stall: true\` ÷ without, side by side at 8 connections, **${stall.throughputRatio.toFixed(3)}** (goal ≥ 0.99; pairs ${stall.throughputRatios.map((r) => r.toFixed(3)).join(', ')}); its RSS **+${stall.rssExtraMiB.toFixed(1)} MiB** (the watchdog thread); a route blocking 1 s once in every 10 requests: **${stall.named} of ${stall.stalls}** captures name its function (goal ≥ 9 of 10).`,
+    `Stall capture (\`npm run bench -- stall\`): the protected hello server with \`stall: true\` ÷ without, side by side at 8 connections, **${stall.throughputRatio.toFixed(3)}** (goal ≥ 0.99; pairs ${stall.throughputRatios.map((r) => r.toFixed(3)).join(', ')}); its RSS **+${stall.rssExtraMiB.toFixed(1)} MiB** (the watchdog thread); a route blocking 1 s once in every 10 requests: **${stall.named} of ${stall.stalls}** captures name its function (goal ≥ 9 of 10), and ${stall.profiled} of their profiles of the rest of the block have it first.`,
     '',
   );
 }

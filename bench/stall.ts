@@ -4,12 +4,13 @@
  *   on one core, loaded at once, fresh processes each round), at 8 connections (CPU-bound); and the RSS it adds
  *   (its watchdog is a thread of its own);
  * - a server whose every 10th request blocks its loop 1 s in `reportRoute()`: of the stalls, how many captures name
- *   that function.
+ *   that function on their stack, and how many profiles of the rest of the block have it first.
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { runBench } from '../src/loadtest/run.ts';
+import type { StallCapture } from '../src/runtime/stall-file.ts';
 import { startServer } from './lib.ts';
 import { inRounds, SERVER } from './runtime.ts';
 
@@ -19,6 +20,8 @@ export interface StallFigures {
   rssExtraMiB: number;
   stalls: number;
   named: number;
+  /** Captures whose profile of the rest of the block has that function first. */
+  profiled: number;
 }
 
 const rssMiB = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
@@ -55,14 +58,15 @@ export async function stallCost(options: { seconds: number; rounds: number; pair
       slow.stop();
     }
     const captures = readdirSync(dir)
-      .filter((file) => file.startsWith('stall-'))
-      .map((file) => JSON.parse(readFileSync(path.join(dir, file), 'utf8')) as { stack: { function: string }[] });
+      .filter((file) => file.startsWith('stall-') && file.endsWith('.json'))
+      .map((file) => JSON.parse(readFileSync(path.join(dir, file), 'utf8')) as StallCapture);
     return {
       throughputRatio: paired!.throughputRatio,
       throughputRatios: paired!.throughputRatios,
       rssExtraMiB,
       stalls: captures.length,
       named: captures.filter((capture) => capture.stack.some((frame) => frame.function === 'reportRoute')).length,
+      profiled: captures.filter((capture) => capture.profile?.top[0]?.function === 'reportRoute').length,
     } satisfies StallFigures;
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -209,7 +209,7 @@ function stallLines({ at, heldMs, capture }: StallReport & { at: string }): stri
     profile === null || profile.top.length === 0
       ? ''
       : [
-          `  then ${formatMs(profile.durationMs)} profiled, by self time:`,
+          `  then ${formatMs(profile.durationMs)} profiled; where its ${profile.stacks} stack samples were:`,
           ...profile.top
             .slice(0, 5)
             .map((frame) => `    ${`${Math.round(frame.share * 100)}%`.padStart(4)}  ${frame.function}${where(frame)}`),

@@ -116,8 +116,8 @@ export interface StallOptions {
   /** A loop held this long is a stall, ms. Default 500. */
   thresholdMs?: number;
   /**
-   * After the stack, a CPU profile of the rest of the block, at most this long, ms (where its time went, written
-   * beside the capture as `.cpuprofile`). Default 1000; 0 takes none.
+   * After the stack, the rest of the block profiled, at most this long, ms: where its stack samples were (in the
+   * capture) and V8's CPU profile (beside it, `.cpuprofile`). Default 1000; 0 takes neither.
    */
   profileMs?: number;
   /** Stalls captured in a minute at most (the others are counted, not captured). Default 10. */

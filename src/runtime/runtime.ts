@@ -33,7 +33,7 @@ import {
 } from './supervisor-client.ts';
 import { clientAddress, isPrivateClient } from './private-client.ts';
 import { RingBuffer } from './ring-buffer.ts';
-import { frameLocation } from './stall-file.ts';
+import { blamedFrame, frameLocation } from './stall-file.ts';
 import { startStallWatch, type StallReport } from './stall.ts';
 import { Sampler, type RuntimeSample } from './sampler.ts';
 import { Flights, type Tracked } from './flights.ts';
@@ -405,7 +405,7 @@ export class Runtime extends EventEmitter {
     const { capture, heldMs } = report;
     this.metrics.stalls.inc({ captured: capture === null ? 'false' : 'true' });
     this.#stalls.push({ ...report, at: new Date().toISOString() });
-    const top = capture?.stack[0];
+    const top = capture === null ? undefined : blamedFrame(capture.stack);
     const where = top === undefined ? null : `${top.function} (${frameLocation(top)})`;
     const hottest = capture?.profile?.top[0];
     const hot =

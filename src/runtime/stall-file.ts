@@ -37,15 +37,21 @@ export interface StallCapture {
   file: string | null;
 }
 
-/** A CPU profile of the block after the stack was taken, and its functions by self time, the most first. */
+/** The rest of the block after the stack was taken: a CPU profile, and where its stack samples were. */
 export interface StallProfile {
-  /** How long it sampled, ms (until the loop turned, or `profileMs`). */
+  /** How long it was profiled, ms (until the loop turned, or `profileMs`). */
   durationMs: number;
+  /** The CPU profile's samples. */
   samples: number;
-  /** The whole profile, for Chrome DevTools (Performance, "Load profile"): `<capture>.cpuprofile`. */
+  /** Stack samples taken meanwhile (the main thread paused every 20 ms, its stack read). */
+  stacks: number;
+  /** The CPU profile, for Chrome DevTools (Performance, "Load profile"): `<capture>.cpuprofile`. */
   file: string | null;
-  /** At most 10 functions, with their share of the samples (0–1). */
-  top: (StallFrame & { selfMs: number; share: number })[];
+  /**
+   * The program's innermost functions in the stack samples (where each function starts), with their share of the
+   * samples (0–1), the most first, at most 10.
+   */
+  top: (StallFrame & { share: number })[];
 }
 
 /** What the main thread gives the watchdog. */
@@ -90,43 +96,30 @@ export function writeStallFile(dir: string, capture: StallCapture, keep: number)
   return file;
 }
 
-/** The part of a V8 CPU profile (the inspector's `Profiler.Profile`) read here. */
-export interface CpuProfile {
-  nodes: {
-    id: number;
-    callFrame: { functionName: string; url: string; lineNumber: number; columnNumber: number };
-  }[];
-  samples?: number[];
-}
+/** Node's own code (`node:…`) or native (no URL): where a stall is blamed on the program's caller instead. */
+export const notTheProgram = (url: string | undefined): boolean =>
+  url !== undefined && (url === '' || url.startsWith('node:'));
+
+/** The frame a stall is told by: the innermost of the program's own (its dependencies' included), else the first. */
+export const blamedFrame = (stack: readonly StallFrame[]): StallFrame | undefined =>
+  stack.find((frame) => !notTheProgram(frame.url)) ?? stack[0];
 
 /**
- * A profile's functions by self time: samples counted per function (its nodes under every caller together), the
- * idle ones left out; at most `limit`, the most first.
+ * Where the stack samples of a block were: each sample's innermost function of the program's own (blamedFrame), counted
+ * per function; their shares, the most first, at most `limit`.
  */
-export function profileTop(profile: CpuProfile, durationMs: number, limit = 10): StallProfile['top'] {
-  const samples = profile.samples ?? [];
-  const byNode = new Map<number, number>();
-  for (const id of samples) byNode.set(id, (byNode.get(id) ?? 0) + 1);
+export function stackTop(stacks: readonly (readonly StallFrame[])[], limit = 10): StallProfile['top'] {
   const byFunction = new Map<string, { frame: StallFrame; hits: number }>();
-  for (const node of profile.nodes) {
-    const hits = byNode.get(node.id);
-    const { functionName, url, lineNumber, columnNumber } = node.callFrame;
-    if (hits === undefined || functionName === '(idle)' || functionName === '(root)') continue;
-    const key = `${functionName}\0${url}\0${lineNumber}\0${columnNumber}`;
-    const entry = byFunction.get(key) ?? {
-      frame: { function: functionName || '(anonymous)', url, line: lineNumber + 1, column: columnNumber + 1 },
-      hits: 0,
-    };
-    entry.hits += hits;
+  for (const stack of stacks) {
+    const frame = blamedFrame(stack);
+    if (frame === undefined) continue;
+    const key = `${frame.function}\0${frame.url}\0${frame.line}\0${frame.column}`;
+    const entry = byFunction.get(key) ?? { frame, hits: 0 };
+    entry.hits += 1;
     byFunction.set(key, entry);
   }
-  const total = samples.length;
   return [...byFunction.values()]
     .sort((a, b) => b.hits - a.hits)
     .slice(0, limit)
-    .map(({ frame, hits }) => ({
-      ...frame,
-      selfMs: Math.round((hits / total) * durationMs),
-      share: Math.round((hits / total) * 1000) / 1000,
-    }));
+    .map(({ frame, hits }) => ({ ...frame, share: Math.round((hits / stacks.length) * 1000) / 1000 }));
 }

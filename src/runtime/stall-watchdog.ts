@@ -6,8 +6,8 @@
  * the runtime saw start last, resumes it, and disconnects: the debugger is on only for the capture. The capture is
  * written at once (an endless loop never lets the main thread write anything); the main thread is told when the
  * loop turns again, with how long it was held, and completes it (source maps, metrics, the supervisor, the console).
- * With `profileMs`, the profiler then samples the rest of the block (until the loop turns, at most that long): where
- * its time went, not only where it was at one moment.
+ * With `profileMs`, the rest of the block (until the loop turns, at most that long) is profiled and its stack sampled:
+ * where its time went, not only where it was at one moment.
  *
  * Pitfalls this is written around: the session holds no handle, so this thread's own poll timer keeps it alive; it
  * never pauses its own thread (nodejs/node#28870: only the main thread is targeted); a session left connected makes
@@ -20,7 +20,7 @@ import { Session } from 'node:inspector/promises';
 import { parentPort, workerData } from 'node:worker_threads';
 import {
   profileFileOf,
-  profileTop,
+  stackTop,
   writeStallFile,
   type StallProfile,
   type StallFrame,
@@ -36,6 +36,8 @@ const beat = new BigInt64Array(data.buffer);
  * `late` then says the stack may be of what ran after the block, not that it is).
  */
 const LATE_MS = 50;
+/** How often the rest of a block's stack is sampled (each a pause of the main thread of well under a millisecond). */
+const SAMPLE_MS = 20;
 
 let busy = false;
 /** The heartbeat value of the stall handled last: one capture per stall. */
@@ -99,13 +101,7 @@ async function captureStack(last: bigint, lag: number): Promise<StallCapture> {
     } finally {
       await session.post('Debugger.resume');
     }
-    await session.post('Debugger.disable');
-    const stack: StallFrame[] = params.callFrames.slice(0, 32).map((frame) => ({
-      function: frame.functionName || '(anonymous)',
-      url: scripts.get(frame.location.scriptId) ?? frame.url ?? '',
-      line: frame.location.lineNumber + 1,
-      column: (frame.location.columnNumber ?? 0) + 1,
-    }));
+    const stack = params.callFrames.slice(0, 32).map((frame) => frameOf(frame, scripts, frame.location));
     const capture: StallCapture = {
       time: new Date(Number(last)).toISOString(),
       pid: process.pid,
@@ -121,9 +117,10 @@ async function captureStack(last: bigint, lag: number): Promise<StallCapture> {
     };
     capture.file = writeStallFile(data.dir, capture, data.keep);
     if (data.profileMs > 0 && Atomics.load(beat, 0) === last) {
-      capture.profile = await profileRest(session, last, capture.file);
+      capture.profile = await profileRest(session, scripts, last, capture.file);
       writeStallFile(data.dir, capture, data.keep);
     }
+    await session.post('Debugger.disable');
     return capture;
   } finally {
     session.disconnect();
@@ -131,35 +128,70 @@ async function captureStack(last: bigint, lag: number): Promise<StallCapture> {
 }
 
 /**
- * A CPU profile of the rest of the block: sampled until the loop turns or `profileMs` has passed, written beside the
- * capture for DevTools, summed up by function. The profiler is on for that time only. Null when it could not be
- * taken (the capture stands without it).
+ * The rest of the block, until the loop turns or `profileMs` has passed: V8's CPU profiler runs (the whole profile,
+ * written beside the capture for DevTools), and every SAMPLE_MS the main thread is paused and its stack read, for the
+ * summary: the program's innermost function in each (Node's internals and native builtins counted to the program's
+ * caller). The summary is the debugger's, not the profiler's, because the debugger sees functions inlined into
+ * others and the profiler does not (in code optimised before it started: hot code, the code that blocks). Null
+ * when it could not be taken (the capture stands without it).
  */
-async function profileRest(session: Session, last: bigint, capture: string): Promise<StallProfile | null> {
+async function profileRest(
+  session: Session,
+  scripts: Map<string, string>,
+  last: bigint,
+  capture: string,
+): Promise<StallProfile | null> {
+  const held = () => Atomics.load(beat, 0) === last;
   try {
     await session.post('Profiler.enable');
     await session.post('Profiler.start');
     const started = Date.now();
-    while (Atomics.load(beat, 0) === last && Date.now() - started < data.profileMs) await sleep(data.pollMs);
+    const stacks: StallFrame[][] = [];
+    while (held() && Date.now() - started < data.profileMs) {
+      await sleep(SAMPLE_MS);
+      if (!held()) break;
+      const paused = once(session, 'Debugger.paused') as Promise<[{ params: PausedParams }]>;
+      await session.post('Debugger.pause');
+      const [{ params }] = await paused;
+      await session.post('Debugger.resume');
+      // A pause that landed after the loop turned is not of the block.
+      if (held()) stacks.push(params.callFrames.map((frame) => frameOf(frame, scripts, frame.functionLocation)));
+    }
     const { profile } = await session.post('Profiler.stop');
     const durationMs = Date.now() - started;
     await session.post('Profiler.disable');
     const file = profileFileOf(capture);
     writeFileSync(file, JSON.stringify(profile), { mode: 0o600 });
-    const samples = profile.samples?.length ?? 0;
-    return { durationMs, samples, file, top: samples === 0 ? [] : profileTop(profile, durationMs) };
+    return { durationMs, samples: profile.samples?.length ?? 0, stacks: stacks.length, file, top: stackTop(stacks) };
   } catch {
     return null;
   }
 }
 
+/** A paused call frame as a capture shows it, at `at` (where it runs, or where its function starts). */
+function frameOf(
+  frame: PausedFrame,
+  scripts: Map<string, string>,
+  at: PausedFrame['location'] = frame.location,
+): StallFrame {
+  return {
+    function: frame.functionName || '(anonymous)',
+    url: scripts.get(frame.location.scriptId) ?? frame.url ?? '',
+    line: at.lineNumber + 1,
+    column: (at.columnNumber ?? 0) + 1,
+  };
+}
+
+interface PausedFrame {
+  callFrameId: string;
+  functionName: string;
+  url?: string;
+  location: { scriptId: string; lineNumber: number; columnNumber?: number };
+  functionLocation?: { scriptId: string; lineNumber: number; columnNumber?: number };
+}
+
 interface PausedParams {
-  callFrames: {
-    callFrameId: string;
-    functionName: string;
-    url?: string;
-    location: { scriptId: string; lineNumber: number; columnNumber?: number };
-  }[];
+  callFrames: PausedFrame[];
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

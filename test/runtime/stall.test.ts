@@ -12,7 +12,7 @@ import { test } from 'node:test';
 import { ADMIN_COMMANDS, type AdminCommand } from '../../src/admin/commands.ts';
 import { runBench } from '../../src/loadtest/run.ts';
 import { resolveRuntimeOptions } from '../../src/runtime/options.ts';
-import { profileTop, writeStallFile, type StallCapture } from '../../src/runtime/stall-file.ts';
+import { blamedFrame, stackTop, writeStallFile, type StallCapture } from '../../src/runtime/stall-file.ts';
 import type { StallReport } from '../../src/runtime/stall.ts';
 import { AdminClient } from '../../src/socket/client.ts';
 import { askSupervisor, defaultControlPath } from '../../src/supervisor/control.ts';
@@ -33,31 +33,20 @@ test('stall options: off by default, true for the defaults, values checked; `sta
   await assert.rejects(ADMIN_COMMANDS.get('stalls')!.run(ctx, 1, {}), { code: 'NS_ERR_STALL_OFF' });
 });
 
-test('a profile summed up by function, idle left out; a capture rotated out takes its profile with it', (t) => {
-  const frame = (functionName: string, lineNumber: number) => ({
-    functionName,
-    url: 'file:///a.js',
-    lineNumber,
-    columnNumber: 4,
-  });
-  const top = profileTop(
-    {
-      nodes: [
-        { id: 1, callFrame: frame('(root)', -1) },
-        { id: 2, callFrame: frame('outer', 0) },
-        { id: 3, callFrame: frame('hot', 9) },
-        { id: 4, callFrame: frame('hot', 9) }, // the same function under another caller
-        { id: 5, callFrame: frame('(idle)', -1) },
-      ],
-      samples: [3, 3, 4, 2, 5, 3, 4, 4, 2, 5],
-    },
-    100,
-  );
-  assert.deepEqual(top, [
-    { function: 'hot', url: 'file:///a.js', line: 10, column: 5, selfMs: 60, share: 0.6 },
-    { function: 'outer', url: 'file:///a.js', line: 1, column: 5, selfMs: 20, share: 0.2 },
+test("stack samples summed up by function, Node's internals counted to the program's caller; a capture rotated out takes its profile with it", (t) => {
+  const frame = (fn: string, url: string, line = 1) => ({ function: fn, url, line, column: 1 });
+  const hot = frame('hot', 'file:///a.js', 10);
+  const outer = frame('outer', 'file:///a.js', 1);
+  const internal = frame('now', 'node:internal/perf/utils');
+  const native = frame('now', '');
+  const stacks = [[hot, outer], [internal, hot, outer], [native, hot, outer], [outer], [internal]];
+  assert.deepEqual(stackTop(stacks), [
+    { ...hot, share: 0.6 },
+    { ...outer, share: 0.2 },
+    { ...internal, share: 0.2 }, // nothing of the program's on that stack: the innermost frame
   ]);
-  assert.deepEqual(profileTop({ nodes: [], samples: [] }, 100), []);
+  assert.deepEqual(stackTop([]), []);
+  assert.equal(blamedFrame([internal, native, outer]), outer);
 
   const dir = mkdtempSync(path.join(os.tmpdir(), 'nodescale-stall-keep-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -122,18 +111,12 @@ test(
     assert.ok(capture.heldMs! >= 1500 && capture.capturedAfterMs < capture.heldMs!, JSON.stringify(capture));
     assert.doesNotMatch(text, /s3cret/, 'no query string in the capture');
 
-    // Then the rest of the block profiled: the function that held it is where the time went, and the whole profile is
-    // beside the capture for DevTools.
+    // Then the rest of the block profiled: its stack samples say the time went to the function that held it (inlined
+    // or not), and the whole CPU profile is beside the capture for DevTools.
     const profile = capture.profile;
-    assert.ok(profile !== null && profile.samples > 0, JSON.stringify(profile));
-    // (blockTheLoop itself, or the handler it was inlined into: V8 counts code it optimized before the profiler
-    // started as the function it inlined it into.)
-    const hot = profile.top[0]!;
-    assert.match(hot.url, /fixtures\/supervised-app\.ts$/, JSON.stringify(profile.top));
-    assert.ok(
-      capture.stack.some((frame) => frame.function === hot.function && frame.url === hot.url),
-      `the profile's top function is on the stack: ${JSON.stringify({ top: profile.top, stack: capture.stack })}`,
-    );
+    assert.ok(profile !== null && profile.samples > 0 && profile.stacks > 0, JSON.stringify(profile));
+    assert.equal(profile.top[0]?.function, 'blockTheLoop', JSON.stringify(profile.top));
+    assert.match(profile.top[0].url, /fixtures\/supervised-app\.ts$/);
     assert.equal(profile.file, file.replace(/\.json$/, '.cpuprofile'));
     assert.equal(statSync(profile.file).mode & 0o777, 0o600);
     const cpuprofile = JSON.parse(readFileSync(profile.file, 'utf8')) as { nodes: unknown[]; samples: number[] };
