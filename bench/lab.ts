@@ -3,7 +3,8 @@
  * held to the same share of the CPU by a cgroup, so that on a two-core machine the figures are those of small
  * machines, not of two cores shared by everything. Beside each figure, the CPU each tier used during the run (from
  * /proc, every process of each host), which says where the next bottleneck is: the API hosts at their quota, or
- * haproxy, Redis, the generator. Ratios to one host, never absolute req/s. Root only.
+ * haproxy, Redis, the generator. Ratios to one host, never absolute req/s. And one host loaded with each bigger
+ * fleet's share of the connections (SpreadRow), for why a host adds less than a host's worth. Root only.
  *
  *   npm run bench -- lab
  */
@@ -28,6 +29,23 @@ export interface ScalingRow {
   errors: number;
   /** Cores used during the measured run, by tier. */
   cpu: Record<string, number>;
+  /** Requests per second of API CPU: what one API core did in this run. */
+  requestsPerApiCore: number;
+}
+
+/**
+ * One API host loaded with fewer connections, as many as each host of a bigger fleet gets (32 ÷ hosts): if its
+ * requests per API core fall as they do per host in the bigger fleets, what costs the throughput is fewer requests at
+ * once in each process, measured rather than reasoned.
+ */
+export interface SpreadRow {
+  connections: number;
+  requestsPerApiCore: number;
+}
+
+export interface ScalingTable {
+  rows: ScalingRow[];
+  spread: SpreadRow[];
 }
 
 const TICK_S = 0.01; // USER_HZ: /proc's clock ticks are 1/100 s on Linux
@@ -55,10 +73,11 @@ export async function labScaling(options: {
   seconds: number;
   cores: number;
   hosts: number[];
-}): Promise<ScalingRow[] | string> {
+}): Promise<ScalingTable | string> {
   const why = namespacesUnavailable();
   if (why !== null) return `skipped: the lab ${why}`;
   const rows: ScalingRow[] = [];
+  const spread: SpreadRow[] = [];
   for (const apiHosts of options.hosts) {
     const fleet = await startFleet({
       regions: 1,
@@ -75,12 +94,23 @@ export async function labScaling(options: {
       const url = `http://${balancer}/benchmark/get-urls`;
       await runBench({ url, connections: 32, durationMs: 2_000 }); // warm: JIT, connections, haproxy's checks
       const tiers = cpuByTier(fleet.hosts);
-      const before = new Map([...tiers.keys()].map((pid) => [pid, cpuSeconds(pid)]));
-      const started = performance.now();
-      const result = await runBench({ url, connections: 32, durationMs: options.seconds * 1000 });
-      const elapsed = (performance.now() - started) / 1000;
-      const cpu: Record<string, number> = {};
-      for (const [pid, tier] of tiers) cpu[tier] = (cpu[tier] ?? 0) + (cpuSeconds(pid) - before.get(pid)!) / elapsed;
+      const measure = async (connections: number) => {
+        const before = new Map([...tiers.keys()].map((pid) => [pid, cpuSeconds(pid)]));
+        const started = performance.now();
+        const result = await runBench({ url, connections, durationMs: options.seconds * 1000 });
+        const elapsed = (performance.now() - started) / 1000;
+        const cpu: Record<string, number> = {};
+        for (const [pid, tier] of tiers) cpu[tier] = (cpu[tier] ?? 0) + (cpuSeconds(pid) - before.get(pid)!) / elapsed;
+        return { result, cpu, requestsPerApiCore: result.requests.perSecond / (cpu.api ?? Number.NaN) };
+      };
+      const { result, cpu, requestsPerApiCore } = await measure(32);
+      if (apiHosts === options.hosts[0])
+        for (const hosts of options.hosts)
+          spread.push({
+            connections: 32 / hosts,
+            requestsPerApiCore:
+              hosts === apiHosts ? requestsPerApiCore : (await measure(32 / hosts)).requestsPerApiCore,
+          });
       rows.push({
         apiHosts,
         requestsPerSecond: result.requests.perSecond,
@@ -90,6 +120,7 @@ export async function labScaling(options: {
         p99Ms: result.latencyMs.p99,
         errors: result.errors.total,
         cpu,
+        requestsPerApiCore,
       });
     } finally {
       await fleet.stop();
@@ -113,5 +144,5 @@ export async function labScaling(options: {
     row.predictedRatio = rps / one.requestsPerSecond;
     row.predictedBound = bound;
   }
-  return rows;
+  return { rows, spread };
 }

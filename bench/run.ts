@@ -350,20 +350,24 @@ if (wanted('redis-wait')) {
 if (wanted('lab')) {
   const cores = 0.2;
   console.error(`lab: get-urls through one haproxy with 1, 2, 4 API hosts, each held to ${cores} core by a cgroup`);
-  const table = await labScaling({ seconds: quick ? 3 : 10, cores, hosts: [1, 2, 4] });
-  report.lab = table;
-  if (typeof table === 'string') lines.push(`lab: ${table}`, '');
+  const scaling = await labScaling({ seconds: quick ? 3 : 10, cores, hosts: [1, 2, 4] });
+  report.lab = scaling;
+  if (typeof scaling === 'string') lines.push(`lab: ${scaling}`, '');
   else {
+    const { rows: table, spread } = scaling;
+    const perCore = (value: number) => (value / table[0]!.requestsPerApiCore).toFixed(2);
     const tiers = ['api', 'balancer', 'redis', 'compute', 'broker', 'generator'];
     lines.push(
       `The fleet lab's scaling table: \`/benchmark/get-urls\` through one region's haproxy, 32 connections, ${quick ? 3 : 10} s, each API host held to ${cores} core (\`npm run bench -- lab\`); CPU used by each tier, in cores:`,
       '',
-      `| API hosts | on paper ÷ 1 host (bound by) | in the lab ÷ 1 host | p99 | errors | ${tiers.join(' | ')} |`,
-      `|---|---|---|---|---|${tiers.map(() => '---').join('|')}|`,
+      `| API hosts | on paper ÷ 1 host (bound by) | in the lab ÷ 1 host | p99 | errors | requests per API core ÷ 1 host | ${tiers.join(' | ')} |`,
+      `|---|---|---|---|---|---|${tiers.map(() => '---').join('|')}|`,
       ...table.map(
         (r) =>
-          `| ${r.apiHosts} | ${r.predictedRatio.toFixed(2)} (${r.predictedBound}) | ${r.ratioToOne.toFixed(2)} | ${r.p99Ms.toFixed(1)} ms | ${r.errors} | ${tiers.map((tier) => (r.cpu[tier] ?? 0).toFixed(2)).join(' | ')} |`,
+          `| ${r.apiHosts} | ${r.predictedRatio.toFixed(2)} (${r.predictedBound}) | ${r.ratioToOne.toFixed(2)} | ${r.p99Ms.toFixed(1)} ms | ${r.errors} | ${perCore(r.requestsPerApiCore)} | ${tiers.map((tier) => (r.cpu[tier] ?? 0).toFixed(2)).join(' | ')} |`,
       ),
+      '',
+      `One API host with each fleet's share of the 32 connections (${spread.map((s) => s.connections).join(', ')}): requests per API core ÷ at 32, ${spread.map((s) => perCore(s.requestsPerApiCore)).join(', ')}; beside the fleets' ${table.map((r) => perCore(r.requestsPerApiCore)).join(', ')}: where they match, a host adds less than a host's worth because each process has fewer requests at once.`,
       '',
     );
   }
