@@ -77,6 +77,9 @@ export interface SampleDetail {
   latency: { bounds: number[]; counts: number[] };
 }
 /** Worker → supervisor: the runtime started or stopped shedding load, or its leak detector fired. */
+/** The longest `detail` a RuntimeEventMessage may have (a worker's message is untrusted: longer ones are dropped). */
+export const MAX_EVENT_DETAIL = 2000;
+
 export interface RuntimeEventMessage {
   nodescale: 'runtime-event';
   kind: 'overload' | 'recover' | 'leak' | 'crash-bundle' | 'stall';
@@ -245,7 +248,7 @@ export const isRuntimeEventMessage = (m: unknown): m is RuntimeEventMessage =>
   m.nodescale === 'runtime-event' &&
   ['overload', 'recover', 'leak', 'crash-bundle', 'stall'].includes(m.kind as string) &&
   typeof m.detail === 'string' &&
-  m.detail.length <= 2000;
+  m.detail.length <= MAX_EVENT_DETAIL;
 export const isMetricsAnswer = (m: unknown): m is MetricsAnswer =>
   isObject(m) && m.nodescale === 'metrics' && isId(m.id) && (Array.isArray(m.metrics) || typeof m.error === 'string');
 export const isAdminSocketMessage = (m: unknown): m is AdminSocketMessage =>

@@ -17,6 +17,7 @@ import v8 from 'node:v8';
 import { isMainThread } from 'node:worker_threads';
 import { CHANNELS, debug, publish } from '../diagnostics.ts';
 import { httpStatus, invalidOption, NodescaleError } from '../errors.ts';
+import { MAX_EVENT_DETAIL } from '../ipc.ts';
 import { sendJson } from '../json-response.ts';
 import { writeHeapSnapshot } from './heap-snapshot.ts';
 import { LeakDetector, type LeakReport } from './leak-detector.ts';
@@ -393,7 +394,9 @@ export class Runtime extends EventEmitter {
   }
 
   #tellSupervisorOf(kind: 'overload' | 'recover' | 'leak' | 'crash-bundle' | 'stall', detail: string): void {
-    if (this.#unlinkSupervisor !== null) tellSupervisor({ nodescale: 'runtime-event', kind, detail });
+    // Cut to what the supervisor takes (a long function name or URL must not cost the mark).
+    if (this.#unlinkSupervisor !== null)
+      tellSupervisor({ nodescale: 'runtime-event', kind, detail: detail.slice(0, MAX_EVENT_DETAIL) });
   }
 
   /** The last stalls the watchdog reported, oldest first (the console's `stalls`). */
