@@ -132,7 +132,7 @@ async function captureStack(last: bigint, lag: number): Promise<StallCapture> {
  * written beside the capture for DevTools), and every SAMPLE_MS the main thread is paused and its stack read, for the
  * summary: the program's innermost function in each (Node's internals and native builtins counted to the program's
  * caller). The summary is the debugger's, not the profiler's, because the debugger sees functions inlined into
- * others and the profiler does not (in code optimised before it started: hot code, the code that blocks). Null
+ * others and the profiler counts them as the function they were inlined into (hot code, the code that blocks). Null
  * when it could not be taken (the capture stands without it).
  */
 async function profileRest(
