@@ -56,8 +56,10 @@ export interface StallProfile {
 
 /** What the main thread gives the watchdog. */
 export interface WatchdogData {
-  /** [0]: the main thread's heartbeat (Date.now() of its last turn), as a BigInt64. */
+  /** The main thread's heartbeat (Date.now() of its last turn), as a BigInt64: 8 bytes. */
   buffer: SharedArrayBuffer;
+  /** The exit handshake, Int32s (EXIT, CONNECTED): 8 bytes. */
+  exit: SharedArrayBuffer;
   thresholdMs: number;
   profileMs: number;
   pollMs: number;
@@ -65,6 +67,14 @@ export interface WatchdogData {
   dir: string;
   keep: number;
 }
+
+/**
+ * The exit handshake's cells: EXIT is 0, 1 once the main thread exits (it waits, briefly, for 2: the watchdog's
+ * session gone), CONNECTED is 1 while the watchdog's session is connected to the main thread (a session connected
+ * at exit has Node print "Waiting for the debugger to disconnect...").
+ */
+export const EXIT = 0;
+export const CONNECTED = 1;
 
 /** Watchdog → main thread, once a stall is over: its length, and its capture unless rate-limited. */
 export type WatchdogMessage = { heldMs: number; capture: StallCapture | null } | { error: string };

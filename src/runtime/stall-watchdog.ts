@@ -19,6 +19,8 @@ import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { parentPort, workerData } from 'node:worker_threads';
 import {
+  CONNECTED,
+  EXIT,
   profileFileOf,
   stackTop,
   writeStallFile,
@@ -31,6 +33,17 @@ import {
 
 const data = workerData as WatchdogData;
 const beat = new BigInt64Array(data.buffer);
+const exit = new Int32Array(data.exit);
+/** The session connected to the main thread, while a capture runs. */
+let connected: Session | null = null;
+// The main thread exits: the session goes at once (whatever it was waiting for), and the main thread is told.
+const exiting = Atomics.waitAsync(exit, EXIT, 0);
+void (exiting.async ? exiting.value : Promise.resolve()).then(() => {
+  connected?.disconnect();
+  Atomics.store(exit, CONNECTED, 0);
+  Atomics.store(exit, EXIT, 2);
+  Atomics.notify(exit, EXIT);
+});
 /**
  * A pause that took longer than this to land was held up in native code (a starved machine can delay the answer too:
  * `late` then says the stack may be of what ran after the block, not that it is).
@@ -75,6 +88,8 @@ async function captureStack(last: bigint, lag: number): Promise<StallCapture> {
   const scripts = new Map<string, string>();
   session.on('Debugger.scriptParsed', ({ params }) => scripts.set(params.scriptId, params.url));
   session.connectToMainThread();
+  connected = session;
+  Atomics.store(exit, CONNECTED, 1);
   try {
     await session.post('Debugger.enable');
     const asked = Date.now();
@@ -124,6 +139,8 @@ async function captureStack(last: bigint, lag: number): Promise<StallCapture> {
     return capture;
   } finally {
     session.disconnect();
+    connected = null;
+    Atomics.store(exit, CONNECTED, 0);
   }
 }
 

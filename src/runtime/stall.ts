@@ -12,6 +12,8 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { sibling } from '../module-file.ts';
 import {
+  CONNECTED,
+  EXIT,
   writeStallFile,
   type StallCapture,
   type StallFrame,
@@ -51,8 +53,10 @@ export function startStallWatch(
   timer.unref();
   // What the watchdog reads while the main thread is paused (evaluated there: no message can reach us meanwhile).
   (globalThis as Record<symbol, unknown>)[REQUEST_KEY] = lastRequest;
+  const exit = new Int32Array(new SharedArrayBuffer(8));
   const data: WatchdogData = {
     buffer,
+    exit: exit.buffer,
     thresholdMs: options.thresholdMs,
     profileMs: options.profileMs,
     pollMs: Math.max(10, Math.min(100, Math.floor(options.thresholdMs / 5))),
@@ -62,6 +66,15 @@ export function startStallWatch(
   };
   // No Node flags of the process's (a worker inherits them: `--input-type`, as `node -e` has it, fails a file entry).
   const worker = new Worker(WATCHDOG, { workerData: data, name: 'nodescale stall watchdog', execArgv: [] });
+  // A process that exits during a capture (a profile lasts up to profileMs) waits for the watchdog to disconnect,
+  // 250 ms at most: else Node prints "Waiting for the debugger to disconnect..." on stderr as it exits.
+  const onExit = () => {
+    if (Atomics.load(exit, CONNECTED) !== 1) return;
+    Atomics.store(exit, EXIT, 1);
+    Atomics.notify(exit, EXIT);
+    Atomics.wait(exit, EXIT, 1, 250);
+  };
+  process.on('exit', onExit);
   worker.unref();
   worker.on('message', (message: WatchdogMessage) => {
     if ('error' in message) return onError(message.error);
@@ -81,6 +94,7 @@ export function startStallWatch(
   worker.on('error', (error) => onError(`the stall watchdog failed: ${error.message}`));
   return () => {
     clearInterval(timer);
+    process.off('exit', onExit);
     delete (globalThis as Record<symbol, unknown>)[REQUEST_KEY];
     void worker.terminate();
   };

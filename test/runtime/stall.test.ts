@@ -5,6 +5,8 @@
  * dashboard — and the worker keeps serving after. A steady app under load has none.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -159,3 +161,29 @@ test(
     assert.match(mark.detail!, /held \d+ ms in blockTheLoop \(.*supervised-app\.ts:\d+:\d+\); GET \/block; /);
   },
 );
+
+test('a process that exits in the middle of a capture exits at once, without "Waiting for the debugger"', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'nodescale-stall-exit-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  // Blocked 1.5 s, then process.exit(): the capture's profile (1 s by default) is still running then.
+  const code = `
+    import http from 'node:http';
+    import { protect } from 'nodescale/runtime';
+    const server = http.createServer((_req, res) => res.end());
+    protect(server, { stall: { dir: ${JSON.stringify(dir)} }, logger: () => {} });
+    server.listen(0, '127.0.0.1', () => setTimeout(() => {
+      const end = Date.now() + 1500;
+      while (Date.now() < end);
+      process.exit(0);
+    }, 100));`;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', code], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const [status] = (await once(child, 'exit')) as [number | null];
+  assert.equal(status, 0, stderr);
+  assert.doesNotMatch(stderr, /Waiting for the debugger/);
+  assert.ok(
+    readdirSync(dir).some((file) => file.endsWith('.json')),
+    'the stall was captured before the exit',
+  );
+});
