@@ -76,10 +76,13 @@ export interface SampleDetail {
    */
   latency: { bounds: number[]; counts: number[] };
 }
-/** Worker → supervisor: the runtime started or stopped shedding load, or its leak detector fired. */
 /** The longest `detail` a RuntimeEventMessage may have (a worker's message is untrusted: longer ones are dropped). */
 export const MAX_EVENT_DETAIL = 2000;
 
+/**
+ * Worker → supervisor: the runtime started or stopped shedding load, its leak detector fired, it wrote a crash
+ * bundle as it dies, or its event loop stalled.
+ */
 export interface RuntimeEventMessage {
   nodescale: 'runtime-event';
   kind: 'overload' | 'recover' | 'leak' | 'crash-bundle' | 'stall';

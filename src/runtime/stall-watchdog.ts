@@ -12,7 +12,9 @@
  * Pitfalls this is written around: the session holds no handle, so this thread's own poll timer keeps it alive; it
  * never pauses its own thread (nodejs/node#28870: only the main thread is targeted); a session left connected makes
  * the process wait for the debugger at exit, so it is disconnected after each capture; a block inside native code
- * lets the pause land only when JavaScript runs again ("late": the stack is the caller's, after the native call).
+ * lets the pause land only when JavaScript runs again ("late": the stack is the caller's, after the native call);
+ * and a process that exits while a session is connected prints "Waiting for the debugger to disconnect...", so the
+ * main thread's exit handler asks for the session to go, through shared memory, and waits for it (stall.ts).
  */
 import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
