@@ -196,9 +196,9 @@ function sampleLine(s: RuntimeSample): string {
 }
 
 /** A stall, for `stalls`: when, how long, the request, then its stack, innermost first. */
-function stallLines({ at, heldMs, capture }: StallReport & { at: string }): string {
+function stallLines({ at, heldMs, capture, why }: StallReport & { at: string }): string {
   const head = `${at.slice(11, 23)}  held ${formatMs(heldMs)}`;
-  if (capture === null) return `${head}  (not captured: stall.maxPerMinute)\n`;
+  if (capture === null) return `${head}  (not captured: ${why ?? 'stall.maxPerMinute'})\n`;
   const frames = capture.stack
     .slice(0, 12)
     .map((frame) => `    at ${frame.function} (${frameLocation(frame)})`)

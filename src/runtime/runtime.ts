@@ -418,7 +418,7 @@ export class Runtime extends EventEmitter {
     this.options.logger('warn', `event loop stalled for ${heldMs} ms`, {
       heldMs,
       ...(capture === null
-        ? { captured: false, why: 'rate limit (stall.maxPerMinute)' }
+        ? { captured: false, why: report.why ?? 'rate limit (stall.maxPerMinute)' }
         : {
             at: where,
             late: capture.late,
@@ -429,7 +429,7 @@ export class Runtime extends EventEmitter {
     });
     this.#tellSupervisorOf(
       'stall',
-      `the event loop was held ${heldMs} ms${where === null ? ' (not captured: rate limit)' : ` in ${where}${capture!.late ? ' (captured late: native code)' : ''}`}${capture?.request ? `; ${capture.request}` : ''}${hot === null ? '' : `; profiled: ${hot}`}${capture?.file ? `; ${capture.file}` : ''}`,
+      `the event loop was held ${heldMs} ms${where === null ? ` (not captured: ${report.why ?? 'rate limit'})` : ` in ${where}${capture!.late ? ' (captured late: native code)' : ''}`}${capture?.request ? `; ${capture.request}` : ''}${hot === null ? '' : `; profiled: ${hot}`}${capture?.file ? `; ${capture.file}` : ''}`,
     );
     this.emit('stall', report);
     publish(CHANNELS.stall, () => report);

@@ -58,8 +58,8 @@ export interface StallProfile {
 export interface WatchdogData {
   /** The main thread's heartbeat (Date.now() of its last turn), as a BigInt64: 8 bytes. */
   buffer: SharedArrayBuffer;
-  /** The exit handshake, Int32s (EXIT, CONNECTED): 8 bytes. */
-  exit: SharedArrayBuffer;
+  /** Int32 cells shared with the main thread (EXIT, CONNECTED, INSPECTOR): 12 bytes. */
+  flags: SharedArrayBuffer;
   thresholdMs: number;
   profileMs: number;
   pollMs: number;
@@ -69,15 +69,17 @@ export interface WatchdogData {
 }
 
 /**
- * The exit handshake's cells: EXIT is 0, 1 once the main thread exits (it waits, briefly, for 2: the watchdog's
- * session gone), CONNECTED is 1 while the watchdog's session is connected to the main thread (a session connected
- * at exit has Node print "Waiting for the debugger to disconnect...").
+ * The cells of `flags`: EXIT is 0, 1 once the main thread exits (it waits, briefly, for 2: the watchdog's session
+ * gone); CONNECTED is 1 while the watchdog's session is connected to the main thread (a session connected at exit has
+ * Node print "Waiting for the debugger to disconnect..."); INSPECTOR is 1 while the main thread's inspector is open
+ * (`--inspect`, the console's `inspect`): a debugger may hold the loop at a breakpoint, and the watchdog stands aside.
  */
 export const EXIT = 0;
 export const CONNECTED = 1;
+export const INSPECTOR = 2;
 
-/** Watchdog → main thread, once a stall is over: its length, and its capture unless rate-limited. */
-export type WatchdogMessage = { heldMs: number; capture: StallCapture | null } | { error: string };
+/** Watchdog → main thread, once a stall is over: its length, and its capture, or why there is none. */
+export type WatchdogMessage = { heldMs: number; capture: StallCapture | null; why?: string } | { error: string };
 
 /** file:line:column of a frame, its source's when a source map gave one. */
 export function frameLocation(frame: StallFrame): string {

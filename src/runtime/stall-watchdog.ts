@@ -23,6 +23,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import {
   CONNECTED,
   EXIT,
+  INSPECTOR,
   profileFileOf,
   stackTop,
   writeStallFile,
@@ -35,16 +36,16 @@ import {
 
 const data = workerData as WatchdogData;
 const beat = new BigInt64Array(data.buffer);
-const exit = new Int32Array(data.exit);
+const flags = new Int32Array(data.flags);
 /** The session connected to the main thread, while a capture runs. */
 let connected: Session | null = null;
 // The main thread exits: the session goes at once (whatever it was waiting for), and the main thread is told.
-const exiting = Atomics.waitAsync(exit, EXIT, 0);
+const exiting = Atomics.waitAsync(flags, EXIT, 0);
 void (exiting.async ? exiting.value : Promise.resolve()).then(() => {
   connected?.disconnect();
-  Atomics.store(exit, CONNECTED, 0);
-  Atomics.store(exit, EXIT, 2);
-  Atomics.notify(exit, EXIT);
+  Atomics.store(flags, CONNECTED, 0);
+  Atomics.store(flags, EXIT, 2);
+  Atomics.notify(flags, EXIT);
 });
 /**
  * A pause that took longer than this to land was held up in native code (a starved machine can delay the answer too:
@@ -69,13 +70,21 @@ const check = async () => {
   try {
     const now = Date.now();
     while (recent.length > 0 && recent[0]! < now - 60_000) recent.shift();
-    const capture = recent.length < data.maxPerMinute ? await captureStack(last, lag) : null;
-    if (capture !== null) recent.push(now);
+    const taken =
+      Atomics.load(flags, INSPECTOR) === 1
+        ? INSPECTOR_OPEN
+        : recent.length < data.maxPerMinute
+          ? await captureStack(last, lag)
+          : RATE_LIMITED;
+    // A debugger holds the main thread at a pause (a breakpoint): a person, not a stall.
+    if (taken === DEBUGGER) return;
+    if (typeof taken !== 'string') recent.push(now);
     // The stall goes on: its length is known once the loop turns again.
     while (Atomics.load(beat, 0) === last) await sleep(data.pollMs);
     const message: WatchdogMessage = {
       heldMs: Math.max(lag, Number(Atomics.load(beat, 0)) - Number(last)),
-      capture,
+      capture: typeof taken === 'string' ? null : taken,
+      ...(typeof taken === 'string' ? { why: taken } : {}),
     };
     parentPort!.postMessage(message);
   } catch (error) {
@@ -85,19 +94,40 @@ const check = async () => {
   }
 };
 
-async function captureStack(last: bigint, lag: number): Promise<StallCapture> {
+/** Why a stall has no capture: the rate limit, or the pause asked for never came. */
+const RATE_LIMITED = 'rate limit (stall.maxPerMinute)';
+const NO_PAUSE = 'the main thread did not pause';
+/** A debugger may be what holds the loop (at a breakpoint), and pausing and resuming the thread would be in its way. */
+const INSPECTOR_OPEN = 'the inspector is open';
+/** Not a stall: another debugger client holds the main thread at a pause. */
+const DEBUGGER = 'paused by a debugger';
+
+async function captureStack(last: bigint, lag: number): Promise<StallCapture | typeof NO_PAUSE | typeof DEBUGGER> {
   const session = new Session();
   const scripts = new Map<string, string>();
   session.on('Debugger.scriptParsed', ({ params }) => scripts.set(params.scriptId, params.url));
   session.connectToMainThread();
   connected = session;
-  Atomics.store(exit, CONNECTED, 1);
+  Atomics.store(flags, CONNECTED, 1);
   try {
+    // A session that enables the debugger while another client holds the thread paused is told so at once, before
+    // the answer to Debugger.enable: that pause is a person's, left as it is (disabling here does not resume it).
+    let pausedByOther = false;
+    const early = () => void (pausedByOther = true);
+    session.once('Debugger.paused', early);
     await session.post('Debugger.enable');
+    session.off('Debugger.paused', early);
+    if (pausedByOther) {
+      await session.post('Debugger.disable');
+      return DEBUGGER;
+    }
     const asked = Date.now();
-    const paused = once(session, 'Debugger.paused') as Promise<[{ params: PausedParams }]>;
-    await session.post('Debugger.pause');
-    const [{ params }] = await paused;
+    const params = await pauseMainThread(session, last);
+    if (params === null) {
+      await session.post('Debugger.disable');
+      return NO_PAUSE;
+    }
+    if (params === DEBUGGER) return DEBUGGER;
     const pauseMs = Date.now() - asked;
     let request: string | null = null;
     try {
@@ -142,7 +172,7 @@ async function captureStack(last: bigint, lag: number): Promise<StallCapture> {
   } finally {
     session.disconnect();
     connected = null;
-    Atomics.store(exit, CONNECTED, 0);
+    Atomics.store(flags, CONNECTED, 0);
   }
 }
 
@@ -169,9 +199,8 @@ async function profileRest(
     while (held() && Date.now() - started < data.profileMs) {
       await sleep(SAMPLE_MS);
       if (!held()) break;
-      const paused = once(session, 'Debugger.paused') as Promise<[{ params: PausedParams }]>;
-      await session.post('Debugger.pause');
-      const [{ params }] = await paused;
+      const params = await pauseMainThread(session, last);
+      if (params === null || params === DEBUGGER) break;
       await session.post('Debugger.resume');
       // A pause that landed after the loop turned is not of the block.
       if (held()) stacks.push(params.callFrames.map((frame) => frameOf(frame, scripts, frame.functionLocation)));
@@ -185,6 +214,34 @@ async function profileRest(
   } catch {
     return null;
   }
+}
+
+/**
+ * Pauses the main thread and answers its frames; the caller resumes it. Null when the pause never comes: the loop
+ * turned and a second passed (JavaScript ran, so the request was dropped). DEBUGGER when the pause that came is not
+ * the one asked for — a breakpoint of another client's, hit meanwhile — which is left as it is. (Another client's
+ * Debugger.pause landing at the same moment as this one cannot be told from it: every pause is every session's. The
+ * inspector open, the common way to debug, makes the watchdog stand aside before it comes to that.)
+ */
+async function pauseMainThread(session: Session, last: bigint): Promise<PausedParams | typeof DEBUGGER | null> {
+  let answered = false;
+  const paused = (once(session, 'Debugger.paused') as Promise<[{ params: PausedParams }]>).then(([{ params }]) => {
+    answered = true;
+    return params;
+  });
+  await session.post('Debugger.pause');
+  const dropped = (async () => {
+    let turnedAt = 0;
+    while (!answered) {
+      await sleep(data.pollMs);
+      if (Atomics.load(beat, 0) !== last) turnedAt ||= Date.now();
+      if (turnedAt > 0 && Date.now() - turnedAt > 1000) return null;
+    }
+    return null;
+  })();
+  const params = await Promise.race([paused, dropped]);
+  if (params === null) return null;
+  return params.reason === 'other' && (params.hitBreakpoints ?? []).length === 0 ? params : DEBUGGER;
 }
 
 /** A paused call frame as a capture shows it, at `at` (where it runs, or where its function starts). */
@@ -210,6 +267,8 @@ interface PausedFrame {
 }
 
 interface PausedParams {
+  reason: string;
+  hitBreakpoints?: string[];
   callFrames: PausedFrame[];
 }
 

@@ -7,6 +7,7 @@
  *
  * Off by default: the watchdog is a thread of its own (a few MiB of memory; docs/debugging.md has its cost).
  */
+import inspector from 'node:inspector';
 import { findSourceMap } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
@@ -14,6 +15,7 @@ import { sibling } from '../module-file.ts';
 import {
   CONNECTED,
   EXIT,
+  INSPECTOR,
   writeStallFile,
   type StallCapture,
   type StallFrame,
@@ -29,10 +31,12 @@ export interface ResolvedStall {
   keep: number;
 }
 
-/** A stall as the runtime reports it: its capture (null when rate-limited), and how long the loop was held. */
+/** A stall as the runtime reports it: its capture (or why none), and how long the loop was held. */
 export interface StallReport {
   heldMs: number;
   capture: StallCapture | null;
+  /** Why there is no capture: the rate limit (stall.maxPerMinute), or the pause never came. */
+  why?: string;
 }
 
 const WATCHDOG = sibling('./stall-watchdog', import.meta.url);
@@ -46,17 +50,20 @@ export function startStallWatch(
 ): () => void {
   const buffer = new SharedArrayBuffer(8);
   const beat = new BigInt64Array(buffer);
-  const stamp = () => void Atomics.store(beat, 0, BigInt(Date.now()));
+  const flags = new Int32Array(new SharedArrayBuffer(12));
+  const stamp = () => {
+    Atomics.store(beat, 0, BigInt(Date.now()));
+    Atomics.store(flags, INSPECTOR, inspector.url() === undefined ? 0 : 1);
+  };
   stamp();
   const beatMs = Math.max(5, Math.min(100, Math.floor(options.thresholdMs / 5)));
   const timer = setInterval(stamp, beatMs);
   timer.unref();
   // What the watchdog reads while the main thread is paused (evaluated there: no message can reach us meanwhile).
   (globalThis as Record<symbol, unknown>)[REQUEST_KEY] = lastRequest;
-  const exit = new Int32Array(new SharedArrayBuffer(8));
   const data: WatchdogData = {
     buffer,
-    exit: exit.buffer,
+    flags: flags.buffer,
     thresholdMs: options.thresholdMs,
     profileMs: options.profileMs,
     pollMs: Math.max(10, Math.min(100, Math.floor(options.thresholdMs / 5))),
@@ -69,10 +76,10 @@ export function startStallWatch(
   // A process that exits during a capture (a profile lasts up to profileMs) waits for the watchdog to disconnect,
   // 250 ms at most: else Node prints "Waiting for the debugger to disconnect..." on stderr as it exits.
   const onExit = () => {
-    if (Atomics.load(exit, CONNECTED) !== 1) return;
-    Atomics.store(exit, EXIT, 1);
-    Atomics.notify(exit, EXIT);
-    Atomics.wait(exit, EXIT, 1, 250);
+    if (Atomics.load(flags, CONNECTED) !== 1) return;
+    Atomics.store(flags, EXIT, 1);
+    Atomics.notify(flags, EXIT);
+    Atomics.wait(flags, EXIT, 1, 250);
   };
   process.on('exit', onExit);
   worker.unref();
@@ -89,7 +96,7 @@ export function startStallWatch(
         onError(`the capture could not be rewritten: ${(error as Error).message}`);
       }
     }
-    onStall({ heldMs: message.heldMs, capture });
+    onStall({ heldMs: message.heldMs, capture, ...(message.why === undefined ? {} : { why: message.why }) });
   });
   worker.on('error', (error) => onError(`the stall watchdog failed: ${error.message}`));
   return () => {

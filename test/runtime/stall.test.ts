@@ -187,3 +187,90 @@ test('a process that exits in the middle of a capture exits at once, without "Wa
     'the stall was captured before the exit',
   );
 });
+
+test('a debugger holding the thread at a pause is no stall, and is left paused; a block after it is caught', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'nodescale-stall-debugger-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  // A "DevTools" of its own in a worker thread: enables the debugger after 1 s (the main thread busy announcing its
+  // scripts may itself be a stall), pauses the main thread after 2 s and resumes it 1.5 s later (the heartbeat stops
+  // meanwhile, as in a stall). Then the main thread blocks its loop 1 s in holdTheLoop. Each event is a JSON line on stdout, the debugger's written from its
+  // own thread while the main thread is paused.
+  const code = `
+    import http from 'node:http';
+    import { Worker } from 'node:worker_threads';
+    import { protect } from 'nodescale/runtime';
+    const say = (event) => process.stdout.write(JSON.stringify(event) + '\\n');
+    const server = http.createServer((_req, res) => res.end());
+    const runtime = protect(server, { stall: { dir: ${JSON.stringify(dir)}, thresholdMs: 200 }, logger: () => {} });
+    runtime.on('stall', (report) => say({ stall: report.capture?.stack[0]?.function ?? null, why: report.why }));
+    const devtools = new Worker(\`
+      const { Session } = require('node:inspector/promises');
+      const { writeSync } = require('node:fs');
+      const say = (event) => writeSync(1, JSON.stringify(event) + '\\\\n');
+      const session = new Session();
+      session.connectToMainThread();
+      // Its own pause, not the watchdog's (every session with the debugger on sees every pause).
+      let asked = false;
+      let resuming = false;
+      session.on('Debugger.paused', () => {
+        if (!asked || resuming) return;
+        say({ paused: true });
+        session.once('Debugger.resumed', () => say({ resumed: resuming ? 'by the debugger' : 'by someone else' }));
+        setTimeout(() => { resuming = true; void session.post('Debugger.resume'); }, 1500);
+      });
+      setTimeout(() => void session.post('Debugger.enable'), 1000);
+      setTimeout(() => { asked = true; void session.post('Debugger.pause'); }, 2000);
+      setInterval(() => {}, 1000);
+    \`, { eval: true, execArgv: [] });
+    server.listen(0, '127.0.0.1', () => {
+      setTimeout(function holdTheLoop() {
+        say({ blocking: true });
+        const end = Date.now() + 1000;
+        while (Date.now() < end);
+      }, 4500);
+      setTimeout(() => process.exit(0), 7000);
+    });`;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const [status] = (await once(child, 'exit')) as [number | null];
+  assert.equal(status, 0, stderr);
+  const events = stdout
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+  const at = (event: Record<string, unknown>) => events.findIndex((e) => JSON.stringify(e) === JSON.stringify(event));
+  const paused = at({ paused: true });
+  assert.ok(paused >= 0, stdout);
+  // Nobody but the debugger resumed it, nothing reported meanwhile, and the block after it caught.
+  assert.deepEqual(
+    events.slice(paused),
+    [{ paused: true }, { resumed: 'by the debugger' }, { blocking: true }, { stall: 'holdTheLoop' }],
+    stdout,
+  );
+});
+
+test('while the inspector is open, a stall is reported, not captured (a debugger may hold the loop)', async () => {
+  const code = `
+    import http from 'node:http';
+    import inspector from 'node:inspector';
+    import { protect } from 'nodescale/runtime';
+    const server = http.createServer((_req, res) => res.end());
+    const runtime = protect(server, { stall: { thresholdMs: 200 }, logger: () => {} });
+    runtime.on('stall', (report) => console.log(JSON.stringify({ captured: report.capture !== null, why: report.why })));
+    inspector.open(0, '127.0.0.1', false);
+    server.listen(0, '127.0.0.1', () => setTimeout(() => {
+      const end = Date.now() + 800;
+      while (Date.now() < end);
+      setTimeout(() => { inspector.close(); process.exit(0); }, 300);
+    }, 300));`;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  child.stderr.resume();
+  const [status] = (await once(child, 'exit')) as [number | null];
+  assert.equal(status, 0);
+  assert.deepEqual(JSON.parse(stdout.trim()), { captured: false, why: 'the inspector is open' });
+});
