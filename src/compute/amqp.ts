@@ -74,10 +74,12 @@ interface Call {
   readonly deadlineAt: number;
   /** An idempotent call may be sent twice: as a hedge, and once on the next connection when its own is lost. */
   readonly idempotent: boolean;
-  /** Idempotent and not sent again on a new connection yet. */
+  /** Idempotent and not sent again on a new connection yet (after its own was lost with it in flight). */
   resendable: boolean;
-  /** Waiting for the next connection to be sent again. */
-  awaitingResend: boolean;
+  /** Idempotent and not held after a nack yet (a budget of its own: a nacked call is one the broker never took). */
+  holdableAfterNack: boolean;
+  /** Waiting for the next connection to be sent again, and why. */
+  awaitingResend: 'lost' | 'nacked' | null;
   readonly signal: CallSignal;
   hedge: NodeJS.Timeout | null;
   resolve(output: unknown): void;
@@ -142,7 +144,8 @@ class AmqpCompute implements Compute {
           deadlineAt: Date.now() + deadlineMs,
           idempotent: callOptions.idempotent === true,
           resendable: callOptions.idempotent === true,
-          awaitingResend: false,
+          holdableAfterNack: callOptions.idempotent === true,
+          awaitingResend: null,
           signal,
           hedge: null,
           resolve,
@@ -180,7 +183,7 @@ class AmqpCompute implements Compute {
       failed: this.#failed,
       broker: this.#link === null ? null : redactUrl(this.#nodes.current),
       connections: this.#connections,
-      awaitingResend: [...this.#calls.values()].filter((call) => call.awaitingResend).length,
+      awaitingResend: [...this.#calls.values()].filter((call) => call.awaitingResend !== null).length,
     };
   }
 
@@ -281,8 +284,9 @@ class AmqpCompute implements Compute {
         this.#suspectReopened++;
         void closeConnection(link.connection);
       }, waitMs).unref();
-      if (call.resendable && !this.#closed) {
-        call.awaitingResend = true;
+      if (call.holdableAfterNack && !this.#closed) {
+        call.holdableAfterNack = false;
+        call.awaitingResend = 'nacked';
         return;
       }
     }
@@ -304,9 +308,9 @@ class AmqpCompute implements Compute {
   /** Sends, once more, the calls that wait for a connection. */
   #resendHeld(link: Link): void {
     for (const call of this.#calls.values()) {
-      if (!call.awaitingResend) continue;
-      call.awaitingResend = false;
-      call.resendable = false;
+      if (call.awaitingResend === null) continue;
+      if (call.awaitingResend === 'lost') call.resendable = false;
+      call.awaitingResend = null;
       this.#send(call, link);
     }
   }
@@ -340,7 +344,8 @@ class AmqpCompute implements Compute {
     this.#blocked = false;
     const error = this.#unavailable(`the connection was lost (${why}) with the call in flight`);
     for (const call of this.#calls.values()) {
-      if (call.resendable && !this.#closed) call.awaitingResend = true;
+      if (call.awaitingResend === 'nacked' && !this.#closed) continue; // the broker never had it
+      if (call.resendable && !this.#closed) call.awaitingResend = 'lost';
       else this.#settle(call, error);
     }
     if (!this.#closed) this.#reconnect.schedule();

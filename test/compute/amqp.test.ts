@@ -402,6 +402,36 @@ test('a connection that only ever had nacks is opened again; its idempotent call
   assert.equal(await compute.call('echo', 'next'), 'next');
 });
 
+test('an idempotent call sent again after its connection was lost, then nacked on the new one, is held again: the broker never took it', async (t) => {
+  const q = queue();
+  // Room for one message, and no service: the call waits in the queue; after a broker restart the caller sends it
+  // again (its connection was lost with it in flight) and the queue, still holding the first copy, nacks it — as the
+  // channel RabbitMQ 3.10 gives a caller just after its node died does (the lab's own-node test).
+  const side = await connect(broker.url);
+  const channel = await side.createChannel();
+  await channel.assertQueue(q, { arguments: { 'x-max-length': 1, 'x-overflow': 'reject-publish' } });
+  await side.close();
+  const compute = await caller(t, q);
+  const call = compute.call('echo', 'twice over', { idempotent: true, deadlineMs: 120_000 });
+  await waitUntil(() => compute.stats().queued === 1, 'the call in the queue');
+  await broker.stop({ keepData: true });
+  await broker.start();
+  await waitUntil(
+    () => compute.stats().connections === 2 && compute.stats().awaitingResend === 1,
+    'the call, nacked on the new connection, held for the next one (not failed)',
+    30_000,
+  );
+  // The full queue gone: the caller's next connection (a second after the nack) declares it as it would, then a
+  // service answers.
+  const again = await connect(broker.url);
+  t.after(() => again.close());
+  await (await again.createChannel()).deleteQueue(q);
+  const service = await startAmqpService({ url: broker.url, tasks: COMPUTE_TASKS, queue: q, threads: 1 });
+  t.after(() => service.stop());
+  assert.equal(await call, 'twice over');
+  assert.equal(compute.stats().connections, 3);
+});
+
 test("compute-worker under nodescale run: ready once it consumes, its task metrics on the supervisor's /metrics, a graceful stop", async (t) => {
   const q = queue();
   const name = `compute-${process.pid}`;
