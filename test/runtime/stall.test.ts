@@ -29,6 +29,7 @@ test('stall options: off by default, true for the defaults, values checked; `sta
   );
   assert.throws(() => resolveRuntimeOptions({ stall: { thresholdMs: 10 } }), { code: 'NS_ERR_INVALID_OPTION' });
   assert.throws(() => resolveRuntimeOptions({ stall: { profileMs: -1 } }), { code: 'NS_ERR_INVALID_OPTION' });
+  assert.throws(() => resolveRuntimeOptions({ stall: { profileMs: 60_000 } }), /stall\.profileMs/);
   assert.equal(resolveRuntimeOptions({ stall: { profileMs: 0 } }).stall?.profileMs, 0);
   assert.throws(() => resolveRuntimeOptions({ stall: { every: 1 } as never }), /stall\.every/);
   const ctx = { runtime: { options: { stall: null } } } as unknown as Parameters<AdminCommand['run']>[0];
