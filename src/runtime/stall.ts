@@ -35,7 +35,7 @@ export interface ResolvedStall {
 export interface StallReport {
   heldMs: number;
   capture: StallCapture | null;
-  /** Why there is no capture: the rate limit (stall.maxPerMinute), or the pause never came. */
+  /** Why there is no capture: the rate limit (stall.maxPerMinute), the inspector open, or the pause never came. */
   why?: string;
 }
 
